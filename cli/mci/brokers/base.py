@@ -1,0 +1,115 @@
+"""The one broker interface. `paper` (in-process simulated exchange) and `kite` implement it.
+
+Every amount is Decimal; every instant is timezone-aware. Failures are MciError:
+UnavailableError for what a retry may cure (network, 5xx, 429), MciError with
+exit code FAILED for what it will not (rejected order, bad token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Iterable, Protocol
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """The broker session (the Kite access token, or paper's own)."""
+
+    valid: bool
+    user_id: str | None
+    issued_at: datetime | None
+    expires_at: datetime | None
+    reason: str = ""  # why not valid, for WHAT / WHY / HOW
+
+
+@dataclass(frozen=True)
+class Funds:
+    available: Decimal  # cash usable for new orders
+    used: Decimal  # margin blocked by open orders and positions
+    opening: Decimal  # start-of-day balance
+
+
+@dataclass(frozen=True)
+class Position:
+    exchange: str
+    symbol: str
+    product: str  # MIS | CNC | NRML
+    quantity: int  # signed: negative is short
+    average_price: Decimal
+    last_price: Decimal
+    realised: Decimal
+    unrealised: Decimal
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.realised + self.unrealised
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    exchange: str
+    symbol: str
+    side: str  # BUY | SELL
+    quantity: int
+    order_type: str  # MARKET | LIMIT | SL | SL-M
+    product: str
+    price: Decimal
+    trigger_price: Decimal
+    status: str  # Kite vocabulary: OPEN, COMPLETE, CANCELLED, REJECTED, TRIGGER PENDING, ...
+    tag: str | None
+    placed_at: datetime
+    filled_quantity: int = 0
+    average_price: Decimal = Decimal("0")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_ORDER_STATUSES
+
+
+OPEN_ORDER_STATUSES = frozenset(
+    {"OPEN", "TRIGGER PENDING", "OPEN PENDING", "VALIDATION PENDING", "PUT ORDER REQ RECEIVED", "MODIFY PENDING", "AMO REQ RECEIVED"}
+)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    exchange: str
+    symbol: str
+    side: str
+    quantity: int
+    order_type: str = "MARKET"
+    product: str = "MIS"
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    tag: str | None = None  # idempotency key: ≤ 20 chars, unique per order
+
+
+class Broker(Protocol):
+    name: str
+
+    def session(self) -> SessionInfo:
+        """The current session, without side effects."""
+
+    def ensure_session(self) -> SessionInfo:
+        """Paper issues its own session when none is valid; Kite returns session()."""
+
+    def server_time(self) -> datetime:
+        """The broker's idea of now (for clock-skew checks)."""
+
+    def funds(self) -> Funds: ...
+
+    def positions(self) -> list[Position]: ...
+
+    def orders(self) -> list[Order]: ...
+
+    def ltp(self, instruments: Iterable[str]) -> dict[str, Decimal]:
+        """Last prices keyed "EXCHANGE:SYMBOL"."""
+
+    def place_order(self, request: OrderRequest) -> str: ...
+
+    def cancel_order(self, order_id: str) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,132 @@
+"""The typed model a validated profile becomes. Everything downstream reads these, never raw YAML.
+
+Values are exact: money and ratios Decimal (a percentage is a fraction:
+2% -> Decimal('0.02')), durations timedelta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+from mci.errors import Location
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Declared `retry:` block; built into tenacity values in one place (engine.retrying)."""
+
+    attempts: int = 1  # total tries, first included
+    initial: timedelta = timedelta(milliseconds=200)
+    max_wait: timedelta = timedelta(seconds=5)
+    jitter: bool = True
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    kind: str
+    title: str
+    params: Mapping[str, Any]
+    needs: tuple[str, ...] = ()
+    timeout: timedelta = timedelta(seconds=10)
+    retry: RetryPolicy = RetryPolicy()
+    breaker: str | None = None
+    severity: str = "critical"  # critical: a failure fails the run; advisory: a failure only warns
+    how: str | None = None  # operator's own remedy, shown as HOW when the check fails
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Checklist:
+    name: str
+    description: str
+    checks: tuple[CheckSpec, ...]
+    path: Path | None = None
+
+    def by_id(self) -> dict[str, CheckSpec]:
+        return {c.id: c for c in self.checks}
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    id: str
+    kind: str
+    title: str
+    params: Mapping[str, Any]
+    timeout: timedelta = timedelta(seconds=30)
+    retry: RetryPolicy = RetryPolicy()
+    breaker: str | None = None
+    on_error: str = "abort"  # abort | continue | escalate
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Sequence:
+    name: str
+    description: str
+    steps: tuple[StepSpec, ...]
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    kind: str  # paper | kite
+    capital: Decimal | None = None  # paper: opening cash
+    seed: int = 1
+    slippage: Decimal = Decimal("0")  # fraction of price, paper/sim market fills
+    api_key: str | None = None
+    api_secret: str | None = None  # interpolated from ${env:...}; never literal, never logged
+    root: str | None = None  # Kite API root; None = the real API
+    login_url: str | None = None
+    timeout: timedelta = timedelta(seconds=7)
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    calendar: str = "nse"
+    segment: str = "equity"
+    timezone: str = "Asia/Kolkata"
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    max_risk_per_trade: Decimal  # fraction of capital
+    max_daily_loss: Decimal  # fraction of capital
+    max_drawdown: Decimal  # fraction, from the intraday peak
+    max_position_loss: Decimal  # fraction of capital
+    max_open_positions: int
+    min_risk_reward: Decimal
+    price_band: Decimal  # fraction around LTP
+    require_stop_loss: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)  # limits later issues add
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    fail_max: int = 5
+    reset_timeout: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    checklist: Checklist
+    max_age: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: Path
+    broker: BrokerConfig
+    market: MarketConfig
+    risk: RiskLimits
+    breakers: Mapping[str, BreakerConfig]
+    scan: ScanConfig
+    engine: Mapping[str, Any] = field(default_factory=dict)
+    shutdown: Mapping[str, Sequence] = field(default_factory=dict)
+    gates: Mapping[str, Checklist] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the interpolated document, secrets included: never print it
