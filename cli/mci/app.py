@@ -1,0 +1,202 @@
+"""The `mci` command: parse, call the core, render, exit. No business logic lives here.
+
+Every failure a user or a broker can cause leaves as WHAT / WHY / HOW with a
+stable exit code (mci.errors.ExitCode); only a bug in mci produces exit 70, with
+the traceback written to a log file in the state directory, not the terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from mci import __version__
+
+HELP = """\
+Mission Control Interface: the operator's safety console for a trading day on Zerodha Kite Connect.
+
+\b
+The day:   mci scan      pre-ignition checklist (token, market hours, holidays, balance, risk…)
+           mci status    lifecycle state, last scan, breakers
+           mci validate  check profiles and rules before they reach production
+\b
+Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
+           a failed scan blocks; a kill switch latches 'halted'.
+\b
+Exit codes: 0 passed · 1 checks failed · 2 usage/config invalid · 3 infrastructure
+            unavailable · 4 refused by lifecycle · 5 locked · 6 shutdown incomplete
+\b
+Environment: MCI_HOME (state dir), MCI_PROFILE (profile path), MCI_AT (clock override), NO_COLOR.
+"""
+
+app = typer.Typer(
+    help=HELP,
+    rich_markup_mode=None,  # rich loads only when a command draws live progress
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Output(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class ScanOutput(str, Enum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+
+
+class _Run:
+    """What run() needs to render an error the way the command was asked to."""
+
+    output = "text"
+
+
+ProfileOpt = typer.Option(None, "--profile", "-p", envvar="MCI_PROFILE",
+                          help="Profile YAML (default: the shipped paper profile).")
+AtOpt = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
+                     help="Start the clock at this instant (it then ticks); no offset means IST.")
+
+
+def _clock(at: Optional[str]):
+    from mci.clock import clock_from
+
+    return clock_from(at, env={})
+
+
+def _state_dir() -> Path:
+    from mci.paths import state_dir
+
+    return state_dir()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mci {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Mission Control Interface."""
+
+
+@app.command()
+def scan(
+    profile: Optional[Path] = ProfileOpt,
+    at: Optional[str] = AtOpt,
+    output: ScanOutput = typer.Option(ScanOutput.text, "--output", "-o", help="text, json or junit."),
+) -> None:
+    """Run the profile's pre-ignition checklist and arm (or block) the lifecycle.
+
+    \b
+    Example:  mci scan --at 2026-11-23T09:05 -o json
+    Exit: 0 passed (warnings allowed), 1 a check failed, 2 config invalid, 3 broker/infra unavailable.
+    """
+    _Run.output = output.value
+    from mci.commands import scan as command
+
+    raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value))
+
+
+@app.command()
+def validate(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders (default: the active profile)."),
+    profile: Optional[Path] = ProfileOpt,
+    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+) -> None:
+    """Validate profiles, checklists and sequences, and every rule a profile uses.
+
+    \b
+    Example:  mci validate profiles/ rules/
+    Exit: 0 valid, 2 invalid. Each error names file:line:col with WHAT / WHY / HOW.
+    """
+    _Run.output = output.value
+    from mci.commands import validate as command
+    from mci.resources import default_profile
+
+    targets = list(paths) if paths else [profile or default_profile()]
+    raise typer.Exit(command.run(targets, output.value, _cache_dir()))
+
+
+@app.command()
+def status(
+    profile: Optional[Path] = ProfileOpt,
+    at: Optional[str] = AtOpt,
+    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+) -> None:
+    """Show the lifecycle state, the last scan and the breakers.
+
+    \b
+    Example:  mci status -o json
+    """
+    _Run.output = output.value
+    from mci.commands import status as command
+
+    raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value))
+
+
+def _cache_dir() -> Optional[Path]:
+    try:
+        return _state_dir() / "cache"
+    except Exception:
+        return None  # a cache is an optimisation; validate works without a state dir
+
+
+def _internal_error(exc: BaseException) -> int:
+    import traceback
+
+    from mci.errors import ExitCode, MciError
+    from mci.output.console import render_error
+
+    log_hint = "the traceback is not shown"
+    try:
+        log_dir = _state_dir() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        crash = log_dir / "crash.log"
+        with crash.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- mci {__version__} {sys.argv[1:2]}\n")
+            fh.write("".join(traceback.format_exception(exc)))
+        log_hint = f"the traceback is in {crash}"
+    except Exception:
+        pass
+    render_error(
+        MciError(
+            f"mci stopped on an internal error ({type(exc).__name__})",
+            f"this is a bug in mci, not in your configuration; {log_hint}",
+            "report it with that log; the state database was left as the last completed step wrote it",
+            ExitCode.INTERNAL,
+        ),
+        _Run.output,
+    )
+    return int(ExitCode.INTERNAL)
+
+
+def run(argv: Optional[list[str]] = None) -> int:
+    from mci.errors import MciError
+
+    try:
+        app(args=argv, prog_name="mci")
+    except SystemExit as stop:
+        code = stop.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    except MciError as error:
+        from mci.output.console import render_error
+
+        render_error(error, _Run.output)
+        return int(error.code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 — the one place that turns a bug into exit 70
+        return _internal_error(exc)
+    return 0

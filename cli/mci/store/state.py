@@ -1,0 +1,292 @@
+"""The state database: one SQLite file (WAL) in the state directory that separate
+invocations share — cron's 09:00 scan, 09:15 ignite and 15:15 shutdown see one truth.
+
+Holds the lifecycle state per profile, the hash-chained audit log, scan results
+and breaker states. Every write that changes state appends its audit record in
+the same transaction, so the record and the change cannot diverge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from mci.errors import UnavailableError
+from mci.store.audit import GENESIS, AuditRecord, canonical_json, record_hash
+
+DB_NAME = "state.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lifecycle (
+    profile TEXT PRIMARY KEY,
+    state   TEXT NOT NULL,
+    since   TEXT NOT NULL,
+    reason  TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq       INTEGER PRIMARY KEY,
+    ts        TEXT NOT NULL,
+    profile   TEXT,
+    kind      TEXT NOT NULL,
+    data      TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scans (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile     TEXT NOT NULL,
+    checklist   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    result      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scans_by_profile ON scans(profile, id);
+CREATE TABLE IF NOT EXISTS breakers (
+    name         TEXT PRIMARY KEY,
+    state        TEXT NOT NULL,
+    fail_counter INTEGER NOT NULL,
+    opened_at    TEXT
+);
+CREATE TABLE IF NOT EXISTS probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at TEXT NOT NULL
+);
+"""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class LifecycleRecord:
+    profile: str
+    state: str
+    since: datetime | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    id: int
+    profile: str
+    checklist: str
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BreakerRecord:
+    name: str
+    state: str  # closed | open | half-open
+    fail_counter: int
+    opened_at: datetime | None
+
+
+class StateStore:
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so a
+            # read-modify-write of the lifecycle cannot interleave with another process.
+            self._conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=10000")
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                self._conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+        except sqlite3.DatabaseError as exc:
+            raise UnavailableError(
+                f"cannot open the state database {path}",
+                f"SQLite says: {exc}",
+                "check the state directory (MCI_HOME) is writable and the file is not corrupt; "
+                "move a damaged file aside to start afresh (the audit log lives in it)",
+            ) from None
+
+    @classmethod
+    def open(cls, state_dir: Path) -> "StateStore":
+        return cls(state_dir / DB_NAME)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator["StateStore"]:
+        """One atomic unit across tables; nested use joins the outer transaction."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield self
+                return
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise UnavailableError(
+                    "the state database is busy or read-only",
+                    f"SQLite says: {exc}",
+                    "another mci process may hold it for long; retry, and check the disk and permissions",
+                ) from None
+            try:
+                yield self
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def lifecycle(self, profile: str) -> LifecycleRecord:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT state, since, reason FROM lifecycle WHERE profile = ?", (profile,)
+            ).fetchone()
+        if row is None:
+            return LifecycleRecord(profile, "idle", None, "")
+        return LifecycleRecord(profile, row[0], _parse(row[1]), row[2])
+
+    def set_lifecycle(self, profile: str, state: str, reason: str, now: datetime) -> None:
+        """Low level: engine.lifecycle decides whether a move is legal and audits it."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO lifecycle(profile, state, since, reason) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(profile) DO UPDATE SET state = excluded.state, since = excluded.since, reason = excluded.reason",
+                (profile, state, _iso(now), reason),
+            )
+
+    # -- audit ------------------------------------------------------------------------
+
+    def append_audit(self, kind: str, data: dict[str, Any], now: datetime, profile: str | None = None) -> AuditRecord:
+        with self.transaction():
+            last = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            # Round-trip through canonical JSON so what is hashed is exactly what is stored.
+            stored = json.loads(canonical_json(data))
+            body = {"seq": seq, "ts": _iso(now), "profile": profile, "kind": kind, "data": stored}
+            digest = record_hash(prev, body)
+            self._conn.execute(
+                "INSERT INTO audit(seq, ts, profile, kind, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (seq, body["ts"], profile, kind, canonical_json(stored), prev, digest),
+            )
+        return AuditRecord(seq, body["ts"], profile, kind, stored, prev, digest)
+
+    def audit_records(self, since_seq: int = 0) -> Iterator[AuditRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, ts, profile, kind, data, prev_hash, hash FROM audit WHERE seq > ? ORDER BY rowid",
+                (since_seq,),
+            ).fetchall()
+        for seq, ts, profile, kind, data, prev_hash, digest in rows:
+            yield AuditRecord(seq, ts, profile, kind, json.loads(data), prev_hash, digest)
+
+    # -- scans ------------------------------------------------------------------------
+
+    def record_scan(self, profile: str, checklist: str, status: str, started_at: datetime,
+                    finished_at: datetime, result: dict[str, Any]) -> int:
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT INTO scans(profile, checklist, status, started_at, finished_at, result) VALUES (?, ?, ?, ?, ?, ?)",
+                (profile, checklist, status, _iso(started_at), _iso(finished_at), canonical_json(result)),
+            )
+            return int(cur.lastrowid)
+
+    def last_scan(self, profile: str) -> ScanRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, profile, checklist, status, started_at, finished_at, result FROM scans "
+                "WHERE profile = ? ORDER BY id DESC LIMIT 1",
+                (profile,),
+            ).fetchone()
+        if row is None:
+            return None
+        return ScanRecord(row[0], row[1], row[2], row[3], _parse(row[4]), _parse(row[5]), json.loads(row[6]))
+
+    # -- breakers ---------------------------------------------------------------------
+
+    def breaker(self, name: str) -> BreakerRecord:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT state, fail_counter, opened_at FROM breakers WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None:
+            return BreakerRecord(name, "closed", 0, None)
+        return BreakerRecord(name, row[0], row[1], _parse(row[2]))
+
+    def _put_breaker(self, record: BreakerRecord) -> None:
+        self._conn.execute(
+            "INSERT INTO breakers(name, state, fail_counter, opened_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET state = excluded.state, fail_counter = excluded.fail_counter, "
+            "opened_at = excluded.opened_at",
+            (record.name, record.state, record.fail_counter, _iso(record.opened_at) if record.opened_at else None),
+        )
+
+    def breaker_is_open(self, name: str, reset_timeout: timedelta, now: datetime) -> bool:
+        """Open and still cooling down. After reset_timeout it lets one trial call through (half-open)."""
+        record = self.breaker(name)
+        if record.state != "open" or record.opened_at is None:
+            return False
+        return now - record.opened_at < reset_timeout
+
+    def breaker_record_failure(self, name: str, fail_max: int, reset_timeout: timedelta, now: datetime) -> BreakerRecord:
+        with self.transaction():
+            current = self.breaker(name)
+            failures = current.fail_counter + 1
+            if current.state == "open" and current.opened_at and now - current.opened_at >= reset_timeout:
+                # The half-open trial failed: open again for a full timeout.
+                updated = BreakerRecord(name, "open", failures, now)
+            elif failures >= fail_max and current.state != "open":
+                updated = BreakerRecord(name, "open", failures, now)
+            else:
+                updated = BreakerRecord(name, current.state, failures, current.opened_at)
+            self._put_breaker(updated)
+            if updated.state != current.state or updated.opened_at != current.opened_at:
+                self.append_audit("breaker", {"name": name, "from": current.state, "to": updated.state,
+                                              "failures": failures}, now)
+        return updated
+
+    def breaker_record_success(self, name: str, now: datetime | None = None) -> BreakerRecord:
+        with self.transaction():
+            current = self.breaker(name)
+            updated = BreakerRecord(name, "closed", 0, None)
+            if current != updated:
+                self._put_breaker(updated)
+                if current.state != "closed" and now is not None:
+                    self.append_audit("breaker", {"name": name, "from": current.state, "to": "closed"}, now)
+        return updated
+
+    def breaker_reset(self, name: str, now: datetime) -> BreakerRecord:
+        return self.breaker_record_success(name, now)
+
+    # -- health -----------------------------------------------------------------------
+
+    def health_probe(self) -> None:
+        """A write and a read in one transaction: proves the DB is writable right now."""
+        try:
+            with self.transaction():
+                stamp = os.urandom(8).hex()
+                self._conn.execute("INSERT OR REPLACE INTO probe(id, at) VALUES (1, ?)", (stamp,))
+                if self._conn.execute("SELECT at FROM probe WHERE id = 1").fetchone()[0] != stamp:
+                    raise sqlite3.DatabaseError("probe read back a different value")
+        except sqlite3.DatabaseError as exc:
+            raise UnavailableError(
+                "the state database is not writable",
+                f"SQLite says: {exc}",
+                "check free disk space and the permissions of the state directory (MCI_HOME)",
+            ) from None
