@@ -1,0 +1,72 @@
+"""Start-up cost of the CLI as ratios to `python -c pass`, measured in this same run.
+
+Targets (issue: spine): `mci --help` <= 6x, `mci validate profiles/paper.yaml` <= 10x,
+`mci scan` on paper <= 14x. Heavy imports (jsonschema, kiteconnect, rich, tenacity)
+must stay off these paths. Each command is run REPEAT times after one warm-up run
+(the warm-up fills the OS page cache, .pyc files and mci's schema-validation cache);
+the median wall time is compared. The cold validate (no cache) is shown too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+MCI = [PY, "-m", "mci"]
+REPEAT = int(os.environ.get("BENCH_REPEAT", "15"))
+# A Monday in session hours, so the scan takes its full passing path.
+AT = "2026-11-23T10:30:00+05:30"
+
+
+def timed(argv: list[str], env: dict[str, str], repeat: int = REPEAT, warm: bool = True) -> float:
+    if warm:
+        subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> int:
+    home = tempfile.mkdtemp(prefix="mci-bench-")
+    env = {**os.environ, "MCI_HOME": home, "NO_COLOR": "1"}
+    env.pop("MCI_AT", None)
+    try:
+        base = timed([PY, "-c", "pass"], env)
+        rows = [
+            ("mci --help", MCI + ["--help"], 6.0),
+            ("mci validate profiles/paper.yaml", MCI + ["validate", "profiles/paper.yaml"], 10.0),
+            ("mci scan (paper)", MCI + ["scan", "--at", AT], 14.0),
+        ]
+        print(f"baseline python -c pass: {base * 1000:.1f} ms (median of {REPEAT})")
+        misses = 0
+        for name, argv, target in rows:
+            t = timed(argv, env)
+            ratio = t / base
+            ok = ratio <= target
+            misses += not ok
+            print(f"{name:40s} {t * 1000:7.1f} ms  {ratio:5.1f}x  target <= {target:.0f}x  {'ok' if ok else 'MISS'}")
+        cold_env = dict(env)
+        cold = []
+        for _ in range(5):
+            shutil.rmtree(Path(home) / "cache", ignore_errors=True)
+            cold.append(timed(MCI + ["validate", "profiles/paper.yaml"], cold_env, repeat=1, warm=False))
+        print(f"{'mci validate (cold schema cache)':40s} {statistics.median(cold) * 1000:7.1f} ms  "
+              f"{statistics.median(cold) / base:5.1f}x  (informational)")
+        return 1 if misses else 0
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

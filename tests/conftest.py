@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def mci_home(tmp_path, monkeypatch):
+    home = tmp_path / "mci-home"
+    home.mkdir()
+    monkeypatch.setenv("MCI_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def run_mci(mci_home):
+    """Run the real `mci` entry point in a subprocess, as cron would."""
+
+    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
+        full_env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1"})
+        full_env.update(env or {})
+        return subprocess.run([sys.executable, "-m", "mci", *args], capture_output=True, text=True,
+                              env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+    return run
