@@ -1,0 +1,93 @@
+"""Profiles, checklists and sequences: YAML with positions -> validated -> the typed model.
+
+    profile = load_profile(Path("profiles/paper.yaml"))       # raises ConfigErrors with every error
+    report = validate_paths([Path("profiles"), Path("rules")])  # never raises for bad input
+
+Each error is a ConfigError (WHAT / WHY / HOW) with the file:line:column of
+the offending value. jsonschema is imported only on a validation-cache miss.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from mci.config.loader import Document, load_document, read_document
+from mci.config.model import Checklist, Profile, Sequence
+from mci.config.schema import default_cache_dir
+from mci.config.validate import ValidationReport, validate_paths
+from mci.errors import ConfigError, ConfigErrors
+
+__all__ = [
+    "Document",
+    "ValidationReport",
+    "load_checklist",
+    "load_document",
+    "load_profile",
+    "load_sequence",
+    "default_cache_dir",
+    "validate_paths",
+]
+
+
+def load_profile(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+) -> Profile:
+    """The profile at `path` (default: the shipped paper profile) with its rules resolved.
+
+    `env` defaults to os.environ; `cache_dir` (`<state_dir>/cache`, see default_cache_dir) enables the validation cache.
+    """
+    from mci.config.resolve import resolve_profile
+    from mci.resources import default_profile
+
+    path = Path(path) if path is not None else default_profile()
+    doc, errors = read_document(path, env)
+    if doc is None:
+        raise ConfigErrors(list(errors))
+    if doc.data.get("kind", "profile") != "profile":
+        errors.append(_not_a(doc, "profile"))
+        raise ConfigErrors(list(errors))
+    profile, resolution = resolve_profile(doc, env=env, cache_dir=cache_dir)
+    all_errors = list(errors) + resolution.errors
+    if all_errors or profile is None:
+        raise ConfigErrors(all_errors or [_not_a(doc, "profile")])
+    return profile
+
+
+def load_checklist(path: Path, *, env: Mapping[str, str] | None = None, cache_dir: Path | None = None) -> Checklist:
+    """A checklist file on its own (breaker names are not checked: no profile declares them)."""
+    from mci.config.build import build_checklist
+
+    return build_checklist(*_load_standalone(path, "checklist", env, cache_dir))  # type: ignore[return-value]
+
+
+def load_sequence(path: Path, *, env: Mapping[str, str] | None = None, cache_dir: Path | None = None) -> Sequence:
+    from mci.config.build import build_sequence
+
+    return build_sequence(*_load_standalone(path, "sequence", env, cache_dir))  # type: ignore[return-value]
+
+
+def _load_standalone(path: Path, kind: str, env: Mapping[str, str] | None, cache_dir: Path | None) -> tuple[Document, dict]:
+    from mci.config.validate import check_document
+
+    doc, errors = read_document(Path(path), env)
+    if doc is None:
+        raise ConfigErrors(list(errors))
+    if doc.data.get("kind") != kind:
+        raise ConfigErrors(list(errors) + [_not_a(doc, kind)])
+    errors += check_document(doc, kind, cache_dir=cache_dir)
+    if errors:
+        raise ConfigErrors(list(errors))
+    return doc, doc.data
+
+
+def _not_a(doc: Document, kind: str) -> ConfigError:
+    return ConfigError(
+        f"{doc.name} is not a {kind}",
+        f"its kind is {doc.data.get('kind', 'profile')!r}",
+        f"name a {kind} file here",
+        doc.at(("kind",)),
+    )

@@ -73,6 +73,13 @@ class Sequence:
 
 
 @dataclass(frozen=True)
+class TokenStoreConfig:
+    path: Path | None = None  # the encrypted token file; None = in the state directory
+    key_file: Path | None = None  # a 0600 file holding the encryption key
+    key: str | None = None  # the key itself, from ${env:...}; never literal, never logged
+
+
+@dataclass(frozen=True)
 class BrokerConfig:
     kind: str  # paper | kite
     capital: Decimal | None = None  # paper: opening cash
@@ -83,6 +90,8 @@ class BrokerConfig:
     root: str | None = None  # Kite API root; None = the real API
     login_url: str | None = None
     timeout: timedelta = timedelta(seconds=7)
+    redirect_url: str | None = None
+    token_store: TokenStoreConfig | None = None
 
 
 @dataclass(frozen=True)

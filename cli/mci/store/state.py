@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from mci.errors import UnavailableError
 from mci.store.audit import GENESIS, AuditRecord, canonical_json, record_hash
@@ -273,6 +273,29 @@ class StateStore:
 
     def breaker_reset(self, name: str, now: datetime) -> BreakerRecord:
         return self.breaker_record_success(name, now)
+
+    def breakers(self) -> list[BreakerRecord]:
+        """Every breaker the database has seen, by name."""
+        with self._lock:
+            rows = self._conn.execute("SELECT name, state, fail_counter, opened_at FROM breakers ORDER BY name").fetchall()
+        return [BreakerRecord(r[0], r[1], r[2], _parse(r[3])) for r in rows]
+
+    def modify_breaker(self, name: str, change: Callable[[BreakerRecord], BreakerRecord], now: datetime,
+                       audit: dict[str, Any] | None = None) -> tuple[BreakerRecord, BreakerRecord]:
+        """Read-modify-write one breaker atomically: (before, after).
+
+        A state change appends a ("breaker", {name, from, to, ...audit}) record in the same
+        transaction; `audit` given forces a record even without a state change (an operator's reset).
+        """
+        with self.transaction():
+            before = self.breaker(name)
+            after = change(before)
+            if after != before:
+                self._put_breaker(after)
+            if after.state != before.state or audit is not None:
+                self.append_audit("breaker", {"name": name, "from": before.state, "to": after.state,
+                                              "failures": after.fail_counter, **(audit or {})}, now)
+        return before, after
 
     # -- health -----------------------------------------------------------------------
 

@@ -1,0 +1,1198 @@
+"""The simulated exchange: one account, an order book, fills and positions, persisted in SQLite.
+
+It is the core of the `paper` broker (in-process) and of the Kite-protocol
+simulator, so it speaks no protocol: callers map its records to theirs.
+
+Truth lives in the database, not in this object: every operation runs in one
+`BEGIN IMMEDIATE` transaction (WAL, busy_timeout), so separate processes and
+threads sharing a file see one account. Resting orders are matched lazily at
+the start of every operation against the price at that instant.
+
+Prices are a pure function of (seed, instrument, market minute): base price ×
+exp(slow drift + intraday wave + minute noise), all in Decimal (no libm, so
+every platform computes the same tick), rounded to the tick. Outside 09:15-15:30
+IST the price stands still at the last close, as a real LTP does. Admin
+overrides (`set_price`, `move_price`) are persisted so drills survive processes.
+
+Money: every amount is Decimal; margins follow the brief (CNC 100% of
+notional, MIS 20%), and unrealised losses are deducted from `available` too
+(Kite does, and an overstated balance is the dangerous direction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from mci.brokers.base import OrderRequest
+from mci.brokers.sim.universe import DEFAULT_UNIVERSE, Instrument, Universe
+from mci.clock import IST, Clock, zone
+from mci.errors import ExitCode, MciError, UnavailableError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000
+
+SIDES = ("BUY", "SELL")
+ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
+PRODUCTS = ("MIS", "CNC")
+MARGIN_RATE = {"CNC": Decimal(1), "MIS": Decimal("0.2")}  # MIS: 5x intraday leverage
+RESTING = ("OPEN", "TRIGGER PENDING")
+TAG_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,20}$")
+
+SESSION_OPEN = time(9, 15)
+SESSION_CLOSE = time(15, 30)
+_SESSION_MINUTES = 375  # 09:15 -> 15:30
+_DAY0 = date(2000, 1, 1)
+_MILLION = Decimal(1_000_000)
+_DEC = Context(prec=28)
+_SUBPAISE = Decimal("0.0001")
+
+UTC = timezone.utc
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ExchangeError(MciError):
+    """An order the exchange refuses. `error_type` is the Kite exception name the simulator answers with."""
+
+    error_type = "GeneralException"
+
+    def __init__(self, what: str, why: str, how: str, **details: Any):
+        details.setdefault("error_type", self.error_type)
+        super().__init__(what, why, how, ExitCode.FAILED, None, details)
+
+
+class OrderInputError(ExchangeError):
+    """Bad order parameters: nothing was recorded."""
+
+    error_type = "InputException"
+
+
+class OrderRejectedError(ExchangeError):
+    """Recorded, then REJECTED by risk management (margin, holdings); details carry order_id."""
+
+    error_type = "OrderException"
+
+
+class OrderStateError(ExchangeError):
+    """The order exists but its state forbids the action (cancel a completed order)."""
+
+    error_type = "OrderException"
+
+
+class UnknownOrderError(ExchangeError):
+    error_type = "InputException"
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order_id: str
+    exchange: str
+    symbol: str
+    instrument_token: int
+    side: str
+    quantity: int
+    order_type: str
+    product: str
+    price: Decimal
+    trigger_price: Decimal
+    status: str
+    status_message: str | None
+    tag: str | None
+    placed_at: datetime
+    updated_at: datetime
+    filled_quantity: int
+    average_price: Decimal
+    cancelled_quantity: int
+    validity: str = "DAY"
+    variety: str = "regular"
+
+    @property
+    def pending_quantity(self) -> int:
+        return self.quantity - self.filled_quantity - self.cancelled_quantity if self.status in RESTING else 0
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One row of an order's history, as Kite's /orders/{id} lists them."""
+
+    order_id: str
+    status: str
+    at: datetime
+    quantity: int
+    price: Decimal
+    trigger_price: Decimal
+    filled_quantity: int
+    average_price: Decimal
+    message: str | None
+
+
+@dataclass(frozen=True)
+class TradeRecord:
+    trade_id: str
+    order_id: str
+    exchange: str
+    symbol: str
+    instrument_token: int
+    side: str
+    product: str
+    quantity: int
+    price: Decimal
+    filled_at: datetime
+
+
+@dataclass(frozen=True)
+class PositionRecord:
+    exchange: str
+    symbol: str
+    instrument_token: int
+    product: str
+    quantity: int  # signed: negative is short
+    average_price: Decimal
+    last_price: Decimal
+    realised: Decimal
+    unrealised: Decimal
+    buy_quantity: int
+    buy_value: Decimal
+    sell_quantity: int
+    sell_value: Decimal
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.realised + self.unrealised
+
+
+@dataclass(frozen=True)
+class FundsRecord:
+    opening: Decimal
+    realised: Decimal
+    unrealised: Decimal
+    position_margin: Decimal
+    order_margin: Decimal
+    used: Decimal  # position + order margin + unrealised loss
+    available: Decimal  # opening + realised - used
+
+
+@dataclass(frozen=True)
+class Quote:
+    instrument_token: int
+    last_price: Decimal
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal  # the previous session's close
+    timestamp: datetime
+
+    @property
+    def net_change(self) -> Decimal:
+        return self.last_price - self.close
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A paper access token's metadata; the token itself is never stored (only its hash)."""
+
+    user_id: str
+    issued_at: datetime
+    expires_at: datetime
+    invalidated_at: datetime | None
+    valid: bool
+    reason: str
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def session_expiry(issued_at: datetime) -> datetime:
+    """The next 06:00 Asia/Kolkata strictly after `issued_at` (Kite's token lifetime)."""
+    tz = zone(IST)
+    local = issued_at.astimezone(tz)
+    day = local.date() if local.time() < time(6) else local.date() + timedelta(days=1)
+    return datetime.combine(day, time(6), tzinfo=tz)
+
+
+def _unit(seed: int, symbol: str, salt: str, k: int) -> Decimal:
+    """A reproducible value in [-1, 1] (blake2b, so it does not depend on PYTHONHASHSEED)."""
+    digest = hashlib.blake2b(f"{seed}|{symbol}|{salt}|{k}".encode(), digest_size=8).digest()
+    return Decimal(int.from_bytes(digest, "big") % 2_000_001 - 1_000_000) / _MILLION
+
+
+def _smooth(seed: int, symbol: str, salt: str, index: int, period: int) -> Decimal:
+    """Value noise: linear between random knots every `period` steps, so O(1) at any index."""
+    k, r = divmod(index, period)
+    a = _unit(seed, symbol, salt, k)
+    b = _unit(seed, symbol, salt, k + 1)
+    return a + (b - a) * Decimal(r) / Decimal(period)
+
+
+def market_minute(at: datetime) -> int:
+    """Minutes of trading since 2000-01-01: frozen before the open and after the close (at the day's close)."""
+    local = at.astimezone(zone(IST))
+    day = (local.date() - _DAY0).days
+    minutes = (local.hour * 60 + local.minute) - (SESSION_OPEN.hour * 60 + SESSION_OPEN.minute)
+    if minutes < 0:
+        day, minutes = day - 1, _SESSION_MINUTES  # before the open: yesterday's close
+    minutes = min(minutes, _SESSION_MINUTES)
+    return day * (_SESSION_MINUTES + 1) + minutes
+
+
+def round_to_tick(price: Decimal, tick: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
+    return (price / tick).quantize(Decimal(1), rounding=rounding) * tick
+
+
+def path_price(seed: int, inst: Instrument, minute: int) -> Decimal:
+    """The deterministic price of `inst` at a market minute: a pure function, O(1)."""
+    s = inst.key
+    offset = (
+        Decimal("0.03") * _smooth(seed, s, "slow", minute, 2 * (_SESSION_MINUTES + 1))
+        + Decimal("0.008") * _smooth(seed, s, "wave", minute, 30)
+        + Decimal("0.0015") * _unit(seed, s, "tick", minute)
+    )
+    return round_to_tick(inst.base_price * offset.exp(_DEC), inst.tick_size)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text).astimezone(zone(IST)) if text else None
+
+
+def _sign(n: int) -> int:
+    return (n > 0) - (n < 0)
+
+
+_SCHEMA = """
+CREATE TABLE account (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seed INTEGER NOT NULL,
+    opening_cash TEXT NOT NULL,
+    slippage TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE orders (
+    order_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    exchange TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    order_type TEXT NOT NULL,
+    product TEXT NOT NULL,
+    price TEXT NOT NULL,
+    trigger_price TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_message TEXT,
+    tag TEXT,
+    placed_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    filled_quantity INTEGER NOT NULL DEFAULT 0,
+    average_price TEXT NOT NULL DEFAULT '0',
+    cancelled_quantity INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX orders_by_tag ON orders (tag);
+CREATE INDEX orders_by_status ON orders (status);
+CREATE TABLE order_history (
+    order_id TEXT NOT NULL REFERENCES orders (order_id),
+    n INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    price TEXT NOT NULL,
+    trigger_price TEXT NOT NULL,
+    filled_quantity INTEGER NOT NULL,
+    average_price TEXT NOT NULL,
+    message TEXT,
+    PRIMARY KEY (order_id, n)
+);
+CREATE TABLE trades (
+    trade_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    order_id TEXT NOT NULL REFERENCES orders (order_id),
+    exchange TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    product TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    price TEXT NOT NULL,
+    filled_at TEXT NOT NULL
+);
+CREATE TABLE positions (
+    exchange TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    product TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    open_cost TEXT NOT NULL,  -- signed cost of the open quantity: quantity x average price
+    realised TEXT NOT NULL,
+    buy_quantity INTEGER NOT NULL DEFAULT 0,
+    buy_value TEXT NOT NULL DEFAULT '0',
+    sell_quantity INTEGER NOT NULL DEFAULT 0,
+    sell_value TEXT NOT NULL DEFAULT '0',
+    PRIMARY KEY (exchange, symbol, product)
+);
+CREATE TABLE price_overrides (
+    instrument TEXT PRIMARY KEY,  -- EXCHANGE:SYMBOL
+    pinned TEXT,                  -- absolute price, or NULL to follow the path
+    factor TEXT NOT NULL,         -- multiplier applied on top
+    set_at TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,  -- sha256 of the token: the token itself is never stored
+    user_id TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    invalidated_at TEXT
+);
+CREATE INDEX sessions_by_user ON sessions (user_id, issued_at);
+"""
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- the exchange
+
+
+class Exchange:
+    """A thread-safe simulated exchange over one SQLite file (see the module docstring)."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        clock: Clock,
+        *,
+        seed: int,
+        capital: Decimal,
+        slippage: Decimal = Decimal(0),
+        universe: Universe | Iterable[Instrument] | None = None,
+    ):
+        if not isinstance(capital, (Decimal, int)) or isinstance(capital, bool) or capital < 0:
+            raise ValueError("capital must be a non-negative Decimal")
+        if not isinstance(slippage, (Decimal, int)) or not 0 <= slippage < 1:
+            raise ValueError("slippage must be a Decimal fraction in [0, 1)")
+        self.db_path = Path(db_path)
+        self.clock = clock
+        if universe is None:
+            self.universe = DEFAULT_UNIVERSE
+        else:
+            self.universe = universe if isinstance(universe, Universe) else Universe(universe)
+        self._lock = threading.RLock()
+        self._conn = self._connect()
+        with self._tx() as c:
+            self._migrate(c)
+            row = c.execute("SELECT seed, opening_cash, slippage FROM account WHERE id = 1").fetchone()
+            if row is None:
+                c.execute(
+                    "INSERT INTO account (id, seed, opening_cash, slippage, created_at) VALUES (1, ?, ?, ?, ?)",
+                    (seed, str(Decimal(capital)), str(Decimal(slippage)), _iso(clock.now())),
+                )
+                row = (seed, str(capital), str(slippage))
+        # The account's file wins over the constructor: it is the account other processes see.
+        self.seed = int(row[0])
+        self._slippage = Decimal(row[2])
+
+    def __repr__(self) -> str:
+        return f"Exchange(db={str(self.db_path)!r}, seed={self.seed})"
+
+    # ------------------------------------------------------------ plumbing
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unavailable(exc) from None
+        return conn
+
+    def _unavailable(self, exc: BaseException) -> UnavailableError:
+        return UnavailableError(
+            f"the paper exchange database {self.db_path} cannot be used",
+            f"SQLite said: {exc}",
+            "check that the state directory is writable and not full; if another mci holds it, retry in a moment",
+        )
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            c = self._conn
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from None
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            try:
+                c.execute("COMMIT")
+            except sqlite3.Error as exc:
+                c.execute("ROLLBACK")
+                raise self._unavailable(exc) from None
+
+    def _migrate(self, c: sqlite3.Connection) -> None:
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise UnavailableError(
+                f"the paper exchange database {self.db_path} is from a newer mci (schema {version})",
+                f"this mci understands schema versions up to {SCHEMA_VERSION}",
+                "upgrade mci, or move the file aside to start a fresh paper account",
+            )
+        if version == 0:
+            # Statement by statement: executescript() would COMMIT the open transaction.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _instrument(self, exchange: str, symbol: str) -> Instrument:
+        inst = self.universe.get(exchange, symbol)
+        if inst is None:
+            raise OrderInputError(
+                f"unknown instrument {exchange}:{symbol}",
+                "the simulated exchange lists only its universe of liquid NSE equities",
+                "use a listed symbol such as NSE:INFY or NSE:RELIANCE",
+            )
+        return inst
+
+    def _next(self, c: sqlite3.Connection, name: str) -> int:
+        c.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1",
+            (name,),
+        )
+        return int(c.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
+
+    # ------------------------------------------------------------ prices
+
+    def _price(self, c: sqlite3.Connection, inst: Instrument, at: datetime) -> Decimal:
+        row = c.execute("SELECT pinned, factor FROM price_overrides WHERE instrument = ?", (inst.key,)).fetchone()
+        if row is None:
+            return path_price(self.seed, inst, market_minute(at))
+        base = Decimal(row[0]) if row[0] is not None else path_price(self.seed, inst, market_minute(at))
+        return max(round_to_tick(base * Decimal(row[1]), inst.tick_size), inst.tick_size)
+
+    def price_at(self, exchange: str, symbol: str, at: datetime) -> Decimal:
+        """The price at any instant (overrides included), without touching the book."""
+        inst = self._instrument(exchange, symbol)
+        with self._tx() as c:
+            return self._price(c, inst, at)
+
+    def ltp(self, instruments: Iterable[str]) -> dict[str, Decimal]:
+        """Last prices keyed "EXCHANGE:SYMBOL"; unknown instruments are left out, as Kite does."""
+        now = self.clock.now()
+        with self._tx() as c:
+            self._match(c, now)
+            out: dict[str, Decimal] = {}
+            for key in instruments:
+                inst = self.universe.by_key(key)
+                if inst is not None:
+                    out[inst.key] = self._price(c, inst, now)
+            return out
+
+    def quote(self, instruments: Iterable[str]) -> dict[str, Quote]:
+        """Last price and the day's OHLC along the deterministic path (close = the previous session's)."""
+        now = self.clock.now()
+        with self._tx() as c:
+            self._match(c, now)
+            out: dict[str, Quote] = {}
+            for key in instruments:
+                inst = self.universe.by_key(key)
+                if inst is not None:
+                    out[inst.key] = self._quote(c, inst, now)
+            return out
+
+    def _quote(self, c: sqlite3.Connection, inst: Instrument, now: datetime) -> Quote:
+        last = self._price(c, inst, now)
+        row = c.execute("SELECT factor FROM price_overrides WHERE instrument = ?", (inst.key,)).fetchone()
+        factor = Decimal(row[0]) if row else Decimal(1)
+        local = now.astimezone(zone(IST))
+        day_start = ((local.date() - _DAY0).days) * (_SESSION_MINUTES + 1)
+        current = market_minute(now)
+
+        def at(minute: int) -> Decimal:
+            return round_to_tick(path_price(self.seed, inst, minute) * factor, inst.tick_size)
+
+        close = at(day_start - 1)
+        if current < day_start:  # before today's open: no session yet, the day is flat at the last price
+            return Quote(inst.token, last, last, last, last, close, now)
+        path = [at(m) for m in range(day_start, current + 1)]
+        return Quote(inst.token, last, path[0], max(*path, last), min(*path, last), close, now)
+
+    def set_price(self, exchange: str, symbol: str, price: Decimal) -> None:
+        """Admin: pin the price (persisted) until clear_price."""
+        inst = self._instrument(exchange, symbol)
+        if not isinstance(price, (Decimal, int)) or price <= 0:
+            raise ValueError("price must be a positive Decimal")
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO price_overrides (instrument, pinned, factor, set_at) VALUES (?, ?, '1', ?) "
+                "ON CONFLICT (instrument) DO UPDATE SET pinned = excluded.pinned, factor = '1', set_at = excluded.set_at",
+                (inst.key, str(round_to_tick(Decimal(price), inst.tick_size)), _iso(self.clock.now())),
+            )
+
+    def move_price(self, exchange: str, symbol: str, pct: Decimal) -> None:
+        """Admin: move the price by `pct` percent (Decimal("-2.5") is -2.5%), on top of earlier moves."""
+        inst = self._instrument(exchange, symbol)
+        if not isinstance(pct, (Decimal, int)) or pct <= -100:
+            raise ValueError("pct must be a Decimal percentage above -100")
+        with self._tx() as c:
+            row = c.execute("SELECT pinned, factor FROM price_overrides WHERE instrument = ?", (inst.key,)).fetchone()
+            pinned, factor = (row[0], Decimal(row[1])) if row else (None, Decimal(1))
+            factor = factor * (1 + Decimal(pct) / 100)
+            c.execute(
+                "INSERT OR REPLACE INTO price_overrides (instrument, pinned, factor, set_at) VALUES (?, ?, ?, ?)",
+                (inst.key, pinned, str(factor), _iso(self.clock.now())),
+            )
+
+    def clear_price(self, exchange: str, symbol: str) -> None:
+        inst = self._instrument(exchange, symbol)
+        with self._tx() as c:
+            c.execute("DELETE FROM price_overrides WHERE instrument = ?", (inst.key,))
+
+    # ------------------------------------------------------------ orders
+
+    def place_order(self, request: OrderRequest) -> str:
+        """Validate, record and (MARKET, marketable LIMIT) fill. Raises OrderInputError or OrderRejectedError."""
+        inst, price, trigger = self._validate(request)
+        now = self.clock.now()
+        rejection: OrderRejectedError | None = None
+        with self._tx() as c:
+            self._match(c, now)
+            ltp = self._price(c, inst, now)
+            if request.order_type == "SL" or request.order_type == "SL-M":
+                self._check_trigger(request.side, trigger, ltp)
+            seq = self._next(c, "order")
+            order_id = f"{now.astimezone(zone(IST)):%y%m%d}{seq:09d}"
+            c.execute(
+                "INSERT INTO orders (order_id, seq, exchange, symbol, side, quantity, order_type, product, price,"
+                " trigger_price, status, tag, placed_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    order_id, seq, inst.exchange, inst.symbol, request.side, request.quantity, request.order_type,
+                    request.product, str(price), str(trigger), "PUT ORDER REQ RECEIVED", request.tag, _iso(now), _iso(now),
+                ),
+            )  # fmt: skip
+            self._event(c, order_id, "PUT ORDER REQ RECEIVED", now)
+            self._set_status(c, order_id, "VALIDATION PENDING", now)
+            reason = self._risk_rejection(c, inst, request, price, trigger, ltp)
+            if reason:
+                self._set_status(c, order_id, "REJECTED", now, reason)
+                rejection = OrderRejectedError(
+                    f"order rejected: {request.side} {request.quantity} {inst.key} {request.product}",
+                    reason,
+                    "reduce the quantity or add funds (paper: `set_cash`), then place the order again",
+                    order_id=order_id,
+                )
+            else:
+                self._set_status(c, order_id, "OPEN PENDING", now)
+                resting = "TRIGGER PENDING" if request.order_type in ("SL", "SL-M") else "OPEN"
+                self._set_status(c, order_id, resting, now)
+                self._match_order(c, self._order_row(c, order_id), now, on_arrival=True)
+        if rejection:
+            raise rejection
+        return order_id
+
+    def _validate(self, r: OrderRequest) -> tuple[Instrument, Decimal, Decimal]:
+        def bad(what: str, why: str, how: str) -> OrderInputError:
+            return OrderInputError(what, why, how)
+
+        inst = self._instrument(r.exchange or "", r.symbol or "")
+        if r.side not in SIDES:
+            raise bad(f"invalid order side {r.side!r}", "a side is BUY or SELL", "use BUY or SELL")
+        if isinstance(r.quantity, bool) or not isinstance(r.quantity, int) or r.quantity <= 0:
+            raise bad(f"invalid quantity {r.quantity!r}", "quantity must be a whole number above zero", "send a positive integer")
+        if r.quantity % inst.lot_size:
+            raise bad(f"quantity {r.quantity} is not a multiple of the lot size {inst.lot_size}", "orders trade whole lots", "round the quantity to a lot")
+        if r.order_type not in ORDER_TYPES:
+            raise bad(f"invalid order type {r.order_type!r}", f"order types are {', '.join(ORDER_TYPES)}", "use one of them")
+        if r.product not in PRODUCTS:
+            why = "NRML is for derivatives" if r.product == "NRML" else f"products for NSE equity are {', '.join(PRODUCTS)}"
+            raise bad(f"invalid product {r.product!r} for {inst.key}", why, "use MIS (intraday) or CNC (delivery)")
+        if r.tag is not None and not TAG_RE.match(r.tag):
+            raise bad(f"invalid tag {r.tag!r}", "a tag is 1-20 letters, digits or _.:-", "shorten the tag")
+        price = self._money(r.price, "price", inst, required=r.order_type in ("LIMIT", "SL"))
+        trigger = self._money(r.trigger_price, "trigger price", inst, required=r.order_type in ("SL", "SL-M"))
+        if r.order_type in ("MARKET", "SL-M"):
+            price = Decimal(0)
+        if r.order_type in ("MARKET", "LIMIT"):
+            trigger = Decimal(0)
+        if r.order_type == "SL":
+            if r.side == "BUY" and trigger > price:
+                raise bad("trigger price above the limit price", "a stop-loss BUY triggers at or below its limit price", "set trigger ≤ price")
+            if r.side == "SELL" and trigger < price:
+                raise bad("trigger price below the limit price", "a stop-loss SELL triggers at or above its limit price", "set trigger ≥ price")
+        return inst, price, trigger
+
+    @staticmethod
+    def _money(value: Decimal | None, what: str, inst: Instrument, *, required: bool) -> Decimal:
+        if value is None or (not required and value == 0):
+            if required:
+                raise OrderInputError(f"the {what} is missing", f"this order type needs a {what}", f"send a {what}")
+            return Decimal(0)
+        if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
+            raise OrderInputError(
+                f"the {what} {value!r} is not a Decimal", "money is exact: binary floats are refused", "send a Decimal"
+            )
+        amount = Decimal(value)
+        if amount <= 0 or not amount.is_finite():
+            raise OrderInputError(f"invalid {what} {value}", f"the {what} must be above zero", f"send a positive {what}")
+        if amount % inst.tick_size:
+            raise OrderInputError(
+                f"the {what} {amount} is not a multiple of the tick size {inst.tick_size}",
+                f"{inst.key} trades in ticks of ₹{inst.tick_size}",
+                f"round the {what} to the tick",
+            )
+        return amount
+
+    @staticmethod
+    def _check_trigger(side: str, trigger: Decimal, ltp: Decimal) -> None:
+        # Kite refuses a stop that would trigger at once; so do we.
+        if side == "BUY" and trigger <= ltp:
+            raise OrderInputError(
+                f"trigger price {trigger} is not above the last price {ltp}",
+                "a stop-loss BUY must trigger above the last traded price",
+                "raise the trigger, or place a LIMIT/MARKET order",
+            )
+        if side == "SELL" and trigger >= ltp:
+            raise OrderInputError(
+                f"trigger price {trigger} is not below the last price {ltp}",
+                "a stop-loss SELL must trigger below the last traded price",
+                "lower the trigger, or place a LIMIT/MARKET order",
+            )
+
+    def _risk_rejection(
+        self, c: sqlite3.Connection, inst: Instrument, r: OrderRequest, price: Decimal, trigger: Decimal, ltp: Decimal
+    ) -> str | None:
+        signed = r.quantity if r.side == "BUY" else -r.quantity
+        if r.product == "CNC" and r.side == "SELL":
+            held = self._position_qty(c, inst.exchange, inst.symbol, "CNC")
+            pending = sum(
+                o["quantity"] - o["filled_quantity"]
+                for o in self._resting(c)
+                if (o["exchange"], o["symbol"], o["product"], o["side"]) == (inst.exchange, inst.symbol, "CNC", "SELL")
+            )
+            if r.quantity + pending > held:
+                return f"Insufficient holdings: {held} {inst.symbol} held in CNC, {pending} already on sell orders, {r.quantity} more asked (CNC cannot short)"
+        reference = price or trigger or ltp
+        projected = self._projected_positions(c)
+        key = (inst.exchange, inst.symbol, r.product)
+        required = self._increasing(projected.get(key, 0), signed) * reference * MARGIN_RATE[r.product]
+        if required > 0:
+            available = self._funds(c, self.clock.now()).available
+            if required > available:
+                return f"Insufficient funds. Required margin is {required:.2f} but available margin is {available:.2f}."
+        return None
+
+    @staticmethod
+    def _increasing(position: int, signed: int) -> int:
+        """How much of an order adds exposure, given the position it lands on."""
+        if position == 0 or _sign(position) == _sign(signed):
+            return abs(signed)
+        return max(abs(signed) - abs(position), 0)
+
+    def _position_qty(self, c: sqlite3.Connection, exchange: str, symbol: str, product: str) -> int:
+        row = c.execute(
+            "SELECT quantity FROM positions WHERE exchange = ? AND symbol = ? AND product = ?", (exchange, symbol, product)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _resting(self, c: sqlite3.Connection) -> list[sqlite3.Row]:
+        c.row_factory = sqlite3.Row
+        try:
+            return c.execute("SELECT * FROM orders WHERE status IN (?, ?) ORDER BY seq", RESTING).fetchall()
+        finally:
+            c.row_factory = None
+
+    def _projected_positions(self, c: sqlite3.Connection) -> dict[tuple[str, str, str], int]:
+        """Positions as if every resting order filled: margin for a new order is what it adds beyond them."""
+        projected = {(e, s, p): int(q) for e, s, p, q in c.execute("SELECT exchange, symbol, product, quantity FROM positions")}
+        for o in self._resting(c):
+            key = (o["exchange"], o["symbol"], o["product"])
+            left = o["quantity"] - o["filled_quantity"]
+            projected[key] = projected.get(key, 0) + (left if o["side"] == "BUY" else -left)
+        return projected
+
+    def _order_row(self, c: sqlite3.Connection, order_id: str) -> sqlite3.Row:
+        c.row_factory = sqlite3.Row
+        try:
+            row = c.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+        finally:
+            c.row_factory = None
+        if row is None:
+            raise UnknownOrderError(
+                f"unknown order {order_id}",
+                "the paper exchange has no order with that id",
+                "list orders with `orders()` and use one of their ids",
+                order_id=order_id,
+            )
+        return row
+
+    def _set_status(self, c: sqlite3.Connection, order_id: str, status: str, now: datetime, message: str | None = None) -> None:
+        c.execute(
+            "UPDATE orders SET status = ?, status_message = COALESCE(?, status_message), updated_at = ? WHERE order_id = ?",
+            (status, message, _iso(now), order_id),
+        )
+        self._event(c, order_id, status, now, message)
+
+    def _event(self, c: sqlite3.Connection, order_id: str, status: str, now: datetime, message: str | None = None) -> None:
+        n = c.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM order_history WHERE order_id = ?", (order_id,)).fetchone()[0]
+        c.execute(
+            "INSERT INTO order_history (order_id, n, status, at, quantity, price, trigger_price, filled_quantity,"
+            " average_price, message) SELECT order_id, ?, ?, ?, quantity, price, trigger_price, filled_quantity,"
+            " average_price, ? FROM orders WHERE order_id = ?",
+            (n, status, _iso(now), message, order_id),
+        )
+
+    def cancel_order(self, order_id: str) -> None:
+        now = self.clock.now()
+        with self._tx() as c:
+            self._match(c, now)
+            row = self._order_row(c, order_id)
+            if row["status"] not in RESTING:
+                raise OrderStateError(
+                    f"order {order_id} cannot be cancelled: it is {row['status']}",
+                    "only open or trigger-pending orders can be cancelled",
+                    "check the order's status; a completed order is closed with an opposite order",
+                    order_id=order_id,
+                )
+            c.execute(
+                "UPDATE orders SET cancelled_quantity = quantity - filled_quantity WHERE order_id = ?", (order_id,)
+            )
+            self._set_status(c, order_id, "CANCELLED", now)
+
+    def modify_order(
+        self,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        price: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+    ) -> None:
+        now = self.clock.now()
+        with self._tx() as c:
+            self._match(c, now)
+            row = self._order_row(c, order_id)
+            if row["status"] not in RESTING:
+                raise OrderStateError(
+                    f"order {order_id} cannot be modified: it is {row['status']}",
+                    "only open or trigger-pending orders can be modified",
+                    "place a new order instead",
+                    order_id=order_id,
+                )
+            request = OrderRequest(
+                exchange=row["exchange"],
+                symbol=row["symbol"],
+                side=row["side"],
+                quantity=row["quantity"] if quantity is None else quantity,
+                order_type=row["order_type"],
+                product=row["product"],
+                price=Decimal(row["price"]) if price is None else price,
+                trigger_price=Decimal(row["trigger_price"]) if trigger_price is None else trigger_price,
+                tag=row["tag"],
+            )
+            inst, new_price, new_trigger = self._validate(request)
+            if row["status"] == "TRIGGER PENDING":
+                self._check_trigger(request.side, new_trigger, self._price(c, inst, now))
+            resting = row["status"]
+            self._set_status(c, order_id, "MODIFY VALIDATION PENDING", now)
+            c.execute(
+                "UPDATE orders SET quantity = ?, price = ?, trigger_price = ? WHERE order_id = ?",
+                (request.quantity, str(new_price), str(new_trigger), order_id),
+            )
+            self._set_status(c, order_id, "MODIFY PENDING", now)
+            self._set_status(c, order_id, resting, now)
+            self._match_order(c, self._order_row(c, order_id), now, on_arrival=True)
+
+    # ------------------------------------------------------------ matching
+
+    def match(self, now: datetime | None = None) -> None:
+        """Fill or trigger resting orders whose price is touched at `now` (default: the clock)."""
+        with self._tx() as c:
+            self._match(c, now or self.clock.now())
+
+    def _match(self, c: sqlite3.Connection, now: datetime) -> None:
+        for row in self._resting(c):
+            self._match_order(c, row, now, on_arrival=False)
+
+    def _match_order(self, c: sqlite3.Connection, row: sqlite3.Row, now: datetime, *, on_arrival: bool) -> None:
+        inst = self.universe.get(row["exchange"], row["symbol"])
+        if inst is None:  # the universe shrank under an old order: leave it for an operator
+            return
+        ltp = self._price(c, inst, now)
+        buy = row["side"] == "BUY"
+        kind = row["order_type"]
+        limit = Decimal(row["price"])
+        if row["status"] == "TRIGGER PENDING":
+            trigger = Decimal(row["trigger_price"])
+            if not (ltp >= trigger if buy else ltp <= trigger):
+                return
+            self._set_status(c, row["order_id"], "OPEN", now)
+            on_arrival = True  # a triggered stop arrives at the book as a fresh order
+        slipped = self._slipped(ltp, buy, inst)
+        if kind in ("MARKET", "SL-M"):
+            fill = slipped
+        elif buy and ltp <= limit:
+            fill = min(limit, slipped) if on_arrival else limit
+        elif not buy and ltp >= limit:
+            fill = max(limit, slipped) if on_arrival else limit
+        else:
+            return
+        self._fill(c, row, inst, fill, now)
+
+    def _slipped(self, ltp: Decimal, buy: bool, inst: Instrument) -> Decimal:
+        # The buyer pays up and the seller receives less, each rounded against them to the tick.
+        if buy:
+            return round_to_tick(ltp * (1 + self._slippage), inst.tick_size, ROUND_CEILING)
+        return max(round_to_tick(ltp * (1 - self._slippage), inst.tick_size, ROUND_FLOOR), inst.tick_size)
+
+    def _fill(self, c: sqlite3.Connection, row: sqlite3.Row, inst: Instrument, price: Decimal, now: datetime) -> None:
+        qty = row["quantity"] - row["filled_quantity"]
+        seq = self._next(c, "trade")
+        c.execute(
+            "INSERT INTO trades (trade_id, seq, order_id, exchange, symbol, side, product, quantity, price, filled_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (str(10_000_000 + seq), seq, row["order_id"], inst.exchange, inst.symbol, row["side"], row["product"], qty, str(price), _iso(now)),
+        )
+        self._apply_fill(c, inst.exchange, inst.symbol, row["product"], qty if row["side"] == "BUY" else -qty, price)
+        c.execute(
+            "UPDATE orders SET filled_quantity = quantity, average_price = ? WHERE order_id = ?",
+            (str(price), row["order_id"]),
+        )
+        self._set_status(c, row["order_id"], "COMPLETE", now)
+
+    def _apply_fill(self, c: sqlite3.Connection, exchange: str, symbol: str, product: str, signed: int, price: Decimal) -> None:
+        """Net-position accounting at average cost; when flat, realised is exactly sells - buys."""
+        row = c.execute(
+            "SELECT quantity, open_cost, realised, buy_quantity, buy_value, sell_quantity, sell_value FROM positions"
+            " WHERE exchange = ? AND symbol = ? AND product = ?",
+            (exchange, symbol, product),
+        ).fetchone()
+        q0, cost, realised = (int(row[0]), Decimal(row[1]), Decimal(row[2])) if row else (0, Decimal(0), Decimal(0))
+        bq, bv, sq, sv = (int(row[3]), Decimal(row[4]), int(row[5]), Decimal(row[6])) if row else (0, Decimal(0), 0, Decimal(0))
+        if signed > 0:
+            bq, bv = bq + signed, bv + signed * price
+        else:
+            sq, sv = sq - signed, sv - signed * price
+        if q0 == 0 or _sign(q0) == _sign(signed):
+            cost += signed * price
+        else:
+            closing = min(abs(q0), abs(signed))
+            removed = cost if closing == abs(q0) else (cost * closing / abs(q0)).quantize(_SUBPAISE)
+            realised += _sign(q0) * closing * price - removed
+            cost -= removed
+            remainder = abs(signed) - closing
+            if remainder:  # the fill flipped the position: the rest opens at this price
+                cost = _sign(signed) * remainder * price
+        c.execute(
+            "INSERT OR REPLACE INTO positions (exchange, symbol, product, quantity, open_cost, realised, buy_quantity,"
+            " buy_value, sell_quantity, sell_value) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (exchange, symbol, product, q0 + signed, str(cost), str(realised), bq, str(bv), sq, str(sv)),
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def _order_record(self, row: sqlite3.Row) -> OrderRecord:
+        inst = self.universe.get(row["exchange"], row["symbol"])
+        return OrderRecord(
+            order_id=row["order_id"],
+            exchange=row["exchange"],
+            symbol=row["symbol"],
+            instrument_token=inst.token if inst else 0,
+            side=row["side"],
+            quantity=row["quantity"],
+            order_type=row["order_type"],
+            product=row["product"],
+            price=Decimal(row["price"]),
+            trigger_price=Decimal(row["trigger_price"]),
+            status=row["status"],
+            status_message=row["status_message"],
+            tag=row["tag"],
+            placed_at=_dt(row["placed_at"]),  # type: ignore[arg-type]
+            updated_at=_dt(row["updated_at"]),  # type: ignore[arg-type]
+            filled_quantity=row["filled_quantity"],
+            average_price=Decimal(row["average_price"]),
+            cancelled_quantity=row["cancelled_quantity"],
+        )
+
+    def _select(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        now = self.clock.now()
+        with self._tx() as c:
+            self._match(c, now)
+            c.row_factory = sqlite3.Row
+            try:
+                return c.execute(sql, args).fetchall()
+            finally:
+                c.row_factory = None
+
+    def orders(self) -> list[OrderRecord]:
+        return [self._order_record(r) for r in self._select("SELECT * FROM orders ORDER BY seq")]
+
+    def order(self, order_id: str) -> OrderRecord:
+        rows = self._select("SELECT * FROM orders WHERE order_id = ?", (order_id,))
+        if not rows:
+            with self._tx() as c:
+                self._order_row(c, order_id)  # raises UnknownOrderError
+        return self._order_record(rows[0])
+
+    def orders_by_tag(self, tag: str) -> list[OrderRecord]:
+        """Every order carrying `tag`, oldest first: look here before re-sending a timed-out order."""
+        return [self._order_record(r) for r in self._select("SELECT * FROM orders WHERE tag = ? ORDER BY seq", (tag,))]
+
+    def order_history(self, order_id: str) -> list[OrderEvent]:
+        rows = self._select("SELECT * FROM order_history WHERE order_id = ? ORDER BY n", (order_id,))
+        if not rows:
+            self.order(order_id)  # raises UnknownOrderError
+        return [
+            OrderEvent(
+                order_id=r["order_id"],
+                status=r["status"],
+                at=_dt(r["at"]),  # type: ignore[arg-type]
+                quantity=r["quantity"],
+                price=Decimal(r["price"]),
+                trigger_price=Decimal(r["trigger_price"]),
+                filled_quantity=r["filled_quantity"],
+                average_price=Decimal(r["average_price"]),
+                message=r["message"],
+            )
+            for r in rows
+        ]
+
+    def _trade_records(self, rows: list[sqlite3.Row]) -> list[TradeRecord]:
+        out = []
+        for r in rows:
+            inst = self.universe.get(r["exchange"], r["symbol"])
+            out.append(
+                TradeRecord(
+                    trade_id=r["trade_id"],
+                    order_id=r["order_id"],
+                    exchange=r["exchange"],
+                    symbol=r["symbol"],
+                    instrument_token=inst.token if inst else 0,
+                    side=r["side"],
+                    product=r["product"],
+                    quantity=r["quantity"],
+                    price=Decimal(r["price"]),
+                    filled_at=_dt(r["filled_at"]),  # type: ignore[arg-type]
+                )
+            )
+        return out
+
+    def trades(self) -> list[TradeRecord]:
+        return self._trade_records(self._select("SELECT * FROM trades ORDER BY seq"))
+
+    def order_trades(self, order_id: str) -> list[TradeRecord]:
+        rows = self._select("SELECT * FROM trades WHERE order_id = ? ORDER BY seq", (order_id,))
+        if not rows:
+            self.order(order_id)  # raises UnknownOrderError
+        return self._trade_records(rows)
+
+    def _position_records(self, c: sqlite3.Connection, now: datetime) -> list[PositionRecord]:
+        out = []
+        for e, s, p, q, cost, realised, bq, bv, sq, sv in c.execute(
+            "SELECT exchange, symbol, product, quantity, open_cost, realised, buy_quantity, buy_value, sell_quantity,"
+            " sell_value FROM positions ORDER BY exchange, symbol, product"
+        ).fetchall():
+            inst = self.universe.get(e, s)
+            qty, open_cost = int(q), Decimal(cost)
+            # An instrument no longer listed is valued at cost: no invented profit.
+            last = self._price(c, inst, now) if inst else (open_cost / qty if qty else Decimal(0))
+            out.append(
+                PositionRecord(
+                    exchange=e,
+                    symbol=s,
+                    instrument_token=inst.token if inst else 0,
+                    product=p,
+                    quantity=qty,
+                    average_price=(open_cost / qty).quantize(_SUBPAISE) if qty else Decimal(0),
+                    last_price=last,
+                    realised=Decimal(realised),
+                    unrealised=qty * last - open_cost,
+                    buy_quantity=int(bq),
+                    buy_value=Decimal(bv),
+                    sell_quantity=int(sq),
+                    sell_value=Decimal(sv),
+                )
+            )
+        return out
+
+    def positions(self) -> list[PositionRecord]:
+        """Every position of the account, flat ones included (their realised P&L stays, as in Kite's `net`)."""
+        now = self.clock.now()
+        with self._tx() as c:
+            self._match(c, now)
+            return self._position_records(c, now)
+
+    def _order_margin(self, c: sqlite3.Connection, now: datetime) -> Decimal:
+        projected = {(e, s, p): int(q) for e, s, p, q in c.execute("SELECT exchange, symbol, product, quantity FROM positions")}
+        blocked = Decimal(0)
+        for o in self._resting(c):
+            key = (o["exchange"], o["symbol"], o["product"])
+            left = o["quantity"] - o["filled_quantity"]
+            signed = left if o["side"] == "BUY" else -left
+            reference = Decimal(o["price"]) or Decimal(o["trigger_price"])
+            if not reference:
+                inst = self.universe.get(o["exchange"], o["symbol"])
+                reference = self._price(c, inst, now) if inst else Decimal(0)
+            blocked += self._increasing(projected.get(key, 0), signed) * reference * MARGIN_RATE.get(o["product"], Decimal(1))
+            projected[key] = projected.get(key, 0) + signed
+        return blocked
+
+    def _funds(self, c: sqlite3.Connection, now: datetime) -> FundsRecord:
+        opening = Decimal(c.execute("SELECT opening_cash FROM account WHERE id = 1").fetchone()[0])
+        positions = self._position_records(c, now)
+        realised = sum((p.realised for p in positions), Decimal(0))
+        unrealised = sum((p.unrealised for p in positions), Decimal(0))
+        loss = sum((-p.unrealised for p in positions if p.unrealised < 0), Decimal(0))
+        position_margin = sum(
+            (
+                abs(Decimal(cost)) * MARGIN_RATE.get(product, Decimal(1))
+                for product, cost in c.execute("SELECT product, open_cost FROM positions WHERE quantity != 0")
+            ),
+            Decimal(0),
+        )
+        order_margin = self._order_margin(c, now)
+        used = position_margin + order_margin + loss
+        return FundsRecord(opening, realised, unrealised, position_margin, order_margin, used, opening + realised - used)
+
+    def funds(self) -> FundsRecord:
+        now = self.clock.now()
+        with self._tx() as c:
+            self._match(c, now)
+            return self._funds(c, now)
+
+    # ------------------------------------------------------------ admin (tests and drills)
+
+    @property
+    def slippage(self) -> Decimal:
+        return self._slippage
+
+    def set_cash(self, amount: Decimal) -> None:
+        """Admin: set the account's opening cash."""
+        if not isinstance(amount, (Decimal, int)) or amount < 0:
+            raise ValueError("cash must be a non-negative Decimal")
+        with self._tx() as c:
+            c.execute("UPDATE account SET opening_cash = ? WHERE id = 1", (str(Decimal(amount)),))
+
+    def set_slippage(self, slippage: Decimal) -> None:
+        if not isinstance(slippage, (Decimal, int)) or not 0 <= slippage < 1:
+            raise ValueError("slippage must be a Decimal fraction in [0, 1)")
+        with self._tx() as c:
+            c.execute("UPDATE account SET slippage = ? WHERE id = 1", (str(Decimal(slippage)),))
+        self._slippage = Decimal(slippage)
+
+    def seed_position(
+        self,
+        exchange: str,
+        symbol: str,
+        product: str,
+        quantity: int,
+        average_price: Decimal,
+        *,
+        realised: Decimal = Decimal(0),
+    ) -> None:
+        """Admin: set a position outright (e.g. an overnight holding for a shutdown drill); no trade is recorded."""
+        inst = self._instrument(exchange, symbol)
+        if product not in PRODUCTS:
+            raise ValueError(f"product must be one of {PRODUCTS}")
+        if not isinstance(average_price, (Decimal, int)) or average_price < 0:
+            raise ValueError("average_price must be a non-negative Decimal")
+        cost = quantity * Decimal(average_price)
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO positions (exchange, symbol, product, quantity, open_cost, realised, buy_quantity,"
+                " buy_value, sell_quantity, sell_value) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    inst.exchange, inst.symbol, product, quantity, str(cost), str(Decimal(realised)),
+                    max(quantity, 0), str(cost if quantity > 0 else 0), max(-quantity, 0), str(-cost if quantity < 0 else 0),
+                ),
+            )  # fmt: skip
+
+    # ------------------------------------------------------------ sessions
+
+    def issue_session(self, user_id: str) -> tuple[str, datetime, datetime]:
+        """A new access token, valid until the next 06:00 IST. Only its hash is stored."""
+        token = secrets.token_urlsafe(24)
+        issued = self.clock.now().astimezone(zone(IST))
+        expires = session_expiry(issued)
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO sessions (token_hash, user_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                (_token_hash(token), user_id, _iso(issued), _iso(expires)),
+            )
+        return token, issued, expires
+
+    def _session_record(self, row: tuple, now: datetime) -> SessionRecord:
+        user_id, issued_s, expires_s, invalidated_s = row
+        issued, expires, invalidated = _dt(issued_s), _dt(expires_s), _dt(invalidated_s)
+        assert issued is not None and expires is not None
+        if invalidated is not None:
+            valid, reason = False, f"the session was invalidated at {invalidated:%Y-%m-%d %H:%M:%S %Z}"
+        elif now >= expires:
+            valid, reason = False, f"the session expired at {expires:%Y-%m-%d %H:%M:%S %Z}"
+        elif now < issued:
+            valid, reason = False, f"the session is issued in the future ({issued:%Y-%m-%d %H:%M:%S %Z})"
+        else:
+            valid, reason = True, ""
+        return SessionRecord(user_id, issued, expires, invalidated, valid, reason)
+
+    def session_for(self, token: str) -> SessionRecord | None:
+        """The session of an access token, valid or not; None for a token never issued."""
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT user_id, issued_at, expires_at, invalidated_at FROM sessions WHERE token_hash = ?",
+                (_token_hash(token),),
+            ).fetchone()
+        return self._session_record(row, self.clock.now()) if row else None
+
+    def latest_session(self, user_id: str) -> SessionRecord | None:
+        """The newest session issued to `user_id` at or before now (another process may have issued it)."""
+        now = self.clock.now()
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT user_id, issued_at, expires_at, invalidated_at FROM sessions WHERE user_id = ? AND issued_at <= ?"
+                " ORDER BY issued_at DESC LIMIT 1",
+                (user_id, _iso(now)),
+            ).fetchone()
+        return self._session_record(row, now) if row else None
+
+    def invalidate(self, token: str) -> bool:
+        """End a session (logout). False if the token was never issued."""
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE sessions SET invalidated_at = COALESCE(invalidated_at, ?) WHERE token_hash = ?",
+                (_iso(self.clock.now()), _token_hash(token)),
+            )
+            return cur.rowcount > 0
+
+    def invalidate_user(self, user_id: str) -> int:
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE sessions SET invalidated_at = ? WHERE user_id = ? AND invalidated_at IS NULL",
+                (_iso(self.clock.now()), user_id),
+            )
+            return cur.rowcount

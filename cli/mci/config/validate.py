@@ -1,0 +1,133 @@
+"""`mci validate`: every YAML document under the given paths, every error reported, none raised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from mci.config.build import build_checklist, build_sequence
+from mci.config.loader import Document, display_name, read_document
+from mci.config.resolve import ITEMS, document_semantics, resolve_profile
+from mci.config.schema import validate_document
+from mci.errors import ConfigError, Location, MciError
+
+KINDS = ("profile", "checklist", "sequence", "calendar")
+
+
+@dataclass
+class ValidationReport:
+    documents: list[tuple[Path, str]] = field(default_factory=list)  # (file, kind) of every document checked
+    errors: list[MciError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    """*.yaml / *.yml under `folder`, skipping hidden folders (.git, .venv)."""
+    found = []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            found.append(path)
+    return sorted(found)
+
+
+def document_kind(doc: Document) -> tuple[str | None, ConfigError | None]:
+    kind = doc.data.get("kind", "profile")
+    if kind in KINDS:
+        return kind, None
+    return None, ConfigError(
+        f"unknown document kind {kind!r}",
+        f"a document is one of: {', '.join(KINDS)} (no kind: means profile)",
+        "fix `kind:`",
+        doc.at(("kind",)) if "kind" in doc.data else doc.at(()),
+    )
+
+
+def check_document(doc: Document, kind: str, *, cache_dir: Path | None) -> list[ConfigError]:
+    """A checklist or sequence on its own: schema, ids and needs, units (no profile: breakers unchecked)."""
+    errors = validate_document(doc, kind, cache_dir=cache_dir)
+    if kind in ITEMS:
+        errors += document_semantics(doc, doc.data, kind, None)
+        if not errors and not doc.broken:
+            try:
+                (build_checklist if kind == "checklist" else build_sequence)(doc, doc.data)
+            except ConfigError as error:
+                errors.append(error)
+    return errors
+
+
+def validate_paths(
+    paths: list[Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+) -> ValidationReport:
+    report = ValidationReport()
+    for given in paths:
+        given = Path(given)
+        name = display_name(given)
+        if given.is_dir():
+            files = yaml_files(given)
+            if not files:
+                report.errors.append(ConfigError(
+                    f"{name} holds no YAML files",
+                    "validate checks *.yaml and *.yml files; this folder (and its subfolders) has none",
+                    "name the folder with the profiles or rules, or the files themselves",
+                    Location(name, 1, 1),
+                ))
+            for file in files:
+                _validate_file(file, report, env, cache_dir)
+        elif given.exists():
+            _validate_file(given, report, env, cache_dir)
+        else:
+            report.errors.append(ConfigError(
+                f"{name} does not exist",
+                "there is no file or folder at that path",
+                "check the path and the current folder",
+                Location(name, 1, 1),
+            ))
+    seen: set[tuple[Path, str]] = set()
+    documents = []
+    for path, kind in report.documents:
+        key = (path.resolve(), kind)
+        if key not in seen:
+            seen.add(key)
+            documents.append((path, kind))
+    report.documents = documents
+    unique: dict[tuple[str, str], MciError] = {}
+    for error in report.errors:
+        unique.setdefault((str(error.location), error.what), error)
+    report.errors = sorted(unique.values(), key=_position)
+    return report
+
+
+def _position(error: MciError) -> tuple[str, int, int]:
+    where = error.location
+    return (where.file, where.line, where.column) if where else ("", 0, 0)
+
+
+def _validate_file(path: Path, report: ValidationReport, env: Mapping[str, str] | None, cache_dir: Path | None) -> None:
+    doc, errors = read_document(path, env)
+    report.errors.extend(errors)
+    if doc is None:
+        report.documents.append((path, "unreadable"))
+        return
+    kind, error = document_kind(doc)
+    if error is not None:
+        report.errors.append(error)
+        report.documents.append((path, "unknown"))
+        return
+    assert kind is not None
+    if kind == "profile":
+        _, resolution = resolve_profile(doc, env=env, cache_dir=cache_dir)
+        report.errors.extend(resolution.errors)
+        report.documents.extend(resolution.documents)
+    else:
+        report.errors.extend(check_document(doc, kind, cache_dir=cache_dir))
+        report.documents.append((path, kind))

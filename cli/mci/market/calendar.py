@@ -1,0 +1,317 @@
+"""Exchange calendars: sessions, weekends and holidays from `rules/calendars/<name>.yaml`.
+
+A calendar knows a stated period (`covers`); outside it, whether a weekday
+trades is UNKNOWN and `is_trading_day` raises: it never guesses, because
+a wrong "open" on an unlisted holiday is the false pass this tool exists to
+prevent. Weekends are known everywhere (the safe direction: closed).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from mci.clock import zone
+from mci.errors import ConfigError, ExitCode, MciError
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+_HHMM_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+class MarketPhase(str, Enum):
+    WEEKEND = "weekend"
+    HOLIDAY = "holiday"
+    BEFORE_PRE_OPEN = "before_pre_open"
+    PRE_OPEN = "pre_open"
+    OPEN = "open"
+    CLOSED_AFTER = "closed_after"
+    UNKNOWN = "unknown"  # a weekday outside the calendar's coverage
+
+    @property
+    def is_open(self) -> bool:
+        return self is MarketPhase.OPEN
+
+
+class CalendarCoverageError(MciError):
+    """The date is outside the calendar's coverage: whether it trades is unknown."""
+
+    def __init__(self, calendar: "ExchangeCalendar", day: date):
+        super().__init__(
+            f"cannot know if {day:%A %Y-%m-%d} is a trading day: the {calendar.label} calendar covers "
+            f"{calendar.covers_from} to {calendar.covers_until}",
+            f"{calendar.label} publishes its holiday list one year at a time; mci does not guess unlisted years",
+            f"update {calendar.path or 'the calendar file'} from the exchange's holiday circular ({calendar.source_url or calendar.source})",
+            ExitCode.FAILED,
+            None,
+            {"date": day.isoformat(), "covers_from": calendar.covers_from.isoformat(), "covers_until": calendar.covers_until.isoformat()},
+        )
+
+
+@dataclass(frozen=True)
+class Session:
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class ExchangeCalendar:
+    name: str
+    source: str
+    source_url: str | None
+    timezone: str
+    pre_open: Session
+    normal: Session
+    weekend: frozenset[int]  # date.weekday() numbers
+    covers_from: date
+    covers_until: date
+    holidays: Mapping[date, str]
+    path: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name.upper()
+
+    @property
+    def tz(self) -> tzinfo:
+        return zone(self.timezone)
+
+    def covers(self, d: date) -> bool:
+        return self.covers_from <= d <= self.covers_until
+
+    def is_weekend(self, d: date) -> bool:
+        return d.weekday() in self.weekend
+
+    def holiday_name(self, d: date) -> str | None:
+        return self.holidays.get(d)
+
+    def is_trading_day(self, d: date) -> bool:
+        """Raises CalendarCoverageError for a weekday outside the coverage."""
+        if self.is_weekend(d):
+            return False
+        if not self.covers(d):
+            raise CalendarCoverageError(self, d)
+        return d not in self.holidays
+
+    def local(self, now: datetime) -> datetime:
+        if now.tzinfo is None:
+            raise ValueError("a market phase needs a timezone-aware instant")
+        return now.astimezone(self.tz)
+
+    def phase(self, now: datetime) -> MarketPhase:
+        local = self.local(now)
+        d, t = local.date(), local.time().replace(tzinfo=None)
+        if self.is_weekend(d):
+            return MarketPhase.WEEKEND
+        if not self.covers(d):
+            return MarketPhase.UNKNOWN
+        if d in self.holidays:
+            return MarketPhase.HOLIDAY
+        if t < self.pre_open.start:
+            return MarketPhase.BEFORE_PRE_OPEN
+        if t < self.normal.start:
+            return MarketPhase.PRE_OPEN
+        if t < self.normal.end:
+            return MarketPhase.OPEN
+        return MarketPhase.CLOSED_AFTER
+
+    def session_bounds(self, d: date) -> tuple[datetime, datetime, datetime]:
+        """(pre-open start, normal open, close) of day `d`, aware, in the exchange's zone."""
+        tz = self.tz
+        return (
+            datetime.combine(d, self.pre_open.start, tzinfo=tz),
+            datetime.combine(d, self.normal.start, tzinfo=tz),
+            datetime.combine(d, self.normal.end, tzinfo=tz),
+        )
+
+    def next_trading_day(self, d: date) -> date:
+        """The first trading day strictly after `d`; raises CalendarCoverageError past the coverage."""
+        day = d + timedelta(days=1)
+        while not self.is_trading_day(day):
+            day += timedelta(days=1)
+        return day
+
+    def next_open(self, now: datetime) -> datetime | None:
+        """The next normal-session open at or after `now`; None when it falls beyond the coverage."""
+        local = self.local(now)
+        d = local.date()
+        try:
+            if not (self.is_trading_day(d) and local < self.session_bounds(d)[1]):
+                d = self.next_trading_day(d)
+        except CalendarCoverageError:
+            return None
+        return self.session_bounds(d)[1]
+
+    def next_holiday(self, d: date) -> tuple[date, str] | None:
+        """The first listed holiday on or after `d`."""
+        upcoming = sorted(h for h in self.holidays if h >= d)
+        return (upcoming[0], self.holidays[upcoming[0]]) if upcoming else None
+
+
+# ---------------------------------------------------------------- loading
+
+
+def calendars_dir() -> Path:
+    from mci.resources import rules_dir
+
+    return rules_dir() / "calendars"
+
+
+def available_calendars() -> list[str]:
+    folder = calendars_dir()
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+@lru_cache(maxsize=8)
+def load_calendar(name: str = "nse") -> ExchangeCalendar:
+    """The named calendar, parsed and checked once per process."""
+    if not _NAME_RE.match(name or ""):
+        raise ConfigError(
+            f"invalid calendar name {name!r}",
+            "a calendar name is lower-case letters, digits, '-' or '_' (it names a file in rules/calendars/)",
+            "set market.calendar to a name such as nse",
+        )
+    path = calendars_dir() / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(available_calendars()) or "none"
+        raise ConfigError(
+            f"unknown exchange calendar {name!r}",
+            f"there is no {path}",
+            f"set market.calendar to one of: {known}",
+        )
+    return parse_calendar(_read(path), path)
+
+
+def _read(path: Path) -> Any:
+    from mci.config.loader import load_document
+
+    return load_document(path)
+
+
+def parse_calendar(doc: Any, path: Path | None = None) -> ExchangeCalendar:
+    """Build a calendar from a loaded Document (positioned errors) or plain data, checking what the schema says.
+
+    Checked here rather than with jsonschema so the scan path stays light.
+    """
+    data = getattr(doc, "data", doc)
+    where = getattr(doc, "name", None) or (str(path) if path else "the calendar")
+
+    def bad(at: tuple, why: str) -> ConfigError:
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in at).lstrip(".") or "(document)"
+        location = doc.at(at) if hasattr(doc, "at") else None
+        return ConfigError(
+            f"{where}: invalid `{field}`",
+            why,
+            "fix the calendar file against schemas/calendar.schema.json",
+            location,
+        )
+
+    if not isinstance(data, dict):
+        raise bad((), "a calendar is a mapping")
+    allowed = {"version", "kind", "name", "timezone", "source", "source_url", "sessions", "weekend", "covers", "holidays"}
+    extra = set(data) - allowed
+    if extra:
+        raise bad((sorted(extra)[0],), "this key is not part of a calendar")
+    if data.get("version") != 1:
+        raise bad(("version",), "only version 1 exists")
+    if data.get("kind") != "calendar":
+        raise bad(("kind",), "must be `calendar`")
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise bad(("name",), "a lower-case name is required")
+    tz = data.get("timezone")
+    if not isinstance(tz, str) or not tz:
+        raise bad(("timezone",), "an IANA zone name is required")
+    try:
+        zone(tz)
+    except MciError as exc:
+        raise bad(("timezone",), exc.why) from None
+    source = data.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise bad(("source",), "name the official document the holidays come from")
+    source_url = data.get("source_url")
+    if source_url is not None and not isinstance(source_url, str):
+        raise bad(("source_url",), "must be a URL string")
+
+    sessions = data.get("sessions")
+    if not isinstance(sessions, dict) or set(sessions) != {"pre_open", "normal"}:
+        raise bad(("sessions",), "needs exactly `pre_open` and `normal`")
+    pre_open = _session(sessions["pre_open"], ("sessions", "pre_open"), bad)
+    normal = _session(sessions["normal"], ("sessions", "normal"), bad)
+    if not (pre_open.start <= pre_open.end <= normal.start < normal.end):
+        raise bad(("sessions",), "pre-open must come before the normal session, and each must start before it ends")
+
+    weekend_raw = data.get("weekend")
+    if not isinstance(weekend_raw, list) or any(w not in WEEKDAYS for w in weekend_raw):
+        raise bad(("weekend",), f"a list of weekday names ({', '.join(WEEKDAYS)})")
+    weekend = frozenset(WEEKDAYS.index(w) for w in weekend_raw)
+
+    covers = data.get("covers")
+    if not isinstance(covers, dict) or set(covers) != {"from", "until"}:
+        raise bad(("covers",), "needs exactly `from` and `until` dates")
+    covers_from = _date(covers["from"], ("covers", "from"), bad)
+    covers_until = _date(covers["until"], ("covers", "until"), bad)
+    if covers_from > covers_until:
+        raise bad(("covers",), "`from` is after `until`")
+
+    holidays: dict[date, str] = {}
+    raw = data.get("holidays")
+    if not isinstance(raw, list):
+        raise bad(("holidays",), "a list of {date, name}")
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or set(item) != {"date", "name"}:
+            raise bad(("holidays", i), "each holiday is exactly {date, name}")
+        d = _date(item["date"], ("holidays", i, "date"), bad)
+        label = item["name"]
+        if not isinstance(label, str) or not label.strip():
+            raise bad(("holidays", i, "name"), "a holiday needs its name")
+        if d in holidays:
+            raise bad(("holidays", i, "date"), f"{d} is listed twice")
+        if not covers_from <= d <= covers_until:
+            raise bad(("holidays", i, "date"), f"{d} is outside `covers` ({covers_from} to {covers_until})")
+        holidays[d] = label.strip()
+
+    return ExchangeCalendar(
+        name=name,
+        source=source.strip(),
+        source_url=source_url,
+        timezone=tz,
+        pre_open=pre_open,
+        normal=normal,
+        weekend=weekend,
+        covers_from=covers_from,
+        covers_until=covers_until,
+        holidays=dict(sorted(holidays.items())),
+        path=path,
+    )
+
+
+def _session(raw: Any, at: tuple, bad: Any) -> Session:
+    if not isinstance(raw, dict) or set(raw) != {"start", "end"}:
+        raise bad(at, "a session is exactly {start, end}")
+    return Session(parse_hhmm(raw["start"], (*at, "start"), bad), parse_hhmm(raw["end"], (*at, "end"), bad))
+
+
+def parse_hhmm(raw: Any, at: tuple, bad: Any) -> time:
+    match = _HHMM_RE.match(raw) if isinstance(raw, str) else None
+    if not match:
+        raise bad(at, f"{raw!r} is not an \"HH:MM\" time")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _date(raw: Any, at: tuple, bad: Any) -> date:
+    if isinstance(raw, datetime):
+        raise bad(at, "a date, not a date-time")
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise bad(at, f"{raw!r} is not a YYYY-MM-DD date")
