@@ -23,6 +23,8 @@ Mission Control Interface: the operator's safety console for a trading day on Ze
 The day:   mci scan      pre-ignition checklist (token, market hours, holidays, balance, risk…)
            mci status    lifecycle state, last scan, breakers
            mci validate  check profiles and rules before they reach production
+           mci token     capture, inspect and clear the Kite access token (dies 06:00 IST)
+           mci breaker   circuit-breaker states that persist across invocations
 \b
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
            a failed scan blocks; a kill switch latches 'halted'.
@@ -143,6 +145,11 @@ def status(
     from mci.commands import status as command
 
     raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value))
+
+
+from mci.commands.token import register as _register_token_and_breaker  # noqa: E402
+
+_register_token_and_breaker(app)
 
 
 def _cache_dir() -> Optional[Path]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MONDAY = "2026-11-23"  # a trading day (and within 30 days of the calendar's end: the holiday check warns)
+MONDAY = "2026-11-23"  # a trading day, 38 days before the calendar's data ends
 
 
 def _checks(stdout: str) -> dict[str, dict]:
@@ -25,7 +25,7 @@ def test_scan_passes_in_session_hours_and_arms_the_lifecycle(run_mci, mci_home):
     assert len(checks) == 12
     assert payload["status"] in {"passed", "warned"}
     assert all(c["status"] in {"passed", "warned"} for c in checks.values())
-    assert checks["holiday"]["status"] == "warned"  # the calendar ends 2026-12-31: it says so, never guesses
+    assert checks["holiday"]["status"] == "passed"
     assert payload["lifecycle"]["state"] == "armed"
     status = run_mci("status", "-o", "json", "--at", f"{MONDAY}T10:31:00")
     assert json.loads(status.stdout)["lifecycle"]["state"] == "armed"
@@ -66,6 +66,15 @@ def test_market_hours_edges(run_mci, at, code, status):
     proc = run_mci("scan", "--at", at, "-o", "json")
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert _checks(proc.stdout)["market_hours"]["status"] == status
+
+
+def test_near_the_end_of_the_calendar_the_holiday_check_warns_and_past_it_fails(run_mci):
+    near = run_mci("scan", "--at", "2026-12-02T10:30:00", "-o", "json")
+    assert near.returncode == 0, near.stdout + near.stderr
+    assert _checks(near.stdout)["holiday"]["status"] == "warned"
+    past = run_mci("scan", "--at", "2027-01-04T10:30:00", "-o", "json")
+    assert past.returncode == 1
+    assert _checks(past.stdout)["holiday"]["status"] == "failed"
 
 
 def test_mci_at_environment_variable_is_the_same_clock(run_mci):
