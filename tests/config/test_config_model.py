@@ -181,3 +181,15 @@ def test_kite_sim_profile_needs_its_env():
     with pytest.raises(ConfigErrors) as caught:
         load_profile(REPO / "profiles" / "kite-sim.yaml", env={})
     assert {e.details.get("variable") for e in caught.value.errors} == {"KITE_API_KEY", "KITE_API_SECRET"}
+
+
+def test_profile_repr_never_shows_the_api_secret(tmp_path):
+    from decimal import Decimal
+
+    from mci.config.model import BrokerConfig, TokenStoreConfig
+
+    broker = BrokerConfig("kite", api_key="k", api_secret="s3cr3t-value-xyz",
+                          token_store=TokenStoreConfig(key="k3y-material-abc"))
+    assert "s3cr3t-value-xyz" not in repr(broker)
+    assert "k3y-material-abc" not in repr(broker)
+    assert Decimal(0) == broker.slippage

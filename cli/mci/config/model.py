@@ -76,7 +76,7 @@ class Sequence:
 class TokenStoreConfig:
     path: Path | None = None  # the encrypted token file; None = in the state directory
     key_file: Path | None = None  # a 0600 file holding the encryption key
-    key: str | None = None  # the key itself, from ${env:...}; never literal, never logged
+    key: str | None = field(default=None, repr=False)  # the key itself, from ${env:...}; never literal, never logged
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class BrokerConfig:
     seed: int = 1
     slippage: Decimal = Decimal("0")  # fraction of price, paper/sim market fills
     api_key: str | None = None
-    api_secret: str | None = None  # interpolated from ${env:...}; never literal, never logged
+    api_secret: str | None = field(default=None, repr=False)  # interpolated from ${env:...}; never literal, never logged
     root: str | None = None  # Kite API root; None = the real API
     login_url: str | None = None
     timeout: timedelta = timedelta(seconds=7)
@@ -138,4 +138,4 @@ class Profile:
     engine: Mapping[str, Any] = field(default_factory=dict)
     shutdown: Mapping[str, Sequence] = field(default_factory=dict)
     gates: Mapping[str, Checklist] = field(default_factory=dict)
-    raw: Mapping[str, Any] = field(default_factory=dict)  # the interpolated document, secrets included: never print it
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the interpolated document, secrets included: never print it
