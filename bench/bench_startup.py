@@ -41,6 +41,9 @@ def main() -> int:
     home = tempfile.mkdtemp(prefix="mci-bench-")
     env = {**os.environ, "MCI_HOME": home, "NO_COLOR": "1"}
     env.pop("MCI_AT", None)
+    # An installed mci has .pyc files (pip compiles them); a shell that sets
+    # PYTHONDONTWRITEBYTECODE would make every run recompile the sources instead.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         base = timed([PY, "-c", "pass"], env)
         rows = [

@@ -147,7 +147,7 @@ def status(
     raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value))
 
 
-from mci.commands.token import register as _register_token_and_breaker  # noqa: E402
+from mci.commands.token_cli import register as _register_token_and_breaker  # noqa: E402
 
 _register_token_and_breaker(app)
 
