@@ -189,21 +189,22 @@ def _internal_error(exc: BaseException) -> int:
 
 
 def run(argv: Optional[list[str]] = None) -> int:
-    from mci.errors import MciError
-
     try:
         app(args=argv, prog_name="mci")
     except SystemExit as stop:
         code = stop.code
         return code if isinstance(code, int) else (0 if code is None else 2)
-    except MciError as error:
-        from mci.output.console import render_error
-
-        render_error(error, _Run.output)
-        return int(error.code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    except Exception as exc:  # noqa: BLE001 — the one place that turns a bug into exit 70
-        return _internal_error(exc)
+    except Exception as exc:  # noqa: BLE001 — the one place that turns an exception into an exit code
+        # mci.errors is imported only when something failed: `mci --help` never pays for it.
+        from mci.errors import MciError
+
+        if not isinstance(exc, MciError):
+            return _internal_error(exc)
+        from mci.output.console import render_error
+
+        render_error(exc, _Run.output)
+        return int(exc.code)
     return 0
