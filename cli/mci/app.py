@@ -115,11 +115,13 @@ def validate(
     paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders (default: the active profile)."),
     profile: Optional[Path] = ProfileOpt,
     output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+    placeholder_env: bool = typer.Option(False, "--placeholder-env",
+                                         help="Treat unset ${env:...} variables as placeholders (CI without secrets)."),
 ) -> None:
     """Validate profiles, checklists and sequences, and every rule a profile uses.
 
     \b
-    Example:  mci validate profiles/ rules/
+    Example:  mci validate --placeholder-env profiles/ rules/
     Exit: 0 valid, 2 invalid. Each error names file:line:col with WHAT / WHY / HOW.
     """
     _Run.output = output.value
@@ -127,7 +129,7 @@ def validate(
     from mci.resources import default_profile
 
     targets = list(paths) if paths else [profile or default_profile()]
-    raise typer.Exit(command.run(targets, output.value, _cache_dir()))
+    raise typer.Exit(command.run(targets, output.value, _cache_dir(), placeholder_env))
 
 
 @app.command()

@@ -6,10 +6,15 @@ from mci.errors import ExitCode
 from mci.output.console import color_enabled, emit, emit_json
 
 
-def run(paths: list[Path], output: str, cache_dir: Path | None) -> int:
+def run(paths: list[Path], output: str, cache_dir: Path | None, placeholder_env: bool = False) -> int:
     from mci.config import validate_paths
 
-    report = validate_paths(paths, cache_dir=cache_dir)
+    env = None
+    if placeholder_env:
+        from mci.config.placeholder_env import PlaceholderEnv
+
+        env = PlaceholderEnv()
+    report = validate_paths(paths, env=env, cache_dir=cache_dir)
     ok = not report.errors
     if output == "json":
         emit_json({
