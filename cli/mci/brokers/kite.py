@@ -1,0 +1,382 @@
+"""The `kite` broker: the Broker protocol over the official `kiteconnect` client.
+
+- The access token comes from the profile's encrypted token store (or
+  MCI_ACCESS_TOKEN, which open_token_store honours); it lives only inside the
+  client object: never in a repr, an exception text or a log line.
+- Every failure becomes an MciError with WHAT / WHY / HOW: a refused token says
+  "run `mci token login`", network trouble, 429 and 5xx are UnavailableError
+  (exit 3, what a breaker counts), a refused request or order is FAILED.
+- Only what a retry may cure is retried (tenacity: exponential backoff with
+  jitter, a few attempts, short waits): network errors, 429 and 5xx. Never an
+  InputException, OrderException or TokenException.
+- place_order is idempotent: every order carries a unique tag (≤ 20 chars);
+  after an ambiguous failure (timeout, connection reset, 5xx) the tag is looked
+  up in the order book before anything is re-sent, and when the book cannot be
+  read the order is reported as unknown rather than sent twice.
+- Amounts arrive as JSON numbers; they become Decimal from their shortest text
+  (what Kite wrote on the wire), never through float arithmetic.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+
+from mci.brokers.base import Funds, Order, OrderRequest, Position, SessionInfo
+from mci.clock import IST, Clock, zone
+from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
+from mci.redact import redact
+
+if TYPE_CHECKING:
+    from mci.config.model import Profile
+    from mci.token_store import TokenRecord
+
+T = TypeVar("T")
+
+VARIETY = "regular"
+TAG_PREFIX = "mci"
+LOGIN_HOW = "run `mci token login` for this profile (a Kite token dies at 06:00 IST the next morning)"
+_NETWORK_KITE = {"NetworkException", "DataException"}
+
+
+def new_tag() -> str:
+    """A unique order tag: 'mci' + 16 hex digits (19 chars; Kite allows 20)."""
+    return TAG_PREFIX + secrets.token_hex(8)
+
+
+def _dec(value: Any) -> Decimal:
+    """A JSON number as Decimal, from its shortest text (repr of a float is what the wire carried)."""
+    if value is None or value == "":
+        return Decimal(0)
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not an amount")
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    try:
+        return Decimal(repr(value) if not isinstance(value, str) else value)
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {value!r}") from None
+
+
+def _local(value: Any, clock: Clock) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone(IST))
+    if isinstance(value, str) and value:
+        try:
+            return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone(IST))
+        except ValueError:
+            pass
+    return clock.now()
+
+
+def _is_kite(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("kiteconnect")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """What a retry may cure: network errors, 429 and 5xx. Never a refused input, order or token."""
+    if isinstance(exc, UnavailableError):
+        return True
+    if isinstance(exc, OSError):  # requests' ConnectionError / Timeout are OSErrors
+        return True
+    if _is_kite(exc):
+        name, code = type(exc).__name__, getattr(exc, "code", 0) or 0
+        if name in _NETWORK_KITE:
+            return True
+        return name == "GeneralException" and (code >= 500 or code == 429)
+    return False
+
+
+def is_ambiguous(exc: BaseException) -> bool:
+    """A failure after which an order may or may not exist (not a clean 429 refusal)."""
+    return is_transient(exc) and getattr(exc, "code", None) != 429
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    attempts: int = 3  # total tries, the first included
+    initial: float = 0.2  # seconds
+    max_wait: float = 2.0
+    jitter: float = 0.2
+
+
+class KiteBroker:
+    name = "kite"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        clock: Clock,
+        token: "TokenRecord | None",
+        root: str | None = None,
+        timeout: float = 7.0,
+        api_secret: str | None = None,
+        retry: RetrySettings = RetrySettings(),
+        kite: Any = None,
+    ):
+        if not api_key:
+            raise ConfigError("the kite broker has no api_key", "every Kite request is signed with the app's api_key",
+                              "set broker.api_key: ${env:KITE_API_KEY} and export it")
+        self.clock = clock
+        self.root = root
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._token = token
+        self._retry = retry
+        self._last_date: datetime | None = None
+        if kite is None:
+            from kiteconnect import KiteConnect  # heavy (requests, dateutil): only on this path
+
+            kite = KiteConnect(api_key, root=root, timeout=timeout) if root else KiteConnect(api_key, timeout=timeout)
+        self._kite = kite
+        if token is not None:
+            kite.set_access_token(token.access_token)
+        session = getattr(kite, "reqsession", None)
+        if session is not None:
+            session.hooks.setdefault("response", []).append(self._remember_date)
+
+    @classmethod
+    def from_profile(cls, profile: "Profile", state_dir: Path, clock: Clock) -> "KiteBroker":
+        from mci.token_store import open_token_store
+
+        broker = profile.broker
+        if broker.kind != "kite":
+            raise ConfigError(f"profile {profile.name!r} uses the {broker.kind!r} broker, not kite",
+                              "only a kite profile talks to Kite Connect", "use the broker the profile names")
+        token = open_token_store(profile, Path(state_dir), clock=clock).load()
+        return cls(broker.api_key or "", clock=clock, token=token, root=broker.root,
+                   timeout=broker.timeout.total_seconds(), api_secret=broker.api_secret)
+
+    def __repr__(self) -> str:
+        return f"KiteBroker(root={self.root!r}, token={'set' if self._token else 'none'})"
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def _secrets(self) -> list[str | None]:
+        return [self._api_secret, self._token.access_token if self._token else None]
+
+    def _remember_date(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        text = response.headers.get("Date")
+        if text:
+            try:
+                self._last_date = parsedate_to_datetime(text)
+            except (TypeError, ValueError):
+                pass
+
+    def _error(self, exc: BaseException, action: str) -> MciError:
+        if isinstance(exc, MciError):
+            return exc
+        name = type(exc).__name__
+        message = redact(str(exc), self._secrets) or name
+        why = f"{name}: {message}"
+        details = {"error_type": name} if _is_kite(exc) else {}
+        if _is_kite(exc) and name in ("TokenException", "PermissionException"):
+            return MciError(f"Kite refused the access token while {action}", why, LOGIN_HOW, ExitCode.FAILED,
+                            details=details)
+        if is_transient(exc):
+            return UnavailableError(f"Kite is unavailable: {action} failed", why,
+                                    "check the network and https://kite.trade status (or the simulator), then retry; "
+                                    "the broker breaker opens if this repeats", **details)
+        if _is_kite(exc) and name in ("InputException", "OrderException"):
+            return MciError(f"Kite refused the request while {action}", why,
+                            "correct the request (instrument, quantity, price, product) and send it again",
+                            ExitCode.FAILED, details=details)
+        if _is_kite(exc):
+            return MciError(f"Kite answered with an error while {action}", why,
+                            "retry later; if it repeats, check the Kite status page", ExitCode.FAILED, details=details)
+        return MciError(f"{action} failed", why, "retry; if it repeats, report it with this message", ExitCode.FAILED)
+
+    def _retrying(self) -> Any:
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+
+        r = self._retry
+        return Retrying(stop=stop_after_attempt(max(1, r.attempts)),
+                        wait=wait_exponential(multiplier=r.initial, max=r.max_wait) + wait_random(0, r.jitter),
+                        retry=retry_if_exception(is_transient), reraise=True)
+
+    def _call(self, action: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._token is None:
+            raise MciError(f"no Kite access token: cannot {action}", "this profile has no stored session", LOGIN_HOW,
+                           ExitCode.FAILED)
+        try:
+            return self._retrying()(fn, *args, **kwargs)
+        except Exception as exc:
+            raise self._error(exc, action) from None
+
+    # ------------------------------------------------------------ session
+
+    def session(self) -> SessionInfo:
+        token = self._token
+        if token is None:
+            return SessionInfo(False, None, None, None, "no Kite access token is stored for this profile")
+        now = self.clock.now()
+        if now >= token.expires_at:
+            return SessionInfo(False, token.user_id, token.issued_at, token.expires_at,
+                               f"the access token expired at {token.expires_at.astimezone(zone(IST)):%Y-%m-%d %H:%M %Z}")
+        try:
+            profile = self._call("checking the session", self._kite.profile)
+        except MciError as exc:
+            if exc.code == ExitCode.UNAVAILABLE:
+                raise
+            return SessionInfo(False, token.user_id, token.issued_at, token.expires_at, exc.why)
+        return SessionInfo(True, profile.get("user_id") or token.user_id, token.issued_at, token.expires_at)
+
+    def ensure_session(self) -> SessionInfo:
+        return self.session()
+
+    def server_time(self) -> datetime:
+        """The Date header of a cheap authenticated call (Kite's clock), else ours."""
+        self._last_date = None
+        self._call("reading the server time", self._kite.profile)
+        return self._last_date or self.clock.now()
+
+    # ------------------------------------------------------------ account
+
+    def funds(self) -> Funds:
+        equity = self._call("reading the margins", self._kite.margins, "equity")
+        return Funds(available=_dec(equity.get("net")), used=_dec((equity.get("utilised") or {}).get("debits")),
+                     opening=_dec((equity.get("available") or {}).get("opening_balance")))
+
+    def positions(self) -> list[Position]:
+        data = self._call("reading the positions", self._kite.positions)
+        return [
+            Position(exchange=p["exchange"], symbol=p["tradingsymbol"], product=p["product"], quantity=int(p["quantity"]),
+                     average_price=_dec(p.get("average_price")), last_price=_dec(p.get("last_price")),
+                     realised=_dec(p.get("realised")), unrealised=_dec(p.get("unrealised")))
+            for p in (data or {}).get("net", [])
+        ]  # fmt: skip
+
+    def _order(self, o: dict[str, Any]) -> Order:
+        return Order(
+            order_id=str(o["order_id"]),
+            exchange=o["exchange"],
+            symbol=o["tradingsymbol"],
+            side=o["transaction_type"],
+            quantity=int(o["quantity"]),
+            order_type=o["order_type"],
+            product=o["product"],
+            price=_dec(o.get("price")),
+            trigger_price=_dec(o.get("trigger_price")),
+            status=o["status"],
+            tag=o.get("tag"),
+            placed_at=_local(o.get("order_timestamp"), self.clock),
+            filled_quantity=int(o.get("filled_quantity") or 0),
+            average_price=_dec(o.get("average_price")),
+        )
+
+    def orders(self) -> list[Order]:
+        return [self._order(o) for o in self._call("reading the order book", self._kite.orders)]
+
+    def orders_by_tag(self, tag: str) -> list[Order]:
+        return [o for o in self.orders() if o.tag == tag]
+
+    def ltp(self, instruments: Iterable[str]) -> dict[str, Decimal]:
+        keys = list(instruments)
+        if not keys:
+            return {}
+        data = self._call("reading last prices", self._kite.ltp, keys)
+        return {k: _dec(v.get("last_price")) for k, v in (data or {}).items()}
+
+    # ------------------------------------------------------------ orders
+
+    def place_order(self, request: OrderRequest) -> str:
+        """Place once: tag it, retry only what is safe, look the tag up after an ambiguous failure."""
+        if self._token is None:
+            raise MciError("no Kite access token: cannot place the order", "this profile has no stored session",
+                           LOGIN_HOW, ExitCode.FAILED)
+        tag = request.tag or new_tag()
+        params: dict[str, Any] = {
+            "variety": VARIETY, "exchange": request.exchange, "tradingsymbol": request.symbol,
+            "transaction_type": request.side, "quantity": request.quantity, "product": request.product,
+            "order_type": request.order_type, "tag": tag,
+        }  # fmt: skip
+        if request.price is not None:
+            params["price"] = str(request.price)
+        if request.trigger_price is not None:
+            params["trigger_price"] = str(request.trigger_price)
+        action = f"placing {request.side} {request.quantity} {request.exchange}:{request.symbol} (tag {tag})"
+        attempts = max(1, self._retry.attempts)
+        last: BaseException | None = None
+        for attempt in range(attempts):
+            if attempt:
+                backoff = min(self._retry.max_wait, self._retry.initial * 2 ** (attempt - 1))
+                self.clock.sleep(backoff + random.uniform(0, self._retry.jitter))
+            try:
+                order_id = str(self._kite.place_order(**params))
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise self._error(exc, action) from None
+                last = exc
+                if is_ambiguous(exc):
+                    found = self._find_tagged(tag, action, exc)
+                    if found is not None:
+                        order_id = found
+                        break
+        else:
+            assert last is not None
+            raise self._error(last, action) from None
+        self._raise_if_rejected(order_id, action)
+        return order_id
+
+    def _find_tagged(self, tag: str, action: str, cause: BaseException) -> str | None:
+        try:
+            book = self._call("looking up the order tag", self._kite.orders)
+        except MciError:
+            why = redact(f"{type(cause).__name__}: {cause}", self._secrets)
+            raise UnavailableError(
+                f"the order may or may not have been placed: {action}",
+                f"{why}; and the order book could not be read to find tag {tag}",
+                f"look for tag {tag} in the order book (Kite console or `mci status`) before placing it again",
+                tag=tag,
+            ) from None
+        for o in book:
+            if o.get("tag") == tag:
+                return str(o["order_id"])
+        return None
+
+    def _raise_if_rejected(self, order_id: str, action: str) -> None:
+        try:
+            history = self._call("reading the order's status", self._kite.order_history, order_id)
+        except MciError:
+            return  # the order exists; its status is for the order book to tell
+        if history and history[-1].get("status") == "REJECTED":
+            raise MciError(f"order {order_id} was rejected: {action}",
+                           history[-1].get("status_message") or "Kite rejected the order",
+                           "reduce the quantity or add funds, then place the order again", ExitCode.FAILED,
+                           details={"order_id": order_id, "error_type": "OrderException"})
+
+    def modify_order(self, order_id: str, *, quantity: int | None = None, price: Decimal | None = None,
+                     trigger_price: Decimal | None = None) -> None:
+        params: dict[str, Any] = {}
+        if quantity is not None:
+            params["quantity"] = quantity
+        if price is not None:
+            params["price"] = str(price)
+        if trigger_price is not None:
+            params["trigger_price"] = str(trigger_price)
+        self._call(f"modifying order {order_id}", self._kite.modify_order, VARIETY, order_id, **params)
+
+    def cancel_order(self, order_id: str) -> None:
+        try:
+            self._call(f"cancelling order {order_id}", self._kite.cancel_order, VARIETY, order_id)
+        except MciError as exc:
+            # A retried cancel whose first try landed is refused as "already cancelled": that is success.
+            if exc.details.get("error_type") != "OrderException":
+                raise
+            if not any(o.order_id == order_id and o.status == "CANCELLED" for o in self.orders()):
+                raise
+
+    def close(self) -> None:
+        session = getattr(self._kite, "reqsession", None)
+        if session is not None:
+            session.close()
+        self._token = None
