@@ -505,26 +505,22 @@ class Exchange:
 
     def ltp(self, instruments: Iterable[str]) -> dict[str, Decimal]:
         """Last prices keyed "EXCHANGE:SYMBOL"; unknown instruments are left out, as Kite does."""
-        now = self.clock.now()
-        with self._tx() as c:
-            self._match(c, now)
-            out: dict[str, Decimal] = {}
-            for key in instruments:
-                inst = self.universe.by_key(key)
-                if inst is not None:
-                    out[inst.key] = self._price(c, inst, now)
-            return out
+        return self._per_instrument(instruments, self._price)
 
     def quote(self, instruments: Iterable[str]) -> dict[str, Quote]:
         """Last price and the day's OHLC along the deterministic path (close = the previous session's)."""
+        return self._per_instrument(instruments, self._quote)
+
+    def _per_instrument(self, instruments: Iterable[str], read):
+        """One matched snapshot of the book, read per known instrument; unknown keys are left out."""
         now = self.clock.now()
         with self._tx() as c:
             self._match(c, now)
-            out: dict[str, Quote] = {}
+            out = {}
             for key in instruments:
                 inst = self.universe.by_key(key)
                 if inst is not None:
-                    out[inst.key] = self._quote(c, inst, now)
+                    out[inst.key] = read(c, inst, now)
             return out
 
     def _quote(self, c: sqlite3.Connection, inst: Instrument, now: datetime) -> Quote:
