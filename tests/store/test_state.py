@@ -107,3 +107,14 @@ def test_a_corrupt_database_is_an_unavailable_error_not_a_traceback(tmp_path):
     with pytest.raises(UnavailableError) as info:
         StateStore.open(tmp_path)
     assert "state database" in info.value.what
+
+
+def test_a_failed_half_open_trial_reopens_and_is_audited(tmp_path):
+    store = StateStore.open(tmp_path)
+    reset = timedelta(seconds=60)
+    store.breaker_record_failure("broker", 1, reset, T0)
+    reopened = store.breaker_record_failure("broker", 1, reset, T0 + timedelta(seconds=61))
+    assert (reopened.state, reopened.opened_at) == ("open", T0 + timedelta(seconds=61))
+    events = [r.data for r in store.audit_records() if r.kind == "breaker"]
+    assert [e["to"] for e in events] == ["open", "open"]
+    assert events[-1]["event"] == "reopened"

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -248,28 +248,16 @@ class StateStore:
         with self.transaction():
             current = self.breaker(name)
             failures = current.fail_counter + 1
-            if current.state == "open" and current.opened_at and now - current.opened_at >= reset_timeout:
-                # The half-open trial failed: open again for a full timeout.
-                updated = BreakerRecord(name, "open", failures, now)
-            elif failures >= fail_max and current.state != "open":
-                updated = BreakerRecord(name, "open", failures, now)
+            # A failed half-open trial re-opens without a change of state name: audit it all the same.
+            reopens = current.state == "open" and current.opened_at is not None and now - current.opened_at >= reset_timeout
+            if reopens or (failures >= fail_max and current.state != "open"):
+                updated = BreakerRecord(name, "open", failures, now)  # open for a full timeout from now
             else:
-                updated = BreakerRecord(name, current.state, failures, current.opened_at)
-            self._put_breaker(updated)
-            if updated.state != current.state or updated.opened_at != current.opened_at:
-                self.append_audit("breaker", {"name": name, "from": current.state, "to": updated.state,
-                                              "failures": failures}, now)
-        return updated
+                updated = replace(current, fail_counter=failures)
+            return self.modify_breaker(name, lambda _: updated, now, audit={"event": "reopened"} if reopens else None)[1]
 
-    def breaker_record_success(self, name: str, now: datetime | None = None) -> BreakerRecord:
-        with self.transaction():
-            current = self.breaker(name)
-            updated = BreakerRecord(name, "closed", 0, None)
-            if current != updated:
-                self._put_breaker(updated)
-                if current.state != "closed" and now is not None:
-                    self.append_audit("breaker", {"name": name, "from": current.state, "to": "closed"}, now)
-        return updated
+    def breaker_record_success(self, name: str, now: datetime) -> BreakerRecord:
+        return self.modify_breaker(name, lambda _: BreakerRecord(name, "closed", 0, None), now)[1]
 
     def breaker_reset(self, name: str, now: datetime) -> BreakerRecord:
         return self.breaker_record_success(name, now)
