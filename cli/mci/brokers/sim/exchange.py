@@ -764,18 +764,24 @@ class Exchange:
             (n, status, _iso(now), message, order_id),
         )
 
+    def _resting_order(self, c: sqlite3.Connection, order_id: str, verb: str, how: str) -> sqlite3.Row:
+        """The order's row, or OrderStateError when it is no longer open (only resting orders change)."""
+        row = self._order_row(c, order_id)
+        if row["status"] not in RESTING:
+            raise OrderStateError(
+                f"order {order_id} cannot be {verb}: it is {row['status']}",
+                f"only open or trigger-pending orders can be {verb}",
+                how,
+                order_id=order_id,
+            )
+        return row
+
     def cancel_order(self, order_id: str) -> None:
         now = self.clock.now()
         with self._tx() as c:
             self._match(c, now)
-            row = self._order_row(c, order_id)
-            if row["status"] not in RESTING:
-                raise OrderStateError(
-                    f"order {order_id} cannot be cancelled: it is {row['status']}",
-                    "only open or trigger-pending orders can be cancelled",
-                    "check the order's status; a completed order is closed with an opposite order",
-                    order_id=order_id,
-                )
+            row = self._resting_order(c, order_id, "cancelled",
+                                      "check the order's status; a completed order is closed with an opposite order")
             c.execute(
                 "UPDATE orders SET cancelled_quantity = quantity - filled_quantity WHERE order_id = ?", (order_id,)
             )
@@ -792,14 +798,7 @@ class Exchange:
         now = self.clock.now()
         with self._tx() as c:
             self._match(c, now)
-            row = self._order_row(c, order_id)
-            if row["status"] not in RESTING:
-                raise OrderStateError(
-                    f"order {order_id} cannot be modified: it is {row['status']}",
-                    "only open or trigger-pending orders can be modified",
-                    "place a new order instead",
-                    order_id=order_id,
-                )
+            row = self._resting_order(c, order_id, "modified", "place a new order instead")
             request = OrderRequest(
                 exchange=row["exchange"],
                 symbol=row["symbol"],
