@@ -107,7 +107,7 @@ class AccountPositions(Check):
         return CheckOutcome.failed(MciError(
             f"{len(held)} open positions, above the limit of {limit}",
             f"the broker holds: {', '.join(listing)}",
-            "square off what should not be carried (`mci shutdown --emergency` squares off everything), "
+            "square off at the broker what should not be carried into the session, "
             "or raise risk.max_open_positions if the limit is wrong",
         ), **facts)
 
@@ -136,7 +136,7 @@ class StaleOrders(Check):
         return CheckOutcome.failed(MciError(
             f"{len(stale)} open order(s) older than {format_duration(max_age)}",
             "; ".join(listing),
-            "cancel them at the broker (or `mci shutdown --emergency`) before igniting, "
+            "cancel them at the broker before igniting, "
             "so nothing fills behind the engine's back",
         ), **facts)
 

@@ -86,7 +86,7 @@ def run_scan(
             moves.append(lifecycle.fire("token_ok", now, f"scan {scan_id}: token valid", scan_id=scan_id))
         if token_ok and result.status.ok:
             moves.append(lifecycle.fire("scan_passed", now, f"scan {scan_id} {result.status.value}", scan_id=scan_id))
-            note = "armed: `mci ignite` may start the engine while this scan is fresh"
+            note = "armed: the engine may be started while this scan is fresh (profile scan.max_age)"
         else:
             moves.append(lifecycle.fire("scan_failed", now, f"scan {scan_id} failed: {', '.join(failed)}",
                                         scan_id=scan_id))
