@@ -21,10 +21,14 @@ Mission Control Interface: the operator's safety console for a trading day on Ze
 
 \b
 The day:   mci scan      pre-ignition checklist (token, market hours, holidays, balance, risk…)
+           mci ignite    start the trading engine (armed by a fresh passed scan only)
+           mci shutdown  graceful six steps; --end-of-day squares off MIS; --emergency (mci kill) flattens
+           mci reset     unlatch 'halted' after an emergency (--confirm)
            mci status    lifecycle state, last scan, breakers
            mci validate  check profiles and rules before they reach production
            mci token     capture, inspect and clear the Kite access token (dies 06:00 IST)
            mci breaker   circuit-breaker states that persist across invocations
+           mci graph     the lifecycle or a sequence as a Mermaid diagram
 \b
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
            a failed scan blocks; a kill switch latches 'halted'.
@@ -152,6 +156,10 @@ def status(
 from mci.commands.token_cli import register as _register_token_and_breaker  # noqa: E402
 
 _register_token_and_breaker(app)
+
+from mci.commands.day_cli import register as _register_day  # noqa: E402
+
+_register_day(app)
 
 
 def _cache_dir() -> Optional[Path]:

@@ -61,6 +61,10 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
+    def monotonic(self) -> float:
+        """Seconds for measuring elapsed time and deadlines (never jumps with --at or NTP)."""
+        return time.monotonic()
+
 
 def parse_instant(text: str, default_tz: str = IST) -> datetime:
     """ISO-8601; a value without an offset is read in the market's zone (IST), as an operator means it."""

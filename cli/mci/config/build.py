@@ -230,6 +230,7 @@ def build_profile(
     scan: Checklist,
     shutdown: Mapping[str, Sequence],
     gates: Mapping[str, Checklist],
+    ignite: Sequence | None = None,
 ) -> Profile:
     read = _Reader(doc, doc.data)
     breakers = {
@@ -250,6 +251,7 @@ def build_profile(
         scan=ScanConfig(scan, read.unit(units.parse_duration, ("scan", "max_age"), timedelta(minutes=15))),
         engine=_engine(read, ("engine",)) or {},
         shutdown=dict(shutdown),
+        ignite=ignite,
         gates=dict(gates),
         raw=doc.data,
     )

@@ -136,6 +136,7 @@ class Profile:
     breakers: Mapping[str, BreakerConfig]
     scan: ScanConfig
     engine: Mapping[str, Any] = field(default_factory=dict)
-    shutdown: Mapping[str, Sequence] = field(default_factory=dict)
+    shutdown: Mapping[str, Sequence] = field(default_factory=dict)  # graceful | end_of_day | emergency
+    ignite: Sequence | None = None  # None: the shipped rules/ignition/standard.yaml
     gates: Mapping[str, Checklist] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the interpolated document, secrets included: never print it

@@ -311,10 +311,11 @@ def resolve_profile(
     shutdown: dict[str, Sequence] = {}
     if isinstance(data.get("shutdown"), dict):
         for name, ref in data["shutdown"].items():
-            if isinstance(ref, dict) and name in ("graceful", "emergency"):
+            if isinstance(ref, dict) and name in ("graceful", "end_of_day", "emergency"):
                 sequence = each(("shutdown", name), "sequence")
                 if sequence is not None:
                     shutdown[name] = sequence
+    ignite = each(("ignite",), "sequence") if isinstance(data.get("ignite"), dict) else None
     gates: dict[str, Checklist] = {}
     if isinstance(data.get("gates"), dict):
         for name, ref in data["gates"].items():
@@ -325,7 +326,7 @@ def resolve_profile(
     if resolution.errors or doc.broken or scan is None:
         return None, resolution
     try:
-        return build_profile(doc, scan, shutdown, gates), resolution
+        return build_profile(doc, scan, shutdown, gates, ignite), resolution
     except ConfigError as error:
         resolution.errors.append(error)
         return None, resolution

@@ -22,7 +22,7 @@ from mci.errors import UnavailableError
 from mci.store.audit import GENESIS, AuditRecord, canonical_json, record_hash
 
 DB_NAME = "state.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the sequence journal (runs, steps)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lifecycle (
@@ -55,6 +55,31 @@ CREATE TABLE IF NOT EXISTS breakers (
     state        TEXT NOT NULL,
     fail_counter INTEGER NOT NULL,
     opened_at    TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    profile     TEXT NOT NULL,
+    purpose     TEXT NOT NULL,
+    sequence    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    parent      TEXT,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_profile ON runs(profile, purpose, status);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id      TEXT NOT NULL,
+    step_id     TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    summary     TEXT NOT NULL DEFAULT '',
+    error       TEXT,
+    facts       TEXT,
+    PRIMARY KEY (run_id, step_id, attempt)
 );
 CREATE TABLE IF NOT EXISTS probe (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -284,6 +309,12 @@ class StateStore:
                 self.append_audit("breaker", {"name": name, "from": before.state, "to": after.state,
                                               "failures": after.fail_counter, **(audit or {})}, now)
         return before, after
+
+    # -- raw access for the modules that own a table (store.journal) ------------------
+
+    def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
 
     # -- health -----------------------------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""`mci ignite`, `mci shutdown [--end-of-day | --emergency]`, `mci kill`, `mci reset`: render the core's outcomes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from mci.clock import Clock
+from mci.output.console import color_enabled, emit, emit_json
+
+
+def _printer(output: str) -> Callable[[Any], None] | None:
+    if output != "text":
+        return None
+    from mci.output.steps_text import step_line
+
+    color = color_enabled()
+    return lambda step: emit(step_line(step, color=color))
+
+
+def _profile(profile_path: Path | None, state_dir: Path):
+    from mci.config import load_profile
+
+    return load_profile(profile_path, cache_dir=state_dir / "cache")
+
+
+def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, scan_first: bool,
+           dry_run: bool) -> int:
+    from mci.engine.ignition import ignite as run
+
+    profile = _profile(profile_path, state_dir)
+    outcome = run(profile, clock, state_dir, scan_first=scan_first, dry_run=dry_run, on_step=_printer(output))
+    if output == "json":
+        emit_json({"status": "dry-run" if dry_run else "running", "lifecycle": outcome.lifecycle_state,
+                   "plan": outcome.plan, "run": outcome.result.as_dict() if outcome.result else None,
+                   "scan_id": outcome.scan.scan_id if outcome.scan else None})
+    elif dry_run:
+        from mci.output.steps_text import plan_text
+
+        emit(plan_text(outcome.plan))
+        emit(f"lifecycle: {outcome.lifecycle_state}")
+    else:
+        emit(f"IGNITED — lifecycle: {outcome.lifecycle_state}")
+    return int(outcome.exit_code)
+
+
+def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, mode: str) -> int:
+    from mci.engine import shutdown as core
+
+    profile = _profile(profile_path, state_dir)
+    printer = _printer(output)
+    if mode == "emergency":
+        outcome = core.emergency(profile, clock, state_dir, on_step=printer)
+    else:
+        outcome = core.shutdown(profile, clock, state_dir, mode=mode, on_step=printer)
+    if output == "json":
+        emit_json(outcome.as_dict())
+    else:
+        if outcome.preempted:
+            emit(f"preempted: {outcome.preempted}")
+        for item in outcome.remaining:
+            emit(f"  remaining: {item}")
+        emit(f"{'SHUTDOWN COMPLETE' if outcome.exit_code == 0 else 'SHUTDOWN INCOMPLETE'} — {outcome.note} "
+             f"(lifecycle: {outcome.lifecycle_state})")
+    return int(outcome.exit_code)
+
+
+def reset(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, confirm: bool, reason: str) -> int:
+    from mci.engine.shutdown import reset as run
+
+    profile = _profile(profile_path, state_dir)
+    state = run(profile, clock, state_dir, confirm=confirm, reason=reason)
+    if output == "json":
+        emit_json({"profile": profile.name, "lifecycle": state})
+    else:
+        emit(f"reset: profile {profile.name} is {state}; run `mci scan` to start a new day")
+    return 0
+
+
+def graph(profile_path: Path | None, state_dir: Path, target: str) -> int:
+    from mci.engine.lifecycle import mermaid
+
+    if target == "lifecycle":
+        emit(mermaid())
+        return 0
+    from mci.engine.sequence import sequence_mermaid, sequence_named
+
+    profile = _profile(profile_path, state_dir) if profile_path is not None or "/" not in target else None
+    emit(sequence_mermaid(sequence_named(target, profile, cache_dir=state_dir / "cache")))
+    return 0

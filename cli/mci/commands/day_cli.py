@@ -1,0 +1,117 @@
+"""`mci ignite`, `mci shutdown`, `mci kill`, `mci reset`, `mci graph` on the main app; logic loads when a command runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    import typer
+
+
+def _day():
+    from mci.commands import day
+
+    return day
+
+
+def _setup(output: str, at: Optional[str]):
+    from mci import app as app_module
+    from mci.clock import clock_from
+    from mci.errors import UsageError
+    from mci.paths import state_dir
+
+    if output not in ("text", "json"):
+        raise UsageError(f"unknown output {output!r}", "this command writes text or json",
+                         "use --output text or --output json")
+    app_module._Run.output = output  # errors render in the format asked for
+    return clock_from(at, env={}), state_dir()
+
+
+def register(app: "typer.Typer") -> None:
+    import typer
+
+    profile_opt = typer.Option(None, "--profile", "-p", envvar="MCI_PROFILE",
+                               help="Profile YAML (default: the shipped paper profile).")
+    at_opt = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
+                          help="Start the clock at this instant (it then ticks); no offset means IST.")
+    output_opt = typer.Option("text", "--output", "-o", help="text or json.")
+
+    @app.command()
+    def ignite(
+        scan: bool = typer.Option(False, "--scan", help="Run the scan first; ignite only if it passes."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and do nothing."),
+        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+    ) -> None:
+        """Start the trading engine: only from armed (a passed scan younger than scan.max_age), never while halted.
+
+        \b
+        Example:  mci ignite --scan
+        Exit: 0 running, 1 a step or the scan failed (engine stopped, profile blocked), 3 broker/engine
+              unavailable, 4 refused (not armed, stale scan, halted), 5 another mci command holds the profile.
+        """
+        clock, directory = _setup(output, at)
+        raise typer.Exit(_day().ignite(profile, clock, directory, output, scan_first=scan, dry_run=dry_run))
+
+    @app.command()
+    def shutdown(
+        emergency: bool = typer.Option(False, "--emergency",
+                                       help="Kill the engine, cancel every order, square off every position, latch halted."),
+        end_of_day: bool = typer.Option(False, "--end-of-day",
+                                        help="The graceful steps plus squaring off intraday (MIS) positions."),
+        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+    ) -> None:
+        """Stop the day: the six graceful steps of CR-002 (positions kept and recorded), or --end-of-day / --emergency.
+
+        \b
+        A shutdown killed half-way resumes at its first unfinished step when rerun.
+        Example:  mci shutdown --end-of-day        (a 15:15 IST cron)
+        Exit: 0 stopped (emergency: flat), 4 refused (halted, never ignited), 5 locked,
+              6 incomplete (emergency: positions or orders remain; they are listed).
+        """
+        from mci.errors import UsageError
+
+        clock, directory = _setup(output, at)
+        if emergency and end_of_day:
+            raise UsageError("--emergency and --end-of-day together", "they are different sequences",
+                             "choose one: --end-of-day for the close, --emergency to flatten now")
+        mode = "emergency" if emergency else "end_of_day" if end_of_day else "graceful"
+        raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode=mode))
+
+    @app.command()
+    def kill(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt) -> None:
+        """Alias of `mci shutdown --emergency`: flatten now and latch halted.
+
+        \b
+        Exit: 0 flat, 6 positions or orders remain (listed), 5 locked by a command it may not preempt.
+        """
+        clock, directory = _setup(output, at)
+        raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode="emergency"))
+
+    @app.command()
+    def reset(
+        confirm: bool = typer.Option(False, "--confirm", help="Required: unlatch on purpose."),
+        reason: str = typer.Option("", "--reason", help="Why, kept in the audit log."),
+        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+    ) -> None:
+        """Unlatch the kill switch: halted → idle (then `mci scan` starts a new day).
+
+        \b
+        Exit: 0 reset, 2 without --confirm, 4 not halted.
+        """
+        clock, directory = _setup(output, at)
+        raise typer.Exit(_day().reset(profile, clock, directory, output, confirm=confirm, reason=reason))
+
+    @app.command()
+    def graph(
+        target: str = typer.Argument("lifecycle", help="lifecycle, a purpose (ignite, graceful, end_of_day, "
+                                                       "emergency), a rule (shutdown/graceful) or a sequence file."),
+        profile: Optional[Path] = profile_opt,
+    ) -> None:
+        """Print the lifecycle state machine or a sequence as a Mermaid diagram.
+
+        \b
+        Example:  mci graph graceful > graceful.mmd
+        """
+        _clock, directory = _setup("text", None)
+        raise typer.Exit(_day().graph(profile, directory, target))

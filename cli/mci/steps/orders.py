@@ -1,0 +1,123 @@
+"""orders.complete / orders.cancel_all / positions.square_off: leave the book as the sequence promises.
+
+The order work itself (paced to the broker's rate limit, tagged so a rerun
+never doubles an order) is mci.flatten; every order action it takes is
+written to the audit log before and after.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Mapping
+
+from mci.checks import duration_param
+from mci.errors import ExitCode, MciError
+from mci.steps.base import Step, StepContext, StepOutcome, register
+
+DEFAULT_RATE = 10.0  # Kite's order rate limit, per second
+
+
+def order_rate(ctx: StepContext) -> float:
+    declared = ctx.profile.risk.extra.get("max_orders_per_second")
+    return float(declared) if isinstance(declared, Decimal) and declared > 0 else DEFAULT_RATE
+
+
+def _on_event(ctx: StepContext):
+    def record(kind: str, data: Mapping[str, Any]) -> None:
+        ctx.audit("order", {"event": kind, **data})
+
+    return record
+
+
+def _open_orders(ctx: StepContext) -> list[Any]:
+    return [o for o in ctx.broker.orders() if o.is_open]
+
+
+def _cancel_all(ctx: StepContext, within: timedelta) -> Any:
+    from mci import flatten
+
+    return flatten.cancel_open_orders(ctx.broker, rate=order_rate(ctx), deadline=within, run_id=ctx.run_id,
+                                      on_event=_on_event(ctx))
+
+
+def _still_open(ctx: StepContext, what: str) -> MciError:
+    remaining = _open_orders(ctx)
+    listed = ", ".join(f"{o.order_id} {o.side} {o.quantity} {o.exchange}:{o.symbol} {o.status}" for o in remaining[:10])
+    return MciError(
+        f"{len(remaining)} order(s) still open after {what}",
+        f"the broker did not confirm the cancellations in time: {listed}",
+        "look at the order book at the broker; rerun the command (it resumes here) or cancel them by hand",
+        ExitCode.INCOMPLETE,
+        remaining=[o.order_id for o in remaining],
+    )
+
+
+@register
+class OrdersComplete(Step):
+    """Wait for pending orders to reach a final state, then cancel what is still open."""
+
+    kind = "orders.complete"
+
+    def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
+        within = duration_param(params, "within", timedelta(seconds=30))
+        deadline = ctx.clock.monotonic() + within.total_seconds()
+        pending = _open_orders(ctx)
+        initially = len(pending)
+        while pending and ctx.clock.monotonic() < deadline:
+            ctx.progress(f"{len(pending)} order(s) pending")
+            ctx.clock.sleep(min(0.5, max(deadline - ctx.clock.monotonic(), 0)))
+            pending = _open_orders(ctx)
+        if not pending:
+            return StepOutcome(f"no pending orders ({initially} completed)" if initially else "no pending orders",
+                               {"completed": initially, "cancelled": 0})
+        report = _cancel_all(ctx, within=max(within, timedelta(seconds=10)))
+        if _open_orders(ctx):
+            raise _still_open(ctx, "the wait and the cancellation")
+        cancelled = len(getattr(report, "cancelled", ()) or ())
+        return StepOutcome(f"{initially - len(pending)} order(s) completed, {cancelled} cancelled after {within}",
+                           {"completed": initially - len(pending), "cancelled": cancelled})
+
+
+@register
+class OrdersCancelAll(Step):
+    kind = "orders.cancel_all"
+
+    def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
+        within = duration_param(params, "within", timedelta(seconds=30))
+        report = _cancel_all(ctx, within)
+        if _open_orders(ctx):
+            raise _still_open(ctx, "cancelling every open order")
+        cancelled = tuple(getattr(report, "cancelled", ()) or ())
+        return StepOutcome(f"{len(cancelled)} order(s) cancelled" if cancelled else "no open orders",
+                           {"cancelled": list(cancelled)})
+
+
+@register
+class PositionsSquareOff(Step):
+    """Close every open position (or only `products`) with market orders until flat or `within` passes."""
+
+    kind = "positions.square_off"
+
+    def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
+        from mci import flatten
+
+        within = duration_param(params, "within", timedelta(seconds=60))
+        products = params.get("products")
+        report = flatten.flatten(ctx.broker, deadline=within, rate=order_rate(ctx),
+                                 products=tuple(products) if products else None, run_id=ctx.run_id,
+                                 on_event=_on_event(ctx))
+        facts = report.as_dict()
+        if not report.flat:
+            remaining = "; ".join(f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}" for p in report.remaining_positions[:20])
+            orders = len(report.remaining_orders)
+            raise MciError(
+                f"not flat: {len(report.remaining_positions)} position(s) and {orders} order(s) remain",
+                f"the square-off ran {report.rounds} round(s) for {within} and the book still shows: {remaining or 'open orders'}"
+                + (f"; errors: {'; '.join(report.errors[:3])}" if report.errors else ""),
+                "close what remains at the broker now (Kite web or app); rerun `mci shutdown --emergency` to retry",
+                ExitCode.INCOMPLETE,
+                remaining=[f"{p.exchange}:{p.symbol}:{p.product}:{p.quantity}" for p in report.remaining_positions],
+            )
+        return StepOutcome(f"flat: {len(report.placed)} square-off order(s), {len(report.cancelled)} cancelled, "
+                           f"{report.rounds} round(s)", facts)
