@@ -126,12 +126,19 @@ def emergency(
     from mci.store.lock import ProfileLock
 
     with ProfileLock(state_dir, profile.name, "emergency", preempt=EMERGENCY_PREEMPTS) as lock:
+        if lock.preempted is not None:
+            from mci.store.state import StateStore
+
+            store = StateStore.open(state_dir)
+            try:
+                store.append_audit("lock_preempted", lock.preempted.as_dict(), clock.now(), profile=profile.name)
+            finally:
+                store.close()
         outcome = _emergency_run(profile, clock, state_dir, on_step=on_step, progress=progress)
-    preempted = getattr(lock, "preempted", None)
-    if preempted:
+    if lock.preempted is not None:
         from dataclasses import replace
 
-        outcome = replace(outcome, preempted=preempted if isinstance(preempted, dict) else {"holder": str(preempted)})
+        outcome = replace(outcome, preempted=lock.preempted.as_dict())
     return outcome
 
 
@@ -143,6 +150,11 @@ def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
     sequence = sequence_for(profile, "emergency", cache_dir=state_dir / "cache")
     ectx = context_for(profile, clock, state_dir, "emergency", progress=progress)
     try:
+        for purpose in ("ignite", *MODES):
+            # The emergency supersedes them: a preempted or crashed run must never be resumed after it.
+            stale = ectx.journal.unfinished(purpose)
+            if stale is not None and stale.run_id != parent:
+                ectx.journal.finish(stale.run_id, "abandoned", clock.now(), {"superseded_by": "emergency"})
         unfinished = ectx.journal.unfinished("emergency")
         run_id = unfinished.run_id if unfinished is not None and parent is None else None
         result = SequenceRun(sequence, ectx, on_step=on_step).execute(run_id=run_id, parent=parent)

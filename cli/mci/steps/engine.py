@@ -59,8 +59,9 @@ class EnginePause(Step):
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
         if ctx.engine.running() is None:
             return StepOutcome("engine not running: nothing to pause", {"running": False})
-        ctx.engine.pause()
-        return StepOutcome("engine paused: it accepts no new operations", {"running": True})
+        info = ctx.engine.pause()
+        summary = "engine paused: it accepts no new operations" if info.paused else info.detail
+        return StepOutcome(summary, {"running": True, **info.as_dict()})
 
 
 @register
@@ -68,16 +69,9 @@ class EngineStop(Step):
     kind = "engine.stop"
 
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
-        grace = params.get("grace")
-        info = ctx.engine.stop(grace=duration_param(params, "grace", grace) if grace is not None else None)
-        return StepOutcome(_describe(info), _facts(info))
-
-
-def _describe(info: Any) -> str:
-    summary = getattr(info, "summary", None)
-    return summary if isinstance(summary, str) and summary else "engine stopped"
-
-
-def _facts(info: Any) -> dict[str, Any]:
-    as_dict = getattr(info, "as_dict", None)
-    return as_dict() if callable(as_dict) else {}
+        grace = duration_param(params, "grace", timedelta(0)) if params.get("grace") is not None else None
+        info = ctx.engine.stop(grace=grace, signal=params.get("signal"))
+        if not info.was_running:
+            return StepOutcome(info.detail, info.as_dict())
+        return StepOutcome(f"engine stopped (pid {info.pid}, {info.detail}, {info.elapsed.total_seconds():.1f}s)",
+                           info.as_dict())
