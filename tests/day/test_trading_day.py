@@ -79,6 +79,9 @@ def test_a_whole_day_then_the_emergency_latch(day, mci_home):
     assert lifecycle(mci) == "running"
     pid = json.loads((mci_home / "engines" / "paper.pid").read_text())["pid"]
     assert alive(pid) and answers(port)
+    status = json.loads(mci("status", "-o", "json").stdout)
+    assert status["engine"]["pid"] == pid and status["engine"]["healthy"] is True
+    assert status["runs"][0]["purpose"] == "ignite" and status["runs"][0]["status"] == "done"
     # The demo engine trades the same paper account mci reads.
     assert wait_for(lambda: health(port)["orders_placed"] >= 1, timeout=15)
 
@@ -96,6 +99,7 @@ def test_a_whole_day_then_the_emergency_latch(day, mci_home):
     assert out["lifecycle"] == "stopped"
     assert wait_for(lambda: not alive(pid), timeout=5)
     assert not answers(port)
+    assert json.loads(mci("status", "-o", "json").stdout)["engine"] is None
     report = Path(steps[4]["facts"]["report"])
     final = json.loads(report.read_text())
     assert final["open_positions"] >= 1  # graceful keeps positions, and records them

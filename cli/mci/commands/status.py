@@ -29,7 +29,9 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str) -
     scan = store.last_scan(profile.name)
     fresh = scan is not None and now - scan.finished_at <= profile.scan.max_age
     breakers = {name: store.breaker(name) for name in profile.breakers}
+    runs = _runs(store, profile.name)
     store.close()
+    engine, lock = _engine_and_lock(profile, state_dir)
     if output == "json":
         emit_json({
             "profile": profile.name,
@@ -39,6 +41,9 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str) -
                 "id": scan.id, "status": scan.status, "finished_at": scan.finished_at, "fresh": fresh,
             },
             "breakers": {n: {"state": b.state, "failures": b.fail_counter} for n, b in breakers.items()},
+            "engine": engine,
+            "lock": lock,
+            "runs": runs,
             "state_dir": str(state_dir),
         })
         return 0
@@ -51,5 +56,44 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str) -
         emit(f"last scan: #{scan.id} {scan.status}, {_age(scan.finished_at, now)}, {freshness}")
     for name, b in breakers.items():
         emit(f"breaker:   {name} {b.state} ({b.fail_counter}/{profile.breakers[name].fail_max} failures)")
+    if engine is None:
+        emit("engine:    not running")
+    else:
+        emit(f"engine:    pid {engine['pid']} ({engine['how']}), {'healthy' if engine['healthy'] else 'NOT healthy'}"
+             f" — {engine['detail']}; log {engine['log_path']}")
+    if lock is not None:
+        emit(f"lock:      held by pid {lock['pid']} (mci {lock['command']}) since {lock['since']}")
+    for run in runs[:1]:
+        emit(f"last run:  {run['purpose']} {run['run_id']} {run['status']} ({run['sequence']}, started {run['started_at']})")
     emit(f"state dir: {state_dir}")
     return 0
+
+
+def _runs(store, profile: str) -> list[dict]:
+    from mci.store.journal import Journal
+
+    return [{"run_id": r.run_id, "purpose": r.purpose, "sequence": r.sequence, "status": r.status,
+             "started_at": r.started_at.isoformat(), "finished_at": r.finished_at.isoformat() if r.finished_at else None}
+            for r in Journal(store, profile).latest(5)]
+
+
+def _engine_and_lock(profile, state_dir: Path) -> tuple[dict | None, dict | None]:
+    """The engine mci started (with one health probe) and the profile lock's holder, read-only."""
+    from mci.store.lock import holder
+
+    current = holder(state_dir, profile.name)
+    lock = current.as_dict() if current is not None and current.alive else None
+    if not profile.engine.get("start"):
+        return None, lock
+    from mci.enginectl import EngineControl
+    from mci.errors import MciError
+
+    try:
+        control = EngineControl(profile, state_dir)
+        info = control.running()
+        if info is None:
+            return None, lock
+        healthy, detail = control.probe()
+    except MciError as exc:
+        return {"pid": None, "how": "?", "healthy": False, "detail": exc.what, "log_path": ""}, lock
+    return {**info.as_dict(), "healthy": healthy, "detail": detail}, lock
