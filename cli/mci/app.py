@@ -29,6 +29,7 @@ The day:   mci scan      pre-ignition checklist (token, market hours, holidays, 
            mci token     capture, inspect and clear the Kite access token (dies 06:00 IST)
            mci breaker   circuit-breaker states that persist across invocations
            mci graph     the lifecycle or a sequence as a Mermaid diagram
+           mci sim       the Kite Connect simulator for rehearsals (mci sim kite), and its admin
 \b
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
            a failed scan blocks; a kill switch latches 'halted'.
@@ -156,6 +157,10 @@ def status(
 from mci.commands.token_cli import register as _register_token_and_breaker  # noqa: E402
 
 _register_token_and_breaker(app)
+
+from mci.commands.sim_cli import register as _register_sim  # noqa: E402
+
+_register_sim(app)
 
 from mci.commands.day_cli import register as _register_day  # noqa: E402
 

@@ -192,6 +192,12 @@ def test_connectivity_warns_when_slow(make_ctx):
     assert "slow" in out.error.what and "above the 50ms limit" in out.error.why
 
 
+def test_connectivity_durations_keep_tenths_of_a_second():
+    from mci.checks.broker import _ms
+
+    assert [_ms(timedelta(seconds=s)) for s in (0.04, 2, 2.5, 59.94, 90)] == ["40ms", "2s", "2.5s", "59.9s", "1m30s"]
+
+
 def test_connectivity_warns_on_clock_skew(make_ctx):
     out = BrokerConnectivity().run(make_ctx(Broker(skew=timedelta(seconds=8))), {})
     assert out.status is Status.WARNED

@@ -112,6 +112,16 @@ def test_env_interpolation_embedded_and_default(repo):
     assert profile.broker.root == "http://sim:8765"
 
 
+def test_placeholder_env_keeps_a_declared_default(repo):
+    # `mci validate --placeholder-env` in CI: a default satisfies the field, a placeholder for it would not.
+    from mci.config.placeholder_env import PlaceholderEnv
+
+    path = repo.profile(kite())
+    profile = load_profile(path, env=PlaceholderEnv({}))
+    assert profile.broker.root == "http://127.0.0.1:8765"
+    assert profile.broker.api_secret == "placeholder-for-KITE_API_SECRET"
+
+
 def test_literal_secret_is_refused_without_repeating_it(repo):
     path = repo.profile(kite(api_secret="hunter2-very-secret"))
     errors = errors_of(path, env={"KITE_API_KEY": "k"})

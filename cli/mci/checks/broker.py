@@ -17,7 +17,12 @@ from mci.errors import MciError
 
 
 def _ms(delta: timedelta) -> str:
-    return f"{int(delta.total_seconds() * 1000)}ms" if delta < timedelta(seconds=1) else format_duration(delta)
+    seconds = delta.total_seconds()
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    if seconds < 60:  # tenths: whole seconds would say "took 2s, above the 2s limit" for 2.5s
+        return f"{seconds:.1f}".rstrip("0").rstrip(".") + "s"
+    return format_duration(delta)
 
 
 @register

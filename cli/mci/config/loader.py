@@ -472,7 +472,7 @@ class _Builder:
                           "`${` starts an environment reference and must read ${env:NAME} or ${env:NAME:-default}",
                           "fix the reference, or write $${ for a literal ${", self.loc(node))
                 return token
-            value = self.env.get(name)
+            value = self.env.get(name) if default is None else self.env.get(name, default)
             if value:
                 return value
             if default is not None:

@@ -19,6 +19,14 @@ class PlaceholderEnv(Mapping[str, str]):
         value = self._real.get(name)
         return value if value else f"placeholder-for-{name}"
 
+    def get(self, name: str, default: str | None = None) -> str:  # type: ignore[override]
+        # A reference that declares its default (${env:NAME:-default}) gets it, as at run time: a placeholder
+        # would fail a field the default satisfies (a URL, a number).
+        value = self._real.get(name)
+        if value:
+            return value
+        return default if default is not None else f"placeholder-for-{name}"
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._real)
 

@@ -977,6 +977,11 @@ class Exchange:
             for r in rows
         ]
 
+    def modified_order_ids(self) -> set[str]:
+        """The orders ever modified, in one read: the order book lists hundreds of orders, one query each is slow."""
+        return {r["order_id"] for r in self._select("SELECT DISTINCT order_id FROM order_history WHERE status = ?",
+                                                    ("MODIFY PENDING",))}
+
     def _trade_records(self, rows: list[sqlite3.Row]) -> list[TradeRecord]:
         out = []
         for r in rows:

@@ -9,6 +9,9 @@ Money leaves as JSON numbers written from the Decimal text (no binary float is
 ever made here). Timestamps are "YYYY-MM-DD HH:MM:SS" in Asia/Kolkata, as Kite
 sends them.
 
+Faults (mci.brokers.sim.faults) apply to the Kite paths only; the admin
+interface (mci.brokers.sim.admin, under /_sim/) is never faulted nor counted.
+
 Simplifications (a simulator, not the exchange): one account and one user;
 only the `regular` variety; `positions.day` equals `positions.net`; holdings
 are empty (nothing settles T+1 in the simulator); market depth is the last
@@ -21,6 +24,8 @@ import hashlib
 import hmac
 import json
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -36,6 +41,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from mci.brokers.base import OrderRequest
+from mci.brokers.sim.admin import DROPPED, PREFIX, AdminApi, SimCounters
 from mci.brokers.sim.exchange import (
     Exchange,
     ExchangeError,
@@ -45,6 +51,7 @@ from mci.brokers.sim.exchange import (
     PositionRecord,
     TradeRecord,
 )
+from mci.brokers.sim.faults import DropConnection, Fault, FaultInjector, FaultSpec
 from mci.clock import IST, zone
 from mci.errors import ExitCode, MciError
 
@@ -247,6 +254,8 @@ class KiteSimApp:
         rate_limit: int = DEFAULT_RATE_LIMIT,
         rate_window: float = DEFAULT_RATE_WINDOW,
         monotonic: Callable[[], float] = time.monotonic,
+        faults: FaultSpec | None = None,
+        admin_remote: bool = False,
     ):
         self.exchange = exchange
         self.api_key = api_key
@@ -256,8 +265,12 @@ class KiteSimApp:
         self.order_limiter = RateLimiter(rate_limit, rate_window, monotonic)
         self._request_tokens: set[str] = set()
         self._lock = threading.Lock()
+        self.counters = SimCounters()
+        self.faults = FaultInjector(faults or FaultSpec(), exchange.seed)
+        self.admin = AdminApi(self, remote=admin_remote)
         self.url_map = Map([
             Rule("/connect/login", endpoint="login", methods=["GET"]),
+            Rule("/redirect", endpoint="redirect", methods=["GET"]),
             Rule("/session/token", endpoint="session_token", methods=["POST"]),
             Rule("/session/token", endpoint="session_logout", methods=["DELETE"]),
             Rule("/user/profile", endpoint="profile", methods=["GET"]),
@@ -282,11 +295,65 @@ class KiteSimApp:
 
     # ------------------------------------------------------------ WSGI
 
+    def set_faults(self, spec: FaultSpec) -> FaultSpec:
+        """Replace the faults; the random sequence restarts from the spec's seed (default: the exchange's)."""
+        self.faults = FaultInjector(spec, self.exchange.seed)
+        return self.faults.spec
+
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         request = Request(environ)
+        if request.path.startswith(PREFIX):
+            response = self.admin(request)
+        else:
+            response = self._kite(request)
+        response.headers["Date"] = http_date(self.exchange.clock.now())
+        return response(environ, start_response)
+
+    def _kite(self, request: Request) -> Response:
+        """One Kite request, with its injected fault and its count."""
+        routing_error: HTTPException | None = None
         try:
-            adapter = self.url_map.bind_to_environ(environ)
-            endpoint, args = adapter.match()
+            rule, args = self.url_map.bind_to_environ(request.environ).match(return_rule=True)
+            endpoint, route = str(rule.endpoint), rule.rule
+        except HTTPException as exc:  # answered (404 / 405) after the fault, like any other request
+            routing_error, args, endpoint, route = exc, {}, "", "(no such route)"
+        label = f"{request.method} {route}"  # the rule, not the path: order ids would make every key unique
+        fault = self.faults.next(placement=endpoint == "place")
+        if fault.delay:
+            self.counters.fault("latency")
+            time.sleep(fault.delay)
+        if fault.kind is not None:
+            self.counters.fault(fault.kind)
+            if fault.kind == "reset":
+                self.counters.request(label, DROPPED)
+                raise DropConnection("injected connection reset")
+            response = self._injected(fault)
+        else:
+            response = self._dispatch(request, endpoint, args, routing_error)
+            if fault.lose and response.status_code == 200:
+                # The order is in the book; only its answer is lost, as when a link dies mid-response.
+                self.counters.fault("lost")
+                self.counters.request(label, DROPPED)
+                raise DropConnection("injected: order accepted, response lost")
+        self.counters.request(label, response.status_code)
+        return response
+
+    def _injected(self, fault: Fault) -> Response:
+        if fault.status == 429:
+            return self._error(429, "NetworkException", "Too many requests (simulated fault)")
+        if fault.status in (502, 504):
+            # A gateway in front of the API answers these, in HTML: kiteconnect raises DataException.
+            reason = "Bad Gateway" if fault.status == 502 else "Gateway Time-out"
+            return Response(f"<html><body><h1>{fault.status} {reason}</h1>(simulated fault)</body></html>",
+                            status=fault.status, content_type="text/html")
+        if fault.status == 503:
+            return self._error(503, "NetworkException", "Service unavailable (simulated fault)")
+        return self._error(500, "GeneralException", "Internal server error (simulated fault)")
+
+    def _dispatch(self, request: Request, endpoint: str, args: dict, routing_error: HTTPException | None) -> Response:
+        try:
+            if routing_error is not None:
+                raise routing_error
             response = getattr(self, "on_" + endpoint)(request, **args)
         except KiteApiError as exc:
             response = self._error(exc.status, exc.error_type, exc.message)
@@ -306,8 +373,7 @@ class KiteSimApp:
             response = self._error(exc.code or 500, "GeneralException", exc.description or "error")
         except Exception:  # a bug in the simulator: answer as Kite does, never a traceback
             response = self._error(500, "GeneralException", "Internal server error")
-        response.headers["Date"] = http_date(self.exchange.clock.now())
-        return response(environ, start_response)
+        return response
 
     @staticmethod
     def _json(status: int, body: dict[str, Any]) -> Response:
@@ -345,6 +411,14 @@ class KiteSimApp:
         sep = "&" if "?" in self.redirect_url else "?"
         query = urlencode({"request_token": request_token, "action": "login", "status": "success"})
         return Response(status=302, headers={"Location": f"{self.redirect_url}{sep}{query}"})
+
+    def on_redirect(self, request: Request) -> Response:
+        # Where a browser lands after the simulated login (the default redirect_url of `mci sim kite`).
+        if request.args.get("status") != "success" or not request.args.get("request_token"):
+            raise KiteApiError(400, "InputException", "No request_token: open /connect/login?api_key=...&v=3 first.")
+        return Response("Logged in to the Kite simulator.\n"
+                        "Copy this page's address (it carries the request_token) into `mci token login`.\n",
+                        content_type="text/plain; charset=utf-8")
 
     def on_session_token(self, request: Request) -> Response:
         form = request.form
@@ -416,12 +490,10 @@ class KiteSimApp:
 
     # ------------------------------------------------------------ orders
 
-    def _modified(self, order_id: str) -> bool:
-        return any(e.status == "MODIFY PENDING" for e in self.exchange.order_history(order_id))
-
     def on_orders(self, request: Request) -> Response:
         self._auth(request)
-        return self._ok([_order_dict(o, self.user_id, modified=self._modified(o.order_id)) for o in self.exchange.orders()])
+        modified = self.exchange.modified_order_ids()
+        return self._ok([_order_dict(o, self.user_id, modified=o.order_id in modified) for o in self.exchange.orders()])
 
     def on_order_history(self, request: Request, order_id: str) -> Response:
         self._auth(request)
@@ -498,6 +570,7 @@ class KiteSimApp:
             if "order_id" not in exc.details:
                 raise
             order_id = str(exc.details["order_id"])
+        self.counters.order(order.tag)
         return self._ok({"order_id": order_id})
 
     def on_modify(self, request: Request, variety: str, order_id: str) -> Response:
@@ -588,6 +661,16 @@ class _QuietHandler(WSGIRequestHandler):
         self.send_response_only(code, message)
         self.send_header("Server", self.version_string())
 
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        if isinstance(error, DropConnection):
+            # Linger 0: close() sends a TCP reset, not a polite FIN, and no answer has been written.
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            except OSError:
+                pass
+
 
 class SimServer:
     """A running simulator: `.port`, `.url`, `.app`, `.shutdown()`."""
@@ -597,7 +680,7 @@ class SimServer:
         self.app = app
         self.host = server.host
         self.port = server.port
-        self.url = f"http://{self.host}:{self.port}"
+        self.url = f"http://[{self.host}]:{self.port}" if ":" in self.host else f"http://{self.host}:{self.port}"
         self._thread = thread
 
     def serve_forever(self) -> None:
@@ -626,9 +709,16 @@ def serve(
     background: bool = True,
     **app_options: Any,
 ) -> SimServer:
-    """Serve `exchange` on host:port (0: an ephemeral port). In a daemon thread unless background=False."""
+    """Serve `exchange` on host:port (0: an ephemeral port). In a daemon thread unless background=False.
+
+    Raises OSError when the address cannot be bound (e.g. the port is in use)."""
     app = KiteSimApp(exchange, api_key=api_key, api_secret=api_secret, **app_options)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    # Bound here, not by werkzeug: on a port in use werkzeug prints and calls sys.exit(1); we raise OSError.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+        server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler, fd=listener.fileno())
     thread = None
     if background:
         # A short poll interval: shutdown() waits for the loop's next poll.

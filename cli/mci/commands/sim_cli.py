@@ -1,0 +1,184 @@
+"""`mci sim ...` as a typer group; the simulator (werkzeug, SQLite) is imported only when a command runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    import typer
+
+DEFAULT_URL = "http://127.0.0.1:8765"  # mci.commands.sim.DEFAULT_URL; repeated so `--help` imports nothing
+
+
+def _sim():
+    from mci.commands import sim
+
+    return sim
+
+
+def _output(output: str) -> str:
+    from mci import app as app_module
+    from mci.errors import UsageError
+
+    if output not in ("text", "json"):
+        raise UsageError(f"unknown output {output!r}", "sim commands write text or json",
+                         "use --output text or --output json")
+    app_module._Run.output = output  # errors render in the format asked for
+    return output
+
+
+def register(app: "typer.Typer") -> None:
+    """Add `mci sim ...` to the main app."""
+    import typer
+
+    url_opt = typer.Option(DEFAULT_URL, "--url", envvar="MCI_SIM_URL", help="The running simulator.")
+    output_opt = typer.Option("text", "--output", "-o", help="text or json.")
+
+    sim_app = typer.Typer(help="The Kite Connect simulator: run it (`mci sim kite`) and drive it for rehearsals.",
+                          no_args_is_help=True)
+
+    @sim_app.command("kite")
+    def kite(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless --allow-remote)."),
+        port: int = typer.Option(8765, "--port", help="Port to listen on (0: any free port)."),
+        api_key: Optional[str] = typer.Option(None, "--api-key", envvar="KITE_API_KEY",
+                                              help="The api_key mci must sign with (default: $KITE_API_KEY)."),
+        api_secret: Optional[str] = typer.Option(
+            None, "--api-secret", envvar="KITE_API_SECRET", show_envvar=True,
+            help="Prefer the KITE_API_SECRET variable: a secret on the command line is visible to every user in `ps`."),
+        seed: int = typer.Option(1, "--seed", help="Price paths, and faults whose spec has no seed=."),
+        faults: Optional[str] = typer.Option(None, "--faults", metavar="SPEC",
+                                             help="e.g. latency=50ms,jitter=20ms,5xx=0.3,429=0.1,burst=5,"
+                                                  "reset=0.05,lost=0.5,seed=7 (see `mci sim faults --help`)."),
+        db: Optional[Path] = typer.Option(None, "--db", help="The account's SQLite file (default: $MCI_HOME/kite-sim.db); "
+                                                             "it persists orders, positions and sessions across restarts."),
+        capital: str = typer.Option("1000000", "--capital",
+                                    help="Opening cash of a new account (an existing --db keeps its own)."),
+        at: Optional[str] = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
+                                         help="Start the simulator's clock at this instant (it then ticks); no offset means IST."),
+        rate_limit: int = typer.Option(10, "--rate-limit", help="Order placements allowed per second (Kite: about 10)."),
+        allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
+    ) -> None:
+        """Serve the simulated exchange over the Kite Connect v3 API until Ctrl-C / SIGTERM (then exit 0).
+
+        \b
+        Example:  KITE_API_KEY=sim-key KITE_API_SECRET=sim-secret mci sim kite --at 2026-11-23T09:20
+        Exit: 0 stopped cleanly, 2 bad option, 3 cannot listen on the port.
+        """
+        from mci.config.units import parse_money
+        from mci.errors import UsageError
+        from mci.paths import state_dir
+
+        if any(arg == "--api-secret" or arg.startswith("--api-secret=") for arg in sys.argv[1:]):
+            sys.stderr.write("warning: --api-secret on the command line is visible to other users in `ps`; "
+                             "export KITE_API_SECRET instead\n")
+        try:
+            amount = parse_money(capital)
+        except ValueError as exc:
+            raise UsageError(f"--capital {capital!r} is not an amount", str(exc), "pass it like 1000000 or ₹10,00,000") from None
+        raise typer.Exit(_sim().serve_kite(
+            host=host, port=port, api_key=api_key, api_secret=api_secret, seed=seed, faults=faults,
+            db=db if db is not None else state_dir() / "kite-sim.db", capital=amount, at=at, rate_limit=rate_limit,
+            allow_remote=allow_remote,
+        ))
+
+    @sim_app.command("status")
+    def status(url: str = url_opt, output: str = output_opt) -> None:
+        """Is the simulator up: its clock, faults and account. Exit 3 when it cannot be reached."""
+        raise typer.Exit(_sim().status(url, _output(output)))
+
+    @sim_app.command("price")
+    def price(
+        instrument: str = typer.Argument(..., help="EXCHANGE:SYMBOL, e.g. NSE:RELIANCE."),
+        value: Optional[str] = typer.Argument(None, metavar="[PRICE]", help="Pin the price here (until moved or cleared)."),
+        move: Optional[str] = typer.Option(None, "--move", help="Move by a percentage, e.g. +2% or -1.5%."),
+        clear: bool = typer.Option(False, "--clear", help="Back to the seeded price path."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Show, set, move or clear an instrument's price.
+
+        \b
+        Example:  mci sim price NSE:RELIANCE 2500      mci sim price NSE:INFY --move -3%
+        """
+        raise typer.Exit(_sim().price(url, instrument, value, move, clear, _output(output)))
+
+    @sim_app.command("faults")
+    def faults(
+        spec: Optional[str] = typer.Argument(None, metavar="[SPEC]", help="The faults to inject from now on."),
+        clear: bool = typer.Option(False, "--clear", help="No faults."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Show or set the injected faults (admin calls are never faulted).
+
+        \b
+        SPEC: comma-separated key=value, rates 0-1 or %, durations ms or s:
+          latency=50ms  jitter=20ms  every request waits latency + random(0..jitter)
+          5xx=0.3                    answer 500/502/503/504 without processing
+          429=0.1 burst=5            start a burst of 5 "Too many requests" answers
+          reset=0.05                 close the connection without processing
+          lost=0.5                   place the order, then reset the connection (POST /orders only)
+          seed=7                     the random sequence (default: the simulator's --seed)
+        Example:  mci sim faults 5xx=30%,lost=0.5,seed=7      mci sim faults --clear
+        """
+        raise typer.Exit(_sim().faults(url, spec, clear, _output(output)))
+
+    @sim_app.command("counters")
+    def counters(reset: bool = typer.Option(False, "--reset", help="Zero them (and show the zeros)."),
+                 url: str = url_opt, output: str = output_opt) -> None:
+        """Requests by route and status, orders placed by tag, faults injected by kind."""
+        raise typer.Exit(_sim().counters(url, reset, _output(output)))
+
+    @sim_app.command("clock")
+    def clock(
+        at: Optional[str] = typer.Argument(None, metavar="[ISO-8601]", help="Set the clock (no offset means IST)."),
+        frozen: bool = typer.Option(False, "--frozen", help="Stand still at that instant instead of ticking."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Show or set the simulator's clock (sessions, order times, market hours, the Date header).
+
+        Moving it back makes a session issued after the new instant invalid until the clock catches up.
+
+        \b
+        Example:  mci sim clock 2026-11-23T09:14:55
+        """
+        raise typer.Exit(_sim().clock(url, at, frozen, _output(output)))
+
+    # ignore_unknown_options: a short position's "-5" reaches QUANTITY instead of being read as an option.
+    @sim_app.command("position", context_settings={"ignore_unknown_options": True})
+    def position(
+        instrument: str = typer.Argument(..., help="EXCHANGE:SYMBOL."),
+        quantity: int = typer.Argument(..., help="Signed: a short is negative, e.g. -10."),
+        price_: Optional[str] = typer.Option(None, "--price", help="Average price (default: the last price)."),
+        product: str = typer.Option("MIS", "--product", help="MIS or CNC."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Set a position outright, as if carried in (no order, no trade).
+
+        \b
+        Example:  mci sim position NSE:INFY 10 --price 1500      mci sim position NSE:SBIN -5
+        """
+        raise typer.Exit(_sim().position(url, instrument, quantity, price_, product.upper(), _output(output)))
+
+    @sim_app.command("order")
+    def order(
+        instrument: str = typer.Argument(..., help="EXCHANGE:SYMBOL."),
+        side: str = typer.Argument(..., help="BUY or SELL."),
+        quantity: int = typer.Argument(..., help="Shares."),
+        price_: Optional[str] = typer.Option(None, "--price", help="Limit price (makes it a LIMIT order)."),
+        trigger: Optional[str] = typer.Option(None, "--trigger", help="Trigger price (SL, SL-M)."),
+        order_type: Optional[str] = typer.Option(None, "--type", help="MARKET, LIMIT, SL or SL-M."),
+        product: str = typer.Option("MIS", "--product", help="MIS or CNC."),
+        tag: Optional[str] = typer.Option(None, "--tag", help="Order tag (default: simadmin)."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Place an order at the exchange directly (no rate limit, no faults): e.g. a resting order left over.
+
+        \b
+        Example:  mci sim order NSE:INFY BUY 5 --price 1400
+        """
+        raise typer.Exit(_sim().order(url, instrument, side.upper(), quantity, price_, trigger, order_type,
+                                      product.upper(), tag, _output(output)))
+
+    app.add_typer(sim_app, name="sim")
