@@ -82,8 +82,9 @@ def make_ctx(tmp_path):
              store=None) -> CheckContext:
         broker = broker or Broker()
         the_store = store or StateStore.open(tmp_path)
-        return CheckContext(profile=profile or make_profile(), clock=clock or Clock(T0, frozen=True), state_dir=tmp_path,
-                            store_factory=lambda: the_store, broker_factory=lambda: broker)
+        clock = clock or Clock(T0, frozen=True)
+        return CheckContext(profile=profile or make_profile(), clock=clock, state_dir=tmp_path,
+                            store_factory=lambda: the_store, broker_factory=lambda: broker, breaker_clock=clock)
 
     return make
 

@@ -138,8 +138,9 @@ def profile(breakers: dict[str, BreakerConfig] | None = None) -> Profile:
 def context(tmp_path: Path, broker: Broker | None = None, breakers=None) -> CheckContext:
     broker = broker or Broker()
     store = StateStore.open(tmp_path)
-    return CheckContext(profile=profile(breakers), clock=Clock(T0), state_dir=tmp_path,
-                        store_factory=lambda: store, broker_factory=lambda: broker)
+    clock = Clock(T0)
+    return CheckContext(profile=profile(breakers), clock=clock, state_dir=tmp_path,
+                        store_factory=lambda: store, broker_factory=lambda: broker, breaker_clock=clock)
 
 
 def spec(id: str, kind: str = "test.sleeps", **kw: Any) -> CheckSpec:
@@ -327,6 +328,18 @@ def test_open_breaker_fails_fast_without_calling_the_broker(tmp_path):
     assert balance.error.what.startswith("circuit breaker broker is open since 2026-11-23 10:29:50")
     assert balance.attempts == 1  # a refusal is not retried
     assert broker.calls == []
+
+
+def test_a_rehearsal_clock_never_dates_a_breaker(tmp_path):
+    """--at moves the market clock, not the breaker's: its cooldown is judged in real time."""
+    from dataclasses import replace
+
+    ctx = replace(context(tmp_path, breakers={"broker": BreakerConfig(1, timedelta(seconds=60))}),
+                  clock=Clock(T0 - timedelta(days=30)), breaker_clock=Clock())
+    run_checklist(Checklist("t", "", (spec("net", "test.flaky", params={"calls": [], "failures": 1}, breaker="broker"),)), ctx)
+    record = StateStore.open(tmp_path).breaker("broker")
+    assert record.state == "open"
+    assert abs((record.opened_at - datetime.now(timezone.utc)).total_seconds()) < 10
 
 
 def test_breaker_counts_unavailable_attempts_and_a_success_closes_it(tmp_path):

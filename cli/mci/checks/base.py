@@ -29,6 +29,8 @@ class CheckContext:
     state_dir: Path
     store_factory: Callable[[], "StateStore"]
     broker_factory: Callable[[], "Broker"]
+    #: Breakers are judged in real time, never by the --at clock: a cooldown is elapsed time.
+    breaker_clock: Clock = field(default_factory=Clock)
     _broker: "Broker | None" = field(default=None, repr=False)
     _store: "StateStore | None" = field(default=None, repr=False)
 

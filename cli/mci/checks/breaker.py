@@ -27,7 +27,7 @@ class BreakerState(Check):
                 "declare one under `breakers:` in the profile, e.g. broker: {fail_max: 5, reset_timeout: 60s}",
             ))
         store = ctx.store
-        now = ctx.clock.now()
+        now = ctx.breaker_clock.now()
         tz = zone(ctx.profile.market.timezone)
         lines: list[str] = []
         open_: list[str] = []

@@ -29,12 +29,12 @@ def _emit_json(payload: Any) -> None:
 
 def status(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text") -> int:
     from mci.commands.token import countdown
-    from mci.store.breakers import breaker_views
+    from mci.store.breakers import breaker_now, breaker_views
     from mci.store.state import StateStore
 
     store = StateStore.open(state_dir)
     try:
-        views = breaker_views(profile.breakers, store, clock.now())
+        views = breaker_views(profile.breakers, store, breaker_now())
     finally:
         store.close()
     if output == "json":
@@ -57,12 +57,12 @@ def status(profile: "Profile", clock: Clock, state_dir: Path, output: str = "tex
 
 
 def reset(profile: "Profile", name: str, clock: Clock, state_dir: Path, output: str = "text") -> int:
-    from mci.store.breakers import reset_breaker
+    from mci.store.breakers import breaker_now, reset_breaker
     from mci.store.state import StateStore
 
     store = StateStore.open(state_dir)
     try:
-        before, after = reset_breaker(name, profile.breakers, store, clock.now())
+        before, after = reset_breaker(name, profile.breakers, store, breaker_now())
     finally:
         store.close()
     if output == "json":

@@ -517,7 +517,7 @@ class _Attempts:
         run = self.run_
         config = run.breaker_config(name)
         store = run.store()
-        now = run.ctx.clock.now()
+        now = run.ctx.breaker_clock.now()
         if not store.breaker_is_open(name, config.reset_timeout, now):
             return
         record = store.breaker(name)
@@ -540,7 +540,7 @@ class _Attempts:
 
         def write() -> None:
             store = run.store()
-            now = run.ctx.clock.now()
+            now = run.ctx.breaker_clock.now()
             if failed:
                 store.breaker_record_failure(name, config.fail_max, config.reset_timeout, now)
             else:

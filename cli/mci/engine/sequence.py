@@ -242,7 +242,7 @@ class SequenceRun:
             from mci.store.breakers import breaker_for
 
             config = self.ctx.profile.breakers.get(spec.breaker) or BreakerConfig()
-            breaker = breaker_for(spec.breaker, config, self.ctx.store, clock=self.ctx.clock)
+            breaker = breaker_for(spec.breaker, config, self.ctx.store)
 
             def call() -> "StepOutcome":
                 return breaker.call(body)

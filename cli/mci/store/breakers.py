@@ -75,7 +75,7 @@ class DbCircuitBreakerStorage(pybreaker.CircuitBreakerStorage):
         super().__init__("state-db")
         self.breaker_name = breaker_name
         self._store = store
-        self._clock = clock or Clock()
+        self._clock = clock or Clock()  # real time unless a test injects its own
         self._successes = 0
 
     def _modify(self, change: Callable[[BreakerRecord], BreakerRecord]) -> BreakerRecord:
@@ -153,6 +153,12 @@ class MciCircuitBreaker(pybreaker.CircuitBreaker):
             f"(network, broker status, token), or `mci breaker reset {self.name}` once it is fixed",
             breaker=self.name,
         )
+
+
+def breaker_now() -> datetime:
+    """The instant breakers are judged at: always real time. A cooldown is elapsed time, and an --at
+    rehearsal must neither open a breaker "hours ago" for a real run nor keep one open for hours."""
+    return Clock().now()
 
 
 def breaker_for(name: str, cfg: Any, store: StateStore, *, clock: Clock | None = None) -> MciCircuitBreaker:
