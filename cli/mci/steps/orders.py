@@ -38,7 +38,7 @@ def _cancel_all(ctx: StepContext, within: timedelta) -> Any:
     from mci import flatten
 
     return flatten.cancel_open_orders(ctx.broker, rate=order_rate(ctx), deadline=within, run_id=ctx.run_id,
-                                      on_event=_on_event(ctx))
+                                      clock=ctx.clock, on_event=_on_event(ctx))
 
 
 def _still_open(ctx: StepContext, what: str) -> MciError:
@@ -106,7 +106,7 @@ class PositionsSquareOff(Step):
         products = params.get("products")
         report = flatten.flatten(ctx.broker, deadline=within, rate=order_rate(ctx),
                                  products=tuple(products) if products else None, run_id=ctx.run_id,
-                                 on_event=_on_event(ctx))
+                                 clock=ctx.clock, on_event=_on_event(ctx))
         facts = report.as_dict()
         if not report.flat:
             remaining = "; ".join(f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}" for p in report.remaining_positions[:20])
