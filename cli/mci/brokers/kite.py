@@ -177,7 +177,9 @@ class KiteBroker:
         name = type(exc).__name__
         message = redact(str(exc), self._secrets) or name
         why = f"{name}: {message}"
-        details = {"error_type": name} if _is_kite(exc) else {}
+        details: dict[str, Any] = {"error_type": name} if _is_kite(exc) else {}
+        if _is_kite(exc) and getattr(exc, "code", None):
+            details["http_status"] = int(exc.code)  # 429 (refused, nothing placed) vs 5xx (ambiguous) for callers
         if _is_kite(exc) and name in ("TokenException", "PermissionException"):
             return MciError(f"Kite refused the access token while {action}", why, LOGIN_HOW, ExitCode.FAILED,
                             details=details)

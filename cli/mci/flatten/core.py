@@ -1,0 +1,639 @@
+"""The emergency flatten: cancel every open order, square off every position, until flat or the deadline.
+
+One round:
+
+1. read the order book, then the positions (in that order: an order of ours
+   that completes between the two reads is then seen in both, never in
+   neither, so it cannot be counted as "not yet placed");
+2. cancel every open order that is not one of this run's square-off orders
+   (plus any of ours that would now over-close its position);
+3. at the same time, square off every non-zero position that has no order to
+   cancel: close the net quantity left after this run's open square-offs with
+   MARKET orders of the opposite side, each tagged
+   `square_off_tag(run_id, round, instrument, slice)`;
+4. an instrument with orders to cancel is squared off only once all its
+   cancels are done and the book has been read again (a cancelled order may
+   have filled first, and a stop-loss left open could fill beside the
+   square-off); while a foreign order on its closing side is still open it
+   waits for the next round;
+5. re-read, and repeat until flat or the deadline.
+
+Steps 2-4 stream through one pacer: the re-read for instruments whose cancels
+are done happens while the other actions go on, so no phase waits for the
+slowest action of another.
+
+Idempotency: every tag is derived, never remembered, so a rerun after a crash
+(same run_id) finds the orders the dead run placed, counts the open ones as
+closing their position and sees the completed ones in the positions; it starts
+at the round after the highest round it finds, so no tag is ever reused. After
+an ambiguous failure (timeout, reset, 5xx, lost response) the tag is looked up
+in the book before the order is sent again; when the book cannot be read the
+order is left to the next round, which decides from a fresh read. A 429 is a
+clean refusal (nothing was recorded): backed off and sent again, never counted
+as a failure. KiteBroker's own retries happen inside one pacer slot, so a
+broker built with RetrySettings(attempts=1) leaves all pacing to the flatten;
+either is safe.
+
+Threads: cancels and placements run in a pool sized to the pacer's burst; the
+pacer (shared by both) keeps them under the broker's rate. `on_event(kind,
+data)` is called from those worker threads, one call at a time (a lock
+serialises them), before and after every order action; the data is JSON-able.
+An exception from `on_event` is recorded in report.errors and the flatten goes
+on: in an emergency, closing the account matters more than the log line.
+
+Known limit: a request the client gave up on (timeout) may still be in flight
+at the server when the tag is looked up. The flatten waits `settle` seconds
+before the next read when an outcome stayed unknown, and an order that lands
+later is found by the next round's read (its tag is ours), but an order landing
+after that read could still double a close; the next round would then see the
+position flipped and close it again (flat, but with an extra order).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Iterable
+
+from mci.brokers.base import Order, OrderRequest, Position
+from mci.clock import Clock
+from mci.errors import ExitCode, MciError, UnavailableError
+from mci.flatten.pacer import Pacer
+from mci.flatten.report import FlattenReport
+from mci.flatten.tags import MAX_ROUND, MAX_SLICES, Key, parse_own_tag, square_off_tag
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+POLL = 0.2  # seconds between re-reads while waiting (own orders to fill, a failing broker): doubles up to MAX_BACKOFF
+MAX_BACKOFF = 2.0
+THROTTLE_BACKOFF = 0.5  # a 429 asks for a short pause (the window is about a second), not an ever longer one
+RETRY_INITIAL = 0.1
+LOOKUP_ATTEMPTS = 3  # reads of the book to find one tag before its order is left to the next round
+PLACE_ATTEMPTS = 3  # ambiguous failures of one order within a round; then the next round decides from a re-read
+CANCEL_ATTEMPTS = 3
+READ_SPACING = 0.2  # seconds between the re-reads made within a round for instruments whose cancels are done
+SETTLE = 0.25  # seconds to wait before re-reading after an order's outcome stayed unknown
+LAG_GRACE = 2.0  # seconds to distrust a position that has not moved although our square-off filled
+MAX_WORKERS = 16
+
+_LOOKUP_FAILED = object()
+# An order of ours in any other status (OPEN, OPEN PENDING, MODIFY VALIDATION PENDING, a status we do not know)
+# may still fill: it is counted as closing its position, so that it never gets a second order beside it.
+FINAL_STATUSES = frozenset({"COMPLETE", "CANCELLED", "REJECTED"})
+
+
+def _key(x: Order | Position) -> Key:
+    return Key(x.exchange, x.symbol, x.product)
+
+
+def _sign(n: int) -> int:
+    return (n > 0) - (n < 0)
+
+
+def _signed_pending(o: Order) -> int:
+    pending = max(o.quantity - o.filled_quantity, 0)
+    return pending if o.side == "BUY" else -pending
+
+
+def _as_mci(exc: BaseException, action: str) -> MciError:
+    if isinstance(exc, MciError):
+        return exc
+    # Not a broker error: a bug or an unexpected library error. Its outcome is unknown, like a timeout.
+    return UnavailableError(f"{action} failed unexpectedly", f"{type(exc).__name__}: {exc}",
+                            "report this with the message; the flatten looked the order up before sending it again")
+
+
+def _throttled(err: MciError) -> bool:
+    return err.details.get("http_status") == 429
+
+
+def _transient(err: MciError) -> bool:
+    return err.code == ExitCode.UNAVAILABLE
+
+
+def _seconds(deadline: timedelta | float) -> float:
+    return deadline.total_seconds() if isinstance(deadline, timedelta) else float(deadline)
+
+
+@dataclass
+class _Book:
+    orders: list[Order]
+    positions: list[Position]
+
+
+@dataclass
+class _Expect:
+    """What a round left behind for a key: to catch positions that lag behind fills."""
+
+    quantity: int  # the position when the square-off was planned
+    tags: frozenset[str]
+    since: float
+
+
+class _Flatten:
+    def __init__(self, broker: Any, *, run_id: str, rate: float, end: float, monotonic: Callable[[], float],
+                 sleep: Callable[[float], None], on_event: EventSink | None, products: Iterable[str] | None,
+                 workers: int | None, freeze_quantity: int | None, settle: float, scope: str):
+        if not run_id:
+            raise ValueError("a flatten needs a run_id: the same one on a rerun, so it finds its own orders")
+        if freeze_quantity is not None and freeze_quantity < 1:
+            raise ValueError("freeze_quantity must be a positive number of shares")
+        self.broker = broker
+        self.run_id = run_id
+        self.end = end
+        self.monotonic = monotonic
+        self._sleep = sleep
+        self.on_event = on_event
+        self.products = None if products is None else frozenset(products)
+        self.freeze_quantity = freeze_quantity
+        self.settle = settle
+        self.scope = scope
+        self.pacer = Pacer(rate, monotonic=monotonic)
+        self.workers = workers or max(2, min(MAX_WORKERS, self.pacer.limit))
+        self._event_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._errors: dict[str, None] = {}
+        self.cancelled: list[str] = []
+        self.placed: list[str] = []
+        self.throttled = 0
+        self.unknown = False  # an action this round ended with an unknown outcome
+        self.progress = False  # an action this round succeeded
+        self._expect: dict[Key, _Expect] = {}
+
+    # ------------------------------------------------------------ plumbing
+
+    def time_left(self) -> float:
+        return self.end - self.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        seconds = min(seconds, self.time_left())
+        if seconds > 0:
+            self._sleep(seconds)
+
+    def error(self, what: str) -> None:
+        with self._lock:
+            self._errors.setdefault(what, None)
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is None:
+            return
+        payload = {"run_id": self.run_id, **data}
+        with self._event_lock:
+            try:
+                self.on_event(kind, payload)
+            except Exception as exc:  # the audit sink failed: record it, keep closing the account
+                self.error(f"the event sink failed on {kind}: {type(exc).__name__}: {exc}")
+
+    def in_scope(self, product: str) -> bool:
+        return self.products is None or product in self.products
+
+    def own(self, o: Order) -> bool:
+        return parse_own_tag(o.tag, self.run_id, _key(o)) is not None
+
+    def open_orders(self, book: _Book) -> list[Order]:
+        return [o for o in book.orders if o.is_open and self.in_scope(o.product)]
+
+    def live_positions(self, book: _Book) -> list[Position]:
+        return [p for p in book.positions if p.quantity != 0 and self.in_scope(p.product)]
+
+    def is_flat(self, book: _Book) -> bool:
+        return not self.open_orders(book) and (self.scope == "cancel" or not self.live_positions(book))
+
+    # ------------------------------------------------------------ reads
+
+    def read(self, *, first: bool = False) -> _Book | None:
+        """Orders, then positions; retried while the broker is unavailable and time is left."""
+        delay = RETRY_INITIAL
+        what = "reading the order book" if self.scope == "cancel" else "reading the order book and positions"
+        while True:
+            try:
+                orders = list(self.broker.orders())
+                positions = [] if self.scope == "cancel" else list(self.broker.positions())
+                return _Book(orders, positions)
+            except Exception as exc:
+                err = _as_mci(exc, what)
+                if not _throttled(err):  # a 429 is a pause, not a failure
+                    self.error(err.what)
+                if not _transient(err) or self.time_left() <= delay:
+                    break
+            self.sleep(delay)
+            delay = min(delay * 2, THROTTLE_BACKOFF if _throttled(err) else MAX_BACKOFF)
+        if first:
+            raise UnavailableError(
+                f"emergency {'cancel' if self.scope == 'cancel' else 'flatten'}: the {self.broker.name} account "
+                "could not be read, nothing was done",
+                f"{err.what}: {err.why}",
+                err.how + "; then run it again with the same run id",
+                cause=err.as_dict(),
+            )
+        return None
+
+    def first_round(self, book: _Book) -> int:
+        """One past the highest round of this run found in the book: a rerun never reuses a tag."""
+        rounds = [t.round_no for o in book.orders if (t := parse_own_tag(o.tag, self.run_id, _key(o)))]
+        return max(rounds) + 1 if rounds else 1
+
+    # ------------------------------------------------------------ planning
+
+    def plan_cancels(self, book: _Book) -> list[Order]:
+        opened = self.open_orders(book)
+        if self.scope == "cancel":
+            return opened
+        cancels = [o for o in opened if not self.own(o)]
+        positions: dict[Key, int] = defaultdict(int)
+        for p in book.positions:
+            positions[_key(p)] += p.quantity
+        ours: dict[Key, list[Order]] = defaultdict(list)
+        for o in opened:
+            if self.own(o):
+                ours[_key(o)].append(o)
+        for key, orders in ours.items():
+            q = positions.get(key, 0)
+            projected = q + sum(_signed_pending(o) for o in orders)
+            if q == 0 or _sign(projected) == -_sign(q):
+                cancels.extend(orders)  # they would open a position the other way: take them back
+        return cancels
+
+    def plan_places(self, book: _Book, round_no: int, *, only: set[Key] | None = None,
+                    skip: set[Key] = frozenset()) -> list[OrderRequest]:
+        positions: dict[Key, int] = defaultdict(int)
+        for p in self.live_positions(book):
+            key = _key(p)
+            if key not in skip and (only is None or key in only):
+                positions[key] += p.quantity
+        ours: dict[Key, int] = defaultdict(int)
+        foreign_closing: set[Key] = set()
+        for o in book.orders:
+            key = _key(o)
+            if not self.in_scope(o.product):
+                continue
+            if self.own(o):
+                if o.status not in FINAL_STATUSES:
+                    ours[key] += _signed_pending(o)
+            elif o.is_open and positions.get(key) and _sign(_signed_pending(o)) == -_sign(positions[key]):
+                foreign_closing.add(key)
+        by_tag: dict[str, list[Order]] = defaultdict(list)
+        for o in book.orders:
+            if o.tag:
+                by_tag[o.tag.lower()].append(o)
+        requests: list[OrderRequest] = []
+        now = self.monotonic()
+        for key, q in sorted(positions.items()):
+            if q == 0:
+                continue
+            if key in foreign_closing:
+                self.emit("flatten.wait", {"round": round_no, "instrument": str(key),
+                                           "reason": "an order on the closing side is still open"})
+                continue
+            projected = q + ours.get(key, 0)
+            if projected == 0 or _sign(projected) != _sign(q):
+                continue  # our open square-offs already close it (or are being taken back)
+            if self.lagging(key, q, book, now):
+                self.emit("flatten.wait", {"round": round_no, "instrument": str(key),
+                                           "reason": "our square-off filled but the position has not moved yet"})
+                continue
+            side = "SELL" if q > 0 else "BUY"
+            tags = []
+            for slice_no, qty in enumerate(self.slices(abs(projected))):
+                tag = square_off_tag(self.run_id, round_no, key, slice_no)
+                if by_tag.get(tag):
+                    continue  # already in the book under this very tag: never a second order with it
+                tags.append(tag)
+                requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "MARKET", key.product, tag=tag))
+            if tags:
+                self._expect[key] = _Expect(q, frozenset(tags), now)
+        return requests
+
+    def slices(self, quantity: int) -> list[int]:
+        cap = self.freeze_quantity
+        if not cap or quantity <= cap:
+            return [quantity]
+        full, rest = divmod(quantity, cap)
+        out = [cap] * full + ([rest] if rest else [])
+        return out[:MAX_SLICES]  # the rest is closed next round
+
+    def lagging(self, key: Key, q: int, book: _Book, now: float) -> bool:
+        """Our last square-off for `key` shows fills but the position has not moved: the positions lag."""
+        expect = self._expect.get(key)
+        if expect is None or q != expect.quantity or now - expect.since > LAG_GRACE:
+            return False
+        return any(o.filled_quantity > 0 for o in book.orders if o.tag and o.tag.lower() in expect.tags)
+
+    # ------------------------------------------------------------ actions (worker threads)
+
+    def cancel(self, order: Order, round_no: int) -> None:
+        base = {"round": round_no, "order_id": order.order_id, "exchange": order.exchange, "symbol": order.symbol,
+                "product": order.product, "side": order.side, "quantity": order.quantity,
+                "order_type": order.order_type, "status": order.status, "tag": order.tag, "own": self.own(order)}
+        failures, attempt, backoff = 0, 0, RETRY_INITIAL
+        while True:
+            with self.pacer.slot(self.end) as ok:
+                if not ok:
+                    self.error(f"the deadline passed before order {order.order_id} could be cancelled")
+                    return
+                attempt += 1
+                self.emit("order.cancel.before", {**base, "attempt": attempt})
+                err: MciError | None = None
+                try:
+                    self.broker.cancel_order(order.order_id)
+                except Exception as exc:
+                    err = _as_mci(exc, f"cancelling order {order.order_id}")
+            if err is None:
+                self.emit("order.cancel.after", {**base, "attempt": attempt, "result": "cancelled"})
+                with self._lock:
+                    self.cancelled.append(order.order_id)
+                    self.progress = True
+                return
+            if _throttled(err):
+                self.emit("order.cancel.after", {**base, "attempt": attempt, "result": "throttled", "error": err.what})
+                with self._lock:
+                    self.throttled += 1
+            elif not _transient(err):
+                # OrderException: it is no longer open (filled or cancelled meanwhile); the re-read confirms.
+                gone = err.details.get("error_type") == "OrderException"
+                self.emit("order.cancel.after", {**base, "attempt": attempt, "result": "not_open" if gone else "failed",
+                                                 "error": err.what})
+                if not gone:
+                    self.error(err.what)
+                return
+            else:
+                failures += 1
+                self.emit("order.cancel.after", {**base, "attempt": attempt, "result": "failed", "error": err.what})
+                self.error(err.what)
+                if failures >= CANCEL_ATTEMPTS:
+                    return  # the next round re-reads and tries again
+            if self.time_left() <= 0:
+                return
+            self.sleep(backoff)
+            backoff = min(backoff * 2, THROTTLE_BACKOFF if _throttled(err) else MAX_BACKOFF)
+
+    def place(self, request: OrderRequest, round_no: int) -> None:
+        tag = request.tag or ""
+        base = {"round": round_no, "tag": tag, "exchange": request.exchange, "symbol": request.symbol,
+                "product": request.product, "side": request.side, "quantity": request.quantity,
+                "order_type": request.order_type}
+        what = f"square-off {request.side} {request.quantity} {request.exchange}:{request.symbol} {request.product}"
+        ambiguous, attempt, backoff = 0, 0, RETRY_INITIAL
+        while True:
+            with self.pacer.slot(self.end) as ok:
+                if not ok:
+                    self.error(f"the deadline passed before {what} (tag {tag}) could be sent")
+                    return
+                attempt += 1
+                self.emit("order.place.before", {**base, "attempt": attempt})
+                err: MciError | None = None
+                try:
+                    order_id = self.broker.place_order(request)
+                except Exception as exc:
+                    err = _as_mci(exc, f"placing {what} (tag {tag})")
+            if err is None:
+                self.emit("order.place.after", {**base, "attempt": attempt, "result": "placed", "order_id": order_id})
+                self._placed(order_id)
+                return
+            if _throttled(err):  # refused before anything was recorded: send again after a pause
+                self.emit("order.place.after", {**base, "attempt": attempt, "result": "throttled", "error": err.what})
+                with self._lock:
+                    self.throttled += 1
+                if self.time_left() <= 0:
+                    return
+                self.sleep(backoff)
+                backoff = min(backoff * 2, THROTTLE_BACKOFF)
+                continue
+            if not _transient(err):  # refused or rejected: a new tag in the next round
+                result = "rejected" if err.details.get("order_id") else "failed"
+                self.emit("order.place.after", {**base, "attempt": attempt, "result": result, "error": err.what,
+                                                "order_id": err.details.get("order_id")})
+                self.error(err.what)
+                return
+            # Ambiguous: the order may exist. Look the tag up before anything is sent again.
+            ambiguous += 1
+            self.emit("order.place.after", {**base, "attempt": attempt, "result": "unknown", "error": err.what})
+            self.error(err.what)
+            self.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+            found = self.lookup(tag, base)
+            if found is _LOOKUP_FAILED:
+                with self._lock:
+                    self.unknown = True
+                return  # the next round's read decides
+            if found is not None:
+                assert isinstance(found, Order)
+                if found.status == "REJECTED":
+                    self.error(f"{what} (tag {tag}) was rejected: order {found.order_id}")
+                else:
+                    self._placed(found.order_id)
+                return
+            if ambiguous >= PLACE_ATTEMPTS or self.time_left() <= 0:
+                with self._lock:
+                    self.unknown = True
+                return
+
+    def lookup(self, tag: str, base: dict[str, Any]) -> Order | None | object:
+        """The order carrying `tag`, None when the book has none, _LOOKUP_FAILED when the book stays unreadable."""
+        delay = RETRY_INITIAL
+        for attempt in range(1, LOOKUP_ATTEMPTS + 1):
+            try:
+                book = [o for o in self.broker.orders() if (o.tag or "").lower() == tag]
+                break
+            except Exception as exc:
+                err = _as_mci(exc, f"looking up tag {tag}")
+                if not _throttled(err):
+                    self.error(err.what)
+                self.emit("order.place.lookup", {**base, "result": "failed", "error": err.what, "attempt": attempt})
+                if not _transient(err) or attempt == LOOKUP_ATTEMPTS or self.time_left() <= 0:
+                    return _LOOKUP_FAILED
+                self.sleep(delay)
+                delay = min(delay * 2, THROTTLE_BACKOFF)
+        if len(book) > 1:
+            self.error(f"{len(book)} orders carry the square-off tag {tag}: {', '.join(o.order_id for o in book)}")
+        live = [o for o in book if o.status != "REJECTED" and o.status != "CANCELLED"]
+        found = (live or book or [None])[0]
+        self.emit("order.place.lookup", {**base, "result": "found" if found else "absent",
+                                         "order_id": found.order_id if found else None,
+                                         "status": found.status if found else None})
+        return found
+
+    def _placed(self, order_id: str) -> None:
+        with self._lock:
+            self.placed.append(order_id)
+            self.progress = True
+
+    # ------------------------------------------------------------ the loop
+
+    def one_round(self, pool: ThreadPoolExecutor, book: _Book, round_no: int) -> tuple[bool, _Book | None]:
+        """Cancel and square off what `book` shows; (whether anything was sent, the latest book or None).
+
+        An instrument with an order to cancel is squared off only after all its cancels are done and
+        the book has been read again (a cancelled order may have filled first); the others at once.
+        Everything streams through one pacer: a read for the instruments whose cancels are done is
+        made while the other actions go on, so no phase waits for the slowest action of another.
+        """
+        cancels = self.plan_cancels(book)
+        waiting: dict[Key, int] = defaultdict(int)  # cancels still running, per instrument
+        for o in cancels:
+            waiting[_key(o)] += 1
+        early = self.plan_places(book, round_no, skip=set(waiting)) if self.scope == "flatten" else []
+        futures: dict[Future[None], Key | None] = {}
+        for o in cancels:
+            futures[pool.submit(self.cancel, o, round_no)] = _key(o)
+        for q in early:
+            futures[pool.submit(self.place, q, round_no)] = None
+        acted = bool(futures)
+        ready: set[Key] = set()
+        last_read = -math.inf
+        current: _Book | None = book
+        try:
+            while futures:
+                done, _ = wait(futures, timeout=READ_SPACING, return_when=FIRST_COMPLETED)
+                for f in done:
+                    key = futures.pop(f)
+                    exc = f.exception()
+                    if exc is not None and not isinstance(exc, Exception):
+                        raise exc  # interrupted (KeyboardInterrupt, SystemExit, a crash): send nothing more
+                    if exc is not None:  # a bug in a task must not stop the other closes
+                        self.error(f"a flatten task failed: {type(exc).__name__}: {exc}")
+                    if key is not None:
+                        waiting[key] -= 1
+                        if waiting[key] == 0:
+                            ready.add(key)
+                spaced = self.monotonic() - last_read >= READ_SPACING or not futures
+                if ready and spaced and current is not None and self.scope == "flatten" and self.time_left() > 0:
+                    last_read = self.monotonic()
+                    current = self.read()
+                    if current is not None:
+                        late = self.plan_places(current, round_no, only=ready)
+                        for q in late:
+                            futures[pool.submit(self.place, q, round_no)] = None
+                        acted = acted or bool(late)
+                        ready = set()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        return acted, current
+
+    def run(self) -> FlattenReport:
+        start = self.monotonic()
+        book = self.read(first=True)
+        assert book is not None
+        round_no = self.first_round(book) if self.scope == "flatten" else 1
+        rounds, idle, final_read = 0, POLL, True
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="flatten")
+        try:
+            while not self.is_flat(book) and self.time_left() > 0:
+                if round_no > MAX_ROUND:
+                    self.error(f"the flatten ran out of tag rounds ({MAX_ROUND})")
+                    break
+                rounds += 1
+                self.progress = self.unknown = False
+                self.emit("flatten.round", {"round": round_no, "scope": self.scope,
+                                            "open_orders": len(self.open_orders(book)),
+                                            "positions": len(self.live_positions(book))})
+                acted, fresh = self.one_round(pool, book, round_no)
+                if fresh is None:
+                    final_read = False
+                    break
+                book = fresh
+                round_no += 1
+                if self.unknown:
+                    self.sleep(self.settle)
+                if not acted or not self.progress:
+                    self.sleep(idle)  # waiting for fills, or the broker keeps failing: back off
+                    idle = min(idle * 2, MAX_BACKOFF)
+                else:
+                    idle = POLL
+                fresh = self.read()
+                if fresh is None:
+                    final_read = False
+                    break
+                book = fresh
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        flat = final_read and self.is_flat(book)
+        return FlattenReport(
+            flat=flat,
+            rounds=rounds,
+            cancelled=tuple(self.cancelled),
+            placed=tuple(self.placed),
+            remaining_positions=() if self.scope == "cancel" else tuple(self.live_positions(book)),
+            remaining_orders=tuple(self.open_orders(book)),
+            errors=tuple(self._errors),
+            elapsed=timedelta(seconds=self.monotonic() - start),
+            run_id=self.run_id,
+            scope=self.scope,
+            final_read=final_read,
+            throttled=self.throttled,
+        )
+
+
+def _timing(clock: Clock | None,
+            monotonic: Callable[[], float] | None) -> tuple[Callable[[], float], Callable[[float], None]]:
+    mono = monotonic or (clock.monotonic if clock is not None and hasattr(clock, "monotonic") else time.monotonic)
+    sleep = clock.sleep if clock is not None else time.sleep
+    return mono, sleep
+
+
+def flatten(
+    broker: Any,
+    *,
+    deadline: timedelta,
+    run_id: str,
+    rate: float = 10.0,
+    products: Iterable[str] | None = None,
+    clock: Clock | None = None,
+    monotonic: Callable[[], float] | None = None,
+    on_event: EventSink | None = None,
+    freeze_quantity: int | None = None,
+    workers: int | None = None,
+    settle: float = SETTLE,
+) -> FlattenReport:
+    """Cancel every open order and square off every non-zero position, until flat or `deadline` has passed.
+
+    - `run_id`: the idempotency scope. Rerun with the same run_id after a crash: the orders
+      the dead run placed are found by their tags and never placed twice.
+    - `rate`: order actions (cancels and placements together) per second; Kite allows about 10.
+    - `products`: only these products (e.g. {"MIS"} at the end of the day); None: all.
+      Orders and positions of other products are neither cancelled nor closed nor reported.
+    - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced).
+    - `on_event(kind, data)`: before and after every order action, from worker threads, one at a
+      time; kinds: flatten.round, flatten.wait, order.cancel.before/after,
+      order.place.before/after, order.place.lookup. `data` is JSON-able and always has run_id.
+    - `clock`/`monotonic`: injected time (sleeps through clock.sleep, deadlines on monotonic).
+
+    Returns a FlattenReport once flat or when the deadline passes (plus at most one in-flight
+    broker call). Raises UnavailableError only when the account could not be read at all.
+    """
+    mono, sleep = _timing(clock, monotonic)
+    end = mono() + _seconds(deadline)
+    return _Flatten(broker, run_id=run_id, rate=rate, end=end, monotonic=mono, sleep=sleep, on_event=on_event,
+                    products=products, workers=workers, freeze_quantity=freeze_quantity, settle=settle,
+                    scope="flatten").run()
+
+
+def cancel_open_orders(
+    broker: Any,
+    *,
+    rate: float,
+    deadline: float | timedelta,
+    run_id: str,
+    monotonic: Callable[[], float] | None = None,
+    products: Iterable[str] | None = None,
+    clock: Clock | None = None,
+    on_event: EventSink | None = None,
+    workers: int | None = None,
+) -> FlattenReport:
+    """Cancel every open order (OPEN, TRIGGER PENDING, ...), re-read, repeat until none is open or the deadline.
+
+    `deadline` is either a `monotonic()` instant (float, e.g. `time.monotonic() + 30`) or a timedelta
+    from now. Positions are not touched or read: the report's scope is "cancel" and `flat` means no
+    open order remains. Every open order is cancelled, this run's square-off orders included.
+    """
+    mono, sleep = _timing(clock, monotonic)
+    end = mono() + deadline.total_seconds() if isinstance(deadline, timedelta) else float(deadline)
+    return _Flatten(broker, run_id=run_id, rate=rate, end=end, monotonic=mono, sleep=sleep, on_event=on_event,
+                    products=products, workers=workers, freeze_quantity=None, settle=SETTLE, scope="cancel").run()
