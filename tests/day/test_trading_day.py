@@ -148,3 +148,44 @@ def test_ignite_scan_first_then_two_concurrent_ignites_start_one_engine(day, run
     assert len(engines) == 1
     assert mci("shutdown").returncode == 0
     assert wait_for(lambda: not any(alive(p) for p in engines), timeout=5)
+
+
+def test_a_graceful_step_that_fails_escalates_to_the_emergency_flatten(run_mci, mci_home, tmp_path):
+    """An engine that cannot be paused must not keep trading: the shutdown escalates, flattens and latches."""
+    port = free_port()
+    text = (ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8")
+    text = text.replace('pause: {http: {url: "http://127.0.0.1:${env:MCI_ENGINE_PORT:-8787}/pause", method: POST}}',
+                        'pause: {command: ["false"]}')
+    assert 'pause: {command: ["false"]}' in text
+    profile = tmp_path / "paper.yaml"
+    profile.write_text(text, encoding="utf-8")
+
+    def mci(*args: str):
+        return run_mci(*args, "-p", str(profile), env={"MCI_ENGINE_PORT": str(port), "MCI_AT": WEDNESDAY}, timeout=90)
+
+    assert mci("scan").returncode == 0
+    assert mci("ignite").returncode == 0
+    pid = json.loads((mci_home / "engines" / "paper.pid").read_text())["pid"]
+    assert wait_for(lambda: health(port)["orders_placed"] >= 1, timeout=15)
+
+    down = mci("shutdown", "-o", "json")
+    out = json.loads(down.stdout)
+    assert down.returncode == 0, down.stdout + down.stderr  # the emergency ended flat
+    assert out["run"]["status"] == "escalated"
+    assert out["run"]["steps"][0]["status"] == "failed" and out["run"]["steps"][0]["attempts"] == 3
+    assert out["escalation"]["purpose"] == "emergency" and out["escalation"]["status"] in ("done", "failed")
+    assert out["flat"] is True and out["lifecycle"] == "halted"
+    assert wait_for(lambda: not alive(pid), timeout=5) and not answers(port)
+
+
+def test_graph_prints_mermaid_for_the_lifecycle_and_the_sequences(run_mci):
+    life = run_mci("graph")
+    assert life.returncode == 0 and life.stdout.startswith("stateDiagram-v2")
+    assert "halted --> idle: reset" in life.stdout
+    for target in ("graceful", "emergency", "shutdown/end-of-day", "ignite"):
+        seq = run_mci("graph", target)
+        assert seq.returncode == 0, seq.stderr
+        assert seq.stdout.startswith("flowchart TD")
+    assert "Square off every position" in run_mci("graph", "emergency").stdout
+    bad = run_mci("graph", "nope")
+    assert bad.returncode == 2 and "WHAT" in bad.stderr and "Traceback" not in bad.stderr
