@@ -15,7 +15,8 @@ def _day():
     return day
 
 
-def _setup(output: str, at: Optional[str]):
+def setup(output: str, at: Optional[str]):
+    """The clock and state directory for a command; errors will render in `output` (text or json)."""
     from mci import app as app_module
     from mci.clock import clock_from
     from mci.errors import UsageError
@@ -50,7 +51,7 @@ def register(app: "typer.Typer") -> None:
         Exit: 0 running, 1 a step or the scan failed (engine stopped, profile blocked), 3 broker/engine
               unavailable, 4 refused (not armed, stale scan, halted), 5 another mci command holds the profile.
         """
-        clock, directory = _setup(output, at)
+        clock, directory = setup(output, at)
         raise typer.Exit(_day().ignite(profile, clock, directory, output, scan_first=scan, dry_run=dry_run))
 
     @app.command()
@@ -71,7 +72,7 @@ def register(app: "typer.Typer") -> None:
         """
         from mci.errors import UsageError
 
-        clock, directory = _setup(output, at)
+        clock, directory = setup(output, at)
         if emergency and end_of_day:
             raise UsageError("--emergency and --end-of-day together", "they are different sequences",
                              "choose one: --end-of-day for the close, --emergency to flatten now")
@@ -85,7 +86,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Exit: 0 flat, 6 positions or orders remain (listed), 5 locked by a command it may not preempt.
         """
-        clock, directory = _setup(output, at)
+        clock, directory = setup(output, at)
         raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode="emergency"))
 
     @app.command()
@@ -99,7 +100,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Exit: 0 reset, 2 without --confirm, 4 not halted.
         """
-        clock, directory = _setup(output, at)
+        clock, directory = setup(output, at)
         raise typer.Exit(_day().reset(profile, clock, directory, output, confirm=confirm, reason=reason))
 
     @app.command()
@@ -113,5 +114,5 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci graph graceful > graceful.mmd
         """
-        _clock, directory = _setup("text", None)
+        _clock, directory = setup("text", None)
         raise typer.Exit(_day().graph(profile, directory, target))

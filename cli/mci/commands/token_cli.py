@@ -32,18 +32,11 @@ def register(app: "typer.Typer") -> None:
     output_opt = typer.Option("text", "--output", "-o", help="text or json.")
 
     def prepare(profile_path: Optional[Path], at: Optional[str], output: str):
-        from mci import app as app_module
-        from mci.clock import clock_from
+        from mci.commands.day_cli import setup
         from mci.config import load_profile
-        from mci.errors import UsageError
-        from mci.paths import state_dir
 
-        if output not in ("text", "json"):
-            raise UsageError(f"unknown output {output!r}", "token and breaker commands write text or json",
-                             "use --output text or --output json")
-        app_module._Run.output = output  # errors render in the format asked for
-        directory = state_dir()
-        return load_profile(profile_path, cache_dir=directory / "cache"), clock_from(at, env={}), directory
+        clock, directory = setup(output, at)
+        return load_profile(profile_path, cache_dir=directory / "cache"), clock, directory
 
     token_app = typer.Typer(help="The Kite access token: login, set, status, clear (it dies at 06:00 IST).",
                             no_args_is_help=True)

@@ -25,7 +25,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from mci.enginectl import procs, systemd
+from mci import procs
+from mci.enginectl import systemd
 from mci.enginectl.info import EngineInfo, PauseInfo, StopInfo
 from mci.enginectl.probes import CallFailed, host_port, http_call, http_probe, origin, port_answers, run_command
 from mci.errors import ConfigError, UnavailableError

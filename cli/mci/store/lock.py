@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from mci.errors import LockedError, UnavailableError
+from mci.procs import proc_stat
 
 PREEMPT_TERM_WAIT = 3.0  # seconds for a preempted holder to exit on SIGTERM before SIGKILL
 PREEMPT_KILL_WAIT = 2.0  # after SIGKILL the kernel releases the lock at once; this is slack
@@ -63,25 +64,10 @@ class Preemption:
                 "waited_s": round(self.waited.total_seconds(), 3)}
 
 
-HAVE_PROC = Path("/proc/self/stat").exists()
-
-
 def _start_time(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat; None for no such process or a zombie. 0 where there is no /proc."""
-    if not HAVE_PROC:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return 0
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    rest = raw[raw.rindex(b")") + 2 :].split()  # the command name may hold spaces and ')'
-    return None if rest[0] in (b"Z", b"X") else int(rest[19])
+    """The process's start time (clock ticks since boot); None for no such process or a zombie."""
+    stat = proc_stat(pid)
+    return None if stat is None or stat.state in ("Z", "X") else stat.start_time
 
 
 def _same_process(pid: int, recorded: int | None) -> bool:

@@ -1,4 +1,4 @@
-"""Process identity, liveness and private files for the engine mci starts.
+"""Process identity, liveness and private files (the engine mci starts, the profile lock's holder).
 
 A pid alone does not name a process: after the engine dies the kernel may give
 its pid to anything. A pid plus its start time (field 22 of /proc/<pid>/stat)
