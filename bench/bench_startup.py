@@ -3,8 +3,10 @@
 Targets (issue: spine): `mci --help` <= 6x, `mci validate profiles/paper.yaml` <= 10x,
 `mci scan` on paper <= 14x. Heavy imports (jsonschema, kiteconnect, rich, tenacity)
 must stay off these paths. Each command is run REPEAT times after one warm-up run
-(the warm-up fills the OS page cache, .pyc files and mci's schema-validation cache);
-the median wall time is compared. The cold validate (no cache) is shown too.
+(the warm-up fills the OS page cache, .pyc files and mci's caches in <state_dir>/cache: schema
+validation, the resolved profile, the parsed calendar);
+the median wall time is compared with the median of `python -c pass` runs alternating
+with the command's. The cold validate (no cache at all) is shown too.
 """
 
 from __future__ import annotations
@@ -28,6 +30,25 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "15"))
 AT = "2026-11-23T10:30:00+05:30"
 
 
+def paired(argv: list[str], env: dict[str, str], repeat: int = REPEAT) -> tuple[list[float], list[float]]:
+    """Wall times of `python -c pass` and of `argv`, run alternately after one warm-up of each.
+
+    Alternating makes a change of machine load during the run hit the baseline and
+    the command alike: timed apart, a quiet baseline against a busy minute (or the
+    reverse) moves a ratio by a whole unit on a shared machine.
+    """
+    base_argv = [PY, "-c", "pass"]
+    for warm in (base_argv, argv):
+        subprocess.run(warm, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base, samples = [], []
+    for _ in range(repeat):
+        for target, out in ((base_argv, base), (argv, samples)):
+            start = time.perf_counter()
+            subprocess.run(target, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            out.append(time.perf_counter() - start)
+    return base, samples
+
+
 def timed(argv: list[str], env: dict[str, str], repeat: int = REPEAT, warm: bool = True) -> float:
     if warm:
         subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -47,17 +68,21 @@ def main() -> int:
     # PYTHONDONTWRITEBYTECODE would make every run recompile the sources instead.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
-        base = timed([PY, "-c", "pass"], env)
         rows = [
             ("mci --help", MCI + ["--help"], 6.0),
             ("mci validate profiles/paper.yaml", MCI + ["validate", "profiles/paper.yaml"], 10.0),
             ("mci scan (paper)", MCI + ["scan", "--at", AT], 14.0),
         ]
-        print(f"baseline python -c pass: {base * 1000:.1f} ms (median of {REPEAT})")
-        misses = 0
+        measured, all_base = [], []
         for name, argv, target in rows:
-            t = timed(argv, env)
-            ratio = t / base
+            row_base, samples = paired(argv, env)
+            all_base += row_base
+            measured.append((name, statistics.median(samples), statistics.median(row_base), target))
+        base = statistics.median(all_base)
+        print(f"baseline python -c pass: {base * 1000:.1f} ms (median of {len(all_base)}, alternating with the commands)")
+        misses = 0
+        for name, t, row_base, target in measured:
+            ratio = t / row_base  # against the baseline sampled alongside this command
             ok = ratio <= target
             misses += not ok
             print(f"{name:40s} {t * 1000:7.1f} ms  {ratio:5.1f}x  target <= {target:.0f}x  {'ok' if ok else 'MISS'}")

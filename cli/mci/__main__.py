@@ -5,6 +5,12 @@ def main() -> None:
     # Imported here so `python -m mci` and the console script share one path.
     from mci.app import run
 
+    # What is loaded by now (typer, click, the app) lives until exit: frozen, the cyclic GC skips it in every
+    # collection the command triggers and again at interpreter shutdown, ~10 ms of `mci --help` and more of
+    # `mci scan`. Objects the command creates are collected as usual; in-process callers of run() are unaffected.
+    import gc
+
+    gc.freeze()
     sys.exit(run())
 
 

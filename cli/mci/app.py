@@ -12,6 +12,9 @@ from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
+# First: mci.typer_lazy imports typer with what typer needs only to launch programs deferred.
+from mci.typer_lazy import LazyGroup, lazy_command  # isort: skip
+
 import typer
 
 from mci import __version__
@@ -41,6 +44,7 @@ Environment: MCI_HOME (state dir), MCI_PROFILE (profile path), MCI_AT (clock ove
 """
 
 app = typer.Typer(
+    cls=LazyGroup,  # run() builds a subcommand only when it is used (mci.typer_lazy)
     help=HELP,
     rich_markup_mode=None,  # rich loads only when a command draws live progress
     pretty_exceptions_enable=False,
@@ -205,7 +209,7 @@ def _internal_error(exc: BaseException) -> int:
 
 def run(argv: Optional[list[str]] = None) -> int:
     try:
-        app(args=argv, prog_name="mci")
+        lazy_command(app)(args=argv, prog_name="mci")
     except SystemExit as stop:
         code = stop.code
         return code if isinstance(code, int) else (0 if code is None else 2)

@@ -21,7 +21,7 @@ _TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
 
 
 def _now(ctx: CheckContext) -> tuple[ExchangeCalendar, datetime]:
-    calendar = load_calendar(ctx.profile.market.calendar)
+    calendar = load_calendar(ctx.profile.market.calendar, cache_dir=ctx.state_dir / "cache")
     return calendar, ctx.clock.now().astimezone(calendar.tz)
 
 

@@ -10,13 +10,14 @@ the offending value. jsonschema is imported only on a validation-cache miss.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from mci.config.loader import Document, load_document, read_document
-from mci.config.model import Checklist, Profile, Sequence
-from mci.config.schema import default_cache_dir
-from mci.config.validate import ValidationReport, validate_paths
-from mci.errors import ConfigError, ConfigErrors
+if TYPE_CHECKING:
+    from mci.config.loader import Document, load_document, read_document
+    from mci.config.model import Checklist, Profile, Sequence
+    from mci.config.schema import default_cache_dir
+    from mci.config.validate import ValidationReport, validate_paths
+    from mci.errors import ConfigError, ConfigErrors  # noqa: F401
 
 __all__ = [
     "Document",
@@ -29,6 +30,32 @@ __all__ = [
     "validate_paths",
 ]
 
+# Loaded on first use, not with the package: a cached profile needs none of the YAML loader, resolver or validator.
+_EXPORTS = {
+    "Document": "mci.config.loader",
+    "load_document": "mci.config.loader",
+    "read_document": "mci.config.loader",
+    "Checklist": "mci.config.model",
+    "Profile": "mci.config.model",
+    "Sequence": "mci.config.model",
+    "default_cache_dir": "mci.config.schema",
+    "ValidationReport": "mci.config.validate",
+    "validate_paths": "mci.config.validate",
+    "ConfigError": "mci.errors",
+    "ConfigErrors": "mci.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 def load_profile(
     path: Path | None = None,
@@ -38,12 +65,30 @@ def load_profile(
 ) -> Profile:
     """The profile at `path` (default: the shipped paper profile) with its rules resolved.
 
-    `env` defaults to os.environ; `cache_dir` (`<state_dir>/cache`, see default_cache_dir) enables the validation cache.
+    `env` defaults to os.environ; `cache_dir` (`<state_dir>/cache`, see default_cache_dir) enables the
+    validation cache and the resolved-profile cache (mci.config.profile_cache).
     """
-    from mci.config.resolve import resolve_profile
     from mci.resources import default_profile
 
     path = Path(path) if path is not None else default_profile()
+    if cache_dir is None:
+        return _load_profile(path, env, None)[0]
+    from mci.config.profile_cache import Slot
+
+    slot = Slot(path, env, cache_dir)
+    hit = slot.get()
+    if hit is not None:
+        return hit[0]
+    profile, documents = _load_profile(path, slot.env, cache_dir)
+    slot.put(profile, documents)
+    return profile
+
+
+def _load_profile(path: Path, env: Mapping[str, str] | None, cache_dir: Path | None) -> tuple[Profile, list[tuple[Path, str]]]:
+    from mci.config.loader import read_document
+    from mci.config.resolve import resolve_profile
+    from mci.errors import ConfigErrors
+
     doc, errors = read_document(path, env)
     if doc is None:
         raise ConfigErrors(list(errors))
@@ -54,7 +99,7 @@ def load_profile(
     all_errors = list(errors) + resolution.errors
     if all_errors or profile is None:
         raise ConfigErrors(all_errors or [_not_a(doc, "profile")])
-    return profile
+    return profile, resolution.documents
 
 
 def load_checklist(path: Path, *, env: Mapping[str, str] | None = None, cache_dir: Path | None = None) -> Checklist:
@@ -71,7 +116,9 @@ def load_sequence(path: Path, *, env: Mapping[str, str] | None = None, cache_dir
 
 
 def _load_standalone(path: Path, kind: str, env: Mapping[str, str] | None, cache_dir: Path | None) -> tuple[Document, dict]:
+    from mci.config.loader import read_document
     from mci.config.validate import check_document
+    from mci.errors import ConfigErrors
 
     doc, errors = read_document(Path(path), env)
     if doc is None:
@@ -85,6 +132,8 @@ def _load_standalone(path: Path, kind: str, env: Mapping[str, str] | None, cache
 
 
 def _not_a(doc: Document, kind: str) -> ConfigError:
+    from mci.errors import ConfigError
+
     return ConfigError(
         f"{doc.name} is not a {kind}",
         f"its kind is {doc.data.get('kind', 'profile')!r}",

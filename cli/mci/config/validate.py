@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from mci.config.build import build_checklist, build_sequence
-from mci.config.loader import Document, display_name, read_document
-from mci.config.resolve import ITEMS, document_semantics, resolve_profile
-from mci.config.schema import validate_document
+from mci.config.loader import display_name, read_document
 from mci.errors import ConfigError, Location, MciError
+
+if TYPE_CHECKING:
+    from mci.config.loader import Document
+
+# The resolver, the schema validator and the builders are imported where used: a profile found valid
+# in the profile cache (mci.config.profile_cache) needs none of them.
 
 KINDS = ("profile", "checklist", "sequence", "calendar")
 
@@ -51,6 +54,10 @@ def document_kind(doc: Document) -> tuple[str | None, ConfigError | None]:
 
 def check_document(doc: Document, kind: str, *, cache_dir: Path | None) -> list[ConfigError]:
     """A checklist or sequence on its own: schema, ids and needs, units (no profile: breakers unchecked)."""
+    from mci.config.build import build_checklist, build_sequence
+    from mci.config.resolve import ITEMS, document_semantics
+    from mci.config.schema import validate_document
+
     errors = validate_document(doc, kind, cache_dir=cache_dir)
     if kind in ITEMS:
         errors += document_semantics(doc, doc.data, kind, None)
@@ -113,6 +120,17 @@ def _position(error: MciError) -> tuple[str, int, int]:
 
 
 def _validate_file(path: Path, report: ValidationReport, env: Mapping[str, str] | None, cache_dir: Path | None) -> None:
+    slot = None
+    if cache_dir is not None:
+        from mci.config.profile_cache import Slot
+
+        # A profile that loaded cleanly with these very inputs is valid: its documents are all there is to report.
+        slot = Slot(path, env, cache_dir)
+        hit = slot.get()
+        if hit is not None:
+            report.documents.extend(hit[1])
+            return
+        env = slot.env
     doc, errors = read_document(path, env)
     report.errors.extend(errors)
     if doc is None:
@@ -125,9 +143,13 @@ def _validate_file(path: Path, report: ValidationReport, env: Mapping[str, str] 
         return
     assert kind is not None
     if kind == "profile":
-        _, resolution = resolve_profile(doc, env=env, cache_dir=cache_dir)
+        from mci.config.resolve import resolve_profile
+
+        profile, resolution = resolve_profile(doc, env=env, cache_dir=cache_dir)
         report.errors.extend(resolution.errors)
         report.documents.extend(resolution.documents)
+        if slot is not None and profile is not None and not errors and not resolution.errors:
+            slot.put(profile, resolution.documents)
     else:
         report.errors.extend(check_document(doc, kind, cache_dir=cache_dir))
         report.documents.append((path, kind))

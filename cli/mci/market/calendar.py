@@ -168,8 +168,12 @@ def available_calendars() -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def load_calendar(name: str = "nse") -> ExchangeCalendar:
-    """The named calendar, parsed and checked once per process."""
+def load_calendar(name: str = "nse", cache_dir: Path | None = None) -> ExchangeCalendar:
+    """The named calendar, parsed and checked once per process.
+
+    With `cache_dir` (`<state_dir>/cache`) the parsed calendar is also kept between runs, keyed by the
+    file's bytes and the code that parses it: a scan then reads it without PyYAML (see mci.cache).
+    """
     if not _NAME_RE.match(name or ""):
         raise ConfigError(
             f"invalid calendar name {name!r}",
@@ -184,7 +188,35 @@ def load_calendar(name: str = "nse") -> ExchangeCalendar:
             f"there is no {path}",
             f"set market.calendar to one of: {known}",
         )
-    return parse_calendar(_read(path), path)
+    if cache_dir is None:
+        return parse_calendar(_read(path), path)
+    return _cached_calendar(path, cache_dir)
+
+
+def _cached_calendar(path: Path, cache_dir: Path) -> ExchangeCalendar:
+    import sys
+
+    from mci import __version__, cache
+
+    classes = {"ExchangeCalendar": ExchangeCalendar, "Session": Session}
+    package = Path(__file__).resolve().parent.parent
+    try:
+        code = cache.files_digest([Path(__file__).resolve(), package / "config" / "loader.py", package / "errors.py",
+                                   package / "clock.py", package / "cache.py"])
+        key = cache.digest(cache.FORMAT, "calendar", __version__, sys.version, code, str(path), path.read_bytes())
+    except OSError:
+        return parse_calendar(_read(path), path)
+    entry = cache_dir / "calendar" / key
+    calendar = cache.read(entry, classes)
+    if isinstance(calendar, ExchangeCalendar) and calendar.path == path:
+        try:
+            zone(calendar.timezone)  # as parse_calendar checks it: the zone database may have changed since
+            return calendar
+        except MciError:
+            pass
+    calendar = parse_calendar(_read(path), path)
+    cache.write(entry, calendar, classes)
+    return calendar
 
 
 def _read(path: Path) -> Any:

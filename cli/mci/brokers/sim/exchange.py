@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -1136,6 +1135,8 @@ class Exchange:
 
     def issue_session(self, user_id: str) -> tuple[str, datetime, datetime]:
         """A new access token, valid until the next 06:00 IST. Only its hash is stored."""
+        import secrets  # here, not at the top: random & co. are a few ms of every paper scan that issues nothing
+
         token = secrets.token_urlsafe(24)
         issued = self.clock.now().astimezone(zone(IST))
         expires = session_expiry(issued)
