@@ -18,6 +18,8 @@ from mci.typer_lazy import LazyGroup, lazy_command  # isort: skip
 import typer
 
 from mci import __version__
+from mci.commands.common import AT_OPT as AtOpt
+from mci.commands.common import PROFILE_OPT as ProfileOpt
 
 HELP = """\
 Mission Control Interface: the operator's safety console for a trading day on Zerodha Kite Connect.
@@ -70,10 +72,6 @@ class _Run:
     output = "text"
 
 
-ProfileOpt = typer.Option(None, "--profile", "-p", envvar="MCI_PROFILE",
-                          help="Profile YAML (default: the shipped paper profile).")
-AtOpt = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
-                     help="Start the clock at this instant (it then ticks); no offset means IST.")
 
 
 def _clock(at: Optional[str]):

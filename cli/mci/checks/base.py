@@ -81,7 +81,6 @@ REGISTRY: dict[str, type[Check]] = {}
 
 
 def register(cls: type[Check]) -> type[Check]:
-    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
-        raise RuntimeError(f"two checks claim kind {cls.kind!r}")
-    REGISTRY[cls.kind] = cls
-    return cls
+    from mci.registry import add
+
+    return add(REGISTRY, cls)

@@ -83,8 +83,9 @@ def graph(profile_path: Path | None, state_dir: Path, target: str) -> int:
     if target == "lifecycle":
         emit(mermaid())
         return 0
-    from mci.engine.sequence import sequence_mermaid, sequence_named
+    from mci.engine.sequence import DEFAULT_RULES, sequence_mermaid, sequence_named
 
-    profile = _profile(profile_path, state_dir) if profile_path is not None or "/" not in target else None
+    # A purpose (graceful, emergency...) is the profile's; a rule name or a file stands on its own.
+    profile = _profile(profile_path, state_dir) if target in DEFAULT_RULES else None
     emit(sequence_mermaid(sequence_named(target, profile, cache_dir=state_dir / "cache")))
     return 0

@@ -15,28 +15,13 @@ def _day():
     return day
 
 
-def setup(output: str, at: Optional[str]):
-    """The clock and state directory for a command; errors will render in `output` (text or json)."""
-    from mci import app as app_module
-    from mci.clock import clock_from
-    from mci.errors import UsageError
-    from mci.paths import state_dir
-
-    if output not in ("text", "json"):
-        raise UsageError(f"unknown output {output!r}", "this command writes text or json",
-                         "use --output text or --output json")
-    app_module._Run.output = output  # errors render in the format asked for
-    return clock_from(at, env={}), state_dir()
-
-
 def register(app: "typer.Typer") -> None:
     import typer
 
-    profile_opt = typer.Option(None, "--profile", "-p", envvar="MCI_PROFILE",
-                               help="Profile YAML (default: the shipped paper profile).")
-    at_opt = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
-                          help="Start the clock at this instant (it then ticks); no offset means IST.")
-    output_opt = typer.Option("text", "--output", "-o", help="text or json.")
+    from mci.commands.common import AT_OPT as at_opt
+    from mci.commands.common import OUTPUT_OPT as output_opt
+    from mci.commands.common import PROFILE_OPT as profile_opt
+    from mci.commands.common import setup
 
     @app.command()
     def ignite(

@@ -19,14 +19,9 @@ def _sim():
 
 
 def _output(output: str) -> str:
-    from mci import app as app_module
-    from mci.errors import UsageError
+    from mci.commands.common import text_or_json
 
-    if output not in ("text", "json"):
-        raise UsageError(f"unknown output {output!r}", "sim commands write text or json",
-                         "use --output text or --output json")
-    app_module._Run.output = output  # errors render in the format asked for
-    return output
+    return text_or_json(output)
 
 
 def register(app: "typer.Typer") -> None:
@@ -34,7 +29,7 @@ def register(app: "typer.Typer") -> None:
     import typer
 
     url_opt = typer.Option(DEFAULT_URL, "--url", envvar="MCI_SIM_URL", help="The running simulator.")
-    output_opt = typer.Option("text", "--output", "-o", help="text or json.")
+    from mci.commands.common import OUTPUT_OPT as output_opt
 
     sim_app = typer.Typer(help="The Kite Connect simulator: run it (`mci sim kite`) and drive it for rehearsals.",
                           no_args_is_help=True)

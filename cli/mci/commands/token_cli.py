@@ -25,14 +25,12 @@ def register(app: "typer.Typer") -> None:
     """Add `mci token ...` and `mci breaker ...` to the main app."""
     import typer
 
-    profile_opt = typer.Option(None, "--profile", "-p", envvar="MCI_PROFILE",
-                               help="Profile YAML (default: the shipped paper profile).")
-    at_opt = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
-                          help="Start the clock at this instant (it then ticks); no offset means IST.")
-    output_opt = typer.Option("text", "--output", "-o", help="text or json.")
+    from mci.commands.common import AT_OPT as at_opt
+    from mci.commands.common import OUTPUT_OPT as output_opt
+    from mci.commands.common import PROFILE_OPT as profile_opt
+    from mci.commands.common import setup
 
     def prepare(profile_path: Optional[Path], at: Optional[str], output: str):
-        from mci.commands.day_cli import setup
         from mci.config import load_profile
 
         clock, directory = setup(output, at)

@@ -38,6 +38,9 @@ def describe_plan(profile: "Profile", sequence: "Sequence", purpose: str) -> dic
     """What a sequence would do, for --dry-run and review: steps, limits and the engine as declared (no secrets)."""
     from mci.config.units import format_duration
 
+    def shown(values: Any) -> dict[str, Any]:
+        return {k: (format_duration(v) if hasattr(v, "total_seconds") else v) for k, v in values.items()}
+
     engine = profile.engine
     return {
         "profile": profile.name,
@@ -46,14 +49,13 @@ def describe_plan(profile: "Profile", sequence: "Sequence", purpose: str) -> dic
         "source": str(sequence.path) if sequence.path else None,
         "engine": {
             "start": engine.get("start"),
-            "health": {k: (format_duration(v) if hasattr(v, "total_seconds") else v)
-                       for k, v in (engine.get("health") or {}).items()},
+            "health": shown(engine.get("health") or {}),
             "token_via": engine.get("token_via", "env"),
         },
         "steps": [
             {"id": s.id, "kind": s.kind, "title": s.title, "timeout": format_duration(s.timeout),
              "attempts": s.retry.attempts, "breaker": s.breaker, "on_error": s.on_error,
-             "params": {k: (format_duration(v) if hasattr(v, "total_seconds") else v) for k, v in s.params.items()}}
+             "params": shown(s.params)}
             for s in sequence.steps
         ],
     }
@@ -182,7 +184,7 @@ def _abort(ctx: "StepContext", result: "SequenceResult") -> None:
         state = "stopping"
     if state == "stopping":
         ctx.lifecycle.fire("ignition_aborted", ctx.clock.now(), "engine stopped after a failed ignition", run_id=ctx.run_id)
-    failed = next((s for s in result.steps if s.status is Status.FAILED), None)
+    failed = result.failed_step
     code = error.code if error.code in (ExitCode.UNAVAILABLE, ExitCode.REFUSED, ExitCode.INVALID) else ExitCode.FAILED
     raise MciError(
         f"ignition aborted at step {failed.id if failed else '?'}: {error.what}",

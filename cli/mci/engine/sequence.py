@@ -75,6 +75,10 @@ class SequenceResult:
     def ok(self) -> bool:
         return self.status == jr.DONE
 
+    @property
+    def failed_step(self) -> StepResult | None:
+        return next((s for s in self.steps if s.status is Status.FAILED), None)
+
     def as_dict(self) -> dict[str, Any]:
         from mci.engine.runner import error_dict
 

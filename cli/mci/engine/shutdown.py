@@ -189,10 +189,7 @@ def _final_book(ctx: "StepContext") -> tuple[bool | None, list[dict[str, Any]]]:
 
 
 def _failed_step(result: "SequenceResult") -> str:
-    from mci.results import Status
-
-    failed = next((s for s in result.steps if s.status is Status.FAILED), None)
-    return failed.id if failed else "?"
+    return result.failed_step.id if result.failed_step else "?"
 
 
 def reset(profile: "Profile", clock: Clock, state_dir: Path, *, confirm: bool, reason: str = "") -> str:

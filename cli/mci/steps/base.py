@@ -37,8 +37,6 @@ class StepContext:
     broker_factory: Callable[[], "Broker"] | None = None
     engine_factory: Callable[[], "EngineControl"] | None = None
     progress: Callable[[str], None] = lambda message: None
-    #: The last account snapshot read while credentials still existed (secrets.clear takes it; state.log writes it).
-    snapshot: dict[str, Any] | None = None
     _broker: "Broker | None" = field(default=None, repr=False)
     _engine: "EngineControl | None" = field(default=None, repr=False)
     _audit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -101,7 +99,6 @@ REGISTRY: dict[str, type[Step]] = {}
 
 
 def register(cls: type[Step]) -> type[Step]:
-    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
-        raise RuntimeError(f"two steps claim kind {cls.kind!r}")
-    REGISTRY[cls.kind] = cls
-    return cls
+    from mci.registry import add
+
+    return add(REGISTRY, cls)

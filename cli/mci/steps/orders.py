@@ -12,13 +12,13 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from mci.checks import duration_param
-from mci.errors import ExitCode, MciError
 from mci.steps.base import Step, StepContext, StepOutcome, register
 
 DEFAULT_RATE = 10.0  # Kite's order rate limit, per second
 
 
 def order_rate(ctx: StepContext) -> float:
+    # Requests per second for pacing against the clock: a rate of time, not money, hence float.
     declared = ctx.profile.risk.extra.get("max_orders_per_second")
     return float(declared) if isinstance(declared, Decimal) and declared > 0 else DEFAULT_RATE
 
@@ -37,20 +37,16 @@ def _open_orders(ctx: StepContext) -> list[Any]:
 def _cancel_all(ctx: StepContext, within: timedelta) -> Any:
     from mci import flatten
 
-    return flatten.cancel_open_orders(ctx.broker, rate=order_rate(ctx), deadline=within, run_id=ctx.run_id,
-                                      clock=ctx.clock, on_event=_on_event(ctx))
+    report = flatten.cancel_open_orders(ctx.broker, rate=order_rate(ctx), deadline=within, run_id=ctx.run_id,
+                                        clock=ctx.clock, on_event=_on_event(ctx))
+    _raise_unless_flat(report)
+    return report
 
 
-def _still_open(ctx: StepContext, what: str) -> MciError:
-    remaining = _open_orders(ctx)
-    listed = ", ".join(f"{o.order_id} {o.side} {o.quantity} {o.exchange}:{o.symbol} {o.status}" for o in remaining[:10])
-    return MciError(
-        f"{len(remaining)} order(s) still open after {what}",
-        f"the broker did not confirm the cancellations in time: {listed}",
-        "look at the order book at the broker; rerun the command (it resumes here) or cancel them by hand",
-        ExitCode.INCOMPLETE,
-        remaining=[o.order_id for o in remaining],
-    )
+def _raise_unless_flat(report: Any) -> None:
+    error = report.as_error()  # INCOMPLETE (exit 6), listing what remains
+    if error is not None:
+        raise error
 
 
 @register
@@ -72,9 +68,7 @@ class OrdersComplete(Step):
             return StepOutcome(f"no pending orders ({initially} completed)" if initially else "no pending orders",
                                {"completed": initially, "cancelled": 0})
         report = _cancel_all(ctx, within=max(within, timedelta(seconds=10)))
-        if _open_orders(ctx):
-            raise _still_open(ctx, "the wait and the cancellation")
-        cancelled = len(getattr(report, "cancelled", ()) or ())
+        cancelled = len(report.cancelled)
         return StepOutcome(f"{initially - len(pending)} order(s) completed, {cancelled} cancelled after {within}",
                            {"completed": initially - len(pending), "cancelled": cancelled})
 
@@ -86,9 +80,7 @@ class OrdersCancelAll(Step):
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
         within = duration_param(params, "within", timedelta(seconds=30))
         report = _cancel_all(ctx, within)
-        if _open_orders(ctx):
-            raise _still_open(ctx, "cancelling every open order")
-        cancelled = tuple(getattr(report, "cancelled", ()) or ())
+        cancelled = report.cancelled
         return StepOutcome(f"{len(cancelled)} order(s) cancelled" if cancelled else "no open orders",
                            {"cancelled": list(cancelled)})
 
@@ -107,17 +99,6 @@ class PositionsSquareOff(Step):
         report = flatten.flatten(ctx.broker, deadline=within, rate=order_rate(ctx),
                                  products=tuple(products) if products else None, run_id=ctx.run_id,
                                  clock=ctx.clock, on_event=_on_event(ctx))
-        facts = report.as_dict()
-        if not report.flat:
-            remaining = "; ".join(f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}" for p in report.remaining_positions[:20])
-            orders = len(report.remaining_orders)
-            raise MciError(
-                f"not flat: {len(report.remaining_positions)} position(s) and {orders} order(s) remain",
-                f"the square-off ran {report.rounds} round(s) for {within} and the book still shows: {remaining or 'open orders'}"
-                + (f"; errors: {'; '.join(report.errors[:3])}" if report.errors else ""),
-                "close what remains at the broker now (Kite web or app); rerun `mci shutdown --emergency` to retry",
-                ExitCode.INCOMPLETE,
-                remaining=[f"{p.exchange}:{p.symbol}:{p.product}:{p.quantity}" for p in report.remaining_positions],
-            )
+        _raise_unless_flat(report)
         return StepOutcome(f"flat: {len(report.placed)} square-off order(s), {len(report.cancelled)} cancelled, "
-                           f"{report.rounds} round(s)", facts)
+                           f"{report.rounds} round(s)", report.as_dict())

@@ -54,7 +54,7 @@ class StateLog(Step):
             state = snapshot(ctx.broker)
             source = "broker"
         except Exception:  # noqa: BLE001 — after secrets.clear the broker may be unreachable by design
-            state = ctx.snapshot or _earlier_snapshot(ctx)
+            state = _earlier_snapshot(ctx)
             source = "snapshot taken before the credentials were cleared"
             if state is None:
                 raise

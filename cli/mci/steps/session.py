@@ -32,8 +32,7 @@ class SecretsClear(Step):
 
         facts: dict[str, Any] = {}
         try:
-            ctx.snapshot = snapshot(ctx.broker)
-            facts["snapshot"] = ctx.snapshot
+            facts["snapshot"] = snapshot(ctx.broker)  # journaled with the step: state.log reads it from there
         except Exception:  # noqa: BLE001 — no credentials left (a rerun): nothing more to read
             pass
         revoked = False
