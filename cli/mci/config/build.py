@@ -8,6 +8,7 @@ but the parser refuses is still a positioned ConfigError.
 from __future__ import annotations
 
 from datetime import time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -26,6 +27,7 @@ from mci.config.model import (
     Sequence,
     StepSpec,
     TokenStoreConfig,
+    WatchConfig,
 )
 from mci.config.schema import dotted
 from mci.errors import ConfigError
@@ -195,24 +197,44 @@ def build_broker(read: _Reader, base: Path) -> BrokerConfig:
 
 def build_risk(read: _Reader) -> RiskLimits:
     r = ("risk",)
-    extra: dict[str, Any] = {}
-    for key in ("max_quantity_per_order", "max_orders_per_second", "allowed_exchanges", "allowed_products", "allowed_symbols"):
-        if read.get(r + (key,)) is not None:
-            extra[key] = read.get(r + (key,))
-    if read.get(r + ("max_orders_per_second",)) is not None:
-        extra["max_orders_per_second"] = units._decimal(extra["max_orders_per_second"], "a rate")
-    if read.get(r + ("max_notional_per_order",)) is not None:
-        extra["max_notional_per_order"] = read.unit(units.parse_money, r + ("max_notional_per_order",))
+    percent, money, duration = units.parse_percent, units.parse_money, units.parse_duration
+
+    def ratio(path: JsonPath) -> Decimal | None:
+        value = read.get(path)
+        return None if value is None else units._decimal(value, "a number")
+
+    def names(key: str) -> tuple[str, ...] | None:
+        value = read.get(r + (key,))
+        return None if value is None else tuple(value)
+
     return RiskLimits(
-        max_risk_per_trade=read.unit(units.parse_percent, r + ("max_risk_per_trade",)),
-        max_daily_loss=read.unit(units.parse_percent, r + ("max_daily_loss",)),
-        max_drawdown=read.unit(units.parse_percent, r + ("max_drawdown",)),
-        max_position_loss=read.unit(units.parse_percent, r + ("max_position_loss",)),
+        max_risk_per_trade=read.unit(percent, r + ("max_risk_per_trade",)),
+        max_daily_loss=read.unit(percent, r + ("max_daily_loss",)),
+        max_drawdown=read.unit(percent, r + ("max_drawdown",)),
+        max_position_loss=read.unit(percent, r + ("max_position_loss",)),
         max_open_positions=read.get(r + ("max_open_positions",)),
         min_risk_reward=units._decimal(read.get(r + ("min_risk_reward",)), "a ratio"),
-        price_band=read.unit(units.parse_percent, r + ("price_band",)),
+        price_band=read.unit(percent, r + ("price_band",)),
         require_stop_loss=read.get(r + ("require_stop_loss",), True),
-        extra=extra,
+        max_quantity_per_order=read.get(r + ("max_quantity_per_order",)),
+        max_notional_per_order=read.unit(money, r + ("max_notional_per_order",)),
+        max_orders_per_second=ratio(r + ("max_orders_per_second",)),
+        max_order_to_trade_ratio=ratio(r + ("max_order_to_trade_ratio",)),
+        max_signal_age=read.unit(duration, r + ("max_signal_age",)),
+        warn_at=read.unit(percent, r + ("warn_at",), RiskLimits.warn_at),
+        allowed_exchanges=names("allowed_exchanges"),
+        allowed_products=names("allowed_products"),
+        allowed_symbols=names("allowed_symbols"),
+    )
+
+
+def build_watch(read: _Reader) -> WatchConfig:
+    w = ("watch",)
+    return WatchConfig(
+        interval=read.unit(units.parse_duration, w + ("interval",), WatchConfig.interval),
+        square_off=read.unit(parse_hhmm, w + ("square_off",)),
+        token_warning=read.unit(units.parse_duration, w + ("token_warning",), WatchConfig.token_warning),
+        blind_warning=read.unit(units.parse_duration, w + ("blind_warning",), WatchConfig.blind_warning),
     )
 
 
@@ -253,6 +275,7 @@ def build_profile(
         shutdown=dict(shutdown),
         ignite=ignite,
         gates=dict(gates),
+        watch=build_watch(read),
         raw=doc.data,
     )
 

@@ -7,7 +7,7 @@ Values are exact: money and ratios Decimal (a percentage is a fraction:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
@@ -103,6 +103,8 @@ class MarketConfig:
 
 @dataclass(frozen=True)
 class RiskLimits:
+    """The `risk:` block. Fractions are of capital unless said otherwise; None is "not declared"."""
+
     max_risk_per_trade: Decimal  # fraction of capital
     max_daily_loss: Decimal  # fraction of capital
     max_drawdown: Decimal  # fraction, from the intraday peak
@@ -111,7 +113,25 @@ class RiskLimits:
     min_risk_reward: Decimal
     price_band: Decimal  # fraction around LTP
     require_stop_loss: bool = True
-    extra: Mapping[str, Any] = field(default_factory=dict)  # limits later issues add
+    max_quantity_per_order: int | None = None
+    max_notional_per_order: Decimal | None = None  # rupees
+    max_orders_per_second: Decimal | None = None
+    max_order_to_trade_ratio: Decimal | None = None  # orders placed per trade executed, for the day
+    max_signal_age: timedelta | None = None
+    warn_at: Decimal = Decimal("0.8")  # soft threshold: this fraction of a hard limit warns
+    allowed_exchanges: tuple[str, ...] | None = None
+    allowed_products: tuple[str, ...] | None = None
+    allowed_symbols: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """The `watch:` block: how `mci watch` polls and when it acts on the clock."""
+
+    interval: timedelta = timedelta(seconds=1)
+    square_off: time | None = None  # market-timezone time of day: run the end-of-day sequence
+    token_warning: timedelta = timedelta(minutes=30)  # warn this long before the token expires
+    blind_warning: timedelta = timedelta(seconds=10)  # warn when the account could not be read for this long
 
 
 @dataclass(frozen=True)
@@ -139,4 +159,5 @@ class Profile:
     shutdown: Mapping[str, Sequence] = field(default_factory=dict)  # graceful | end_of_day | emergency
     ignite: Sequence | None = None  # None: the shipped rules/ignition/standard.yaml
     gates: Mapping[str, Checklist] = field(default_factory=dict)
+    watch: WatchConfig = field(default_factory=WatchConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the interpolated document, secrets included: never print it

@@ -40,7 +40,7 @@ KIND = "profile"
 CLASSES: dict[str, type] = {
     cls.__qualname__: cls
     for cls in (model.RetryPolicy, model.CheckSpec, model.Checklist, model.StepSpec, model.Sequence,
-                model.TokenStoreConfig, model.BrokerConfig, model.MarketConfig, model.RiskLimits,
+                model.TokenStoreConfig, model.BrokerConfig, model.MarketConfig, model.RiskLimits, model.WatchConfig,
                 model.BreakerConfig, model.ScanConfig, model.Profile, Location)
 }
 

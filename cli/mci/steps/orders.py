@@ -19,7 +19,7 @@ DEFAULT_RATE = 10.0  # Kite's order rate limit, per second
 
 def order_rate(ctx: StepContext) -> float:
     # Requests per second for pacing against the clock: a rate of time, not money, hence float.
-    declared = ctx.profile.risk.extra.get("max_orders_per_second")
+    declared = ctx.profile.risk.max_orders_per_second
     return float(declared) if isinstance(declared, Decimal) and declared > 0 else DEFAULT_RATE
 
 
