@@ -8,6 +8,9 @@
 
 from mci.risk.account import Account, Holding, InstrumentSpec
 from mci.risk.exposure import Usage, assess, breaches
+from mci.risk.intent import Failure, Intent, parse
 from mci.risk.model import RiskModel
+from mci.risk.validator import Verdict, check, validate
 
-__all__ = ["Account", "Holding", "InstrumentSpec", "RiskModel", "Usage", "assess", "breaches"]
+__all__ = ["Account", "Failure", "Holding", "InstrumentSpec", "Intent", "RiskModel", "Usage", "Verdict", "assess",
+           "breaches", "check", "parse", "validate"]

@@ -52,7 +52,8 @@ class RiskModel:
         return rupees(self.limits.max_drawdown, peak_equity)
 
     def describe(self, fraction: Decimal) -> str:
-        return f"{format_percent(fraction)} of capital {format_money(self.capital)}, {format_money(rupees(fraction, self.capital))}"
+        """"2% of capital, ₹20,000.00": the share and what it is in rupees today."""
+        return f"{format_percent(fraction)} of capital, {format_money(rupees(fraction, self.capital))}"
 
     def problems(self) -> list[Problem]:
         """Limits inconsistent with capital or with each other."""

@@ -1,0 +1,176 @@
+"""An order as a strategy proposes it, parsed from JSON without ever raising.
+
+    {"exchange": "NSE", "symbol": "INFY", "side": "BUY", "quantity": 10,
+     "order_type": "LIMIT", "product": "MIS", "price": "1500.00",
+     "stop_loss": "1480.00", "target": "1540.00",
+     "signal_time": "2026-11-23T10:00:00+05:30"}
+
+Numbers may be JSON numbers or strings ("1500.05" keeps its paisa exactly).
+Whatever is wrong with the shape becomes a Failure — NaN, infinities, zero or
+negative prices and quantities, a naive or unparsable timestamp, an unknown
+field (a misspelt "stop_los" must not silently drop the stop) — so arbitrary
+JSON yields a clear rejection, never an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from mci.risk.account import decimal_of
+
+SIDES = ("BUY", "SELL")
+ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
+FIELDS = ("exchange", "symbol", "side", "quantity", "order_type", "product", "price", "trigger_price",
+          "stop_loss", "target", "signal_time", "tag")
+_PRICES = ("price", "trigger_price", "stop_loss", "target")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One broken rule, with the numbers: WHAT / WHY / HOW."""
+
+    rule: str
+    what: str
+    why: str
+    how: str
+
+    def render(self) -> str:
+        return f"WHAT: {self.what}\n  WHY: {self.why}\n  HOW: {self.how}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "what": self.what, "why": self.why, "how": self.how}
+
+
+@dataclass(frozen=True)
+class Intent:
+    exchange: str
+    symbol: str
+    side: str
+    quantity: int
+    order_type: str
+    product: str
+    price: Decimal | None
+    trigger_price: Decimal | None
+    stop_loss: Decimal | None
+    target: Decimal | None
+    signal_time: datetime | None
+    tag: str | None
+
+    @property
+    def instrument(self) -> str:
+        return f"{self.exchange}:{self.symbol}"
+
+    @property
+    def direction(self) -> int:
+        return 1 if self.side == "BUY" else -1
+
+    def label(self) -> str:
+        at = f" @ {self.price}" if self.price is not None else f" trigger {self.trigger_price}" if self.trigger_price else ""
+        return f"{self.side} {self.quantity} {self.instrument} {self.order_type}{at}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
+    """The intent, or None with every shape failure found (not just the first)."""
+    if not isinstance(raw, dict):
+        return None, [Failure("shape", "the order is not a JSON object", f"it is {_shown(raw)}",
+                              'send one object per order: {"exchange": "NSE", "symbol": "INFY", ...}')]
+    failures: list[Failure] = []
+    unknown = [str(k) for k in raw if k not in FIELDS]
+    if unknown:
+        failures.append(Failure("shape", f"unknown field(s): {', '.join(sorted(unknown))[:200]}",
+                                "an unknown field is most often a misspelt known one, whose value would be ignored",
+                                f"use only: {', '.join(FIELDS)}"))
+
+    def text(key: str, default: str | None = None) -> str | None:
+        value = raw.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            failures.append(Failure("shape", f"{key} is not text", f"it is {_shown(value)}", f'write it like "{key}": "..."'))
+            return None
+        return value.strip().upper() if key != "tag" else value
+
+    exchange, symbol, tag = text("exchange"), text("symbol"), text("tag")
+    for key, value in (("exchange", exchange), ("symbol", symbol)):
+        if value is None and key not in raw:
+            failures.append(Failure("shape", f"the order has no {key}", "the instrument is EXCHANGE:SYMBOL",
+                                    'add "exchange": "NSE" and "symbol": "INFY"'))
+    side = text("side")
+    if side is None and "side" not in raw:
+        failures.append(Failure("shape", "the order has no side", "BUY or SELL decides where the stop and target must lie",
+                                'add "side": "BUY" or "SELL"'))
+    elif side is not None and side not in SIDES:
+        failures.append(Failure("shape", f"side {side!r} is not BUY or SELL", "Kite knows only BUY and SELL",
+                                'use "side": "BUY" or "SELL"'))
+    order_type = text("order_type", "LIMIT" if raw.get("price") is not None else "MARKET")
+    if order_type is not None and order_type not in ORDER_TYPES:
+        failures.append(Failure("shape", f"order_type {order_type!r} is unknown", f"the types are {', '.join(ORDER_TYPES)}",
+                                "use one of them"))
+    product = text("product", "MIS")
+
+    quantity = raw.get("quantity")
+    if isinstance(quantity, bool) or not isinstance(quantity, (int, float, str)) or decimal_of(quantity) is None:
+        failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a number",
+                                "NaN, infinity, text or a missing quantity cannot be sized",
+                                "send a whole number of shares above 0"))
+        qty = None
+    else:
+        q = decimal_of(quantity)
+        if q is None or q != q.to_integral_value() or q <= 0:
+            failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a whole number above 0",
+                                    "zero, negative or fractional quantities are signal bugs",
+                                    "send a whole number of shares above 0; the side says buy or sell"))
+            qty = None
+        else:
+            qty = int(q)
+
+    prices: dict[str, Decimal | None] = {}
+    for key in _PRICES:
+        value = raw.get(key)
+        if value is None:
+            prices[key] = None
+            continue
+        d = decimal_of(value)
+        if d is None or d <= 0:
+            failures.append(Failure("signal", f"{key} {_shown(value)} is not a price above ₹0",
+                                    "NaN, infinite, zero or negative prices come from a broken signal, never a market",
+                                    f"fix the signal's {key}"))
+            prices[key] = None
+        else:
+            prices[key] = d
+
+    signal_time = None
+    raw_time = raw.get("signal_time")
+    if raw_time is not None:
+        try:
+            signal_time = datetime.fromisoformat(raw_time.replace("Z", "+00:00")) if isinstance(raw_time, str) else None
+        except ValueError:
+            signal_time = None
+        if signal_time is None or signal_time.tzinfo is None:
+            failures.append(Failure("signal", f"signal_time {_shown(raw_time)} is not an instant with an offset",
+                                    "a time without an offset (or not a time) cannot be aged",
+                                    'write it like "2026-11-23T10:00:00+05:30"'))
+            signal_time = None
+
+    if order_type in ("LIMIT", "SL") and prices["price"] is None and "price" not in raw:
+        failures.append(Failure("shape", f"a {order_type} order has no price", "the limit price is what it trades at",
+                                'add "price"'))
+    if order_type in ("SL", "SL-M") and prices["trigger_price"] is None and "trigger_price" not in raw:
+        failures.append(Failure("shape", f"an {order_type} order has no trigger_price", "the trigger is what fires it",
+                                'add "trigger_price"'))
+    if order_type == "MARKET" and raw.get("price") is not None:
+        failures.append(Failure("shape", "a MARKET order has a price", "a market order ignores it; the signal meant LIMIT",
+                                'send "order_type": "LIMIT", or drop "price"'))
+
+    if failures or exchange is None or symbol is None or side is None or qty is None or order_type is None or product is None:
+        return None, failures
+    return Intent(exchange, symbol, side, qty, order_type, product, prices["price"], prices["trigger_price"],
+                  prices["stop_loss"], prices["target"], signal_time, tag), []
