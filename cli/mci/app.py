@@ -168,6 +168,10 @@ from mci.commands.day_cli import register as _register_day  # noqa: E402
 
 _register_day(app)
 
+from mci.commands.risk_cli import register as _register_risk  # noqa: E402
+
+_register_risk(app)
+
 
 def _cache_dir() -> Optional[Path]:
     try:

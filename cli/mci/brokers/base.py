@@ -87,6 +87,14 @@ class OrderRequest:
     tag: str | None = None  # idempotency key: ≤ 20 chars, unique per order
 
 
+@dataclass(frozen=True)
+class InstrumentSpec:
+    """What the pre-trade validator needs of a listed instrument."""
+
+    tick_size: Decimal
+    lot_size: int
+
+
 class Broker(Protocol):
     name: str
 
@@ -107,6 +115,9 @@ class Broker(Protocol):
 
     def ltp(self, instruments: Iterable[str]) -> dict[str, Decimal]:
         """Last prices keyed "EXCHANGE:SYMBOL"."""
+
+    def instruments(self, exchanges: Iterable[str]) -> dict[str, "InstrumentSpec"]:
+        """Tick and lot size keyed "EXCHANGE:SYMBOL", for every instrument listed on these exchanges."""
 
     def place_order(self, request: OrderRequest) -> str: ...
 

@@ -28,7 +28,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
-from mci.brokers.base import Funds, Order, OrderRequest, Position, SessionInfo
+from mci.brokers.base import Funds, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
 from mci.clock import IST, Clock, zone
 from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
 from mci.redact import redact
@@ -286,6 +286,15 @@ class KiteBroker:
             return {}
         data = self._call("reading last prices", self._kite.ltp, keys)
         return {k: _dec(v.get("last_price")) for k, v in (data or {}).items()}
+
+    def instruments(self, exchanges: Iterable[str]) -> dict[str, InstrumentSpec]:
+        out: dict[str, InstrumentSpec] = {}
+        for exchange in sorted({e.upper() for e in exchanges}):
+            rows = self._call(f"reading the {exchange} instrument list", self._kite.instruments, exchange)
+            for row in rows or []:
+                # kiteconnect parses tick_size as a float; repr() is its shortest exact text (0.05, not 0.0500000000000000027).
+                out[f"{row['exchange']}:{row['tradingsymbol']}"] = InstrumentSpec(Decimal(repr(row["tick_size"])), int(row["lot_size"]))
+        return out
 
     # ------------------------------------------------------------ orders
 

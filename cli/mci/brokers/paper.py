@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from mci.brokers.base import Funds, Order, OrderRequest, Position, SessionInfo
+from mci.brokers.base import Funds, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
 from mci.brokers.sim.exchange import Exchange, OrderEvent, OrderRecord, PositionRecord, TradeRecord
 from mci.clock import Clock
 from mci.errors import ConfigError
@@ -151,6 +151,10 @@ class PaperBroker:
         return self.exchange.ltp(instruments)
 
     # ------------------------------------------------------------ orders
+
+    def instruments(self, exchanges: Iterable[str]) -> dict[str, InstrumentSpec]:
+        wanted = {e.upper() for e in exchanges}
+        return {i.key: InstrumentSpec(i.tick_size, i.lot_size) for i in self.exchange.universe if i.exchange in wanted}
 
     def place_order(self, request: OrderRequest) -> str:
         return self.exchange.place_order(request)

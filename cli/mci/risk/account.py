@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from mci.brokers.base import InstrumentSpec
 from mci.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,12 +27,6 @@ if TYPE_CHECKING:
 
 ZERO = Decimal("0")
 SECOND = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class InstrumentSpec:
-    tick_size: Decimal
-    lot_size: int
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,8 @@ class KiteSimApp:
             Rule("/quote", endpoint="quote", methods=["GET"]),
             Rule("/quote/ltp", endpoint="ltp", methods=["GET"]),
             Rule("/quote/ohlc", endpoint="ohlc", methods=["GET"]),
+            Rule("/instruments", endpoint="instruments", methods=["GET"]),
+            Rule("/instruments/<exchange>", endpoint="instruments", methods=["GET"]),
         ])  # fmt: skip
 
     def __repr__(self) -> str:
@@ -607,6 +609,17 @@ class KiteSimApp:
         self._auth(request)
         quotes = self.exchange.quote(self._instruments(request))
         return self._ok({k: {"instrument_token": q.instrument_token, "last_price": q.last_price} for k, q in quotes.items()})
+
+    def on_instruments(self, request: Request, exchange: str | None = None) -> Response:
+        # Kite serves the dump as CSV (gzip on the wire), not in the JSON envelope.
+        self._auth(request)
+        rows = ["instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"
+                "instrument_type,segment,exchange"]
+        for inst in self.exchange.universe:
+            if exchange is None or inst.exchange == exchange.upper():
+                rows.append(f"{inst.token},{inst.exchange_token},{inst.symbol},{inst.name},0.0,,0.0,"
+                            f"{inst.tick_size},{inst.lot_size},EQ,{inst.exchange},{inst.exchange}")
+        return Response("\n".join(rows) + "\n", status=200, content_type="text/csv")
 
     def on_ohlc(self, request: Request) -> Response:
         self._auth(request)

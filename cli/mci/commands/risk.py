@@ -1,0 +1,243 @@
+"""`mci risk check` and `mci risk limits`: the validator and the model on the command line.
+
+The account comes from the profile's broker unless --account / --capital give it
+offline. Orders are judged one by one as they arrive (a strategy may pipe a
+JSON-lines stream), each against the same account: checking an order places
+nothing, so it changes nothing the next one is judged by.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, TextIO
+
+from mci.clock import Clock
+from mci.errors import UsageError
+from mci.output.console import emit
+
+if TYPE_CHECKING:
+    from mci.brokers.base import Broker, InstrumentSpec
+    from mci.config.model import Profile
+    from mci.risk import Account
+
+
+def orders_in(stream: TextIO) -> Iterator[tuple[int, Any]]:
+    """(line, parsed JSON) per order: JSON lines, one line at a time as they arrive; or one document
+    (an object or an array of them) that spans lines. Bad JSON is yielded as _BadJson, never raised."""
+    first = True
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        opening, first = first, False
+        try:
+            yield number, json.loads(line)
+            continue
+        except ValueError as exc:
+            if not opening or not line.lstrip().startswith(("{", "[")):
+                yield number, _BadJson(str(exc))
+                continue
+        # A pretty-printed document: the rest of the input belongs to it.
+        try:
+            doc = json.loads(line + stream.read())
+        except ValueError as exc:
+            yield number, _BadJson(str(exc))
+            return
+        for item in doc if isinstance(doc, list) else [doc]:
+            yield number, item
+        return
+
+
+class _BadJson:
+    def __init__(self, message: str):
+        self.message = message
+
+
+def read_instruments(path: Path) -> "dict[str, InstrumentSpec]":
+    """Kite's instrument dump (CSV: exchange, tradingsymbol, tick_size, lot_size...) as specs."""
+    from mci.brokers.base import InstrumentSpec
+    from mci.risk.account import decimal_of
+
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            out = {}
+            for row in csv.DictReader(fh):
+                tick, lot = decimal_of(row.get("tick_size")), row.get("lot_size", "")
+                if tick is None or tick <= 0 or not lot.isdigit() or int(lot) < 1:
+                    raise ValueError(f"row {row.get('exchange')}:{row.get('tradingsymbol')} has tick {row.get('tick_size')!r}, lot {lot!r}")
+                out[f"{row['exchange']}:{row['tradingsymbol']}"] = InstrumentSpec(tick, int(lot))
+            return out
+    except (OSError, KeyError, ValueError) as exc:
+        raise UsageError(f"cannot read the instrument list {path}", str(exc) or type(exc).__name__,
+                         "pass Kite's instrument dump (CSV with exchange, tradingsymbol, tick_size, lot_size)") from None
+
+
+def _ltp_flags(values: list[str]) -> dict[str, Decimal]:
+    from mci.risk.account import decimal_of
+
+    out = {}
+    for value in values:
+        key, sep, price = value.partition("=")
+        d = decimal_of(price)
+        if not sep or ":" not in key or d is None or d <= 0:
+            raise UsageError(f"--ltp {value!r} is not EXCHANGE:SYMBOL=PRICE", "each last price names its instrument",
+                             "write it like --ltp NSE:INFY=1500.50")
+        out[key.upper()] = d
+    return out
+
+
+def offline_account(account_file: Path | None, capital: str | None, day_pnl: str | None, ltp: list[str],
+                    instruments_file: Path | None) -> "Account | None":
+    """The account from flags and files, or None to read it from the broker."""
+    from mci.config.units import parse_money
+    from mci.risk import Account
+    from mci.risk.account import decimal_of
+
+    if account_file is None and capital is None:
+        if day_pnl is not None:
+            raise UsageError("--day-pnl without an offline account", "with no --capital or --account the broker reports the P&L",
+                             "add --capital, or drop --day-pnl")
+        return None
+    if account_file is not None:
+        try:
+            data = json.loads(Path(account_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read the account file {account_file}", str(exc), "pass a JSON file") from None
+        account = Account.from_mapping(data, source=str(account_file))
+    else:
+        account = Account(capital=Decimal(1))  # replaced just below
+    changes: dict[str, Any] = {}
+    if capital is not None:
+        try:
+            changes["capital"] = parse_money(capital)
+        except ValueError as exc:
+            raise UsageError(f"--capital {capital!r} is not an amount", str(exc), "write it like 1000000 or ₹10,00,000") from None
+        if changes["capital"] <= 0:
+            raise UsageError("--capital must be above ₹0", "every limit is a share of capital", "pass the opening balance")
+    if day_pnl is not None:
+        pnl = decimal_of(day_pnl)
+        if pnl is None:
+            raise UsageError(f"--day-pnl {day_pnl!r} is not an amount", "a loss is negative, e.g. -2500",
+                             "write it like --day-pnl -2500.50")
+        changes["day_pnl"] = pnl
+    changes["last_prices"] = {**account.last_prices, **_ltp_flags(ltp)}
+    if instruments_file is not None:
+        changes["instruments"] = read_instruments(instruments_file)
+    return replace(account, **changes)
+
+
+class _Prices:
+    """Last prices read from the broker as new instruments appear in the stream."""
+
+    def __init__(self, broker: "Broker", account: "Account"):
+        self.broker, self.account = broker, account
+        self.exchanges: set[str] = set()
+
+    def ready_for(self, raw: Any) -> "Account":
+        if not isinstance(raw, dict) or not isinstance(raw.get("exchange"), str) or not isinstance(raw.get("symbol"), str):
+            return self.account
+        exchange = raw["exchange"].strip().upper()
+        key = f"{exchange}:{raw['symbol'].strip().upper()}"
+        prices, specs = dict(self.account.last_prices), dict(self.account.instruments or {})
+        if exchange not in self.exchanges:
+            self.exchanges.add(exchange)
+            specs.update(self.broker.instruments([exchange]))
+        if key not in prices and key in specs:
+            prices.update(self.broker.ltp([key]))
+        self.account = replace(self.account, last_prices=prices, instruments=specs)
+        return self.account
+
+
+def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream: TextIO, *,
+          account: "Account | None") -> int:
+    from mci.risk import Account, RiskModel, validate
+
+    broker = None
+    prices = None
+    try:
+        if account is None:
+            from mci.brokers.factory import broker_for
+
+            broker = broker_for(profile, state_dir, clock)
+            prices = _Prices(broker, Account.from_broker(broker, specs={}, at=clock.now()))
+        model = None
+        seen = rejected = 0
+        for line, raw in orders_in(stream):
+            current = prices.ready_for(raw) if prices is not None else account
+            assert current is not None
+            model = model or RiskModel.of(profile.risk, current.capital)
+            if isinstance(raw, _BadJson):
+                from mci.risk import Verdict
+                from mci.risk.intent import Failure
+
+                verdict = Verdict(False, (Failure("json", f"line {line} is not JSON", raw.message,
+                                                  "send one JSON object per line"),))
+            else:
+                verdict = validate(raw, model, current, clock.now())
+            seen += 1
+            rejected += not verdict.accepted
+            _show(verdict, line, output)
+    finally:
+        if broker is not None:
+            broker.close()
+    if not seen:
+        raise UsageError("no order to check", "the input was empty",
+                         "pass a file with one JSON order (or JSON lines), or pipe them to `mci risk check -`")
+    return 0 if not rejected else 1
+
+
+def _show(verdict: Any, line: int, output: str) -> None:
+    if output == "json":
+        emit(json.dumps({"line": line, **verdict.as_dict()}, ensure_ascii=False))
+        return
+    label = verdict.intent.label() if verdict.intent else f"line {line}"
+    facts = ", ".join(f"{k.replace('_', ':') if k == 'risk_reward' else k} {v}" for k, v in verdict.facts.items())
+    if verdict.accepted:
+        emit(f"ACCEPTED  {label}{f' ({facts})' if facts else ''}{' [exit]' if verdict.exit else ''}")
+        return
+    emit(f"REJECTED  {label}: {len(verdict.failures)} rule(s) failed")
+    for failure in verdict.failures:
+        emit("  [" + failure.rule + "] " + failure.render().replace("\n", "\n  "))
+
+
+def limits(profile: "Profile", clock: Clock, state_dir: Path, output: str, *, capital: str | None) -> int:
+    """The declared limits in rupees for today's capital, and whether they hold together (scanner check 10's model)."""
+    from mci.config.units import format_money, format_percent, parse_money
+    from mci.output.console import emit_json
+    from mci.risk import RiskModel
+
+    if capital is not None:
+        amount = parse_money(capital)
+    else:
+        from mci.brokers.factory import broker_for
+
+        broker = broker_for(profile, state_dir, clock)
+        try:
+            amount = broker.funds().opening
+        finally:
+            broker.close()
+    model = RiskModel.of(profile.risk, amount)
+    problems = model.problems()
+    r = profile.risk
+    rows = [("max_risk_per_trade", format_percent(r.max_risk_per_trade), format_money(model.max_risk_per_trade)),
+            ("max_daily_loss", format_percent(r.max_daily_loss), format_money(model.max_daily_loss)),
+            ("max_position_loss", format_percent(r.max_position_loss), format_money(model.max_position_loss)),
+            ("max_drawdown", format_percent(r.max_drawdown) + " of the peak", format_money(model.max_drawdown(amount)) + " at the open"),
+            ("max_open_positions", str(r.max_open_positions), ""),
+            ("min_risk_reward", str(r.min_risk_reward), ""),
+            ("price_band", "±" + format_percent(r.price_band), ""),
+            ("warn_at", format_percent(r.warn_at) + " of each limit", "")]
+    if output == "json":
+        emit_json({"profile": profile.name, "capital": str(amount),
+                   "limits": [{"name": n, "declared": d, "rupees": m} for n, d, m in rows],
+                   "problems": [p.__dict__ for p in problems]})
+    else:
+        emit(f"risk limits of {profile.name} on capital {format_money(amount)}")
+        for name, declared, money in rows:
+            emit(f"  {name:<20} {declared:<22} {money}")
+        for p in problems:
+            emit(f"  {p.level.upper()}: {p.what}\n    WHY: {p.why}\n    HOW: {p.how}")
+    return 1 if any(p.level == "error" for p in problems) else 0
