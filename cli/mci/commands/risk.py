@@ -194,7 +194,7 @@ def _show(verdict: Any, line: int, output: str) -> None:
         emit(json.dumps({"line": line, **verdict.as_dict()}, ensure_ascii=False))
         return
     label = verdict.intent.label() if verdict.intent else f"line {line}"
-    facts = ", ".join(f"{k.replace('_', ':') if k == 'risk_reward' else k} {v}" for k, v in verdict.facts.items())
+    facts = ", ".join(f"{k.replace('_', ':') if k == 'risk_reward' else k} {v}" for k, v in verdict.facts_text().items())
     if verdict.accepted:
         emit(f"ACCEPTED  {label}{f' ({facts})' if facts else ''}{' [exit]' if verdict.exit else ''}")
         return

@@ -14,6 +14,7 @@ from a JSON document (`Account.from_mapping`):
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -67,8 +68,7 @@ class Account:
 
     def orders_within(self, end: datetime, window: timedelta = SECOND) -> int:
         """Orders placed in (end - window, end]."""
-        start = end - window
-        return sum(1 for t in self.order_times if start < t <= end)
+        return bisect_right(self.order_times, end) - bisect_right(self.order_times, end - window)
 
     def peak_rate(self, window: timedelta = SECOND) -> int:
         """The most orders in any window of this length over the day (two pointers over sorted times)."""

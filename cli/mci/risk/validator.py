@@ -32,11 +32,15 @@ class Verdict:
     failures: tuple[Failure, ...]
     intent: Intent | None = None
     exit: bool = False  # the order only reduces an open position
-    facts: dict[str, str] = field(default_factory=dict)  # risk, reward, notional... as text
+    facts: dict[str, Decimal] = field(default_factory=dict)  # notional, risk, reward (rupees), risk_reward
+
+    def facts_text(self) -> dict[str, str]:
+        # Formatted only when shown: the accept path stays free of string work.
+        return {k: str(v.quantize(Decimal("0.01"))) if k == "risk_reward" else format_money(v) for k, v in self.facts.items()}
 
     def as_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "order": self.intent.label() if self.intent else None,
-                "exit": self.exit, "facts": self.facts, "failures": [f.as_dict() for f in self.failures]}
+                "exit": self.exit, "facts": self.facts_text(), "failures": [f.as_dict() for f in self.failures]}
 
 
 def validate(raw: Any, model: RiskModel, account: Account, now: datetime) -> Verdict:
@@ -54,7 +58,7 @@ def _is_exit(i: Intent, account: Account) -> bool:
 def check(i: Intent, model: RiskModel, account: Account, now: datetime) -> Verdict:
     r = model.limits
     failures: list[Failure] = []
-    facts: dict[str, str] = {}
+    facts: dict[str, Decimal] = {}
     add = failures.append
     key = i.instrument
     exiting = _is_exit(i, account)
@@ -111,7 +115,7 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime) -> Verdi
     entry = i.price if i.order_type in ("LIMIT", "SL") else i.trigger_price if i.order_type == "SL-M" else ltp
     if entry is not None:
         notional = entry * i.quantity
-        facts["notional"] = format_money(notional)
+        facts["notional"] = notional
         if not exiting and r.max_notional_per_order is not None and notional > r.max_notional_per_order:
             add(Failure("max_notional_per_order", f"notional {format_money(notional)} exceeds {format_money(r.max_notional_per_order)}",
                         f"{i.quantity} × {format_money(entry)}; risk.max_notional_per_order guards against a fat finger",
@@ -157,7 +161,7 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime) -> Verdi
 
 
 def _entry_rules(i: Intent, model: RiskModel, account: Account, entry: Decimal | None,
-                 facts: dict[str, str], add: Any) -> None:
+                 facts: dict[str, Decimal], add: Any) -> None:
     r = model.limits
     stop, target = i.stop_loss, i.target
     if stop is None:
@@ -177,16 +181,16 @@ def _entry_rules(i: Intent, model: RiskModel, account: Account, entry: Decimal |
 
     risk = abs(entry - stop) * i.quantity if entry is not None and stop is not None else None
     if risk is not None:
-        facts["risk"] = format_money(risk)
+        facts["risk"] = risk
         if risk > model.max_risk_per_trade:
             add(Failure("max_risk_per_trade", f"risk {format_money(risk)} exceeds {model.describe(r.max_risk_per_trade)}",
                         f"|{entry} − {stop}| × {i.quantity} = {format_money(risk)}", HOW_SIZE))
         if target is not None:
             reward = abs(target - entry) * i.quantity
-            facts["reward"] = format_money(reward)
-            facts["risk_reward"] = str((reward / risk).quantize(Decimal("0.01"))) if risk else "∞"
+            facts["reward"] = reward
+            facts["risk_reward"] = reward / risk
             if reward < r.min_risk_reward * risk:  # no division: 1/3 must not round its way past the floor
-                add(Failure("min_risk_reward", f"risk:reward is {facts['risk_reward']}, below {r.min_risk_reward}",
+                add(Failure("min_risk_reward", f"risk:reward is {(reward / risk).quantize(Decimal('0.01'))}, below {r.min_risk_reward}",
                             f"reward {format_money(reward)} for risk {format_money(risk)}",
                             "move the target further or the stop closer, or skip the trade"))
         elif i.target is None:
