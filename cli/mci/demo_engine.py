@@ -5,7 +5,9 @@
 It opens the broker of the profile in MCI_PROFILE (default: the shipped paper
 profile) in the state directory MCI_HOME and, while not paused, places up to
 --max-orders small MIS market BUYs, each followed by a protective SL-M SELL
-resting 1% below. HTTP on 127.0.0.1:<port>:
+resting 1% below. Every entry is first put to the profile's pre-trade validator
+(mci.risk) with its stop and a 2.5% target, as a real engine should: a
+rejected entry is logged rule by rule and not placed. HTTP on 127.0.0.1:<port>:
 
     GET  /health   200 {"status": "ok", "paused": false, "orders_placed": 3}; 503 while starting or stopping
     POST /pause    no new entries (stops for filled entries are still placed)
@@ -32,12 +34,13 @@ import socket
 import sys
 import threading
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 DEFAULT_PORT = 8787
 STOP_DISTANCE = Decimal("0.01")  # the protective stop rests 1% below the last price
+TARGET_DISTANCE = Decimal("0.025")  # 2.5 : 1, above the shipped profiles' min_risk_reward of 2.0
 TICK = Decimal("0.05")
 
 
@@ -59,6 +62,9 @@ class Engine:
         self.status = "starting"  # starting | ok | stopping
         self.paused = False
         self.orders_placed = 0  # by this process
+        self.rejected = 0  # entries the pre-trade validator refused
+        self.risk: Any = None  # the profile's RiskLimits; None: no validation (a test engine)
+        self.specs: Any = None  # tick and lot sizes, read once
         self.done = False
         self.broker: Any = None  # opened in the trading thread, used only there
         self.stopping = threading.Event()
@@ -71,7 +77,8 @@ class Engine:
         self.wake.set()
 
     def health(self) -> dict[str, Any]:
-        return {"status": self.status, "paused": self.paused, "orders_placed": self.orders_placed}
+        return {"status": self.status, "paused": self.paused, "orders_placed": self.orders_placed,
+                "entries_rejected": self.rejected}
 
     # ------------------------------------------------------------ trading
 
@@ -79,7 +86,7 @@ class Engine:
         from mci.errors import MciError
 
         try:
-            broker = open_broker()
+            broker, self.risk = open_broker()
         except MciError as exc:
             self.error = (exc.what, exc.why, exc.how, int(exc.code))
             self.stop()
@@ -129,15 +136,41 @@ class Engine:
                 self.done = True
             return
         tag = f"{prefix}{missing[0]}"
+        if not self._vetted(tag):
+            return
         self._place("BUY", "MARKET", tag)
         self._protect(_by_tag(self.broker, tag), book)
+
+    def _vetted(self, tag: str) -> bool:
+        """The entry with its stop and target against the profile's limits and the account as it is now."""
+        if self.risk is None:
+            return True
+        from mci.clock import clock_from
+        from mci.risk import Account, RiskModel, validate
+
+        key = f"NSE:{self.symbol}"
+        if self.specs is None:
+            self.specs = self.broker.instruments(["NSE"])
+        account = Account.from_broker(self.broker, instruments=[key], specs=self.specs)
+        ltp = account.last_prices[key]
+        order = {"exchange": "NSE", "symbol": self.symbol, "side": "BUY", "quantity": self.quantity,
+                 "order_type": "MARKET", "product": "MIS", "tag": tag,
+                 "stop_loss": str(_tick(ltp * (1 - STOP_DISTANCE), ROUND_FLOOR)),
+                 "target": str(_tick(ltp * (1 + TARGET_DISTANCE), ROUND_CEILING))}
+        now = clock_from().now()
+        verdict = validate({**order, "signal_time": now.isoformat()}, RiskModel.of(self.risk, account.capital), account, now)
+        if not verdict.accepted:
+            self.rejected += 1
+            for failure in verdict.failures:
+                log(f"entry {tag} rejected by risk rule {failure.rule}: {failure.what} ({failure.why})")
+        return verdict.accepted
 
     def _protect(self, entry: Any, book: dict[str, Any]) -> None:
         if entry is None or entry.status != "COMPLETE" or entry.tag + "s" in book or self.stopping.is_set():
             return
         key = f"NSE:{self.symbol}"
         ltp = self.broker.ltp([key])[key]
-        trigger = (ltp * (1 - STOP_DISTANCE) / TICK).to_integral_value(ROUND_FLOOR) * TICK
+        trigger = _tick(ltp * (1 - STOP_DISTANCE), ROUND_FLOOR)
         self._place("SELL", "SL-M", entry.tag + "s", trigger)
         book[entry.tag + "s"] = entry  # placed: not again in this cycle
 
@@ -150,6 +183,10 @@ class Engine:
         at = f" trigger={trigger}" if trigger is not None else ""
         log(f"placed {side} {self.quantity} NSE:{self.symbol} MIS {order_type}{at} tag={tag} order_id={order_id}")
         return order_id
+
+
+def _tick(price: Decimal, rounding: str) -> Decimal:
+    return (price / TICK).to_integral_value(rounding) * TICK
 
 
 def _by_tag(broker: Any, tag: str) -> Any:
@@ -170,7 +207,8 @@ def bridge_token(env: dict[str, str]) -> None:
         env["MCI_ACCESS_TOKEN"] = token
 
 
-def open_broker() -> Any:
+def open_broker() -> tuple[Any, Any]:
+    """The profile's broker with a valid session, and its risk limits."""
     from mci.brokers.factory import broker_for
     from mci.clock import clock_from
     from mci.config import load_profile
@@ -191,7 +229,7 @@ def open_broker() -> Any:
         raise MciError(f"the {profile.broker.kind} session of profile {profile.name!r} is not valid",
                        session.reason or "the broker refused the session", "run `mci token login`, then start again")
     log(f"broker {broker.name} of profile {profile.name} open (user {session.user_id})")
-    return broker
+    return broker, profile.risk
 
 
 # ---------------------------------------------------------------- HTTP

@@ -80,6 +80,20 @@ def test_places_tagged_entries_with_stops_and_a_restart_does_not_duplicate(mci_h
     assert "6 orders tagged demo" in out and "already in the book" in out
 
 
+def test_an_entry_the_risk_limits_refuse_is_logged_and_never_placed(mci_home):
+    """2,000 INFY with a 1% stop risks about ₹30,000, over the paper profile's 2% of ₹10,00,000."""
+    port = free_port()
+    proc = spawn(mci_home, port, "--max-orders", "1", "--quantity", "2000")
+    try:
+        assert wait_for(lambda: (health(port) or (0, {}))[1].get("entries_rejected", 0) >= 2, timeout=10)
+        assert health(port)[1]["orders_placed"] == 0
+    finally:
+        code, _took, out, err = stop(proc)
+    assert code == 0, err
+    assert book(mci_home) == []
+    assert "rejected by risk rule max_risk_per_trade: risk ₹" in out and "exceeds 2% of capital, ₹20,000.00" in out
+
+
 def test_pause_resume_and_stop_over_http(mci_home):
     port = free_port()
     proc = spawn(mci_home, port, "--max-orders", "20", "--interval", "0.1")
