@@ -34,12 +34,16 @@ def orders_in(stream: TextIO) -> Iterator[tuple[int, Any]]:
             continue
         opening, first = first, False
         try:
-            yield number, json.loads(line)
-            continue
+            doc = json.loads(line)
         except ValueError as exc:
             if not opening or not line.lstrip().startswith(("{", "[")):
                 yield number, _BadJson(str(exc))
                 continue
+        else:
+            # An array on one line (json.dumps of a list) is a document of orders, like one that spans lines.
+            for item in doc if opening and isinstance(doc, list) else [doc]:
+                yield number, item
+            continue
         # A pretty-printed document: the rest of the input belongs to it.
         try:
             doc = json.loads(line + stream.read())
@@ -210,7 +214,10 @@ def limits(profile: "Profile", clock: Clock, state_dir: Path, output: str, *, ca
     from mci.risk import RiskModel
 
     if capital is not None:
-        amount = parse_money(capital)
+        try:
+            amount = parse_money(capital)
+        except ValueError as exc:
+            raise UsageError(f"--capital {capital!r} is not an amount", str(exc), "write it like 500000 or ₹5,00,000") from None
     else:
         from mci.brokers.factory import broker_for
 

@@ -170,6 +170,8 @@ def decimal_of(value: Any) -> Decimal | None:
         if not math.isfinite(value):
             return None
         value = repr(value)  # the shortest text that round-trips, not the binary expansion
+    if isinstance(value, str) and "_" in value:
+        return None  # Decimal() reads "1_500" as 1500; a signal that writes digit separators is malformed
     if isinstance(value, (int, str)):
         try:
             d = Decimal(value.strip() if isinstance(value, str) else value)

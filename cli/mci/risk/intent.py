@@ -26,6 +26,9 @@ ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
 FIELDS = ("exchange", "symbol", "side", "quantity", "order_type", "product", "price", "trigger_price",
           "stop_loss", "target", "signal_time", "tag")
 _PRICES = ("price", "trigger_price", "stop_loss", "target")
+# Far past any exchange's order size; it keeps quantity × price inside Decimal's 28 digits, and a quantity
+# such as 9e999999 from ever becoming a million-digit int.
+MAX_QUANTITY = 10**12
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ class Intent:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4300-digit str limit
+        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -89,8 +95,11 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
                                 "an unknown field is most often a misspelt known one, whose value would be ignored",
                                 f"use only: {', '.join(FIELDS)}"))
 
+    # A field sent as null is a missing field: the same failure, the same default.
     def text(key: str, default: str | None = None) -> str | None:
-        value = raw.get(key, default)
+        value = raw.get(key)
+        if value is None:
+            value = default
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip():
@@ -100,11 +109,11 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
 
     exchange, symbol, tag = text("exchange"), text("symbol"), text("tag")
     for key, value in (("exchange", exchange), ("symbol", symbol)):
-        if value is None and key not in raw:
+        if value is None and raw.get(key) is None:
             failures.append(Failure("shape", f"the order has no {key}", "the instrument is EXCHANGE:SYMBOL",
                                     'add "exchange": "NSE" and "symbol": "INFY"'))
     side = text("side")
-    if side is None and "side" not in raw:
+    if side is None and raw.get("side") is None:
         failures.append(Failure("shape", "the order has no side", "BUY or SELL decides where the stop and target must lie",
                                 'add "side": "BUY" or "SELL"'))
     elif side is not None and side not in SIDES:
@@ -128,6 +137,11 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
             failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a whole number above 0",
                                     "zero, negative or fractional quantities are signal bugs",
                                     "send a whole number of shares above 0; the side says buy or sell"))
+            qty = None
+        elif q > MAX_QUANTITY:
+            failures.append(Failure("signal", f"quantity {_shown(quantity)} is beyond any order size",
+                                    f"it is above {MAX_QUANTITY:,}: a quantity this large is a signal bug",
+                                    "send the number of shares the strategy means"))
             qty = None
         else:
             qty = int(q)
@@ -160,10 +174,10 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
                                     'write it like "2026-11-23T10:00:00+05:30"'))
             signal_time = None
 
-    if order_type in ("LIMIT", "SL") and prices["price"] is None and "price" not in raw:
+    if order_type in ("LIMIT", "SL") and raw.get("price") is None:
         failures.append(Failure("shape", f"a {order_type} order has no price", "the limit price is what it trades at",
                                 'add "price"'))
-    if order_type in ("SL", "SL-M") and prices["trigger_price"] is None and "trigger_price" not in raw:
+    if order_type in ("SL", "SL-M") and raw.get("trigger_price") is None:
         failures.append(Failure("shape", f"an {order_type} order has no trigger_price", "the trigger is what fires it",
                                 'add "trigger_price"'))
     if order_type == "MARKET" and raw.get("price") is not None:

@@ -36,7 +36,13 @@ class Verdict:
 
     def facts_text(self) -> dict[str, str]:
         # Formatted only when shown: the accept path stays free of string work.
-        return {k: str(v.quantize(Decimal("0.01"))) if k == "risk_reward" else format_money(v) for k, v in self.facts.items()}
+        out = {}
+        for k, v in self.facts.items():
+            try:
+                out[k] = str(v.quantize(Decimal("0.01"))) if k == "risk_reward" else format_money(v)
+            except ArithmeticError:  # past 28 digits (a quantity of 10^30): shown unrounded, never a crash
+                out[k] = str(v)
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "order": self.intent.label() if self.intent else None,
@@ -47,7 +53,14 @@ def validate(raw: Any, model: RiskModel, account: Account, now: datetime) -> Ver
     intent, failures = parse(raw)
     if intent is None:
         return Verdict(False, tuple(failures))
-    return check(intent, model, account, now)
+    try:
+        return check(intent, model, account, now)
+    except ArithmeticError as exc:
+        # Finite but absurd numbers (a quantity of 10^30, a price of 1e30 or 1e-999999) overflow Decimal's
+        # 28 digits in the tick, band or rupee arithmetic: they cannot be judged, so they are refused.
+        return Verdict(False, (Failure("signal", f"the order's numbers are out of range: {intent.label()[:120]}",
+                                       f"judging them overflowed ({type(exc).__name__}); no market trades such a "
+                                       "price or quantity", "fix the signal's prices and quantity"),), intent)
 
 
 def _is_exit(i: Intent, account: Account) -> bool:
@@ -197,18 +210,22 @@ def _entry_rules(i: Intent, model: RiskModel, account: Account, entry: Decimal |
             add(Failure("min_risk_reward", "the entry has no target", f"risk.min_risk_reward {r.min_risk_reward} needs a target to judge",
                         'add "target"'))
 
-        loss = max(ZERO, -account.day_pnl)
-        if loss + risk > model.max_daily_loss:
-            add(Failure("max_daily_loss", f"the day's loss {format_money(loss)} plus this trade's risk {format_money(risk)} "
-                        f"exceeds {model.describe(r.max_daily_loss)}",
-                        f"{format_money(max(ZERO, model.max_daily_loss - loss))} of daily loss room is left",
-                        "reduce the size, or stop trading for the day"))
-        peak = max(account.peak_equity or account.capital, account.capital, account.equity)
-        drawdown = peak - account.equity
-        if drawdown + risk > model.max_drawdown(peak):
-            add(Failure("max_drawdown", f"drawdown {format_money(drawdown)} plus this trade's risk {format_money(risk)} "
-                        f"exceeds {format_percent(r.max_drawdown)} of the peak {format_money(peak)}, {format_money(model.max_drawdown(peak))}",
-                        "the day has given back too much of its high", "reduce the size, or stop trading for the day"))
+    # Without a stop (allowed only when require_stop_loss is false) the trade's risk is unknown; a day already
+    # past its loss or drawdown limit still refuses it.
+    at_risk = risk if risk is not None else ZERO
+    risk_text = f"this trade's risk {format_money(at_risk)}" if risk is not None else "this unstopped trade"
+    loss = max(ZERO, -account.day_pnl)
+    if loss + at_risk > model.max_daily_loss:
+        add(Failure("max_daily_loss", f"the day's loss {format_money(loss)} plus {risk_text} "
+                    f"exceeds {model.describe(r.max_daily_loss)}",
+                    f"{format_money(max(ZERO, model.max_daily_loss - loss))} of daily loss room is left",
+                    "reduce the size, or stop trading for the day"))
+    peak = max(account.peak_equity or account.capital, account.capital, account.equity)
+    drawdown = peak - account.equity
+    if drawdown + at_risk > model.max_drawdown(peak):
+        add(Failure("max_drawdown", f"drawdown {format_money(drawdown)} plus {risk_text} "
+                    f"exceeds {format_percent(r.max_drawdown)} of the peak {format_money(peak)}, {format_money(model.max_drawdown(peak))}",
+                    "the day has given back too much of its high", "reduce the size, or stop trading for the day"))
 
     if account.position(i.instrument, i.product) is None:
         count = len(account.open_positions)
