@@ -29,7 +29,9 @@ The day:   mci scan      pre-ignition checklist (token, market hours, holidays, 
            mci ignite    start the trading engine (armed by a fresh passed scan only)
            mci shutdown  graceful six steps; --end-of-day squares off MIS; --emergency (mci kill) flattens
            mci reset     unlatch 'halted' after an emergency (--confirm)
-           mci status    lifecycle state, last scan, breakers
+           mci status    lifecycle state, last scan, breakers, the watcher
+           mci watch     the intraday risk guard: poll, warn, trip the kill switch on a breach
+           mci risk      check orders against the risk limits before they are placed; the limits in rupees
            mci validate  check profiles and rules before they reach production
            mci token     capture, inspect and clear the Kite access token (dies 06:00 IST)
            mci breaker   circuit-breaker states that persist across invocations
@@ -167,6 +169,10 @@ _register_sim(app)
 from mci.commands.day_cli import register as _register_day  # noqa: E402
 
 _register_day(app)
+
+from mci.commands.watch_cli import register as _register_watch  # noqa: E402
+
+_register_watch(app)
 
 from mci.commands.risk_cli import register as _register_risk  # noqa: E402
 

@@ -316,6 +316,18 @@ def test_exposure_rate_and_order_to_trade_ratio():
     assert "order_rate" not in usage(burst)  # not declared in the paper profile: not shown
 
 
+def test_an_old_burst_does_not_trip_every_later_read():
+    """One burst must not breach for the rest of the day (a watcher restarted after a reset would trip at once)."""
+    old = placed(120.9, 120.5, 120.1, 120)
+    model = RiskModel.of(limits(max_orders_per_second=D(3)), CAPITAL)
+    rate = {u.rule: u for u in assess(model, account(order_times=old, at=NOW))}["order_rate"]
+    assert rate.level == "ok" and rate.value == 0
+    assert {u.rule: u for u in assess(model, account(order_times=old))}["order_rate"].level == "breach"  # no read time
+    since = NOW - timedelta(seconds=121)  # the previous read came before the burst
+    assert {u.rule: u for u in assess(model, account(order_times=old, at=NOW), rate_since=since)}["order_rate"].level \
+        == "breach"
+
+
 # -- a field sent as null is a missing field, never a skipped rule --------------------------------------
 
 

@@ -41,10 +41,16 @@ class Position:
     last_price: Decimal
     realised: Decimal
     unrealised: Decimal
+    m2m: Decimal | None = None  # the day's mark-to-market (Kite's m2m); None: the position is today's alone
 
     @property
     def pnl(self) -> Decimal:
         return self.realised + self.unrealised
+
+    @property
+    def day_pnl(self) -> Decimal:
+        """Today's P&L: for a position carried from an earlier day, pnl would count that day's losses too."""
+        return self.pnl if self.m2m is None else self.m2m
 
 
 @dataclass(frozen=True)

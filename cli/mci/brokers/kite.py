@@ -252,7 +252,8 @@ class KiteBroker:
         return [
             Position(exchange=p["exchange"], symbol=p["tradingsymbol"], product=p["product"], quantity=int(p["quantity"]),
                      average_price=_dec(p.get("average_price")), last_price=_dec(p.get("last_price")),
-                     realised=_dec(p.get("realised")), unrealised=_dec(p.get("unrealised")))
+                     realised=_dec(p.get("realised")), unrealised=_dec(p.get("unrealised")),
+                     m2m=_dec(p["m2m"]) if p.get("m2m") is not None else None)
             for p in (data or {}).get("net", [])
         ]  # fmt: skip
 

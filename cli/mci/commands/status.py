@@ -30,6 +30,7 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str) -
     fresh = scan is not None and now - scan.finished_at <= profile.scan.max_age
     breakers = {name: store.breaker(name) for name in profile.breakers}
     runs = _runs(store, profile.name)
+    watcher = _watcher(store, profile.name)
     store.close()
     engine, lock = _engine_and_lock(profile, state_dir)
     if output == "json":
@@ -43,6 +44,7 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str) -
             "breakers": {n: {"state": b.state, "failures": b.fail_counter} for n, b in breakers.items()},
             "engine": engine,
             "lock": lock,
+            "watcher": watcher.as_dict(),
             "runs": runs,
             "state_dir": str(state_dir),
         })
@@ -61,6 +63,7 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str) -
     else:
         emit(f"engine:    pid {engine['pid']} ({engine['how']}), {'healthy' if engine['healthy'] else 'NOT healthy'}"
              f" — {engine['detail']}; log {engine['log_path']}")
+    emit(f"watcher:   {_watcher_text(watcher)}")
     if lock is not None:
         emit(f"lock:      held by pid {lock['pid']} (mci {lock['command']}) since {lock['since']}")
     for run in runs[:1]:
@@ -75,6 +78,27 @@ def _runs(store, profile: str) -> list[dict]:
     return [{"run_id": r.run_id, "purpose": r.purpose, "sequence": r.sequence, "status": r.status,
              "started_at": r.started_at.isoformat(), "finished_at": r.finished_at.isoformat() if r.finished_at else None}
             for r in Journal(store, profile).latest(5)]
+
+
+def _watcher(store, profile: str):
+    """Whether `mci watch` guards the profile: judged on real elapsed time (beats are real time, even with --at)."""
+    from mci.store.watchers import Watchers, liveness
+
+    return liveness(Watchers(store, profile).get(), Clock().now())
+
+
+def _watcher_text(live) -> str:
+    r = live.record
+    if r is None:
+        return "none has run (start `mci watch` to guard the limits)"
+    beat = f"last beat {_age(r.last_beat, r.last_beat + live.beat_age)}"
+    level = (r.summary or {}).get("level")
+    if live.state == "alive":
+        return f"alive, pid {r.pid}, every {r.interval.total_seconds():g}s, {beat}" + (f", risk {level}" if level else "")
+    if live.state == "stale":
+        why = "its process is gone" if not live.process_alive else "it is not beating (hung, or a slow broker)"
+        return f"STALE, pid {r.pid}: {why}; {beat}; restart `mci watch`"
+    return f"not running (last: {r.status}, {beat})"
 
 
 def _engine_and_lock(profile, state_dir: Path) -> tuple[dict | None, dict | None]:

@@ -70,10 +70,10 @@ class Account:
         """Orders placed in (end - window, end]."""
         return bisect_right(self.order_times, end) - bisect_right(self.order_times, end - window)
 
-    def peak_rate(self, window: timedelta = SECOND) -> int:
-        """The most orders in any window of this length over the day (two pointers over sorted times)."""
+    def peak_rate(self, window: timedelta = SECOND, since: datetime | None = None) -> int:
+        """The most orders in any window of this length among orders placed after `since` (two pointers)."""
+        times = self.order_times if since is None else self.order_times[bisect_right(self.order_times, since):]
         best, lo = 0, 0
-        times = self.order_times
         for hi, t in enumerate(times):
             while times[lo] <= t - window:
                 lo += 1
@@ -88,12 +88,12 @@ class Account:
         funds = broker.funds()
         positions = broker.positions()
         orders = broker.orders()
-        holdings = tuple(Holding(f"{p.exchange}:{p.symbol}", p.product, p.quantity, p.pnl) for p in positions)
+        holdings = tuple(Holding(f"{p.exchange}:{p.symbol}", p.product, p.quantity, p.day_pnl) for p in positions)
         wanted = sorted({h.instrument for h in holdings if h.quantity} | set(instruments))
         prices = broker.ltp(wanted) if wanted else {}
         return cls(
             capital=funds.opening,
-            day_pnl=sum((p.pnl for p in positions), ZERO),
+            day_pnl=sum((p.day_pnl for p in positions), ZERO),
             positions=holdings,
             last_prices=prices,
             instruments=specs,

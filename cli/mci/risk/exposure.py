@@ -8,6 +8,7 @@ limit is not a breach; one paisa over is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,9 @@ from mci.risk.model import RiskModel
 
 # The order-to-trade ratio is noise over a handful of orders (1 order, 0 trades is "infinite").
 OTR_MIN_ORDERS = 20
+# A burst is judged while it is recent: judged over the whole day, one burst would trip every later
+# poll, and a watcher restarted after `mci reset --confirm` would trip again at once.
+RATE_LOOKBACK = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,12 @@ def _level(value: Decimal, limit: Decimal, warn_at: Decimal) -> str:
     return "warn" if value > 0 and value >= limit * warn_at else "ok"
 
 
-def assess(model: RiskModel, account: Account) -> list[Usage]:
-    """Every account-level limit against the account, worst position first for position_loss."""
+def assess(model: RiskModel, account: Account, *, rate_since: datetime | None = None) -> list[Usage]:
+    """Every account-level limit against the account.
+
+    The order rate counts orders placed after `rate_since` (a watcher passes its previous read), by default
+    within RATE_LOOKBACK of the account's read time.
+    """
     r = model.limits
     warn_at = r.warn_at
     out: list[Usage] = []
@@ -78,7 +86,8 @@ def assess(model: RiskModel, account: Account) -> list[Usage]:
                      f"{count} open position(s) of {cap}"))
 
     if r.max_orders_per_second is not None:
-        rate = Decimal(account.peak_rate())
+        since = rate_since if rate_since is not None else account.at - RATE_LOOKBACK if account.at else None
+        rate = Decimal(account.peak_rate(since=since))
         out.append(Usage("order_rate", rate, r.max_orders_per_second,
                          _level(rate, r.max_orders_per_second, warn_at),
                          f"peak order rate {rate}/s of {r.max_orders_per_second}/s"))

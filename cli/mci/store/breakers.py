@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping, TypeVar
 import pybreaker
 
 from mci.clock import Clock
+from mci.engine.retrying import BreakerOpenError as RefusedByBreaker
 from mci.errors import ExitCode, MciError, UnavailableError, UsageError
 from mci.store.state import BreakerRecord, StateStore
 
@@ -60,8 +61,11 @@ def _excluded(exc: BaseException) -> bool:
     return not counts_against_broker(exc)
 
 
-class BreakerOpenError(UnavailableError, pybreaker.CircuitBreakerError):
-    """The breaker refused the call (or just tripped): retry after its cooldown."""
+class BreakerOpenError(RefusedByBreaker, pybreaker.CircuitBreakerError):
+    """The breaker refused the call (or just tripped): retry after its cooldown.
+
+    A subclass of the runner's BreakerOpenError, so one `except` and one retry rule cover both: a
+    tenacity retry inside the cooldown would only hammer the open breaker."""
 
 
 class DbCircuitBreakerStorage(pybreaker.CircuitBreakerStorage):

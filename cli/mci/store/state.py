@@ -22,7 +22,7 @@ from mci.errors import UnavailableError
 from mci.store.audit import GENESIS, AuditRecord, canonical_json, record_hash
 
 DB_NAME = "state.db"
-SCHEMA_VERSION = 2  # 2: the sequence journal (runs, steps)
+SCHEMA_VERSION = 3  # 2: the sequence journal (runs, steps); 3: watchers (mci watch heartbeats)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lifecycle (
@@ -80,6 +80,19 @@ CREATE TABLE IF NOT EXISTS steps (
     error       TEXT,
     facts       TEXT,
     PRIMARY KEY (run_id, step_id, attempt)
+);
+CREATE TABLE IF NOT EXISTS watchers (
+    profile         TEXT PRIMARY KEY,
+    pid             INTEGER NOT NULL,
+    proc_start      INTEGER,
+    started_at      TEXT NOT NULL,
+    last_beat       TEXT NOT NULL,
+    interval_s      REAL NOT NULL,
+    status          TEXT NOT NULL,
+    summary         TEXT NOT NULL DEFAULT '{}',
+    peak_day        TEXT,
+    peak_equity     TEXT,
+    squared_off_day TEXT
 );
 CREATE TABLE IF NOT EXISTS probe (
     id INTEGER PRIMARY KEY CHECK (id = 1),
