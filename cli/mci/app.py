@@ -33,10 +33,13 @@ The day:   mci scan      pre-ignition checklist (token, market hours, holidays, 
            mci watch     the intraday risk guard: poll, warn, trip the kill switch on a breach
            mci risk      check orders against the risk limits before they are placed; the limits in rupees
            mci validate  check profiles and rules before they reach production
+           mci policy    the CI gate on config changes: every loosening since a base version, approvals
            mci token     capture, inspect and clear the Kite access token (dies 06:00 IST)
            mci breaker   circuit-breaker states that persist across invocations
            mci graph     the lifecycle or a sequence as a Mermaid diagram
            mci sim       the Kite Connect simulator for rehearsals (mci sim kite), and its admin
+           mci drill     rehearse the whole day in a sandbox (login to shutdown, a forced breach), recorded
+           mci gate      deployment gates: run a go/no-go checklist, record sign-offs
 \b
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
            a failed scan blocks; a kill switch latches 'halted'.
@@ -177,6 +180,18 @@ _register_watch(app)
 from mci.commands.risk_cli import register as _register_risk  # noqa: E402
 
 _register_risk(app)
+
+from mci.commands.drill_cli import register as _register_drill  # noqa: E402
+
+_register_drill(app)
+
+from mci.commands.policy_cli import register as _register_policy  # noqa: E402
+
+_register_policy(app)
+
+from mci.commands.gate_cli import register as _register_gate  # noqa: E402
+
+_register_gate(app)
 
 
 def _cache_dir() -> Optional[Path]:

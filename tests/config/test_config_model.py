@@ -139,6 +139,7 @@ def test_check_kinds_are_exact():
     assert schema["$defs"]["check"]["properties"]["kind"]["enum"] == [
         "token.validity", "token.expiry", "market.hours", "market.weekend", "market.holiday", "breaker.state",
         "broker.connectivity", "account.balance", "account.positions", "risk.parameters", "orders.stale", "system.health",
+        "command", "http", "file", "coverage", "junit", "metric", "drill", "approval",  # gate evidence (mci gate)
     ]
 
 

@@ -21,8 +21,8 @@ def _secs(delta: timedelta) -> str:
     return f"{delta.total_seconds():.3f}"
 
 
-def _testcase(suite: ET.Element, checklist: str, r: "CheckResult") -> None:
-    case = ET.SubElement(suite, "testcase", name=r.id, classname=f"mci.scan.{checklist}", time=_secs(r.duration))
+def _testcase(suite: ET.Element, checklist: str, r: "CheckResult", label: str = "scan") -> None:
+    case = ET.SubElement(suite, "testcase", name=r.id, classname=f"mci.{label}.{checklist}", time=_secs(r.duration))
     props = ET.SubElement(case, "properties")
     for name, value in (("title", r.title), ("kind", r.kind), ("severity", r.severity),
                         ("status", r.status.value), ("attempts", str(r.attempts))):
@@ -40,18 +40,20 @@ def _testcase(suite: ET.Element, checklist: str, r: "CheckResult") -> None:
         ET.SubElement(case, "system-out").text = f"passed: {r.summary}"
 
 
-def scan_to_junit(result: "ScanResult") -> str:
+def scan_to_junit(result: "ScanResult", *, label: str = "scan", name: str | None = None) -> str:
+    """`label` and `name` let a gate report as `mci gate NAME` (classname mci.gate.NAME) rather than as a scan."""
     counts = result.counts()
-    root = ET.Element("testsuites", name=f"mci scan {result.checklist}", tests=str(len(result.results)),
+    suite_name = name or result.checklist
+    root = ET.Element("testsuites", name=f"mci {label} {suite_name}", tests=str(len(result.results)),
                       failures=str(counts["failed"]), errors="0", skipped=str(counts["skipped"]),
                       time=_secs(result.duration))
-    suite = ET.SubElement(root, "testsuite", name=result.checklist, tests=str(len(result.results)),
+    suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(result.results)),
                           failures=str(counts["failed"]), errors="0", skipped=str(counts["skipped"]),
                           time=_secs(result.duration), timestamp=result.started_at.isoformat(timespec="seconds"))
     props = ET.SubElement(suite, "properties")
     for name, value in (("profile", result.profile), ("status", result.status.value)):
         ET.SubElement(props, "property", name=name, value=value)
     for r in result.results:
-        _testcase(suite, result.checklist, r)
+        _testcase(suite, suite_name, r, label)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
