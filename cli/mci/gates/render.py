@@ -53,7 +53,7 @@ def render_list(profile_name: str, gates: list["GateInfo"]) -> str:
             continue
         lines += ([""] if lines else []) + [title]
         for g in group:
-            count = f"{g.checks:>3} checks" if g.checks is not None else "  invalid"
+            count = f"{g.checks:>3} {'check' if g.checks == 1 else 'checks':<6}" if g.checks is not None else "  invalid"
             detail = f"— {g.error}" if g.error else (f"— {g.description}" if g.description else "")
             lines.append(f"  {g.name.ljust(width)}  {count}  {detail}".rstrip())
     return "\n".join(lines)
