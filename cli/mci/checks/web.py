@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -47,12 +45,6 @@ def checked_url(params: Mapping[str, Any]) -> str:
     return url
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A health endpoint that redirects (to a login page, say) is not green; judge the answer it gave.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 @dataclass(frozen=True)
 class Answer:
     status: int | None  # None: no HTTP answer at all
@@ -62,9 +54,19 @@ class Answer:
 
 def fetch(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None, body: str | None = None,
           timeout: timedelta) -> Answer:
+    # urllib.request (with http.client, email and ssl) costs ~10 ms: loaded only when a check calls out,
+    # not by every scan that loads the check modules.
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        # A health endpoint that redirects (to a login page, say) is not green; judge the answer it gave.
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
     request = urllib.request.Request(url, method=method, headers=dict(headers or {}),
                                      data=body.encode("utf-8") if body is not None else None)
-    handlers: list[Any] = [_NoRedirect]
+    handlers: list[Any] = [NoRedirect]
     if urlsplit(url).hostname in LOOPBACK:
         handlers.append(urllib.request.ProxyHandler({}))  # this machine is never behind the CI's HTTP proxy
     opener = urllib.request.build_opener(*handlers)

@@ -6,11 +6,25 @@
     verdict.accepted, [f.render() for f in verdict.failures]
 """
 
-from mci.risk.account import Account, Holding, InstrumentSpec
-from mci.risk.exposure import Usage, assess, breaches
-from mci.risk.intent import Failure, Intent, parse
-from mci.risk.model import RiskModel
-from mci.risk.validator import Verdict, check, validate
+from typing import Any
 
-__all__ = ["Account", "Failure", "Holding", "InstrumentSpec", "Intent", "RiskModel", "Usage", "Verdict", "assess",
-           "breaches", "check", "parse", "validate"]
+# Exports load on first use (PEP 562): scan check 10 imports mci.risk.model alone, and a scan must not pay
+# for the validator and the exposure modules it never calls.
+_EXPORTS = {
+    "Account": "account", "Holding": "account", "InstrumentSpec": "account",
+    "Usage": "exposure", "assess": "exposure", "breaches": "exposure",
+    "Failure": "intent", "Intent": "intent", "parse": "intent",
+    "RiskModel": "model",
+    "Verdict": "validator", "check": "validator", "validate": "validator",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mci.risk' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"mci.risk.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
