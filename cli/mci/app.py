@@ -19,27 +19,25 @@ import typer
 
 from mci import __version__
 from mci.commands.common import AT_OPT as AtOpt
+from mci.commands.common import METRICS_OPT as MetricsOpt
 from mci.commands.common import PROFILE_OPT as ProfileOpt
 
 HELP = """\
 Mission Control Interface: the operator's safety console for a trading day on Zerodha Kite Connect.
 
 \b
-The day:   mci scan      pre-ignition checklist (token, market hours, holidays, balance, risk…)
-           mci ignite    start the trading engine (armed by a fresh passed scan only)
-           mci shutdown  graceful six steps; --end-of-day squares off MIS; --emergency (mci kill) flattens
-           mci reset     unlatch 'halted' after an emergency (--confirm)
-           mci status    lifecycle state, last scan, breakers, the watcher
-           mci watch     the intraday risk guard: poll, warn, trip the kill switch on a breach
-           mci risk      check orders against the risk limits before they are placed; the limits in rupees
-           mci validate  check profiles and rules before they reach production
-           mci policy    the CI gate on config changes: every loosening since a base version, approvals
-           mci token     capture, inspect and clear the Kite access token (dies 06:00 IST)
-           mci breaker   circuit-breaker states that persist across invocations
-           mci graph     the lifecycle or a sequence as a Mermaid diagram
-           mci sim       the Kite Connect simulator for rehearsals (mci sim kite), and its admin
-           mci drill     rehearse the whole day in a sandbox (login to shutdown, a forced breach), recorded
-           mci gate      deployment gates: run a go/no-go checklist, record sign-offs
+The day (IST; cron runs the same commands):
+  first time   mci init [--kite] my.yaml; mci doctor -p my.yaml; mci validate my.yaml
+  08:30        mci token login           Kite only: the access token dies at 06:00 IST
+  09:00        mci scan                  the 12-point checklist; a pass arms the day, a failure blocks it
+  09:15        mci ignite                start the engine (armed by a fresh passed scan only)
+  all day      mci watch                 the risk guard: warns, and flattens + halts on a breach
+               mci status --watch        six panels: lifecycle, engine, positions, orders, risk bars, P&L
+               mci risk check ORDER      an order against every limit, before it is placed
+  15:15        mci shutdown --end-of-day graceful steps + square off MIS
+  any time     mci kill                  emergency: flatten everything, latch 'halted' (mci reset --confirm)
+  rehearse     mci sim kite · mci drill  the Kite simulator; the whole day in a sandbox
+  config / CI  mci validate · mci policy diff · mci gate run · mci audit verify · mci breaker · mci graph
 \b
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
            a failed scan blocks; a kill switch latches 'halted'.
@@ -100,8 +98,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
+                                help="Log more to stderr: -v info, -vv debug (default: warnings and errors)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only errors to stderr."),
 ) -> None:
     """Mission Control Interface."""
+    from mci.logs import set_verbosity  # loguru itself loads only when something logs
+
+    set_verbosity(verbose, quiet)
 
 
 @app.command()
@@ -109,6 +113,7 @@ def scan(
     profile: Optional[Path] = ProfileOpt,
     at: Optional[str] = AtOpt,
     output: ScanOutput = typer.Option(ScanOutput.text, "--output", "-o", help="text, json or junit."),
+    metrics_file: Optional[Path] = MetricsOpt,
 ) -> None:
     """Run the profile's pre-ignition checklist and arm (or block) the lifecycle.
 
@@ -119,7 +124,7 @@ def scan(
     _Run.output = output.value
     from mci.commands import scan as command
 
-    raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value))
+    raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value, metrics_file=metrics_file))
 
 
 @app.command()
@@ -149,16 +154,20 @@ def status(
     profile: Optional[Path] = ProfileOpt,
     at: Optional[str] = AtOpt,
     output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Redraw the panels live until Ctrl-C (json: one line per refresh)."),
+    interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch."),
 ) -> None:
-    """Show the lifecycle state, the last scan and the breakers.
+    """The day at a glance: session and lifecycle, engine health, positions, orders, risk usage (bars), P&L.
 
     \b
+    Example:  mci status --watch
     Example:  mci status -o json
+    When the broker cannot be read, its panels say 'unavailable: WHY'; status still exits 0.
     """
     _Run.output = output.value
     from mci.commands import status as command
 
-    raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value))
+    raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value, watch, interval))
 
 
 from mci.commands.token_cli import register as _register_token_and_breaker  # noqa: E402
@@ -192,6 +201,14 @@ _register_policy(app)
 from mci.commands.gate_cli import register as _register_gate  # noqa: E402
 
 _register_gate(app)
+
+from mci.commands.onboarding_cli import register as _register_onboarding  # noqa: E402
+
+_register_onboarding(app)
+
+from mci.commands.audit_cli import register as _register_audit  # noqa: E402
+
+_register_audit(app)
 
 
 def _cache_dir() -> Optional[Path]:

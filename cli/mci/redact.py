@@ -37,3 +37,60 @@ def redact_error(error: MciError, secrets: Iterable[str | None]) -> MciError:
     if (what, why, how, details) == (error.what, error.why, error.how, error.details):
         return error
     return MciError(what, why, how, error.code, error.location, details)
+
+
+# -- process-wide scrubbing (logs, notifications, metrics) ---------------------------------------
+#
+# redact() above masks the secrets a caller names. scrub() masks, in any text, every secret this
+# process has learnt (register()), the values of environment variables that look like secrets,
+# and the shapes secrets take on the wire, so a log record or a notification never carries one
+# even when the code that produced it did not know it held a secret.
+
+import os as _os
+import re as _re
+
+_REGISTERED: set[str] = set()
+_ENV_NAME = _re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|AUTH", _re.IGNORECASE)
+_MIN_LEN = 6  # shorter values ("1", "yes") would mask ordinary words
+_SHAPES = (
+    # access_token=..., "api_secret": "...", request_token: ...
+    (_re.compile(r"""(?i)\b((?:access|request|refresh|public|enc)_?token|api_?secret|secret|password|checksum)"""
+                 r"""(["']?\s*[:=]\s*["']?)([^\s"'&,;}\]]+)"""), r"\1\2" + MASK),
+    # Authorization: token api_key:access_token / Bearer ... (header or repr of a headers dict)
+    (_re.compile(r"""(?i)\b(authorization)(["']?\s*[:=]\s*["']?)([^"'\r\n}]+)"""), r"\1\2" + MASK),
+    (_re.compile(r"""(?i)\btoken\s+[\w.\-]+:[\w.\-]+"""), "token " + MASK),
+    (_re.compile(r"""(?i)\bbearer\s+[\w.\-~+/=]+"""), "Bearer " + MASK),
+)
+
+
+def register(*secrets: str | None) -> None:
+    """Remember secrets this process holds (an access token, an api secret): scrub() masks them from now on."""
+    for secret in secrets:
+        if isinstance(secret, str) and len(secret) >= 4:
+            _REGISTERED.add(secret)
+
+
+def env_secrets(env: "dict[str, str] | None" = None) -> list[str]:
+    env = _os.environ if env is None else env
+    return [v for k, v in env.items() if _ENV_NAME.search(k) and v and len(v) >= _MIN_LEN]
+
+
+def scrub(text: str) -> str:
+    """`text` without any secret mci knows of, nor anything shaped like a credential."""
+    if not text:
+        return text
+    text = redact(text, [*_REGISTERED, *env_secrets()])
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrub_value(value):  # noqa: ANN001, ANN201 — any JSON-like value
+    """scrub() applied to every string inside dicts, lists and tuples (keys included)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub_value(k): scrub_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_value(v) for v in value]
+    return value

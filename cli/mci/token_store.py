@@ -77,6 +77,11 @@ class TokenRecord:
 
     __str__ = __repr__
 
+    def __post_init__(self) -> None:
+        from mci.redact import register
+
+        register(self.access_token)  # logs and notifications mask it from now on (mci.redact.scrub)
+
     @classmethod
     def issued(cls, access_token: str, user_id: str | None, api_key: str | None, issued_at: datetime) -> "TokenRecord":
         return cls(access_token, user_id, api_key_hint(api_key), issued_at, session_expiry(issued_at))
@@ -323,7 +328,7 @@ class TokenStore:
 
     # -- public -------------------------------------------------------------
 
-    def save(self, record: TokenRecord) -> None:
+    def save(self, record: TokenRecord, how: str | None = None) -> None:
         if self.memory_only:
             raise UsageError(
                 "the token was not saved: mci is in memory-only token mode",
@@ -337,7 +342,7 @@ class TokenStore:
         nonce = os.urandom(NONCE_LEN)
         sealed = AESGCM(self._key_bytes(create=True)).encrypt(nonce, record._to_bytes(), MAGIC)
         _write_private(self.path, MAGIC + nonce + sealed)
-        self._audit_event("saved", record)
+        self._audit_event("saved", record, how=how)
 
     def load(self) -> TokenRecord | None:
         if self.memory_only:
@@ -437,14 +442,18 @@ class TokenStore:
         return TokenRecord(self._env[ACCESS_TOKEN_ENV], self._env.get(USER_ID_ENV) or None, "", issued, expires,
                            source="env")
 
-    def _audit_event(self, event: str, record: TokenRecord | None) -> None:
+    def _audit_event(self, event: str, record: TokenRecord | None, how: str | None = None) -> None:
+        """A token event in the audit trail: who and until when, never the token itself."""
         if self._audit is None:
             return
-        self._audit.append_audit("token", {
+        data: dict[str, Any] = {
             "event": event,
             "user_id": record.user_id if record else None,
             "expires_at": record.expires_at.isoformat() if record else None,
-        }, self._clock.now(), profile=self._profile)
+        }
+        if how:
+            data["how"] = how  # login | set
+        self._audit.append_audit("token", data, self._clock.now(), profile=self._profile)
 
 
 # -- from a profile -----------------------------------------------------------------------------

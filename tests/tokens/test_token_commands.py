@@ -78,7 +78,7 @@ def test_login_with_the_redirect_url_saves_the_token(capsys, tmp_path, profile, 
     record = open_token_store(profile, tmp_path, env=env).load()
     assert (record.access_token, record.user_id, record.api_key_hint) == (TOKEN, "AB1234", "4321")
     audit = [r.data for r in StateStore.open(tmp_path).audit_records() if r.kind == "token"]
-    assert audit == [{"event": "saved", "user_id": "AB1234", "expires_at": "2026-11-24T06:00:00+05:30"}]
+    assert audit == [{"event": "saved", "user_id": "AB1234", "expires_at": "2026-11-24T06:00:00+05:30", "how": "login"}]
     dump = "\n".join(sqlite3.connect(tmp_path / "state.db").iterdump())
     assert TOKEN not in dump and SECRET not in dump
 

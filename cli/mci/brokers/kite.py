@@ -129,6 +129,9 @@ class KiteBroker:
         self._api_key = api_key
         self._api_secret = api_secret
         self._token = token
+        from mci.redact import register
+
+        register(api_secret)  # logs and notifications mask it (mci.redact.scrub)
         self._retry = retry
         self._last_date: datetime | None = None
         if kite is None:
@@ -161,6 +164,9 @@ class KiteBroker:
 
     @property
     def _secrets(self) -> list[str | None]:
+        from mci.redact import register
+
+        register(self._api_secret, self._token.access_token if self._token else None)
         return [self._api_secret, self._token.access_token if self._token else None]
 
     def _remember_date(self, response: Any, *args: Any, **kwargs: Any) -> None:

@@ -18,6 +18,8 @@ PROFILE_OPT = typer.Option(None, "--profile", "-p", envvar="MCI_PROFILE",
 AT_OPT = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
                       help="Start the clock at this instant (it then ticks); no offset means IST.")
 OUTPUT_OPT = typer.Option("text", "--output", "-o", help="text or json.")
+METRICS_OPT = typer.Option(None, "--metrics-file", metavar="PATH", envvar="MCI_METRICS_FILE",
+                           help="Also write the run as Prometheus text here (node_exporter textfile collector), atomically.")
 
 
 def text_or_json(output: str) -> str:

@@ -25,11 +25,29 @@ def _profile(profile_path: Path | None, state_dir: Path):
 
 
 def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, scan_first: bool,
-           dry_run: bool) -> int:
-    from mci.engine.ignition import ignite as run
+           dry_run: bool, metrics_file: Path | None = None) -> int:
+    import time
 
+    from mci.engine.ignition import ignite as run
+    from mci.logs import event
+
+    started = time.monotonic()
     profile = _profile(profile_path, state_dir)
     outcome = run(profile, clock, state_dir, scan_first=scan_first, dry_run=dry_run, on_step=_printer(output))
+    event("INFO" if int(outcome.exit_code) == 0 else "WARNING", f"ignite: lifecycle {outcome.lifecycle_state}",
+          profile=profile.name, exit_code=int(outcome.exit_code), dry_run=dry_run)
+    if scan_first and outcome.scan is not None and int(outcome.exit_code) != 0 and outcome.lifecycle_state == "blocked":
+        from mci.notify import fire
+
+        fire(profile, "scan_failed", f"ignite --scan of {profile.name}: the scan failed",
+             {"scan_id": outcome.scan.scan_id, "exit_code": int(outcome.exit_code)}, clock.now())
+    if metrics_file is not None:
+        from mci.metrics import write_run
+
+        scan = outcome.scan.result.as_dict() if outcome.scan is not None else None
+        write_run(metrics_file, "ignite", profile, state_dir, clock.now(), started=started,
+                  exit_code=int(outcome.exit_code), checklist=str(scan.get("checklist")) if scan else None,
+                  checks=scan.get("checks", []) if scan else ())
     if output == "json":
         emit_json({"status": "dry-run" if dry_run else "running", "lifecycle": outcome.lifecycle_state,
                    "plan": outcome.plan, "run": outcome.result.as_dict() if outcome.result else None,
@@ -44,15 +62,24 @@ def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str
     return int(outcome.exit_code)
 
 
-def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, mode: str) -> int:
-    from mci.engine import shutdown as core
+def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, mode: str,
+             metrics_file: Path | None = None, command: str = "shutdown") -> int:
+    import time
 
+    from mci.engine import shutdown as core
+    from mci.logs import event
+
+    started = time.monotonic()
     profile = _profile(profile_path, state_dir)
     printer = _printer(output)
     if mode == "emergency":
+        event("INFO", f"emergency shutdown of {profile.name}: cancel every order, square off, latch halted",
+              profile=profile.name, command=command)
         outcome = core.emergency(profile, clock, state_dir, on_step=printer)
     else:
+        event("INFO", f"{mode} shutdown of {profile.name}", profile=profile.name)
         outcome = core.shutdown(profile, clock, state_dir, mode=mode, on_step=printer)
+    _observe_shutdown(profile, clock, state_dir, outcome, mode, command, started, metrics_file)
     if output == "json":
         emit_json(outcome.as_dict())
     else:
@@ -63,6 +90,29 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
         emit(f"{'SHUTDOWN COMPLETE' if outcome.exit_code == 0 else 'SHUTDOWN INCOMPLETE'} — {outcome.note} "
              f"(lifecycle: {outcome.lifecycle_state})")
     return int(outcome.exit_code)
+
+
+def _observe_shutdown(profile, clock: Clock, state_dir: Path, outcome, mode: str, command: str, started: float,
+                      metrics_file: Path | None) -> None:
+    """Log, notify (kill_switch, shutdown_incomplete), write the metrics: none of it can change the outcome."""
+    from mci.logs import event
+    from mci.notify import fire
+
+    code = int(outcome.exit_code)
+    event("INFO" if code == 0 else "WARNING", f"{mode} shutdown: {outcome.note} (lifecycle {outcome.lifecycle_state})",
+          profile=profile.name, exit_code=code, flat=outcome.flat, remaining=len(outcome.remaining))
+    data = {"mode": mode, "exit_code": code, "lifecycle": outcome.lifecycle_state, "flat": outcome.flat,
+            "remaining": outcome.remaining}
+    if mode == "emergency":
+        fire(profile, "kill_switch", f"kill switch on {profile.name} (mci {command}): {outcome.note}", data,
+             clock.now())
+    if code == 6:
+        fire(profile, "shutdown_incomplete", f"{mode} shutdown of {profile.name} incomplete: {outcome.note}", data,
+             clock.now())
+    if metrics_file is not None:
+        from mci.metrics import write_run
+
+        write_run(metrics_file, command, profile, state_dir, clock.now(), started=started, exit_code=code)
 
 
 def reset(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, confirm: bool, reason: str) -> int:

@@ -19,6 +19,7 @@ def register(app: "typer.Typer") -> None:
     import typer
 
     from mci.commands.common import AT_OPT as at_opt
+    from mci.commands.common import METRICS_OPT as metrics_opt
     from mci.commands.common import OUTPUT_OPT as output_opt
     from mci.commands.common import PROFILE_OPT as profile_opt
     from mci.commands.common import setup
@@ -28,6 +29,7 @@ def register(app: "typer.Typer") -> None:
         scan: bool = typer.Option(False, "--scan", help="Run the scan first; ignite only if it passes."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and do nothing."),
         profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
         """Start the trading engine: only from armed (a passed scan younger than scan.max_age), never while halted.
 
@@ -37,7 +39,8 @@ def register(app: "typer.Typer") -> None:
               unavailable, 4 refused (not armed, stale scan, halted), 5 another mci command holds the profile.
         """
         clock, directory = setup(output, at)
-        raise typer.Exit(_day().ignite(profile, clock, directory, output, scan_first=scan, dry_run=dry_run))
+        raise typer.Exit(_day().ignite(profile, clock, directory, output, scan_first=scan, dry_run=dry_run,
+                                     metrics_file=metrics_file))
 
     @app.command()
     def shutdown(
@@ -46,6 +49,7 @@ def register(app: "typer.Typer") -> None:
         end_of_day: bool = typer.Option(False, "--end-of-day",
                                         help="The graceful steps plus squaring off intraday (MIS) positions."),
         profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
         """Stop the day: the six graceful steps of CR-002 (positions kept and recorded), or --end-of-day / --emergency.
 
@@ -62,17 +66,20 @@ def register(app: "typer.Typer") -> None:
             raise UsageError("--emergency and --end-of-day together", "they are different sequences",
                              "choose one: --end-of-day for the close, --emergency to flatten now")
         mode = "emergency" if emergency else "end_of_day" if end_of_day else "graceful"
-        raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode=mode))
+        raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode=mode, metrics_file=metrics_file))
 
     @app.command()
-    def kill(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt) -> None:
+    def kill(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+             metrics_file: Optional[Path] = metrics_opt) -> None:
         """Alias of `mci shutdown --emergency`: flatten now and latch halted.
 
         \b
+        Example:  mci kill -p profiles/paper.yaml
         Exit: 0 flat, 6 positions or orders remain (listed), 5 locked by a command it may not preempt.
         """
         clock, directory = setup(output, at)
-        raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode="emergency"))
+        raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode="emergency",
+                                         metrics_file=metrics_file, command="kill"))
 
     @app.command()
     def reset(
@@ -83,6 +90,7 @@ def register(app: "typer.Typer") -> None:
         """Unlatch the kill switch: halted → idle (then `mci scan` starts a new day).
 
         \b
+        Example:  mci reset --confirm --reason "breach reviewed with the risk desk"
         Exit: 0 reset, 2 without --confirm, 4 not halted.
         """
         clock, directory = setup(output, at)

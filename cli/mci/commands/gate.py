@@ -17,9 +17,13 @@ def _profile(profile_path: Optional[Path], state_dir: Path):  # -> Profile
 
 
 def run(profile_path: Optional[Path], name: str, clock: Clock, state_dir: Path, output: str,
-        approvals: list[Path]) -> int:
+        approvals: list[Path], metrics_file: Optional[Path] = None) -> int:
+    import time
+
     from mci.gates.resolve import resolve_gate
     from mci.gates.run import run_gate
+
+    started = time.monotonic()
 
     profile = _profile(profile_path, state_dir)
     gate = resolve_gate(name, profile, cache_dir=state_dir / "cache")
@@ -33,6 +37,12 @@ def run(profile_path: Optional[Path], name: str, clock: Clock, state_dir: Path, 
             outcome = run_gate(gate, profile, clock, state_dir, approvals=approvals, on_update=live.update)
     else:
         outcome = run_gate(gate, profile, clock, state_dir, approvals=approvals)
+    if metrics_file is not None:
+        from mci.metrics import write_run
+
+        write_run(metrics_file, "gate", profile, state_dir, clock.now(), started=started,
+                  exit_code=int(outcome.exit_code), checklist=f"gate:{gate.name}",
+                  checks=outcome.result.as_dict().get("checks", []))
 
     if output == "json":
         payload = {"gate": gate.name, "source": gate.source, **outcome.result.as_dict(), "audit_seq": outcome.audit_seq}

@@ -13,6 +13,7 @@ def register(app: "typer.Typer") -> None:
     import typer
 
     from mci.commands.common import AT_OPT as at_opt
+    from mci.commands.common import METRICS_OPT as metrics_opt
     from mci.commands.common import OUTPUT_OPT as output_opt
     from mci.commands.common import PROFILE_OPT as profile_opt
     from mci.commands.common import setup
@@ -28,6 +29,7 @@ def register(app: "typer.Typer") -> None:
                                                   "$MCI_HOME/approvals.jsonl and ./.mci/approvals.jsonl are always read."),
         profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
         output: str = typer.Option("text", "--output", "-o", help="text, json or junit."),
+        metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
         """Run a gate's checks and give the verdict; the result is written to the audit log.
 
@@ -50,7 +52,8 @@ def register(app: "typer.Typer") -> None:
         app_module._Run.output = "json" if output == "json" else "text"
         from mci.commands import gate as command
 
-        raise typer.Exit(command.run(profile, name, clock_from(at, env={}), state_dir(), output, list(approvals)))
+        raise typer.Exit(command.run(profile, name, clock_from(at, env={}), state_dir(), output, list(approvals),
+                                     metrics_file=metrics_file))
 
     @gate_app.command("approve")
     def gate_approve(

@@ -81,7 +81,11 @@ def register(app: "typer.Typer") -> None:
 
     @sim_app.command("status")
     def status(url: str = url_opt, output: str = output_opt) -> None:
-        """Is the simulator up: its clock, faults and account. Exit 3 when it cannot be reached."""
+        """Is the simulator up: its clock, faults and account. Exit 3 when it cannot be reached.
+
+        \b
+        Example:  mci sim status --url http://127.0.0.1:8765
+        """
         raise typer.Exit(_sim().status(url, _output(output)))
 
     @sim_app.command("price")
@@ -122,7 +126,11 @@ def register(app: "typer.Typer") -> None:
     @sim_app.command("counters")
     def counters(reset: bool = typer.Option(False, "--reset", help="Zero them (and show the zeros)."),
                  url: str = url_opt, output: str = output_opt) -> None:
-        """Requests by route and status, orders placed by tag, faults injected by kind."""
+        """Requests by route and status, orders placed by tag, faults injected by kind.
+
+        \b
+        Example:  mci sim counters --reset
+        """
         raise typer.Exit(_sim().counters(url, reset, _output(output)))
 
     @sim_app.command("clock")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from mci.clock import Clock
+from mci.clock import Clock, zone
 from mci.output.console import emit, emit_json
 
 
@@ -18,37 +18,65 @@ def _age(then: datetime | None, now: datetime) -> str:
     return (f"{hours}h{minutes:02d}m ago" if hours else f"{minutes}m{sec:02d}s ago") if seconds >= 60 else f"{sec}s ago"
 
 
-def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str) -> int:
-    from mci.config import load_profile
+def _snapshot(profile, clock: Clock, state_dir: Path, account: bool = True) -> tuple[dict, dict]:
+    """Everything `mci status` shows, as JSON data; the second dict holds what only the text view needs."""
     from mci.store.state import StateStore
 
-    profile = load_profile(profile_path, cache_dir=state_dir / "cache")
     store = StateStore.open(state_dir)
-    now = clock.now()
-    life = store.lifecycle(profile.name)
-    scan = store.last_scan(profile.name)
-    fresh = scan is not None and now - scan.finished_at <= profile.scan.max_age
-    breakers = {name: store.breaker(name) for name in profile.breakers}
-    runs = _runs(store, profile.name)
-    watcher = _watcher(store, profile.name)
-    store.close()
+    try:
+        now = clock.now()
+        life = store.lifecycle(profile.name)
+        scan = store.last_scan(profile.name)
+        fresh = scan is not None and now - scan.finished_at <= profile.scan.max_age
+        breakers = {name: store.breaker(name) for name in profile.breakers}
+        runs = _runs(store, profile.name)
+        watcher = _watcher(store, profile.name)
+    finally:
+        store.close()
     engine, lock = _engine_and_lock(profile, state_dir)
+    data = {
+        "profile": profile.name,
+        "broker": profile.broker.kind,
+        "lifecycle": {"state": life.state, "since": life.since, "reason": life.reason},
+        "last_scan": None if scan is None else {
+            "id": scan.id, "status": scan.status, "finished_at": scan.finished_at, "fresh": fresh,
+        },
+        "breakers": {n: {"state": b.state, "failures": b.fail_counter} for n, b in breakers.items()},
+        "engine": engine,
+        "lock": lock,
+        "watcher": watcher.as_dict(),
+        "runs": runs,
+        "state_dir": str(state_dir),
+    }
+    if account:
+        from mci.commands.status_view import read_account
+
+        acc = read_account(profile, clock, state_dir)
+        data["account"] = {"ok": acc["ok"], "error": acc["error"]}
+        data.update({k: acc[k] for k in ("positions", "orders", "risk", "pnl")})
+    extra = {"now": now, "life": life, "scan": scan, "fresh": fresh, "breakers": breakers, "watcher": watcher}
+    return data, extra
+
+
+def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str,
+        watch: bool = False, interval: float = 2.0) -> int:
+    from mci.config import load_profile
+
+    profile = load_profile(profile_path, cache_dir=state_dir / "cache")
+    if watch:
+        return _watch(profile, clock, state_dir, output, interval)
+    data, extra = _snapshot(profile, clock, state_dir)
     if output == "json":
-        emit_json({
-            "profile": profile.name,
-            "broker": profile.broker.kind,
-            "lifecycle": {"state": life.state, "since": life.since, "reason": life.reason},
-            "last_scan": None if scan is None else {
-                "id": scan.id, "status": scan.status, "finished_at": scan.finished_at, "fresh": fresh,
-            },
-            "breakers": {n: {"state": b.state, "failures": b.fail_counter} for n, b in breakers.items()},
-            "engine": engine,
-            "lock": lock,
-            "watcher": watcher.as_dict(),
-            "runs": runs,
-            "state_dir": str(state_dir),
-        })
+        emit_json(data)
         return 0
+    _emit_text(profile, state_dir, data, extra)
+    return 0
+
+
+def _emit_text(profile, state_dir: Path, data: dict, extra: dict) -> None:
+    now, life, scan, fresh = extra["now"], extra["life"], extra["scan"], extra["fresh"]
+    breakers, watcher = extra["breakers"], extra["watcher"]
+    engine, lock, runs = data["engine"], data["lock"], data["runs"]
     emit(f"profile:   {profile.name} ({profile.broker.kind})")
     emit(f"lifecycle: {life.state} since {_age(life.since, now)}" + (f" — {life.reason}" if life.reason else ""))
     if scan is None:
@@ -68,8 +96,56 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str) -
         emit(f"lock:      held by pid {lock['pid']} (mci {lock['command']}) since {lock['since']}")
     for run in runs[:1]:
         emit(f"last run:  {run['purpose']} {run['run_id']} {run['status']} ({run['sequence']}, started {run['started_at']})")
+    from mci.commands.status_view import text_lines
+
+    for line in text_lines({"ok": data["account"]["ok"], "error": data["account"]["error"],
+                            **{k: data[k] for k in ("positions", "orders", "risk", "pnl")}}):
+        emit(line)
     emit(f"state dir: {state_dir}")
-    return 0
+
+
+def _watch(profile, clock: Clock, state_dir: Path, output: str, interval: float) -> int:
+    """Redraw the six panels every `interval` seconds until Ctrl-C; with -o json, one JSON line per refresh."""
+    import json
+    import sys
+    import time
+
+    interval = max(0.2, interval)
+    try:
+        if output == "json":
+            while True:
+                data, _ = _snapshot(profile, clock, state_dir)
+                sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+                sys.stdout.flush()
+                time.sleep(interval)
+        if not sys.stdout.isatty():  # a pipe or a log: the text view again at each refresh
+            while True:
+                data, extra = _snapshot(profile, clock, state_dir)
+                _emit_text(profile, state_dir, data, extra)
+                emit("")
+                time.sleep(interval)
+        from rich.console import Console
+        from rich.live import Live
+
+        from mci.commands.status_view import render
+
+        console = Console()
+
+        def frame():
+            data, extra = _snapshot(profile, clock, state_dir)
+            now = extra["now"]
+            data["lifecycle_since_text"] = _age(extra["life"].since, now)
+            data["watcher_text"] = _watcher_text(extra["watcher"])
+            return render(data, now.astimezone(zone("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M:%S IST"))
+
+        with Live(frame(), console=console, screen=True, auto_refresh=False, redirect_stderr=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(frame(), refresh=True)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        return 0
 
 
 def _runs(store, profile: str) -> list[dict]:

@@ -252,7 +252,11 @@ def login(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
         try:
             session = dict(generate(token))
         except Exception as exc:  # noqa: BLE001 — every failure leaves redacted, as WHAT / WHY / HOW
-            raise _session_error(exc, secrets) from None
+            error = _session_error(exc, secrets)
+            if state is not None:  # the attempt is audited; the request token and the secret never are
+                state.append_audit("token", {"event": "login_failed", "what": error.what}, clock.now(),
+                                   profile=profile.name)
+            raise error from None
         access_token = session.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise MciError("Kite answered without an access token", "the session response has no access_token",
@@ -260,7 +264,7 @@ def login(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
         now = clock.now()
         record = TokenRecord.issued(access_token, session.get("user_id"), profile.broker.api_key,
                                     issue_time(session.get("login_time"), now))
-        store.save(record)
+        store.save(record, how="login")
         return _saved(profile, store, record, now, output, "login")
     finally:
         if state is not None:
@@ -282,11 +286,36 @@ def set_token(profile: "Profile", clock: Clock, state_dir: Path, output: str = "
                              "pipe it in: printf %s \"$TOKEN\" | mci token set --user-id AB1234")
         now = clock.now()
         record = TokenRecord.issued(text, user_id, profile.broker.api_key, now)
-        store.save(record)
+        store.save(record, how="set")
         return _saved(profile, store, record, now, output, "set")
     finally:
         if state is not None:
             state.close()
+
+
+def _audit_expired(profile: "Profile", state_dir: Path, now: datetime, st: "TokenStatus") -> None:
+    """Audit the first sighting of an expired token (once per token: not again while the last token event says so)."""
+    import json
+
+    from mci.store.state import StateStore
+
+    expires = st.expires_at.isoformat() if st.expires_at is not None else None
+    try:
+        state = StateStore.open(state_dir)
+    except MciError:
+        return  # status still answers without a state DB
+    try:
+        with state.transaction():
+            last = state.execute("SELECT data FROM audit WHERE kind = 'token' AND profile IS ? "
+                                 "ORDER BY seq DESC LIMIT 1", (profile.name,))
+            previous = json.loads(last[0][0]) if last else {}
+            if previous.get("event") != "expired" or previous.get("expires_at") != expires:
+                state.append_audit("token", {"event": "expired", "user_id": st.user_id, "expires_at": expires},
+                                   now, profile=profile.name)
+    except MciError:
+        pass
+    finally:
+        state.close()
 
 
 def _status_exit(status: "TokenStatus") -> int:
@@ -299,6 +328,8 @@ def status(profile: "Profile", clock: Clock, state_dir: Path, output: str = "tex
     now = clock.now()
     st = store.status(now, warn_within)
     code = _status_exit(st)
+    if st.state == "expired":
+        _audit_expired(profile, state_dir, now, st)
     paper = profile.broker.kind == "paper"
     if output == "json":
         payload = {"profile": profile.name, "broker": profile.broker.kind, **st.as_dict(),

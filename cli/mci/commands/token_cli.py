@@ -82,7 +82,11 @@ def register(app: "typer.Typer") -> None:
     @token_app.command("clear")
     def token_clear(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
                     output: str = output_opt) -> None:
-        """Overwrite and delete the stored token."""
+        """Overwrite and delete the stored token.
+
+        \b
+        Example:  mci token clear -p profiles/kite-sim.yaml
+        """
         loaded, clock, directory = prepare(profile, at, output)
         raise typer.Exit(_token().clear(loaded, clock, directory, output))
 
@@ -91,7 +95,11 @@ def register(app: "typer.Typer") -> None:
     @breaker_app.command("status")
     def breaker_status(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
                        output: str = output_opt) -> None:
-        """Every breaker of the profile: state, failures/fail_max, opened at, trial call in."""
+        """Every breaker of the profile: state, failures/fail_max, opened at, trial call in.
+
+        \b
+        Example:  mci breaker status -o json
+        """
         loaded, clock, directory = prepare(profile, at, output)
         raise typer.Exit(_breaker().status(loaded, clock, directory, output))
 
@@ -99,7 +107,11 @@ def register(app: "typer.Typer") -> None:
     def breaker_reset(name: str = typer.Argument(..., help="The breaker to close."),
                       profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
                       output: str = output_opt) -> None:
-        """Close a breaker and zero its failures (audited). Exit 2 for an unknown name."""
+        """Close a breaker and zero its failures (audited). Exit 2 for an unknown name.
+
+        \b
+        Example:  mci breaker reset broker
+        """
         loaded, clock, directory = prepare(profile, at, output)
         raise typer.Exit(_breaker().reset(loaded, name, clock, directory, output))
 

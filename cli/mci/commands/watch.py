@@ -36,18 +36,44 @@ def _interval(text: str | None) -> timedelta | None:
 
 
 def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, interval: str | None,
-        once: bool) -> int:
+        once: bool, metrics_file: Path | None = None) -> int:
+    import time
+
     from mci.config import load_profile
     from mci.watch import Watcher
 
+    started = time.monotonic()
     every = _interval(interval)
     profile = load_profile(profile_path, cache_dir=state_dir / "cache")
+    observer = _Observer(profile, clock, state_dir, started, metrics_file)
     if once:
-        return _once(Watcher(profile, clock, state_dir, interval=every), output)
+        code, summary = _once(Watcher(profile, clock, state_dir, interval=every, notify=observer.notify), output)
+        observer.metrics(code, summary)
+        return code
     printer = _Printer(output)
-    watcher = Watcher(profile, clock, state_dir, interval=every, on_event=printer.event, on_step=printer.step)
+
+    def on_event(e: "WatchEvent") -> None:
+        printer.event(e)
+        if e.kind == "poll" and metrics_file is not None:
+            observer.metrics(0, e.data.get("summary"))  # rewritten at every poll
+
+    watcher = Watcher(profile, clock, state_dir, interval=every, on_event=on_event, on_step=printer.step,
+                      notify=observer.notify)
     with _stop_on_signals(watcher):
-        report = watcher.run()
+        try:
+            report = watcher.run()
+        except BaseException as exc:
+            from mci.notify import fire
+
+            fire(profile, "watcher_died", f"mci watch of {profile.name} died: {type(exc).__name__}: {exc}",
+                 {"error": type(exc).__name__}, clock.now())
+            raise
+    if int(report.exit_code) == 6 and not observer.incomplete_said:
+        from mci.notify import fire
+
+        fire(profile, "shutdown_incomplete", f"mci watch of {profile.name}: {report.note}", report.as_dict(),
+             clock.now())
+    observer.metrics(int(report.exit_code), report.summary or None)
     if output == "json":
         emit(_line({"event": "report", **report.as_dict()}))
     else:
@@ -56,7 +82,36 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *
     return int(report.exit_code)
 
 
-def _once(watcher: "Watcher", output: str) -> int:
+class _Observer:
+    """The watcher's notify hook (profile notifications) and the metrics file; neither can stop the guard."""
+
+    EVENTS = {"risk_breach": "kill_switch", "token_expiring": "token_expiring", "emergency_failed": "shutdown_incomplete"}
+
+    def __init__(self, profile: Any, clock: Clock, state_dir: Path, started: float, metrics_file: Path | None):
+        self.profile, self.clock, self.state_dir, self.started = profile, clock, state_dir, started
+        self.metrics_file = metrics_file
+        self.incomplete_said = False
+
+    def notify(self, kind: str, data: Any) -> None:
+        from mci.notify import fire
+        from mci.watch.events import log_notify
+
+        log_notify(kind, data)
+        event = self.EVENTS.get(kind)
+        if event is not None:
+            self.incomplete_said |= event == "shutdown_incomplete"
+            fire(self.profile, event, f"mci watch: {data.get('text', kind)}", dict(data), self.clock.now())
+
+    def metrics(self, code: int, summary: Any) -> None:
+        if self.metrics_file is None:
+            return
+        from mci.metrics import write_run
+
+        write_run(self.metrics_file, "watch", self.profile, self.state_dir, self.clock.now(), started=self.started,
+                  exit_code=code, summary=summary)
+
+
+def _once(watcher: "Watcher", output: str) -> "tuple[int, dict[str, Any]]":
     from mci.watch.events import worst
 
     account, usages, summary = watcher.check_once()
@@ -64,7 +119,7 @@ def _once(watcher: "Watcher", output: str) -> int:
     code = 1 if level == "breach" else 0
     if output == "json":
         emit_json({"profile": watcher.profile.name, **summary, "exit_code": code})
-        return code
+        return code, summary
     from mci.config.units import format_money
 
     emit(f"profile {watcher.profile.name}: {level.upper()} — day P&L {format_money(account.day_pnl)}, "
@@ -73,7 +128,7 @@ def _once(watcher: "Watcher", output: str) -> int:
         emit(f"  {u.level:<6} {u.rule:<15} {int(u.used * 100):>4}%  {u.text}")
     if code:
         emit("a hard limit is breached; --once acts on nothing: `mci kill` flattens now, `mci watch` would have")
-    return code
+    return code, summary
 
 
 class _Printer:

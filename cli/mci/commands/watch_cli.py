@@ -13,6 +13,7 @@ def register(app: "typer.Typer") -> None:
     import typer
 
     from mci.commands.common import AT_OPT as at_opt
+    from mci.commands.common import METRICS_OPT as metrics_opt
     from mci.commands.common import OUTPUT_OPT as output_opt
     from mci.commands.common import PROFILE_OPT as profile_opt
     from mci.commands.common import setup
@@ -24,6 +25,7 @@ def register(app: "typer.Typer") -> None:
         once: bool = typer.Option(False, "--once", help="Read and judge the account once, print the usages and exit; "
                                                         "acts on nothing (no emergency, no square-off)."),
         profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
         """The intraday risk guard: poll the account, trip the kill switch on a hard-limit breach.
 
@@ -48,4 +50,5 @@ def register(app: "typer.Typer") -> None:
         clock, directory = setup(output, at)
         from mci.commands import watch as command
 
-        raise typer.Exit(command.run(profile, clock, directory, output, interval=interval, once=once))
+        raise typer.Exit(command.run(profile, clock, directory, output, interval=interval, once=once,
+                                     metrics_file=metrics_file))

@@ -28,6 +28,7 @@ from mci.config.model import (
     StepSpec,
     TokenStoreConfig,
     WatchConfig,
+    Notifier,
 )
 from mci.config.schema import dotted
 from mci.errors import ConfigError
@@ -238,6 +239,24 @@ def build_watch(read: _Reader) -> WatchConfig:
     )
 
 
+def build_notifications(read: _Reader) -> tuple[Notifier, ...]:
+    """`notifications:`, plus the older single `notify:` block as a notifier of every event."""
+    from mci.notify import EVENTS
+
+    out = []
+    for i, item in enumerate(read.get(("notifications",), []) or []):
+        at = ("notifications", i)
+        out.append(Notifier(
+            on=frozenset(item.get("on", ())), command=tuple(item["command"]) if item.get("command") else None,
+            webhook=item.get("webhook"), headers=dict(item.get("headers") or {}),
+            timeout=read.unit(units.parse_duration, at + ("timeout",), Notifier.timeout)))
+    legacy = read.get(("notify",), {}) or {}
+    if legacy.get("command") or legacy.get("webhook"):
+        out.append(Notifier(on=frozenset(EVENTS), command=tuple(legacy["command"]) if legacy.get("command") else None,
+                            webhook=legacy.get("webhook")))
+    return tuple(out)
+
+
 def _engine(read: _Reader, path: JsonPath) -> Any:
     """The engine block with durations as timedelta; the rest as written."""
     value = read.get(path)
@@ -276,6 +295,7 @@ def build_profile(
         ignite=ignite,
         gates=dict(gates),
         watch=build_watch(read),
+        notifications=build_notifications(read),
         raw=doc.data,
     )
 

@@ -135,6 +135,22 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class Notifier:
+    """One entry of `notifications:` (mci.notify): the events it announces, and a command or a webhook."""
+
+    on: frozenset[str]
+    command: tuple[str, ...] | None = None
+    webhook: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may carry a secret: never print
+    timeout: timedelta = timedelta(seconds=5)
+
+    def as_job(self) -> dict[str, Any]:
+        """What the detached sender needs (python -m mci.notify)."""
+        return {"command": list(self.command) if self.command else None, "webhook": self.webhook,
+                "headers": dict(self.headers), "timeout": self.timeout.total_seconds()}
+
+
+@dataclass(frozen=True)
 class BreakerConfig:
     fail_max: int = 5
     reset_timeout: timedelta = timedelta(seconds=60)
@@ -160,4 +176,5 @@ class Profile:
     ignite: Sequence | None = None  # None: the shipped rules/ignition/standard.yaml
     gates: Mapping[str, Checklist] = field(default_factory=dict)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    notifications: tuple[Notifier, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the interpolated document, secrets included: never print it

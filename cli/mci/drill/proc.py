@@ -70,7 +70,7 @@ def run(args: tuple[str, ...] | list[str], env: Mapping[str, str], clock: Clock,
         cwd: str | None = None) -> Done:
     """One `mci ...` with the rehearsal clock handed over as MCI_AT (it ticks on from there)."""
     args = tuple(args)
-    full = {**env, "MCI_AT": clock.now().isoformat()}
+    full = {**env, "MCI_AT": clock.now().isoformat(), "MCI_NOTIFY": "off"}  # a rehearsal pages nobody
     started = time.monotonic()
     proc = subprocess.Popen(argv(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=full, cwd=cwd)
@@ -103,7 +103,7 @@ class Live:
 
     @classmethod
     def start(cls, args: tuple[str, ...], env: Mapping[str, str], clock: Clock, cwd: str | None = None) -> "Live":
-        full = {**env, "MCI_AT": clock.now().isoformat()}
+        full = {**env, "MCI_AT": clock.now().isoformat(), "MCI_NOTIFY": "off"}  # a rehearsal pages nobody
         proc = subprocess.Popen(argv(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=full, cwd=cwd)
         return cls(proc)

@@ -180,6 +180,12 @@ class _Flatten:
             self._errors.setdefault(what, None)
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
+        if kind.endswith(".after"):  # every order action, in the JSON log too (mci.logs scrubs it)
+            from mci.logs import event
+
+            event("INFO", f"{kind[:-6]}: {data.get('result', '')}", run_id=self.run_id, **{
+                k: v for k, v in data.items() if k in ("order_id", "tag", "symbol", "tradingsymbol", "quantity",
+                                                       "side", "transaction_type", "attempt", "result", "error")})
         if self.on_event is None:
             return
         payload = {"run_id": self.run_id, **data}

@@ -140,6 +140,7 @@ class StateStore:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.RLock()
+        self._anchor_pending = None  # the audit head to anchor at COMMIT (mci.store.anchor)
         try:
             # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so a
             # read-modify-write of the lifecycle cannot interleave with another process.
@@ -181,13 +182,38 @@ class StateStore:
                     f"SQLite says: {exc}",
                     "another mci process may hold it for long; retry, and check the disk and permissions",
                 ) from None
+            self._anchor_pending = None
             try:
                 yield self
             except BaseException:
+                self._anchor_pending = None
                 self._conn.execute("ROLLBACK")
                 raise
             else:
-                self._conn.execute("COMMIT")
+                self._commit_with_anchor()
+
+    def _commit_with_anchor(self) -> None:
+        """COMMIT; an audit append first writes the new head to the anchor file, under the write lock."""
+        from mci.store.anchor import anchor_path, read_raw, write_anchor, write_raw
+
+        pending, self._anchor_pending = self._anchor_pending, None
+        if pending is None:
+            self._conn.execute("COMMIT")
+            return
+        path = anchor_path(self.path)
+        previous = read_raw(path)
+        try:
+            write_anchor(path, pending)
+        except OSError:
+            pass  # the records still commit; `mci audit verify` reports those past the anchor
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            try:
+                write_raw(path, previous)
+            except OSError:
+                pass
+            raise
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -223,6 +249,9 @@ class StateStore:
                 "INSERT INTO audit(seq, ts, profile, kind, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (seq, body["ts"], profile, kind, canonical_json(stored), prev, digest),
             )
+            from mci.store.anchor import Anchor
+
+            self._anchor_pending = Anchor(seq, digest, body["ts"])
         return AuditRecord(seq, body["ts"], profile, kind, stored, prev, digest)
 
     def audit_records(self, since_seq: int = 0) -> Iterator[AuditRecord]:

@@ -1,0 +1,198 @@
+"""Logs: people read stderr, machines read JSON lines; no record carries a secret.
+
+    from mci.logs import get
+    get().info("order placed", order_id=oid, tag=tag)
+
+- stderr: one human line per record at WARNING and above by default; `mci -v` INFO, `-vv` DEBUG,
+  `-q` ERROR only. Never mixed with a command's output (stdout).
+- `$MCI_HOME/logs/mci.jsonl`: every record at DEBUG and above as one JSON object per line, rotated
+  by size (MCI_LOG_ROTATION, default "10 MB"; 5 old files kept), mode 0600.
+- Every record is scrubbed before any sink sees it (mci.redact.scrub): its message, its extra
+  fields and its exception text (the traceback is formatted, scrubbed and stored as text).
+- Records of the standard `logging` module under `mci.*` go the same way.
+
+loguru is imported here only, on first use: `mci --help` never pays for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+LEVELS = {-1: "ERROR", 0: "WARNING", 1: "INFO", 2: "DEBUG"}
+ROTATION_ENV = "MCI_LOG_ROTATION"
+RETENTION = 5
+FILE_NAME = "mci.jsonl"
+
+_verbosity = 0
+_logger: Any = None
+_configured_for: Any = None  # (verbosity, log path) the sinks were set up for
+
+
+def set_verbosity(verbose: int, quiet: bool) -> None:
+    """Called by the main callback: -q beats -v."""
+    global _verbosity
+    _verbosity = -1 if quiet else min(verbose, 2)
+
+
+def log_path(state_dir: Path | None = None) -> Path:
+    if state_dir is None:
+        from mci.paths import state_dir as default_state_dir
+
+        state_dir = default_state_dir()
+    return state_dir / "logs" / FILE_NAME
+
+
+def _patch(record: dict[str, Any]) -> None:
+    """Scrub the record in place, and prepare the JSON line and the exception text the sinks print."""
+    from mci.redact import scrub, scrub_value
+
+    record["message"] = scrub(record["message"])
+    extra = record["extra"]
+    for key in list(extra):
+        if not key.startswith("_"):
+            extra[key] = scrub_value(extra[key])
+    exc_text = ""
+    if record["exception"] is not None:
+        import traceback
+
+        kind, value, tb = record["exception"]
+        exc_text = scrub("".join(traceback.format_exception(kind, value, tb)))
+        record["exception"] = None  # loguru must not format the unscrubbed original
+    extra["_exc"] = ("\n" + exc_text.rstrip()) if exc_text else ""
+    fields = {k: v for k, v in extra.items() if not k.startswith("_")}
+    line = {"at": record["time"].isoformat(), "level": record["level"].name, "message": record["message"],
+            "logger": record["name"], "function": record["function"], "line": record["line"],
+            "pid": record["process"].id}
+    if fields:
+        line["extra"] = fields
+    if exc_text:
+        line["exception"] = exc_text
+    extra["_json"] = scrub(json.dumps(line, ensure_ascii=False, default=str))
+
+
+def _stderr_format(record: dict[str, Any]) -> str:
+    return "{time:HH:mm:ss} {level:<7} {message}{extra[_exc]}\n"
+
+
+def _file_format(record: dict[str, Any]) -> str:
+    return "{extra[_json]}\n"
+
+
+def _rotation() -> Any:
+    text = os.environ.get(ROTATION_ENV, "").strip()
+    if not text:
+        return "10 MB"
+    return int(text) if text.isdigit() else text
+
+
+def _opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
+def _intercept_class() -> Any:
+    import logging
+
+    class _Intercept(logging.Handler):
+        """Standard-library records (mci.watch...) into loguru, scrubbed like the rest."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            logger = get()
+            try:
+                level: Any = logger.level(record.levelname).name
+            except ValueError:
+                level = record.levelno
+            logger.opt(exception=record.exc_info or None).log(level, record.getMessage())
+
+    return _Intercept
+
+
+def _stderr_sink(message: Any) -> None:
+    sys.stderr.write(str(message))  # the stderr of the moment (a test runner swaps it)
+
+
+def _import_loguru() -> Any:
+    """loguru's logger, without the ~13 ms of asyncio it imports for coroutine sinks (mci has none),
+    nor the ~7 ms per sink of the exception formatter's library scan.
+
+    loguru._asyncio_loop only forwards two asyncio functions; a stand-in that imports asyncio when one is
+    first called keeps `mci scan` within its start-up budget (bench/bench_startup.py).
+    """
+    if "loguru" not in sys.modules and "loguru._asyncio_loop" not in sys.modules:
+        import types
+
+        def get_running_loop() -> Any:
+            import asyncio
+
+            return asyncio.get_running_loop()
+
+        def get_task_loop(task: Any) -> Any:
+            return task.get_loop()
+
+        stub = types.ModuleType("loguru._asyncio_loop")
+        stub.get_running_loop, stub.get_task_loop = get_running_loop, get_task_loop  # type: ignore[attr-defined]
+        sys.modules["loguru._asyncio_loop"] = stub
+    try:
+        from loguru import logger
+    except ImportError:  # a loguru whose helper module has other names: drop the stand-in, pay the import
+        for name in [m for m in sys.modules if m == "loguru" or m.startswith("loguru.")]:
+            del sys.modules[name]
+        from loguru import logger
+
+    try:  # every add() builds an exception formatter that scans sysconfig (~7 ms); mci never lets it format
+        from loguru._better_exceptions import ExceptionFormatter  # (_patch formats and scrubs exceptions itself)
+
+        ExceptionFormatter._get_lib_dirs = staticmethod(lambda: [])  # type: ignore[method-assign]
+    except Exception:  # noqa: BLE001 — another loguru version: only slower
+        pass
+    return logger
+
+
+def _configure(path: Path | None) -> Any:
+    global _logger, _configured_for
+    import logging
+
+    logger = _import_loguru()
+
+    logger.remove()
+    logger.configure(patcher=_patch, extra={"_exc": "", "_json": "{}"})
+    logger.add(_stderr_sink, level=LEVELS[_verbosity], format=_stderr_format, colorize=False, backtrace=False,
+               diagnose=False)
+    try:
+        if path is None:
+            raise RuntimeError("no state directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logger.add(str(path), level="DEBUG", format=_file_format, rotation=_rotation(), retention=RETENTION,
+                   encoding="utf-8", backtrace=False, diagnose=False, opener=_opener, enqueue=False)
+        if path.exists():
+            os.chmod(path, 0o600)
+    except Exception as exc:  # noqa: BLE001 — logging must never stop a command
+        logger.warning("no JSON log file: {}", exc)
+    std = logging.getLogger("mci")
+    if not any(type(h).__name__ == "_Intercept" for h in std.handlers):
+        std.addHandler(_intercept_class()())
+    std.setLevel(logging.DEBUG)
+    _logger, _configured_for = logger, (_verbosity, path)
+    return logger
+
+
+def get() -> Any:
+    """The configured loguru logger (configured on first use, again if -v/-q or the state directory changed)."""
+    try:
+        path: Path | None = log_path()
+    except Exception:  # noqa: BLE001 — no state directory: stderr only
+        path = None
+    if _logger is not None and _configured_for == (_verbosity, path):
+        return _logger
+    return _configure(path)
+
+
+def event(level: str, message: str, **fields: Any) -> None:
+    """Log one record, and never raise: a log that fails must not fail the money path."""
+    try:
+        get().bind(**fields).opt(depth=1).log(level, message)
+    except Exception:  # noqa: BLE001
+        pass

@@ -1,0 +1,167 @@
+"""`--metrics-file PATH`: the run as Prometheus text, for node_exporter's textfile collector.
+
+    mci scan --metrics-file /var/lib/node_exporter/textfile/mci.prom
+
+The file is replaced atomically (a temporary file in the same directory, then os.replace), so the
+collector never reads half a file. Money is written from its Decimal as text, never through float
+arithmetic. Gathering a metric never fails the command: a part that cannot be read is left out and
+logged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+
+HELP = {
+    "mci_check_result": ("gauge", "1 for the status the check ended in, 0 for the others."),
+    "mci_check_duration_seconds": ("gauge", "How long the check took, retries included."),
+    "mci_run_duration_seconds": ("gauge", "How long the mci command ran."),
+    "mci_run_exit_code": ("gauge", "The exit code of the mci command (0 passed, see mci --help)."),
+    "mci_last_run_timestamp_seconds": ("gauge", "When the mci command finished, Unix time."),
+    "mci_token_expiry_seconds": ("gauge", "Seconds until the Kite access token expires (negative: expired)."),
+    "mci_breaker_state": ("gauge", "Circuit breaker state: 0 closed, 1 half-open, 2 open."),
+    "mci_open_positions": ("gauge", "Open positions at the last read of the account."),
+    "mci_day_pnl_rupees": ("gauge", "The day's P&L (realised + unrealised) in rupees at the last read."),
+    "mci_kill_switch": ("gauge", "1 when the profile is halted (the kill switch is latched), else 0."),
+}
+STATUSES = ("passed", "warned", "failed", "skipped")
+
+
+def escape(value: str) -> str:
+    """A label value as the exposition format wants it."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def number(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(round(value, 6))
+    return format(Decimal(str(value)), "f")  # money as text ("-1234.50")
+
+
+@dataclass
+class Metrics:
+    samples: dict[str, list[tuple[dict[str, str], str]]] = field(default_factory=dict)
+
+    def add(self, metric: str, value: Any, /, **labels: Any) -> None:
+        self.samples.setdefault(metric, []).append(({k: str(v) for k, v in labels.items()}, number(value)))
+
+    def render(self) -> str:
+        lines = []
+        for name, samples in self.samples.items():
+            kind, text = HELP.get(name, ("gauge", name))
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+            for labels, value in samples:
+                body = ",".join(f'{k}="{escape(v)}"' for k, v in labels.items())
+                lines.append(f"{name}{{{body}}} {value}" if body else f"{name} {value}")
+        return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fchmod(fh.fileno(), 0o644)
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def add_checks(metrics: Metrics, checklist: str, checks: Iterable[Mapping[str, Any]]) -> None:
+    for check in checks:
+        status = str(check.get("status", ""))
+        for candidate in STATUSES:
+            metrics.add("mci_check_result", 1 if candidate == status else 0, checklist=checklist,
+                        check=check.get("id", "?"), status=candidate)
+    for check in checks:
+        seconds = check.get("duration_s", check.get("duration"))
+        if isinstance(seconds, (int, float, Decimal)) and not isinstance(seconds, bool):
+            metrics.add("mci_check_duration_seconds", float(seconds), checklist=checklist, check=check.get("id", "?"))
+
+
+def add_account(metrics: Metrics, profile: str, summary: Mapping[str, Any] | None) -> None:
+    """Open positions and the day's P&L from a watcher summary (money as exact text)."""
+    if not summary:
+        return
+    if summary.get("open_positions") is not None:
+        metrics.add("mci_open_positions", int(summary["open_positions"]), profile=profile)
+    if summary.get("day_pnl") is not None:
+        metrics.add("mci_day_pnl_rupees", Decimal(str(summary["day_pnl"])), profile=profile)
+
+
+def add_state(metrics: Metrics, profile: Any, state_dir: Path, now: Any) -> None:
+    """Token expiry, breaker states and the kill switch, read from the state directory; each part optional."""
+    from mci.logs import event
+
+    try:
+        from mci.store.breakers import breaker_views
+        from mci.store.state import StateStore
+
+        store = StateStore.open(state_dir)
+        try:
+            metrics.add("mci_kill_switch", 1 if store.lifecycle(profile.name).state == "halted" else 0,
+                        profile=profile.name)
+            for view in breaker_views(profile.breakers, store, now):
+                metrics.add("mci_breaker_state", BREAKER_VALUES.get(view.state, 2), profile=profile.name,
+                            name=view.name)
+        finally:
+            store.close()
+    except Exception as exc:  # noqa: BLE001
+        event("WARNING", "metrics: the state database could not be read", error=str(exc))
+    if getattr(profile.broker, "kind", "") != "kite":
+        return  # the paper broker needs no token
+    try:
+        from mci.token_store import open_token_store
+
+        status = open_token_store(profile, state_dir).status(now)
+        if status.remaining is not None:
+            metrics.add("mci_token_expiry_seconds", int(status.remaining.total_seconds()), profile=profile.name)
+    except Exception as exc:  # noqa: BLE001
+        event("WARNING", "metrics: the token store could not be read", error=str(exc))
+
+
+def write_run(path: Path | None, command: str, profile: Any, state_dir: Path, now: Any, *, started: float,
+              exit_code: int, checklist: str | None = None, checks: Iterable[Mapping[str, Any]] = (),
+              summary: Mapping[str, Any] | None = None) -> None:
+    """Write the run's metrics to `path` (nothing when None); never raises."""
+    if path is None:
+        return
+    from mci.logs import event
+
+    try:
+        metrics = Metrics()
+        metrics.add("mci_run_duration_seconds", round(time.monotonic() - started, 3), command=command)
+        metrics.add("mci_run_exit_code", int(exit_code), command=command)
+        metrics.add("mci_last_run_timestamp_seconds", round(time.time(), 3), command=command)
+        if checklist is not None:
+            add_checks(metrics, checklist, list(checks))
+        if profile is not None:
+            add_state(metrics, profile, state_dir, now)
+            add_account(metrics, profile.name, summary)
+        write_atomic(Path(path), metrics.render())
+        event("DEBUG", "metrics written", path=str(path), command=command)
+    except Exception as exc:  # noqa: BLE001 — metrics never fail the money path
+        event("WARNING", "metrics: could not write the metrics file", path=str(path), error=str(exc))
