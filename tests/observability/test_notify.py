@@ -112,3 +112,33 @@ def test_the_watcher_events_map_to_notifications_and_a_drill_pages_nobody(tmp_pa
     assert fire(profile, "kill_switch", "rehearsal") is False
     time.sleep(0.5)
     assert len(wait_bodies(out, 2)) == 2
+
+
+def test_a_watcher_killed_outright_is_notified_once_by_the_next_status(run_mci, mci_home, tmp_path):
+    """SIGKILL leaves no last word: the first `mci status` that finds the heartbeat stale says watcher_died."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "notified.jsonl"
+    profile = profile_with(tmp_path, [recorder(out, on=["watcher_died"])])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
+    env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1"})
+    watcher = subprocess.Popen([sys.executable, "-m", "mci", "watch", "-p", str(profile), "--at", MONDAY],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while "watcher:   alive" not in run_mci("status", "-p", str(profile)).stdout:
+            assert time.monotonic() < deadline, "the watcher never beat"
+            time.sleep(0.2)
+    finally:
+        watcher.send_signal(signal.SIGKILL)
+        watcher.wait(timeout=5)
+    first = run_mci("status", "-p", str(profile))
+    assert first.returncode == 0 and "STALE" in first.stdout, first.stdout + first.stderr
+    assert run_mci("status", "-p", str(profile)).returncode == 0
+    (body,) = wait_bodies(out, 1)
+    assert body["event"] == "watcher_died" and body["data"]["pid"] == watcher.pid
+    time.sleep(1.0)  # a second notification would have arrived by now
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1

@@ -33,6 +33,8 @@ def _snapshot(profile, clock: Clock, state_dir: Path, account: bool = True) -> t
         watcher = _watcher(store, profile.name)
     finally:
         store.close()
+    if watcher.state == "stale":
+        _notify_watcher_died(profile, state_dir, watcher)
     engine, lock = _engine_and_lock(profile, state_dir)
     data = {
         "profile": profile.name,
@@ -161,6 +163,29 @@ def _watcher(store, profile: str):
     from mci.store.watchers import Watchers, liveness
 
     return liveness(Watchers(store, profile).get(), Clock().now())
+
+
+def _notify_watcher_died(profile, state_dir: Path, live) -> None:
+    """A watcher killed outright (SIGKILL, OOM, a reboot) cannot say so itself: the first `mci status` that
+    finds its heartbeat stale notifies `watcher_died`, once per watcher run (an O_EXCL marker file decides,
+    so two status calls at once notify once)."""
+    import os
+
+    r = live.record
+    marker = state_dir / "notified" / f"watcher_died-{profile.name}-{r.pid}-{int(r.started_at.timestamp())}"
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except OSError:
+        return  # no marker, no notification: never a flood, and status itself must not fail
+    from mci import notify
+
+    why = "its process is gone" if not live.process_alive else "it has stopped beating"
+    notify.fire(profile, "watcher_died", f"the watcher of profile {profile.name} (pid {r.pid}) is STALE: {why}; "
+                "the risk limits are not being enforced; restart `mci watch`",
+                {"pid": r.pid, "started_at": r.started_at.isoformat(), "last_beat": r.last_beat.isoformat()})
 
 
 def _watcher_text(live) -> str:
