@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-paper = pytest.importorskip("mci.brokers.paper", reason="mci.brokers.paper (PaperBroker) is not in this tree yet")
+from mci.brokers import paper  # noqa: E402
 
 from mci.checks.base import CheckContext  # noqa: E402
 from mci.checks.broker import AccountBalance, AccountPositions, BrokerConnectivity, StaleOrders  # noqa: E402

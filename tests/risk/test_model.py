@@ -93,7 +93,7 @@ def test_a_notional_cap_over_five_times_the_capital_warns():
 
 # -- scanner check 10: risk.parameters judges with RiskModel, on the paper broker's opening balance ----
 
-paper = pytest.importorskip("mci.brokers.paper")
+from mci.brokers import paper  # noqa: E402
 
 
 def context(tmp_path: Path, risk, capital: D = CAPITAL):

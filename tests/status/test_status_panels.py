@@ -3,6 +3,7 @@ that cannot be read ("unavailable: WHY", exit 0, never a traceback)."""
 
 from __future__ import annotations
 
+from decimal import Decimal as D
 import json
 
 from mci.commands.status_view import bar
@@ -11,10 +12,10 @@ OLD_KEYS = {"profile", "broker", "lifecycle", "last_scan", "breakers", "engine",
 
 
 def test_bar_is_filled_to_the_share_of_the_limit():
-    assert bar(0, 10) == "[----------]"
-    assert bar(0.5, 10) == "[#####-----]"
-    assert bar(1, 10) == "[##########]"
-    assert bar(3.2, 10) == "[##########]"  # over the limit: full, never wider
+    assert bar(D("0"), 10) == "[----------]"
+    assert bar(D("0.5"), 10) == "[#####-----]"
+    assert bar(D("1"), 10) == "[##########]"
+    assert bar(D("3.2"), 10) == "[##########]"  # over the limit: full, never wider
 
 
 def test_json_keeps_every_key_and_adds_the_account_panels(run_mci):

@@ -44,7 +44,7 @@ def complete(screen: str) -> bool:
 
 
 def test_status_watch_in_a_pty_read_with_pyte(paper_day):
-    pyte = pytest.importorskip("pyte", reason="pyte (the `test` extra) emulates the terminal")
+    import pyte  # the `test` extra: a terminal emulator reading the screen the pty shows
     env, mci = paper_day
     env = {**env, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
     env.pop("NO_COLOR", None)

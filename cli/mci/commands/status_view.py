@@ -90,10 +90,15 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def bar(used: float, width: int = BAR_WIDTH) -> str:
+def bar(used: Decimal, width: int = BAR_WIDTH) -> str:
     """`[########------------]` filled to used (1 = at the limit), capped at the width."""
-    filled = max(0, min(width, round(used * width)))
+    filled = max(0, min(width, int((used * width).to_integral_value())))
     return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def percent(used: Decimal) -> str:
+    """A share of a limit as whole percent, " 80%": the ratio stays Decimal, as the money it compares."""
+    return f"{int((used * 100).to_integral_value()):3d}%"
 
 
 # ---------------------------------------------------------------- the terminal layout
@@ -188,9 +193,9 @@ def render(snapshot: dict[str, Any], now_text: str):
         for col in ("rule", "bar", "used", "text"):
             risk.add_column(no_wrap=col != "text")
         for u in account["risk"]:
-            used = float(u["used"])
+            used = Decimal(u["used"])
             style = {"ok": "green", "warn": "yellow", "breach": "bold red"}[u["level"]]
-            risk.add_row(u["rule"], Text(bar(used, 12), style=style), Text(f"{used:4.0%}", style=style), u["text"])
+            risk.add_row(u["rule"], Text(bar(used, 12), style=style), Text(percent(used), style=style), u["text"])
     risk_level = "cyan" if unavailable is not None else (
         "red" if any(u["level"] == "breach" for u in account["risk"]) else
         "yellow" if any(u["level"] == "warn" for u in account["risk"]) else "green")
@@ -231,7 +236,8 @@ def text_lines(account: dict[str, Any]) -> list[str]:
     o = account["orders"]
     lines.append(f"orders:    {o['total']} today, {o['open']} open, {o['trades']} filled")
     for u in account["risk"]:
-        lines.append(f"risk:      {u['rule']:<15} {bar(float(u['used']))} {float(u['used']):4.0%} {u['level']}: {u['text']}")
+        used = Decimal(u["used"])
+        lines.append(f"risk:      {u['rule']:<15} {bar(used)} {percent(used)} {u['level']}: {u['text']}")
     p = account["pnl"]
     lines.append(f"P&L:       day {_money(p['day'])} (realised {_money(p['realised'])}, unrealised"
                  f" {_money(p['unrealised'])}); equity {_money(p['equity'])} of capital {_money(p['capital'])}")
