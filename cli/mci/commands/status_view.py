@@ -30,20 +30,14 @@ def read_account(profile, clock, state_dir: Path) -> dict[str, Any]:
     broker = None
     try:
         from mci.brokers.factory import broker_for
-        from mci.risk import Account, Holding, RiskModel, assess
+        from mci.risk import Account, RiskModel, assess
 
         broker = broker_for(profile, state_dir, clock)
         now = clock.now()
         funds = broker.funds()
         positions = broker.positions()
         orders = broker.orders()
-        # Account.from_broker's one consistent read, from the answers above (no second round of calls).
-        holdings = tuple(Holding(f"{p.exchange}:{p.symbol}", p.product, p.quantity, p.day_pnl) for p in positions)
-        wanted = sorted({h.instrument for h in holdings if h.quantity})
-        account = Account(capital=funds.opening, day_pnl=sum((p.day_pnl for p in positions), Decimal(0)),
-                          positions=holdings, last_prices=broker.ltp(wanted) if wanted else {},
-                          order_times=tuple(sorted(o.placed_at for o in orders)),
-                          trades=sum(1 for o in orders if o.filled_quantity > 0), at=now)
+        account = Account.from_answers(broker, funds, positions, orders, at=now)  # the panels show the same answers
         usages = assess(RiskModel.of(profile.risk, account.capital), account) if account.capital > 0 else []
     except Exception as exc:  # noqa: BLE001 — a status view shows why, it never crashes on a broker
         return {"ok": False, "error": _why(exc), "positions": None, "orders": None, "risk": None, "pnl": None}

@@ -24,7 +24,7 @@ from mci.brokers.base import InstrumentSpec
 from mci.errors import UsageError
 
 if TYPE_CHECKING:
-    from mci.brokers.base import Broker
+    from mci.brokers.base import Broker, Funds, Order, Position
 
 ZERO = Decimal("0")
 SECOND = timedelta(seconds=1)
@@ -85,9 +85,15 @@ class Account:
                     specs: Mapping[str, InstrumentSpec] | None = None, peak_equity: Decimal | None = None,
                     at: datetime | None = None) -> "Account":
         """One consistent read: funds, positions, orders, and last prices for the positions plus `instruments`."""
-        funds = broker.funds()
-        positions = broker.positions()
-        orders = broker.orders()
+        return cls.from_answers(broker, broker.funds(), broker.positions(), broker.orders(), instruments=instruments,
+                                specs=specs, peak_equity=peak_equity, at=at)
+
+    @classmethod
+    def from_answers(cls, broker: "Broker", funds: "Funds", positions: "list[Position]", orders: "list[Order]", *,
+                     instruments: Iterable[str] = (), specs: Mapping[str, InstrumentSpec] | None = None,
+                     peak_equity: Decimal | None = None, at: datetime | None = None) -> "Account":
+        """The account from answers already read (a caller that also shows them reads them once); only the last
+        prices are asked of the broker."""
         holdings = tuple(Holding(f"{p.exchange}:{p.symbol}", p.product, p.quantity, p.day_pnl) for p in positions)
         wanted = sorted({h.instrument for h in holdings if h.quantity} | set(instruments))
         prices = broker.ltp(wanted) if wanted else {}
