@@ -240,6 +240,7 @@ def broken_limits(w: World) -> list[str]:
     stop, target = prices.get("stop_loss"), prices.get("target")
     if target is not None and sign * (target - entry) <= 0:
         broken.append("target side")
+    risk = None
     if stop is None:
         if r.require_stop_loss:
             broken.append("no stop")
@@ -251,11 +252,14 @@ def broken_limits(w: World) -> list[str]:
             broken.append("risk per trade")
         if target is None or (target - entry) * sign * qty < r.min_risk_reward * risk:
             broken.append("risk:reward")
+    # An entry whose risk is unknown (no stop) still may not add to a day already past its loss or drawdown limit.
+    at_risk = D(0) if risk is None else risk
+    if stop is None or risk is not None:
         day_loss = -a.day_pnl if a.day_pnl < 0 else D(0)
-        if day_loss + risk > floor_paisa(r.max_daily_loss * w.capital):
+        if day_loss + at_risk > floor_paisa(r.max_daily_loss * w.capital):
             broken.append("daily loss")
         peak = max(a.peak_equity or a.capital, a.capital, a.capital + a.day_pnl)
-        if peak - (a.capital + a.day_pnl) + risk > floor_paisa(r.max_drawdown * peak):
+        if peak - (a.capital + a.day_pnl) + at_risk > floor_paisa(r.max_drawdown * peak):
             broken.append("drawdown")
     if held == 0 and sum(1 for p in a.positions if p.quantity) + 1 > r.max_open_positions:
         broken.append("open positions")
