@@ -66,6 +66,9 @@ class Clock:
         return time.monotonic()
 
 
+EARLIEST, LATEST = 2000, 2099  # the years --at accepts
+
+
 def parse_instant(text: str, default_tz: str = IST) -> datetime:
     """ISO-8601; a value without an offset is read in the market's zone (IST), as an operator means it."""
     raw = text.strip()
@@ -79,6 +82,13 @@ def parse_instant(text: str, default_tz: str = IST) -> datetime:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone(default_tz))
+    if not EARLIEST <= value.year <= LATEST:
+        # Day arithmetic near year 1 or 9999 overflows datetime; no trading day is rehearsed there.
+        raise UsageError(
+            f"the instant {text!r} is outside the years {EARLIEST}-{LATEST}",
+            "--at and MCI_AT move the clock to a trading day to rehearse; dates this far off have no market",
+            "give a date-time of a real session, e.g. 2026-11-25T10:30",
+        )
     return value
 
 

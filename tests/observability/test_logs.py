@@ -8,10 +8,14 @@ import stat
 
 from tests.observability.obs_support import MONDAY, log_lines
 
-UNWRITABLE = "/dev/null/metrics.prom"  # a path under a file: writing it fails, which is logged as a WARNING
+# A folder where the metrics file should be: its parent exists (so the run starts) but the atomic rename onto a
+# folder fails, which is logged as a WARNING (root ignores permissions, so a read-only folder would not do).
+UNWRITABLE_NAME = "metrics-is-a-folder"
 
 
 def test_default_stderr_shows_warnings_only_v_adds_info_vv_debug_q_only_errors(run_mci, mci_home):
+    (mci_home / UNWRITABLE_NAME).mkdir()
+    UNWRITABLE = str(mci_home / UNWRITABLE_NAME)
     quiet_default = run_mci("scan", "--at", MONDAY, "--metrics-file", UNWRITABLE)
     assert quiet_default.returncode == 0, quiet_default.stderr
     assert "WARNING metrics: could not write the metrics file" in quiet_default.stderr

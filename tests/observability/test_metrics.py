@@ -14,7 +14,8 @@ def values(families, name: str) -> dict[tuple, float]:
 
 
 def test_scan_kill_gate_and_watch_write_parsable_metrics(run_mci, mci_home, tmp_path):
-    prom = tmp_path / "textfile" / "mci.prom"  # the directory is created
+    prom = tmp_path / "textfile" / "mci.prom"
+    prom.parent.mkdir()  # node_exporter's textfile folder exists; mci never creates one
 
     scan = run_mci("scan", "--at", MONDAY, "--metrics-file", str(prom))
     assert scan.returncode == 0, scan.stderr

@@ -63,6 +63,7 @@ def test_no_token_nor_api_secret_in_any_file_or_stream(sim, run_mci, mci_home, t
         assert requests.post(admin + path, json=body, timeout=10).status_code == 200
 
     prom = mci_home / "metrics" / "mci.prom"
+    prom.parent.mkdir()
     scan = mci("scan", "-p", str(profile), "--metrics-file", str(prom))
     assert scan.returncode == 0, scan.stdout + scan.stderr
     parse_metrics(prom.read_text())

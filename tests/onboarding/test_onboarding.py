@@ -44,6 +44,7 @@ def test_init_writes_a_commented_valid_paper_profile_and_refuses_to_overwrite(ru
 
 
 def test_init_kite_writes_a_simulator_profile_without_secrets(run_mci, tmp_path):
+    (tmp_path / "desk").mkdir()
     out = run_mci("init", "--kite", str(tmp_path / "desk" / "kite-me.yaml"), "--name", "desk")
     assert out.returncode == 0, out.stdout + out.stderr
     text = (tmp_path / "desk" / "kite-me.yaml").read_text()

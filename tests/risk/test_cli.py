@@ -74,7 +74,7 @@ def test_one_accepted_order_in_a_file_exits_0(run_mci, tmp_path):
                                   "reward ₹400.00, risk:reward 2.00)")
 
 
-def test_json_lines_on_stdin_one_verdict_per_line_and_exit_1_on_any_rejection(mci):
+def test_json_lines_on_stdin_one_verdict_per_line_and_exit_2_on_a_line_that_is_not_an_order(mci):
     stream = "\n".join([
         json.dumps(entry()),
         json.dumps(entry(stop_loss="1530.00")),  # a BUY's stop above its entry
@@ -84,7 +84,7 @@ def test_json_lines_on_stdin_one_verdict_per_line_and_exit_1_on_any_rejection(mc
         json.dumps(entry(target="1549.95", signal_time="2026-11-23T10:00:30+05:30")),
     ]) + "\n"
     done = mci("risk", "check", "-", "--at", AT, "-o", "json", stdin=stream)
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr  # bad input outranks a rejection; every line is judged
     verdicts = lines(done.stdout)
     assert [v["line"] for v in verdicts] == [1, 2, 3, 5, 6]
     assert [v["accepted"] for v in verdicts] == [True, False, False, False, False]
@@ -126,6 +126,54 @@ def test_an_array_document_is_one_verdict_per_order(run_mci, tmp_path, indent):
     assert done.returncode == 0, done.stdout + done.stderr
     assert [v["order"] for v in lines(done.stdout)] == ["BUY 10 NSE:INFY LIMIT @ 1510.00",
                                                         "BUY 5 NSE:INFY LIMIT @ 1510.00"]
+
+
+def test_a_pretty_printed_array_reports_the_line_each_order_starts_on(mci):
+    rest = json.dumps({k: v for k, v in entry().items() if k != "exchange"})
+    stream = "[\n  " + json.dumps(entry()) + ",\n\n  {\"exchange\": \"NSE\",\n   " + rest[1:] + "\n]\n"
+    done = mci("risk", "check", "-", "--at", AT, "-o", "json", stdin=stream)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [v["line"] for v in lines(done.stdout)] == [2, 4]
+
+
+@pytest.mark.parametrize("duplicate", ['"quantity": 10, "quantity": 100000', '"quantity": 100000, "quantity": 10'])
+def test_a_key_given_twice_is_refused_never_judged_on_one_of_its_values(mci, duplicate):
+    order = json.dumps(entry()).replace('"quantity": 10', duplicate)
+    for stdin in (order + "\n", json.dumps(entry()) + "\n" + order + "\n", "[\n" + order + "\n]\n"):
+        done = mci("risk", "check", "-", "--at", AT, "-o", "json", stdin=stdin)
+        assert done.returncode == 2, done.stdout + done.stderr
+        bad = [v for v in lines(done.stdout) if not v["accepted"]]
+        assert len(bad) == 1 and rule_names(bad[0]) == ["json"]
+        assert "'quantity' appears twice" in bad[0]["failures"][0]["why"]
+
+
+def test_a_batch_file_is_judged_at_one_instant_so_later_orders_do_not_go_stale(run_mci, tmp_path):
+    # The signal is 4 s old at the batch's start (max_signal_age 5s); judging 60,000 orders takes over a second,
+    # so a clock that ticked during the batch would call the later ones stale.
+    signal = datetime.fromisoformat(AT).timestamp() - 4
+    order = json.dumps(entry(signal_time=datetime.fromtimestamp(signal).astimezone().isoformat()))
+    orders = tmp_path / "batch.jsonl"
+    orders.write_text((order + "\n") * 60_000)
+    done = run_mci("risk", "check", str(orders), "--at", AT, "-o", "json", timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert sum(1 for line in done.stdout.splitlines() if '"accepted": true' in line) == 60_000
+
+
+def test_the_help_example_is_accepted_as_written(run_mci, mci_home):
+    import re
+
+    text = run_mci("risk", "check", "--help").stdout
+    example = re.search(r"Example:\s+(echo '.*?\| mci risk check -)", text, re.S).group(1)
+    command = " ".join(part.strip() for part in example.splitlines())
+    assert "$(date -Iseconds)" in command
+    # Rehearsed at AT (in session): the example's signal is stamped "now" by the shell, so here it is AT.
+    command = command.replace("$(date -Iseconds)", AT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCI_", "KITE_"))}
+    env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1", "MCI_AT": AT})
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ACCEPTED  BUY 10 NSE:INFY LIMIT @ 1500"), done.stdout
 
 
 @pytest.mark.parametrize("stdin", ["", "\n  \n"], ids=["empty", "blank lines"])
@@ -244,6 +292,14 @@ def test_a_bad_instrument_csv_exits_2(mci, tmp_path):
                            stdin=json.dumps(entry()) + "\n"), "cannot read the instrument list")
     assert_usage_error(mci("risk", "check", "-", "--capital", "1000000", "--instruments", str(tmp_path / "none.csv"),
                            stdin=json.dumps(entry()) + "\n"), "cannot read the instrument list")
+    not_csv = tmp_path / "o.json"
+    not_csv.write_text("[]\n")  # not Kite's CSV: never silently an empty instrument list
+    assert_usage_error(mci("risk", "check", "-", "--capital", "1000000", "--instruments", str(not_csv),
+                           stdin=json.dumps(entry()) + "\n"), "has no exchange, tradingsymbol, tick_size, lot_size column")
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text(KITE_CSV.splitlines()[0] + "\n")
+    assert_usage_error(mci("risk", "check", "-", "--capital", "1000000", "--instruments", str(header_only),
+                           stdin=json.dumps(entry()) + "\n"), "lists no instrument")
 
 
 # ---------------------------------------------------------------- mci risk limits

@@ -59,6 +59,9 @@ def init(path: Path | None, kite: bool, name: str | None, force: bool, output: s
     if not NAME.match(name):
         raise UsageError(f"{name!r} is not a valid profile name", "names are letters, digits, '_', '.', '-'",
                          "pass --name NAME")
+    if not target.parent.is_dir():
+        raise UsageError(f"the folder {target.parent} does not exist", "mci init writes into an existing folder "
+                         "and never creates one silently", f"create it (mkdir -p {target.parent}) or fix the path")
     if target.exists() and not force:
         raise UsageError(f"{target} already exists", "mci init never overwrites a profile by accident",
                          "choose another path, or pass --force to replace it")
@@ -72,7 +75,6 @@ def init(path: Path | None, kite: bool, name: str | None, force: bool, output: s
     schema = (schemas_dir() / "profile.schema.json").resolve()
     header = (KITE_HEADER if kite else PAPER_HEADER).format(version=__version__, path=target)
     text = f"# yaml-language-server: $schema={schema.as_uri()}\n#\n{header}{body}"
-    target.parent.mkdir(parents=True, exist_ok=True)
     existed = target.exists()
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -25,18 +25,65 @@ if TYPE_CHECKING:
     from mci.risk import Account
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys: `"quantity":10,"quantity":100000` would be judged as 100000.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"the key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
+def _loads(text: str) -> Any:
+    return _DECODER.decode(text)
+
+
+def _items(text: str, first_line: int) -> Iterator[tuple[int, Any]]:
+    """The orders of one document with the line each starts on: an object, or the elements of an array."""
+    doc = _loads(text)
+    if not isinstance(doc, list):
+        yield first_line, doc
+        return
+    # Decode element by element (the whole document is valid) only to know where each one starts.
+    index = text.index("[") + 1
+    for _ in doc:
+        while text[index] in " \t\r\n,":
+            index += 1
+        start = index
+        item, index = _DECODER.raw_decode(text, index)
+        yield first_line + text.count("\n", 0, start), item
+
+
 def orders_in(stream: TextIO) -> Iterator[tuple[int, Any]]:
     """(line, parsed JSON) per order: JSON lines, one line at a time as they arrive; or one document
-    (an object or an array of them) that spans lines. Bad JSON is yielded as _BadJson, never raised."""
+    (an object or an array of them) that spans lines. Bad JSON is yielded as _BadJson, never raised;
+    bytes that are not UTF-8 end the input (a text stream cannot be resynchronised after them)."""
+    number = 0
+    try:
+        for number, item in _orders(stream):
+            yield number, item
+    except UnicodeDecodeError as exc:
+        yield number + 1, _BadJson(f"the input is not UTF-8 text: byte 0x{exc.object[exc.start]:02x}")
+
+
+def _orders(stream: TextIO) -> Iterator[tuple[int, Any]]:
     first = True
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         opening, first = first, False
         try:
-            doc = json.loads(line)
+            doc = _loads(line)
         except ValueError as exc:
-            if not opening or not line.lstrip().startswith(("{", "[")):
+            if not opening or isinstance(exc, _DuplicateKey) or not line.lstrip().startswith(("{", "[")):
                 yield number, _BadJson(str(exc))
                 continue
         else:
@@ -45,19 +92,22 @@ def orders_in(stream: TextIO) -> Iterator[tuple[int, Any]]:
                 yield number, item
             continue
         # A pretty-printed document: the rest of the input belongs to it.
+        text = line + stream.read()
         try:
-            doc = json.loads(line + stream.read())
+            items = list(_items(text, number))
         except ValueError as exc:
             yield number, _BadJson(str(exc))
             return
-        for item in doc if isinstance(doc, list) else [doc]:
-            yield number, item
+        yield from items
         return
 
 
 class _BadJson:
     def __init__(self, message: str):
         self.message = message
+
+
+INSTRUMENT_COLUMNS = ("exchange", "tradingsymbol", "tick_size", "lot_size")
 
 
 def read_instruments(path: Path) -> "dict[str, InstrumentSpec]":
@@ -68,13 +118,19 @@ def read_instruments(path: Path) -> "dict[str, InstrumentSpec]":
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             out = {}
-            for row in csv.DictReader(fh):
+            reader = csv.DictReader(fh)
+            missing = [c for c in INSTRUMENT_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"it has no {', '.join(missing)} column (is it Kite's CSV dump?)")
+            for row in reader:
                 tick, lot = decimal_of(row.get("tick_size")), row.get("lot_size", "")
                 if tick is None or tick <= 0 or not lot.isdigit() or int(lot) < 1:
                     raise ValueError(f"row {row.get('exchange')}:{row.get('tradingsymbol')} has tick {row.get('tick_size')!r}, lot {lot!r}")
                 out[f"{row['exchange']}:{row['tradingsymbol']}"] = InstrumentSpec(tick, int(lot))
+            if not out:
+                raise ValueError("it lists no instrument")
             return out
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, csv.Error) as exc:
         raise UsageError(f"cannot read the instrument list {path}", str(exc) or type(exc).__name__,
                          "pass Kite's instrument dump (CSV with exchange, tradingsymbol, tick_size, lot_size)") from None
 
@@ -156,8 +212,14 @@ class _Prices:
 
 
 def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream: TextIO, *,
-          account: "Account | None") -> int:
+          account: "Account | None", batch: bool = False) -> int:
+    """Judge each order as it arrives; exit 0 all accepted, 1 any rejected, 2 any line not an order.
+
+    A batch (a file, or an offline account) is judged at one instant, the batch's start: the 20,000th
+    order of a file must not be stale for the time its predecessors took."""
     from mci.risk import Account, RiskModel, validate
+
+    frozen = clock.now() if batch or account is not None else None
 
     broker = None
     prices = None
@@ -168,7 +230,7 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
             broker = broker_for(profile, state_dir, clock)
             prices = _Prices(broker, Account.from_broker(broker, specs={}, at=clock.now()))
         model = None
-        seen = rejected = 0
+        seen = rejected = bad = 0
         for line, raw in orders_in(stream):
             current = prices.ready_for(raw) if prices is not None else account
             assert current is not None
@@ -179,8 +241,9 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
 
                 verdict = Verdict(False, (Failure("json", f"line {line} is not JSON", raw.message,
                                                   "send one JSON object per line"),))
+                bad += 1
             else:
-                verdict = validate(raw, model, current, clock.now())
+                verdict = validate(raw, model, current, frozen or clock.now())
             seen += 1
             rejected += not verdict.accepted
             _show(verdict, line, output)
@@ -190,7 +253,7 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
     if not seen:
         raise UsageError("no order to check", "the input was empty",
                          "pass a file with one JSON order (or JSON lines), or pipe them to `mci risk check -`")
-    return 0 if not rejected else 1
+    return 2 if bad else 1 if rejected else 0
 
 
 def _show(verdict: Any, line: int, output: str) -> None:

@@ -41,9 +41,9 @@ def register(app: "typer.Typer") -> None:
         Orders have exchange, symbol, side, quantity, order_type, product, price, trigger_price,
         stop_loss, target, signal_time (ISO-8601 with offset) and tag.
         Example:  echo '{"exchange":"NSE","symbol":"INFY","side":"BUY","quantity":10,"price":"1500",
-                         "stop_loss":"1480","target":"1540"}' | mci risk check -
+                         "stop_loss":"1490","target":"1525","signal_time":"'$(date -Iseconds)'"}' | mci risk check -
         Example:  mci risk check order.json --capital 1000000 --ltp NSE:INFY=1500 --instruments nse.csv
-        Exit: 0 all accepted, 1 any rejected, 2 bad input or flags, 3 broker unavailable.
+        Exit: 0 all accepted, 1 any rejected, 2 a line that is not an order, or bad flags; 3 broker unavailable.
         """
         import sys
 
@@ -62,7 +62,7 @@ def register(app: "typer.Typer") -> None:
 
             raise UsageError(f"cannot read {orders}", exc.strerror or str(exc), "pass a JSON file, or - for stdin") from None
         with stream:
-            raise typer.Exit(command.check(loaded, clock, directory, output, stream, account=offline))
+            raise typer.Exit(command.check(loaded, clock, directory, output, stream, account=offline, batch=True))
 
     @risk_app.command("limits")
     def risk_limits(

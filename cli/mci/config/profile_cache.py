@@ -26,6 +26,7 @@ were no cache. See mci.cache for the file format.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -103,6 +104,10 @@ class Slot:
 def _key(path: Path) -> str | None:
     """What the entry is looked up by, or None when the profile cannot be read (the loader reports why)."""
     try:
+        # Only a regular file: reading a pipe (/dev/stdin) here would consume what the loader must read,
+        # and a device (/dev/zero) never ends. Those are loaded without the cache.
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None
         text = path.read_bytes()
         cwd = os.getcwd()
     except OSError:
