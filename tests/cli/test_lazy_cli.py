@@ -102,3 +102,18 @@ def test_install_completion_still_works(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "completion installed" in out.stdout
     assert "_MCI_COMPLETE=complete_bash" in (tmp_path / ".bash_completions" / "mci.sh").read_text()
+
+
+def test_a_kite_broker_loads_the_rest_client_without_the_websocket_ticker():
+    # `import kiteconnect` would load the ticker and twisted (~180 ms) that no REST command uses.
+    code = ("import sys\n"
+            "from mci.brokers.kite import KiteBroker\n"
+            "from mci.clock import Clock\n"
+            "b = KiteBroker('k', clock=Clock(), token=None, root='http://127.0.0.1:9')\n"
+            "print(type(b._kite).__name__, 'kiteconnect.ticker' in sys.modules, 'twisted' in sys.modules)\n"
+            "import kiteconnect\n"
+            "from kiteconnect import KiteTicker, exceptions\n"
+            "print(kiteconnect.KiteConnect is type(b._kite), KiteTicker.__module__, exceptions.TokenException.__name__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["KiteConnect False False", "True kiteconnect.ticker TokenException"]

@@ -135,8 +135,9 @@ class KiteBroker:
         self._retry = retry
         self._last_date: datetime | None = None
         if kite is None:
-            from kiteconnect import KiteConnect  # heavy (requests, dateutil): only on this path
+            from mci.brokers.kite_client import kite_connect  # heavy (requests, dateutil): only on this path
 
+            KiteConnect = kite_connect()
             kite = KiteConnect(api_key, root=root, timeout=timeout) if root else KiteConnect(api_key, timeout=timeout)
         self._kite = kite
         if token is not None:

@@ -147,8 +147,9 @@ def kite_generate_session(profile: "Profile") -> GenerateSession:
         )
 
     def generate(request_token: str) -> Mapping[str, Any]:
-        from kiteconnect import KiteConnect  # heavy (requests, dateutil): only on this path
+        from mci.brokers.kite_client import kite_connect  # heavy (requests, dateutil): only on this path
 
+        KiteConnect = kite_connect()
         kite = KiteConnect(broker.api_key, root=broker.root, timeout=broker.timeout.total_seconds())
         try:
             return kite.generate_session(request_token, api_secret=broker.api_secret)
