@@ -37,6 +37,7 @@ The day (IST; cron runs the same commands):
   15:15        mci shutdown --end-of-day graceful steps + square off MIS
   any time     mci kill                  emergency: flatten everything, latch 'halted' (mci reset --confirm)
   rehearse     mci sim kite · mci drill  the Kite simulator; the whole day in a sandbox
+               mci clock set T           one rehearsal clock for every command of the state dir
   config / CI  mci validate · mci policy diff · mci gate run · mci audit verify · mci breaker · mci graph
 \b
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
@@ -45,7 +46,7 @@ Lifecycle: idle → ready → armed (scan passed) → running → stopping → s
 Exit codes: 0 passed · 1 checks failed · 2 usage/config invalid · 3 infrastructure
             unavailable · 4 refused by lifecycle · 5 locked · 6 shutdown incomplete
 \b
-Environment: MCI_HOME (state dir), MCI_PROFILE (profile path), MCI_AT (clock override), NO_COLOR.
+Environment: MCI_HOME (state dir), MCI_PROFILE (profile path), MCI_AT (this process's clock), NO_COLOR.
 """
 
 app = typer.Typer(
@@ -209,6 +210,10 @@ _register_onboarding(app)
 from mci.commands.audit_cli import register as _register_audit  # noqa: E402
 
 _register_audit(app)
+
+from mci.commands.clock_cli import register as _register_clock  # noqa: E402
+
+_register_clock(app)
 
 
 def _cache_dir() -> Optional[Path]:

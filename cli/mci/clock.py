@@ -2,17 +2,25 @@
 
 `--at` / `MCI_AT` start the clock at a chosen instant and let it tick in real
 time from there, so "would this pass at 09:05 next Monday?" has an answer and
-tests can stand on 09:14:59 / 09:15:00.
+tests can stand on 09:14:59 / 09:15:00. Each process starts its own such clock;
+`mci clock set T` instead stores an offset from real time in the state directory,
+which every later process of that directory reads: one clock for a rehearsed day.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from mci.errors import UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 UTC = timezone.utc
 
@@ -92,9 +100,73 @@ def parse_instant(text: str, default_tz: str = IST) -> datetime:
     return value
 
 
-def clock_from(at: str | None = None, env: dict[str, str] | None = None) -> Clock:
-    """`--at` wins over MCI_AT; neither means the real clock."""
+def clock_from(at: str | None = None, env: dict[str, str] | None = None, state_dir: "Path | None" = None) -> Clock:
+    """`--at` wins over MCI_AT (each starts this process's clock there); then the state directory's clock
+    (`mci clock set`: one shifted clock that every process of the directory shares); else real time."""
     source = at if at else (env if env is not None else os.environ).get("MCI_AT")
-    if not source:
+    if source:
+        return Clock(parse_instant(source))
+    if state_dir is None:
+        from mci.paths import state_dir as default_state_dir
+
+        state_dir = default_state_dir()
+    stored = read_stored_clock(state_dir)
+    if stored is None:
         return Clock()
-    return Clock(parse_instant(source))
+    return Clock(datetime.now(UTC) + stored.offset)
+
+
+# ---------------------------------------------------------------- the state directory's clock (mci clock set)
+
+CLOCK_FILE = "clock.json"
+
+
+@dataclass(frozen=True)
+class StoredClock:
+    """A rehearsal clock kept as an offset from real time, so that every process reads the same now."""
+
+    offset: timedelta
+    set_to: datetime  # the instant asked for
+    set_at: datetime  # the real time when it was asked
+
+    def as_dict(self) -> dict[str, object]:
+        return {"offset_s": self.offset.total_seconds(), "set_to": self.set_to.isoformat(),
+                "set_at": self.set_at.isoformat()}
+
+
+def read_stored_clock(state_dir: "Path") -> StoredClock | None:
+    """The stored clock, or None. A file that cannot be read is an error, never a silent fall back to real time:
+    a rehearsal that suddenly ran on the real clock could arm or trade a real day."""
+    path = state_dir / CLOCK_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot read the rehearsal clock {path}", exc.strerror or str(exc),
+                         "fix its permissions, or remove it with `mci clock clear`") from None
+    try:
+        data = json.loads(text)
+        return StoredClock(timedelta(seconds=float(data["offset_s"])), datetime.fromisoformat(data["set_to"]),
+                           datetime.fromisoformat(data["set_at"]))
+    except (ValueError, KeyError, TypeError, OverflowError):
+        raise UsageError(f"the rehearsal clock {path} is damaged", "it is not the JSON `mci clock set` writes",
+                         "set it again with `mci clock set T`, or remove it with `mci clock clear`") from None
+
+
+def write_stored_clock(state_dir: "Path", at: datetime) -> StoredClock:
+    real = datetime.now(UTC)
+    stored = StoredClock(at - real, at, real)
+    path = state_dir / CLOCK_FILE
+    tmp = path.with_name(f".{CLOCK_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(stored.as_dict()) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return stored
+
+
+def clear_stored_clock(state_dir: "Path") -> bool:
+    try:
+        (state_dir / CLOCK_FILE).unlink()
+    except FileNotFoundError:
+        return False
+    return True
