@@ -175,6 +175,8 @@ def worlds(draw) -> World:
                  "product": draw(st.sampled_from(["MIS", "MIS", "CNC"]))}
     if order_type in ("LIMIT", "SL"):
         raw["price"] = str(near)
+    if order_type in ("MARKET", "SL-M"):
+        raw["market_protection"] = -1  # Kite's 2026 rule (its own tests: tests/risk/test_market_protection.py)
     if order_type in ("SL", "SL-M"):
         raw["trigger_price"] = str(near if order_type == "SL-M" else max(near + tick * draw(st.integers(-5, 5)), tick))
     entry = D(raw.get("price") or raw.get("trigger_price") or ltp)

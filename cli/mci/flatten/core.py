@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Iterable
 
+from mci.brokers import kite_rules
 from mci.brokers.base import Order, OrderRequest, Position
 from mci.clock import Clock
 from mci.errors import ExitCode, MciError, UnavailableError
@@ -321,7 +322,8 @@ class _Flatten:
             return [quantity]
         full, rest = divmod(quantity, cap)
         out = [cap] * full + ([rest] if rest else [])
-        return out[:MAX_SLICES]  # the rest is closed next round
+        # Kite: at most 10 slices (kite_rules.MAX_SLICES; the tag has room for 36); the rest is closed next round.
+        return out[:min(MAX_SLICES, kite_rules.MAX_SLICES)]
 
     def lagging(self, key: Key, q: int, book: _Book, now: float) -> bool:
         """Our last square-off for `key` shows fills but the position has not moved: the positions lag."""
@@ -412,9 +414,10 @@ class _Flatten:
                 continue
             if not _transient(err):  # refused or rejected: a new tag in the next round
                 result = "rejected" if err.details.get("order_id") else "failed"
+                # The broker's reason (Kite's status_message for an RMS rejection) goes into the report as given.
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": result, "error": err.what,
-                                                "order_id": err.details.get("order_id")})
-                self.error(err.what)
+                                                "reason": err.why, "order_id": err.details.get("order_id")})
+                self.error(f"{what} (tag {tag}) was {result}: {err.why}")
                 return
             # Ambiguous: the order may exist. Look the tag up before anything is sent again.
             ambiguous += 1
