@@ -317,8 +317,9 @@ class _Flatten:
         return requests
 
     def slices(self, quantity: int) -> list[int]:
-        cap = self.freeze_quantity
-        if not cap or quantity <= cap:
+        # Unset: Kite's own ceiling, 1,00,000 shares per equity order (kite_rules); a larger close is sliced.
+        cap = self.freeze_quantity or kite_rules.MAX_EQUITY_QUANTITY
+        if quantity <= cap:
             return [quantity]
         full, rest = divmod(quantity, cap)
         out = [cap] * full + ([rest] if rest else [])
@@ -608,7 +609,8 @@ def flatten(
     - `rate`: order actions (cancels and placements together) per second; Kite allows about 10.
     - `products`: only these products (e.g. {"MIS"} at the end of the day); None: all.
       Orders and positions of other products are neither cancelled nor closed nor reported.
-    - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced).
+    - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced);
+      default Kite's 1,00,000 per equity order. At most 10 slices per round (Kite's cap), the rest next round.
     - `on_event(kind, data)`: before and after every order action, from worker threads, one at a
       time; kinds: flatten.round, flatten.wait, order.cancel.before/after,
       order.place.before/after, order.place.lookup. `data` is JSON-able and always has run_id.
