@@ -22,7 +22,6 @@ notional, MIS 20%), and unrealised losses are deducted from `available` too
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 import threading
 from contextlib import contextmanager
