@@ -411,3 +411,26 @@ def test_invalidate_and_unknown_tokens(ex, tmp_path):
     # The token itself is never stored.
     raw = (tmp_path / "paper.db").read_bytes() + (tmp_path / "paper.db-wal").read_bytes()
     assert token.encode() not in raw
+
+
+def test_a_schema_1_account_is_migrated_to_kites_2026_columns(tmp_path, clock):
+    import sqlite3
+
+    from mci.brokers.sim import exchange as module
+
+    v1 = (module._SCHEMA.replace(",\n    market_protection TEXT NOT NULL DEFAULT '0'", "")
+          .replace("CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL);\n", ""))
+    assert "market_protection" not in v1 and "mis_blocked" not in v1
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.executescript(v1 + "PRAGMA user_version = 1;")
+    conn.execute("INSERT INTO account (id, seed, opening_cash, slippage, created_at) VALUES (1, 7, '1000000', '0', 'x')")
+    conn.commit()
+    conn.close()
+    ex = Exchange(tmp_path / "old.db", clock, seed=7, capital=D("1000000"))
+    try:
+        oid = ex.place_order(buy(1, market_protection=D("2.5")))
+        assert ex.order(oid).market_protection == D("2.5")
+        ex.set_mis_blocked("NSE", "SBIN", True)
+        assert ex.mis_blocked() == ["NSE:SBIN"]
+    finally:
+        ex.close()
