@@ -242,6 +242,7 @@ def broken_limits(w: World) -> list[str]:
     stop, target = prices.get("stop_loss"), prices.get("target")
     if target is not None and sign * (target - entry) <= 0:
         broken.append("target side")
+    risk = D(0)  # an unstopped trade's risk is unknown: a day already past its loss or drawdown limit still refuses it
     if stop is None:
         if r.require_stop_loss:
             broken.append("no stop")
@@ -253,12 +254,12 @@ def broken_limits(w: World) -> list[str]:
             broken.append("risk per trade")
         if target is None or (target - entry) * sign * qty < r.min_risk_reward * risk:
             broken.append("risk:reward")
-        day_loss = -a.day_pnl if a.day_pnl < 0 else D(0)
-        if day_loss + risk > floor_paisa(r.max_daily_loss * w.capital):
-            broken.append("daily loss")
-        peak = max(a.peak_equity or a.capital, a.capital, a.capital + a.day_pnl)
-        if peak - (a.capital + a.day_pnl) + risk > floor_paisa(r.max_drawdown * peak):
-            broken.append("drawdown")
+    day_loss = -a.day_pnl if a.day_pnl < 0 else D(0)
+    if day_loss + risk > floor_paisa(r.max_daily_loss * w.capital):
+        broken.append("daily loss")
+    peak = max(a.peak_equity or a.capital, a.capital, a.capital + a.day_pnl)
+    if peak - (a.capital + a.day_pnl) + risk > floor_paisa(r.max_drawdown * peak):
+        broken.append("drawdown")
     if held == 0 and sum(1 for p in a.positions if p.quantity) + 1 > r.max_open_positions:
         broken.append("open positions")
     return broken
