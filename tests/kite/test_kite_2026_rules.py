@@ -251,3 +251,17 @@ def test_the_flatten_slices_a_close_above_kites_maximum_and_ends_flat(sim_server
     sizes = sorted(o["quantity"] for o in kite.orders())
     assert sizes == [50_000, 100_000, 100_000] and all(o["status"] == "COMPLETE" for o in kite.orders())
     broker.close()
+
+
+def test_a_refused_write_that_speaks_of_the_ip_is_an_ip_refusal_whatever_its_error_type(sim_server, kite):
+    # Kite's exact error for an unregistered IP is not published: an InputException naming the IP must not
+    # pass the order_path probe as "no such order".
+    from kiteconnect.exceptions import InputException
+
+    broker = kite_broker(sim_server, kite)
+    error = broker._error(InputException("Order request from IP 198.51.100.9 is not whitelisted", code=400),
+                          "cancelling order 0", write=True)
+    assert error.details["refusal"] == "ip" and "IP Whitelist" in error.how
+    plain = broker._error(InputException("Invalid `order_id`.", code=400), "cancelling order 0", write=True)
+    assert plain.details.get("refusal") is None
+    broker.close()

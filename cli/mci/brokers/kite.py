@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import random
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,9 @@ LOGIN_HOW = "run `mci token login` for this profile (a Kite token dies at 06:00 
 _NETWORK_KITE = {"NetworkException", "DataException"}
 # An order id no Kite order can have (theirs are 15-16 digits): cancelling it proves the write path without trading.
 PROBE_ORDER_ID = "0"
+# Kite's exact words for an unregistered IP are not published: any refused write that speaks of the IP is one,
+# whatever its error_type, so the order_path probe never mistakes it for "no such order" (a false pass).
+_IP_REFUSAL = re.compile(r"\bIP\b|whitelist|static ip", re.IGNORECASE)
 
 
 def new_tag() -> str:
@@ -197,7 +201,8 @@ class KiteBroker:
         details: dict[str, Any] = {"error_type": name} if _is_kite(exc) else {}
         if _is_kite(exc) and getattr(exc, "code", None):
             details["http_status"] = int(exc.code)  # 429 (refused, nothing placed) vs 5xx (ambiguous) for callers
-        if write and _is_kite(exc) and name == "PermissionException":
+        if write and _is_kite(exc) and name != "TokenException" and (name == "PermissionException"
+                                                                    or _IP_REFUSAL.search(message)):
             # Not the token (reads still work): Kite refuses order writes from an unregistered IP (kite_rules).
             return MciError(f"Kite refused the order request while {action}", why, kite_rules.IP_REGISTER_HOW,
                             ExitCode.FAILED, details={**details, "refusal": "ip"})
