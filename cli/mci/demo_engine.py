@@ -155,6 +155,8 @@ class Engine:
         ltp = account.last_prices[key]
         order = {"exchange": "NSE", "symbol": self.symbol, "side": "BUY", "quantity": self.quantity,
                  "order_type": "MARKET", "product": "MIS", "tag": tag,
+                 # What the broker sends with it (the profile's broker.market_protection): Kite's 2026 rule.
+                 "market_protection": str(self.broker.market_protection),
                  "stop_loss": str(_tick(ltp * (1 - STOP_DISTANCE), ROUND_FLOOR)),
                  "target": str(_tick(ltp * (1 + TARGET_DISTANCE), ROUND_CEILING))}
         now = clock_from().now()
@@ -177,8 +179,16 @@ class Engine:
     def _place(self, side: str, order_type: str, tag: str, trigger: Decimal | None = None) -> str:
         from mci.brokers.base import OrderRequest
 
-        order_id = self.broker.place_order(OrderRequest("NSE", self.symbol, side, self.quantity, order_type, "MIS",
-                                                        trigger_price=trigger, tag=tag))
+        from mci.errors import MciError
+
+        try:
+            order_id = self.broker.place_order(OrderRequest("NSE", self.symbol, side, self.quantity, order_type, "MIS",
+                                                            trigger_price=trigger, tag=tag))
+        except MciError as exc:
+            if exc.details.get("order_id"):  # accepted, then REJECTED by the broker's RMS: its reason, as it gave it
+                log(f"REJECTED {side} {self.quantity} NSE:{self.symbol} MIS {order_type} tag={tag} "
+                    f"order_id={exc.details['order_id']}: {exc.why}")
+            raise
         self.orders_placed += 1
         at = f" trigger={trigger}" if trigger is not None else ""
         log(f"placed {side} {self.quantity} NSE:{self.symbol} MIS {order_type}{at} tag={tag} order_id={order_id}")

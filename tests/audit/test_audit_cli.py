@@ -112,8 +112,8 @@ def test_a_paper_day_leaves_order_state_and_token_records_and_verifies(run_mci, 
     # The account mci's paper profile reads holds two positions and a resting order.
     broker = PaperBroker(mci_home, "paper", Clock(datetime(2026, 11, 25, 10, 30, tzinfo=IST)), capital=D("1000000"), seed=7)
     try:
-        broker.exchange.place_order(OrderRequest("NSE", "INFY", "BUY", 10, "MARKET", "MIS", tag="seed"))
-        broker.exchange.place_order(OrderRequest("NSE", "SBIN", "SELL", 5, "MARKET", "MIS", tag="seed"))
+        broker.exchange.place_order(OrderRequest("NSE", "INFY", "BUY", 10, "MARKET", "MIS", tag="seed", market_protection=-1))
+        broker.exchange.place_order(OrderRequest("NSE", "SBIN", "SELL", 5, "MARKET", "MIS", tag="seed", market_protection=-1))
         ltp = broker.exchange.price_at("NSE", "RELIANCE", broker.exchange.clock.now())
         broker.exchange.place_order(OrderRequest("NSE", "RELIANCE", "BUY", 2, "LIMIT", "MIS",
                                                  price=(ltp * D("0.9")).quantize(D("1")), tag="resting"))

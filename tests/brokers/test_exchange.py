@@ -53,10 +53,12 @@ def ex(tmp_path, clock) -> Exchange:
 
 
 def buy(qty: int = 10, symbol: str = "INFY", **kw) -> OrderRequest:
+    kw.setdefault("market_protection", D(-1))  # Kite's 2026 rule: MARKET/SL-M orders carry it
     return OrderRequest("NSE", symbol, "BUY", qty, **kw)
 
 
 def sell(qty: int = 10, symbol: str = "INFY", **kw) -> OrderRequest:
+    kw.setdefault("market_protection", D(-1))
     return OrderRequest("NSE", symbol, "SELL", qty, **kw)
 
 
@@ -248,11 +250,14 @@ def test_stop_limit_triggers_then_rests_as_limit(ex):
     assert ex.order(oid).status == "COMPLETE"
 
 
-def test_stop_that_would_trigger_at_once_is_refused(ex):
+def test_stop_that_would_trigger_at_once_is_rejected_in_the_book(ex):
+    # Kite's RMS: the request is accepted, the order turns REJECTED with the trigger and the LTP in its message.
     ex.set_price("NSE", "SBIN", D("900"))
-    with pytest.raises(OrderInputError) as err:
+    with pytest.raises(OrderRejectedError) as err:
         ex.place_order(sell(1, "SBIN", order_type="SL-M", trigger_price=D("905")))
-    assert err.value.details["error_type"] == "InputException"
+    order = ex.order(err.value.details["order_id"])
+    assert order.status == "REJECTED"
+    assert order.status_message == "RMS:Rule: Check trigger price vs ltp for sl-m orders; trigger price: 905, ltp 900.00"
 
 
 def test_cancel_releases_margin_and_cannot_cancel_twice(ex):
@@ -327,10 +332,10 @@ def test_cnc_cannot_sell_more_than_held(ex):
 
 def test_orders_by_tag(ex):
     ex.set_price("NSE", "INFY", D("1000"))
-    first = ex.place_order(buy(1, tag="mci-abc"))
+    first = ex.place_order(buy(1, tag="mciabc"))
     ex.place_order(buy(1, tag="other"))
-    second = ex.place_order(buy(1, order_type="LIMIT", price=D("900"), tag="mci-abc"))
-    assert [o.order_id for o in ex.orders_by_tag("mci-abc")] == [first, second]
+    second = ex.place_order(buy(1, order_type="LIMIT", price=D("900"), tag="mciabc"))
+    assert [o.order_id for o in ex.orders_by_tag("mciabc")] == [first, second]
     assert ex.orders_by_tag("missing") == []
 
 
@@ -406,3 +411,26 @@ def test_invalidate_and_unknown_tokens(ex, tmp_path):
     # The token itself is never stored.
     raw = (tmp_path / "paper.db").read_bytes() + (tmp_path / "paper.db-wal").read_bytes()
     assert token.encode() not in raw
+
+
+def test_a_schema_1_account_is_migrated_to_kites_2026_columns(tmp_path, clock):
+    import sqlite3
+
+    from mci.brokers.sim import exchange as module
+
+    v1 = (module._SCHEMA.replace(",\n    market_protection TEXT NOT NULL DEFAULT '0'", "")
+          .replace("CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL);\n", ""))
+    assert "market_protection" not in v1 and "mis_blocked" not in v1
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.executescript(v1 + "PRAGMA user_version = 1;")
+    conn.execute("INSERT INTO account (id, seed, opening_cash, slippage, created_at) VALUES (1, 7, '1000000', '0', 'x')")
+    conn.commit()
+    conn.close()
+    ex = Exchange(tmp_path / "old.db", clock, seed=7, capital=D("1000000"))
+    try:
+        oid = ex.place_order(buy(1, market_protection=D("2.5")))
+        assert ex.order(oid).market_protection == D("2.5")
+        ex.set_mis_blocked("NSE", "SBIN", True)
+        assert ex.mis_blocked() == ["NSE:SBIN"]
+    finally:
+        ex.close()

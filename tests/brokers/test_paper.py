@@ -86,13 +86,13 @@ def test_orders_positions_and_ltp_map_to_the_protocol(tmp_path):
     broker = PaperBroker(tmp_path, "p", clock, capital=D("1000000"), seed=1, slippage=D(0))
     broker.exchange.set_price("NSE", "RELIANCE", D("1400"))
     assert broker.ltp(["NSE:RELIANCE"]) == {"NSE:RELIANCE": D("1400.00")}
-    oid = broker.place_order(OrderRequest("NSE", "RELIANCE", "BUY", 10, tag="mci-1"))
-    resting = broker.place_order(OrderRequest("NSE", "RELIANCE", "SELL", 10, order_type="LIMIT", price=D("1450"), tag="mci-2"))
+    oid = broker.place_order(OrderRequest("NSE", "RELIANCE", "BUY", 10, tag="mci1"))
+    resting = broker.place_order(OrderRequest("NSE", "RELIANCE", "SELL", 10, order_type="LIMIT", price=D("1450"), tag="mci2"))
     orders = broker.orders()
     assert all(isinstance(o, Order) for o in orders)
     assert [(o.order_id, o.status, o.is_open) for o in orders] == [(oid, "COMPLETE", False), (resting, "OPEN", True)]
     assert orders[0].placed_at == clock.now()
-    assert [o.order_id for o in broker.orders_by_tag("mci-2")] == [resting]
+    assert [o.order_id for o in broker.orders_by_tag("mci2")] == [resting]
     [pos] = broker.positions()
     assert isinstance(pos, Position)
     assert (pos.quantity, pos.average_price, pos.pnl) == (10, D("1400"), D(0))

@@ -60,3 +60,23 @@ def test_paper_balance_at_the_threshold(tmp_path, capital, status):
     ctx = context(tmp_path, capital)
     TokenValidity().run(ctx, {})
     assert AccountBalance().run(ctx, {"min_available": "₹50,000"}).status is status
+
+
+def test_order_path_passes_trivially_on_paper_which_has_no_static_ip_rule(tmp_path):
+    from mci.checks.order_path import OrderPath
+
+    outcome = OrderPath().run(context(tmp_path, Decimal("1000000")), {})
+    assert outcome.status is Status.PASSED and outcome.summary.startswith("paper broker: no static-IP rule")
+
+
+def test_paper_refuses_a_market_order_without_protection_as_kite_does(tmp_path):
+    # The broker fills in the profile's broker.market_protection; the shared exchange refuses one without it.
+    from mci.brokers.base import OrderRequest
+    from mci.brokers.sim.exchange import OrderInputError
+
+    ctx = context(tmp_path, Decimal("1000000"))
+    oid = ctx.broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1))
+    assert ctx.broker.exchange.order(oid).market_protection == Decimal(-1)
+    with pytest.raises(OrderInputError) as err:
+        ctx.broker.exchange.place_order(OrderRequest("NSE", "INFY", "BUY", 1, market_protection=Decimal(0)))
+    assert err.value.what.startswith("Market orders without market protection are not allowed via API")

@@ -138,7 +138,9 @@ def test_check_kinds_are_exact():
     schema = json.loads((SCHEMAS / "checklist.schema.json").read_text(encoding="utf-8"))
     assert schema["$defs"]["check"]["properties"]["kind"]["enum"] == [
         "token.validity", "token.expiry", "market.hours", "market.weekend", "market.holiday", "breaker.state",
-        "broker.connectivity", "account.balance", "account.positions", "risk.parameters", "orders.stale", "system.health",
+        "broker.connectivity", "account.balance", "account.positions", "risk.parameters", "orders.stale",
+        "order_path",  # Kite's static-IP rule: kite profiles add it to their scan
+        "system.health",
         "command", "http", "file", "coverage", "junit", "metric", "drill", "approval",  # gate evidence (mci gate)
     ]
 

@@ -213,3 +213,23 @@ def test_kite_engine_gets_the_token_from_its_file_and_trades_the_simulator(mci_h
     assert sorted((o.side, o.order_type) for o in orders) == [("BUY", "MARKET")] * 2 + [("SELL", "SL-M")] * 2
     assert token not in ctl.log_path.read_text()
     exchange.close()
+
+
+def test_an_entry_the_broker_rejects_is_logged_with_the_brokers_reason(mci_home):
+    # Kite's RMS blocks new intraday exposure in some stocks: the order is accepted, then REJECTED.
+    broker = broker_for(load_profile(None, env={}), mci_home, Clock())
+    try:
+        broker.exchange.set_mis_blocked("NSE", "INFY", True)
+    finally:
+        broker.close()
+    port = free_port()
+    proc = spawn(mci_home, port, "--max-orders", "1", "--symbol", "INFY")
+    try:
+        assert wait_for(lambda: any(o.status == "REJECTED" for o in book(mci_home)), timeout=10)
+    finally:
+        code, _, out, err = stop(proc)
+    assert code == 0, err
+    (order,) = book(mci_home)
+    assert order.status == "REJECTED" and order.order_type == "MARKET"
+    assert (f"REJECTED BUY 1 NSE:INFY MIS MARKET tag={order.tag} order_id={order.order_id}: "
+            "MIS (intraday) orders are blocked for INFY. Place a CNC (delivery) order instead.") in out + err

@@ -44,7 +44,7 @@ def seed_positions(exchange: Exchange, spec: list[tuple[str, str, int]]) -> dict
     out: dict[Key, int] = {}
     for symbol, product, qty in spec:
         side = "BUY" if qty > 0 else "SELL"
-        exchange.place_order(OrderRequest("NSE", symbol, side, abs(qty), "MARKET", product, tag="seed"))
+        exchange.place_order(OrderRequest("NSE", symbol, side, abs(qty), "MARKET", product, tag="seed", market_protection=D(-1)))
         key = Key("NSE", symbol, product)
         out[key] = out.get(key, 0) + qty
     return out

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mci.brokers.sim.exchange import TAG_RE
+from mci.brokers.kite_rules import TAG_RE
 from mci.flatten import Key, Pacer, parse_own_tag, run_prefix, square_off_tag
 from mci.flatten.tags import MAX_ROUND, MAX_SLICES
 

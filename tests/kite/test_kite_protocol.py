@@ -170,9 +170,9 @@ def test_read_endpoints_through_kiteconnect(kite):
 
 
 def test_market_order_fills_and_shows_in_orders_trades_positions(kite):
-    oid = kite.place_order("regular", "NSE", "INFY", "BUY", 3, "MIS", "MARKET", tag="t-market")
+    oid = kite.place_order("regular", "NSE", "INFY", "BUY", 3, "MIS", "MARKET", tag="tmarket", market_protection=-1)
     (order,) = kite.orders()
-    assert order["order_id"] == oid and order["status"] == "COMPLETE" and order["tag"] == "t-market"
+    assert order["order_id"] == oid and order["status"] == "COMPLETE" and order["tag"] == "tmarket"
     assert order["filled_quantity"] == 3 and order["pending_quantity"] == 0
     history = kite.order_history(oid)
     assert [h["status"] for h in history][0] == "PUT ORDER REQ RECEIVED" and history[-1]["status"] == "COMPLETE"
@@ -196,7 +196,7 @@ def test_limit_sl_and_slm_orders_rest_modify_and_cancel(kite):
 
     trigger = tick(last * D("1.05"))
     sl = kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "SL", price=str(trigger + 1), trigger_price=str(trigger))
-    slm = kite.place_order("regular", "NSE", "INFY", "SELL", 1, "MIS", "SL-M", trigger_price=str(tick(last * D("0.95"))))
+    slm = kite.place_order("regular", "NSE", "INFY", "SELL", 1, "MIS", "SL-M", trigger_price=str(tick(last * D("0.95"))), market_protection=-1)
     statuses = {o["order_id"]: o["status"] for o in kite.orders()}
     assert statuses == {limit: "OPEN", sl: "TRIGGER PENDING", slm: "TRIGGER PENDING"}
     for oid in (limit, sl, slm):
@@ -210,14 +210,14 @@ def test_limit_sl_and_slm_orders_rest_modify_and_cancel(kite):
 
 def test_input_errors_are_400_input_exceptions(kite):
     with pytest.raises(kex.InputException) as info:
-        kite.place_order("regular", "NSE", "INFY", "BUY", 0, "MIS", "MARKET")
+        kite.place_order("regular", "NSE", "INFY", "BUY", 0, "MIS", "MARKET", market_protection=-1)
     assert info.value.code == 400
     with pytest.raises(kex.InputException):
         kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "LIMIT")  # no price
     with pytest.raises(kex.InputException):
-        kite.place_order("regular", "NSE", "NOSUCH", "BUY", 1, "MIS", "MARKET")
+        kite.place_order("regular", "NSE", "NOSUCH", "BUY", 1, "MIS", "MARKET", market_protection=-1)
     with pytest.raises(kex.InputException):
-        kite.place_order("amo", "NSE", "INFY", "BUY", 1, "MIS", "MARKET")
+        kite.place_order("amo", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1)
     with pytest.raises(kex.InputException):
         kite.order_history("999")
     with pytest.raises(kex.InputException):
@@ -226,7 +226,7 @@ def test_input_errors_are_400_input_exceptions(kite):
 
 def test_a_rejected_order_is_accepted_then_rejected_in_the_book(kite, exchange):
     exchange.set_cash(D(0))
-    oid = kite.place_order("regular", "NSE", "INFY", "BUY", 10, "CNC", "MARKET")
+    oid = kite.place_order("regular", "NSE", "INFY", "BUY", 10, "CNC", "MARKET", market_protection=-1)
     order = kite.order_history(oid)[-1]
     assert order["status"] == "REJECTED" and order["status_message"]
 
@@ -235,14 +235,14 @@ def test_order_placement_is_rate_limited_with_429_network_exception(kite, mono):
     placed, limited = [], []
     for _ in range(15):
         try:
-            placed.append(kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET"))
+            placed.append(kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1))
         except kex.NetworkException as exc:
             limited.append(exc)
     assert len(placed) == 10 and len(limited) == 5
     assert all(e.code == 429 and "Too many requests" in str(e) for e in limited)
     kite.orders()  # reads are not rate-limited
     mono.t += 1.0  # the window slides
-    kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET")
+    kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1)
 
 
 def test_responses_carry_a_date_header_from_the_exchange_clock(server, clock):
@@ -318,7 +318,7 @@ def sample(name: str):
 @pytest.fixture
 def busy(server, kite):
     """An account with a filled, a resting and a modified order (so every list has rows)."""
-    filled = kite.place_order("regular", "NSE", "INFY", "BUY", 2, "MIS", "MARKET")
+    filled = kite.place_order("regular", "NSE", "INFY", "BUY", 2, "MIS", "MARKET", market_protection=-1)
     resting = kite.place_order("regular", "NSE", "INFY", "BUY", 1, "CNC", "LIMIT", price=str(tick(ltp(kite) * D("0.9"))))
     return kite, filled, resting
 
@@ -338,7 +338,8 @@ ENDPOINTS = [
     ("ohlc", "GET", "/quote/ohlc", {"i": ["NSE:INFY"]}),
     ("order_modify", "PUT", "/orders/regular/{resting}", {"quantity": "2"}),
     ("order_response", "POST", "/orders/regular", {"exchange": "NSE", "tradingsymbol": "SBIN", "transaction_type": "BUY",
-                                                   "quantity": "1", "product": "MIS", "order_type": "MARKET"}),
+                                                   "quantity": "1", "product": "MIS", "order_type": "MARKET",
+                                                   "market_protection": "-1"}),
     ("order_cancel", "DELETE", "/orders/regular/{resting}", None),
 ]
 
@@ -442,8 +443,8 @@ def test_a_refused_token_becomes_what_why_how_without_secrets(server, clock):
 
 
 def test_place_order_keeps_a_given_tag_and_rejection_raises(broker, exchange):
-    oid = broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS", tag="mine-1"))
-    assert [o.order_id for o in broker.orders_by_tag("mine-1")] == [oid]
+    oid = broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS", tag="mine1"))
+    assert [o.order_id for o in broker.orders_by_tag("mine1")] == [oid]
     exchange.set_cash(D(0))
     with pytest.raises(MciError) as info:
         broker.place_order(OrderRequest("NSE", "INFY", "BUY", 100, "MARKET", "CNC"))
@@ -502,8 +503,8 @@ def test_unknown_outcome_when_the_book_cannot_be_read_is_not_resent(broker):
     broker._kite.place_order = times_out
     broker._kite.orders = lambda: (_ for _ in ()).throw(requests.exceptions.ConnectionError("down"))
     with pytest.raises(UnavailableError) as info:
-        broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS", tag="t-unknown"))
-    assert len(calls) == 1 and "may or may not" in info.value.what and "t-unknown" in info.value.how
+        broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS", tag="tunknown"))
+    assert len(calls) == 1 and "may or may not" in info.value.what and "tunknown" in info.value.how
 
 
 def test_429_is_retried_then_unavailable(broker, mono, exchange):

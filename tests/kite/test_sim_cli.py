@@ -109,7 +109,7 @@ def test_the_account_persists_in_db_across_restarts(start_sim, tmp_path):
     db = tmp_path / "rehearsal.db"
     first = start_sim("--db", str(db), "--capital", "₹5,00,000", "--at", MONDAY_10AM)
     kite = kite_login(first.url)
-    kite.place_order("regular", "NSE", "INFY", "BUY", 3, "MIS", "MARKET", tag="kept")
+    kite.place_order("regular", "NSE", "INFY", "BUY", 3, "MIS", "MARKET", tag="kept", market_protection=-1)
     assert first.stop() == 0
     second = start_sim("--db", str(db), "--capital", "1", "--at", MONDAY_10AM)  # the file's account wins
     assert "opening cash ₹500,000.00" in second.stdout
@@ -164,20 +164,20 @@ def test_faults_set_show_clear_and_a_bad_spec(admin, sim):
 
 def test_counters_count_requests_orders_and_faults_and_reset(admin, sim):
     kite = kite_login(sim.url)
-    kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", tag="cli-a")
-    kite.place_order("regular", "NSE", "INFY", "SELL", 1, "MIS", "MARKET", tag="cli-a")
+    kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", tag="clia", market_protection=-1)
+    kite.place_order("regular", "NSE", "INFY", "SELL", 1, "MIS", "MARKET", tag="clia", market_protection=-1)
     admin("faults", "reset=1")
     with pytest.raises(requests.exceptions.ConnectionError):
         kite.orders()
     admin("faults", "--clear")
     code, out, _ = admin("counters", output="json")
     seen = json.loads(out)
-    assert code == 0 and seen["orders"] == {"placed": 2, "by_tag": {"cli-a": 2}}
+    assert code == 0 and seen["orders"] == {"placed": 2, "by_tag": {"clia": 2}}
     assert seen["requests"]["POST /orders/<variety>"] == {"200": 2}
     assert seen["requests"]["GET /orders"] == {"dropped": 1} and seen["faults"] == {"reset": 1}
     code, out, _ = admin("counters")
     assert code == 0 and "POST /orders/<variety>" in out and "200×2" in out
-    assert "tags used more than once: cli-a×2" in out and "reset×1" in out
+    assert "tags used more than once: clia×2" in out and "reset×1" in out
     code, out, _ = admin("counters", "--reset", output="json")
     assert code == 0 and json.loads(out)["orders"] == {"placed": 0, "by_tag": {}}
 
@@ -204,9 +204,9 @@ def test_position_and_resting_order_show_in_the_kite_api(admin, sim):
     (infy,) = [p for p in kite.positions()["net"] if p["tradingsymbol"] == "INFY"]
     assert D(repr(infy["average_price"])) == D("1500")
 
-    code, out, _ = admin("order", "NSE:TCS", "buy", "2", "--price", "1000", "--tag", "stale-1")
-    assert code == 0 and "OPEN (tag stale-1)" in out
-    (order,) = [o for o in kite.orders() if o["tag"] == "stale-1"]
+    code, out, _ = admin("order", "NSE:TCS", "buy", "2", "--price", "2800", "--tag", "stale1")  # inside the ±20% band
+    assert code == 0 and "OPEN (tag stale1)" in out
+    (order,) = [o for o in kite.orders() if o["tag"] == "stale1"]
     assert order["status"] == "OPEN" and order["order_type"] == "LIMIT"
     code, _, err = admin("order", "NSE:TCS", "BUY", "2", "--price", "1000.03")
     assert code == 2 and "tick size" in err

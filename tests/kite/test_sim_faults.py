@@ -198,14 +198,14 @@ def test_429_bursts_are_network_exceptions_that_kite_broker_retries(sim_server, 
         # A burst shorter than the attempts: the order goes through once (a 429 is a clean refusal, nothing placed).
         seed = seed_starting_with("429=0.2,burst=2", ["429", "429", None, None])
         set_faults(sim_server, f"429=0.2,burst=2,seed={seed}")
-        oid = broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS", tag="burst-short"))
-        assert [o.order_id for o in sim_server.app.exchange.orders_by_tag("burst-short")] == [oid]
+        oid = broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS", tag="burstshort"))
+        assert [o.order_id for o in sim_server.app.exchange.orders_by_tag("burstshort")] == [oid]
         # A burst longer than the attempts: unavailable (exit 3), and still no order.
         set_faults(sim_server, "429=1,burst=50,seed=3")
         with pytest.raises(UnavailableError) as unavailable:
-            broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS", tag="burst-long"))
+            broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS", tag="burstlong"))
         assert "Too many requests" in unavailable.value.why
-        assert sim_server.app.exchange.orders_by_tag("burst-long") == []
+        assert sim_server.app.exchange.orders_by_tag("burstlong") == []
     finally:
         broker.close()
 
@@ -216,7 +216,7 @@ def test_a_reset_raises_a_connection_error_in_kiteconnect_and_processes_nothing(
     with pytest.raises(requests.exceptions.ConnectionError):
         kite.profile()
     with pytest.raises(requests.exceptions.ConnectionError):
-        kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", tag="never-placed")
+        kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", tag="neverplaced", market_protection=-1)
     assert sim_server.app.exchange.orders() == []
     seen = counters(sim_server)
     assert seen["faults"] == {"reset": 2} and seen["orders"]["placed"] == 0
@@ -230,12 +230,12 @@ def test_a_lost_order_exists_at_the_exchange_though_the_client_saw_a_reset(sim_s
     set_faults(sim_server, "lost=1")
     kite.profile()  # lost applies to order placement only
     with pytest.raises(requests.exceptions.ConnectionError):
-        kite.place_order("regular", "NSE", "INFY", "BUY", 2, "MIS", "MARKET", tag="lost-1")
-    (order,) = sim_server.app.exchange.orders_by_tag("lost-1")
+        kite.place_order("regular", "NSE", "INFY", "BUY", 2, "MIS", "MARKET", tag="lost1", market_protection=-1)
+    (order,) = sim_server.app.exchange.orders_by_tag("lost1")
     assert order.status == "COMPLETE" and order.filled_quantity == 2
-    assert [o["tag"] for o in kite.orders()] == ["lost-1"]  # the book tells the client what the answer did not
+    assert [o["tag"] for o in kite.orders()] == ["lost1"]  # the book tells the client what the answer did not
     seen = counters(sim_server)
-    assert seen["faults"] == {"lost": 1} and seen["orders"]["by_tag"] == {"lost-1": 1}
+    assert seen["faults"] == {"lost": 1} and seen["orders"]["by_tag"] == {"lost1": 1}
     assert seen["requests"]["POST /orders/<variety>"] == {"dropped": 1}
 
 
@@ -243,7 +243,7 @@ def test_a_refused_placement_is_not_lost(sim_server):
     kite = kite_login(sim_server.url)
     set_faults(sim_server, "lost=1")
     with pytest.raises(kex.InputException):  # an answer that is not a 200 comes back: only accepted orders lose it
-        kite.place_order("regular", "NSE", "NOSUCH", "BUY", 1, "MIS", "MARKET")
+        kite.place_order("regular", "NSE", "NOSUCH", "BUY", 1, "MIS", "MARKET", market_protection=-1)
     assert counters(sim_server)["faults"] == {}
 
 

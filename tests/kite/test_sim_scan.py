@@ -69,3 +69,37 @@ def test_scan_passes_survives_5xx_and_fails_unavailable_with_the_breaker_open(st
     assert time.monotonic() - t0 < 4  # refused at once: no retries against a dead broker
 
     assert all(SIM_SECRET not in text for text in outputs)
+
+
+def test_order_path_fails_from_an_unregistered_ip_naming_it_and_passes_once_registered(start_sim, run_mci, tmp_path):
+    # Kite's static-IP rule: reads work from anywhere, so only a write proves the kill switch could act.
+    sim = start_sim("--at", AT, "--order-ips", "203.0.113.7")
+    assert "order writes (place/modify/cancel) allowed from: 203.0.113.7" in sim.stdout
+    env = {"KITE_API_KEY": SIM_KEY, "KITE_API_SECRET": SIM_SECRET, "MCI_SIM_URL": sim.url, "MCI_AT": AT}
+    login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
+                         timeout=5)
+    assert run_mci("token", "login", login.headers["Location"], "-p", PROFILE, env=env).returncode == 0
+
+    scan = run_mci("scan", "-p", PROFILE, "-o", "json", env=env)
+    assert scan.returncode == 1, scan.stdout + scan.stderr
+    path = checks(scan)["order_path"]
+    assert path["status"] == "failed"
+    assert "127.0.0.1" in path["error"]["what"] and "IP Whitelist" in path["error"]["how"]
+    assert "login" not in path["error"]["how"]
+    assert checks(scan)["broker_connectivity"]["status"] == "passed"  # the reads pass: only the write tells
+
+    assert run_mci("sim", "order-ips", "127.0.0.1,::1", env=env).returncode == 0
+    scan = run_mci("scan", "-p", PROFILE, "-o", "json", env=env)
+    assert scan.returncode == 0, scan.stdout + scan.stderr
+    assert checks(scan)["order_path"]["status"] == "passed"
+    seen = json.loads(run_mci("sim", "counters", "-o", "json", env=env).stdout)
+    assert seen["orders"]["placed"] == 0  # the probe trades nothing
+
+    # broker.static_ips: this host reaches the simulator from 127.0.0.1; a declared address it lacks warns.
+    text = (ROOT / "profiles" / "kite-sim.yaml").read_text(encoding="utf-8")
+    for ips, status in (("[203.0.113.7]", "warned"), ("[127.0.0.1]", "passed")):
+        profile = tmp_path / f"kite-ips-{status}.yaml"
+        profile.write_text(text.replace("  market_protection: -1\n", f"  market_protection: -1\n  static_ips: {ips}\n")
+                           .replace("../schemas/", str(ROOT / "schemas") + "/"), encoding="utf-8")
+        scan = run_mci("scan", "-p", str(profile), "-o", "json", env=env)
+        assert checks(scan)["order_path"]["status"] == status, scan.stdout + scan.stderr

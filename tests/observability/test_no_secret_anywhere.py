@@ -59,7 +59,7 @@ def test_no_token_nor_api_secret_in_any_file_or_stream(sim, run_mci, mci_home, t
     admin = sim.url + "/_sim/"
     ltp = requests.get(admin + "price", params={"i": "NSE:INFY"}, timeout=10).json()["data"]["last_price"]
     for path, body in (("positions", {"instrument": "NSE:INFY", "quantity": 10, "price": str(ltp)}),
-                       ("orders", {"instrument": "NSE:ITC", "side": "BUY", "quantity": 1, "price": "100"})):
+                       ("orders", {"instrument": "NSE:ITC", "side": "BUY", "quantity": 1, "price": "350"})):
         assert requests.post(admin + path, json=body, timeout=10).status_code == 200
 
     prom = mci_home / "metrics" / "mci.prom"

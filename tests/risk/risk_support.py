@@ -53,6 +53,9 @@ def account(**changes: Any) -> Account:
 def order(**changes: Any) -> dict[str, Any]:
     """ORDER with changes; a change to None removes the field."""
     out = {**ORDER, **changes}
+    kind = out.get("order_type") or ("LIMIT" if out.get("price") is not None else "MARKET")
+    if kind in ("MARKET", "SL-M") and "market_protection" not in changes:
+        out["market_protection"] = -1  # Kite's 2026 rule; a test of the rule itself passes it (or None) explicitly
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -353,7 +353,7 @@ def test_a_null_field_is_rejected_as_missing(nulled, order_type, what):
 def test_a_null_order_type_or_product_takes_the_default():
     verdict = judge({**order(), "order_type": None, "product": None, "tag": None})
     assert verdict.accepted and verdict.intent.order_type == "LIMIT" and verdict.intent.product == "MIS"
-    market = judge({**order(), "order_type": None, "price": None})
+    market = judge({**order(), "order_type": None, "price": None, "market_protection": -1})
     assert market.accepted and market.intent.order_type == "MARKET"
 
 

@@ -206,7 +206,8 @@ def test_account_json_offline_day_loss_room_and_an_exit(mci, tmp_path):
         json.dumps(entry(symbol="TCS", price="3000.00", stop_loss="2980.00", target="3040.00")),
         json.dumps(entry(symbol="TCS", price="3000.00", stop_loss="2979.95", target="3045.00")),
         # Selling the INFY held needs no stop, target or signal time, whatever the day's loss.
-        json.dumps({"exchange": "NSE", "symbol": "INFY", "side": "SELL", "quantity": 100, "order_type": "MARKET"}),
+        json.dumps({"exchange": "NSE", "symbol": "INFY", "side": "SELL", "quantity": 100, "order_type": "MARKET",
+                    "market_protection": -1}),
     ]) + "\n"
     done = mci("risk", "check", "-", "--account", str(account), "--at", AT, "-o", "json", stdin=stream)
     assert done.returncode == 1, done.stdout + done.stderr

@@ -175,6 +175,8 @@ def worlds(draw) -> World:
                  "product": draw(st.sampled_from(["MIS", "MIS", "CNC"]))}
     if order_type in ("LIMIT", "SL"):
         raw["price"] = str(near)
+    if order_type in ("MARKET", "SL-M"):
+        raw["market_protection"] = -1  # Kite's 2026 rule (its own tests: tests/risk/test_market_protection.py)
     if order_type in ("SL", "SL-M"):
         raw["trigger_price"] = str(near if order_type == "SL-M" else max(near + tick * draw(st.integers(-5, 5)), tick))
     entry = D(raw.get("price") or raw.get("trigger_price") or ltp)
@@ -240,7 +242,7 @@ def broken_limits(w: World) -> list[str]:
     stop, target = prices.get("stop_loss"), prices.get("target")
     if target is not None and sign * (target - entry) <= 0:
         broken.append("target side")
-    risk = None
+    risk = D(0)  # an unstopped trade's risk is unknown: a day already past its loss or drawdown limit still refuses it
     if stop is None:
         if r.require_stop_loss:
             broken.append("no stop")
@@ -252,15 +254,12 @@ def broken_limits(w: World) -> list[str]:
             broken.append("risk per trade")
         if target is None or (target - entry) * sign * qty < r.min_risk_reward * risk:
             broken.append("risk:reward")
-    # An entry whose risk is unknown (no stop) still may not add to a day already past its loss or drawdown limit.
-    at_risk = D(0) if risk is None else risk
-    if stop is None or risk is not None:
-        day_loss = -a.day_pnl if a.day_pnl < 0 else D(0)
-        if day_loss + at_risk > floor_paisa(r.max_daily_loss * w.capital):
-            broken.append("daily loss")
-        peak = max(a.peak_equity or a.capital, a.capital, a.capital + a.day_pnl)
-        if peak - (a.capital + a.day_pnl) + at_risk > floor_paisa(r.max_drawdown * peak):
-            broken.append("drawdown")
+    day_loss = -a.day_pnl if a.day_pnl < 0 else D(0)
+    if day_loss + risk > floor_paisa(r.max_daily_loss * w.capital):
+        broken.append("daily loss")
+    peak = max(a.peak_equity or a.capital, a.capital, a.capital + a.day_pnl)
+    if peak - (a.capital + a.day_pnl) + risk > floor_paisa(r.max_drawdown * peak):
+        broken.append("drawdown")
     if held == 0 and sum(1 for p in a.positions if p.quantity) + 1 > r.max_open_positions:
         broken.append("open positions")
     return broken

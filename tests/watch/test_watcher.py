@@ -88,7 +88,7 @@ def test_a_breach_runs_the_emergency_flattens_and_latches_halted(home, clock, pr
     broker = paper(home, clock, profile)
     from mci.brokers.base import OrderRequest
 
-    broker.place_order(OrderRequest("NSE", "ITC", "BUY", 10, "LIMIT", "MIS", price=D("1.00")))  # resting far below
+    broker.place_order(OrderRequest("NSE", "ITC", "BUY", 10, "LIMIT", "MIS", price=D("350.00")))  # resting below, inside the ±20% circuit band
     broker.close()
     events, steps = Events(), []
     script = Script(clock, {2: lambda: lose(home, clock, profile, prices, D("16000"))})  # 64,000 > 60,000

@@ -90,7 +90,11 @@ class OrderRequest:
     product: str = "MIS"
     price: Decimal | None = None
     trigger_price: Decimal | None = None
-    tag: str | None = None  # idempotency key: ≤ 20 chars, unique per order
+    tag: str | None = None  # idempotency key: ≤ 20 letters and digits, unique per order
+    # MARKET and SL-M only: -1 (Kite picks the band) or a percentage in (0, 100]. Since 2026-04-01 Kite refuses
+    # an API MARKET/SL-M order without it; None lets the broker fill in the profile's broker.market_protection.
+    market_protection: Decimal | None = None
+
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import random
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
+from mci.brokers import kite_rules
 from mci.brokers.base import Funds, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
 from mci.clock import IST, Clock, zone
 from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
@@ -43,6 +45,11 @@ VARIETY = "regular"
 TAG_PREFIX = "mci"
 LOGIN_HOW = "run `mci token login` for this profile (a Kite token dies at 06:00 IST the next morning)"
 _NETWORK_KITE = {"NetworkException", "DataException"}
+# An order id no Kite order can have (theirs are 15-16 digits): cancelling it proves the write path without trading.
+PROBE_ORDER_ID = "0"
+# Kite's exact words for an unregistered IP are not published: any refused write that speaks of the IP is one,
+# whatever its error_type, so the order_path probe never mistakes it for "no such order" (a false pass).
+_IP_REFUSAL = re.compile(r"\bIP\b|whitelist|static ip", re.IGNORECASE)
 
 
 def new_tag() -> str:
@@ -120,10 +127,16 @@ class KiteBroker:
         api_secret: str | None = None,
         retry: RetrySettings = RetrySettings(),
         kite: Any = None,
+        market_protection: Decimal = kite_rules.AUTO_MARKET_PROTECTION,
     ):
         if not api_key:
             raise ConfigError("the kite broker has no api_key", "every Kite request is signed with the app's api_key",
                               "set broker.api_key: ${env:KITE_API_KEY} and export it")
+        if kite_rules.market_protection_value(market_protection) is None:
+            raise ConfigError(f"market protection {market_protection} is not one Kite accepts",
+                              "Kite refuses MARKET and SL-M orders without market protection, and 0 too",
+                              "set broker.market_protection to -1 (automatic) or a percentage above 0 up to 100")
+        self.market_protection = Decimal(market_protection)
         self.clock = clock
         self.root = root
         self._api_key = api_key
@@ -156,7 +169,8 @@ class KiteBroker:
                               "only a kite profile talks to Kite Connect", "use the broker the profile names")
         token = open_token_store(profile, Path(state_dir), clock=clock).load()
         return cls(broker.api_key or "", clock=clock, token=token, root=broker.root,
-                   timeout=broker.timeout.total_seconds(), api_secret=broker.api_secret)
+                   timeout=broker.timeout.total_seconds(), api_secret=broker.api_secret,
+                   market_protection=broker.market_protection)
 
     def __repr__(self) -> str:
         return f"KiteBroker(root={self.root!r}, token={'set' if self._token else 'none'})"
@@ -178,7 +192,8 @@ class KiteBroker:
             except (TypeError, ValueError):
                 pass
 
-    def _error(self, exc: BaseException, action: str) -> MciError:
+    def _error(self, exc: BaseException, action: str, *, write: bool = False) -> MciError:
+        """`write`: an order write (place, modify, cancel), the calls Kite checks against the registered static IP."""
         if isinstance(exc, MciError):
             return exc
         name = type(exc).__name__
@@ -187,6 +202,11 @@ class KiteBroker:
         details: dict[str, Any] = {"error_type": name} if _is_kite(exc) else {}
         if _is_kite(exc) and getattr(exc, "code", None):
             details["http_status"] = int(exc.code)  # 429 (refused, nothing placed) vs 5xx (ambiguous) for callers
+        if write and _is_kite(exc) and name != "TokenException" and (name == "PermissionException"
+                                                                    or _IP_REFUSAL.search(message)):
+            # Not the token (reads still work): Kite refuses order writes from an unregistered IP (kite_rules).
+            return MciError(f"Kite refused the order request while {action}", why, kite_rules.IP_REGISTER_HOW,
+                            ExitCode.FAILED, details={**details, "refusal": "ip"})
         if _is_kite(exc) and name in ("TokenException", "PermissionException"):
             return MciError(f"Kite refused the access token while {action}", why, LOGIN_HOW, ExitCode.FAILED,
                             details=details)
@@ -211,14 +231,14 @@ class KiteBroker:
                         wait=wait_exponential(multiplier=r.initial, max=r.max_wait) + wait_random(0, r.jitter),
                         retry=retry_if_exception(is_transient), reraise=True)
 
-    def _call(self, action: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _call(self, action: str, fn: Callable[..., T], *args: Any, write: bool = False, **kwargs: Any) -> T:
         if self._token is None:
             raise MciError(f"no Kite access token: cannot {action}", "this profile has no stored session", LOGIN_HOW,
                            ExitCode.FAILED)
         try:
             return self._retrying()(fn, *args, **kwargs)
         except Exception as exc:
-            raise self._error(exc, action) from None
+            raise self._error(exc, action, write=write) from None
 
     # ------------------------------------------------------------ session
 
@@ -321,6 +341,10 @@ class KiteBroker:
             params["price"] = str(request.price)
         if request.trigger_price is not None:
             params["trigger_price"] = str(request.trigger_price)
+        if request.order_type in kite_rules.NEEDS_MARKET_PROTECTION:
+            # Every MARKET and SL-M order carries it: Kite refuses them without it since 2026-04-01 (kite_rules).
+            protection = self.market_protection if request.market_protection is None else request.market_protection
+            params["market_protection"] = str(protection)
         action = f"placing {request.side} {request.quantity} {request.exchange}:{request.symbol} (tag {tag})"
         attempts = max(1, self._retry.attempts)
         last: BaseException | None = None
@@ -333,7 +357,7 @@ class KiteBroker:
                 break
             except Exception as exc:
                 if not is_transient(exc):
-                    raise self._error(exc, action) from None
+                    raise self._error(exc, action, write=True) from None
                 last = exc
                 if is_ambiguous(exc):
                     found = self._find_tagged(tag, action, exc)
@@ -342,7 +366,7 @@ class KiteBroker:
                         break
         else:
             assert last is not None
-            raise self._error(last, action) from None
+            raise self._error(last, action, write=True) from None
         self._raise_if_rejected(order_id, action)
         return order_id
 
@@ -368,13 +392,15 @@ class KiteBroker:
         except MciError:
             return  # the order exists; its status is for the order book to tell
         if history and history[-1].get("status") == "REJECTED":
-            raise MciError(f"order {order_id} was rejected: {action}",
-                           history[-1].get("status_message") or "Kite rejected the order",
-                           "reduce the quantity or add funds, then place the order again", ExitCode.FAILED,
-                           details={"order_id": order_id, "error_type": "OrderException"})
+            reason = history[-1].get("status_message") or "Kite rejected the order"
+            raise MciError(f"order {order_id} was rejected: {action}", reason,
+                           "correct the order as Kite's reason says (quantity, price, trigger, product, funds), "
+                           "then place it again", ExitCode.FAILED,
+                           details={"order_id": order_id, "error_type": "OrderException", "status_message": reason})
 
     def modify_order(self, order_id: str, *, quantity: int | None = None, price: Decimal | None = None,
-                     trigger_price: Decimal | None = None) -> None:
+                     trigger_price: Decimal | None = None, market_protection: Decimal | None = None) -> None:
+        """`market_protection`: a new protection for a MARKET/SL-M order; None keeps the one it was placed with."""
         params: dict[str, Any] = {}
         if quantity is not None:
             params["quantity"] = quantity
@@ -382,17 +408,35 @@ class KiteBroker:
             params["price"] = str(price)
         if trigger_price is not None:
             params["trigger_price"] = str(trigger_price)
-        self._call(f"modifying order {order_id}", self._kite.modify_order, VARIETY, order_id, **params)
+        if market_protection is not None:
+            params["market_protection"] = str(market_protection)
+        self._call(f"modifying order {order_id}", self._kite.modify_order, VARIETY, order_id, write=True, **params)
 
     def cancel_order(self, order_id: str) -> None:
         try:
-            self._call(f"cancelling order {order_id}", self._kite.cancel_order, VARIETY, order_id)
+            self._call(f"cancelling order {order_id}", self._kite.cancel_order, VARIETY, order_id, write=True)
         except MciError as exc:
             # A retried cancel whose first try landed is refused as "already cancelled": that is success.
             if exc.details.get("error_type") != "OrderException":
                 raise
             if not any(o.order_id == order_id and o.status == "CANCELLED" for o in self.orders()):
                 raise
+
+    def probe_order_path(self) -> MciError:
+        """Cancel an order id that cannot exist: Kite's refusal says whether order writes from here are allowed.
+
+        Returns the refusal (details["refusal"] == "ip" when the IP is not registered); raises what a retry may
+        cure (UnavailableError). Nothing is traded: no order has this id."""
+        try:
+            self._call("probing the order path (cancelling an order id that cannot exist)", self._kite.cancel_order,
+                       VARIETY, PROBE_ORDER_ID, write=True)
+        except MciError as exc:
+            if exc.code == ExitCode.UNAVAILABLE:
+                raise
+            return exc
+        raise MciError(f"cancelling the impossible order id {PROBE_ORDER_ID!r} succeeded",
+                       "the broker answered success for an order that cannot exist, so its refusals prove nothing",
+                       "check broker.root: it should be Kite Connect or the mci simulator", ExitCode.FAILED)
 
     def close(self) -> None:
         session = getattr(self._kite, "reqsession", None)

@@ -9,11 +9,13 @@ the access token stays inside this object: never logged, never in a repr.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from mci.brokers import kite_rules
 from mci.brokers.base import Funds, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
 from mci.brokers.sim.exchange import Exchange, OrderEvent, OrderRecord, PositionRecord, TradeRecord
 from mci.clock import Clock
@@ -70,6 +72,7 @@ class PaperBroker:
         capital: Decimal,
         seed: int,
         slippage: Decimal = Decimal(0),
+        market_protection: Decimal = kite_rules.AUTO_MARKET_PROTECTION,
     ):
         if not _PROFILE_RE.match(profile_name or ""):
             raise ConfigError(
@@ -78,6 +81,8 @@ class PaperBroker:
                 "name the profile with letters, digits, '.', '_' or '-'",
             )
         self.clock = clock
+        # Paper keeps Kite's rule (the exchange refuses MARKET/SL-M without it): a paper rehearsal stays honest.
+        self.market_protection = Decimal(market_protection)
         self.db_path = Path(state_dir) / f"paper-{profile_name}.db"
         self.exchange = Exchange(self.db_path, clock, seed=seed, capital=capital, slippage=slippage)
         self._token: str | None = None  # only ever held here
@@ -98,7 +103,8 @@ class PaperBroker:
                 "a paper account starts with the cash the profile gives it",
                 "set broker.capital, e.g. capital: 1000000",
             )
-        return cls(state_dir, profile.name, clock, capital=broker.capital, seed=broker.seed, slippage=broker.slippage)
+        return cls(state_dir, profile.name, clock, capital=broker.capital, seed=broker.seed, slippage=broker.slippage,
+                   market_protection=broker.market_protection)
 
     def __repr__(self) -> str:
         return f"PaperBroker(db={str(self.db_path)!r})"
@@ -157,6 +163,8 @@ class PaperBroker:
         return {i.key: InstrumentSpec(i.tick_size, i.lot_size) for i in self.exchange.universe if i.exchange in wanted}
 
     def place_order(self, request: OrderRequest) -> str:
+        if request.order_type in kite_rules.NEEDS_MARKET_PROTECTION and request.market_protection is None:
+            request = replace(request, market_protection=self.market_protection)
         return self.exchange.place_order(request)
 
     def modify_order(
@@ -166,11 +174,17 @@ class PaperBroker:
         quantity: int | None = None,
         price: Decimal | None = None,
         trigger_price: Decimal | None = None,
+        market_protection: Decimal | None = None,
     ) -> None:
-        self.exchange.modify_order(order_id, quantity=quantity, price=price, trigger_price=trigger_price)
+        self.exchange.modify_order(order_id, quantity=quantity, price=price, trigger_price=trigger_price,
+                                   market_protection=market_protection)
 
     def cancel_order(self, order_id: str) -> None:
         self.exchange.cancel_order(order_id)
+
+    def probe_order_path(self) -> None:
+        """Paper has no static-IP rule: its write path is this process."""
+        return None
 
     def close(self) -> None:
         self._token = None

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from mci.errors import ConfigError
 
-CHECK_MODULES = ("token", "broker", "risk", "system", "breaker", "market",
+CHECK_MODULES = ("token", "broker", "order_path", "risk", "system", "breaker", "market",
                  "command", "web", "reports", "files", "evidence")  # the last five: gate evidence
 
 

@@ -61,7 +61,8 @@ def is_loopback_host(host: str) -> bool:
 
 
 def serve_kite(*, host: str, port: int, api_key: str | None, api_secret: str | None, seed: int, faults: str | None,
-               db: Path, capital: Decimal, at: str | None, rate_limit: int, allow_remote: bool) -> int:
+               db: Path, capital: Decimal, at: str | None, rate_limit: int, allow_remote: bool,
+               order_ips: str | None = None) -> int:
     """Serve until SIGINT or SIGTERM; 0 on a clean stop."""
     import signal
     import threading
@@ -83,7 +84,10 @@ def serve_kite(*, host: str, port: int, api_key: str | None, api_secret: str | N
         raise UsageError(f"--rate-limit {rate_limit} is below 1", "it is order placements allowed per second",
                          "pass 10 (Kite's limit) or more")
     spec = parse_faults(faults)
+    ips = _order_ips(order_ips)
     server, exchange = _start(host, port, api_key, api_secret, seed, spec, db, capital, at, rate_limit)
+    if ips is not None:
+        server.app.set_order_ips(ips)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -129,6 +133,8 @@ def _banner(server: Any, exchange: Any, api_key: str) -> None:
         f"Kite simulator listening on {server.url}",
         f"  account {exchange.db_path}: seed {exchange.seed}, opening cash {_money(funds.opening)}",
         f"  clock {clock.astimezone(zone(IST)):%Y-%m-%d %H:%M:%S %Z} (ticking); faults: {server.app.faults.spec}",
+        "  order writes (place/modify/cancel) allowed from: "
+        + (", ".join(sorted(str(ip) for ip in server.app.order_ips)) or "no address (every write refused)"),
         f"  admin (loopback clients only): mci sim status|price|faults|counters|clock|position|order --url {server.url}",
         "In the shell that runs mci:",
         f"  export {URL_ENV}={server.url}",
@@ -266,6 +272,36 @@ def order(url: str, instrument: str, side: str, quantity: int, price_: str | Non
             body[key] = value
     data = admin_call(url, "POST", "orders", body)
     return _show(output, data, f"order {data['order_id']} {data['status']} (tag {data['tag']})")
+
+
+def _order_ips(text: str | None) -> tuple[str, ...] | None:
+    """--order-ips / `mci sim order-ips` IP,IP -> the addresses, or UsageError naming the bad one."""
+    if text is None:
+        return None
+    from mci.brokers.sim.kite_server import parse_order_ips
+
+    try:
+        return tuple(sorted(str(ip) for ip in parse_order_ips(text)))
+    except ValueError as exc:
+        raise UsageError(f"cannot read the order IPs {text!r}", str(exc),
+                         "pass IP addresses separated by commas, e.g. 127.0.0.1,::1 (\"\" refuses every order write)") from None
+
+
+def order_ips(url: str, ips: str | None, output: str) -> int:
+    if ips is None:
+        data = admin_call(url, "GET", "order-ips")
+    else:
+        data = admin_call(url, "PUT", "order-ips", {"ips": ",".join(_order_ips(ips) or ())})
+    shown = ", ".join(data["ips"]) or "no address: every place/modify/cancel is refused"
+    return _show(output, data, f"order writes allowed from: {shown}")
+
+
+def mis_blocked(url: str, instrument: str | None, unblock: bool, output: str) -> int:
+    if instrument is None:
+        data = admin_call(url, "GET", "mis-blocked")
+    else:
+        data = admin_call(url, "POST", "mis-blocked", {"instrument": instrument, "blocked": not unblock})
+    return _show(output, data, "MIS (intraday) blocked: " + (", ".join(data["instruments"]) or "none"))
 
 
 def status(url: str, output: str) -> int:

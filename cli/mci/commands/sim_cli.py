@@ -55,6 +55,9 @@ def register(app: "typer.Typer") -> None:
                                          help="Start the simulator's clock at this instant (it then ticks); no offset means IST."),
         rate_limit: int = typer.Option(10, "--rate-limit", help="Order placements allowed per second (Kite: about 10)."),
         allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
+        order_ips: Optional[str] = typer.Option(
+            None, "--order-ips", metavar="IP,IP",
+            help="Client IPs allowed to place/modify/cancel, as Kite's static-IP whitelist (default: 127.0.0.1,::1)."),
     ) -> None:
         """Serve the simulated exchange over the Kite Connect v3 API until Ctrl-C / SIGTERM (then exit 0).
 
@@ -76,7 +79,7 @@ def register(app: "typer.Typer") -> None:
         raise typer.Exit(_sim().serve_kite(
             host=host, port=port, api_key=api_key, api_secret=api_secret, seed=seed, faults=faults,
             db=db if db is not None else state_dir() / "kite-sim.db", capital=amount, at=at, rate_limit=rate_limit,
-            allow_remote=allow_remote,
+            allow_remote=allow_remote, order_ips=order_ips,
         ))
 
     @sim_app.command("status")
@@ -183,5 +186,37 @@ def register(app: "typer.Typer") -> None:
         """
         raise typer.Exit(_sim().order(url, instrument, side.upper(), quantity, price_, trigger, order_type,
                                       product.upper(), tag, _output(output)))
+
+    @sim_app.command("order-ips")
+    def order_ips(
+        ips: Optional[str] = typer.Argument(None, metavar="[IP,IP]",
+                                            help="The new allow-list (\"\" refuses every order write)."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Show or set the client IPs the simulator accepts order writes from (Kite's static-IP rule).
+
+        Reads (order book, positions, quotes) answer any address; place, modify and cancel from any other
+        address are refused with 403 PermissionException, as Kite does since 2026-04-01.
+
+        \b
+        Example:  mci sim order-ips 203.0.113.7      mci sim order-ips 127.0.0.1,::1
+        """
+        raise typer.Exit(_sim().order_ips(url, ips, _output(output)))
+
+    @sim_app.command("mis-block")
+    def mis_block(
+        instrument: Optional[str] = typer.Argument(None, help="EXCHANGE:SYMBOL (none: list the blocked ones)."),
+        unblock: bool = typer.Option(False, "--unblock", help="Allow intraday orders in it again."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Block new intraday (MIS) exposure in an instrument, as Kite's RMS does for some stocks.
+
+        An MIS order that adds exposure is accepted and turns REJECTED with a status_message; closing a
+        position stays possible.
+
+        \b
+        Example:  mci sim mis-block NSE:SBIN      mci sim mis-block NSE:SBIN --unblock
+        """
+        raise typer.Exit(_sim().mis_blocked(url, instrument, unblock, _output(output)))
 
     app.add_typer(sim_app, name="sim")

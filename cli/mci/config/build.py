@@ -193,6 +193,8 @@ def build_broker(read: _Reader, base: Path) -> BrokerConfig:
         timeout=read.unit(units.parse_duration, b + ("timeout",), BrokerConfig.timeout),
         redirect_url=read.get(b + ("redirect_url",)),
         token_store=token_store,
+        market_protection=units._decimal(read.get(b + ("market_protection",), -1), "a number"),
+        static_ips=tuple(read.get(b + ("static_ips",))) if read.get(b + ("static_ips",)) is not None else None,
     )
 
 

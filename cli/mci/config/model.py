@@ -92,6 +92,9 @@ class BrokerConfig:
     timeout: timedelta = timedelta(seconds=7)
     redirect_url: str | None = None
     token_store: TokenStoreConfig | None = None
+    # Sent on every MARKET and SL-M order: -1 (automatic) or a percentage in (0, 100]; Kite refuses none and 0.
+    market_protection: Decimal = Decimal(-1)
+    static_ips: tuple[str, ...] | None = None  # kite: the addresses registered on the developer console
 
 
 @dataclass(frozen=True)

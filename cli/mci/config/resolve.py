@@ -176,6 +176,29 @@ def _merge_overrides(rule: Document, profile: Document, ref_path: JsonPath, kind
     return merged, errors
 
 
+def _append_added(merged: Document, profile: Document, ref_path: JsonPath, kind: str) -> None:
+    """The profile's `add:` items appended to the rule's (e.g. a kite profile's order_path check), positions kept.
+
+    The merged document is then validated as a whole, so an added item meets the checklist schema and its
+    id must not repeat one of the rule's."""
+    added = _get(profile.data, ref_path + ("add",))
+    items_key = ITEMS[kind]
+    items = merged.data.get(items_key)
+    if not isinstance(added, list) or not isinstance(items, list):
+        return  # the schemas report the form
+    for n, item in enumerate(added):
+        source = ref_path + ("add", n)
+        target: JsonPath = (items_key, len(items))
+        items.append(_deep_copy(item))
+        for table, target_table in ((profile.values, merged.values), (profile.keys, merged.keys), (profile.secrets, merged.secrets)):
+            for path, where in table.items():
+                if path[: len(source)] == source:
+                    target_table[target + path[len(source):]] = where
+        for path in profile.broken:
+            if path[: len(source)] == source:
+                merged.broken.add(target + path[len(source):])
+
+
 def _deep_copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _deep_copy(v) for k, v in value.items()}
@@ -230,6 +253,7 @@ def resolve_reference(
         ))
         return None
     merged, errors = _merge_overrides(rule, profile, ref_path, kind)
+    _append_added(merged, profile, ref_path, kind)
     resolution.errors.extend(errors)
     schema_errors = validate_document(merged, kind, cache_dir=cache_dir)
     resolution.errors.extend(schema_errors)

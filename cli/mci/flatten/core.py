@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Iterable
 
+from mci.brokers import kite_rules
 from mci.brokers.base import Order, OrderRequest, Position
 from mci.clock import Clock
 from mci.errors import ExitCode, MciError, UnavailableError
@@ -316,12 +317,14 @@ class _Flatten:
         return requests
 
     def slices(self, quantity: int) -> list[int]:
-        cap = self.freeze_quantity
-        if not cap or quantity <= cap:
+        # Unset: Kite's own ceiling, 1,00,000 shares per equity order (kite_rules); a larger close is sliced.
+        cap = self.freeze_quantity or kite_rules.MAX_EQUITY_QUANTITY
+        if quantity <= cap:
             return [quantity]
         full, rest = divmod(quantity, cap)
         out = [cap] * full + ([rest] if rest else [])
-        return out[:MAX_SLICES]  # the rest is closed next round
+        # Kite: at most 10 slices (kite_rules.MAX_SLICES; the tag has room for 36); the rest is closed next round.
+        return out[:min(MAX_SLICES, kite_rules.MAX_SLICES)]
 
     def lagging(self, key: Key, q: int, book: _Book, now: float) -> bool:
         """Our last square-off for `key` shows fills but the position has not moved: the positions lag."""
@@ -412,9 +415,10 @@ class _Flatten:
                 continue
             if not _transient(err):  # refused or rejected: a new tag in the next round
                 result = "rejected" if err.details.get("order_id") else "failed"
+                # The broker's reason (Kite's status_message for an RMS rejection) goes into the report as given.
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": result, "error": err.what,
-                                                "order_id": err.details.get("order_id")})
-                self.error(err.what)
+                                                "reason": err.why, "order_id": err.details.get("order_id")})
+                self.error(f"{what} (tag {tag}) was {result}: {err.why}")
                 return
             # Ambiguous: the order may exist. Look the tag up before anything is sent again.
             ambiguous += 1
@@ -605,7 +609,8 @@ def flatten(
     - `rate`: order actions (cancels and placements together) per second; Kite allows about 10.
     - `products`: only these products (e.g. {"MIS"} at the end of the day); None: all.
       Orders and positions of other products are neither cancelled nor closed nor reported.
-    - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced).
+    - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced);
+      default Kite's 1,00,000 per equity order. At most 10 slices per round (Kite's cap), the rest next round.
     - `on_event(kind, data)`: before and after every order action, from worker threads, one at a
       time; kinds: flatten.round, flatten.wait, order.cancel.before/after,
       order.place.before/after, order.place.lookup. `data` is JSON-able and always has run_id.

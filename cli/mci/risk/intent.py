@@ -5,6 +5,9 @@
      "stop_loss": "1480.00", "target": "1540.00",
      "signal_time": "2026-11-23T10:00:00+05:30"}
 
+A MARKET or SL-M order also carries "market_protection": -1 (automatic) or a
+percentage above 0 up to 100: Kite refuses it without one since 2026-04-01.
+
 Numbers may be JSON numbers or strings ("1500.05" keeps its paisa exactly).
 Whatever is wrong with the shape becomes a Failure — NaN, infinities, zero or
 negative prices and quantities, a naive or unparsable timestamp, an unknown
@@ -19,12 +22,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from mci.brokers import kite_rules
 from mci.risk.account import decimal_of
 
 SIDES = ("BUY", "SELL")
 ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
 FIELDS = ("exchange", "symbol", "side", "quantity", "order_type", "product", "price", "trigger_price",
-          "stop_loss", "target", "signal_time", "tag")
+          "stop_loss", "target", "signal_time", "tag", "market_protection")
 _PRICES = ("price", "trigger_price", "stop_loss", "target")
 # Far past any exchange's order size; it keeps quantity × price inside Decimal's 28 digits, and a quantity
 # such as 9e999999 from ever becoming a million-digit int.
@@ -61,6 +65,7 @@ class Intent:
     target: Decimal | None
     signal_time: datetime | None
     tag: str | None
+    market_protection: Decimal | None = None
 
     @property
     def instrument(self) -> str:
@@ -184,7 +189,20 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
         failures.append(Failure("shape", "a MARKET order has a price", "a market order ignores it; the signal meant LIMIT",
                                 'send "order_type": "LIMIT", or drop "price"'))
 
+    protection = raw.get("market_protection")
+    if protection is not None and kite_rules.market_protection_value(protection) is None:
+        failures.append(Failure("market_protection", f"market_protection {_shown(protection)} is not one Kite accepts",
+                                "Kite takes -1 (automatic) or a percentage above 0 up to 100; 0 is refused",
+                                'send "market_protection": -1, or a percentage such as 2'))
+    elif protection is None and order_type in kite_rules.NEEDS_MARKET_PROTECTION:
+        # https://kite.trade/forum/discussion/comment/52316 (see mci.brokers.kite_rules)
+        failures.append(Failure("market_protection", f"a {order_type} order has no market_protection",
+                                kite_rules.MARKET_PROTECTION_REQUIRED + " (Kite, since 2026-04-01)",
+                                'add "market_protection": -1 (automatic) or a percentage above 0 up to 100, '
+                                'or send a LIMIT order'))
+
     if failures or exchange is None or symbol is None or side is None or qty is None or order_type is None or product is None:
         return None, failures
     return Intent(exchange, symbol, side, qty, order_type, product, prices["price"], prices["trigger_price"],
-                  prices["stop_loss"], prices["target"], signal_time, tag), []
+                  prices["stop_loss"], prices["target"], signal_time, tag,
+                  kite_rules.market_protection_value(protection)), []

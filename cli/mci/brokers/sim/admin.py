@@ -12,7 +12,9 @@ should be able to do to a rehearsal.
     GET  /_sim/clock                      PUT {"at": ISO-8601, "frozen": false}
     GET  /_sim/price?i=NSE:INFY           POST {"instrument", "price"} | {"instrument", "move": "+2%"} | {"instrument", "clear": true}
     POST /_sim/positions                  {"instrument", "quantity", "price"?, "product"?}: the position, set outright
-    POST /_sim/orders                     {"instrument", "side", "quantity", "order_type"?, "price"?, "trigger_price"?, "product"?, "tag"?}
+    POST /_sim/orders                     {"instrument", "side", "quantity", "order_type"?, "price"?, "trigger_price"?, "product"?, "tag"?, "market_protection"?}
+    GET  /_sim/order-ips                  PUT {"ips": "203.0.113.7,::1"}: the client IPs allowed to place/modify/cancel
+    GET  /_sim/mis-blocked                POST {"instrument", "blocked": true|false}: Kite's intraday (MIS) block
 
 Money leaves as exact decimal text ("2550.00"); it is read from text or JSON numbers, as Decimal, never float.
 """
@@ -208,6 +210,11 @@ class AdminApi:
             ("POST", "price"): self.set_price,
             ("POST", "positions"): self.set_position,
             ("POST", "orders"): self.place_order,
+            ("GET", "order-ips"): lambda r: {"ips": sorted(str(ip) for ip in app.order_ips)},
+            ("PUT", "order-ips"): self.set_order_ips,
+            ("POST", "order-ips"): self.set_order_ips,
+            ("GET", "mis-blocked"): lambda r: {"instruments": app.exchange.mis_blocked()},
+            ("POST", "mis-blocked"): self.set_mis_blocked,
         }
 
     def __call__(self, request: Request) -> Response:
@@ -333,7 +340,25 @@ class AdminApi:
             price=None if body.get("price") in (None, "") else _decimal(body["price"], "price"),
             trigger_price=None if body.get("trigger_price") in (None, "") else _decimal(body["trigger_price"], "trigger_price"),
             tag=str(body.get("tag") or ADMIN_TAG),
+            # The admin's MARKET/SL-M orders get Kite's automatic protection unless told otherwise.
+            market_protection=_decimal(body.get("market_protection", -1), "market_protection"),
         )  # fmt: skip
         order_id = self.app.exchange.place_order(order)
         record = self.app.exchange.order(order_id)
         return {"order_id": order_id, "status": record.status, "tag": record.tag}
+
+    def set_order_ips(self, request: Request) -> dict[str, Any]:
+        ips = _body(request).get("ips")
+        if not isinstance(ips, (str, list)):
+            raise _bad("no IPs given", "the allow-list is the client IPs Kite accepts order writes from",
+                       'send {"ips": "203.0.113.7,::1"} (an empty string refuses every order write)')
+        return {"ips": list(self.app.set_order_ips(ips))}
+
+    def set_mis_blocked(self, request: Request) -> dict[str, Any]:
+        body = _body(request)
+        exchange, symbol = _instrument(body)
+        blocked = body.get("blocked", True)
+        if not isinstance(blocked, bool):
+            raise _bad("blocked must be true or false", f"got {blocked!r}", 'send {"instrument": "NSE:INFY", "blocked": true}')
+        self.app.exchange.set_mis_blocked(exchange, symbol, blocked)
+        return {"instruments": self.app.exchange.mis_blocked()}

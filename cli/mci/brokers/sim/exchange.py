@@ -22,7 +22,6 @@ notional, MIS 20%), and unrealised losses are deducted from `available` too
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -30,14 +29,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from mci.brokers import kite_rules as rules
 from mci.brokers.base import OrderRequest
 from mci.brokers.sim.universe import DEFAULT_UNIVERSE, Instrument, Universe
 from mci.clock import IST, Clock, zone
 from mci.errors import ExitCode, MciError, UnavailableError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 
 SIDES = ("BUY", "SELL")
@@ -45,7 +45,7 @@ ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
 PRODUCTS = ("MIS", "CNC")
 MARGIN_RATE = {"CNC": Decimal(1), "MIS": Decimal("0.2")}  # MIS: 5x intraday leverage
 RESTING = ("OPEN", "TRIGGER PENDING")
-TAG_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,20}$")
+CIRCUIT_BAND = Decimal("0.2")  # ±20% of the previous close: the widest NSE equity price band
 
 SESSION_OPEN = time(9, 15)
 SESSION_CLOSE = time(15, 30)
@@ -118,6 +118,7 @@ class OrderRecord:
     cancelled_quantity: int
     validity: str = "DAY"
     variety: str = "regular"
+    market_protection: Decimal = Decimal(0)  # as the order was placed (0: a LIMIT/SL order has none)
 
     @property
     def pending_quantity(self) -> int:
@@ -302,7 +303,8 @@ CREATE TABLE orders (
     updated_at TEXT NOT NULL,
     filled_quantity INTEGER NOT NULL DEFAULT 0,
     average_price TEXT NOT NULL DEFAULT '0',
-    cancelled_quantity INTEGER NOT NULL DEFAULT 0
+    cancelled_quantity INTEGER NOT NULL DEFAULT 0,
+    market_protection TEXT NOT NULL DEFAULT '0'
 );
 CREATE INDEX orders_by_tag ON orders (tag);
 CREATE INDEX orders_by_status ON orders (status);
@@ -358,7 +360,13 @@ CREATE TABLE sessions (
     invalidated_at TEXT
 );
 CREATE INDEX sessions_by_user ON sessions (user_id, issued_at);
+CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL);
 """
+# Schema 1 -> 2: the order's market protection, and the intraday-blocked instruments (Kite's 2026 rules).
+_MIGRATE_2 = (
+    "ALTER TABLE orders ADD COLUMN market_protection TEXT NOT NULL DEFAULT '0'",
+    "CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL)",
+)
 
 
 def _token_hash(token: str) -> str:
@@ -465,6 +473,10 @@ class Exchange:
                 if statement.strip():
                     c.execute(statement)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version == 1:
+            for statement in _MIGRATE_2:
+                c.execute(statement)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -522,17 +534,27 @@ class Exchange:
                     out[inst.key] = read(c, inst, now)
             return out
 
-    def _quote(self, c: sqlite3.Connection, inst: Instrument, now: datetime) -> Quote:
-        last = self._price(c, inst, now)
+    def _path_at(self, c: sqlite3.Connection, inst: Instrument, now: datetime) -> tuple[int, Callable[[int], Decimal]]:
+        """Today's first market minute, and the path price at a minute with the admin's moves applied."""
         row = c.execute("SELECT factor FROM price_overrides WHERE instrument = ?", (inst.key,)).fetchone()
         factor = Decimal(row[0]) if row else Decimal(1)
         local = now.astimezone(zone(IST))
         day_start = ((local.date() - _DAY0).days) * (_SESSION_MINUTES + 1)
-        current = market_minute(now)
 
         def at(minute: int) -> Decimal:
             return round_to_tick(path_price(self.seed, inst, minute) * factor, inst.tick_size)
 
+        return day_start, at
+
+    def _close(self, c: sqlite3.Connection, inst: Instrument, now: datetime) -> Decimal:
+        """The previous session's close."""
+        day_start, at = self._path_at(c, inst, now)
+        return at(day_start - 1)
+
+    def _quote(self, c: sqlite3.Connection, inst: Instrument, now: datetime) -> Quote:
+        last = self._price(c, inst, now)
+        day_start, at = self._path_at(c, inst, now)
+        current = market_minute(now)
         close = at(day_start - 1)
         if current < day_start:  # before today's open: no session yet, the day is flat at the last price
             return Quote(inst.token, last, last, last, last, close, now)
@@ -575,21 +597,22 @@ class Exchange:
     def place_order(self, request: OrderRequest) -> str:
         """Validate, record and (MARKET, marketable LIMIT) fill. Raises OrderInputError or OrderRejectedError."""
         inst, price, trigger = self._validate(request)
+        protection = request.market_protection if request.order_type in rules.NEEDS_MARKET_PROTECTION else None
         now = self.clock.now()
         rejection: OrderRejectedError | None = None
         with self._tx() as c:
             self._match(c, now)
             ltp = self._price(c, inst, now)
-            if request.order_type == "SL" or request.order_type == "SL-M":
-                self._check_trigger(request.side, trigger, ltp)
             seq = self._next(c, "order")
             order_id = f"{now.astimezone(zone(IST)):%y%m%d}{seq:09d}"
             c.execute(
                 "INSERT INTO orders (order_id, seq, exchange, symbol, side, quantity, order_type, product, price,"
-                " trigger_price, status, tag, placed_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " trigger_price, status, tag, placed_at, updated_at, market_protection)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     order_id, seq, inst.exchange, inst.symbol, request.side, request.quantity, request.order_type,
                     request.product, str(price), str(trigger), "PUT ORDER REQ RECEIVED", request.tag, _iso(now), _iso(now),
+                    str(protection if protection is not None else 0),
                 ),
             )  # fmt: skip
             self._event(c, order_id, "PUT ORDER REQ RECEIVED", now)
@@ -600,7 +623,7 @@ class Exchange:
                 rejection = OrderRejectedError(
                     f"order rejected: {request.side} {request.quantity} {inst.key} {request.product}",
                     reason,
-                    "reduce the quantity or add funds (paper: `set_cash`), then place the order again",
+                    "correct the order as the reason says (quantity, price, trigger, product, funds), then place it again",
                     order_id=order_id,
                 )
             else:
@@ -628,8 +651,18 @@ class Exchange:
         if r.product not in PRODUCTS:
             why = "NRML is for derivatives" if r.product == "NRML" else f"products for NSE equity are {', '.join(PRODUCTS)}"
             raise bad(f"invalid product {r.product!r} for {inst.key}", why, "use MIS (intraday) or CNC (delivery)")
-        if r.tag is not None and not TAG_RE.match(r.tag):
-            raise bad(f"invalid tag {r.tag!r}", "a tag is 1-20 letters, digits or _.:-", "shorten the tag")
+        if r.tag is not None and not rules.TAG_RE.match(r.tag):
+            # Kite: "alphanumeric, max 20 chars" (see mci.brokers.kite_rules).
+            raise bad(f"invalid tag {r.tag!r}", "Kite accepts a tag of 1-20 letters and digits only", "use letters and digits, at most 20")
+        if r.order_type in rules.NEEDS_MARKET_PROTECTION and rules.market_protection_value(r.market_protection) is None:
+            # Kite since 2026-04-01 (see mci.brokers.kite_rules): refused before anything is recorded.
+            raise OrderInputError(
+                rules.MARKET_PROTECTION_REQUIRED,
+                f"a {r.order_type} order placed through the API needs market_protection -1 (automatic) or a "
+                f"percentage above 0 up to 100; it had {r.market_protection if r.market_protection is not None else 'none'}",
+                "set broker.market_protection in the profile (default -1), or place a LIMIT order",
+                kite_message=rules.MARKET_PROTECTION_REQUIRED,
+            )
         price = self._money(r.price, "price", inst, required=r.order_type in ("LIMIT", "SL"))
         trigger = self._money(r.trigger_price, "trigger price", inst, required=r.order_type in ("SL", "SL-M"))
         if r.order_type in ("MARKET", "SL-M"):
@@ -665,8 +698,34 @@ class Exchange:
         return amount
 
     @staticmethod
+    def _trigger_rejection(r: OrderRequest, trigger: Decimal, ltp: Decimal) -> str | None:
+        """Kite's RMS rejects a stop that would trigger at once (see mci.brokers.kite_rules.TRIGGER_VS_LTP)."""
+        if r.order_type not in ("SL", "SL-M"):
+            return None
+        if (r.side == "BUY" and trigger <= ltp) or (r.side == "SELL" and trigger >= ltp):
+            return rules.TRIGGER_VS_LTP.format(order_type=r.order_type.lower(), trigger=trigger, ltp=ltp)
+        return None
+
+    def _circuit(self, c: sqlite3.Connection, inst: Instrument, now: datetime) -> tuple[Decimal, Decimal]:
+        """The day's price band: ±20% of the previous close, widened to hold the LTP (trading stops at a limit)."""
+        last = self._price(c, inst, now)
+        pinned = c.execute("SELECT pinned FROM price_overrides WHERE instrument = ?", (inst.key,)).fetchone()
+        # An admin-pinned price has no history: its band is centred on it, as a close would be.
+        reference = last if pinned and pinned[0] is not None else self._close(c, inst, now) or last
+        band = reference * CIRCUIT_BAND
+        lower = max(round_to_tick(reference - band, inst.tick_size, ROUND_CEILING), inst.tick_size)
+        upper = round_to_tick(reference + band, inst.tick_size, ROUND_FLOOR)
+        return min(lower, last), max(upper, last)
+
+    def circuit_limits(self, exchange: str, symbol: str) -> tuple[Decimal, Decimal]:
+        inst = self._instrument(exchange, symbol)
+        now = self.clock.now()
+        with self._tx() as c:
+            return self._circuit(c, inst, now)
+
+    @staticmethod
     def _check_trigger(side: str, trigger: Decimal, ltp: Decimal) -> None:
-        # Kite refuses a stop that would trigger at once; so do we.
+        # A modification that would trigger at once is refused (the order stays as it was).
         if side == "BUY" and trigger <= ltp:
             raise OrderInputError(
                 f"trigger price {trigger} is not above the last price {ltp}",
@@ -683,7 +742,23 @@ class Exchange:
     def _risk_rejection(
         self, c: sqlite3.Connection, inst: Instrument, r: OrderRequest, price: Decimal, trigger: Decimal, ltp: Decimal
     ) -> str | None:
+        # Kite's RMS checks, in the order of its rejection article (see mci.brokers.kite_rules).
         signed = r.quantity if r.side == "BUY" else -r.quantity
+        if r.quantity > rules.MAX_EQUITY_QUANTITY:
+            return rules.QUANTITY_EXCEEDED
+        key = (inst.exchange, inst.symbol, r.product)
+        projected = self._projected_positions(c)
+        adds = self._increasing(projected.get(key, 0), signed)
+        # A blocked stock takes no new intraday exposure; closing what is held stays possible.
+        if r.product == "MIS" and adds > 0 and c.execute("SELECT 1 FROM mis_blocked WHERE instrument = ?", (inst.key,)).fetchone():
+            return rules.MIS_BLOCKED.format(symbol=inst.symbol)
+        if price:
+            lower, upper = self._circuit(c, inst, self.clock.now())
+            if not lower <= price <= upper:
+                return rules.CIRCUIT_EXCEEDED
+        trigger_reason = self._trigger_rejection(r, trigger, ltp)
+        if trigger_reason:
+            return trigger_reason
         if r.product == "CNC" and r.side == "SELL":
             held = self._position_qty(c, inst.exchange, inst.symbol, "CNC")
             pending = sum(
@@ -694,13 +769,11 @@ class Exchange:
             if r.quantity + pending > held:
                 return f"Insufficient holdings: {held} {inst.symbol} held in CNC, {pending} already on sell orders, {r.quantity} more asked (CNC cannot short)"
         reference = price or trigger or ltp
-        projected = self._projected_positions(c)
-        key = (inst.exchange, inst.symbol, r.product)
-        required = self._increasing(projected.get(key, 0), signed) * reference * MARGIN_RATE[r.product]
+        required = adds * reference * MARGIN_RATE[r.product]
         if required > 0:
             available = self._funds(c, self.clock.now()).available
             if required > available:
-                return f"Insufficient funds. Required margin is {required:.2f} but available margin is {available:.2f}."
+                return rules.INSUFFICIENT_FUNDS.format(required=required, available=available)
         return None
 
     @staticmethod
@@ -793,11 +866,23 @@ class Exchange:
         quantity: int | None = None,
         price: Decimal | None = None,
         trigger_price: Decimal | None = None,
+        market_protection: Decimal | None = None,
     ) -> None:
         now = self.clock.now()
         with self._tx() as c:
             self._match(c, now)
             row = self._resting_order(c, order_id, "modified", "place a new order instead")
+            done = c.execute("SELECT COUNT(*) FROM order_history WHERE order_id = ? AND status = 'MODIFY PENDING'",
+                             (order_id,)).fetchone()[0]
+            if done >= rules.MAX_MODIFICATIONS:
+                # Kite: at most 25 modifications per order (see mci.brokers.kite_rules).
+                raise OrderStateError(
+                    rules.MODIFICATIONS_EXCEEDED,
+                    f"order {order_id} has been modified {done} times; Kite allows {rules.MAX_MODIFICATIONS}",
+                    "cancel the order and place a new one with the changes",
+                    order_id=order_id,
+                    kite_message=rules.MODIFICATIONS_EXCEEDED,
+                )
             request = OrderRequest(
                 exchange=row["exchange"],
                 symbol=row["symbol"],
@@ -807,16 +892,16 @@ class Exchange:
                 product=row["product"],
                 price=Decimal(row["price"]) if price is None else price,
                 trigger_price=Decimal(row["trigger_price"]) if trigger_price is None else trigger_price,
-                tag=row["tag"],
-            )
+                market_protection=Decimal(row["market_protection"]) if market_protection is None else market_protection,
+            )  # no tag: a modification cannot change it
             inst, new_price, new_trigger = self._validate(request)
             if row["status"] == "TRIGGER PENDING":
                 self._check_trigger(request.side, new_trigger, self._price(c, inst, now))
             resting = row["status"]
             self._set_status(c, order_id, "MODIFY VALIDATION PENDING", now)
             c.execute(
-                "UPDATE orders SET quantity = ?, price = ?, trigger_price = ? WHERE order_id = ?",
-                (request.quantity, str(new_price), str(new_trigger), order_id),
+                "UPDATE orders SET quantity = ?, price = ?, trigger_price = ?, market_protection = ? WHERE order_id = ?",
+                (request.quantity, str(new_price), str(new_trigger), str(request.market_protection or 0), order_id),
             )
             self._set_status(c, order_id, "MODIFY PENDING", now)
             self._set_status(c, order_id, resting, now)
@@ -931,6 +1016,7 @@ class Exchange:
             filled_quantity=row["filled_quantity"],
             average_price=Decimal(row["average_price"]),
             cancelled_quantity=row["cancelled_quantity"],
+            market_protection=Decimal(row["market_protection"]),
         )
 
     def _select(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
@@ -1103,6 +1189,19 @@ class Exchange:
         with self._tx() as c:
             c.execute("UPDATE account SET slippage = ? WHERE id = 1", (str(Decimal(slippage)),))
         self._slippage = Decimal(slippage)
+
+    def set_mis_blocked(self, exchange: str, symbol: str, blocked: bool) -> None:
+        """Admin: block (or unblock) new intraday (MIS) exposure in an instrument, as Kite's RMS does for some stocks."""
+        inst = self._instrument(exchange, symbol)
+        with self._tx() as c:
+            if blocked:
+                c.execute("INSERT OR REPLACE INTO mis_blocked (instrument, set_at) VALUES (?, ?)", (inst.key, _iso(self.clock.now())))
+            else:
+                c.execute("DELETE FROM mis_blocked WHERE instrument = ?", (inst.key,))
+
+    def mis_blocked(self) -> list[str]:
+        with self._tx() as c:
+            return [r[0] for r in c.execute("SELECT instrument FROM mis_blocked ORDER BY instrument")]
 
     def seed_position(
         self,

@@ -40,6 +40,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from mci.brokers import kite_rules
 from mci.brokers.base import OrderRequest
 from mci.brokers.sim.admin import DROPPED, PREFIX, AdminApi, SimCounters
 from mci.brokers.sim.exchange import (
@@ -60,6 +61,8 @@ DEFAULT_RATE_LIMIT = 10  # order placements per window (Kite: about 10/s)
 DEFAULT_RATE_WINDOW = 1.0  # seconds
 VARIETIES = ("regular",)
 SEGMENTS = ("equity", "commodity")
+ORDER_WRITES = ("place", "modify", "cancel")  # the endpoints Kite checks against the registered static IP
+DEFAULT_ORDER_IPS = ("127.0.0.1", "::1")  # loopback: a local rehearsal's own address is registered
 
 _STATUS = {"InputException": 400, "OrderException": 400, "TokenException": 403, "PermissionException": 403,
            "NetworkException": 503, "DataException": 502, "GeneralException": 500}
@@ -140,7 +143,7 @@ def _order_dict(o: OrderRecord, user_id: str, *, modified: bool = False, event: 
         "filled_quantity": filled,
         "pending_quantity": max(pending, 0),
         "cancelled_quantity": cancelled,
-        "market_protection": 0,
+        "market_protection": o.market_protection,
         "meta": {},
         "tag": o.tag,
         "tags": [o.tag] if o.tag else [],
@@ -256,6 +259,7 @@ class KiteSimApp:
         monotonic: Callable[[], float] = time.monotonic,
         faults: FaultSpec | None = None,
         admin_remote: bool = False,
+        order_ips: Any = DEFAULT_ORDER_IPS,
     ):
         self.exchange = exchange
         self.api_key = api_key
@@ -265,6 +269,7 @@ class KiteSimApp:
         self.order_limiter = RateLimiter(rate_limit, rate_window, monotonic)
         self._request_tokens: set[str] = set()
         self._lock = threading.Lock()
+        self.order_ips = parse_order_ips(order_ips)
         self.counters = SimCounters()
         self.faults = FaultInjector(faults or FaultSpec(), exchange.seed)
         self.admin = AdminApi(self, remote=admin_remote)
@@ -356,12 +361,16 @@ class KiteSimApp:
         try:
             if routing_error is not None:
                 raise routing_error
+            if endpoint in ORDER_WRITES:
+                self._check_ip(request)
             response = getattr(self, "on_" + endpoint)(request, **args)
         except KiteApiError as exc:
             response = self._error(exc.status, exc.error_type, exc.message)
         except ExchangeError as exc:
             error_type = str(exc.details.get("error_type", "GeneralException"))
-            response = self._error(_STATUS.get(error_type, 500), error_type, exc.what + ": " + exc.why)
+            # Kite's own words where the exchange has them, else ours (WHAT: WHY).
+            message = str(exc.details.get("kite_message") or exc.what + ": " + exc.why)
+            response = self._error(_STATUS.get(error_type, 500), error_type, message)
         except MciError as exc:
             if exc.code == ExitCode.UNAVAILABLE:
                 response = self._error(503, "NetworkException", exc.what)
@@ -386,6 +395,18 @@ class KiteSimApp:
 
     def _error(self, status: int, error_type: str, message: str) -> Response:
         return self._json(status, {"status": "error", "message": message, "data": None, "error_type": error_type})
+
+    # ------------------------------------------------------------ static IP
+
+    def set_order_ips(self, ips: Any) -> tuple[str, ...]:
+        self.order_ips = parse_order_ips(ips)
+        return tuple(sorted(str(ip) for ip in self.order_ips))
+
+    def _check_ip(self, request: Request) -> None:
+        """Kite refuses place/modify/cancel from an address not registered for the app (see kite_rules)."""
+        address = client_ip(request.remote_addr)
+        if address is None or address not in self.order_ips:
+            raise KiteApiError(403, "PermissionException", kite_rules.IP_NOT_ALLOWED.format(ip=request.remote_addr))
 
     # ------------------------------------------------------------ auth
 
@@ -545,6 +566,18 @@ class KiteSimApp:
         except ValueError:
             raise KiteApiError(400, "InputException", f"Invalid `{name}`.") from None
 
+    @staticmethod
+    def _market_protection(form: Any) -> Decimal | None:
+        text = form.get("market_protection")
+        if text is None or text == "":
+            return None
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            # Kite's words for a value it cannot read (see kite_rules' tradingqna source).
+            raise KiteApiError(400, "InputException",
+                               f"Invalid request (failed to decode market_protection, got: {text} (expected decimal))") from None
+
     def on_place(self, request: Request, variety: str) -> Response:
         self._auth(request)
         if not self.order_limiter.allow():
@@ -564,7 +597,12 @@ class KiteSimApp:
             price=self._decimal(form, "price"),
             trigger_price=self._decimal(form, "trigger_price"),
             tag=form.get("tag") or None,
+            market_protection=self._market_protection(form),
         )
+        if form.get("autoslice") not in (None, "", "false"):
+            # Not modelled: Kite slices above the freeze quantity (≤ 10 slices, kite_rules.MAX_SLICES); refused
+            # here rather than placed as one order, so nothing rehearses a slicing that did not happen.
+            raise KiteApiError(400, "InputException", "autoslice is not supported by the Kite simulator: place the slices yourself (at most 10).")
         try:
             order_id = self.exchange.place_order(order)
         except OrderRejectedError as exc:
@@ -587,6 +625,7 @@ class KiteSimApp:
             quantity=self._int(form, "quantity", required=False),
             price=self._decimal(form, "price"),
             trigger_price=self._decimal(form, "trigger_price"),
+            market_protection=self._market_protection(form),
         )
         return self._ok({"order_id": order_id})
 
@@ -635,8 +674,9 @@ class KiteSimApp:
         quotes = self.exchange.quote(self._instruments(request))
         empty = {"price": 0, "quantity": 0, "orders": 0}
         out = {}
+        # The band the exchange rejects prices outside of (one rule for the quote and the RMS).
+        limits = {k: self.exchange.circuit_limits(*k.split(":", 1)) for k in quotes}
         for k, q in quotes.items():
-            band = (q.close or q.last_price) / 5  # ±20%, the widest NSE equity band
             out[k] = {
                 "instrument_token": q.instrument_token,
                 "timestamp": _ts(q.timestamp),
@@ -651,8 +691,8 @@ class KiteSimApp:
                 "oi_day_high": 0,
                 "oi_day_low": 0,
                 "net_change": q.net_change,
-                "lower_circuit_limit": ((q.close or q.last_price) - band).quantize(Decimal("0.05")),
-                "upper_circuit_limit": ((q.close or q.last_price) + band).quantize(Decimal("0.05")),
+                "lower_circuit_limit": limits[k][0],
+                "upper_circuit_limit": limits[k][1],
                 "ohlc": {"open": q.open, "high": q.high, "low": q.low, "close": q.close},
                 "depth": {
                     "buy": [{"price": q.last_price, "quantity": 1, "orders": 1}] + [dict(empty) for _ in range(4)],
@@ -660,6 +700,39 @@ class KiteSimApp:
                 },
             }
         return self._ok(out)
+
+
+# ---------------------------------------------------------------- static IP
+
+
+def client_ip(address: str | None) -> Any:
+    """The client's address as an ip_address (an IPv4-mapped IPv6 address as its IPv4), or None."""
+    import ipaddress
+
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return mapped or ip
+
+
+def parse_order_ips(ips: Any) -> frozenset:
+    """'IP,IP' or an iterable of addresses -> the allow-list; ValueError names a bad one."""
+    import ipaddress
+
+    items = [p.strip() for p in ips.split(",")] if isinstance(ips, str) else [str(p).strip() for p in ips]
+    out = set()
+    for item in items:
+        if not item:
+            continue
+        try:
+            out.add(client_ip(str(ipaddress.ip_address(item))))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address (write it like 203.0.113.7 or ::1)") from None
+    return frozenset(out)
 
 
 # ---------------------------------------------------------------- serving
