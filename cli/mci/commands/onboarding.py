@@ -206,19 +206,20 @@ def _token_store(profile, state: Path | None) -> Finding:
 
 
 def _calendar(profile, clock, state: Path | None) -> Finding:
-    from mci.market.calendar import load_calendar
+    from mci.market.calendar import calendar_for, update_how
 
     try:
-        calendar = load_calendar(profile.market.calendar, cache_dir=state / "cache" if state else None)
+        calendar = calendar_for(profile, state)
     except Exception as exc:  # noqa: BLE001
         return Finding("calendar", "fail", _what(exc), getattr(exc, "how", "") or "mci validate rules/calendars/")
     today = calendar.local(clock.now()).date()
     left = (calendar.covers_until - today).days
-    detail = f"{calendar.label} holidays known until {calendar.covers_until} ({left} day(s) left)"
-    how = f"update {calendar.path or 'the calendar'} from {calendar.source_url or calendar.source}"
+    status = "EXPIRED: the scan fails" if left < 0 else f"{left} day(s) left"
+    detail = f"{calendar.label} holidays known until {calendar.covers_until} ({status}; {calendar.path})"
+    how = update_how(calendar)
     if left < 0:
-        return Finding("calendar", "fail", detail.replace(f"({left} day(s) left)", "(EXPIRED: the scan fails)"), how)
-    if left <= 30:
+        return Finding("calendar", "fail", detail, how)
+    if left <= 30:  # the scan's holiday check warns from the same day (warn_within_days: 30)
         return Finding("calendar", "warn", detail, how)
     return Finding("calendar", "ok", detail)
 
