@@ -38,6 +38,7 @@ The day (IST; cron runs the same commands):
   any time     mci kill                  emergency: flatten everything, latch 'halted' (mci reset --confirm)
   rehearse     mci sim kite · mci drill  the Kite simulator; the whole day in a sandbox
   config / CI  mci validate · mci policy diff · mci gate run · mci audit verify · mci breaker · mci graph
+  December     mci calendar update       next year's NSE holidays (doctor and scan warn 30 days ahead)
 \b
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
            a failed scan blocks; a kill switch latches 'halted'.
@@ -209,6 +210,10 @@ _register_onboarding(app)
 from mci.commands.audit_cli import register as _register_audit  # noqa: E402
 
 _register_audit(app)
+
+from mci.commands.calendar_cli import register as _register_calendar  # noqa: E402
+
+_register_calendar(app)
 
 
 def _cache_dir() -> Optional[Path]:
