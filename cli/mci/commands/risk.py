@@ -157,7 +157,14 @@ class _Prices:
 
 def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream: TextIO, *,
           account: "Account | None") -> int:
+    from mci.market.calendar import calendar_for
+    from mci.market.cutoffs import intraday_entry_refusal
     from mci.risk import Account, RiskModel, validate
+
+    calendar = calendar_for(profile, state_dir)
+
+    def session(intent: Any, now: Any) -> Any:
+        return intraday_entry_refusal(profile, calendar, intent.exchange, intent.product, now)
 
     broker = None
     prices = None
@@ -180,7 +187,7 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
                 verdict = Verdict(False, (Failure("json", f"line {line} is not JSON", raw.message,
                                                   "send one JSON object per line"),))
             else:
-                verdict = validate(raw, model, current, clock.now())
+                verdict = validate(raw, model, current, clock.now(), session)
             seen += 1
             rejected += not verdict.accepted
             _show(verdict, line, output)
