@@ -40,7 +40,7 @@ def update(profile: "Profile", clock: "Clock", state_dir: Path, output: str, *, 
     listing = nse_holidays.read_file(from_file, now=now) if from_file else nse_holidays.fetch(url, timeout=timeout, now=now)
     plan = calendar_update.plan(base, listing, segments)
     target = local_calendars_dir(state_dir) / f"{base.name}.yaml" if install else write
-    new_calendar, warnings = calendar_update.check_text(plan.text, target or (state_dir / "calendars" / "check.yaml"))
+    new_calendar, warnings = calendar_update.check_text(plan.text, target or base.path or Path(f"{base.name}.yaml"))
     if target is not None:
         calendar_update.write_atomic(target, plan.text)
     payload: dict[str, Any] = {

@@ -155,31 +155,31 @@ def render(base: ExchangeCalendar, *, segments: tuple[str, ...], source: str, co
 
 
 def check_text(text: str, path: Path) -> tuple[ExchangeCalendar, list[ConfigError]]:
-    """The new file's text loaded and checked exactly as `mci validate` would (loader, schema, dates)."""
+    """The new file's text loaded and checked exactly as `mci validate` would (loader, schema, dates).
+
+    It is read from a scratch copy, so a dry run creates nothing where the calendar would go.
+    """
+    import tempfile
+
     from mci.config.loader import read_document
     from mci.config.schema import validate_document
 
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.check")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        doc, errors = read_document(tmp)
-        if doc is None or errors:
-            raise errors[0] if errors else _refuse("the new calendar cannot be read", "the loader refused it",
-                                                    "report this: mci wrote a calendar it cannot read")
-        schema_errors = validate_document(doc, "calendar")
-        if schema_errors:
-            raise schema_errors[0]
-        warnings: list[ConfigError] = []
-        return parse_calendar(doc, path, warnings), warnings
+        with tempfile.TemporaryDirectory(prefix="mci-calendar-") as scratch:
+            copy = Path(scratch) / path.name
+            copy.write_text(text, encoding="utf-8")
+            doc, errors = read_document(copy)
+            if doc is None or errors:
+                raise errors[0] if errors else _refuse("the new calendar cannot be read", "the loader refused it",
+                                                        "report this: mci wrote a calendar it cannot read")
+            schema_errors = validate_document(doc, "calendar")
+            if schema_errors:
+                raise schema_errors[0]
+            warnings: list[ConfigError] = []
+            return parse_calendar(doc, path, warnings), warnings
     except OSError as exc:
-        raise MciError(f"cannot write to {path.parent}", exc.strerror or type(exc).__name__,
-                       "choose a writable --write PATH", ExitCode.UNAVAILABLE) from None
-    finally:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        raise MciError("cannot check the new calendar", f"the temporary directory: {exc.strerror or type(exc).__name__}",
+                       "set TMPDIR to a writable directory", ExitCode.UNAVAILABLE) from None
 
 
 def write_atomic(path: Path, text: str) -> None:
