@@ -180,6 +180,8 @@ class HoursCheck(Check):
         facts = _facts(
             calendar, local, pre_open=f"{pre_open:%H:%M:%S}", open=f"{opens:%H:%M:%S}", close=f"{closes:%H:%M:%S}"
         )
+        if special is not None:
+            facts["special"] = _special_text(calendar, local.date())
         closed = _closed_today(calendar, local)
         if closed is not None:
             return CheckOutcome.failed(closed, phase=calendar.phase(local).value, **facts)
@@ -207,8 +209,6 @@ class HoursCheck(Check):
                 f"ignite at or after {opens:%H:%M} {zone_name}, in {format_duration(open_at - local)}",
             )
             return CheckOutcome.warned(error.what, error, phase=MarketPhase.PRE_OPEN.value, **facts)
-        if special is not None:
-            facts["special"] = _special_text(calendar, d)
         if now_t < closes:
             from mci.market.cutoffs import scan_cutoff
 
