@@ -284,3 +284,15 @@ def test_a_profile_may_name_a_calendar_file(run_mci, tmp_path):
     holiday = {c["id"]: c for c in json.loads(proc.stdout)["checks"]}["holiday"]
     assert "Office closed" in holiday["error"]["what"]
     assert run_mci("scan", "--at", "2026-12-24T10:30").returncode == 0  # the shipped profile: a trading day
+
+
+@pytest.mark.parametrize("scan_at, ignite_at, words", [
+    ("2026-11-23T15:14:00", "2026-11-23T15:16:00", "after the intraday entry cut-off 15:15"),
+    ("2025-10-21T14:25:00", "2025-10-21T14:31:00", "after the intraday entry cut-off 14:30"),  # Muhurat
+])
+def test_a_fresh_scan_does_not_ignite_after_the_cutoff(run_mci, scan_at, ignite_at, words):
+    scan = run_mci("scan", "--at", scan_at)
+    assert scan.returncode == 0, scan.stdout
+    ignite = run_mci("ignite", "--at", ignite_at)
+    assert ignite.returncode == 4, ignite.stdout + ignite.stderr
+    assert words in ignite.stdout + ignite.stderr and "HOW:" in ignite.stdout + ignite.stderr

@@ -208,3 +208,28 @@ def scan_cutoff(profile: "Profile", calendar: ExchangeCalendar, local: datetime)
         return None
     cuts = [cutoff_on(profile, calendar, s, local.date()) for s in profile_segments(profile) if s in calendar.segments]
     return min(cuts, key=lambda c: c.at) if cuts else None
+
+
+def ignition_refusal(profile: "Profile", calendar: ExchangeCalendar, now: datetime) -> MciError | None:
+    """Why an engine may not be started at `now` although its scan is fresh: the session ended since (or the
+    intraday entry cut-off passed), or the day has none. The pre-open is allowed, as the scan allows it."""
+    from mci.market.calendar import MarketPhase
+
+    local = calendar.local(now)
+    phase = calendar.phase(local)
+    if phase is MarketPhase.UNKNOWN:
+        return MciError(f"ignition refused: cannot know if {_day(local.date())} is a trading day",
+                        f"the {calendar.label} calendar ends {calendar.covers_until}", update_how(calendar))
+    if phase not in (MarketPhase.PRE_OPEN, MarketPhase.OPEN):
+        return MciError(f"ignition refused: {calendar.label} has no session now ({local:%H:%M:%S} {local.tzname()} "
+                        f"on {_day(local.date())}: {phase.value.replace('_', ' ')})",
+                        "an engine started outside the session trades into a closed market",
+                        f"{_next_session(calendar, local)}; scan and ignite then")
+    cut = scan_cutoff(profile, calendar, local)
+    if cut is not None and local >= cut.at:
+        return MciError(f"ignition refused: {local:%H:%M:%S} {local.tzname()} is after the intraday entry cut-off "
+                        f"{cut.at:%H:%M} ({cut.source})",
+                        f"profile {profile.name} may trade intraday products, and none may be entered from {cut.at:%H:%M}",
+                        f"{_next_session(calendar, local)}; a delivery-only profile sets risk.allowed_products "
+                        "without MIS/CO/BO")
+    return None
