@@ -250,3 +250,13 @@ def test_a_refused_fetch_is_exit_3_with_what_why_how(run_mci, tmp_path):
     assert proc.returncode == 3, proc.stdout + proc.stderr
     text = proc.stdout + proc.stderr
     assert "WHAT:" in text and "WHY:" in text and "--from-file" in text and "Traceback" not in text
+
+
+def test_doctor_warns_30_days_ahead_and_names_the_command(run_mci):
+    for at, level in (("2026-11-30T10:00", "ok"), ("2026-12-01T10:00", "warn"), ("2026-12-04T10:00", "warn"),
+                      ("2027-01-01T10:00", "fail")):
+        proc = run_mci("doctor", "--at", at, "-o", "json")
+        found = {f["check"]: f for f in json.loads(proc.stdout)["findings"]}["calendar"]
+        assert found["level"] == level, (at, found)
+        if level != "ok":
+            assert "mci calendar update" in found["how"]
