@@ -175,3 +175,22 @@ def test_calendar_special_sessions_and_coverage():
     listed = {**bare, "holidays": base["holidays"] + [{"date": "2027-01-26", "name": "Republic Day"}]}
     assert {c.key: c.kind for c in compare_calendars(base, listed)} == {"covers.until": "neutral",
                                                                         "holidays.2027-01-26": "tightening"}
+
+
+def test_market_cutoffs_and_calendar():
+    from dataclasses import replace as _replace
+    from datetime import time as _time
+
+    from mci.config import load_profile
+    from mci.policy.compare_profile import compare_market
+
+    paper = load_profile(None)
+    later = _replace(paper, market=_replace(paper.market, entry_cutoff={"*": _time(15, 18)}))
+    assert {c.key: c.kind for c in compare_market(paper, later)} == {"market.entry_cutoff.CM": "loosening"}
+    assert {c.key: c.kind for c in compare_market(later, paper)} == {"market.entry_cutoff.CM": "tightening"}
+    broker = _replace(paper, market=_replace(paper.market, broker_square_off={"CM": _time(15, 10)}))
+    assert {c.key: c.kind for c in compare_market(paper, broker)} == {"market.broker_square_off.CM": "tightening"}
+    moved = _replace(paper, market=_replace(paper.market, calendar="calendars/nse.yaml"))
+    assert {c.key: c.kind for c in compare_market(paper, moved)} == {"market.calendar": "neutral"}
+    square = _replace(paper, watch=_replace(paper.watch, square_off=_time(15, 10)))
+    assert compare_market(paper, square) == []  # the cut-off follows watch.square_off: reported once, there
