@@ -43,10 +43,16 @@ class _Server:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 — http.server's name
+                if self.path == "/":  # like nseindia.com: the front page sets the cookie the API wants
+                    self.send_response(200)
+                    self.send_header("Set-Cookie", "nsit=abc123; Path=/")
+                    self.end_headers()
+                    return
                 outer.headers.append(dict(self.headers))
                 if outer.delay:
                     threading.Event().wait(outer.delay)
-                self.send_response(outer.status)
+                status = outer.status if "nsit=abc123" in self.headers.get("Cookie", "") else 401
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 try:

@@ -48,13 +48,30 @@ def _saved_copy_how(url: str) -> str:
 
 
 def fetch(url: str = NSE_HOLIDAY_URL, *, timeout: float = 15.0, now: datetime) -> HolidayList:
-    """GET the list; any failure is an MciError with exit 3 that suggests --from-file."""
+    """GET the list; any failure is an MciError with exit 3 that suggests --from-file.
+
+    The site's API answers 401 to a client without the cookies its pages set, so the site's front page is
+    visited first (best effort: if that fails, the API's own answer says why).
+    """
+    import http.cookiejar
     import urllib.error
+    import urllib.parse
     import urllib.request
 
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise MciError(f"cannot fetch {url}", "only http(s) URLs are fetched", "pass an https:// URL, or --from-file",
+                       ExitCode.INVALID)
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    try:
+        front = urllib.request.Request(f"{parts.scheme}://{parts.netloc}/", headers={**HEADERS, "Accept": "text/html"})
+        with opener.open(front, timeout=timeout) as response:
+            response.read(MAX_BYTES)
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
     request = urllib.request.Request(url, headers=HEADERS)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 — http(s) URL given by the operator
+        with opener.open(request, timeout=timeout) as response:
             body = response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
         blocked = exc.code in (401, 403, 429)
