@@ -266,3 +266,20 @@ def test_doctor_warns_30_days_ahead_and_names_the_command(run_mci):
         assert found["level"] == level, (at, found)
         if level != "ok":
             assert "mci calendar update" in found["how"]
+
+
+def test_doctor_says_when_a_local_copy_covers_less_than_the_shipped_calendar(run_mci, mci_home):
+    import re
+
+    text = (rules_dir() / "calendars" / "nse.yaml").read_text(encoding="utf-8")
+    text = text.replace("until: 2026-12-31", "until: 2026-07-31")
+    text = "".join(line for line in text.splitlines(keepends=True)
+                   if not re.search(r"date: 2026-(0[89]|1[0-2])-", line))
+    (mci_home / "calendars").mkdir()
+    (mci_home / "calendars" / "nse.yaml").write_text(text, encoding="utf-8")
+    proc = run_mci("doctor", "--at", "2026-05-04T10:00", "-o", "json")
+    found = {f["check"]: f for f in json.loads(proc.stdout)["findings"]}["calendar"]
+    assert found["level"] == "warn" and "covers until 2026-12-31" in found["detail"]
+    assert str(mci_home / "calendars" / "nse.yaml") in found["how"]
+    scan = run_mci("scan", "--at", "2026-08-03T10:30", "-o", "json")  # the local copy is what the scan reads
+    assert scan.returncode == 1
