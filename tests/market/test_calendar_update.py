@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -162,9 +163,16 @@ def test_the_diff_names_added_removed_and_renamed_days():
 
 def test_a_day_closed_in_one_segment_closes_the_calendar_of_both():
     listing = nse_holidays.read_file(FIXTURE, now=NOW)
-    plan = calendar_update.plan(_shipped(), listing, ("CM", "CD"))
+    both = replace(_shipped(), segments=("CM", "CD"))
+    plan = calendar_update.plan(both, listing)
     assert ("added", date(2027, 3, 11)) in {(c.kind, c.day) for c in plan.changes}
     assert any("2027-03-11" in note and "CD only" in note for note in plan.notes)
+
+
+def test_another_segments_holidays_never_land_under_these_hours():
+    with pytest.raises(MciError) as caught:
+        calendar_update.plan(_shipped(), nse_holidays.read_file(FIXTURE, now=NOW), ("MCX",))
+    assert "does not serve MCX" in caught.value.what and "segments" in caught.value.how
 
 
 def test_a_gap_in_coverage_or_a_missing_segment_is_refused():

@@ -61,6 +61,14 @@ def _refuse(what: str, why: str, how: str) -> MciError:
 
 def plan(base: ExchangeCalendar, listing: HolidayList, segments: tuple[str, ...] | None = None) -> Plan:
     segments = segments or base.segments
+    foreign = [s for s in segments if s not in base.segments]
+    if foreign:
+        # Holidays are per segment, and so are hours: CD and MCX do not trade NSE cash's 09:15-15:30.
+        raise _refuse(f"the {base.label} calendar ({base.path}) does not serve {', '.join(foreign)}",
+                      f"it holds the sessions of {', '.join(base.segments)}; another segment's holidays under those "
+                      "hours would be a calendar of a market that does not exist",
+                      f"use a calendar of {', '.join(foreign)}: copy {base.path}, set its `segments` and `sessions` "
+                      "from the exchange, point market.calendar at it, and update that one")
     missing = [s for s in segments if s not in listing.segments]
     if missing:
         raise _refuse(f"{listing.origin} has no holidays for {', '.join(missing)}",
