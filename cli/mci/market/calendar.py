@@ -287,7 +287,7 @@ def load_calendar(name: str = "nse", cache_dir: Path | None = None, *, base: Pat
         st = path.stat()
     except OSError:
         st = None
-    return _load(path, (st.st_mtime_ns, st.st_size) if st else None, cache_dir)
+    return _load(path, (st.st_ino, st.st_mtime_ns, st.st_size) if st else None, cache_dir)  # os.replace: a new inode
 
 
 def calendar_for(profile: Any, state_dir: Path | None) -> ExchangeCalendar:
