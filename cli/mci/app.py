@@ -39,6 +39,7 @@ The day (IST; cron runs the same commands):
   rehearse     mci sim kite · mci drill  the Kite simulator; the whole day in a sandbox
                mci clock set T           one rehearsal clock for every command of the state dir
   config / CI  mci validate · mci policy diff · mci gate run · mci audit verify · mci breaker · mci graph
+  December     mci calendar update       next year's NSE holidays (doctor and scan warn 30 days ahead)
 \b
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
            a failed scan blocks; a kill switch latches 'halted'.
@@ -214,6 +215,10 @@ _register_audit(app)
 from mci.commands.clock_cli import register as _register_clock  # noqa: E402
 
 _register_clock(app)
+
+from mci.commands.calendar_cli import register as _register_calendar  # noqa: E402
+
+_register_calendar(app)
 
 
 def _cache_dir() -> Optional[Path]:

@@ -90,8 +90,14 @@ def test_holiday_fails_with_its_name(tmp_path):
 
 
 def test_2025_holiday(tmp_path):
-    out = run(HolidayCheck, ist(2025, 10, 21, 10, 0), tmp_path)
-    assert out.status is Status.FAILED and "Diwali Laxmi Pujan" in out.error.what
+    out = run(HolidayCheck, ist(2025, 4, 18, 10, 0), tmp_path)
+    assert out.status is Status.FAILED and "Good Friday" in out.error.what
+
+
+def test_a_holiday_with_a_muhurat_session_passes_the_holiday_check(tmp_path):
+    out = run(HolidayCheck, ist(2025, 10, 21, 13, 50), tmp_path)
+    assert out.status is Status.PASSED and "Diwali Laxmi Pujan" in out.summary
+    assert "Muhurat" in out.facts["special"] and "13:45-14:45" in out.facts["special"]
 
 
 def test_holiday_passes_naming_the_next_one(tmp_path):
@@ -103,7 +109,7 @@ def test_holiday_passes_naming_the_next_one(tmp_path):
 def test_holiday_warns_near_the_end_of_coverage(tmp_path):
     out = run(HolidayCheck, ist(2026, 12, 2, 10, 0), tmp_path)
     assert out.status is Status.WARNED
-    assert "2026-12-31" in out.error.what and "nse.yaml" in out.error.how
+    assert "2026-12-31" in out.error.what and "mci calendar update" in out.error.how
     assert out.facts["days_of_coverage_left"] == 29
     assert run(HolidayCheck, ist(2026, 11, 30, 10, 0), tmp_path).status is Status.PASSED  # 31 days left
     assert run(HolidayCheck, ist(2026, 11, 30, 10, 0), tmp_path, {"warn_within_days": 45}).status is Status.WARNED
@@ -114,7 +120,7 @@ def test_holiday_fails_beyond_coverage(tmp_path):
     out = run(HolidayCheck, ist(2027, 1, 4, 10, 0), tmp_path)
     assert out.status is Status.FAILED
     assert "cannot know if today" in out.error.what and "2026-12-31" in out.error.what
-    assert "nse.yaml" in out.error.how
+    assert "mci calendar update" in out.error.how
 
 
 def test_holiday_rejects_bad_params(tmp_path):
@@ -132,7 +138,8 @@ def test_holiday_rejects_bad_params(tmp_path):
         ((9, 0, 0), Status.WARNED),
         ((9, 14, 59), Status.WARNED),
         ((9, 15, 0), Status.PASSED),
-        ((15, 29, 59), Status.PASSED),
+        ((15, 19, 59), Status.PASSED),
+        ((15, 20, 0), Status.FAILED),  # may trade MIS: Zerodha's CM square-off is the entry cut-off by default
         ((15, 30, 0), Status.FAILED),
         ((23, 0, 0), Status.FAILED),
     ],

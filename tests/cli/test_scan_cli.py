@@ -59,7 +59,8 @@ def test_scan_fails_with_what_why_how_when_the_market_is_shut(run_mci, at, faili
 @pytest.mark.parametrize("at, code, status", [
     (f"{MONDAY}T09:14:59", 0, "warned"),   # pre-open warns
     (f"{MONDAY}T09:15:00", 0, "passed"),
-    (f"{MONDAY}T15:29:59", 0, "passed"),
+    (f"{MONDAY}T15:14:59", 0, "passed"),
+    (f"{MONDAY}T15:15:00", 1, "failed"),   # the paper profile may trade MIS: not armed after its 15:15 cut-off
     (f"{MONDAY}T15:30:00", 1, "failed"),
 ])
 def test_market_hours_edges(run_mci, at, code, status):

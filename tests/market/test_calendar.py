@@ -68,7 +68,9 @@ def test_holidays_named(nse):
     assert "Diwali Laxmi Pujan" in nse.holiday_name(date(2025, 10, 21))
     assert nse.holiday_name(date(2026, 11, 23)) is None
     assert not nse.is_trading_day(date(2026, 11, 24))
-    assert not nse.is_trading_day(date(2025, 10, 21))
+    # Diwali Laxmi Pujan 2025 is a holiday with a Muhurat session (13:45-14:45): a trading day of an hour
+    assert nse.is_trading_day(date(2025, 10, 21))
+    assert nse.phase(at(2025, 10, 21, 10, 0)) is MarketPhase.BEFORE_PRE_OPEN
     assert nse.is_trading_day(date(2026, 11, 23))
 
 

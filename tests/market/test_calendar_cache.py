@@ -57,7 +57,9 @@ def test_an_edited_calendar_misses(calendars, tmp_path, parses):
     cache_dir = tmp_path / "cache"
     assert load(cache_dir).holiday_name(date(2026, 12, 24)) is None
     path = calendars / "nse.yaml"
-    path.write_text(path.read_text(encoding="utf-8") + "  - {date: 2026-12-24, name: Test holiday}\n", encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    christmas = "  - {date: 2026-12-25, name: Christmas}\n"
+    path.write_text(text.replace(christmas, christmas + "  - {date: 2026-12-24, name: Test holiday}\n"), encoding="utf-8")
     edited = load(cache_dir)
     assert len(parses) == 2 and edited.holiday_name(date(2026, 12, 24)) == "Test holiday"
 

@@ -161,3 +161,36 @@ def test_a_step_added_to_the_emergency_that_can_stop_it_loosens():
                                      _step("halt", "lifecycle.halt", on_error="continue")))
     got = {c.key: c.kind for c in compare_sequences(old, new, "e", "steps", emergency=True)}
     assert got == {"steps.log": "tightening", "steps.log.on_error": "loosening"}
+
+
+def test_calendar_special_sessions_and_coverage():
+    base = {"holidays": [{"date": "2026-12-25", "name": "Christmas"}], "covers": {"from": "2025-01-01", "until": "2026-12-31"},
+            "special_sessions": [{"date": "2025-10-21", "name": "Muhurat", "normal": {"start": "13:45", "end": "14:45"}}]}
+    sunday = {**base, "special_sessions": base["special_sessions"] + [
+        {"date": "2026-02-01", "name": "Budget", "normal": {"start": "09:15", "end": "15:30"}}]}
+    assert {c.key: c.kind for c in compare_calendars(base, sunday)} == {"special_sessions.2026-02-01": "loosening"}
+    assert {c.key: c.kind for c in compare_calendars(sunday, base)} == {"special_sessions.2026-02-01": "tightening"}
+    bare = {**base, "covers": {"from": "2025-01-01", "until": "2027-12-31"}}
+    assert {c.key: c.kind for c in compare_calendars(base, bare)} == {"covers.until": "loosening"}
+    listed = {**bare, "holidays": base["holidays"] + [{"date": "2027-01-26", "name": "Republic Day"}]}
+    assert {c.key: c.kind for c in compare_calendars(base, listed)} == {"covers.until": "neutral",
+                                                                        "holidays.2027-01-26": "tightening"}
+
+
+def test_market_cutoffs_and_calendar():
+    from dataclasses import replace as _replace
+    from datetime import time as _time
+
+    from mci.config import load_profile
+    from mci.policy.compare_profile import compare_market
+
+    paper = load_profile(None)
+    later = _replace(paper, market=_replace(paper.market, entry_cutoff={"*": _time(15, 18)}))
+    assert {c.key: c.kind for c in compare_market(paper, later)} == {"market.entry_cutoff.CM": "loosening"}
+    assert {c.key: c.kind for c in compare_market(later, paper)} == {"market.entry_cutoff.CM": "tightening"}
+    broker = _replace(paper, market=_replace(paper.market, broker_square_off={"CM": _time(15, 10)}))
+    assert {c.key: c.kind for c in compare_market(paper, broker)} == {"market.broker_square_off.CM": "tightening"}
+    moved = _replace(paper, market=_replace(paper.market, calendar="calendars/nse.yaml"))
+    assert {c.key: c.kind for c in compare_market(paper, moved)} == {"market.calendar": "neutral"}
+    square = _replace(paper, watch=_replace(paper.watch, square_off=_time(15, 10)))
+    assert compare_market(paper, square) == []  # the cut-off follows watch.square_off: reported once, there

@@ -2,7 +2,10 @@
 
 Every decision is made in the exchange calendar's own zone (IST for NSE) from
 the injected clock, whatever zone the operator sits in; a date the calendar
-does not cover fails, because "probably open" is not an answer.
+does not cover fails, because "probably open" is not an answer. A special
+session (Muhurat trading, a Budget Sunday, changed hours) is the day's
+session; and a profile that may trade intraday is not armed after its entry
+cut-off (mci.market.cutoffs).
 """
 
 from __future__ import annotations
@@ -15,14 +18,22 @@ from mci.checks import int_param
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.config.units import format_duration
 from mci.errors import ConfigError, MciError
-from mci.market.calendar import CalendarCoverageError, ExchangeCalendar, MarketPhase, load_calendar
+from mci.market.calendar import CalendarCoverageError, ExchangeCalendar, MarketPhase, calendar_for, update_how
 
 _TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
 
 
 def _now(ctx: CheckContext) -> tuple[ExchangeCalendar, datetime]:
-    calendar = load_calendar(ctx.profile.market.calendar, cache_dir=ctx.state_dir / "cache")
+    calendar = calendar_for(ctx.profile, ctx.state_dir)
     return calendar, ctx.clock.now().astimezone(calendar.tz)
+
+
+def _special_text(calendar: ExchangeCalendar, d: date) -> str | None:
+    special = calendar.special_session(d)
+    if special is None:
+        return None
+    pre = f", pre-open {special.pre_open.start:%H:%M}" if special.pre_open else ""
+    return f"special session: {special.name}, {special.normal.start:%H:%M}-{special.normal.end:%H:%M}{pre}"
 
 
 def _stamp(at: datetime) -> str:
@@ -60,6 +71,8 @@ def _closed_today(calendar: ExchangeCalendar, local: datetime) -> MciError | Non
     """The failure for a day with no session (weekend, holiday, beyond coverage), else None."""
     d = local.date()
     rehearse = "scan again then, or use --at to rehearse"
+    if calendar.special_session(d) is not None:
+        return None
     if calendar.is_weekend(d):
         return MciError(
             f"market closed: {_day(d)}",
@@ -87,7 +100,9 @@ class WeekendCheck(Check):
         facts = _facts(calendar, local)
         if calendar.is_weekend(local.date()):
             error = _closed_today(calendar, local)
-            assert error is not None
+            if error is None:  # a weekend day the exchange declared open
+                special = _special_text(calendar, local.date())
+                return CheckOutcome.passed(f"a weekend day, but {calendar.label} trades: {special}", special=special, **facts)
             return CheckOutcome.failed(error, **facts)
         return CheckOutcome.passed(f"a weekday: {_day(local.date())}", **facts)
 
@@ -105,10 +120,13 @@ class HolidayCheck(Check):
         if not calendar.covers(d):
             return CheckOutcome.failed(_coverage_error(calendar, local), **facts)
         name = calendar.holiday_name(d)
-        if name:
+        special = _special_text(calendar, d)
+        if name and special is None:
             error = _closed_today(calendar, local)
             assert error is not None
             return CheckOutcome.failed(error, holiday=name, **facts)
+        if special is not None:
+            facts["special"] = special
         upcoming = calendar.next_holiday(d)
         next_text = f"next holiday: {upcoming[1]} on {_day(upcoming[0])}" if upcoming else "no further holiday listed"
         if upcoming:
@@ -117,10 +135,11 @@ class HolidayCheck(Check):
             error = MciError(
                 f"the {calendar.label} holiday calendar ends in {days_left} day(s), on {calendar.covers_until}",
                 f"after {calendar.covers_until} mci cannot tell holidays from trading days, and every scan will fail",
-                f"add next year's holidays to {calendar.path or 'the calendar file'} from the exchange circular"
-                f" ({calendar.source_url or calendar.source}) and move covers.until forward",
+                update_how(calendar),
             )
             return CheckOutcome.warned(f"not a holiday ({_day(d)}); calendar ends {calendar.covers_until}", error, **facts)
+        if name:
+            return CheckOutcome.passed(f"{name}, a holiday with a {special} ({_day(d)})", holiday=name, **facts)
         return CheckOutcome.passed(f"not a holiday ({_day(d)}); {next_text}", **facts)
 
 
@@ -149,6 +168,9 @@ class HoursCheck(Check):
         pre_open = _time_param(params, "pre_open", calendar.pre_open.start)
         opens = _time_param(params, "open", calendar.normal.start)
         closes = _time_param(params, "close", calendar.normal.end)
+        special = calendar.special_session(local.date())
+        if special is not None:  # the circular's hours for that day, whatever the params say of a regular day
+            pre_open, opens, closes = (special.pre_open or special.normal).start, special.normal.start, special.normal.end
         if not pre_open <= opens < closes:
             raise ConfigError(
                 "market.hours: the session times are out of order",
@@ -158,6 +180,8 @@ class HoursCheck(Check):
         facts = _facts(
             calendar, local, pre_open=f"{pre_open:%H:%M:%S}", open=f"{opens:%H:%M:%S}", close=f"{closes:%H:%M:%S}"
         )
+        if special is not None:
+            facts["special"] = _special_text(calendar, local.date())
         closed = _closed_today(calendar, local)
         if closed is not None:
             return CheckOutcome.failed(closed, phase=calendar.phase(local).value, **facts)
@@ -186,6 +210,24 @@ class HoursCheck(Check):
             )
             return CheckOutcome.warned(error.what, error, phase=MarketPhase.PRE_OPEN.value, **facts)
         if now_t < closes:
+            from mci.market.cutoffs import scan_cutoff
+
+            cut = scan_cutoff(ctx.profile, calendar, local)
+            if cut is not None and local >= cut.at:
+                return CheckOutcome.failed(
+                    MciError(
+                        f"intraday entries are closed: {_stamp(local)} is after the entry cut-off {cut.at:%H:%M}"
+                        f" ({cut.source}) on {_day(d)}",
+                        f"profile {ctx.profile.name} may trade intraday products (MIS/CO/BO) in {cut.segment}, and no new "
+                        f"intraday entry is made from {cut.at:%H:%M}"
+                        + (f"; the broker squares them off at {cut.broker_at:%H:%M}" if cut.broker_at else ""),
+                        f"{_next_session(calendar, local)}; a delivery-only profile sets risk.allowed_products"
+                        " without MIS/CO/BO",
+                    ),
+                    phase=MarketPhase.OPEN.value,
+                    entry_cutoff=f"{cut.at:%H:%M}",
+                    **facts,
+                )
             remaining = close_at - local
             return CheckOutcome.passed(
                 f"open: {_stamp(local)}, {format_duration(remaining)} to the {closes:%H:%M} close",

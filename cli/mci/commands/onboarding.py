@@ -208,21 +208,39 @@ def _token_store(profile, state: Path | None) -> Finding:
 
 
 def _calendar(profile, clock, state: Path | None) -> Finding:
-    from mci.market.calendar import load_calendar
+    from mci.market.calendar import calendar_for, update_how
 
     try:
-        calendar = load_calendar(profile.market.calendar, cache_dir=state / "cache" if state else None)
+        calendar = calendar_for(profile, state)
     except Exception as exc:  # noqa: BLE001
         return Finding("calendar", "fail", _what(exc), getattr(exc, "how", "") or "mci validate rules/calendars/")
     today = calendar.local(clock.now()).date()
     left = (calendar.covers_until - today).days
-    detail = f"{calendar.label} holidays known until {calendar.covers_until} ({left} day(s) left)"
-    how = f"update {calendar.path or 'the calendar'} from {calendar.source_url or calendar.source}"
+    status = "EXPIRED: the scan fails" if left < 0 else f"{left} day(s) left"
+    detail = f"{calendar.label} holidays known until {calendar.covers_until} ({status}; {calendar.path})"
+    how = update_how(calendar)
     if left < 0:
-        return Finding("calendar", "fail", detail.replace(f"({left} day(s) left)", "(EXPIRED: the scan fails)"), how)
-    if left <= 30:
+        return Finding("calendar", "fail", detail, how)
+    if left <= 30:  # the scan's holiday check warns from the same day (warn_within_days: 30)
         return Finding("calendar", "warn", detail, how)
+    shipped = _shipped_beyond(calendar)
+    if shipped is not None:  # a local copy from an older update shadows a newer shipped calendar
+        return Finding("calendar", "warn", f"{detail}; the shipped {shipped.path} covers until {shipped.covers_until}",
+                       f"run `mci calendar update --install` again (it starts from the local copy), or remove "
+                       f"{calendar.path} to use the shipped calendar")
     return Finding("calendar", "ok", detail)
+
+
+def _shipped_beyond(calendar):
+    from mci.market.calendar import calendars_dir, load_calendar
+
+    if calendar.path is None or calendar.path.parent == calendars_dir() or calendar.path.parent.name != "calendars":
+        return None
+    try:
+        shipped = load_calendar(calendar.name)
+    except Exception:  # noqa: BLE001 — only a hint; the scan reads the local copy either way
+        return None
+    return shipped if shipped.covers_until > calendar.covers_until else None
 
 
 def _broker(profile, timeout: float = 5.0) -> Finding:

@@ -217,9 +217,15 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
 
     A batch (a file, or an offline account) is judged at one instant, the batch's start: the 20,000th
     order of a file must not be stale for the time its predecessors took."""
+    from mci.market.calendar import calendar_for
+    from mci.market.cutoffs import intraday_entry_refusal
     from mci.risk import Account, RiskModel, validate
 
+    calendar = calendar_for(profile, state_dir)
     frozen = clock.now() if batch or account is not None else None
+
+    def session(intent: Any, now: Any) -> Any:
+        return intraday_entry_refusal(profile, calendar, intent.exchange, intent.product, now)
 
     broker = None
     prices = None
@@ -243,7 +249,7 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
                                                   "send one JSON object per line"),))
                 bad += 1
             else:
-                verdict = validate(raw, model, current, frozen or clock.now())
+                verdict = validate(raw, model, current, frozen or clock.now(), session)
             seen += 1
             rejected += not verdict.accepted
             _show(verdict, line, output)

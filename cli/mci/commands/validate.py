@@ -21,10 +21,13 @@ def run(paths: list[Path], output: str, cache_dir: Path | None, placeholder_env:
             "status": "valid" if ok else "invalid",
             "documents": [{"path": str(p), "kind": kind} for p, kind in report.documents],
             "errors": [e.as_dict() for e in report.errors],
+            "warnings": [w.as_dict() for w in report.warnings],
         })
     else:
         for error in report.errors:
             emit(error.render())
+        for warning in report.warnings:
+            emit("warning: " + warning.render())
         green, red, reset = ("\033[32m", "\033[31m", "\033[0m") if color_enabled() else ("", "", "")
         docs = len(report.documents)
         if ok:

@@ -231,6 +231,19 @@ def build_risk(read: _Reader) -> RiskLimits:
     )
 
 
+def build_market(read: _Reader) -> MarketConfig:
+    m = ("market",)
+    plain = {k: read.get(m + (k,)) for k in ("calendar", "segment", "timezone") if read.get(m + (k,)) is not None}
+    square_off = {seg: read.unit(parse_hhmm, m + ("broker_square_off", seg))
+                  for seg in read.get(m + ("broker_square_off",), {})}
+    cutoff = read.get(m + ("entry_cutoff",))
+    if isinstance(cutoff, dict):
+        entry = {seg: read.unit(parse_hhmm, m + ("entry_cutoff", seg)) for seg in cutoff}
+    else:
+        entry = {"*": read.unit(parse_hhmm, m + ("entry_cutoff",))} if cutoff is not None else {}
+    return MarketConfig(**plain, broker_square_off=square_off, entry_cutoff=entry)
+
+
 def build_watch(read: _Reader) -> WatchConfig:
     w = ("watch",)
     return WatchConfig(
@@ -283,12 +296,11 @@ def build_profile(
         )
         for name in read.get(("breakers",), {})
     }
-    market = read.get(("market",), {})
-    return Profile(
+    profile = Profile(
         name=read.get(("name",), doc.path.stem),
         path=doc.path,
         broker=build_broker(read, doc.path.parent),
-        market=MarketConfig(**market),
+        market=build_market(read),
         risk=build_risk(read),
         breakers=breakers,
         scan=ScanConfig(scan, read.unit(units.parse_duration, ("scan", "max_age"), timedelta(minutes=15))),
@@ -300,6 +312,12 @@ def build_profile(
         notifications=build_notifications(read),
         raw=doc.data,
     )
+    from mci.market.cutoffs import square_off_findings
+
+    errors, _ = square_off_findings(profile, doc.at)
+    if errors:
+        raise errors[0]
+    return profile
 
 
 def positions_default(doc: Document) -> dict[str, dict[str, Any]]:

@@ -99,9 +99,15 @@ class BrokerConfig:
 
 @dataclass(frozen=True)
 class MarketConfig:
-    calendar: str = "nse"
+    calendar: str = "nse"  # a calendar name, or a calendar file's path relative to the profile
     segment: str = "equity"
     timezone: str = "Asia/Kolkata"
+    # segment (CM, FO, CD, MCX) -> the broker's own intraday square-off; a segment not given takes the
+    # broker's default (mci.market.cutoffs)
+    broker_square_off: Mapping[str, time] = field(default_factory=dict)
+    # segment -> no new intraday (MIS/CO/BO) entry from this minute on; "*" for every segment. Neither given:
+    # watch.square_off, else the broker's square-off.
+    entry_cutoff: Mapping[str, time] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ KINDS = ("profile", "checklist", "sequence", "calendar")
 class ValidationReport:
     documents: list[tuple[Path, str]] = field(default_factory=list)  # (file, kind) of every document checked
     errors: list[MciError] = field(default_factory=list)
+    warnings: list[MciError] = field(default_factory=list)  # valid, but probably not what was meant
 
     @property
     def ok(self) -> bool:
@@ -59,6 +60,8 @@ def check_document(doc: Document, kind: str, *, cache_dir: Path | None) -> list[
     from mci.config.schema import validate_document
 
     errors = validate_document(doc, kind, cache_dir=cache_dir)
+    if kind == "calendar" and not errors and not doc.broken:
+        errors += calendar_findings(doc)[0]
     if kind in ITEMS:
         errors += document_semantics(doc, doc.data, kind, None)
         if not errors and not doc.broken:
@@ -67,6 +70,18 @@ def check_document(doc: Document, kind: str, *, cache_dir: Path | None) -> list[
             except ConfigError as error:
                 errors.append(error)
     return errors
+
+
+def calendar_findings(doc: Document) -> tuple[list[ConfigError], list[ConfigError]]:
+    """(errors, warnings) of a calendar document beyond its schema: dates, sessions, duplicates (mci.market.calendar)."""
+    from mci.market.calendar import parse_calendar
+
+    warnings: list[ConfigError] = []
+    try:
+        parse_calendar(doc, doc.path, warnings)
+    except ConfigError as error:
+        return [error], warnings
+    return [], warnings
 
 
 def validate_paths(
@@ -107,10 +122,11 @@ def validate_paths(
             seen.add(key)
             documents.append((path, kind))
     report.documents = documents
-    unique: dict[tuple[str, str], MciError] = {}
-    for error in report.errors:
-        unique.setdefault((str(error.location), error.what), error)
-    report.errors = sorted(unique.values(), key=_position)
+    for name in ("errors", "warnings"):
+        unique: dict[tuple[str, str], MciError] = {}
+        for error in getattr(report, name):
+            unique.setdefault((str(error.location), error.what), error)
+        setattr(report, name, sorted(unique.values(), key=_position))
     return report
 
 
@@ -129,6 +145,7 @@ def _validate_file(path: Path, report: ValidationReport, env: Mapping[str, str] 
         hit = slot.get()
         if hit is not None:
             report.documents.extend(hit[1])
+            report.warnings.extend(_profile_warnings(hit[0], None))
             return
         env = slot.env
     doc, errors = read_document(path, env)
@@ -150,6 +167,25 @@ def _validate_file(path: Path, report: ValidationReport, env: Mapping[str, str] 
         report.documents.extend(resolution.documents)
         if slot is not None and profile is not None and not errors and not resolution.errors:
             slot.put(profile, resolution.documents)
+        if profile is not None:
+            report.warnings.extend(_profile_warnings(profile, doc))
     else:
         report.errors.extend(check_document(doc, kind, cache_dir=cache_dir))
+        if kind == "calendar" and not doc.broken:
+            report.warnings.extend(calendar_findings(doc)[1])
         report.documents.append((path, kind))
+
+
+def _profile_warnings(profile, doc: Document | None) -> list[ConfigError]:
+    from mci.market.cutoffs import square_off_findings
+
+    if doc is None:  # from the profile cache: positioned by reading the file again, only when there is a warning
+        probe = square_off_findings(profile, lambda at: None)[1]
+        if not probe:
+            return []
+        from mci.config.loader import read_document
+
+        doc, _ = read_document(profile.path, None)
+        if doc is None:
+            return probe
+    return square_off_findings(profile, doc.at)[1]

@@ -72,9 +72,9 @@ def refuse_unsafe(profile: "Profile", sim_url: str | None) -> None:
 def rehearsal_instant(profile: "Profile", at: str | None, now: datetime) -> datetime:
     """`--at`, checked; else the next trading day of the profile's calendar, 45 minutes after the open."""
     from mci.clock import parse_instant
-    from mci.market.calendar import CalendarCoverageError, load_calendar
+    from mci.market.calendar import CalendarCoverageError, calendar_for
 
-    calendar = load_calendar(profile.market.calendar)
+    calendar = calendar_for(profile, None)  # the shipped calendar or the profile's own file (the sandbox has no local one)
     try:
         if at:
             instant = parse_instant(at, profile.market.timezone)

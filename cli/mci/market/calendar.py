@@ -1,15 +1,24 @@
-"""Exchange calendars: sessions, weekends and holidays from `rules/calendars/<name>.yaml`.
+"""Exchange calendars: sessions, weekends, holidays and special sessions from `rules/calendars/<name>.yaml`.
 
 A calendar knows a stated period (`covers`); outside it, whether a weekday
 trades is UNKNOWN and `is_trading_day` raises: it never guesses, because
 a wrong "open" on an unlisted holiday is the false pass this tool exists to
 prevent. Weekends are known everywhere (the safe direction: closed).
+
+A special session overrides the day's sessions: Muhurat trading on a holiday,
+a weekend day the exchange declares open (Budget day, Sunday 2026-02-01), a
+day with changed hours. Only the calendar file can open a closed day.
+
+Which file: a profile's `market.calendar` is a name (the local copy written by
+`mci calendar update` in `<state dir>/calendars/<name>.yaml` when there is
+one, else the shipped `rules/calendars/<name>.yaml`) or a path to a calendar
+file, relative to the profile.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import Enum
 from functools import lru_cache
@@ -46,17 +55,44 @@ class CalendarCoverageError(MciError):
             f"cannot know if {day:%A %Y-%m-%d} is a trading day: the {calendar.label} calendar covers "
             f"{calendar.covers_from} to {calendar.covers_until}",
             f"{calendar.label} publishes its holiday list one year at a time; mci does not guess unlisted years",
-            f"update {calendar.path or 'the calendar file'} from the exchange's holiday circular ({calendar.source_url or calendar.source})",
+            update_how(calendar),
             ExitCode.FAILED,
             None,
             {"date": day.isoformat(), "covers_from": calendar.covers_from.isoformat(), "covers_until": calendar.covers_until.isoformat()},
         )
 
 
+def update_how(calendar: "ExchangeCalendar") -> str:
+    """The one remedy for a calendar running out, everywhere it is reported (scan, doctor, risk check)."""
+    return (f"run `mci calendar update --install` to fetch {calendar.label}'s published holiday list (or "
+            f"`--from-file` with a saved copy of it) and extend the calendar beyond {calendar.covers_until}; "
+            f"source: {calendar.source_url or calendar.source}")
+
+
 @dataclass(frozen=True)
 class Session:
     start: time
     end: time
+
+
+@dataclass(frozen=True)
+class SpecialSession:
+    """A day whose sessions differ from the regular ones; it trades even if it is a holiday or a weekend day."""
+
+    name: str
+    pre_open: Session | None
+    normal: Session
+
+
+# The segments a calendar may serve (NSE's holiday list names them the same way), and the exchanges in each.
+SEGMENT_EXCHANGES = {"CM": ("NSE", "BSE"), "FO": ("NFO", "BFO"), "CD": ("CDS", "BCD"), "MCX": ("MCX",)}
+
+
+def segment_of(exchange: str) -> str | None:
+    for segment, exchanges in SEGMENT_EXCHANGES.items():
+        if exchange.upper() in exchanges:
+            return segment
+    return None
 
 
 @dataclass(frozen=True)
@@ -72,6 +108,8 @@ class ExchangeCalendar:
     covers_until: date
     holidays: Mapping[date, str]
     path: Path | None = None
+    special: Mapping[date, SpecialSession] = field(default_factory=dict)
+    segments: tuple[str, ...] = ("CM",)
 
     @property
     def label(self) -> str:
@@ -90,13 +128,28 @@ class ExchangeCalendar:
     def holiday_name(self, d: date) -> str | None:
         return self.holidays.get(d)
 
-    def is_trading_day(self, d: date) -> bool:
-        """Raises CalendarCoverageError for a weekday outside the coverage."""
+    def special_session(self, d: date) -> SpecialSession | None:
+        return self.special.get(d)
+
+    def sessions_on(self, d: date) -> tuple[Session | None, Session] | None:
+        """(pre-open, normal) of day `d`, None when it has no session.
+
+        Raises CalendarCoverageError for a weekday outside the coverage (a special session is always inside it).
+        """
+        special = self.special.get(d)
+        if special is not None:
+            return special.pre_open, special.normal
         if self.is_weekend(d):
-            return False
+            return None
         if not self.covers(d):
             raise CalendarCoverageError(self, d)
-        return d not in self.holidays
+        if d in self.holidays:
+            return None
+        return self.pre_open, self.normal
+
+    def is_trading_day(self, d: date) -> bool:
+        """Raises CalendarCoverageError for a weekday outside the coverage."""
+        return self.sessions_on(d) is not None
 
     def local(self, now: datetime) -> datetime:
         if now.tzinfo is None:
@@ -106,27 +159,36 @@ class ExchangeCalendar:
     def phase(self, now: datetime) -> MarketPhase:
         local = self.local(now)
         d, t = local.date(), local.time().replace(tzinfo=None)
-        if self.is_weekend(d):
-            return MarketPhase.WEEKEND
-        if not self.covers(d):
+        try:
+            sessions = self.sessions_on(d)
+        except CalendarCoverageError:
             return MarketPhase.UNKNOWN
-        if d in self.holidays:
-            return MarketPhase.HOLIDAY
-        if t < self.pre_open.start:
+        if sessions is None:
+            return MarketPhase.WEEKEND if self.is_weekend(d) else MarketPhase.HOLIDAY
+        pre_open, normal = sessions
+        if t < (pre_open or normal).start:
             return MarketPhase.BEFORE_PRE_OPEN
-        if t < self.normal.start:
+        if t < normal.start:
             return MarketPhase.PRE_OPEN
-        if t < self.normal.end:
+        if t < normal.end:
             return MarketPhase.OPEN
         return MarketPhase.CLOSED_AFTER
 
     def session_bounds(self, d: date) -> tuple[datetime, datetime, datetime]:
-        """(pre-open start, normal open, close) of day `d`, aware, in the exchange's zone."""
+        """(pre-open start, normal open, close) of day `d`, aware, in the exchange's zone.
+
+        The day's own sessions (a special session's on such a day); the regular ones on a day without a session.
+        """
+        try:
+            sessions = self.sessions_on(d)
+        except CalendarCoverageError:
+            sessions = None
+        pre_open, normal = sessions or (self.pre_open, self.normal)
         tz = self.tz
         return (
-            datetime.combine(d, self.pre_open.start, tzinfo=tz),
-            datetime.combine(d, self.normal.start, tzinfo=tz),
-            datetime.combine(d, self.normal.end, tzinfo=tz),
+            datetime.combine(d, (pre_open or normal).start, tzinfo=tz),
+            datetime.combine(d, normal.start, tzinfo=tz),
+            datetime.combine(d, normal.end, tzinfo=tz),
         )
 
     def next_trading_day(self, d: date) -> date:
@@ -137,7 +199,7 @@ class ExchangeCalendar:
         return day
 
     def next_open(self, now: datetime) -> datetime | None:
-        """The next normal-session open at or after `now`; None when it falls beyond the coverage."""
+        """The next normal-session open after `now` (today's if still ahead); None when beyond the coverage."""
         local = self.local(now)
         d = local.date()
         try:
@@ -167,30 +229,81 @@ def available_calendars() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-@lru_cache(maxsize=8)
-def load_calendar(name: str = "nse", cache_dir: Path | None = None) -> ExchangeCalendar:
-    """The named calendar, parsed and checked once per process.
+def local_calendars_dir(state_dir: Path) -> Path:
+    """Where `mci calendar update --install` writes, and where a calendar name is looked up first."""
+    return state_dir / "calendars"
 
-    With `cache_dir` (`<state_dir>/cache`) the parsed calendar is also kept between runs, keyed by the
-    file's bytes and the code that parses it: a scan then reads it without PyYAML (see mci.cache).
-    """
-    if not _NAME_RE.match(name or ""):
+
+def is_calendar_path(ref: str) -> bool:
+    """`market.calendar` names a file (./my-nse.yaml, /etc/mci/nse.yaml) rather than a calendar by name."""
+    return "/" in ref or "\\" in ref or ref.endswith((".yaml", ".yml"))
+
+
+def calendar_file(ref: str = "nse", *, base: Path | None = None, state_dir: Path | None = None) -> Path:
+    """The file `market.calendar: <ref>` means (see the module's docstring for the order)."""
+    if isinstance(ref, str) and is_calendar_path(ref):
+        path = Path(ref).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if not path.is_file():
+            raise ConfigError(
+                f"calendar file {ref} not found",
+                f"market.calendar names a file, and there is no {path}",
+                "fix the path (relative to the profile), or write one with `mci calendar update --write PATH`",
+            )
+        return path
+    if not _NAME_RE.match(ref or ""):
         raise ConfigError(
-            f"invalid calendar name {name!r}",
+            f"invalid calendar name {ref!r}",
             "a calendar name is lower-case letters, digits, '-' or '_' (it names a file in rules/calendars/)",
-            "set market.calendar to a name such as nse",
+            "set market.calendar to a name such as nse, or to a calendar file's path",
         )
-    path = calendars_dir() / f"{name}.yaml"
+    if state_dir is not None:
+        local = local_calendars_dir(state_dir) / f"{ref}.yaml"
+        if local.is_file():
+            return local
+    path = calendars_dir() / f"{ref}.yaml"
     if not path.is_file():
         known = ", ".join(available_calendars()) or "none"
         raise ConfigError(
-            f"unknown exchange calendar {name!r}",
+            f"unknown exchange calendar {ref!r}",
             f"there is no {path}",
             f"set market.calendar to one of: {known}",
         )
+    return path
+
+
+def load_calendar(name: str = "nse", cache_dir: Path | None = None, *, base: Path | None = None,
+                  state_dir: Path | None = None) -> ExchangeCalendar:
+    """The calendar `name` means (a name or a path, see calendar_file), parsed and checked once per process
+    and file version.
+
+    With `cache_dir` (`<state_dir>/cache`) the parsed calendar is also kept between runs, keyed by the
+    file's bytes and the code that parses it: a scan then reads it without PyYAML (see mci.cache), and a
+    file rewritten by `mci calendar update` is another key.
+    """
+    path = calendar_file(name, base=base, state_dir=state_dir)
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    return _load(path, (st.st_ino, st.st_mtime_ns, st.st_size) if st else None, cache_dir)  # os.replace: a new inode
+
+
+def calendar_for(profile: Any, state_dir: Path | None) -> ExchangeCalendar:
+    """The profile's calendar, as the scan, ignite, doctor and `mci risk check` read it."""
+    return load_calendar(profile.market.calendar, cache_dir=state_dir / "cache" if state_dir else None,
+                         base=Path(profile.path).parent, state_dir=state_dir)
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, version: Any, cache_dir: Path | None) -> ExchangeCalendar:
     if cache_dir is None:
         return parse_calendar(_read(path), path)
     return _cached_calendar(path, cache_dir)
+
+
+load_calendar.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
 
 
 def _cached_calendar(path: Path, cache_dir: Path) -> ExchangeCalendar:
@@ -198,7 +311,7 @@ def _cached_calendar(path: Path, cache_dir: Path) -> ExchangeCalendar:
 
     from mci import __version__, cache
 
-    classes = {"ExchangeCalendar": ExchangeCalendar, "Session": Session}
+    classes = {"ExchangeCalendar": ExchangeCalendar, "Session": Session, "SpecialSession": SpecialSession}
     package = Path(__file__).resolve().parent.parent
     try:
         code = cache.files_digest([Path(__file__).resolve(), package / "config" / "loader.py", package / "errors.py",
@@ -225,10 +338,11 @@ def _read(path: Path) -> Any:
     return load_document(path)
 
 
-def parse_calendar(doc: Any, path: Path | None = None) -> ExchangeCalendar:
+def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigError] | None = None) -> ExchangeCalendar:
     """Build a calendar from a loaded Document (positioned errors) or plain data, checking what the schema says.
 
-    Checked here rather than with jsonschema so the scan path stays light.
+    Checked here rather than with jsonschema so the scan path stays light. What is allowed but
+    probably a mistake (a holiday on a weekend day) is appended to `warnings`.
     """
     data = getattr(doc, "data", doc)
     where = getattr(doc, "name", None) or (str(path) if path else "the calendar")
@@ -243,9 +357,14 @@ def parse_calendar(doc: Any, path: Path | None = None) -> ExchangeCalendar:
             location,
         )
 
+    def warn(at: tuple, what: str, why: str, how: str) -> None:
+        if warnings is not None:
+            warnings.append(ConfigError(f"{where}: {what}", why, how, doc.at(at) if hasattr(doc, "at") else None))
+
     if not isinstance(data, dict):
         raise bad((), "a calendar is a mapping")
-    allowed = {"version", "kind", "name", "timezone", "source", "source_url", "sessions", "weekend", "covers", "holidays"}
+    allowed = {"version", "kind", "name", "timezone", "source", "source_url", "segments", "sessions", "weekend",
+               "covers", "holidays", "special_sessions"}
     extra = set(data) - allowed
     if extra:
         raise bad((sorted(extra)[0],), "this key is not part of a calendar")
@@ -306,7 +425,38 @@ def parse_calendar(doc: Any, path: Path | None = None) -> ExchangeCalendar:
             raise bad(("holidays", i, "date"), f"{d} is listed twice")
         if not covers_from <= d <= covers_until:
             raise bad(("holidays", i, "date"), f"{d} is outside `covers` ({covers_from} to {covers_until})")
+        if d.weekday() in weekend:
+            warn(("holidays", i, "date"), f"holiday {d} ({label.strip()}) falls on a {d:%A}",
+                 "the exchange is closed on weekends anyway, so the entry changes nothing; a wrong date would leave "
+                 "the real holiday a trading day", "check the date against the exchange's circular, or remove the entry")
         holidays[d] = label.strip()
+
+    special: dict[date, SpecialSession] = {}
+    raw_special = data.get("special_sessions", [])
+    if not isinstance(raw_special, list):
+        raise bad(("special_sessions",), "a list of {date, name, normal, pre_open}")
+    for i, item in enumerate(raw_special):
+        at = ("special_sessions", i)
+        if not isinstance(item, dict) or not {"date", "name", "normal"} <= set(item) <= {"date", "name", "normal", "pre_open"}:
+            raise bad(at, "each special session is {date, name, normal} with an optional pre_open")
+        d = _date(item["date"], (*at, "date"), bad)
+        label = item["name"]
+        if not isinstance(label, str) or not label.strip():
+            raise bad((*at, "name"), "a special session needs its name (as the exchange's circular gives it)")
+        if d in special:
+            raise bad((*at, "date"), f"{d} has two special sessions")
+        if not covers_from <= d <= covers_until:
+            raise bad((*at, "date"), f"{d} is outside `covers` ({covers_from} to {covers_until})")
+        normal_s = _session(item["normal"], (*at, "normal"), bad)
+        pre_s = _session(item["pre_open"], (*at, "pre_open"), bad) if item.get("pre_open") is not None else None
+        if not normal_s.start < normal_s.end or (pre_s and not pre_s.start <= pre_s.end <= normal_s.start):
+            raise bad(at, "pre-open must come before the normal session, and each must start before it ends")
+        special[d] = SpecialSession(label.strip(), pre_s, normal_s)
+
+    segments_raw = data.get("segments", ["CM"])
+    if (not isinstance(segments_raw, list) or not segments_raw or any(x not in SEGMENT_EXCHANGES for x in segments_raw)
+            or len(set(segments_raw)) != len(segments_raw)):
+        raise bad(("segments",), f"a list of distinct segments ({', '.join(SEGMENT_EXCHANGES)})")
 
     return ExchangeCalendar(
         name=name,
@@ -320,6 +470,8 @@ def parse_calendar(doc: Any, path: Path | None = None) -> ExchangeCalendar:
         covers_until=covers_until,
         holidays=dict(sorted(holidays.items())),
         path=path,
+        special=dict(sorted(special.items())),
+        segments=tuple(segments_raw),
     )
 
 

@@ -1,5 +1,6 @@
-"""An exchange calendar compared: a holiday dropped, a longer session or a weekday less of weekend
-lets the scan pass on a day or at an hour the exchange is closed. Times are "HH:MM" text, which sorts as time."""
+"""An exchange calendar compared: a holiday dropped, a longer session, a weekday less of weekend, a new
+special session or coverage stretched over days whose holidays are not listed lets the scan pass on a day or
+at an hour the exchange is closed. Times are "HH:MM" text, and dates YYYY-MM-DD text: both sort as time."""
 
 from __future__ import annotations
 
@@ -14,6 +15,64 @@ def _holidays(data: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(entry, dict) and entry.get("date") is not None:
             out[str(entry["date"])] = str(entry.get("name", ""))
     return out
+
+
+def _special(data: Mapping[str, Any]) -> dict[str, tuple[int, dict[str, Any]]]:
+    out = {}
+    for index, entry in enumerate(data.get("special_sessions") or []):
+        if isinstance(entry, dict) and entry.get("date") is not None:
+            out[str(entry["date"])] = (index, entry)
+    return out
+
+
+def _span(entry: Mapping[str, Any]) -> str:
+    normal = entry.get("normal") or {}
+    return f"{normal.get('start')}-{normal.get('end')}"
+
+
+def _covers_until(data: Mapping[str, Any]) -> str | None:
+    until = (data.get("covers") or {}).get("until")
+    return str(until) if until is not None else None
+
+
+def _special_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    changes: list[Change] = []
+    a, b = _special(old), _special(new)
+    for date in sorted(set(a) - set(b)):
+        changes.append(Change(TIGHTENING, f"special_sessions.{date}", "removed",
+                              f"special session {date} ({a[date][1].get('name')}) removed",
+                              f"the scan follows the regular calendar on {date}", "", ("special_sessions",)))
+    for date in sorted(b):
+        index, entry = b[date]
+        if date not in a:
+            changes.append(Change(LOOSENING, f"special_sessions.{date}", _span(entry),
+                                  f"special session {date} ({entry.get('name')}) added, {_span(entry)}",
+                                  f"the scan passes on {date} in {_span(entry)}, even if it is a holiday or a weekend day",
+                                  f"remove the special session {date} unless the exchange's circular announces it",
+                                  ("special_sessions", index)))
+        elif _span(entry) != _span(a[date][1]):
+            changes.append(Change(NEUTRAL, f"special_sessions.{date}", _span(entry),
+                                  f"special session {date} moved from {_span(a[date][1])} to {_span(entry)}",
+                                  "check the hours against the exchange's circular", f"set it back to {_span(a[date][1])}",
+                                  ("special_sessions", index, "normal")))
+    return changes
+
+
+def _coverage_changes(old: Mapping[str, Any], new: Mapping[str, Any], added: set[str]) -> list[Change]:
+    x, y = _covers_until(old), _covers_until(new)
+    if x is None or y is None or x == y:
+        return []
+    if y < x:
+        return [Change(TIGHTENING, "covers.until", y, f"coverage now ends {y} instead of {x}",
+                       f"the scan fails after {y}", "", ("covers", "until"))]
+    listed = sorted(d for d in added if x < d <= y)
+    if listed:
+        return [Change(NEUTRAL, "covers.until", y, f"coverage extended from {x} to {y} with {len(listed)} holiday(s)",
+                       "check the new period's holidays against the exchange's circular", f"set it back to {x}",
+                       ("covers", "until"))]
+    return [Change(LOOSENING, "covers.until", y, f"coverage extended from {x} to {y} without a holiday in between",
+                   f"every weekday after {x} now counts as a trading day: its holidays are not listed",
+                   f"add the holidays up to {y} (mci calendar update), or set it back to {x}", ("covers", "until"))]
 
 
 def compare_calendars(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
@@ -47,4 +106,6 @@ def compare_calendars(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Ch
                               f"weekend no longer includes {', '.join(gone)}",
                               f"the scan now passes on {', '.join(gone)}", f"add {', '.join(gone)} back to weekend",
                               ("weekend",)))
+    changes += _special_changes(old, new)
+    changes += _coverage_changes(old, new, set(b) - set(a))
     return changes

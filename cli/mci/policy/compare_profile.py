@@ -117,6 +117,34 @@ def compare_watch(old: Any, new: Any) -> list[Change]:
     return [c for c in changes if c is not None]
 
 
+def compare_market(old: Profile, new: Profile) -> list[Change]:
+    """A later intraday entry cut-off or broker square-off lets entries (and watch.square_off) come later; another
+    calendar file is reviewed on its own (mci policy diff of the calendar file)."""
+    from mci.market.cutoffs import broker_square_off, entry_cutoff, profile_segments
+
+    changes: list[Change] = []
+    for segment in profile_segments(new):
+        for label, rule, anchor in (("entry cut-off", entry_cutoff, ("market", "entry_cutoff")),
+                                    ("broker square-off", broker_square_off, ("market", "broker_square_off"))):
+            (a, source_a), (b, source) = rule(old, segment), rule(new, segment)
+            if a == b or a is None or b is None or not (source_a + source).count("market."):
+                continue  # a default that follows watch.square_off is reported once, as watch.square_off
+            key = f"market.{anchor[1]}.{segment}"
+            later = b > a
+            changes.append(Change(LOOSENING if later else TIGHTENING, key, fmt.clock(b),
+                                  f"the {segment} intraday {label} moved from {fmt.clock(a)} to {fmt.clock(b)} ({source})",
+                                  "intraday entries are accepted later in the day" if later else
+                                  "intraday entries stop earlier in the day", f"set it back to \"{fmt.clock(a)}\"",
+                                  anchor))
+    if old.market.calendar != new.market.calendar:
+        changes.append(Change(NEUTRAL, "market.calendar", new.market.calendar,
+                              f"market.calendar changed from {old.market.calendar} to {new.market.calendar}",
+                              "holidays, sessions and coverage now come from another file: compare the two with "
+                              "`mci policy diff NEW --base OLD`", f"set it back to {old.market.calendar}",
+                              ("market", "calendar")))
+    return changes
+
+
 def compare_breakers(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
     changes: list[Change | None] = []
     for name, a in old.items():
@@ -161,6 +189,7 @@ def _reference(changes: list[Change], ref_path: tuple) -> list[Change]:
 
 def compare_profiles(old: Profile, new: Profile, sequences: Callable[[Profile], Mapping[str, Sequence | None]]) -> list[Change]:
     changes = compare_risk(old.risk, new.risk) + compare_watch(old.watch, new.watch)
+    changes += compare_market(old, new)
     changes += compare_breakers(old.breakers, new.breakers) + compare_broker(old, new)
     scan_age = _limit("scan.max_age", old.scan.max_age, new.scan.max_age, "", True,
                       "ignition accepts a passed scan up to {new} old, instead of {old}")

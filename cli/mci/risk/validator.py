@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable, Optional
 
 from mci.config.units import format_duration, format_money, format_percent
 from mci.risk.account import ZERO, Account
@@ -24,6 +24,9 @@ from mci.risk.intent import Failure, Intent, parse
 from mci.risk.model import RiskModel
 
 HOW_SIZE = "reduce the quantity, or move the stop closer to the entry"
+# Why an entry may not be placed now (closed day, after the intraday entry cut-off), or None: the session
+# rule of the profile's calendar (mci.market.cutoffs.intraday_entry_refusal), bound by the caller.
+SessionRule = Callable[[Intent, datetime], Optional[Any]]
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,12 @@ class Verdict:
                 "exit": self.exit, "facts": self.facts_text(), "failures": [f.as_dict() for f in self.failures]}
 
 
-def validate(raw: Any, model: RiskModel, account: Account, now: datetime) -> Verdict:
+def validate(raw: Any, model: RiskModel, account: Account, now: datetime, session: SessionRule | None = None) -> Verdict:
     intent, failures = parse(raw)
     if intent is None:
         return Verdict(False, tuple(failures))
     try:
-        return check(intent, model, account, now)
+        return check(intent, model, account, now, session)
     except ArithmeticError as exc:
         # Finite but absurd numbers (a quantity of 10^30, a price of 1e30 or 1e-999999) overflow Decimal's
         # 28 digits in the tick, band or rupee arithmetic: they cannot be judged, so they are refused.
@@ -68,7 +71,7 @@ def _is_exit(i: Intent, account: Account) -> bool:
     return held is not None and held.quantity * i.direction < 0 and i.quantity <= abs(held.quantity)
 
 
-def check(i: Intent, model: RiskModel, account: Account, now: datetime) -> Verdict:
+def check(i: Intent, model: RiskModel, account: Account, now: datetime, session: SessionRule | None = None) -> Verdict:
     r = model.limits
     failures: list[Failure] = []
     facts: dict[str, Decimal] = {}
@@ -155,6 +158,9 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime) -> Verdi
 
     if not exiting:
         _entry_rules(i, model, account, entry, facts, add)
+        refusal = session(i, now) if session is not None else None
+        if refusal is not None:  # an exit is never held back: closing a position is what the cut-off is for
+            add(Failure("session", refusal.what, refusal.why, refusal.how))
 
     # -- the pace of orders
     if r.max_orders_per_second is not None:
