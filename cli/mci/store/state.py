@@ -172,9 +172,7 @@ class StateStore:
             # read-modify-write of the lifecycle cannot interleave with another process.
             self._conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a COMMIT is durable before the next audited transaction names its head in the
-            # anchor file, so not even a power cut leaves the anchor ahead of the DB.
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # audited commits sync themselves: _sync_wal
             self._conn.execute("PRAGMA busy_timeout=10000")
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
@@ -243,6 +241,7 @@ class StateStore:
             return
         self._conn.execute("COMMIT")
         try:
+            self._sync_wal()
             written = self._anchor.confirm(pending)
         except OSError:
             written = None  # the intent on file still allows the committed head
@@ -325,6 +324,11 @@ class StateStore:
         if anchor is not None:
             mismatch = compare(anchor, head, self._hash_at)
             if mismatch is None:
+                if anchor.pending is not None and (head.seq, head.hash) == (anchor.pending.seq, anchor.pending.hash):
+                    try:
+                        self._sync_wal()  # its writer died before syncing; this transaction names it as base
+                    except OSError:
+                        pass  # a process crash alone cannot lose it; only a power cut right now could
                 return None
         if raw == self._break_raw:
             return None  # this connection recorded this very break already (the anchor could not be rewritten)
@@ -337,6 +341,17 @@ class StateStore:
         return {"category": category, "what": what, "why": why, **evidence(raw, anchor, head, mismatch),
                 "detected": {"at": _iso(now), "wall": _iso(datetime.now(timezone.utc)), "pid": os.getpid(),
                              "command": _command_words()}}
+
+    def _sync_wal(self) -> None:
+        """Put the committed WAL on disk before the anchor file confirms what it holds (see mci.store.anchor)."""
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # checkpointed into the DB file, which the checkpoint synced
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
     def _hash_at(self, seq: int) -> str | None:
         row = self._conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
