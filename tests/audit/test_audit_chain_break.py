@@ -46,7 +46,7 @@ def test_deleting_the_tail_then_a_scan_leaves_verify_failing_with_the_evidence(r
     assert brk["seq"] == 3 and brk["category"] == "truncated"
     assert brk["anchor"]["seq"] == anchored.seq and brk["anchor"]["hash"] == anchored.hash
     assert brk["db_head"]["seq"] == 2 and brk["db_head"]["hash"] == before[1][6]
-    assert brk["detected"]["command"].endswith("scan") and brk["detected"]["pid"] > 0
+    assert brk["detected"]["command"] == "mci scan" and brk["detected"]["pid"] > 0
     assert f"records 3..{anchored.seq} are missing" in brk["what"]
     assert [r[3] for r in rows(mci_home)][2] == "chain_break"
 

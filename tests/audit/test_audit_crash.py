@@ -127,3 +127,17 @@ def test_concurrent_writers_keep_the_anchor_in_step_with_the_db(mci_home):
     anchor, last = read_anchor(anchor_path(mci_home / "state.db")), rows(mci_home)[-1]
     assert (anchor.seq, anchor.hash, anchor.pending) == (last[0], last[6], None)  # the last writer confirmed
     assert len(rows(mci_home)) == 3 * (2 + 150 + 50)
+
+
+def test_verify_during_concurrent_appends_never_reads_a_moving_anchor_as_tampering(mci_home):
+    StateStore.open(mci_home).close()
+    writers = [_child(mci_home, count=200) for _ in range(2)]
+    verdicts = 0
+    while any(w.poll() is None for w in writers) or verdicts == 0:
+        verdict = command.verify(mci_home)
+        assert verdict.problem is None and not verdict.breaks, (verdicts, verdict.as_dict())
+        verdicts += 1
+    for w in writers:
+        assert w.wait(timeout=60) == 0, w.stderr.read()
+    assert verdicts > 3
+    _assert_intact(mci_home, "after the writers")

@@ -293,7 +293,7 @@ def _verify(conn: sqlite3.Connection | None, path: Path) -> Verdict:
         verdict.problem = _against_anchor(conn, anchor, head)
     if anchor is not None:
         verdict.anchor = {**_effective(anchor, head).as_dict(), "file": anchor.as_dict()}
-    elif head.seq:
+    elif head.seq and raw is None:
         verdict.notes.append(f"no anchor file ({path}): the chain holds, but a cut-off tail would not show; "
                              "the next audited action writes one")
     if verdict.problem is None and verdict.breaks:

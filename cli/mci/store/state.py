@@ -111,16 +111,14 @@ _NOTHING = object()
 
 
 def _command_words() -> str:
-    """`mci scan`, `mci kill`: the command words of argv only (an argument could be a secret)."""
-    import re
+    """`mci scan`, `mci audit verify`: the command's path, never its arguments (one could be a secret)."""
     import sys
 
-    words = [os.path.basename(sys.argv[0]) if sys.argv else "?"]
-    for arg in sys.argv[1:4]:
-        if not re.fullmatch(r"[a-z][a-z-]{0,23}", arg):
-            break
-        words.append(arg)
-    return " ".join(words)
+    click = sys.modules.get("click")  # loaded when the CLI runs; the library alone does not need it
+    ctx = click.get_current_context(silent=True) if click is not None else None
+    if ctx is not None:
+        return ctx.command_path
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
 
 
 def _parse(text: str | None) -> datetime | None:
@@ -182,7 +180,8 @@ class StateStore:
                 f"cannot open the state database {path}",
                 f"SQLite says: {exc}",
                 "check the state directory (MCI_HOME) is writable and the file is not corrupt; "
-                "move a damaged file aside to start afresh (the audit log lives in it)",
+                "to start afresh move the damaged file aside together with audit.anchor beside it "
+                "(the audit log lives in them; a new DB beside the old anchor starts with a chain_break)",
             ) from None
 
     @classmethod
