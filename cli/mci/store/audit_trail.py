@@ -190,11 +190,11 @@ class ChainCheck:
     def feed(self, row: Row) -> None:
         if self.problem is not None:
             return
-        name, expected = row.name(), self.expected
+        expected = self.expected
         if row.seq != expected:
             missing = f"{expected}" if row.seq == expected + 1 else f"{expected}..{row.seq - 1}"
             self.problem = Problem(row.seq, row.ts, row.kind, "deleted",
-                                   f"{name}: record(s) {missing} are missing before it",
+                                   f"{row.name()}: record(s) {missing} are missing before it",
                                    f"the sequence jumps from {expected - 1} to {row.seq}: records were deleted", RESTORE)
         elif row.prev_hash != self.prev:
             after = f"record {self.before.seq}" if self.before else "the start of the trail"
@@ -202,14 +202,14 @@ class ChainCheck:
             detail = (f"it links to record {linked} instead" if linked is not None
                       else "it links to no record in the trail (its predecessor is gone)")
             self.problem = Problem(row.seq, row.ts, row.kind, "inserted-deleted-reordered",
-                                   f"{name}: its prev_hash does not match the hash of {after}",
+                                   f"{row.name()}: its prev_hash does not match the hash of {after}",
                                    f"{detail}: a record was inserted, deleted or reordered here", RESTORE)
         else:
             digest = _body_hash(self.prev, row)
             if digest != row.hash:
                 why = ("its data is not valid JSON" if digest is None
                        else "its content (ts, profile, kind or data) or its stored hash was changed after it was written")
-                self.problem = Problem(row.seq, row.ts, row.kind, "edited", f"{name}: its content does not match its hash",
+                self.problem = Problem(row.seq, row.ts, row.kind, "edited", f"{row.name()}: its content does not match its hash",
                                        f"{why}: the record was edited (or forged in)", RESTORE)
         self.prev, self.expected, self.before = row.hash, expected + 1, row
 
@@ -227,9 +227,11 @@ def check_chain(rows: Iterable[Row]) -> Problem | None:
 def _snapshot(conn: sqlite3.Connection, path: Path) -> tuple[bytes | None, tuple]:
     """Open a read transaction whose DB state the anchor file read with it belongs to.
 
-    A writer writes the anchor (under the write lock) before its COMMIT. Reading the file
-    before and after the snapshot starts and finding it unchanged means no writer came
-    between: every commit the snapshot holds was anchored by that file or an earlier one.
+    A writer files its intent before its COMMIT and its confirmation after it
+    (mci.store.anchor). The file read before and after the snapshot starts, unchanged,
+    means no intent was filed in between: every commit the snapshot holds is one that file
+    allows (an intent allows its pending head whether it committed yet or not, and a
+    confirmation follows its COMMIT). No lock: a reader never slows a writer down.
     """
     for attempt in range(100):
         before = read_raw(path)
@@ -280,13 +282,14 @@ def _verify(conn: sqlite3.Connection | None, path: Path) -> Verdict:
             found = conn.execute("SELECT seq FROM audit WHERE hash = ? LIMIT 1", (digest,)).fetchone()
             return found[0] if found else None
 
-        check = ChainCheck(owner_of)
+        check, row = ChainCheck(owner_of), None
         for r in conn.execute(f"SELECT {_COLUMNS} FROM audit ORDER BY seq"):
             row = Row.of(r)
             check.feed(row)
             if row.kind == "chain_break":
                 data = row.data()
                 verdict.breaks.append(Break(row.seq, row.ts, data if isinstance(data, dict) else {"raw": data}))
+        if row is not None:
             head = Head(row.seq, row.hash, row.ts)
         verdict.problem = verdict.problem or check.problem
     if verdict.problem is None and anchor is not None:
