@@ -137,3 +137,14 @@ def test_an_intact_chain_costs_no_break_and_the_anchor_is_confirmed(mci_home):
     assert anchor.seq == 5 and anchor.pending is None
     assert "chain_break" not in [r[3] for r in rows(mci_home)]
     assert command.verify(mci_home).status == "intact"
+
+
+def test_a_deleted_anchor_with_a_trail_is_a_break_not_a_fresh_start(mci_home):
+    build_trail(mci_home)
+    anchor_path(mci_home / "state.db").unlink()
+    with db(mci_home) as conn:  # the thorough vandal: cut the tail and remove what would show it
+        conn.execute("DELETE FROM audit WHERE seq >= 6")
+    _append(mci_home)
+    (brk,) = command.verify(mci_home).breaks
+    assert brk.seq == 6 and brk.data["category"] == "anchor" and "is missing" in brk.data["what"]
+    assert brk.data["db_head"]["seq"] == 5 and "anchor" not in brk.data and "anchor_raw" not in brk.data

@@ -312,8 +312,12 @@ class StateStore:
             raw, unreadable = None, f"cannot read {path}: {exc.strerror or exc}"
         else:
             unreadable = None
-        if raw is None and unreadable is None:
-            return None  # never anchored (a fresh state directory); verify notes an unanchored trail
+        missing = raw is None and unreadable is None
+        if missing and head.seq == 0:
+            return None  # a fresh state directory: nothing to anchor against yet
+        if missing:
+            unreadable = (f"it is missing while the trail holds records 1..{head.seq}: deleted or moved (a cut-off "
+                          "tail since its last write would not show), or the trail predates the anchor file")
         anchor = mismatch = None
         if unreadable is None:
             try:
@@ -336,7 +340,8 @@ class StateStore:
             category = mismatch.category
             what, why = describe(mismatch, head)
         else:
-            category, what, why = "anchor", f"the audit anchor {path} cannot be read", unreadable
+            category, why = "anchor", unreadable
+            what = f"the audit anchor {path} is missing" if missing else f"the audit anchor {path} cannot be read"
         return {"category": category, "what": what, "why": why, **evidence(raw, anchor, head, mismatch),
                 "detected": {"at": _iso(now), "wall": _iso(datetime.now(timezone.utc)), "pid": os.getpid(),
                              "command": _command_words()}}
