@@ -143,3 +143,44 @@ def test_a_paper_day_leaves_order_state_and_token_records_and_verifies(run_mci, 
     assert token not in json.dumps(records)  # never the token itself
     verify = run_mci("audit", "verify", "-o", "json")
     assert verify.returncode == 0 and json.loads(verify.stdout)["records"] == len(records)
+
+
+def _clean_refusal(proc, code: int, *words: str) -> None:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == code, out
+    assert "Traceback" not in out and "WHAT" in out and "WHY" in out and "HOW" in out, out
+    for word in words:
+        assert word in out, out
+
+
+def test_show_refuses_a_seq_no_record_can_have(run_mci, mci_home):
+    build_trail(mci_home, 2)
+    _clean_refusal(run_mci("audit", "show", "99999999999999999999999"), 2, "no audit record can have seq")
+    _clean_refusal(run_mci("audit", "show", "0"), 2, "no audit record can have seq 0")
+    _clean_refusal(run_mci("audit", "show", "9223372036854775807"), 2, "no audit record with seq")
+
+
+def test_export_refuses_a_directory_and_creates_no_missing_parent(run_mci, mci_home, tmp_path):
+    build_trail(mci_home, 2)
+    _clean_refusal(run_mci("audit", "export", "--out", str(tmp_path)), 2, "is a directory")
+    missing = tmp_path / "no" / "such" / "audit.jsonl"
+    _clean_refusal(run_mci("audit", "export", "--out", str(missing)), 2, "does not exist", "mkdir -p")
+    assert not (tmp_path / "no").exists()
+
+
+def test_verify_on_a_damaged_db_is_unavailable_not_a_traceback(run_mci, mci_home):
+    build_trail(mci_home)
+    db = mci_home / "state.db"
+    for name in ("state.db-wal", "state.db-shm"):
+        (mci_home / name).unlink(missing_ok=True)
+    size = db.stat().st_size
+    with db.open("r+b") as fh:  # keep the header, overwrite the pages (as a disk fault would)
+        fh.seek(100)
+        fh.write(b"\xff" * (size - 100))
+    _clean_refusal(run_mci("audit", "verify"), 3, "cannot read the audit trail")
+    db.write_bytes(b"not a database at all, just text" * 10)
+    as_json = run_mci("audit", "verify", "-o", "json")
+    error = json.loads(as_json.stdout)["error"]
+    assert as_json.returncode == 3 and error["code_name"] == "unavailable" and "not a database" in error["why"]
+    assert error["what"] and error["how"] and "Traceback" not in as_json.stderr
+    _clean_refusal(run_mci("audit", "tail"), 3, "cannot read the audit trail")

@@ -1,23 +1,17 @@
 """`mci audit tail | show | verify | export`: read and check the hash-chained audit trail of the state DB.
 
-`verify` recomputes the chain (mci.store.audit) record by record and names the first
-bad one: a seq gap is a deleted record, a prev_hash that does not match the record
-before is an insertion, deletion or reordering, a hash that does not match the
-content is an edit. The anchor file (mci.store.anchor) catches what the chain alone
-cannot: a cut-off tail, records appended behind mci's back, and a chain rewritten
-forward with recomputed hashes.
-
-Exit codes: 0 intact (or nothing recorded yet), 1 tampered, 2 bad usage.
+The reading and the verification live in the store layer (mci.store.audit_trail); this
+module renders them. Exit codes: 0 intact (or nothing recorded yet), 1 tampered (or a
+chain_break on record), 2 bad usage, 3 a state DB that cannot be read.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
+import os
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
@@ -25,9 +19,9 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 from mci.clock import Clock, parse_instant, zone
 from mci.errors import ExitCode, UsageError
 from mci.output import console
-from mci.store.anchor import anchor_path, read_anchor
-from mci.store.audit import GENESIS, canonical_json, record_hash
-from mci.store.state import DB_NAME
+from mci.store.audit import canonical_json
+from mci.store.audit_trail import (SQLITE_MAX_INT, Problem, Row, Verdict, check_chain, hash_matches, iter_rows,
+                                   verify)
 
 DISPLAY_TZ = "Asia/Kolkata"
 CSV_FIELDS = ("seq", "ts", "profile", "kind", "data", "prev_hash", "hash")
@@ -39,179 +33,6 @@ def _emit(text: str, stream: TextIO | None = None) -> None:
 
 def _emit_json(payload: Any) -> None:
     console.emit_json(payload, sys.stdout)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One audit row as stored: data is the raw JSON text (verify must not trust it parses)."""
-
-    seq: int
-    ts: str
-    profile: str | None
-    kind: str
-    data_text: str
-    prev_hash: str
-    hash: str
-
-    def data(self) -> Any:
-        try:
-            return json.loads(self.data_text)
-        except ValueError:
-            return self.data_text
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "profile": self.profile, "kind": self.kind, "data": self.data(),
-                "prev_hash": self.prev_hash, "hash": self.hash}
-
-
-def _rows(state_dir: Path, where: str = "", args: tuple = ()) -> list[Row]:
-    """Rows in seq order; no DB yet means no rows (and none is created)."""
-    import sqlite3
-
-    db = state_dir / DB_NAME
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        try:
-            found = conn.execute(f"SELECT seq, ts, profile, kind, data, prev_hash, hash FROM audit {where} ORDER BY seq",
-                                 args).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise
-    finally:
-        conn.close()
-    return [Row(int(r[0]), str(r[1]), r[2], str(r[3]), str(r[4]), str(r[5]), str(r[6])) for r in found]
-
-
-# -- verify ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Problem:
-    seq: int | None
-    ts: str | None
-    kind: str | None
-    category: str  # edited | inserted-deleted-reordered | deleted | truncated | unanchored | rewritten | anchor
-    what: str
-    why: str
-    how: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "kind": self.kind, "category": self.category,
-                "what": self.what, "why": self.why, "how": self.how}
-
-
-@dataclass
-class Verdict:
-    records: int
-    first_seq: int | None
-    last_seq: int | None
-    anchor: dict[str, Any] | None
-    problem: Problem | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        if self.problem is not None:
-            return "tampered"
-        return "intact" if self.records else "empty"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "records": self.records, "first_seq": self.first_seq,
-                "last_seq": self.last_seq, "anchor": self.anchor,
-                "problem": self.problem.as_dict() if self.problem else None, "notes": self.notes}
-
-
-RESTORE = ("keep this state directory as evidence; compare `mci audit export` with a backup or an off-host copy "
-           "you trust, and find who could write to the state directory")
-
-
-def _body_hash(prev: str, row: Row) -> str | None:
-    try:
-        data = json.loads(row.data_text)
-    except ValueError:
-        return None
-    return record_hash(prev, {"seq": row.seq, "ts": row.ts, "profile": row.profile, "kind": row.kind, "data": data})
-
-
-def check_chain(rows: Iterable[Row]) -> Problem | None:
-    """The first record where the hash chain does not hold, or None."""
-    rows = list(rows)
-    owner = {row.hash: row.seq for row in rows}  # whose hash a broken link points at tells the story
-    prev, expected, before = GENESIS, 1, None
-    for row in rows:
-        name = f"record {row.seq} ({row.kind}, {row.ts})"
-        if row.seq != expected:
-            missing = f"{expected}" if row.seq == expected + 1 else f"{expected}..{row.seq - 1}"
-            return Problem(row.seq, row.ts, row.kind, "deleted",
-                           f"{name}: record(s) {missing} are missing before it",
-                           f"the sequence jumps from {expected - 1} to {row.seq}: records were deleted", RESTORE)
-        if row.prev_hash != prev:
-            after = f"record {before.seq}" if before else "the start of the trail"
-            linked = owner.get(row.prev_hash)
-            detail = (f"it links to record {linked} instead" if linked is not None
-                      else "it links to no record in the trail (its predecessor is gone)")
-            return Problem(row.seq, row.ts, row.kind, "inserted-deleted-reordered",
-                           f"{name}: its prev_hash does not match the hash of {after}",
-                           f"{detail}: a record was inserted, deleted or reordered here", RESTORE)
-        digest = _body_hash(prev, row)
-        if digest != row.hash:
-            why = ("its data is not valid JSON" if digest is None
-                   else "its content (ts, profile, kind or data) or its stored hash was changed after it was written")
-            return Problem(row.seq, row.ts, row.kind, "edited", f"{name}: its content does not match its hash",
-                           f"{why}: the record was edited (or forged in)", RESTORE)
-        prev, expected, before = row.hash, expected + 1, row
-    return None
-
-
-def verify(state_dir: Path) -> Verdict:
-    rows = _rows(state_dir)
-    path = anchor_path(state_dir / DB_NAME)
-    try:
-        anchor = read_anchor(path)
-    except ValueError as exc:
-        verdict = Verdict(len(rows), rows[0].seq if rows else None, rows[-1].seq if rows else None, None)
-        verdict.problem = Problem(None, None, None, "anchor", f"the audit anchor {path} cannot be read", str(exc),
-                                  RESTORE)
-        return verdict
-    verdict = Verdict(len(rows), rows[0].seq if rows else None, rows[-1].seq if rows else None,
-                      anchor.as_dict() if anchor else None)
-    verdict.problem = check_chain(rows)
-    if verdict.problem is not None:
-        return verdict
-    last = rows[-1] if rows else None
-    last_seq = last.seq if last else 0
-    if anchor is None:
-        if rows:
-            verdict.notes.append(f"no anchor file ({path}): the chain holds, but a cut-off tail would not show; "
-                                 "the next audited action writes one")
-        return verdict
-    if last_seq < anchor.seq:
-        missing = f"{last_seq + 1}" if last_seq + 1 == anchor.seq else f"{last_seq + 1}..{anchor.seq}"
-        verdict.problem = Problem(
-            last_seq + 1, None, None, "truncated",
-            f"records {missing} are missing after the last record ({last_seq})",
-            f"the anchor says the trail reached seq {anchor.seq} at {anchor.ts}: its tail was cut off "
-            "(records deleted, or an older state.db put back)", RESTORE)
-        return verdict
-    anchored = next(r for r in rows if r.seq == anchor.seq)  # the chain has no gaps: it is there
-    if anchored.hash != anchor.hash:
-        verdict.problem = Problem(
-            anchored.seq, anchored.ts, anchored.kind, "rewritten",
-            f"record {anchored.seq} ({anchored.kind}, {anchored.ts}) is not the record that was anchored",
-            f"its hash {anchored.hash[:12]}… differs from the anchored {anchor.hash[:12]}…: the chain was recomputed "
-            "(records edited, inserted or removed with every later hash forged)", RESTORE)
-        return verdict
-    if last_seq > anchor.seq:
-        first = next(r for r in rows if r.seq == anchor.seq + 1)
-        verdict.problem = Problem(
-            first.seq, first.ts, first.kind, "unanchored",
-            f"records {anchor.seq + 1}..{last_seq} follow the anchored record {anchor.seq} without an anchor",
-            "they were appended outside mci, or mci could not write the anchor file (disk full, permissions)",
-            f"check the state directory is writable; if mci did not write them, {RESTORE}")
-    return verdict
 
 
 def _render_verdict(verdict: Verdict, output: str, state_dir: Path) -> int:
@@ -231,6 +52,10 @@ def _render_verdict(verdict: Verdict, output: str, state_dir: Path) -> int:
         where = f"first bad record: seq {p.seq}" if p.seq is not None else "the anchor"
         _emit(f"audit trail TAMPERED ({p.category}): {verdict.records} record(s){span}; {where}")
         _emit(f"  WHAT: {p.what}\n  WHY: {p.why}\n  HOW: {p.how}")
+    for b in verdict.breaks:
+        _emit(f"chain_break at seq {b.seq} ({_local(b.ts)} IST): {b.data.get('category', '?')}: "
+              f"{b.data.get('what', '')}")
+        _emit("  evidence: " + canonical_json({k: v for k, v in b.data.items() if k not in ("what", "why", "category")}))
     for note in verdict.notes:
         _emit(f"note: {note}")
     return code
@@ -241,22 +66,6 @@ def run_verify(state_dir: Path, output: str = "text") -> int:
 
 
 # -- tail / show -------------------------------------------------------------------------------
-
-
-def _filters(kind: list[str] | None, profile: str | None) -> tuple[str, list[Any]]:
-    clauses, args = [], []
-    if kind:
-        clauses.append(f"kind IN ({', '.join('?' * len(kind))})")
-        args.extend(kind)
-    if profile:
-        clauses.append("profile = ?")
-        args.append(profile)
-    return " AND ".join(clauses), args
-
-
-def _where(*parts: str) -> str:
-    kept = [p for p in parts if p]
-    return ("WHERE " + " AND ".join(kept)) if kept else ""
 
 
 def _local(ts: str) -> str:
@@ -280,12 +89,15 @@ def tail(state_dir: Path, output: str = "text", *, n: int = 20, kind: list[str] 
     """The last n records (oldest first); --follow keeps printing new ones until interrupted (or `polls` rounds)."""
     if n < 0:
         raise UsageError("-n cannot be negative", f"got {n}", "use -n 20 (or -n 0 with --follow for new ones only)")
-    clause, args = _filters(kind, profile)
-    latest = _rows(state_dir, _where(clause), tuple(args))
-    shown = latest[-n:] if n else []
+    kinds = list(kind or [])
+    shown = list(iter_rows(state_dir, kinds=kinds, profile=profile, last=n)) if n else []
     for row in shown:
         _show_line(row, output)
-    last = latest[-1].seq if latest else 0
+    if shown:
+        last = shown[-1].seq
+    else:
+        found = list(iter_rows(state_dir, kinds=kinds, profile=profile, last=1))
+        last = found[-1].seq if found else 0
     rounds = 0
     while follow and (polls is None or rounds < polls):
         try:
@@ -293,11 +105,11 @@ def tail(state_dir: Path, output: str = "text", *, n: int = 20, kind: list[str] 
         except KeyboardInterrupt:
             break
         rounds += 1
-        for row in _rows(state_dir, _where(clause, "seq > ?"), (*args, last)):
+        for row in iter_rows(state_dir, kinds=kinds, profile=profile, after_seq=last):
             _show_line(row, output)
             last = row.seq
     if not shown and not follow and output == "text":
-        _emit("no audit records" + (" match" if clause else " yet"), sys.stderr)
+        _emit("no audit records" + (" match" if kinds or profile else " yet"), sys.stderr)
     return int(ExitCode.OK)
 
 
@@ -310,12 +122,15 @@ def _show_line(row: Row, output: str) -> None:
 
 
 def show(state_dir: Path, seq: int, output: str = "text") -> int:
-    found = _rows(state_dir, "WHERE seq = ?", (seq,))
+    if not 1 <= seq <= SQLITE_MAX_INT:
+        raise UsageError(f"no audit record can have seq {seq}", "sequence numbers start at 1 and fit in 63 bits",
+                         "list the recent ones with `mci audit tail` and pass one of their seq numbers")
+    found = list(iter_rows(state_dir, seq=seq))
     if not found:
         raise UsageError(f"no audit record with seq {seq}", f"the state DB in {state_dir} has none",
                          "list the recent ones: mci audit tail")
     row = found[0]
-    checks = _body_hash(row.prev_hash, row) == row.hash
+    checks = hash_matches(row)
     if output == "json":
         _emit_json({**row.as_dict(), "hash_matches_content": checks})
         return int(ExitCode.OK)
@@ -366,17 +181,20 @@ def _selected(rows: Iterable[Row], since: datetime | None, until: datetime | Non
         yield row
 
 
-def render_export(rows: Iterable[Row], fmt: str) -> str:
-    buf = io.StringIO()
+def write_export(rows: Iterable[Row], fmt: str, stream: TextIO) -> int:
+    """Write rows as csv or jsonl, one at a time; the count written."""
+    count = 0
     if fmt == "csv":
-        writer = csv.writer(buf, lineterminator="\n")
+        writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
         for r in rows:
             writer.writerow([r.seq, r.ts, r.profile or "", r.kind, r.data_text, r.prev_hash, r.hash])
+            count += 1
     else:
         for r in rows:
-            buf.write(json.dumps(r.as_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
-    return buf.getvalue()
+            stream.write(json.dumps(r.as_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+            count += 1
+    return count
 
 
 def export(state_dir: Path, clock: Clock, fmt: str = "jsonl", *, since: str | None = None, until: str | None = None,
@@ -386,38 +204,49 @@ def export(state_dir: Path, clock: Clock, fmt: str = "jsonl", *, since: str | No
     now = clock.now()
     lo = parse_when(since, now, "--since") if since else None
     hi = parse_when(until, now, "--until") if until else None
-    clause, args = _filters(kind, profile)
-    rows = list(_selected(_rows(state_dir, _where(clause), tuple(args)), lo, hi))
-    text = render_export(rows, fmt)
-    if out is None:
-        sys.stdout.write(text)
+    target = _export_target(out) if out is not None else None
+    rows = _selected(iter_rows(state_dir, kinds=list(kind or []), profile=profile), lo, hi)
+    if target is None:
+        write_export(rows, fmt, sys.stdout)
         sys.stdout.flush()
         return int(ExitCode.OK)
-    _write_atomic(out, text)
-    _emit(f"exported {len(rows)} record(s) as {fmt} to {out}", sys.stderr)
+    count = _write_atomic(target, lambda fh: write_export(rows, fmt, fh))
+    _emit(f"exported {count} record(s) as {fmt} to {target}", sys.stderr)
     return int(ExitCode.OK)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    import os
+def _export_target(out: Path) -> Path:
+    """--out checked before anything is read: a file path in a directory that exists (none is created)."""
+    path = out.expanduser()
+    if path.is_dir():
+        raise UsageError(f"--out {out} is a directory", "export writes one file and will not guess a name inside it",
+                         f"name the file, e.g. --out {path / 'audit.jsonl'}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: its directory {parent} does not exist",
+                         "mci does not create directories for --out (a typo would scatter exports)",
+                         f"create it first (mkdir -p {parent}) or choose an existing directory")
+    return path
+
+
+def _write_atomic(path: Path, write: Callable[[TextIO], int]) -> int:
     import tempfile
 
-    path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise UsageError(f"cannot write {path}", exc.strerror or str(exc),
                          "choose a writable directory for --out") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+            count = write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return count
 
 
-__all__ = ["verify", "check_chain", "tail", "show", "export", "run_verify", "Verdict", "Problem"]
+__all__ = ["verify", "check_chain", "tail", "show", "export", "run_verify", "Verdict", "Problem", "Row"]

@@ -49,7 +49,7 @@ def register(app: "typer.Typer") -> None:
 
         \b
         Example:  mci audit show 42 -o json
-        Exit: 0 shown, 2 no such record.
+        Exit: 0 shown, 2 no such record, 3 the state DB cannot be read.
         """
         from mci.commands import audit as command
 
@@ -63,9 +63,11 @@ def register(app: "typer.Typer") -> None:
         \b
         Detects an edited record (hash mismatch), a deleted, inserted or reordered one (seq gap or
         prev_hash mismatch) and a cut-off tail or a chain rewritten with recomputed hashes (the
-        anchor file audit.anchor beside state.db records the last seq and hash mci wrote).
+        anchor file audit.anchor beside state.db records where the chain stands), and reports every
+        chain_break record (a break an audited write found and recorded) with its evidence.
         Example:  mci audit verify -o json
-        Exit: 0 intact (or empty), 1 tampered (WHAT / WHY / HOW naming the first bad record).
+        Exit: 0 intact (or empty), 1 tampered or a chain_break on record (WHAT / WHY / HOW naming
+        the first bad record), 3 the state DB cannot be read.
         """
         from mci.commands import audit as command
 
@@ -80,14 +82,16 @@ def register(app: "typer.Typer") -> None:
         until: Optional[str] = typer.Option(None, "--until", metavar="ISO|DURATION", help="Up to this instant."),
         kind: List[str] = typer.Option([], "--kind", "-k", help="Only this kind; repeatable."),
         profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Only records of this profile name."),
-        out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="Write here (atomically), not stdout."),
+        out: Optional[Path] = typer.Option(None, "--out", metavar="FILE",
+                                           help="Write this file (atomically), not stdout; its directory must exist."),
         at: Optional[str] = at_opt,
     ) -> None:
         """Export audit records as CSV (data as canonical JSON) or JSON lines, with their hashes.
 
         \b
         Example:  mci audit export --format csv --since 1d --kind order --out orders-audit.csv
-        Exit: 0 exported, 2 bad format or time.
+        Exit: 0 exported, 2 bad format, time or --out (a directory, or in one that does not exist),
+        3 the state DB cannot be read.
         """
         from mci.commands import audit as command
 

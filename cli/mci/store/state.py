@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mci.errors import UnavailableError
-from mci.store.audit import GENESIS, AuditRecord, canonical_json, record_hash
+from mci.store.anchor import (EMPTY, AnchorWriter, Head, anchor_path, compare, describe, evidence, file_id,
+                              parse_anchor, read_raw)
+from mci.store.audit import AuditRecord, canonical_json, record_hash
 
 DB_NAME = "state.db"
 SCHEMA_VERSION = 3  # 2: the sequence journal (runs, steps); 3: watchers (mci watch heartbeats)
@@ -105,6 +107,20 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+_NOTHING = object()
+
+
+def _command_words() -> str:
+    """`mci scan`, `mci audit verify`: the command's path, never its arguments (one could be a secret)."""
+    import sys
+
+    click = sys.modules.get("click")  # loaded when the CLI runs; the library alone does not need it
+    ctx = click.get_current_context(silent=True) if click is not None else None
+    if ctx is not None:
+        return ctx.command_path
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+
+
 def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -140,13 +156,21 @@ class StateStore:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.RLock()
-        self._anchor_pending = None  # the audit head to anchor at COMMIT (mci.store.anchor)
+        # The audit anchor (mci.store.anchor), per transaction: the chain head it started from
+        # and the head it is committing; and, across transactions, the head this connection
+        # last anchored and committed, so an append checks the anchor file only when another
+        # process (or someone) moved the chain since.
+        self._txn_base: Head | None = None
+        self._anchor_pending: Head | None = None
+        self._anchored: tuple[Head, tuple[int, int, int]] | None = None  # (head, identity of the file naming it)
+        self._anchor = AnchorWriter(anchor_path(path))
+        self._break_raw: object = _NOTHING  # the anchor file this connection already reported as broken
         try:
             # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so a
             # read-modify-write of the lifecycle cannot interleave with another process.
             self._conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # audited commits sync themselves: _sync_wal
             self._conn.execute("PRAGMA busy_timeout=10000")
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
@@ -156,7 +180,8 @@ class StateStore:
                 f"cannot open the state database {path}",
                 f"SQLite says: {exc}",
                 "check the state directory (MCI_HOME) is writable and the file is not corrupt; "
-                "move a damaged file aside to start afresh (the audit log lives in it)",
+                "to start afresh move the damaged file aside together with audit.anchor beside it "
+                "(the audit log lives in them; a new DB beside the old anchor starts with a chain_break)",
             ) from None
 
     @classmethod
@@ -166,6 +191,7 @@ class StateStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self._anchor.close()
 
     @contextmanager
     def transaction(self) -> Iterator["StateStore"]:
@@ -182,38 +208,44 @@ class StateStore:
                     f"SQLite says: {exc}",
                     "another mci process may hold it for long; retry, and check the disk and permissions",
                 ) from None
-            self._anchor_pending = None
+            self._txn_base = self._anchor_pending = None
             try:
                 yield self
             except BaseException:
-                self._anchor_pending = None
+                self._txn_base = self._anchor_pending = None
                 self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._commit_with_anchor()
 
     def _commit_with_anchor(self) -> None:
-        """COMMIT; an audit append first writes the new head to the anchor file, under the write lock."""
-        from mci.store.anchor import anchor_path, read_raw, write_anchor, write_raw
+        """COMMIT; a transaction that appended audit records files its intent before and confirms it after.
 
-        pending, self._anchor_pending = self._anchor_pending, None
-        if pending is None:
+        The two phases (mci.store.anchor) make a crash anywhere harmless: before the COMMIT
+        the DB is at base and the file allows base; after it the DB is at pending and the
+        file allows pending, confirmed or not.
+        """
+        base, pending = self._txn_base, self._anchor_pending
+        self._txn_base = self._anchor_pending = None
+        self._anchored = None
+        if pending is None or base is None:
             self._conn.execute("COMMIT")
             return
-        path = anchor_path(self.path)
-        previous = read_raw(path)
         try:
-            write_anchor(path, pending)
+            self._anchor.intend(base, pending)
         except OSError:
-            pass  # the records still commit; `mci audit verify` reports those past the anchor
-        try:
+            # The records still commit (an order must not wait for a file); the next append
+            # finds them past the anchor and records a chain_break saying so.
             self._conn.execute("COMMIT")
-        except BaseException:
-            try:
-                write_raw(path, previous)
-            except OSError:
-                pass
-            raise
+            return
+        self._conn.execute("COMMIT")
+        try:
+            self._sync_wal()
+            written = self._anchor.confirm(pending)
+        except OSError:
+            written = None  # the intent on file still allows the committed head
+        if written is not None:
+            self._anchored = (pending, written)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -239,20 +271,95 @@ class StateStore:
 
     def append_audit(self, kind: str, data: dict[str, Any], now: datetime, profile: str | None = None) -> AuditRecord:
         with self.transaction():
-            last = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            # Round-trip through canonical JSON so what is hashed is exactly what is stored.
-            stored = json.loads(canonical_json(data))
-            body = {"seq": seq, "ts": _iso(now), "profile": profile, "kind": kind, "data": stored}
-            digest = record_hash(prev, body)
-            self._conn.execute(
-                "INSERT INTO audit(seq, ts, profile, kind, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (seq, body["ts"], profile, kind, canonical_json(stored), prev, digest),
-            )
-            from mci.store.anchor import Anchor
+            last = self._conn.execute("SELECT seq, hash, ts FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            head = Head(*last) if last else EMPTY
+            if self._txn_base is None:  # the transaction's first append: is the chain where its anchor says?
+                self._txn_base = head
+                if self._anchored is None or self._anchored[0] != head or self._anchored[1] != file_id(
+                        self._anchor.path):
+                    found = self._check_anchor(head, now)
+                    if found is not None:
+                        head = self._insert_audit(head, "chain_break", found, now, profile)
+            record = self._insert_audit(head, kind, data, now, profile)
+        return record
 
-            self._anchor_pending = Anchor(seq, digest, body["ts"])
+    def _insert_audit(self, head: Head, kind: str, data: dict[str, Any], now: datetime,
+                      profile: str | None) -> AuditRecord:
+        seq, prev = head.seq + 1, head.hash
+        # Round-trip through canonical JSON so what is hashed is exactly what is stored.
+        stored = json.loads(canonical_json(data))
+        body = {"seq": seq, "ts": _iso(now), "profile": profile, "kind": kind, "data": stored}
+        digest = record_hash(prev, body)
+        self._conn.execute(
+            "INSERT INTO audit(seq, ts, profile, kind, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, body["ts"], profile, kind, canonical_json(stored), prev, digest),
+        )
+        self._anchor_pending = Head(seq, digest, body["ts"])
         return AuditRecord(seq, body["ts"], profile, kind, stored, prev, digest)
+
+    def _check_anchor(self, head: Head, now: datetime) -> dict[str, Any] | None:
+        """The data of a chain_break record when the DB's chain does not match the anchor file, else None.
+
+        Never re-anchor silently: a trail cut short, rewritten, replaced or extended behind
+        mci's back is recorded (with the old anchor as evidence) before the chain moves on, so
+        `mci audit verify` reports it for ever after. Costs one file read and at most two
+        indexed lookups, and only when the head moved since this connection last anchored.
+        """
+        path = anchor_path(self.path)
+        try:
+            raw = read_raw(path)
+        except OSError as exc:
+            raw, unreadable = None, f"cannot read {path}: {exc.strerror or exc}"
+        else:
+            unreadable = None
+        missing = raw is None and unreadable is None
+        if missing and head.seq == 0:
+            return None  # a fresh state directory: nothing to anchor against yet
+        if missing:
+            unreadable = (f"it is missing while the trail holds records 1..{head.seq}: deleted or moved (a cut-off "
+                          "tail since its last write would not show), or the trail predates the anchor file")
+        anchor = mismatch = None
+        if unreadable is None:
+            try:
+                anchor = parse_anchor(raw, path)
+            except ValueError as exc:
+                unreadable = str(exc)
+        if anchor is not None:
+            mismatch = compare(anchor, head, self._hash_at)
+            if mismatch is None:
+                if anchor.pending is not None and (head.seq, head.hash) == (anchor.pending.seq, anchor.pending.hash):
+                    try:
+                        self._sync_wal()  # its writer died before syncing; this transaction names it as base
+                    except OSError:
+                        pass  # a process crash alone cannot lose it; only a power cut right now could
+                return None
+        if raw == self._break_raw:
+            return None  # this connection recorded this very break already (the anchor could not be rewritten)
+        self._break_raw = raw
+        if mismatch is not None:
+            category = mismatch.category
+            what, why = describe(mismatch, head)
+        else:
+            category, why = "anchor", unreadable
+            what = f"the audit anchor {path} is missing" if missing else f"the audit anchor {path} cannot be read"
+        return {"category": category, "what": what, "why": why, **evidence(raw, anchor, head, mismatch),
+                "detected": {"at": _iso(now), "wall": _iso(datetime.now(timezone.utc)), "pid": os.getpid(),
+                             "command": _command_words()}}
+
+    def _sync_wal(self) -> None:
+        """Put the committed WAL on disk before the anchor file confirms what it holds (see mci.store.anchor)."""
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # checkpointed into the DB file, which the checkpoint synced
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def _hash_at(self, seq: int) -> str | None:
+        row = self._conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+        return row[0] if row else None
 
     def audit_records(self, since_seq: int = 0) -> Iterator[AuditRecord]:
         with self._lock:
