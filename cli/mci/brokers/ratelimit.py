@@ -327,6 +327,16 @@ class RateLimiter:
                     entry[3] = now
                     return
 
+    @contextmanager
+    def until(self, deadline: float) -> Iterator[None]:
+        """Slots taken in this thread without a deadline of their own give up at `deadline` (an instant of now())."""
+        previous = getattr(self._local, "until", None)
+        self._local.until = deadline if previous is None else min(previous, deadline)
+        try:
+            yield
+        finally:
+            self._local.until = previous
+
     def _covers(self) -> dict[str, _Cover]:
         covers = getattr(self._local, "covers", None)
         if covers is None:
@@ -352,6 +362,8 @@ class RateLimiter:
             return
         if deadline is None and outer is not None:
             deadline = outer.deadline
+        if deadline is None:
+            deadline = getattr(self._local, "until", None)
         token = self.acquire(category, deadline, placement=placement)
         if token is None:
             yield False

@@ -196,6 +196,13 @@ class _Flatten:
             with self.account.slot(ORDER, deadline, placement=placement, cover=True) as ok:
                 yield ok
 
+    def bounded(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args) with every broker request it makes (reads, look-ups, retries) given up at the deadline."""
+        if self.account is None:
+            return fn(*args)
+        with self.account.until(self.account.now() + self.time_left()):
+            return fn(*args)
+
     def error(self, what: str) -> None:
         with self._lock:
             self._errors.setdefault(what, None)
@@ -515,9 +522,9 @@ class _Flatten:
         early = self.plan_places(book, round_no, skip=set(waiting)) if self.scope == "flatten" else []
         futures: dict[Future[None], Key | None] = {}
         for o in cancels:
-            futures[pool.submit(self.cancel, o, round_no)] = _key(o)
+            futures[pool.submit(self.bounded, self.cancel, o, round_no)] = _key(o)
         for q in early:
-            futures[pool.submit(self.place, q, round_no)] = None
+            futures[pool.submit(self.bounded, self.place, q, round_no)] = None
         acted = bool(futures)
         ready: set[Key] = set()
         last_read = -math.inf
@@ -543,7 +550,7 @@ class _Flatten:
                     if current is not None:
                         late = self.plan_places(current, round_no, only=ready)
                         for q in late:
-                            futures[pool.submit(self.place, q, round_no)] = None
+                            futures[pool.submit(self.bounded, self.place, q, round_no)] = None
                         acted = acted or bool(late)
                         ready = set()
         except BaseException:
@@ -553,6 +560,9 @@ class _Flatten:
         return acted, current
 
     def run(self) -> FlattenReport:
+        return self.bounded(self._run)
+
+    def _run(self) -> FlattenReport:
         start = self.monotonic()
         book = self.read(first=True)
         assert book is not None
