@@ -128,14 +128,8 @@ class FileStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.lock_path = self.path.with_suffix(".lock")
-        self._thread_lock = threading.Lock()  # flock is per open file: threads of this process queue here
-        self._fd: int | None = None
+        self._thread_lock = threading.Lock()  # threads of this process queue here, not on the flock
         self._boot = _boot_id()
-
-    def _lock_fd(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        return self._fd
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -161,22 +155,16 @@ class FileStore:
         import fcntl
 
         with self._thread_lock:
-            fd = self._lock_fd()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, also if this process dies
                 state = self._read()
                 before = json.dumps(state, sort_keys=True)
                 yield state
                 if json.dumps(state, sort_keys=True) != before:
                     self._write(state)
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        with self._thread_lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+                os.close(fd)
 
 
 # ---------------------------------------------------------------- the limiter
