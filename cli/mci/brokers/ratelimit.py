@@ -138,8 +138,10 @@ class FileStore:
             return {}
         except (OSError, ValueError):
             return {}  # unreadable: start afresh (written whole by rename, so only a foreign hand breaks it)
-        if not isinstance(state, dict) or state.get("boot") != self._boot:
-            return {}  # monotonic times of another boot mean nothing now
+        if not isinstance(state, dict):
+            return {}
+        if state.get("boot") != self._boot:  # monotonic times of another boot mean nothing now; the day's count does
+            return {"day": state["day"]} if isinstance(state.get("day"), dict) else {}
         return state
 
     def _write(self, state: dict[str, Any]) -> None:
@@ -233,6 +235,8 @@ class RateLimiter:
         horizon = max((w.seconds for w in windows), default=0.0) + self.margin
         keep = []
         for entry in state.get(category, []):
+            if not isinstance(entry, list) or len(entry) != 4:
+                continue  # not written by this code
             _, pid, start, end = entry
             if start > now + 1.0:
                 continue  # not of this clock
@@ -266,7 +270,7 @@ class RateLimiter:
             return
         today = self._today()
         day = state.get("day")
-        if not isinstance(day, dict) or day.get("date") != today:
+        if not isinstance(day, dict) or day.get("date") != today or not isinstance(day.get("placements"), int):
             day = state["day"] = {"date": today, "placements": 0}
         if day["placements"] >= budget:
             raise DayBudgetExhausted(

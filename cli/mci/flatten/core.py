@@ -512,7 +512,7 @@ class _Flatten:
 
         An instrument with an order to cancel is squared off only after all its cancels are done and
         the book has been read again (a cancelled order may have filled first); the others at once.
-        Everything streams through one pacer: a read for the instruments whose cancels are done is
+        Everything streams through the same rate limiters: a read for the instruments whose cancels are done is
         made while the other actions go on, so no phase waits for the slowest action of another.
         """
         cancels = self.plan_cancels(book)
