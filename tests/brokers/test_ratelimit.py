@@ -106,10 +106,12 @@ def test_a_request_in_flight_longer_than_possible_is_forgotten():
 
 def test_a_covering_slot_admits_the_brokers_request_once_and_its_retries_anew():
     limiter = RateLimiter(Limits(order=(Window(2, 1.0),)))
-    with limiter.slot(ORDER, limiter.now() + 0.2, cover=True) as ok:
+    ended: list[str] = []
+    with limiter.slot(ORDER, limiter.now() + 0.2, cover=True, on_end=lambda: ended.append("end")) as ok:
         assert ok
         with limiter.slot(ORDER) as first:  # the broker's request: the covering slot
-            assert first
+            assert first and ended == []
+        assert ended == ["end"]  # with that request, not with the caller's follow-up reads
         with limiter.slot(ORDER) as retry:  # its retry: a slot of its own
             assert retry
         start = time.monotonic()

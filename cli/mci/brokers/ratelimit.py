@@ -188,6 +188,7 @@ def _alive(pid: int) -> bool:
 class _Cover:
     token: str
     deadline: float | None
+    on_end: Callable[[], None] | None
     used: bool = False
 
 
@@ -311,7 +312,9 @@ class RateLimiter:
             self._sleep(max(pause, 0.001))
 
     def release(self, token: str, category: str = ORDER) -> None:
-        """The request's answer has arrived (or it failed): it counts for one more window from now."""
+        """The request's answer has arrived (or it failed): it counts for one more window from now.
+
+        Only the first release of a token counts: a later one does not move its end."""
         with self.store.transaction() as state:
             now = self._now()
             for entry in state.get(category, []):
@@ -337,12 +340,13 @@ class RateLimiter:
 
     @contextmanager
     def slot(self, category: str = ORDER, deadline: float | None = None, *, placement: bool = False,
-             cover: bool = False) -> Iterator[bool]:
+             cover: bool = False, on_end: Callable[[], None] | None = None) -> Iterator[bool]:
         """`with limiter.slot(ORDER, deadline) as ok:` — ok is False when the deadline passed first.
 
         cover=True: the next slot of the same category taken in this thread, inside this one (the
-        broker's own request), is this slot rather than a second one; later ones (the broker's
-        retries) are admitted anew, by this slot's deadline."""
+        broker's own request), is this slot rather than a second one, and ends with that request
+        (then `on_end()` is called: a caller's own cap ends there too, not after the broker's
+        follow-up reads); later ones (the broker's retries) are admitted anew, by this slot's deadline."""
         covers = self._covers()
         outer = covers.get(category)
         if outer is not None and not outer.used:
@@ -351,6 +355,8 @@ class RateLimiter:
                 yield True
             finally:
                 self.release(outer.token, category)  # the request it covered is over
+                if outer.on_end is not None:
+                    outer.on_end()
             return
         if deadline is None and outer is not None:
             deadline = outer.deadline
@@ -361,7 +367,7 @@ class RateLimiter:
             yield False
             return
         if cover:
-            covers[category] = _Cover(token, deadline)
+            covers[category] = _Cover(token, deadline, on_end)
         try:
             yield True
         finally:

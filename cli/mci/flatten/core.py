@@ -58,6 +58,7 @@ position flipped and close it again (flat, but with an extra order).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -187,14 +188,24 @@ class _Flatten:
 
     @contextmanager
     def slot(self, *, placement: bool) -> Iterator[bool]:
-        """One order action: admitted by the run's cap, then by the account's shared limiter (False: the deadline)."""
-        with self.pace.slot(ORDER, self.end) as ok:
-            if not ok or self.account is None:
-                yield ok
+        """One order action: admitted by the run's cap, then by the account's shared limiter (False: the deadline).
+
+        Both end when the broker's request for the action ends, not after its follow-up reads (the order's
+        status, a tag look-up): those are other requests, and holding the slot through them slows the run."""
+        token = self.pace.acquire(ORDER, self.end)
+        if token is None:
+            yield False
+            return
+        end = functools.partial(self.pace.release, token, ORDER)
+        try:
+            if self.account is None:
+                yield True
                 return
             deadline = self.account.now() + self.time_left()  # the account limiter's clock is the host's
-            with self.account.slot(ORDER, deadline, placement=placement, cover=True) as ok:
+            with self.account.slot(ORDER, deadline, placement=placement, cover=True, on_end=end) as ok:
                 yield ok
+        finally:
+            end()
 
     def bounded(self, fn: Callable[..., Any], *args: Any) -> Any:
         """fn(*args) with every broker request it makes (reads, look-ups, retries) given up at the deadline."""
