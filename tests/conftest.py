@@ -10,6 +10,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def rate_dir(tmp_path_factory, monkeypatch):
+    """The account rate limiters of this test (mci.brokers.ratelimit) in a directory of its own."""
+    path = tmp_path_factory.mktemp("rate")
+    monkeypatch.setenv("MCI_RATE_DIR", str(path))
+    return path
+
+
 @pytest.fixture
 def mci_home(tmp_path, monkeypatch):
     home = tmp_path / "mci-home"

@@ -86,7 +86,7 @@ def test_forty_positions_twenty_orders_at_ten_per_second_with_latency(exchange, 
     assert_clean(audit_exchange(exchange, "kite-40", before), before, srv, "kite-40")
     assert len(report.cancelled) == 20 and len(report.placed) == 40
     placements = srv.app.counters.snapshot()["requests"][PLACE]
-    assert placements == {"200": 40}  # no 429: the pacer kept under the server's 10/s
+    assert placements == {"200": 40}  # no 429: the rate limiters kept under the server's 10/s
     assert all(d["result"] != "throttled" for d in events.of("order.place.after"))
     assert 5.0 <= took <= 6 * 1.4  # bounded below by the rate (60 actions at 10/s), above by the target
 

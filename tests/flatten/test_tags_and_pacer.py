@@ -1,4 +1,4 @@
-"""Square-off tags (the idempotency key) and the pacer (the rate limit), on their own."""
+"""Square-off tags (the idempotency key) and the in-process rate limiter (a run's own cap), on their own."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mci.brokers.kite_rules import TAG_RE
-from mci.flatten import Key, Pacer, parse_own_tag, run_prefix, square_off_tag
+from mci.brokers.ratelimit import Limits, RateLimiter
+from mci.flatten import Key, parse_own_tag, run_prefix, square_off_tag
 from mci.flatten.tags import MAX_ROUND, MAX_SLICES
 
 symbols = st.sampled_from(["INFY", "M&M", "BAJAJ-AUTO", "NIFTY25NOVFUT", "A", "RELIANCE"])
 keys = st.builds(Key, st.sampled_from(["NSE", "BSE", "NFO"]), symbols, st.sampled_from(["MIS", "CNC", "NRML"]))
 run_ids = st.text(min_size=1, max_size=60)
+
+
+def Pacer(rate: float, margin: float = 0.02) -> RateLimiter:
+    """A run's own cap, as the flatten builds it (what mci.flatten.pacer was)."""
+    return RateLimiter(Limits.per_second(rate), margin=margin)
 
 
 @given(run_ids, st.integers(0, MAX_ROUND), keys, st.integers(0, MAX_SLICES - 1))
@@ -84,7 +90,7 @@ def test_the_pacer_gives_up_at_the_deadline():
     assert pacer.acquire(deadline=time.monotonic() + 0.2) is None
     assert 0.15 <= time.monotonic() - start <= 0.5
     with pytest.raises(ValueError):
-        Pacer(0)
+        Limits.per_second(0)
 
 
 def test_a_request_in_flight_holds_its_slot_until_it_ends():

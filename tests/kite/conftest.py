@@ -35,17 +35,18 @@ def start_sim(mci_home):
 
 @pytest.fixture
 def sim_server(tmp_path):
-    """A simulator in a thread: frozen clock at MONDAY_10AM, placements not rate-limited."""
+    """A simulator in a thread: frozen clock at MONDAY_10AM, no rate limits (the fault tests send hundreds a second)."""
     from datetime import datetime
     from decimal import Decimal
 
     from mci.brokers.sim.admin import SimClock
     from mci.brokers.sim.exchange import Exchange
     from mci.brokers.sim.kite_server import serve
+    from mci.brokers.sim.limits import RateLimits
 
     exchange = Exchange(tmp_path / "sim.db", SimClock(datetime.fromisoformat(MONDAY_10AM), frozen=True), seed=7,
                         capital=Decimal("10000000"))
-    server = serve("127.0.0.1", 0, exchange, api_key=SIM_KEY, api_secret=SIM_SECRET, rate_limit=100_000)
+    server = serve("127.0.0.1", 0, exchange, api_key=SIM_KEY, api_secret=SIM_SECRET, rate_limits=RateLimits.off())
     yield server
     server.shutdown()
     exchange.close()

@@ -22,6 +22,7 @@ from mci.brokers.base import Funds, Order, OrderRequest, Position
 from mci.brokers.kite import KiteBroker, RetrySettings, new_tag
 from mci.brokers.sim.exchange import Exchange
 from mci.brokers.sim.kite_server import dumps, serve
+from mci.brokers.sim.limits import parse_rate_limits
 from mci.clock import Clock
 from mci.config.model import BrokerConfig, Checklist, MarketConfig, Profile, RiskLimits, ScanConfig
 from mci.errors import ExitCode, MciError, UnavailableError
@@ -62,8 +63,11 @@ def mono():
 
 @pytest.fixture
 def server(exchange, mono):
+    # Time stands still for the limits (mono): order actions are limited as Kite does; quotes and the other
+    # endpoints are not, or a frozen second would refuse every second read (tests/kite/test_sim_rate_limits.py).
     srv = serve("127.0.0.1", 0, exchange, api_key=API_KEY, api_secret=API_SECRET,
-                redirect_url="http://127.0.0.1:9/callback", monotonic=mono)
+                redirect_url="http://127.0.0.1:9/callback", monotonic=mono,
+                rate_limits=parse_rate_limits("quote=off,other=off"))
     yield srv
     srv.shutdown()
 

@@ -344,6 +344,7 @@ def kite_sim(tmp_path):
     from mci.brokers.sim.admin import SimClock
     from mci.brokers.sim.exchange import Exchange
     from mci.brokers.sim.kite_server import serve
+    from mci.brokers.sim.limits import parse_rate_limits
     from mci.brokers.sim.universe import Instrument
 
     universe = [Instrument("INFY", 408065, 1594, "INFOSYS", D("1510.00")),
@@ -353,7 +354,7 @@ def kite_sim(tmp_path):
                         capital=D("1000000"), universe=universe)
     exchange.set_price("NSE", "INFY", D("1500.00"))
     exchange.set_price("NFO", "NIFTY26NOVFUT", D("26000.00"))
-    server = serve("127.0.0.1", 0, exchange, api_key="sim-key", api_secret="sim-secret", rate_limit=100_000)
+    server = serve("127.0.0.1", 0, exchange, api_key="sim-key", api_secret="sim-secret", rate_limits=parse_rate_limits("order=off,place=off"))
     yield server
     server.shutdown()
     exchange.close()

@@ -15,6 +15,9 @@
   read the order is reported as unknown rather than sent twice.
 - Amounts arrive as JSON numbers; they become Decimal from their shortest text
   (what Kite wrote on the wire), never through float arithmetic.
+- Every request, each retry and tag look-up included, is admitted by the account's
+  rate limiter (mci.brokers.ratelimit: order actions, quotes, the rest), which every
+  process of this user on the host shares: `broker.limiter`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from mci.brokers import kite_rules
 from mci.brokers.base import Funds, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
+from mci.brokers.ratelimit import ORDER, OTHER, QUOTE, RateLimiter, for_account
 from mci.clock import IST, Clock, zone
 from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
 from mci.redact import redact
@@ -50,6 +54,10 @@ PROBE_ORDER_ID = "0"
 # Kite's exact words for an unregistered IP are not published: any refused write that speaks of the IP is one,
 # whatever its error_type, so the order_path probe never mistakes it for "no such order" (a false pass).
 _IP_REFUSAL = re.compile(r"\bIP\b|whitelist|static ip", re.IGNORECASE)
+DEFAULT_ROOT = "https://api.kite.trade"  # kiteconnect's own default
+# What Kite rate-limits together (mci.brokers.ratelimit): the client's method names, by bucket.
+_CATEGORY = {"place_order": ORDER, "modify_order": ORDER, "cancel_order": ORDER,
+             "quote": QUOTE, "ltp": QUOTE, "ohlc": QUOTE}
 
 
 def new_tag() -> str:
@@ -86,8 +94,14 @@ def _is_kite(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("kiteconnect")
 
 
+class NoSlot(UnavailableError):
+    """The rate limiter had no slot before the caller's deadline: the request was not sent."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """What a retry may cure: network errors, 429 and 5xx. Never a refused input, order or token."""
+    if isinstance(exc, NoSlot) or getattr(exc, "details", {}).get("rate_limit") == "day":
+        return False  # the deadline has passed, or the day's budget is used: another try cannot help
     if isinstance(exc, UnavailableError):
         return True
     if isinstance(exc, OSError):  # requests' ConnectionError / Timeout are OSErrors
@@ -128,6 +142,7 @@ class KiteBroker:
         retry: RetrySettings = RetrySettings(),
         kite: Any = None,
         market_protection: Decimal = kite_rules.AUTO_MARKET_PROTECTION,
+        limiter: RateLimiter | None = None,
     ):
         if not api_key:
             raise ConfigError("the kite broker has no api_key", "every Kite request is signed with the app's api_key",
@@ -147,6 +162,8 @@ class KiteBroker:
         register(api_secret)  # logs and notifications mask it (mci.redact.scrub)
         self._retry = retry
         self._last_date: datetime | None = None
+        # One limiter per account on this host (not per broker object): steps and processes share it.
+        self.limiter = limiter or for_account(root or DEFAULT_ROOT, api_key, request_timeout=timeout)
         if kite is None:
             from mci.brokers.kite_client import kite_connect  # heavy (requests, dateutil): only on this path
 
@@ -231,12 +248,21 @@ class KiteBroker:
                         wait=wait_exponential(multiplier=r.initial, max=r.max_wait) + wait_random(0, r.jitter),
                         retry=retry_if_exception(is_transient), reraise=True)
 
+    def _send(self, action: str, fn: Callable[..., T], *args: Any, placement: bool = False, **kwargs: Any) -> T:
+        """One request, once the account's limiter admits it (a caller's covering slot admits the first)."""
+        category = _CATEGORY.get(getattr(fn, "__name__", ""), OTHER)
+        with self.limiter.slot(category, placement=placement) as ok:
+            if not ok:
+                raise NoSlot(f"{action}: not sent", "the deadline passed while the account's rate limit was full",
+                             "nothing was sent; the caller decides whether to try again")
+            return fn(*args, **kwargs)
+
     def _call(self, action: str, fn: Callable[..., T], *args: Any, write: bool = False, **kwargs: Any) -> T:
         if self._token is None:
             raise MciError(f"no Kite access token: cannot {action}", "this profile has no stored session", LOGIN_HOW,
                            ExitCode.FAILED)
         try:
-            return self._retrying()(fn, *args, **kwargs)
+            return self._retrying()(self._send, action, fn, *args, **kwargs)
         except Exception as exc:
             raise self._error(exc, action, write=write) from None
 
@@ -353,7 +379,7 @@ class KiteBroker:
                 backoff = min(self._retry.max_wait, self._retry.initial * 2 ** (attempt - 1))
                 self.clock.sleep(backoff + random.uniform(0, self._retry.jitter))
             try:
-                order_id = str(self._kite.place_order(**params))
+                order_id = str(self._send(action, self._kite.place_order, placement=True, **params))
                 break
             except Exception as exc:
                 if not is_transient(exc):

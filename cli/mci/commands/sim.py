@@ -1,4 +1,4 @@
-"""`mci sim kite` runs the Kite-protocol simulator; `mci sim price|faults|counters|clock|position|order|status`
+"""`mci sim kite` runs the Kite-protocol simulator; `mci sim price|faults|limits|requests|counters|clock|position|order|status`
 drive a running one through its admin interface (/_sim/, loopback only).
 
 Exit codes: 0 done (and `sim kite` stopped cleanly by SIGINT/SIGTERM); 2 bad input
@@ -61,7 +61,7 @@ def is_loopback_host(host: str) -> bool:
 
 
 def serve_kite(*, host: str, port: int, api_key: str | None, api_secret: str | None, seed: int, faults: str | None,
-               db: Path, capital: Decimal, at: str | None, rate_limit: int, allow_remote: bool,
+               db: Path, capital: Decimal, at: str | None, rate_limits: str | None, allow_remote: bool,
                order_ips: str | None = None) -> int:
     """Serve until SIGINT or SIGTERM; 0 on a clean stop."""
     import signal
@@ -80,12 +80,12 @@ def serve_kite(*, host: str, port: int, api_key: str | None, api_secret: str | N
                          "the simulator checks that mci signs its requests with the same api_key and api_secret "
                          "as the profile reads from the environment",
                          "export KITE_API_KEY=sim-key KITE_API_SECRET=sim-secret (any values; the same ones for mci)")
-    if rate_limit < 1:
-        raise UsageError(f"--rate-limit {rate_limit} is below 1", "it is order placements allowed per second",
-                         "pass 10 (Kite's limit) or more")
+    from mci.brokers.sim.limits import parse_rate_limits
+
+    limits = parse_rate_limits(rate_limits)
     spec = parse_faults(faults)
     ips = _order_ips(order_ips)
-    server, exchange = _start(host, port, api_key, api_secret, seed, spec, db, capital, at, rate_limit)
+    server, exchange = _start(host, port, api_key, api_secret, seed, spec, db, capital, at, limits)
     if ips is not None:
         server.app.set_order_ips(ips)
     stop = threading.Event()
@@ -104,7 +104,7 @@ def serve_kite(*, host: str, port: int, api_key: str | None, api_secret: str | N
 
 
 def _start(host: str, port: int, api_key: str, api_secret: str, seed: int, spec: Any, db: Path, capital: Decimal,
-           at: str | None, rate_limit: int) -> tuple[Any, Any]:
+           at: str | None, rate_limits: Any) -> tuple[Any, Any]:
     from mci.brokers.sim.admin import SimClock
     from mci.brokers.sim.exchange import Exchange
     from mci.brokers.sim.kite_server import serve
@@ -113,7 +113,7 @@ def _start(host: str, port: int, api_key: str, api_secret: str, seed: int, spec:
     clock = SimClock(parse_instant(at) if at else None)
     exchange = Exchange(db, clock, seed=seed, capital=capital)
     try:
-        server = serve(host, port, exchange, api_key=api_key, api_secret=api_secret, rate_limit=rate_limit,
+        server = serve(host, port, exchange, api_key=api_key, api_secret=api_secret, rate_limits=rate_limits,
                        faults=spec)
     except OSError as exc:
         exchange.close()
@@ -135,7 +135,9 @@ def _banner(server: Any, exchange: Any, api_key: str) -> None:
         f"  clock {clock.astimezone(zone(IST)):%Y-%m-%d %H:%M:%S %Z} (ticking); faults: {server.app.faults.spec}",
         "  order writes (place/modify/cancel) allowed from: "
         + (", ".join(sorted(str(ip) for ip in server.app.order_ips)) or "no address (every write refused)"),
-        f"  admin (loopback clients only): mci sim status|price|faults|counters|clock|position|order --url {server.url}",
+        f"  rate limits: {server.app.rate_limiter.limits}",
+        f"  admin (loopback clients only): mci sim status|price|faults|limits|requests|counters|clock|position|order"
+        f"|order-ips|mis-block --url {server.url}",
         "In the shell that runs mci:",
         f"  export {URL_ENV}={server.url}",
         f"  export KITE_API_KEY=… KITE_API_SECRET=…   # the values this simulator runs with"
@@ -245,6 +247,38 @@ def counters(url: str, reset: bool, output: str) -> int:
     return int(ExitCode.OK)
 
 
+def limits(url: str, spec: str | None, output: str) -> int:
+    if spec is not None:
+        from mci.brokers.sim.limits import parse_rate_limits
+
+        parse_rate_limits(spec)  # refused here, with the same WHAT/WHY/HOW, before the network
+        data = admin_call(url, "PUT", "limits", {"spec": spec})
+    else:
+        data = admin_call(url, "GET", "limits")
+    return _show(output, data, f"rate limits: {data['spec']}")
+
+
+def requests(url: str, bucket: str | None, window: float, output: str) -> int:
+    """The request log, summed up per bucket: requests, 429s, and the most counted within any `window` seconds."""
+    from mci.brokers.sim.limits import max_in_window
+
+    data = admin_call(url, "GET", "requests", query={"bucket": bucket} if bucket else None)
+    entries = data["entries"]
+    summary: dict[str, dict[str, Any]] = {}
+    for name in sorted({e["bucket"] for e in entries}):
+        mine = [e for e in entries if e["bucket"] == name]
+        summary[name] = {"requests": len(mine), "refused_429": sum(1 for e in mine if e["status"] == 429),
+                         "max_in_window": max_in_window((e["at"] for e in mine), window)}
+    if output == "json":
+        return _show(output, {"limits": data["limits"], "window": window, "summary": summary, "entries": entries}, "")
+    lines = [f"rate limits: {data['limits']}; {len(entries)} request(s) in the log"]
+    for name, s in summary.items():
+        lines.append(f"  {name:<6} {s['requests']} request(s), {s['refused_429']} refused (429), "
+                     f"at most {s['max_in_window']} within {window:g}s")
+    _emit("\n".join(lines))
+    return int(ExitCode.OK)
+
+
 def clock(url: str, at: str | None, frozen: bool, output: str) -> int:
     if at:
         from mci.clock import parse_instant
@@ -311,5 +345,6 @@ def status(url: str, output: str) -> int:
         f"Kite simulator at {url.rstrip('/')}: up, seed {data['seed']}",
         f"  clock {_local(data['clock']['now'])} ({'frozen' if data['clock']['frozen'] else 'ticking'})",
         f"  faults: {data['faults']}",
+        f"  rate limits: {data['rate_limits']}",
         f"  account: opening {_money(account['opening'])}, available {_money(account['available'])}",
     ]))

@@ -53,7 +53,10 @@ def register(app: "typer.Typer") -> None:
                                     help="Opening cash of a new account (an existing --db keeps its own)."),
         at: Optional[str] = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
                                          help="Start the simulator's clock at this instant (it then ticks); no offset means IST."),
-        rate_limit: int = typer.Option(10, "--rate-limit", help="Order placements allowed per second (Kite: about 10)."),
+        rate_limits: Optional[str] = typer.Option(
+            None, "--rate-limits", metavar="SPEC",
+            help="Kite's limits by default (order=10/s,order=400/min,place=5000/day,quote=1/s,other=10/s); "
+                 "override some, e.g. order=20/s,quote=off, or turn all off with `off` (see `mci sim limits --help`)."),
         allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
         order_ips: Optional[str] = typer.Option(
             None, "--order-ips", metavar="IP,IP",
@@ -78,7 +81,7 @@ def register(app: "typer.Typer") -> None:
             raise UsageError(f"--capital {capital!r} is not an amount", str(exc), "pass it like 1000000 or ₹10,00,000") from None
         raise typer.Exit(_sim().serve_kite(
             host=host, port=port, api_key=api_key, api_secret=api_secret, seed=seed, faults=faults,
-            db=db if db is not None else state_dir() / "kite-sim.db", capital=amount, at=at, rate_limit=rate_limit,
+            db=db if db is not None else state_dir() / "kite-sim.db", capital=amount, at=at, rate_limits=rate_limits,
             allow_remote=allow_remote, order_ips=order_ips,
         ))
 
@@ -125,6 +128,40 @@ def register(app: "typer.Typer") -> None:
         Example:  mci sim faults 5xx=30%,lost=0.5,seed=7      mci sim faults --clear
         """
         raise typer.Exit(_sim().faults(url, spec, clear, _output(output)))
+
+    @sim_app.command("limits")
+    def limits(
+        spec: Optional[str] = typer.Argument(None, metavar="[SPEC]", help="The rate limits from now on."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Show or set the rate limits the simulator enforces (429 "Too many requests" beyond them).
+
+        \b
+        SPEC: `kite` (Kite's limits, the default), `off`, or overrides of Kite's, comma-separated:
+          order=10/s order=400/min   place, modify and cancel together
+          place=5000/day             placements per day (the exchange clock's IST date)
+          quote=1/s                  /quote, /quote/ltp, /quote/ohlc
+          other=10/s                 every other endpoint
+          quote=off                  no limit on a bucket
+        Example:  mci sim limits order=5/s      mci sim limits kite
+        """
+        raise typer.Exit(_sim().limits(url, spec, _output(output)))
+
+    @sim_app.command("requests")
+    def requests(
+        bucket: Optional[str] = typer.Option(None, "--bucket", help="order, quote, other (default: all)."),
+        window: float = typer.Option(1.0, "--window", help="Seconds: report the most requests within any such window."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """The request log (server timestamps): per bucket, requests, 429s and the most within any window.
+
+        `--output json` lists every request: seq, at (server monotonic), wall, bucket, route, counted, status.
+        `mci sim counters --reset` clears the log.
+
+        \b
+        Example:  mci sim requests --bucket order
+        """
+        raise typer.Exit(_sim().requests(url, bucket, window, _output(output)))
 
     @sim_app.command("counters")
     def counters(reset: bool = typer.Option(False, "--reset", help="Zero them (and show the zeros)."),

@@ -7,9 +7,8 @@ See `mci.flatten.core` for the algorithm and its idempotency guarantees, and
 """
 
 from mci.flatten.core import EventSink, cancel_open_orders, flatten
-from mci.flatten.pacer import Pacer
 from mci.flatten.report import FlattenReport
 from mci.flatten.tags import Key, parse_own_tag, run_prefix, square_off_tag
 
-__all__ = ["EventSink", "FlattenReport", "Key", "Pacer", "cancel_open_orders", "flatten", "parse_own_tag",
+__all__ = ["EventSink", "FlattenReport", "Key", "cancel_open_orders", "flatten", "parse_own_tag",
            "run_prefix", "square_off_tag"]

@@ -18,9 +18,9 @@ One round:
    waits for the next round;
 5. re-read, and repeat until flat or the deadline.
 
-Steps 2-4 stream through one pacer: the re-read for instruments whose cancels
-are done happens while the other actions go on, so no phase waits for the
-slowest action of another.
+Steps 2-4 stream through one rate limiter: the re-read for instruments whose
+cancels are done happens while the other actions go on, so no phase waits for
+the slowest action of another.
 
 Idempotency: every tag is derived, never remembered, so a rerun after a crash
 (same run_id) finds the orders the dead run placed, counts the open ones as
@@ -30,12 +30,19 @@ an ambiguous failure (timeout, reset, 5xx, lost response) the tag is looked up
 in the book before the order is sent again; when the book cannot be read the
 order is left to the next round, which decides from a fresh read. A 429 is a
 clean refusal (nothing was recorded): backed off and sent again, never counted
-as a failure. KiteBroker's own retries happen inside one pacer slot, so a
-broker built with RetrySettings(attempts=1) leaves all pacing to the flatten;
-either is safe.
+as a failure.
 
-Threads: cancels and placements run in a pool sized to the pacer's burst; the
-pacer (shared by both) keeps them under the broker's rate. `on_event(kind,
+Rate limits: every order action is admitted first by the run's own cap (`rate`,
+the profile's risk.max_orders_per_second, in this process), then, when the
+broker has one (`broker.limiter`: KiteBroker), by the account's limiter that
+every step and every process on the host shares (mci.brokers.ratelimit): a
+watcher's emergency and an operator's `mci kill` together stay under Kite's
+10/s. The flatten's slot covers the broker's request; KiteBroker's own retries
+are admitted anew by the same limiter, within the flatten's deadline. A day
+whose placement budget is used ends the placements at once (reported).
+
+Threads: cancels and placements run in a pool sized to the limiters' burst;
+the limiters (shared by both) keep them under the broker's rate. `on_event(kind,
 data)` is called from those worker threads, one call at a time (a lock
 serialises them), before and after every order action; the data is JSON-able.
 An exception from `on_event` is recorded in report.errors and the flatten goes
@@ -51,20 +58,22 @@ position flipped and close it again (flat, but with an extra order).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from mci.brokers import kite_rules
 from mci.brokers.base import Order, OrderRequest, Position
+from mci.brokers.ratelimit import ORDER, DayBudgetExhausted, Limits, RateLimiter
 from mci.clock import Clock
 from mci.errors import ExitCode, MciError, UnavailableError
-from mci.flatten.pacer import Pacer
 from mci.flatten.report import FlattenReport
 from mci.flatten.tags import MAX_ROUND, MAX_SLICES, Key, parse_own_tag, square_off_tag
 
@@ -154,8 +163,10 @@ class _Flatten:
         self.freeze_quantity = freeze_quantity
         self.settle = settle
         self.scope = scope
-        self.pacer = Pacer(rate, monotonic=monotonic)
-        self.workers = workers or max(2, min(MAX_WORKERS, self.pacer.limit))
+        self.pace = RateLimiter(Limits.per_second(rate), monotonic=monotonic, name="this run")
+        self.account: RateLimiter | None = getattr(broker, "limiter", None)
+        burst = min(self.pace.burst(), self.account.burst() if self.account else MAX_WORKERS)
+        self.workers = workers or max(2, min(MAX_WORKERS, burst))
         self._event_lock = threading.Lock()
         self._lock = threading.Lock()
         self._errors: dict[str, None] = {}
@@ -175,6 +186,34 @@ class _Flatten:
         seconds = min(seconds, self.time_left())
         if seconds > 0:
             self._sleep(seconds)
+
+    @contextmanager
+    def slot(self, *, placement: bool) -> Iterator[bool]:
+        """One order action: admitted by the run's cap, then by the account's shared limiter (False: the deadline).
+
+        Both end when the broker's request for the action ends, not after its follow-up reads (the order's
+        status, a tag look-up): those are other requests, and holding the slot through them slows the run."""
+        token = self.pace.acquire(ORDER, self.end)
+        if token is None:
+            yield False
+            return
+        end = functools.partial(self.pace.release, token, ORDER)
+        try:
+            if self.account is None:
+                yield True
+                return
+            deadline = self.account.now() + self.time_left()  # the account limiter's clock is the host's
+            with self.account.slot(ORDER, deadline, placement=placement, cover=True, on_end=end) as ok:
+                yield ok
+        finally:
+            end()
+
+    def bounded(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args) with every broker request it makes (reads, look-ups, retries) given up at the deadline."""
+        if self.account is None:
+            return fn(*args)
+        with self.account.until(self.account.now() + self.time_left()):
+            return fn(*args)
 
     def error(self, what: str) -> None:
         with self._lock:
@@ -341,7 +380,7 @@ class _Flatten:
                 "order_type": order.order_type, "status": order.status, "tag": order.tag, "own": self.own(order)}
         failures, attempt, backoff = 0, 0, RETRY_INITIAL
         while True:
-            with self.pacer.slot(self.end) as ok:
+            with self.slot(placement=False) as ok:
                 if not ok:
                     self.error(f"the deadline passed before order {order.order_id} could be cancelled")
                     return
@@ -389,20 +428,28 @@ class _Flatten:
         what = f"square-off {request.side} {request.quantity} {request.exchange}:{request.symbol} {request.product}"
         ambiguous, attempt, backoff = 0, 0, RETRY_INITIAL
         while True:
-            with self.pacer.slot(self.end) as ok:
-                if not ok:
-                    self.error(f"the deadline passed before {what} (tag {tag}) could be sent")
-                    return
-                attempt += 1
-                self.emit("order.place.before", {**base, "attempt": attempt})
-                err: MciError | None = None
-                try:
-                    order_id = self.broker.place_order(request)
-                except Exception as exc:
-                    err = _as_mci(exc, f"placing {what} (tag {tag})")
+            try:
+                with self.slot(placement=True) as ok:
+                    if not ok:
+                        self.error(f"the deadline passed before {what} (tag {tag}) could be sent")
+                        return
+                    attempt += 1
+                    self.emit("order.place.before", {**base, "attempt": attempt})
+                    err: MciError | None = None
+                    try:
+                        order_id = self.broker.place_order(request)
+                    except Exception as exc:
+                        err = _as_mci(exc, f"placing {what} (tag {tag})")
+            except DayBudgetExhausted as exc:  # no placement can succeed today: stop, and say so
+                self.error(exc.what)
+                return
             if err is None:
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": "placed", "order_id": order_id})
                 self._placed(order_id)
+                return
+            if err.details.get("rate_limit") == "day":  # the broker's own retry found the day's budget used
+                self.emit("order.place.after", {**base, "attempt": attempt, "result": "failed", "error": err.what})
+                self.error(err.what)
                 return
             if _throttled(err):  # refused before anything was recorded: send again after a pause
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": "throttled", "error": err.what})
@@ -480,7 +527,7 @@ class _Flatten:
 
         An instrument with an order to cancel is squared off only after all its cancels are done and
         the book has been read again (a cancelled order may have filled first); the others at once.
-        Everything streams through one pacer: a read for the instruments whose cancels are done is
+        Everything streams through the same rate limiters: a read for the instruments whose cancels are done is
         made while the other actions go on, so no phase waits for the slowest action of another.
         """
         cancels = self.plan_cancels(book)
@@ -490,9 +537,9 @@ class _Flatten:
         early = self.plan_places(book, round_no, skip=set(waiting)) if self.scope == "flatten" else []
         futures: dict[Future[None], Key | None] = {}
         for o in cancels:
-            futures[pool.submit(self.cancel, o, round_no)] = _key(o)
+            futures[pool.submit(self.bounded, self.cancel, o, round_no)] = _key(o)
         for q in early:
-            futures[pool.submit(self.place, q, round_no)] = None
+            futures[pool.submit(self.bounded, self.place, q, round_no)] = None
         acted = bool(futures)
         ready: set[Key] = set()
         last_read = -math.inf
@@ -518,7 +565,7 @@ class _Flatten:
                     if current is not None:
                         late = self.plan_places(current, round_no, only=ready)
                         for q in late:
-                            futures[pool.submit(self.place, q, round_no)] = None
+                            futures[pool.submit(self.bounded, self.place, q, round_no)] = None
                         acted = acted or bool(late)
                         ready = set()
         except BaseException:
@@ -528,6 +575,9 @@ class _Flatten:
         return acted, current
 
     def run(self) -> FlattenReport:
+        return self.bounded(self._run)
+
+    def _run(self) -> FlattenReport:
         start = self.monotonic()
         book = self.read(first=True)
         assert book is not None
@@ -606,7 +656,9 @@ def flatten(
 
     - `run_id`: the idempotency scope. Rerun with the same run_id after a crash: the orders
       the dead run placed are found by their tags and never placed twice.
-    - `rate`: order actions (cancels and placements together) per second; Kite allows about 10.
+    - `rate`: this run's own cap on order actions (cancels and placements together) per second, e.g. the
+      profile's risk.max_orders_per_second. A broker with a `limiter` (KiteBroker) also admits every
+      action through its account's limiter, shared with every step and process on the host (Kite: 10/s).
     - `products`: only these products (e.g. {"MIS"} at the end of the day); None: all.
       Orders and positions of other products are neither cancelled nor closed nor reported.
     - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced);

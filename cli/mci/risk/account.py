@@ -83,20 +83,29 @@ class Account:
     @classmethod
     def from_broker(cls, broker: "Broker", *, instruments: Iterable[str] = (),
                     specs: Mapping[str, InstrumentSpec] | None = None, peak_equity: Decimal | None = None,
-                    at: datetime | None = None) -> "Account":
+                    at: datetime | None = None, quote_held: bool = True) -> "Account":
         """One consistent read: funds, positions, orders, and last prices for the positions plus `instruments`."""
         return cls.from_answers(broker, broker.funds(), broker.positions(), broker.orders(), instruments=instruments,
-                                specs=specs, peak_equity=peak_equity, at=at)
+                                specs=specs, peak_equity=peak_equity, at=at, quote_held=quote_held)
 
     @classmethod
     def from_answers(cls, broker: "Broker", funds: "Funds", positions: "list[Position]", orders: "list[Order]", *,
                      instruments: Iterable[str] = (), specs: Mapping[str, InstrumentSpec] | None = None,
-                     peak_equity: Decimal | None = None, at: datetime | None = None) -> "Account":
+                     peak_equity: Decimal | None = None, at: datetime | None = None,
+                     quote_held: bool = True) -> "Account":
         """The account from answers already read (a caller that also shows them reads them once); only the last
-        prices are asked of the broker."""
+        prices are asked of the broker.
+
+        quote_held=False: a held instrument's price is the one its position carries (Kite's `last_price`), not
+        asked again: a caller reading every second (the watcher, and its immediate confirming re-read) would
+        otherwise spend all of the account's 1 quote a second (mci.brokers.ratelimit) and wait for it."""
         holdings = tuple(Holding(f"{p.exchange}:{p.symbol}", p.product, p.quantity, p.day_pnl) for p in positions)
-        wanted = sorted({h.instrument for h in holdings if h.quantity} | set(instruments))
-        prices = broker.ltp(wanted) if wanted else {}
+        prices: dict[str, Decimal] = {}
+        if not quote_held:
+            prices = {f"{p.exchange}:{p.symbol}": p.last_price for p in positions if p.quantity and p.last_price > 0}
+        wanted = sorted(({h.instrument for h in holdings if h.quantity} | set(instruments)) - set(prices))
+        if wanted:
+            prices.update(broker.ltp(wanted))
         return cls(
             capital=funds.opening,
             day_pnl=sum((p.day_pnl for p in positions), ZERO),

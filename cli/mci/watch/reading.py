@@ -106,7 +106,7 @@ class Reader:
         from mci.risk import Account
 
         def read() -> "Account":
-            account = Account.from_broker(self.broker(), peak_equity=peak_equity, at=at)
+            account = Account.from_broker(self.broker(), peak_equity=peak_equity, at=at, quote_held=False)
             if account.capital <= 0:
                 # Every limit is a share of capital: a zero read would turn any loss into a breach.
                 raise MciError(f"the broker reported an opening balance of {account.capital}",

@@ -7,7 +7,11 @@ should be able to do to a rehearsal.
 
     GET  /_sim/health                     clock, faults, account
     GET  /_sim/counters                   requests by route and status, orders by tag, faults by kind
-    POST /_sim/counters/reset
+    POST /_sim/counters/reset             (the request log too)
+    GET  /_sim/requests?bucket=order&since=SEQ   the request log: arrival (monotonic `at`, `wall`), bucket,
+                                          route, counted by the rate limits or not, answer status
+    DELETE /_sim/requests
+    GET  /_sim/limits                     PUT {"spec": "order=10/s,quote=off"} | {"spec": "off"} | {"spec": "kite"}
     GET  /_sim/faults                     PUT {"spec": "5xx=0.3,seed=7"}   DELETE: no faults
     GET  /_sim/clock                      PUT {"at": ISO-8601, "frozen": false}
     GET  /_sim/price?i=NSE:INFY           POST {"instrument", "price"} | {"instrument", "move": "+2%"} | {"instrument", "clear": true}
@@ -199,6 +203,11 @@ class AdminApi:
             ("GET", "health"): self.health,
             ("GET", "counters"): lambda r: app.counters.snapshot(),
             ("POST", "counters/reset"): self.reset_counters,
+            ("GET", "requests"): self.requests,
+            ("DELETE", "requests"): self.clear_requests,
+            ("GET", "limits"): lambda r: self._limits_dict(),
+            ("PUT", "limits"): self.set_limits,
+            ("POST", "limits"): self.set_limits,
             ("GET", "faults"): lambda r: app.faults.spec.as_dict(),
             ("PUT", "faults"): self.set_faults,
             ("POST", "faults"): self.set_faults,
@@ -254,11 +263,41 @@ class AdminApi:
     def health(self, request: Request) -> dict[str, Any]:
         funds = self.app.exchange.funds()
         return {"clock": self._clock_dict(), "faults": str(self.app.faults.spec), "seed": self.app.exchange.seed,
+                "rate_limits": str(self.app.rate_limiter.limits),
                 "account": {"opening": funds.opening, "available": funds.available}}
 
     def reset_counters(self, request: Request) -> dict[str, Any]:
         self.app.counters.reset()
+        self.app.requests.clear()
         return self.app.counters.snapshot()
+
+    def requests(self, request: Request) -> dict[str, Any]:
+        bucket = request.args.get("bucket") or None
+        try:
+            since = int(request.args.get("since") or 0)
+        except ValueError:
+            raise _bad("since must be a sequence number", f"got {request.args.get('since')!r}",
+                       "pass the last seq you read, or nothing") from None
+        return {"limits": str(self.app.rate_limiter.limits), "entries": self.app.requests.snapshot(bucket, since)}
+
+    def clear_requests(self, request: Request) -> dict[str, Any]:
+        self.app.requests.clear()
+        return {"entries": []}
+
+    def _limits_dict(self) -> dict[str, Any]:
+        limits = self.app.rate_limiter.limits
+        return {"spec": str(limits), "rules": [{"bucket": r.bucket, "limit": r.limit, "per": r.unit}
+                                               for r in limits.rules]}
+
+    def set_limits(self, request: Request) -> dict[str, Any]:
+        from mci.brokers.sim.limits import parse_rate_limits
+
+        spec = _body(request).get("spec", "")
+        if not isinstance(spec, str):
+            raise _bad("the rate-limit spec must be text", f"got {type(spec).__name__}",
+                       'send {"spec": "order=10/s,quote=1/s"} (or "off", or "kite")')
+        self.app.set_rate_limits(parse_rate_limits(spec))
+        return self._limits_dict()
 
     def set_faults(self, request: Request) -> dict[str, Any]:
         from mci.brokers.sim.faults import parse_faults

@@ -11,6 +11,8 @@ sends them.
 
 Faults (mci.brokers.sim.faults) apply to the Kite paths only; the admin
 interface (mci.brokers.sim.admin, under /_sim/) is never faulted nor counted.
+Kite's rate limits (mci.brokers.sim.limits) apply to every Kite request when it
+arrives, before any injected fault; each is written to the request log.
 
 Simplifications (a simulator, not the exchange): one account and one user;
 only the `regular` variety; `positions.day` equals `positions.net`; holdings
@@ -28,7 +30,6 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
@@ -53,12 +54,11 @@ from mci.brokers.sim.exchange import (
     TradeRecord,
 )
 from mci.brokers.sim.faults import DropConnection, Fault, FaultInjector, FaultSpec
+from mci.brokers.sim.limits import ENDPOINT_BUCKETS, TOO_MANY, RateLimits, RequestLog, SimRateLimiter
 from mci.clock import IST, zone
 from mci.errors import ExitCode, MciError
 
 DEFAULT_USER = "AB1234"
-DEFAULT_RATE_LIMIT = 10  # order placements per window (Kite: about 10/s)
-DEFAULT_RATE_WINDOW = 1.0  # seconds
 VARIETIES = ("regular",)
 SEGMENTS = ("equity", "commodity")
 ORDER_WRITES = ("place", "modify", "cancel")  # the endpoints Kite checks against the registered static IP
@@ -224,25 +224,6 @@ def _segment(enabled: bool, net: Decimal, cash: Decimal, opening: Decimal, debit
 # ---------------------------------------------------------------- the app
 
 
-class RateLimiter:
-    """A sliding-window limit: at most `limit` events in any `window` seconds."""
-
-    def __init__(self, limit: int, window: float, now: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self._now = limit, window, now
-        self._events: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def allow(self) -> bool:
-        with self._lock:
-            now = self._now()
-            while self._events and now - self._events[0] >= self.window:
-                self._events.popleft()
-            if len(self._events) >= self.limit:
-                return False
-            self._events.append(now)
-            return True
-
-
 class KiteSimApp:
     """A WSGI app serving one Exchange over the Kite Connect v3 API."""
 
@@ -254,8 +235,7 @@ class KiteSimApp:
         api_secret: str,
         redirect_url: str = "http://127.0.0.1/kite/callback",
         user_id: str = DEFAULT_USER,
-        rate_limit: int = DEFAULT_RATE_LIMIT,
-        rate_window: float = DEFAULT_RATE_WINDOW,
+        rate_limits: RateLimits | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         faults: FaultSpec | None = None,
         admin_remote: bool = False,
@@ -266,7 +246,9 @@ class KiteSimApp:
         self._api_secret = api_secret
         self.redirect_url = redirect_url
         self.user_id = user_id
-        self.order_limiter = RateLimiter(rate_limit, rate_window, monotonic)
+        self._monotonic = monotonic
+        self.requests = RequestLog()
+        self.set_rate_limits(rate_limits or RateLimits())
         self._request_tokens: set[str] = set()
         self._lock = threading.Lock()
         self.order_ips = parse_order_ips(order_ips)
@@ -302,6 +284,12 @@ class KiteSimApp:
 
     # ------------------------------------------------------------ WSGI
 
+    def set_rate_limits(self, limits: RateLimits) -> RateLimits:
+        """Replace the limits; their windows start empty."""
+        self.rate_limiter = SimRateLimiter(limits, self._monotonic,
+                                           lambda: self.exchange.clock.now().astimezone(zone(IST)).date())
+        return limits
+
     def set_faults(self, spec: FaultSpec) -> FaultSpec:
         """Replace the faults; the random sequence restarts from the spec's seed (default: the exchange's)."""
         self.faults = FaultInjector(spec, self.exchange.seed)
@@ -329,10 +317,16 @@ class KiteSimApp:
         if fault.delay:
             self.counters.fault("latency")
             time.sleep(fault.delay)
-        if fault.kind is not None:
+        buckets = ENDPOINT_BUCKETS.get(endpoint, ("other",))
+        counted, at = self.rate_limiter.admit(buckets)
+        logged = self.requests.add(at=at, bucket=buckets[0] if buckets else "login", route=label, counted=counted)
+        if not counted:
+            response = self._error(429, "NetworkException", TOO_MANY)
+        elif fault.kind is not None:
             self.counters.fault(fault.kind)
             if fault.kind == "reset":
                 self.counters.request(label, DROPPED)
+                self.requests.answered(logged, DROPPED)
                 raise DropConnection("injected connection reset")
             response = self._injected(fault)
         else:
@@ -341,8 +335,10 @@ class KiteSimApp:
                 # The order is in the book; only its answer is lost, as when a link dies mid-response.
                 self.counters.fault("lost")
                 self.counters.request(label, DROPPED)
+                self.requests.answered(logged, DROPPED)
                 raise DropConnection("injected: order accepted, response lost")
         self.counters.request(label, response.status_code)
+        self.requests.answered(logged, response.status_code)
         return response
 
     def _injected(self, fault: Fault) -> Response:
@@ -580,8 +576,6 @@ class KiteSimApp:
 
     def on_place(self, request: Request, variety: str) -> Response:
         self._auth(request)
-        if not self.order_limiter.allow():
-            raise KiteApiError(429, "NetworkException", "Too many requests")
         self._variety(variety)
         form = request.form
         for name in ("exchange", "tradingsymbol", "transaction_type", "order_type", "product"):
