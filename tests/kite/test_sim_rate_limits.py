@@ -62,7 +62,7 @@ def kite(server, mono):
 
 
 def resting(kite) -> str:
-    return kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "LIMIT", price=1000)
+    return kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "LIMIT", price=1300)  # below the market, inside the ±20% circuit band
 
 
 def raw(server, kite, method: str, path: str, **kw) -> requests.Response:
@@ -72,20 +72,20 @@ def raw(server, kite, method: str, path: str, **kw) -> requests.Response:
 
 def test_the_eleventh_order_action_in_a_second_is_refused_with_kites_body(server, kite, mono):
     a, b = resting(kite), resting(kite)  # 2
-    kite.modify_order("regular", a, price=1001)  # 3
+    kite.modify_order("regular", a, price=1301)  # 3
     kite.cancel_order("regular", b)  # 4
     for _ in range(5):
         resting(kite)  # 9
-    kite.modify_order("regular", a, price=1002)  # 10: place, modify and cancel count together
+    kite.modify_order("regular", a, price=1302)  # 10: place, modify and cancel count together
     r = raw(server, kite, "DELETE", f"/orders/regular/{a}")
     assert r.status_code == 429 and r.json() == KITE_429
-    for action in (lambda: resting(kite), lambda: kite.modify_order("regular", a, price=1003),
+    for action in (lambda: resting(kite), lambda: kite.modify_order("regular", a, price=1303),
                    lambda: kite.cancel_order("regular", a)):
         with pytest.raises(kex.NetworkException) as info:
             action()
         assert info.value.code == 429 and str(info.value) == "Too many requests"
     assert [o["status"] for o in kite.orders() if o["order_id"] == a] == ["OPEN"]  # refused: nothing done
-    assert [o["price"] for o in kite.orders() if o["order_id"] == a] == [1002]
+    assert [o["price"] for o in kite.orders() if o["order_id"] == a] == [1302]
     mono.t += 0.999
     with pytest.raises(kex.NetworkException):
         kite.cancel_order("regular", a)
@@ -137,7 +137,7 @@ def test_the_day_counts_placements_only_and_resets_at_midnight_ist(server, kite,
     with pytest.raises(kex.NetworkException) as info:
         resting(kite)
     assert info.value.code == 429
-    kite.modify_order("regular", ids[0], price=1001)  # modifications and cancellations still go through
+    kite.modify_order("regular", ids[0], price=1301)  # modifications and cancellations still go through
     kite.cancel_order("regular", ids[0])
     mono.t += 5
     with pytest.raises(kex.NetworkException):
