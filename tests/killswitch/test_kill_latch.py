@@ -17,7 +17,7 @@ import time
 
 from conftest import KITE_PROFILE, ROOT, book, seed_book, sim_admin
 
-FAULTS = "5xx=0.15,429=0.2,burst=3,latency=40ms,seed=11"
+FAULTS = "5xx=0.1,429=0.1,burst=2,latency=20ms,seed=11"
 TRIALS = 20
 
 
@@ -63,13 +63,14 @@ def test_a_kill_sigkilled_anywhere_leaves_the_profile_halted(kite_day, sim, mci_
     first_action = min(kinds.index(k) for k in ("step", "order", "run") if k in kinds)
     assert kinds.index("emergency") < first_action, kinds[:8]  # the latch is the first thing it writes
     assert latched_after is not None and latched_after < span
+    print(f"calibration: latched after {latched_after:.2f}s, whole kill {span:.2f}s")
 
     halted = 0
     for trial in range(TRIALS):
         sim_admin(sim.url, "DELETE", "faults")
         assert mci("reset", "--confirm", "--reason", f"trial {trial}").returncode == 0
         seed_book(sim.url)
-        if trial % 2 == 0:  # armed: the state in which an unlatched profile would ignite
+        if trial % 4 == 0:  # armed: the state in which an unlatched profile would ignite
             scan = mci("scan")
             assert scan.returncode == 0, scan.stdout + scan.stderr
         before = head(mci_home)

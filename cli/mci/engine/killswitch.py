@@ -199,11 +199,24 @@ def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta
     """
     deadline = clock.monotonic() + within.total_seconds()
     delay, attempts, last = FIRST_BACKOFF, 0, None
+
+    def one_read() -> list[dict[str, Any]] | MciError:
+        try:
+            return _remaining(broker())
+        except MciError as exc:
+            if exc.details.get("http_status") == 429:
+                # A 429 is an answer: the broker is up and asks us to slow down. Waited out here, it must not
+                # count toward opening the breaker, which would then refuse the read for its whole cooldown.
+                return exc
+            raise
+
     while True:
         attempts += 1
         try:
-            remaining = breaker.call(_remaining, broker()) if breaker is not None else _remaining(broker())
-            return BookRead(not remaining, remaining, clock.now(), None, attempts)
+            answer = breaker.call(one_read) if breaker is not None else one_read()
+            if isinstance(answer, MciError):
+                raise answer
+            return BookRead(not answer, answer, clock.now(), None, attempts)
         except MciError as exc:
             last = exc
             if not _retryable(exc):
