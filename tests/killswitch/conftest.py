@@ -74,7 +74,8 @@ def kite_day(sim, run_mci):
     env = {"KITE_API_KEY": SIM_KEY, "KITE_API_SECRET": SIM_SECRET, "MCI_SIM_URL": sim.url, "MCI_AT": MONDAY}
 
     def mci(*args: str, timeout: float = 120, **extra: str):
-        return run_mci(*args, "-p", KITE_PROFILE, env={**env, **extra}, timeout=timeout)
+        chosen = () if "-p" in args else ("-p", KITE_PROFILE)
+        return run_mci(*args, *chosen, env={**env, **extra}, timeout=timeout)
 
     login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
                          timeout=5)

@@ -96,7 +96,7 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
             emit(f"  remaining: {item}")
         for item in outcome.unprotected:
             emit(f"  kept WITHOUT a stop: {item}")
-        head = {0: "SHUTDOWN COMPLETE", 7: "COULD NOT VERIFY"}.get(int(outcome.exit_code), "SHUTDOWN INCOMPLETE")
+        head = {0: "SHUTDOWN COMPLETE", 7: "SHUTDOWN UNVERIFIED"}.get(int(outcome.exit_code), "SHUTDOWN INCOMPLETE")
         emit(f"{head} — {outcome.note} (lifecycle: {outcome.lifecycle_state})")
     return int(outcome.exit_code)
 

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from mci.store.state import StateStore
 
 VERIFY_WITHIN = timedelta(seconds=60)  # how long the final read keeps trying (MCI_VERIFY_WITHIN overrides)
-FIRST_BACKOFF, MAX_BACKOFF = 0.5, 8.0
+FIRST_BACKOFF, MAX_BACKOFF = 0.5, 8.0  # an outage (5xx, network): back off, it heals in its own time
+# A 429 is about our pace, not the broker's health: Kite's limits are per second
+# (https://kite.trade/docs/connect/v3/exceptions/#api-rate-limit; "that rate limit is defined only per
+# second", https://kite.trade/forum/discussion/comment/43790), so a short fixed pause outlasts a burst of
+# refusals much sooner than a backoff grown to seconds would. Half a second keeps a read (two requests,
+# positions and orders) well under the limit, without hammering a server that may block a client
+# that keeps exceeding it.
+THROTTLE_PAUSE = 0.5
 EMERGENCY_REASON = "kill switch: emergency (mci {command}, pid {pid})"
 
 
@@ -227,6 +234,9 @@ def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta
         left = deadline - clock.monotonic()
         if left <= 0:
             break
+        if last.details.get("http_status") == 429:
+            clock.sleep(min(THROTTLE_PAUSE, left))
+            continue
         clock.sleep(min(delay, left))
         delay = min(delay * 2, MAX_BACKOFF)
     return BookRead(None, [], None, last, attempts)
