@@ -57,11 +57,13 @@ class KillStore:
 
 
 def _probe(store: "StateStore", profile: str) -> None:
-    # quick_check reads every page: a truncated file that opens fine fails here, not half-way through the kill.
+    # quick_check reads every page: a truncated file that opens fine fails here, not half-way through the kill;
+    # the health probe writes: a DB held by a hung writer fails here too (after SQLite's busy timeout).
     rows = store.execute("PRAGMA quick_check")
     if not rows or rows[0][0] != "ok":
         raise sqlite3.DatabaseError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
     store.lifecycle(profile)
+    store.health_probe()
 
 
 def _move_aside(db: Path, now: datetime) -> Path | None:
@@ -122,6 +124,23 @@ def open_for_kill(profile: "Profile", clock: Clock, state_dir: Path) -> KillStor
 
 def _busy_text(why: str) -> bool:
     return "locked" in why.lower() or "busy" in why.lower()
+
+
+def degrade(kill: KillStore, state_dir: Path, clock: Clock, profile: "Profile", exc: BaseException) -> None:
+    """The DB failed under a running kill: carry on in memory, auditing to the fallback file."""
+    from mci.store.fallback import FallbackStore
+
+    why = f"{exc.what}: {exc.why}" if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
+    kill.notes.append(f"the state DB failed during the kill ({why}); the rest is audited to the fallback file")
+    try:
+        kill.store.close()
+    except Exception:  # noqa: BLE001
+        pass
+    kill.store = FallbackStore(state_dir)
+    kill.persistent = False
+    kill.audit_to = f"{kill.audit_to} then {kill.store.fallback.path}"
+    kill.store.append_audit("state_db_unusable", {"why": why, "during": "emergency"}, clock.now(),
+                            profile=profile.name)
 
 
 def latch(kill: KillStore, profile: "Profile", clock: Clock, *, command: str, run_id: str | None = None) -> str:

@@ -244,7 +244,17 @@ def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
         except (MciError, sqlite3.DatabaseError) as exc:
             _note_db_failure(kill, exc)
         run_id = run_id or new_run_id("emergency")
-        result = SequenceRun(sequence, ectx, on_step=on_step).execute(run_id=run_id, parent=parent)
+        try:
+            result = SequenceRun(sequence, ectx, on_step=on_step).execute(run_id=run_id, parent=parent)
+        except (MciError, sqlite3.DatabaseError) as exc:
+            if not kill.persistent:
+                raise
+            # Steps catch their own failures: what escapes is the journal's DB. Flattening matters more than its
+            # bookkeeping, so the run starts again in memory (every step is idempotent), auditing to the file.
+            killswitch.degrade(kill, state_dir, clock, profile, exc)
+            ectx.close_broker()
+            ectx = context_for(profile, clock, state_dir, "emergency", progress=progress, store=kill.store)
+            result = SequenceRun(sequence, ectx, on_step=on_step).execute(run_id=run_id, parent=parent)
         if not kill.latched and kill.persistent:
             # The first latch failed (a busy DB); one more try now the work is done.
             killswitch.latch(kill, profile, clock, command=command, run_id=result.run_id)
