@@ -58,9 +58,9 @@ class SecretsClear(Step):
 
             store = open_token_store(ctx.profile, ctx.state_dir, clock=ctx.clock)
             if revoked:
-                store.mark_revoked(ctx.clock.now(), f"mci shutdown ({ctx.purpose}, run {ctx.run_id})")
-                if store.clear():
+                if store.clear():  # every copy, the emergency slot too: the session is dead at the broker
                     cleared.append("token store")
+                store.mark_revoked(ctx.clock.now(), f"mci shutdown ({ctx.purpose}, run {ctx.run_id})")
             elif store.stash_for_emergency():
                 kept = True
                 cleared.append("token store (kept for `mci kill` only, until 06:00 IST)")
