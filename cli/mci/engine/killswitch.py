@@ -236,10 +236,27 @@ def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta
                 return exc
             raise
 
+    def through_breaker() -> list[dict[str, Any]] | MciError:
+        from mci.engine.retrying import BreakerOpenError
+
+        try:
+            return breaker.call(one_read)
+        except BreakerOpenError:
+            # Open from failures before this read (the kill's own flatten does not report to it): the verdict
+            # must come from the broker, not from that bookkeeping, so each backed-off attempt is a half-open
+            # trial. One request per backoff is no hammering; a success closes the breaker for everyone.
+            answer = one_read()
+            if not isinstance(answer, MciError):
+                try:
+                    breaker.close()
+                except Exception:  # noqa: BLE001 — the verdict stands even if the breaker's DB row cannot move
+                    pass
+            return answer
+
     while True:
         attempts += 1
         try:
-            answer = breaker.call(one_read) if breaker is not None else one_read()
+            answer = through_breaker() if breaker is not None else one_read()
             if isinstance(answer, MciError):
                 raise answer
             return BookRead(not answer, answer, clock.now(), None, attempts)
