@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from conftest import KITE_PROFILE, ROOT, WEDNESDAY, book, seed_book
+from kill_support import KITE_PROFILE, ROOT, WEDNESDAY, book, seed_book
 from tests.kite.sim_support import SIM_KEY, SIM_SECRET
 
 from mci.brokers.base import OrderRequest

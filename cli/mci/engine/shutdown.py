@@ -28,7 +28,6 @@ from mci.errors import ExitCode, MciError, RefusedError, UnavailableError, Usage
 if TYPE_CHECKING:
     from mci.config.model import Profile
     from mci.engine.sequence import SequenceResult, StepResult
-    from mci.steps.base import StepContext
 
 # The emergency may take the lock from these (a shutdown or ignition stuck on a dead broker or engine).
 EMERGENCY_PREEMPTS = ("shutdown", "ignite", "watch")
