@@ -44,9 +44,8 @@ def refuse_if_halted(life: "LifecycleRecord", command: str) -> None:
     """A latched kill switch is not a day to scan: "SCAN PASSED" beside a halted profile reads as a go."""
     if life.state != "halted":
         return
-    from mci.errors import RefusedError
-
     from mci.clock import zone
+    from mci.errors import RefusedError
 
     since = f" since {life.since.astimezone(zone('Asia/Kolkata')):%Y-%m-%d %H:%M:%S} IST" if life.since else ""
     raise RefusedError(
