@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     REFUSED = 4  # refused by the lifecycle state (e.g. ignite while halted)
     LOCKED = 5  # another mutating command holds the profile's lock
     INCOMPLETE = 6  # shutdown incomplete: positions or orders remain
+    UNVERIFIED = 7  # the kill switch acted but the book could not be read back: flatness unknown
     INTERNAL = 70  # a bug in mci (EX_SOFTWARE); details in the log
 
 

@@ -342,6 +342,7 @@ class TokenStore:
         nonce = os.urandom(NONCE_LEN)
         sealed = AESGCM(self._key_bytes(create=True)).encrypt(nonce, record._to_bytes(), MAGIC)
         _write_private(self.path, MAGIC + nonce + sealed)
+        self._forget_extras()  # a new session supersedes the one kept for an emergency, and any revocation
         self._audit_event("saved", record, how=how)
 
     def load(self) -> TokenRecord | None:
@@ -349,8 +350,78 @@ class TokenStore:
             return self._from_env()
         return self._read()
 
+    # -- the emergency slot ----------------------------------------------------
+    # A graceful shutdown clears the token (CR-002 "clear sensitive data"): the engine's copy is wiped and
+    # no ordinary command (scan, ignite, watch, status) finds a session any more. But until the session dies
+    # at 06:00 IST the account can still move (a stop fills, an order rests), and `mci kill` must then be
+    # able to read and flatten it. So the encrypted store is moved, not wiped, to `<store>.emergency`,
+    # which only the emergency reads, and only until the token's expiry. `mci token clear`, a login, and a
+    # revoke (`secrets.clear` with `revoke: true`) wipe it.
+
+    @property
+    def emergency_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".emergency")
+
+    @property
+    def revoked_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".revoked")
+
+    def _slot(self) -> "TokenStore":
+        return TokenStore(self.emergency_path, self._key, env=self._env, clock=self._clock)
+
+    def stash_for_emergency(self) -> bool:
+        """Move the stored session to the emergency slot (atomic rename: the ciphertext never changes)."""
+        if self.memory_only or self.path.is_symlink() or not self.path.exists():
+            return False
+        try:
+            os.replace(self.path, self.emergency_path)
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            raise UnavailableError(f"cannot move the token store {self.path} to its emergency slot",
+                                   exc.strerror or str(exc), f"check the permissions of {self.path.parent}") from None
+        self._audit_event("stashed_for_emergency", None)
+        return True
+
+    def load_for_emergency(self) -> TokenRecord | None:
+        """The ordinary session, else the one a graceful shutdown kept for the kill switch, while it lives."""
+        record = self.load()
+        if record is not None or self.memory_only:
+            return record
+        try:
+            kept = self._slot()._read()
+        except MciError:
+            return None
+        if kept is None or kept.expires_at <= self._clock.now():
+            return None
+        return kept
+
+    def mark_revoked(self, now: datetime, by: str) -> None:
+        """Remember that the session was invalidated at the broker, so the next kill can say so."""
+        _write_private(self.revoked_path, json.dumps({"at": now.isoformat(), "by": by}).encode())
+
+    def revoked(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.revoked_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _forget_extras(self) -> bool:
+        wiped = self._slot().clear() if self.emergency_path.exists() or self.emergency_path.is_symlink() else False
+        try:
+            self.revoked_path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass
+        return wiped
+
     def clear(self) -> bool:
-        """Overwrite the file with random bytes, then unlink it. False when there was none."""
+        """Overwrite the file (and the emergency slot) with random bytes, then unlink it. False when there was none."""
+        extra = False if self.path.name.endswith(".emergency") else self._forget_extras()
+        return self._clear_file() or extra
+
+    def _clear_file(self) -> bool:
         if self.path.is_symlink():  # never scribble over whatever a link points at
             self.path.unlink()
             self._audit_event("cleared", None)

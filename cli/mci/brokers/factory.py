@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from mci.config.model import Profile
 
 
-def broker_for(profile: "Profile", state_dir: Path, clock: Clock) -> "Broker":
+def broker_for(profile: "Profile", state_dir: Path, clock: Clock, *, emergency: bool = False) -> "Broker":
+    """`emergency`: for the kill switch, which may use the session a graceful shutdown kept for it."""
     kind = profile.broker.kind
     if kind == "paper":
         from mci.brokers.paper import PaperBroker
@@ -28,7 +29,7 @@ def broker_for(profile: "Profile", state_dir: Path, clock: Clock) -> "Broker":
                 "the Kite Connect adapter (mci.brokers.kite) is not installed in this version",
                 "use a paper profile (profiles/paper.yaml) until the Kite adapter ships",
             ) from None
-        return KiteBroker.from_profile(profile, state_dir, clock)
+        return KiteBroker.from_profile(profile, state_dir, clock, emergency=emergency)
     raise UnavailableError(
         f"unknown broker kind {kind!r}",
         "the profile schema should have refused this",

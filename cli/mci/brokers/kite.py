@@ -129,6 +129,7 @@ class RetrySettings:
 
 class KiteBroker:
     name = "kite"
+    no_token_why = "this profile has no stored session (a graceful shutdown keeps one for `mci kill` until 06:00 IST)"
 
     def __init__(
         self,
@@ -177,17 +178,26 @@ class KiteBroker:
             session.hooks.setdefault("response", []).append(self._remember_date)
 
     @classmethod
-    def from_profile(cls, profile: "Profile", state_dir: Path, clock: Clock) -> "KiteBroker":
+    def from_profile(cls, profile: "Profile", state_dir: Path, clock: Clock, *,
+                     emergency: bool = False) -> "KiteBroker":
+        """`emergency`: the kill switch may also use the session a graceful shutdown kept for it (token_store)."""
         from mci.token_store import open_token_store
 
         broker = profile.broker
         if broker.kind != "kite":
             raise ConfigError(f"profile {profile.name!r} uses the {broker.kind!r} broker, not kite",
                               "only a kite profile talks to Kite Connect", "use the broker the profile names")
-        token = open_token_store(profile, Path(state_dir), clock=clock).load()
-        return cls(broker.api_key or "", clock=clock, token=token, root=broker.root,
+        store = open_token_store(profile, Path(state_dir), clock=clock)
+        token = store.load_for_emergency() if emergency else store.load()
+        made = cls(broker.api_key or "", clock=clock, token=token, root=broker.root,
                    timeout=broker.timeout.total_seconds(), api_secret=broker.api_secret,
                    market_protection=broker.market_protection)
+        if token is None:
+            revoked = store.revoked()
+            if revoked:
+                made.no_token_why = (f"the session was revoked at Kite (DELETE /session/token) at {revoked.get('at')} "
+                                     f"by {revoked.get('by')}; a revoked token can never be used again")
+        return made
 
     def __repr__(self) -> str:
         return f"KiteBroker(root={self.root!r}, token={'set' if self._token else 'none'})"
@@ -259,8 +269,7 @@ class KiteBroker:
 
     def _call(self, action: str, fn: Callable[..., T], *args: Any, write: bool = False, **kwargs: Any) -> T:
         if self._token is None:
-            raise MciError(f"no Kite access token: cannot {action}", "this profile has no stored session", LOGIN_HOW,
-                           ExitCode.FAILED)
+            raise MciError(f"no Kite access token: cannot {action}", self.no_token_why, LOGIN_HOW, ExitCode.FAILED)
         try:
             return self._retrying()(self._send, action, fn, *args, **kwargs)
         except Exception as exc:
@@ -463,6 +472,16 @@ class KiteBroker:
         raise MciError(f"cancelling the impossible order id {PROBE_ORDER_ID!r} succeeded",
                        "the broker answered success for an order that cannot exist, so its refusals prove nothing",
                        "check broker.root: it should be Kite Connect or the mci simulator", ExitCode.FAILED)
+
+    def logout(self) -> None:
+        """Invalidate the access token at Kite (DELETE /session/token): dead for every holder, not only for mci.
+
+        Kite's logout (https://kite.trade/docs/connect/v3/user/#logout; pykiteconnect's
+        `invalidate_access_token`, "Kill the session by invalidating the access token"): afterwards the
+        token is refused (TokenException, 403) and only a new login flow gives a session
+        (https://www.kite.trade/forum/discussion/comment/9187/).
+        """
+        self._call("revoking the session", self._kite.invalidate_access_token)
 
     def close(self) -> None:
         session = getattr(self._kite, "reqsession", None)

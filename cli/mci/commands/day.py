@@ -73,23 +73,71 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
     profile = _profile(profile_path, state_dir)
     printer = _printer(output)
     if mode == "emergency":
-        event("INFO", f"emergency shutdown of {profile.name}: cancel every order, square off, latch halted",
+        event("INFO", f"emergency shutdown of {profile.name}: latch halted, cancel every order, square off",
               profile=profile.name, command=command)
-        outcome = core.emergency(profile, clock, state_dir, on_step=printer)
+        outcome = core.emergency(profile, clock, state_dir, on_step=printer, command=command)
     else:
         event("INFO", f"{mode} shutdown of {profile.name}", profile=profile.name)
         outcome = core.shutdown(profile, clock, state_dir, mode=mode, on_step=printer)
+    if outcome.flat is False:
+        outcome = _fresh_remaining(profile, clock, state_dir, outcome)
     _observe_shutdown(profile, clock, state_dir, outcome, mode, command, started, metrics_file)
     if output == "json":
         emit_json(outcome.as_dict())
     else:
         if outcome.preempted:
             emit(f"preempted: {outcome.preempted}")
+        if outcome.report:
+            for line in _report_lines(outcome):
+                emit(line)
+        if outcome.remaining:
+            emit(f"remaining, {(outcome.report or {}).get('remaining_as_of') or 'as read at ' + _ist(outcome.read_at)}:")
         for item in outcome.remaining:
             emit(f"  remaining: {item}")
-        emit(f"{'SHUTDOWN COMPLETE' if outcome.exit_code == 0 else 'SHUTDOWN INCOMPLETE'} — {outcome.note} "
-             f"(lifecycle: {outcome.lifecycle_state})")
+        for item in outcome.unprotected:
+            emit(f"  kept WITHOUT a stop: {item}")
+        head = {0: "SHUTDOWN COMPLETE", 7: "SHUTDOWN UNVERIFIED"}.get(int(outcome.exit_code), "SHUTDOWN INCOMPLETE")
+        emit(f"{head} — {outcome.note} (lifecycle: {outcome.lifecycle_state})")
     return int(outcome.exit_code)
+
+
+def _ist(moment) -> str:
+    from mci.clock import zone
+
+    return moment.astimezone(zone("Asia/Kolkata")).strftime("%H:%M:%S IST") if moment else "an unknown time"
+
+
+def _fresh_remaining(profile, clock: Clock, state_dir: Path, outcome):
+    """A NOT FLAT list is read again as it is shown: nobody should close by hand what already closed."""
+    from dataclasses import replace
+
+    from mci.engine.shutdown import reread
+    from mci.errors import ExitCode
+
+    book = reread(profile, clock, state_dir)
+    if book.flat is None:
+        stale = f"as of {_ist(outcome.read_at)} — it could be stale: the re-read failed ({book.error.what if book.error else '?'})"
+        return replace(outcome, note=outcome.note + f"; the list is {stale}", report={**(outcome.report or {}),
+                       "remaining_as_of": stale})
+    if book.flat:
+        return replace(outcome, flat=True, remaining=[], read_at=book.read_at, exit_code=ExitCode.OK,
+                       note=f"flat: no open position, no open order (as read at {_ist(book.read_at)}, after the "
+                            "orders sent settled); halted until `mci reset --confirm`")
+    return replace(outcome, remaining=book.remaining, read_at=book.read_at,
+                   note=f"NOT FLAT: {len(book.remaining)} item(s) remain (as read at {_ist(book.read_at)}); close them "
+                        "at the broker now; halted")
+
+
+def _report_lines(outcome) -> list[str]:
+    """What the kill could do, one line each: the engine, the flatten, where it audited, the latch."""
+    r = outcome.report or {}
+    flat = {True: "yes", False: "NO: positions or orders remain", None: "unknown: the book could not be read"}
+    lines = [f"engine:    {r.get('engine', '?')}",
+             f"flattened: {flat[outcome.flat]}",
+             f"audited:   {r.get('audited', '?')}",
+             f"latched:   {'yes (halted)' if r.get('latched') else 'NO — ' + str(r.get('latch_error') or '?')}"]
+    lines += [f"state DB:  {note}" for note in r.get("state_db") or []]
+    return lines
 
 
 def _observe_shutdown(profile, clock: Clock, state_dir: Path, outcome, mode: str, command: str, started: float,

@@ -57,7 +57,8 @@ def register(app: "typer.Typer") -> None:
         A shutdown killed half-way resumes at its first unfinished step when rerun.
         Example:  mci shutdown --end-of-day        (a 15:15 IST cron)
         Exit: 0 stopped (emergency: flat), 4 refused (halted, never ignited), 5 locked,
-              6 incomplete (emergency: positions or orders remain; they are listed).
+              6 incomplete (emergency: positions or orders remain; listed as read when shown),
+              7 emergency: could not verify (the account could not be read back).
         """
         from mci.errors import UsageError
 
@@ -71,11 +72,13 @@ def register(app: "typer.Typer") -> None:
     @app.command()
     def kill(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
              metrics_file: Optional[Path] = metrics_opt) -> None:
-        """Alias of `mci shutdown --emergency`: flatten now and latch halted.
+        """Alias of `mci shutdown --emergency`: latch halted first, then stop the engine and flatten.
 
         \b
+        Works without a usable state DB (audit to audit.fallback.jsonl) and says what it could do.
         Example:  mci kill -p profiles/paper.yaml
-        Exit: 0 flat, 6 positions or orders remain (listed), 5 locked by a command it may not preempt.
+        Exit: 0 flat, 6 positions or orders remain (listed, as read when shown),
+              7 could not verify (the account could not be read back), 5 locked.
         """
         clock, directory = setup(output, at)
         raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode="emergency",

@@ -20,26 +20,41 @@ def _age(then: datetime | None, now: datetime) -> str:
 
 def _snapshot(profile, clock: Clock, state_dir: Path, account: bool = True) -> tuple[dict, dict]:
     """Everything `mci status` shows, as JSON data; the second dict holds what only the text view needs."""
-    from mci.store.state import StateStore
+    import sqlite3
 
-    store = StateStore.open(state_dir)
+    from mci.errors import MciError
+    from mci.store.state import LifecycleRecord, StateStore
+
+    now = clock.now()
+    db_error = None
     try:
-        now = clock.now()
-        life = store.lifecycle(profile.name)
-        scan = store.last_scan(profile.name)
-        fresh = scan is not None and now - scan.finished_at <= profile.scan.max_age
-        breakers = {name: store.breaker(name) for name in profile.breakers}
-        runs = _runs(store, profile.name)
-        watcher = _watcher(store, profile.name)
-    finally:
-        store.close()
+        store = StateStore.open(state_dir)
+        try:
+            life = store.lifecycle(profile.name)
+            scan = store.last_scan(profile.name)
+            fresh = scan is not None and now - scan.finished_at <= profile.scan.max_age
+            breakers = {name: store.breaker(name) for name in profile.breakers}
+            runs = _runs(store, profile.name)
+            watcher = _watcher(store, profile.name)
+            emergency_run = _unfinished_emergency(store, profile.name)
+        finally:
+            store.close()
+    except (MciError, sqlite3.DatabaseError) as exc:
+        # The engine and the account are read without the DB: a broken DB must not hide a live engine.
+        from mci.store.watchers import liveness
+
+        db_error = exc.what + ": " + exc.why if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
+        life, scan, fresh, breakers, runs = LifecycleRecord(profile.name, "unknown", None, ""), None, False, {}, []
+        watcher, emergency_run = liveness(None, Clock().now()), None
     if watcher.state == "stale":
         _notify_watcher_died(profile, state_dir, watcher)
     engine, lock = _engine_and_lock(profile, state_dir)
+    lifecycle = {"state": life.state, "since": life.since, "reason": life.reason,
+                 **_lifecycle_truth(life.state, engine, lock, emergency_run, db_error)}
     data = {
         "profile": profile.name,
         "broker": profile.broker.kind,
-        "lifecycle": {"state": life.state, "since": life.since, "reason": life.reason},
+        "lifecycle": lifecycle,
         "last_scan": None if scan is None else {
             "id": scan.id, "status": scan.status, "finished_at": scan.finished_at, "fresh": fresh,
         },
@@ -80,7 +95,11 @@ def _emit_text(profile, state_dir: Path, data: dict, extra: dict) -> None:
     breakers, watcher = extra["breakers"], extra["watcher"]
     engine, lock, runs = data["engine"], data["lock"], data["runs"]
     emit(f"profile:   {profile.name} ({profile.broker.kind})")
-    emit(f"lifecycle: {life.state} since {_age(life.since, now)}" + (f" — {life.reason}" if life.reason else ""))
+    shown = data["lifecycle"]
+    emit(f"lifecycle: {shown['state']}" + (f" (recorded: {shown['recorded']})" if shown.get("recorded") else "")
+         + f" since {_age(life.since, now)}" + (f" — {life.reason}" if life.reason else ""))
+    if shown.get("note"):
+        emit(f"           WARNING: {shown['note']}")
     if scan is None:
         emit("last scan: none")
     else:
@@ -148,6 +167,43 @@ def _watch(profile, clock: Clock, state_dir: Path, output: str, interval: float)
         return 0
     except BrokenPipeError:
         return 0
+
+
+def _unfinished_emergency(store, profile: str):
+    from mci.store.journal import Journal
+
+    return Journal(store, profile).unfinished("emergency")
+
+
+# Recorded states in which no engine should be running: a live one means the record is wrong (a lost or
+# replaced state DB, an engine started by hand), and the live engine is the truth that matters.
+_ENGINELESS = ("idle", "ready", "blocked", "armed", "stopped", "unknown")
+
+
+def _lifecycle_truth(state: str, engine: dict | None, lock: dict | None, emergency_run, db_error: str | None) -> dict:
+    """What the recorded lifecycle alone would hide: an emergency under way or cut short, a live engine."""
+    out: dict = {}
+    notes: list[str] = []
+    if db_error:
+        out["db_error"] = db_error
+        notes.append(f"the state DB cannot be read ({db_error}); `mci kill` still works without it")
+    if lock is not None and lock.get("command") == "emergency":
+        out["emergency"] = "in progress"
+        notes.append(f"emergency in progress (pid {lock['pid']}, since {lock['since']})")
+    elif emergency_run is not None:
+        out["emergency"] = "interrupted"
+        notes.append(f"emergency interrupted: run {emergency_run.run_id} (started "
+                     f"{emergency_run.started_at.isoformat(timespec='seconds')}) did not finish; the latch holds; "
+                     "run `mci kill` again to finish the flatten")
+    if engine is not None and engine.get("pid") and state in _ENGINELESS:
+        out["recorded"] = state
+        out["state"] = "running"
+        recorded = "cannot be read" if state == "unknown" else f"records {state}"
+        notes.append(f"the lifecycle {recorded}, but engine pid {engine['pid']} is RUNNING: "
+                     "`mci shutdown` stops it, `mci kill` stops it and flattens")
+    if notes:
+        out["note"] = "; ".join(notes)
+    return out
 
 
 def _runs(store, profile: str) -> list[dict]:

@@ -133,6 +133,8 @@ def render(snapshot: dict[str, Any], now_text: str):
     if snapshot["runs"]:
         r = snapshot["runs"][0]
         rows.append(("last run", f"{r['purpose']} {r['status']}"))
+    if life.get("note"):
+        rows.append(("WARNING", life["note"]))
     state_style = {"running": "green", "armed": "green", "halted": "red", "blocked": "red"}.get(life["state"], "cyan")
     session = panel("Session", kv(rows), state_style)
 

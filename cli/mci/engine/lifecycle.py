@@ -34,6 +34,9 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "engine_healthy", "source": "igniting", "dest": "running"},
     {"trigger": "abort", "source": "igniting", "dest": "stopping"},
     {"trigger": "shutdown", "source": ["running", "armed", "ready", "blocked"], "dest": "stopping"},
+    # An engine alive by its pidfile while the lifecycle says otherwise (a lost or replaced state DB, an engine
+    # started outside mci): `mci shutdown` stops it rather than send the operator to `mci scan`.
+    {"trigger": "engine_found", "source": ["idle", "stopped"], "dest": "stopping"},
     {"trigger": "stopped", "source": "stopping", "dest": "stopped"},
     {"trigger": "ignition_aborted", "source": "stopping", "dest": "blocked"},
     {"trigger": "halt", "source": [s for s in STATES if s != "halted"], "dest": "halted"},

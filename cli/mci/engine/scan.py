@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mci.config.model import Profile
     from mci.engine.lifecycle import Move
     from mci.engine.runner import CheckResult, ScanResult
+    from mci.store.state import LifecycleRecord
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,23 @@ def exit_code_for(result: "ScanResult") -> ExitCode:
     return ExitCode.FAILED
 
 
+def refuse_if_halted(life: "LifecycleRecord", command: str) -> None:
+    """A latched kill switch is not a day to scan: "SCAN PASSED" beside a halted profile reads as a go."""
+    if life.state != "halted":
+        return
+    from mci.clock import zone
+    from mci.errors import RefusedError
+
+    since = f" since {life.since.astimezone(zone('Asia/Kolkata')):%Y-%m-%d %H:%M:%S} IST" if life.since else ""
+    raise RefusedError(
+        f"{command} refused: the kill switch is latched (profile {life.profile!r} is halted{since})",
+        f"an emergency latched it ({life.reason or 'no reason recorded'}); nothing may arm the profile until an "
+        "operator unlatches it on purpose",
+        "inspect the account (`mci status`), then run `mci reset --confirm` and `mci scan` again",
+        state="halted",
+    )
+
+
 def run_scan(
     profile: "Profile",
     clock: Clock,
@@ -55,6 +73,11 @@ def run_scan(
 
     load_all()
     store = StateStore.open(state_dir)
+    try:
+        refuse_if_halted(Lifecycle(store, profile.name).current(), "scan")
+    except BaseException:
+        store.close()
+        raise
     ctx = CheckContext(
         profile=profile,
         clock=clock,

@@ -123,10 +123,14 @@ def _step_error(spec: "StepSpec", exc: BaseException) -> MciError:
 class SequenceRun:
     """One run of one sequence; `execute()` resumes a journaled run when given its run_id."""
 
-    def __init__(self, sequence: "Sequence", ctx: "StepContext", *, on_step: Callable[[StepResult], None] | None = None):
+    def __init__(self, sequence: "Sequence", ctx: "StepContext", *, on_step: Callable[[StepResult], None] | None = None,
+                 on_done: Callable[[str], None] | None = None):
         self.sequence = sequence
         self.ctx = ctx
         self.on_step = on_step or (lambda result: None)
+        # Committed in the transaction that records the run done (e.g. stopping → stopped), so that a kill
+        # can never leave the lifecycle moved with its run unfinished, or the reverse.
+        self.on_done = on_done
 
     def execute(self, *, run_id: str | None = None, parent: str | None = None) -> SequenceResult:
         from mci.steps import load_all
@@ -168,7 +172,10 @@ class SequenceRun:
                 self.on_step(skipped)
             break
         error = stopped_by or first_error
-        journal.finish(run_id, status, ctx.clock.now(), error.as_dict() if error else None)
+        with ctx.store.transaction():
+            journal.finish(run_id, status, ctx.clock.now(), error.as_dict() if error else None)
+            if status == jr.DONE and self.on_done is not None:
+                self.on_done(run_id)
         return SequenceResult(run_id, ctx.purpose, self.sequence.name, status, tuple(results), resumed, error)
 
     # ------------------------------------------------------------ one step
@@ -263,12 +270,12 @@ class SequenceRun:
 
 
 def context_for(profile: "Profile", clock: Any, state_dir: Path, purpose: str, *,
-                progress: Callable[[str], None] | None = None) -> "StepContext":
+                progress: Callable[[str], None] | None = None, store: Any = None) -> "StepContext":
     from mci.steps.base import StepContext
     from mci.store.journal import Journal
     from mci.store.state import StateStore
 
-    store = StateStore.open(state_dir)
+    store = store if store is not None else StateStore.open(state_dir)
     return StepContext(profile=profile, clock=clock, state_dir=state_dir, store=store,
                        journal=Journal(store, profile.name), purpose=purpose,
                        progress=progress or (lambda message: None))

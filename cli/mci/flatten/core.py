@@ -148,7 +148,8 @@ class _Expect:
 class _Flatten:
     def __init__(self, broker: Any, *, run_id: str, rate: float, end: float, monotonic: Callable[[], float],
                  sleep: Callable[[float], None], on_event: EventSink | None, products: Iterable[str] | None,
-                 workers: int | None, freeze_quantity: int | None, settle: float, scope: str):
+                 workers: int | None, freeze_quantity: int | None, settle: float, scope: str,
+                 keep: Iterable[str] = ()):
         if not run_id:
             raise ValueError("a flatten needs a run_id: the same one on a rerun, so it finds its own orders")
         if freeze_quantity is not None and freeze_quantity < 1:
@@ -163,6 +164,7 @@ class _Flatten:
         self.freeze_quantity = freeze_quantity
         self.settle = settle
         self.scope = scope
+        self.keep = frozenset(keep)  # order ids left alone (the protective stops of kept positions)
         self.pace = RateLimiter(Limits.per_second(rate), monotonic=monotonic, name="this run")
         self.account: RateLimiter | None = getattr(broker, "limiter", None)
         burst = min(self.pace.burst(), self.account.burst() if self.account else MAX_WORKERS)
@@ -242,7 +244,7 @@ class _Flatten:
         return parse_own_tag(o.tag, self.run_id, _key(o)) is not None
 
     def open_orders(self, book: _Book) -> list[Order]:
-        return [o for o in book.orders if o.is_open and self.in_scope(o.product)]
+        return [o for o in book.orders if o.is_open and self.in_scope(o.product) and o.order_id not in self.keep]
 
     def live_positions(self, book: _Book) -> list[Position]:
         return [p for p in book.positions if p.quantity != 0 and self.in_scope(p.product)]
@@ -689,8 +691,11 @@ def cancel_open_orders(
     clock: Clock | None = None,
     on_event: EventSink | None = None,
     workers: int | None = None,
+    keep: Iterable[str] = (),
 ) -> FlattenReport:
     """Cancel every open order (OPEN, TRIGGER PENDING, ...), re-read, repeat until none is open or the deadline.
+
+    `keep`: order ids that are neither cancelled nor counted as open (a graceful shutdown's protective stops).
 
     `deadline` is either a `monotonic()` instant (float, e.g. `time.monotonic() + 30`) or a timedelta
     from now. Positions are not touched or read: the report's scope is "cancel" and `flat` means no
@@ -699,4 +704,5 @@ def cancel_open_orders(
     mono, sleep = _timing(clock, monotonic)
     end = mono() + deadline.total_seconds() if isinstance(deadline, timedelta) else float(deadline)
     return _Flatten(broker, run_id=run_id, rate=rate, end=end, monotonic=mono, sleep=sleep, on_event=on_event,
-                    products=products, workers=workers, freeze_quantity=None, settle=SETTLE, scope="cancel").run()
+                    products=products, workers=workers, freeze_quantity=None, settle=SETTLE, scope="cancel",
+                    keep=keep).run()

@@ -34,11 +34,33 @@ def _open_orders(ctx: StepContext) -> list[Any]:
     return [o for o in ctx.broker.orders() if o.is_open]
 
 
-def _cancel_all(ctx: StepContext, within: timedelta) -> Any:
+STOP_TYPES = ("SL", "SL-M")
+
+
+def _closes(order: Any, quantity: int) -> bool:
+    return (quantity > 0 and order.side == "SELL") or (quantity < 0 and order.side == "BUY")
+
+
+def protective_stops(orders: list[Any], positions: list[Any]) -> set[str]:
+    """Resting SL / SL-M orders on the closing side of an open position of the same instrument and product."""
+    held = {(p.exchange, p.symbol, p.product): p.quantity for p in positions if p.quantity}
+    return {o.order_id for o in orders if o.is_open and o.order_type in STOP_TYPES
+            and _closes(o, held.get((o.exchange, o.symbol, o.product), 0))}
+
+
+def unprotected_positions(orders: list[Any], positions: list[Any]) -> list[str]:
+    """Open positions with no resting stop to limit their loss, as `NSE:INFY CNC +10`."""
+    stops = protective_stops(orders, positions)
+    covered = {(o.exchange, o.symbol, o.product) for o in orders if o.order_id in stops}
+    return [f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}" for p in positions
+            if p.quantity and (p.exchange, p.symbol, p.product) not in covered]
+
+
+def _cancel_all(ctx: StepContext, within: timedelta, keep: set[str] | frozenset[str] = frozenset()) -> Any:
     from mci import flatten
 
     report = flatten.cancel_open_orders(ctx.broker, rate=order_rate(ctx), deadline=within, run_id=ctx.run_id,
-                                        clock=ctx.clock, on_event=_on_event(ctx))
+                                        clock=ctx.clock, on_event=_on_event(ctx), keep=keep)
     _raise_unless_flat(report)
     return report
 
@@ -51,26 +73,48 @@ def _raise_unless_flat(report: Any) -> None:
 
 @register
 class OrdersComplete(Step):
-    """Wait for pending orders to reach a final state, then cancel what is still open."""
+    """Wait for pending orders to reach a final state, then cancel what is still open.
+
+    A graceful shutdown keeps positions, so it keeps what protects them: the SL / SL-M orders on the
+    closing side of a kept position are neither waited for (they rest until triggered) nor cancelled,
+    unless `keep_stops: false`. Every kept position left without a stop is named in the outcome.
+    """
 
     kind = "orders.complete"
 
+    def _pending(self, ctx: StepContext, keep_stops: bool) -> tuple[list[Any], set[str]]:
+        orders = [o for o in ctx.broker.orders() if o.is_open]
+        stops = protective_stops(orders, ctx.broker.positions()) if keep_stops and orders else set()
+        return [o for o in orders if o.order_id not in stops], stops
+
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
         within = duration_param(params, "within", timedelta(seconds=30))
+        keep_stops = params.get("keep_stops", True) is not False
         deadline = ctx.clock.monotonic() + within.total_seconds()
-        pending = _open_orders(ctx)
+        pending, stops = self._pending(ctx, keep_stops)
         initially = len(pending)
         while pending and ctx.clock.monotonic() < deadline:
             ctx.progress(f"{len(pending)} order(s) pending")
             ctx.clock.sleep(min(0.5, max(deadline - ctx.clock.monotonic(), 0)))
-            pending = _open_orders(ctx)
-        if not pending:
-            return StepOutcome(f"no pending orders ({initially} completed)" if initially else "no pending orders",
-                               {"completed": initially, "cancelled": 0})
-        report = _cancel_all(ctx, within=max(within, timedelta(seconds=10)))
-        cancelled = len(report.cancelled)
-        return StepOutcome(f"{initially - len(pending)} order(s) completed, {cancelled} cancelled after {within}",
-                           {"completed": initially - len(pending), "cancelled": cancelled})
+            pending, stops = self._pending(ctx, keep_stops)
+        cancelled = 0
+        if pending:
+            report = _cancel_all(ctx, within=max(within, timedelta(seconds=10)), keep=stops)
+            cancelled = len(report.cancelled)
+        unprotected = unprotected_positions(list(ctx.broker.orders()), list(ctx.broker.positions()))
+        facts = {"completed": initially - len(pending), "cancelled": cancelled, "stops_kept": sorted(stops),
+                 "unprotected": unprotected}
+        if not initially:
+            summary = "no pending orders"
+        elif not pending:
+            summary = f"no pending orders ({initially} completed)"
+        else:
+            summary = f"{initially - len(pending)} order(s) completed, {cancelled} cancelled after {within}"
+        if stops:
+            summary += f"; {len(stops)} protective stop(s) kept"
+        if unprotected:
+            summary += f"; {len(unprotected)} kept position(s) WITHOUT a stop: {', '.join(unprotected)}"
+        return StepOutcome(summary, facts)
 
 
 @register

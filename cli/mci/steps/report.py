@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
 def snapshot(broker: "Broker") -> dict[str, Any]:
     """Positions, open orders and funds as JSON-able data (Decimal as text: exact, never float)."""
+    from mci.steps.orders import unprotected_positions
+
     held = broker.positions()
+    book = broker.orders()
     positions = [
         {"instrument": f"{p.exchange}:{p.symbol}", "product": p.product, "quantity": p.quantity,
          "average_price": str(p.average_price), "last_price": str(p.last_price),
@@ -24,8 +27,8 @@ def snapshot(broker: "Broker") -> dict[str, Any]:
     ]
     orders = [
         {"order_id": o.order_id, "instrument": f"{o.exchange}:{o.symbol}", "side": o.side, "quantity": o.quantity,
-         "order_type": o.order_type, "status": o.status, "tag": o.tag}
-        for o in broker.orders() if o.is_open
+         "order_type": o.order_type, "product": o.product, "status": o.status, "tag": o.tag}
+        for o in book if o.is_open
     ]
     funds = broker.funds()
     pnl = sum((p.realised + p.unrealised for p in held), start=Decimal(0))
@@ -33,6 +36,7 @@ def snapshot(broker: "Broker") -> dict[str, Any]:
         "positions": positions,
         "open_positions": sum(1 for p in positions if p["quantity"] != 0),
         "open_orders": orders,
+        "unprotected": unprotected_positions(list(book), list(held)),  # kept positions with no stop resting
         "pnl": str(pnl),
         "funds": {"available": str(funds.available), "used": str(funds.used), "opening": str(funds.opening)},
     }
@@ -68,8 +72,11 @@ class StateLog(Step):
                        encoding="utf-8")
         os.replace(tmp, path)
         open_positions = state.get("open_positions", 0)
+        unprotected = list(state.get("unprotected") or [])
+        without = f", {len(unprotected)} WITHOUT a stop ({', '.join(unprotected)})" if unprotected else ""
         return StepOutcome(
-            f"final state logged: {open_positions} open position(s) kept, {len(state.get('open_orders', []))} open "
-            f"order(s), P&L ₹{state.get('pnl')} ({path})",
-            {"report": str(path), "open_positions": open_positions, "pnl": state.get("pnl")},
+            f"final state logged: {open_positions} open position(s) kept{without}, "
+            f"{len(state.get('open_orders', []))} open order(s), P&L ₹{state.get('pnl')} ({path})",
+            {"report": str(path), "open_positions": open_positions, "pnl": state.get("pnl"),
+             "unprotected": unprotected},
         )

@@ -362,7 +362,7 @@ class Watcher:
                    breaches=[u.as_dict() for u in hit])
         self._beat_status("tripped")
         try:
-            outcome = emergency(self.profile, self.clock, self.state_dir, on_step=self._step)
+            outcome = emergency(self.profile, self.clock, self.state_dir, on_step=self._step, command="watch")
         except LockedError as exc:
             # Held by a command the emergency may not preempt (another emergency, a reset): poll again.
             self._emit("lock_busy", f"the emergency could not take the profile lock: {exc.what}; retrying", "error")
@@ -373,7 +373,7 @@ class Watcher:
                        error=exc.as_dict())
             return self._report("tripped", ExitCode.INCOMPLETE,
                                 f"{text}; the emergency failed to run ({exc.what}): check the account at the broker now")
-        code = ExitCode.FAILED if outcome.flat else ExitCode.INCOMPLETE
+        code = {True: ExitCode.FAILED, False: ExitCode.INCOMPLETE, None: ExitCode.UNVERIFIED}[outcome.flat]
         return self._report("tripped", code, f"{text}; emergency: {outcome.note}", outcome)
 
     def _beat_status(self, status: str) -> None:
