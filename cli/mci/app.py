@@ -36,8 +36,7 @@ The day (IST; cron runs the same commands):
                mci risk check ORDER      an order against every limit, before it is placed
   15:15        mci shutdown --end-of-day graceful steps + square off MIS
   any time     mci kill                  emergency: flatten everything, latch 'halted' (mci reset --confirm)
-  rehearse     mci sim kite · mci drill  the Kite simulator; the whole day in a sandbox
-               mci clock set T           one rehearsal clock for every command of the state dir
+  rehearse     mci sim kite · mci drill  the Kite simulator; the whole day in a sandbox; mci clock set T
   config / CI  mci validate · mci policy diff · mci gate run · mci audit verify · mci breaker · mci graph
   December     mci calendar update       next year's NSE holidays (doctor and scan warn 30 days ahead)
 \b
