@@ -56,7 +56,8 @@ def seed_account(exchange: Exchange) -> dict[Key, int]:
         qty = 1 + (i * 7) % 25
         product = "CNC" if i % 5 == 4 else "MIS"
         side = "SELL" if (i % 3 == 1 and product == "MIS") else "BUY"
-        exchange.place_order(OrderRequest(inst.exchange, inst.symbol, side, qty, "MARKET", product, tag="seed"))
+        exchange.place_order(OrderRequest(inst.exchange, inst.symbol, side, qty, "MARKET", product, tag="seed",
+                                              market_protection=Decimal(-1)))
         positions[Key(inst.exchange, inst.symbol, product)] = qty if side == "BUY" else -qty
     now = exchange.clock.now()
     for j in range(ORDERS):

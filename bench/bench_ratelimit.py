@@ -70,7 +70,7 @@ def seed(exchange) -> None:
         mine = instruments[n * POSITIONS:(n + 1) * POSITIONS]
         for i, inst in enumerate(mine):
             exchange.place_order(OrderRequest(inst.exchange, inst.symbol, "BUY", 1 + i % 5, "MARKET", product,
-                                              tag="seed"))
+                                              tag="seed", market_protection=Decimal(-1)))
         for inst in mine[:ORDERS]:
             price = round_to_tick(exchange.price_at(inst.exchange, inst.symbol, now) * Decimal("0.9"), inst.tick_size)
             exchange.place_order(OrderRequest(inst.exchange, inst.symbol, "BUY", 1, "LIMIT", product, price=price,
