@@ -133,6 +133,14 @@ def _on_day(t: time, calendar: ExchangeCalendar, d: date) -> datetime:
     return at if close == regular_close else close - (regular_close - at)
 
 
+def watch_square_off_on(profile: "Profile", calendar: ExchangeCalendar, d: date) -> datetime | None:
+    """When the watcher runs the end-of-day sequence on day `d`: `watch.square_off` on a regular day; on a day whose
+    session closes at another time (Muhurat trading), the same distance before that day's close, so it still falls in
+    the session and before the broker's own square-off, which moves the same way. None without `watch.square_off`."""
+    at = profile.watch.square_off
+    return _on_day(at, calendar, d) if at is not None else None
+
+
 @dataclass(frozen=True)
 class Cutoff:
     segment: str
