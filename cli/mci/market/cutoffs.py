@@ -57,6 +57,11 @@ def profile_segments(profile: "Profile") -> tuple[str, ...]:
     return ("CM",)
 
 
+def unserved_segments(profile: "Profile", calendar: ExchangeCalendar) -> tuple[str, ...]:
+    """The profile's segments whose holidays and sessions `calendar` does not know (CD and MCX are not shipped)."""
+    return tuple(s for s in profile_segments(profile) if s not in calendar.segments)
+
+
 def may_trade_intraday(profile: "Profile") -> bool:
     allowed = profile.risk.allowed_products
     return allowed is None or any(p in INTRADAY_PRODUCTS for p in allowed)
