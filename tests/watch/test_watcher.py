@@ -359,3 +359,19 @@ def test_the_square_off_is_not_due_a_moment_before_the_shifted_time_and_is_regul
         regular = watcher(profile, SkipClock(day), home, wait=lambda s: None)
         assert regular.run(max_polls=1).status == "stopped"
         assert regular.square_off_today() == day.replace(minute=15, second=0)
+
+
+def test_a_calendar_that_cannot_be_read_stops_the_start_not_the_square_off(home, clock):
+    from dataclasses import replace
+
+    from mci.errors import ConfigError
+
+    profile = paper_profile(square_off=time(15, 15))
+    broken = replace(profile, market=replace(profile.market, calendar="./no-such-calendar.yaml"))
+    with pytest.raises(ConfigError, match="calendar file ./no-such-calendar.yaml not found"):
+        watcher(broken, clock, home).run(max_polls=1)
+    store = StateStore.open(home)
+    try:
+        assert Watchers(store, "paper").get() is None  # refused before it claimed the heartbeat row
+    finally:
+        store.close()
