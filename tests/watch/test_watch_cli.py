@@ -47,6 +47,8 @@ def test_a_signal_stops_it_cleanly_between_polls(live, run_mci, sig):
     assert seen["state"] == "alive" and seen["pid"] == watcher.proc.pid and seen["status"] == "running"
     text = run_mci("status", env={"MCI_AT": AT}).stdout
     assert f"watcher:   alive, pid {watcher.proc.pid}, every 0.2s" in text
+    assert text.split("watcher:")[1].splitlines()[0].endswith(", square-off 15:15")  # a regular day's: the profile's
+    assert watcher.wait_line(lambda line: "square-off at 15:15 IST" in line), watcher.stdout
 
     watcher.proc.send_signal(sig)
     assert watcher.finish(timeout=10) == 0, watcher.stdout + watcher.stderr

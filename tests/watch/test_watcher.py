@@ -313,3 +313,65 @@ def test_a_refused_token_rebuilds_the_broker_so_a_later_login_is_picked_up(home,
     store = StateStore.open(home)
     assert store.breaker("broker").fail_counter == 0  # a missing token is not the broker being down
     store.close()
+
+
+def test_on_a_muhurat_day_the_square_off_keeps_its_distance_to_the_early_close(home):
+    """The shipped NSE calendar: Muhurat trading 2025-10-21, session 13:45-14:45. watch.square_off 15:15 is 15
+    minutes before the regular 15:30 close, so that day it is 14:30: inside the session, not after its close."""
+    from watch_support import SkipClock
+
+    profile = paper_profile(square_off=time(15, 15))
+    clock = SkipClock(datetime(2025, 10, 21, 14, 29, 57, 500000, tzinfo=IST))
+    hold(home, clock, profile, {"INFY": 10})
+    store = StateStore.open(home)
+    store.set_lifecycle("paper", "running", "test: the Muhurat session", clock.now())
+    store.close()
+    events = Events()
+    w = watcher(profile, clock, home, on_event=events)
+    report = w.run(max_polls=20)
+
+    assert report.status == "squared_off" and report.exit_code == ExitCode.OK, report.note
+    assert 2 <= report.polls <= 4  # 14:29:57.5 .. 14:29:59.5 polled, the square-off at 14:30:00
+    start = events.of("start")[0]
+    assert "square-off at 14:30 IST (Muhurat trading (Diwali Laxmi Pujan): the session closes 14:45" in start.text
+    assert start.data["square_off"] == "2025-10-21T14:30:00+05:30"
+    square_off = events.of("square_off")[0]
+    assert square_off.at >= datetime(2025, 10, 21, 14, 30, tzinfo=IST)
+    assert square_off.at < datetime(2025, 10, 21, 14, 30, 1, tzinfo=IST)  # at the time, not at the regular 15:15
+    assert {"event": "square_off", "at": "14:30"} in audit(home, "watch")
+    assert open_positions(home, clock, profile) == []
+
+
+def test_the_square_off_is_not_due_a_moment_before_the_shifted_time_and_is_regular_on_other_days(home):
+    from watch_support import SkipClock
+
+    profile = paper_profile(square_off=time(15, 15))
+    # 14:29:59 on the Muhurat day: one poll, not yet due (the shifted time is an edge, not a window).
+    clock = SkipClock(datetime(2025, 10, 21, 14, 29, 59, tzinfo=IST))
+    w = watcher(profile, clock, home, wait=lambda s: None)
+    report = w.run(max_polls=1)
+    assert report.status == "stopped" and report.polls == 1
+    assert w.square_off_today() == datetime(2025, 10, 21, 14, 30, tzinfo=IST)
+    assert report.summary["square_off"] == "2025-10-21T14:30:00+05:30"  # the heartbeat `mci status` reads
+
+    # A regular trading day, and a holiday without a session: the profile's own 15:15.
+    for day in (datetime(2025, 10, 20, 15, 14, 59, tzinfo=IST), datetime(2025, 10, 22, 15, 14, 59, tzinfo=IST)):
+        regular = watcher(profile, SkipClock(day), home, wait=lambda s: None)
+        assert regular.run(max_polls=1).status == "stopped"
+        assert regular.square_off_today() == day.replace(minute=15, second=0)
+
+
+def test_a_calendar_that_cannot_be_read_stops_the_start_not_the_square_off(home, clock):
+    from dataclasses import replace
+
+    from mci.errors import ConfigError
+
+    profile = paper_profile(square_off=time(15, 15))
+    broken = replace(profile, market=replace(profile.market, calendar="./no-such-calendar.yaml"))
+    with pytest.raises(ConfigError, match="calendar file ./no-such-calendar.yaml not found"):
+        watcher(broken, clock, home).run(max_polls=1)
+    store = StateStore.open(home)
+    try:
+        assert Watchers(store, "paper").get() is None  # refused before it claimed the heartbeat row
+    finally:
+        store.close()

@@ -119,6 +119,9 @@ class HolidayCheck(Check):
         facts = _facts(calendar, local, covers_until=calendar.covers_until.isoformat(), days_of_coverage_left=days_left)
         if not calendar.covers(d):
             return CheckOutcome.failed(_coverage_error(calendar, local), **facts)
+        unserved = _unserved(ctx, calendar)
+        if unserved is not None and unserved[0]:
+            return CheckOutcome.failed(unserved[1], **facts)
         name = calendar.holiday_name(d)
         special = _special_text(calendar, d)
         if name and special is None:
@@ -138,9 +141,36 @@ class HolidayCheck(Check):
                 update_how(calendar),
             )
             return CheckOutcome.warned(f"not a holiday ({_day(d)}); calendar ends {calendar.covers_until}", error, **facts)
+        if unserved is not None:
+            return CheckOutcome.warned(f"not a {calendar.label} holiday ({_day(d)}); {unserved[1].what}", unserved[1],
+                                       **facts)
         if name:
             return CheckOutcome.passed(f"{name}, a holiday with a {special} ({_day(d)})", holiday=name, **facts)
         return CheckOutcome.passed(f"not a holiday ({_day(d)}); {next_text}", **facts)
+
+
+def _unserved(ctx: CheckContext, calendar: ExchangeCalendar) -> tuple[bool, MciError] | None:
+    """(none of the profile's segments is served, why) when the calendar does not know some of them, else None.
+
+    A calendar answers for its own segments only: MCX and the currency segment keep other holidays and hours (MCX
+    trades an evening session on most equity holidays), so a profile trading them cannot be told "open" by it.
+    """
+    from mci.market.calendar import SEGMENT_EXCHANGES
+    from mci.market.cutoffs import profile_segments, unserved_segments
+
+    missing = unserved_segments(ctx.profile, calendar)
+    if not missing:
+        return None
+    exchanges = ", ".join(e for s in missing for e in SEGMENT_EXCHANGES[s])
+    every = len(missing) == len(profile_segments(ctx.profile))
+    return every, MciError(
+        f"the {calendar.label} calendar has no holidays or sessions for {', '.join(missing)} ({exchanges})",
+        f"profile {ctx.profile.name} trades {exchanges} (risk.allowed_exchanges); {calendar.path or calendar.name} serves "
+        f"{', '.join(calendar.segments)} only, whose days and hours are not those of {', '.join(missing)}"
+        + ("" if every else f"; this scan answers for {', '.join(s for s in calendar.segments)} alone, and "
+           "`mci risk check` refuses intraday entries there"),
+        f"drop {exchanges} from risk.allowed_exchanges, or point market.calendar at a calendar file whose `segments` "
+        f"include {', '.join(missing)} (from the exchange's own holiday circular)")
 
 
 def _time_param(params: Mapping[str, Any], key: str, default: time) -> time:

@@ -251,7 +251,10 @@ def _watcher_text(live) -> str:
     beat = f"last beat {_age(r.last_beat, r.last_beat + live.beat_age)}"
     level = (r.summary or {}).get("level")
     if live.state == "alive":
-        return f"alive, pid {r.pid}, every {r.interval.total_seconds():g}s, {beat}" + (f", risk {level}" if level else "")
+        square_off = (r.summary or {}).get("square_off")  # the day's effective time, as the watcher computed it
+        until = f", square-off {square_off[11:16]}" if isinstance(square_off, str) and len(square_off) >= 16 else ""
+        return (f"alive, pid {r.pid}, every {r.interval.total_seconds():g}s, {beat}" + (f", risk {level}" if level else "")
+                + until)
     if live.state == "stale":
         why = "its process is gone" if not live.process_alive else "it is not beating (hung, or a slow broker)"
         return f"STALE, pid {r.pid}: {why}; {beat}; restart `mci watch`"

@@ -34,7 +34,8 @@ def register(app: "typer.Typer") -> None:
         each position's loss, the open positions and the order rate against the profile's risk: limits.
         A soft threshold (risk.warn_at, e.g. 80%) warns once per rule; a hard-limit breach runs the
         emergency sequence (cancel every order, square off every position, latch halted) and stops.
-        At watch.square_off (e.g. 15:15 IST) it runs the end-of-day sequence and stops; started
+        At watch.square_off (e.g. 15:15 IST; on a day whose session closes early, e.g. Muhurat
+        trading, as long before that close) it runs the end-of-day sequence and stops; started
         after that time on a day it has not squared off, it runs it at once. A failed read (broker
         down, breaker open) is never a breach: it warns after watch.blind_warning without a good read.
         SIGTERM or Ctrl-C stops it after the current poll. -o json writes one JSON object per line.

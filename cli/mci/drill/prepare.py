@@ -93,9 +93,13 @@ def rehearsal_instant(profile: "Profile", at: str | None, now: datetime) -> date
 def _check_instant(profile: "Profile", calendar: Any, instant: datetime) -> None:
     phase = calendar.phase(instant)
     local = instant.astimezone(calendar.tz)
-    ends = [datetime.combine(local.date(), calendar.normal.end, tzinfo=calendar.tz)]
-    if profile.watch.square_off is not None:
-        ends.append(datetime.combine(local.date(), profile.watch.square_off, tzinfo=calendar.tz))
+    from mci.market.cutoffs import watch_square_off_on
+
+    # The day's own close and the watcher's square-off on that day (a Muhurat session ends early).
+    ends = [calendar.session_bounds(local.date())[2]]
+    square_off = watch_square_off_on(profile, calendar, local.date())
+    if square_off is not None:
+        ends.append(square_off)
     if not phase.is_open or local + ROOM > min(ends):
         latest = (min(ends) - ROOM).strftime("%H:%M")
         raise UsageError(

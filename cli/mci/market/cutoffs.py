@@ -57,6 +57,11 @@ def profile_segments(profile: "Profile") -> tuple[str, ...]:
     return ("CM",)
 
 
+def unserved_segments(profile: "Profile", calendar: ExchangeCalendar) -> tuple[str, ...]:
+    """The profile's segments whose holidays and sessions `calendar` does not know (CD and MCX are not shipped)."""
+    return tuple(s for s in profile_segments(profile) if s not in calendar.segments)
+
+
 def may_trade_intraday(profile: "Profile") -> bool:
     allowed = profile.risk.allowed_products
     return allowed is None or any(p in INTRADAY_PRODUCTS for p in allowed)
@@ -131,6 +136,14 @@ def _on_day(t: time, calendar: ExchangeCalendar, d: date) -> datetime:
     regular_close = datetime.combine(d, calendar.normal.end, tzinfo=calendar.tz)
     at = datetime.combine(d, t, tzinfo=calendar.tz)
     return at if close == regular_close else close - (regular_close - at)
+
+
+def watch_square_off_on(profile: "Profile", calendar: ExchangeCalendar, d: date) -> datetime | None:
+    """When the watcher runs the end-of-day sequence on day `d`: `watch.square_off` on a regular day; on a day whose
+    session closes at another time (Muhurat trading), the same distance before that day's close, so it still falls in
+    the session and before the broker's own square-off, which moves the same way. None without `watch.square_off`."""
+    at = profile.watch.square_off
+    return _on_day(at, calendar, d) if at is not None else None
 
 
 @dataclass(frozen=True)

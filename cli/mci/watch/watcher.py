@@ -11,7 +11,9 @@ account-level limit (mci.risk.assess):
 A poll that fails (broker blip, breaker open, nonsense answer) is never a
 breach: it is counted, and after `watch.blind_warning` without a good read
 the watcher says it is blind. At `watch.square_off` (market time, once per
-trading day) it runs the end-of-day sequence and stops. The watcher holds its
+trading day; on a day whose session closes at another time, as long before
+that close: mci.market.cutoffs.watch_square_off_on) it runs the end-of-day
+sequence and stops. The watcher holds its
 own lock, never the profile's between polls, so `mci shutdown` and `mci kill`
 work while it runs.
 """
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from mci.config.model import Profile
     from mci.engine.sequence import StepResult
     from mci.engine.shutdown import ShutdownOutcome
+    from mci.market.calendar import ExchangeCalendar
     from mci.risk import Account, Usage
     from mci.store.state import StateStore
     from mci.store.watchers import Watchers
@@ -100,6 +103,8 @@ class Watcher:
         self._beats: "Watchers | None" = None
         self._db_said: set[str] = set()
         self._last_read: datetime | None = None
+        self._calendar: "ExchangeCalendar | None" = None
+        self._square_off_at: tuple[date, datetime | None] | None = None  # (day, that day's square-off)
 
     # ------------------------------------------------------------------ control
 
@@ -154,6 +159,9 @@ class Watcher:
         self._last_read = account.at
         self.peak = max(self.peak or account.capital, account.capital, account.equity)
         self._summary = summary_of(account, usages, self.peak)
+        square_off = self.square_off_today() if self._calendar is not None else None  # run() read the calendar
+        if square_off is not None:  # `mci status` shows the day's effective time from the heartbeat
+            self._summary["square_off"] = square_off.isoformat()
         return account, usages
 
     # ------------------------------------------------------------------ the guard
@@ -183,8 +191,12 @@ class Watcher:
                 beats.start(os.getpid(), start_time(os.getpid()), self._beat_clock.now(), self.interval, self.clock.now())
                 self.peak = beats.peak(self._day())
                 reader = Reader(self.profile, self.state_dir, self.clock, store, self.interval, self._broker_factory)
+                square_off = self.square_off_today()
+                until = f"; square-off at {self._clock_text(square_off)}" if square_off is not None else ""
                 self._emit("start", f"watching profile {name} every {format_duration(self.interval)} "
-                                    f"(pid {os.getpid()})", pid=os.getpid(), interval_s=self.interval.total_seconds())
+                                    f"(pid {os.getpid()}){until}", pid=os.getpid(),
+                           interval_s=self.interval.total_seconds(),
+                           square_off=square_off.isoformat() if square_off is not None else None)
                 try:
                     report = self._loop(store, beats, reader, max_polls)
                 except BaseException as exc:
@@ -213,6 +225,7 @@ class Watcher:
         sequence_for(self.profile, "emergency", cache_dir=self.state_dir / "cache")
         if self.profile.watch.square_off is not None:
             sequence_for(self.profile, "end_of_day", cache_dir=self.state_dir / "cache")
+            self.square_off_today()  # a calendar that cannot be read stops the start, not the square-off
         load_all()
         import mci.engine.shutdown  # noqa: F401
         import transitions  # noqa: F401 — the lifecycle's machine, needed to latch halted
@@ -390,20 +403,48 @@ class Watcher:
 
     # ------------------------------------------------------------------ the clock's duties
 
+    def square_off_today(self) -> datetime | None:
+        """Today's end-of-day square-off (aware), or None without `watch.square_off`; computed once per day from the
+        calendar read at the first call (a calendar rewritten while watching is read by the next `mci watch`)."""
+        if self.profile.watch.square_off is None:
+            return None
+        day = self._day()
+        if self._square_off_at is None or self._square_off_at[0] != day:
+            from mci.market.calendar import calendar_for
+            from mci.market.cutoffs import watch_square_off_on
+
+            if self._calendar is None:
+                self._calendar = calendar_for(self.profile, self.state_dir)
+            self._square_off_at = (day, watch_square_off_on(self.profile, self._calendar, day))
+        return self._square_off_at[1]
+
+    def _clock_text(self, at: datetime) -> str:
+        """'14:30 IST (Muhurat trading (Diwali Laxmi Pujan): the session closes 14:45)' on a day of other hours."""
+        local = at.astimezone(zone(self.profile.market.timezone))
+        text = f"{local:%H:%M} {local.tzname()}"
+        regular = self.profile.watch.square_off
+        if regular is not None and local.time().replace(tzinfo=None) != regular and self._calendar is not None:
+            d = local.date()
+            special = self._calendar.special_session(d)
+            close = self._calendar.session_bounds(d)[2].astimezone(local.tzinfo)
+            text += (f" ({special.name + ': ' if special else ''}the session closes {close:%H:%M}; "
+                     f"watch.square_off {regular:%H:%M} is for a regular day)")
+        return text
+
     def _square_off_due(self, beats: "Watchers") -> bool:
-        at = self.profile.watch.square_off
+        at = self.square_off_today()
         if at is None:
             return False
-        local = self.clock.now_in(self.profile.market.timezone)
-        return local.time() >= at and not beats.squared_off(local.date())
+        now = self.clock.now()
+        return now >= at and not beats.squared_off(self._day())
 
     def _square_off(self, beats: "Watchers", reader: "Reader") -> WatchReport | None:
         from mci.engine.shutdown import shutdown
 
-        at = self.profile.watch.square_off
-        self._emit("square_off", f"square-off time {at:%H:%M} ({self.profile.market.timezone}): "
-                                 "running the end-of-day sequence", "warn")
-        self._audit("watch", {"event": "square_off", "at": f"{at:%H:%M}"})
+        at = self.square_off_today()
+        self._emit("square_off", f"square-off time {self._clock_text(at)}: running the end-of-day sequence", "warn",
+                   square_off=at.isoformat())
+        self._audit("watch", {"event": "square_off", "at": f"{at.astimezone(zone(self.profile.market.timezone)):%H:%M}"})
         self._beat_status("squared_off")
         outcome: "ShutdownOutcome | None" = None
         refused: MciError | None = None
