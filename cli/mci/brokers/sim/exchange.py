@@ -305,10 +305,12 @@ _MIGRATE_3 = (
     " WHEN OLD.status IN ('OPEN', 'TRIGGER PENDING') AND NEW.status NOT IN ('OPEN', 'TRIGGER PENDING')"
     " BEGIN UPDATE resting_keys SET n = n - 1 WHERE (exchange, symbol, product) = (OLD.exchange, OLD.symbol, OLD.product);"
     " DELETE FROM resting_keys WHERE (exchange, symbol, product) = (OLD.exchange, OLD.symbol, OLD.product) AND n <= 0; END",
+    # Only resting orders block margin: an order changing outside the book changes no amount.
     "CREATE TRIGGER IF NOT EXISTS orders_forget_margin AFTER UPDATE ON orders"
+    " WHEN OLD.status IN ('OPEN', 'TRIGGER PENDING') OR NEW.status IN ('OPEN', 'TRIGGER PENDING')"
     " BEGIN DELETE FROM margin_marks WHERE (exchange, symbol, product) IN"
     " ((OLD.exchange, OLD.symbol, OLD.product), (NEW.exchange, NEW.symbol, NEW.product)); END",
-    "CREATE TRIGGER IF NOT EXISTS orders_new_margin AFTER INSERT ON orders"
+    "CREATE TRIGGER IF NOT EXISTS orders_new_margin AFTER INSERT ON orders WHEN NEW.status IN ('OPEN', 'TRIGGER PENDING')"
     " BEGIN DELETE FROM margin_marks WHERE (exchange, symbol, product) = (NEW.exchange, NEW.symbol, NEW.product); END",
     "CREATE TRIGGER IF NOT EXISTS positions_new_margin AFTER INSERT ON positions"
     " BEGIN DELETE FROM margin_marks WHERE (exchange, symbol, product) = (NEW.exchange, NEW.symbol, NEW.product); END",
@@ -412,6 +414,8 @@ _MIGRATE_2 = (
 )
 
 
+# The match_marks row of the whole book (an instrument's key always holds a colon).
+_BOOK = "*"
 # The resting orders of an instrument that the price can fill or trigger (a superset: see Exchange._reach).
 _REACHABLE = """
 SELECT * FROM orders WHERE status IN ('OPEN', 'TRIGGER PENDING') AND exchange = :exchange AND symbol = :symbol AND (
@@ -468,6 +472,9 @@ class Exchange:
         # The account's file wins over the constructor: it is the account other processes see.
         self.seed = int(row[0])
         self._slippage = Decimal(row[2])
+        # What every price depends on besides the minute and the overrides (see _match).
+        listed = sorted((i.key, str(i.base_price), str(i.tick_size)) for i in self.universe)
+        self._prices_id = hashlib.blake2b(repr((self.seed, listed)).encode(), digest_size=8).hexdigest()
 
     def __repr__(self) -> str:
         return f"Exchange(db={str(self.db_path)!r}, seed={self.seed})"
@@ -974,12 +981,19 @@ class Exchange:
 
         At the price they were last matched at and stayed resting, they cannot fill or trigger (a
         resting order's fate depends on the price alone), so those instruments are skipped; the rest
-        are matched together in time priority, as one scan of the whole book would.
+        are matched together in time priority, as one scan of the whole book would. Within one market
+        minute and unchanged overrides no price can have moved, and nothing is read but one row.
         """
         overrides = {k: (pinned, factor) for k, pinned, factor in c.execute("SELECT instrument, pinned, factor FROM price_overrides")}
+        minute = market_minute(now)
+        # Every price is a function of these: when the last match of the book (by any process) saw the same,
+        # every instrument still stands at the price its resting orders were matched at.
+        prices_at = f"{self._prices_id}|{minute}|{sorted(overrides.items())}"
+        row = c.execute("SELECT price FROM match_marks WHERE instrument = ?", (_BOOK,)).fetchone()
+        if row is not None and row[0] == prices_at:
+            return
         marks = dict(c.execute("SELECT instrument, price FROM match_marks").fetchall())
         moved: list[tuple[Instrument, Decimal]] = []
-        minute = market_minute(now)
         for exchange, symbol in c.execute("SELECT DISTINCT exchange, symbol FROM resting_keys").fetchall():
             inst = self.universe.get(exchange, symbol)
             if inst is None:  # the universe shrank under an old order: left for an operator (see _match_order)
@@ -987,8 +1001,11 @@ class Exchange:
             price = self._overridden(inst, minute, overrides.get(inst.key))
             if marks.get(inst.key) != str(price):
                 moved.append((inst, price))
-        if not moved:
-            return
+        if moved:
+            self._match_moved(c, moved, now)
+        c.execute("INSERT OR REPLACE INTO match_marks (instrument, price) VALUES (?, ?)", (_BOOK, prices_at))
+
+    def _match_moved(self, c: sqlite3.Connection, moved: list[tuple[Instrument, Decimal]], now: datetime) -> None:
         c.row_factory = sqlite3.Row
         try:
             rows = [row for inst, price in moved for row in c.execute(_REACHABLE, self._reach(inst, price)).fetchall()]
