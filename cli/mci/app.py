@@ -44,9 +44,8 @@ The day (IST; cron runs the same commands):
 Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
            a failed scan blocks; a kill switch latches 'halted'.
 \b
-Exit codes: 0 passed · 1 checks failed · 2 usage/config invalid · 3 infrastructure
-            unavailable · 4 refused by lifecycle · 5 locked · 6 shutdown incomplete
-            · 7 kill switch could not verify the account
+Exit codes: 0 passed · 1 checks failed · 2 usage/config invalid · 3 infrastructure unavailable
+            · 4 refused by lifecycle · 5 locked · 6 shutdown incomplete · 7 kill switch could not verify the account
 \b
 Environment: MCI_HOME (state dir), MCI_PROFILE (profile path), MCI_AT (this process's clock), NO_COLOR.
 """
