@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 LEVELS = {-1: "ERROR", 0: "WARNING", 1: "INFO", 2: "DEBUG"}
+_LOCK = threading.Lock()
 ROTATION_ENV = "MCI_LOG_ROTATION"
 RETENTION = 5
 FILE_NAME = "mci.jsonl"
@@ -30,6 +32,8 @@ FILE_NAME = "mci.jsonl"
 _verbosity = 0
 _logger: Any = None
 _configured_for: Any = None  # (verbosity, log path) the sinks were set up for
+_stderr_handler: Any = None  # added on the first record stderr shows: each loguru sink costs ~6 ms to add
+_SEVERITY = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "SUCCESS": 25, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 
 def set_verbosity(verbose: int, quiet: bool) -> None:
@@ -100,7 +104,7 @@ def _intercept_class() -> Any:
         """Standard-library records (mci.watch...) into loguru, scrubbed like the rest."""
 
         def emit(self, record: logging.LogRecord) -> None:
-            logger = get()
+            logger = get(record.levelno)
             try:
                 level: Any = logger.level(record.levelname).name
             except ValueError:
@@ -151,16 +155,25 @@ def _import_loguru() -> Any:
     return logger
 
 
+def _with_stderr(logger: Any) -> Any:
+    """The stderr sink, added once per configuration (a scan that only logs to the file never adds it)."""
+    global _stderr_handler
+    with _LOCK:
+        if _stderr_handler is None:
+            _stderr_handler = logger.add(_stderr_sink, level=LEVELS[_verbosity], format=_stderr_format,
+                                         colorize=False, backtrace=False, diagnose=False)
+    return logger
+
+
 def _configure(path: Path | None) -> Any:
-    global _logger, _configured_for
+    global _logger, _configured_for, _stderr_handler
     import logging
 
     logger = _import_loguru()
 
     logger.remove()
+    _stderr_handler = None
     logger.configure(patcher=_patch, extra={"_exc": "", "_json": "{}"})
-    logger.add(_stderr_sink, level=LEVELS[_verbosity], format=_stderr_format, colorize=False, backtrace=False,
-               diagnose=False)
     try:
         if path is None:
             raise RuntimeError("no state directory")
@@ -170,7 +183,7 @@ def _configure(path: Path | None) -> Any:
         if path.exists():
             os.chmod(path, 0o600)
     except Exception as exc:  # noqa: BLE001 — logging must never stop a command
-        logger.warning("no JSON log file: {}", exc)
+        _with_stderr(logger).warning("no JSON log file: {}", exc)
     std = logging.getLogger("mci")
     if not any(type(h).__name__ == "_Intercept" for h in std.handlers):
         std.addHandler(_intercept_class()())
@@ -179,20 +192,23 @@ def _configure(path: Path | None) -> Any:
     return logger
 
 
-def get() -> Any:
-    """The configured loguru logger (configured on first use, again if -v/-q or the state directory changed)."""
+def get(level: str | int | None = None) -> Any:
+    """The configured loguru logger (configured on first use, again if -v/-q or the state directory changed),
+    ready for a record at `level` (a name or a number; None: any level)."""
     try:
         path: Path | None = log_path()
     except Exception:  # noqa: BLE001 — no state directory: stderr only
         path = None
-    if _logger is not None and _configured_for == (_verbosity, path):
-        return _logger
-    return _configure(path)
+    logger = _logger if _logger is not None and _configured_for == (_verbosity, path) else _configure(path)
+    severity = _SEVERITY.get(level) if isinstance(level, str) else level
+    if _stderr_handler is None and (severity is None or severity >= _SEVERITY[LEVELS[_verbosity]]):
+        _with_stderr(logger)
+    return logger
 
 
 def event(level: str, message: str, **fields: Any) -> None:
     """Log one record, and never raise: a log that fails must not fail the money path."""
     try:
-        get().bind(**fields).opt(depth=1).log(level, message)
+        get(level).bind(**fields).opt(depth=1).log(level, message)
     except Exception:  # noqa: BLE001
         pass

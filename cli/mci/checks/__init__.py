@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from mci.errors import ConfigError
 
@@ -18,10 +18,17 @@ CHECK_MODULES = ("token", "broker", "order_path", "risk", "system", "breaker", "
                  "command", "web", "reports", "files", "evidence")  # the last five: gate evidence
 
 
-def load_all() -> None:
-    """Import every check module. A module not shipped yet leaves its kinds unregistered, which the
-    runner reports as a failed check — never a silent pass. Any other import error is a bug and raises."""
+def load_all(kinds: Iterable[str] | None = None) -> None:
+    """Import every check module, or, given `kinds`, the modules in order until every one of those kinds is
+    registered (a scan runs no gate-evidence check: `mci scan` need not import subprocess, URL and report
+    parsing). A module not shipped yet leaves its kinds unregistered, which the runner reports as a failed
+    check — never a silent pass. Any other import error is a bug and raises."""
+    from mci.checks.base import REGISTRY
+
+    wanted = None if kinds is None else set(kinds)
     for name in CHECK_MODULES:
+        if wanted is not None and wanted.issubset(REGISTRY):
+            return
         full = f"{__name__}.{name}"
         try:
             importlib.import_module(full)

@@ -224,8 +224,20 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
     calendar = calendar_for(profile, state_dir)
     frozen = clock.now() if batch or account is not None else None
 
+    refusals: dict[tuple[str, str], Any] = {}
+
     def session(intent: Any, now: Any) -> Any:
-        return intraday_entry_refusal(profile, calendar, intent.exchange, intent.product, now)
+        # A pure function of (exchange, product, instant): at a frozen instant it is worked out once per instrument
+        # segment, not once per order (the calendar and cut-off arithmetic is a fifth of an order's cost).
+        if frozen is None:
+            return intraday_entry_refusal(profile, calendar, intent.exchange, intent.product, now)
+        key = (intent.exchange, intent.product)
+        if key in refusals:
+            return refusals[key]
+        refusal = intraday_entry_refusal(profile, calendar, intent.exchange, intent.product, frozen)
+        if len(refusals) < 1024:  # a stream of made-up exchanges must not grow it without end
+            refusals[key] = refusal
+        return refusal
 
     broker = None
     prices = None

@@ -82,10 +82,13 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(microseconds=int(seconds * 1_000_000))
 
 
+_PAISA = Decimal("0.01")
+
+
 def format_money(amount: Decimal) -> str:
     """₹2,450.00 — two decimals, Western grouping (what Kite's console shows)."""
     sign = "-" if amount < 0 else ""
-    return f"{sign}₹{abs(amount).quantize(Decimal('0.01')):,}"
+    return f"{sign}₹{abs(amount).quantize(_PAISA):,}"
 
 
 def format_percent(fraction: Decimal) -> str:

@@ -71,7 +71,7 @@ def run_scan(
     from mci.engine.runner import run_checklist
     from mci.store.state import StateStore
 
-    load_all()
+    load_all(spec.kind for spec in profile.scan.checklist.checks)
     store = StateStore.open(state_dir)
     try:
         refuse_if_halted(Lifecycle(store, profile.name).current(), "scan")

@@ -179,6 +179,14 @@ def _map(data: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
 
 def decimal_of(value: Any) -> Decimal | None:
     """A finite Decimal from a JSON number or numeric string; None for anything else (bool, NaN, inf, text)."""
+    if type(value) is str:  # the common case first: every price of every order in a stream
+        if "_" in value:
+            return None
+        try:
+            d = Decimal(value.strip())
+        except (InvalidOperation, ValueError):
+            return None
+        return d if d.is_finite() else None
     if isinstance(value, bool):
         return None
     if isinstance(value, float):

@@ -30,6 +30,7 @@ ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
 FIELDS = ("exchange", "symbol", "side", "quantity", "order_type", "product", "price", "trigger_price",
           "stop_loss", "target", "signal_time", "tag", "market_protection")
 _PRICES = ("price", "trigger_price", "stop_loss", "target")
+_KNOWN = frozenset(FIELDS)
 # Far past any exchange's order size; it keeps quantity × price inside Decimal's 28 digits, and a quantity
 # such as 9e999999 from ever becoming a million-digit int.
 MAX_QUANTITY = 10**12
@@ -94,7 +95,7 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
         return None, [Failure("shape", "the order is not a JSON object", f"it is {_shown(raw)}",
                               'send one object per order: {"exchange": "NSE", "symbol": "INFY", ...}')]
     failures: list[Failure] = []
-    unknown = [str(k) for k in raw if k not in FIELDS]
+    unknown = [str(k) for k in raw if k not in _KNOWN]
     if unknown:
         failures.append(Failure("shape", f"unknown field(s): {', '.join(sorted(unknown))[:200]}",
                                 "an unknown field is most often a misspelt known one, whose value would be ignored",
@@ -131,14 +132,14 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
     product = text("product", "MIS")
 
     quantity = raw.get("quantity")
-    if isinstance(quantity, bool) or not isinstance(quantity, (int, float, str)) or decimal_of(quantity) is None:
+    q = None if isinstance(quantity, bool) or not isinstance(quantity, (int, float, str)) else decimal_of(quantity)
+    if q is None:
         failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a number",
                                 "NaN, infinity, text or a missing quantity cannot be sized",
                                 "send a whole number of shares above 0"))
         qty = None
     else:
-        q = decimal_of(quantity)
-        if q is None or q != q.to_integral_value() or q <= 0:
+        if q != q.to_integral_value() or q <= 0:
             failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a whole number above 0",
                                     "zero, negative or fractional quantities are signal bugs",
                                     "send a whole number of shares above 0; the side says buy or sell"))

@@ -58,6 +58,10 @@ def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+# Served by the runs_latest index (profile, started_at; its rowid breaks ties): no sort however long the journal.
+LATEST = "SELECT * FROM runs WHERE profile = ? ORDER BY started_at DESC, rowid DESC LIMIT ?"
+
+
 class Journal:
     def __init__(self, store: StateStore, profile: str):
         self.store = store
@@ -74,8 +78,7 @@ class Journal:
         return _run(rows[0]) if rows else None
 
     def latest(self, limit: int = 5) -> list[RunRecord]:
-        rows = self.store.execute("SELECT * FROM runs WHERE profile = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                                  (self.profile, limit))
+        rows = self.store.execute(LATEST, (self.profile, limit))
         return [_run(r) for r in rows]
 
     def start(self, run_id: str, purpose: str, sequence: str, now: datetime, parent: str | None = None) -> RunRecord:

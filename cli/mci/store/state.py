@@ -24,7 +24,7 @@ from mci.store.anchor import (EMPTY, AnchorWriter, Head, anchor_path, compare, d
 from mci.store.audit import AuditRecord, canonical_json, record_hash
 
 DB_NAME = "state.db"
-SCHEMA_VERSION = 3  # 2: the sequence journal (runs, steps); 3: watchers (mci watch heartbeats)
+SCHEMA_VERSION = 4  # 2: the sequence journal (runs, steps); 3: watchers (mci watch heartbeats); 4: runs_latest
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lifecycle (
@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error       TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_profile ON runs(profile, purpose, status);
+-- Journal.latest(): a profile's runs newest first straight from the index (its rowid breaks ties), no sort.
+CREATE INDEX IF NOT EXISTS runs_latest ON runs(profile, started_at);
 CREATE TABLE IF NOT EXISTS steps (
     run_id      TEXT NOT NULL,
     step_id     TEXT NOT NULL,

@@ -25,6 +25,7 @@ import hashlib
 import sqlite3
 import threading
 from contextlib import contextmanager
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
@@ -37,7 +38,7 @@ from mci.brokers.sim.universe import DEFAULT_UNIVERSE, Instrument, Universe
 from mci.clock import IST, Clock, zone
 from mci.errors import ExitCode, MciError, UnavailableError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 5000
 
 SIDES = ("BUY", "SELL")
@@ -253,6 +254,7 @@ def round_to_tick(price: Decimal, tick: Decimal, rounding: str = ROUND_HALF_UP) 
     return (price / tick).quantize(Decimal(1), rounding=rounding) * tick
 
 
+@lru_cache(maxsize=4096)  # pure, and ~20 µs (blake2b, Decimal exp): every operation asks again
 def path_price(seed: int, inst: Instrument, minute: int) -> Decimal:
     """The deterministic price of `inst` at a market minute: a pure function, O(1)."""
     s = inst.key
@@ -275,6 +277,48 @@ def _dt(text: str | None) -> datetime | None:
 def _sign(n: int) -> int:
     return (n > 0) - (n < 0)
 
+
+# Schema 2 -> 3 (issue 19): incremental matching and order margin; an index and two caches, nothing to convert.
+_MIGRATE_3 = (
+    # The resting orders of one instrument (or one position key), in time priority, from the index alone.
+    "CREATE INDEX IF NOT EXISTS orders_resting ON orders (status, exchange, symbol, product, seq)",
+    # The price at which every resting order of the instrument was last matched and stayed resting:
+    # at the same price again they cannot fill, so matching skips the instrument.
+    "CREATE TABLE IF NOT EXISTS match_marks (instrument TEXT PRIMARY KEY, price TEXT NOT NULL)",
+    # The margin the resting orders of one position key block, dropped whenever one of them or the position changes.
+    "CREATE TABLE IF NOT EXISTS margin_marks (exchange TEXT NOT NULL, symbol TEXT NOT NULL, product TEXT NOT NULL,"
+    " blocked TEXT NOT NULL, PRIMARY KEY (exchange, symbol, product))",
+    # How many orders rest per position key: which keys have any, without a scan of the book.
+    "CREATE TABLE IF NOT EXISTS resting_keys (exchange TEXT NOT NULL, symbol TEXT NOT NULL, product TEXT NOT NULL,"
+    " n INTEGER NOT NULL, PRIMARY KEY (exchange, symbol, product))",
+    "INSERT OR REPLACE INTO resting_keys (exchange, symbol, product, n) SELECT exchange, symbol, product, COUNT(*)"
+    " FROM orders WHERE status IN ('OPEN', 'TRIGGER PENDING') GROUP BY exchange, symbol, product",
+    # Triggers, not calls in Python: no write to the book, whatever its path, can leave them stale.
+    "CREATE TRIGGER IF NOT EXISTS orders_rest AFTER INSERT ON orders WHEN NEW.status IN ('OPEN', 'TRIGGER PENDING')"
+    " BEGIN INSERT INTO resting_keys VALUES (NEW.exchange, NEW.symbol, NEW.product, 1)"
+    " ON CONFLICT (exchange, symbol, product) DO UPDATE SET n = n + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS orders_start_resting AFTER UPDATE OF status ON orders"
+    " WHEN NEW.status IN ('OPEN', 'TRIGGER PENDING') AND OLD.status NOT IN ('OPEN', 'TRIGGER PENDING')"
+    " BEGIN INSERT INTO resting_keys VALUES (NEW.exchange, NEW.symbol, NEW.product, 1)"
+    " ON CONFLICT (exchange, symbol, product) DO UPDATE SET n = n + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS orders_stop_resting AFTER UPDATE OF status ON orders"
+    " WHEN OLD.status IN ('OPEN', 'TRIGGER PENDING') AND NEW.status NOT IN ('OPEN', 'TRIGGER PENDING')"
+    " BEGIN UPDATE resting_keys SET n = n - 1 WHERE (exchange, symbol, product) = (OLD.exchange, OLD.symbol, OLD.product);"
+    " DELETE FROM resting_keys WHERE (exchange, symbol, product) = (OLD.exchange, OLD.symbol, OLD.product) AND n <= 0; END",
+    # Only resting orders block margin: an order changing outside the book changes no amount.
+    "CREATE TRIGGER IF NOT EXISTS orders_forget_margin AFTER UPDATE ON orders"
+    " WHEN OLD.status IN ('OPEN', 'TRIGGER PENDING') OR NEW.status IN ('OPEN', 'TRIGGER PENDING')"
+    " BEGIN DELETE FROM margin_marks WHERE (exchange, symbol, product) IN"
+    " ((OLD.exchange, OLD.symbol, OLD.product), (NEW.exchange, NEW.symbol, NEW.product)); END",
+    "CREATE TRIGGER IF NOT EXISTS orders_new_margin AFTER INSERT ON orders WHEN NEW.status IN ('OPEN', 'TRIGGER PENDING')"
+    " BEGIN DELETE FROM margin_marks WHERE (exchange, symbol, product) = (NEW.exchange, NEW.symbol, NEW.product); END",
+    "CREATE TRIGGER IF NOT EXISTS positions_new_margin AFTER INSERT ON positions"
+    " BEGIN DELETE FROM margin_marks WHERE (exchange, symbol, product) = (NEW.exchange, NEW.symbol, NEW.product); END",
+    "CREATE TRIGGER IF NOT EXISTS positions_forget_margin AFTER UPDATE ON positions"
+    " BEGIN DELETE FROM margin_marks WHERE (exchange, symbol, product) = (OLD.exchange, OLD.symbol, OLD.product); END",
+    "CREATE TRIGGER IF NOT EXISTS positions_gone_margin AFTER DELETE ON positions"
+    " BEGIN DELETE FROM margin_marks WHERE (exchange, symbol, product) = (OLD.exchange, OLD.symbol, OLD.product); END",
+)
 
 _SCHEMA = """
 CREATE TABLE account (
@@ -361,12 +405,27 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions (user_id, issued_at);
 CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL);
-"""
+"""  # then _MIGRATE_3, statement by statement (its triggers hold semicolons)
+
 # Schema 1 -> 2: the order's market protection, and the intraday-blocked instruments (Kite's 2026 rules).
 _MIGRATE_2 = (
     "ALTER TABLE orders ADD COLUMN market_protection TEXT NOT NULL DEFAULT '0'",
     "CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL)",
 )
+
+
+# The match_marks row of the whole book (an instrument's key always holds a colon).
+_BOOK = "*"
+# The resting orders of an instrument that the price can fill or trigger (a superset: see Exchange._reach).
+_REACHABLE = """
+SELECT * FROM orders WHERE status IN ('OPEN', 'TRIGGER PENDING') AND exchange = :exchange AND symbol = :symbol AND (
+       (status = 'OPEN' AND order_type IN ('MARKET', 'SL-M'))
+    OR (status = 'OPEN' AND side = 'BUY' AND CAST(price AS REAL) >= :lo)
+    OR (status = 'OPEN' AND side = 'SELL' AND CAST(price AS REAL) <= :hi)
+    OR (status = 'TRIGGER PENDING' AND side = 'BUY' AND CAST(trigger_price AS REAL) <= :hi)
+    OR (status = 'TRIGGER PENDING' AND side = 'SELL' AND CAST(trigger_price AS REAL) >= :lo)
+    OR side NOT IN ('BUY', 'SELL'))
+"""
 
 
 def _token_hash(token: str) -> str:
@@ -413,6 +472,9 @@ class Exchange:
         # The account's file wins over the constructor: it is the account other processes see.
         self.seed = int(row[0])
         self._slippage = Decimal(row[2])
+        # What every price depends on besides the minute and the overrides (see _match).
+        listed = sorted((i.key, str(i.base_price), str(i.tick_size)) for i in self.universe)
+        self._prices_id = hashlib.blake2b(repr((self.seed, listed)).encode(), digest_size=8).hexdigest()
 
     def __repr__(self) -> str:
         return f"Exchange(db={str(self.db_path)!r}, seed={self.seed})"
@@ -472,9 +534,11 @@ class Exchange:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
+            for statement in _MIGRATE_3:
+                c.execute(statement)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif version == 1:
-            for statement in _MIGRATE_2:
+        elif version < SCHEMA_VERSION:
+            for statement in (_MIGRATE_2 if version == 1 else ()) + _MIGRATE_3:
                 c.execute(statement)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -503,9 +567,13 @@ class Exchange:
 
     def _price(self, c: sqlite3.Connection, inst: Instrument, at: datetime) -> Decimal:
         row = c.execute("SELECT pinned, factor FROM price_overrides WHERE instrument = ?", (inst.key,)).fetchone()
+        return self._overridden(inst, market_minute(at), row)
+
+    def _overridden(self, inst: Instrument, minute: int, row: tuple[str | None, str] | None) -> Decimal:
+        """The price at a market minute given the instrument's override row (pinned, factor), or None for the path itself."""
         if row is None:
-            return path_price(self.seed, inst, market_minute(at))
-        base = Decimal(row[0]) if row[0] is not None else path_price(self.seed, inst, market_minute(at))
+            return path_price(self.seed, inst, minute)
+        base = Decimal(row[0]) if row[0] is not None else path_price(self.seed, inst, minute)
         return max(round_to_tick(base * Decimal(row[1]), inst.tick_size), inst.tick_size)
 
     def price_at(self, exchange: str, symbol: str, at: datetime) -> Decimal:
@@ -631,6 +699,7 @@ class Exchange:
                 resting = "TRIGGER PENDING" if request.order_type in ("SL", "SL-M") else "OPEN"
                 self._set_status(c, order_id, resting, now)
                 self._match_order(c, self._order_row(c, order_id), now, on_arrival=True)
+                self._mark_matched(c, inst, ltp)
         if rejection:
             raise rejection
         return order_id
@@ -747,8 +816,7 @@ class Exchange:
         if r.quantity > rules.MAX_EQUITY_QUANTITY:
             return rules.QUANTITY_EXCEEDED
         key = (inst.exchange, inst.symbol, r.product)
-        projected = self._projected_positions(c)
-        adds = self._increasing(projected.get(key, 0), signed)
+        adds = self._increasing(self._projected(c, key), signed)
         # A blocked stock takes no new intraday exposure; closing what is held stays possible.
         if r.product == "MIS" and adds > 0 and c.execute("SELECT 1 FROM mis_blocked WHERE instrument = ?", (inst.key,)).fetchone():
             return rules.MIS_BLOCKED.format(symbol=inst.symbol)
@@ -761,11 +829,11 @@ class Exchange:
             return trigger_reason
         if r.product == "CNC" and r.side == "SELL":
             held = self._position_qty(c, inst.exchange, inst.symbol, "CNC")
-            pending = sum(
-                o["quantity"] - o["filled_quantity"]
-                for o in self._resting(c)
-                if (o["exchange"], o["symbol"], o["product"], o["side"]) == (inst.exchange, inst.symbol, "CNC", "SELL")
-            )
+            pending = c.execute(
+                "SELECT COALESCE(SUM(quantity - filled_quantity), 0) FROM orders WHERE status IN (?, ?) AND exchange = ?"
+                " AND symbol = ? AND product = 'CNC' AND side = 'SELL'",
+                (*RESTING, inst.exchange, inst.symbol),
+            ).fetchone()[0]
             if r.quantity + pending > held:
                 return f"Insufficient holdings: {held} {inst.symbol} held in CNC, {pending} already on sell orders, {r.quantity} more asked (CNC cannot short)"
         reference = price or trigger or ltp
@@ -789,21 +857,14 @@ class Exchange:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def _resting(self, c: sqlite3.Connection) -> list[sqlite3.Row]:
-        c.row_factory = sqlite3.Row
-        try:
-            return c.execute("SELECT * FROM orders WHERE status IN (?, ?) ORDER BY seq", RESTING).fetchall()
-        finally:
-            c.row_factory = None
-
-    def _projected_positions(self, c: sqlite3.Connection) -> dict[tuple[str, str, str], int]:
-        """Positions as if every resting order filled: margin for a new order is what it adds beyond them."""
-        projected = {(e, s, p): int(q) for e, s, p, q in c.execute("SELECT exchange, symbol, product, quantity FROM positions")}
-        for o in self._resting(c):
-            key = (o["exchange"], o["symbol"], o["product"])
-            left = o["quantity"] - o["filled_quantity"]
-            projected[key] = projected.get(key, 0) + (left if o["side"] == "BUY" else -left)
-        return projected
+    def _projected(self, c: sqlite3.Connection, key: tuple[str, str, str]) -> int:
+        """The position as if every resting order of it filled: margin for a new order is what it adds beyond them."""
+        pending = c.execute(
+            "SELECT COALESCE(SUM(CASE side WHEN 'BUY' THEN quantity - filled_quantity ELSE filled_quantity - quantity END), 0)"
+            " FROM orders WHERE status IN (?, ?) AND exchange = ? AND symbol = ? AND product = ?",
+            (*RESTING, *key),
+        ).fetchone()[0]
+        return self._position_qty(c, *key) + int(pending)
 
     def _order_row(self, c: sqlite3.Connection, order_id: str) -> sqlite3.Row:
         c.row_factory = sqlite3.Row
@@ -906,6 +967,7 @@ class Exchange:
             self._set_status(c, order_id, "MODIFY PENDING", now)
             self._set_status(c, order_id, resting, now)
             self._match_order(c, self._order_row(c, order_id), now, on_arrival=True)
+            self._mark_matched(c, inst, self._price(c, inst, now))
 
     # ------------------------------------------------------------ matching
 
@@ -915,8 +977,54 @@ class Exchange:
             self._match(c, now or self.clock.now())
 
     def _match(self, c: sqlite3.Connection, now: datetime) -> None:
-        for row in self._resting(c):
+        """Match the resting orders of every instrument whose price moved since they were last matched.
+
+        At the price they were last matched at and stayed resting, they cannot fill or trigger (a
+        resting order's fate depends on the price alone), so those instruments are skipped; the rest
+        are matched together in time priority, as one scan of the whole book would. Within one market
+        minute and unchanged overrides no price can have moved, and nothing is read but one row.
+        """
+        overrides = {k: (pinned, factor) for k, pinned, factor in c.execute("SELECT instrument, pinned, factor FROM price_overrides")}
+        minute = market_minute(now)
+        # Every price is a function of these: when the last match of the book (by any process) saw the same,
+        # every instrument still stands at the price its resting orders were matched at.
+        prices_at = f"{self._prices_id}|{minute}|{sorted(overrides.items())}"
+        row = c.execute("SELECT price FROM match_marks WHERE instrument = ?", (_BOOK,)).fetchone()
+        if row is not None and row[0] == prices_at:
+            return
+        marks = dict(c.execute("SELECT instrument, price FROM match_marks").fetchall())
+        moved: list[tuple[Instrument, Decimal]] = []
+        for exchange, symbol in c.execute("SELECT DISTINCT exchange, symbol FROM resting_keys").fetchall():
+            inst = self.universe.get(exchange, symbol)
+            if inst is None:  # the universe shrank under an old order: left for an operator (see _match_order)
+                continue
+            price = self._overridden(inst, minute, overrides.get(inst.key))
+            if marks.get(inst.key) != str(price):
+                moved.append((inst, price))
+        if moved:
+            self._match_moved(c, moved, now)
+        c.execute("INSERT OR REPLACE INTO match_marks (instrument, price) VALUES (?, ?)", (_BOOK, prices_at))
+
+    def _match_moved(self, c: sqlite3.Connection, moved: list[tuple[Instrument, Decimal]], now: datetime) -> None:
+        c.row_factory = sqlite3.Row
+        try:
+            rows = [row for inst, price in moved for row in c.execute(_REACHABLE, self._reach(inst, price)).fetchall()]
+        finally:
+            c.row_factory = None
+        for row in sorted(rows, key=lambda r: r["seq"]):
             self._match_order(c, row, now, on_arrival=False)
+        for inst, price in moved:
+            self._mark_matched(c, inst, price)
+
+    @staticmethod
+    def _reach(inst: Instrument, price: Decimal) -> dict[str, object]:
+        # Binary floats only narrow the candidates, with a margin far above their error; _match_order decides exactly.
+        return {"exchange": inst.exchange, "symbol": inst.symbol, "lo": float(price) * (1 - 1e-9), "hi": float(price) * (1 + 1e-9)}
+
+    @staticmethod
+    def _mark_matched(c: sqlite3.Connection, inst: Instrument, price: Decimal) -> None:
+        """Every resting order of `inst` has just been matched at `price` (see _match)."""
+        c.execute("INSERT OR REPLACE INTO match_marks (instrument, price) VALUES (?, ?)", (inst.key, str(price)))
 
     def _match_order(self, c: sqlite3.Connection, row: sqlite3.Row, now: datetime, *, on_arrival: bool) -> None:
         inst = self.universe.get(row["exchange"], row["symbol"])
@@ -1133,19 +1241,42 @@ class Exchange:
             return self._position_records(c, now)
 
     def _order_margin(self, c: sqlite3.Connection, now: datetime) -> Decimal:
-        projected = {(e, s, p): int(q) for e, s, p, q in c.execute("SELECT exchange, symbol, product, quantity FROM positions")}
+        """What the resting orders block: per position key, what each adds beyond the position and the orders before it.
+
+        A key's amount is kept in margin_marks until one of its orders or its position changes (the
+        sums are exact, so adding them key by key gives the amount one pass over the book would).
+        """
+        kept = {(e, s, p): blocked for e, s, p, blocked in c.execute("SELECT exchange, symbol, product, blocked FROM margin_marks")}
         blocked = Decimal(0)
-        for o in self._resting(c):
-            key = (o["exchange"], o["symbol"], o["product"])
-            left = o["quantity"] - o["filled_quantity"]
-            signed = left if o["side"] == "BUY" else -left
-            reference = Decimal(o["price"]) or Decimal(o["trigger_price"])
-            if not reference:
-                inst = self.universe.get(o["exchange"], o["symbol"])
-                reference = self._price(c, inst, now) if inst else Decimal(0)
-            blocked += self._increasing(projected.get(key, 0), signed) * reference * MARGIN_RATE.get(o["product"], Decimal(1))
-            projected[key] = projected.get(key, 0) + signed
+        for key in c.execute("SELECT exchange, symbol, product FROM resting_keys ORDER BY exchange, symbol, product").fetchall():
+            if key in kept:
+                blocked += Decimal(kept[key])
+                continue
+            amount, priced = self._key_margin(c, key, now)
+            if not priced:  # an amount that leans on the market price changes with it: never kept
+                c.execute("INSERT OR REPLACE INTO margin_marks (exchange, symbol, product, blocked) VALUES (?, ?, ?, ?)",
+                          (*key, str(amount)))
+            blocked += amount
         return blocked
+
+    def _key_margin(self, c: sqlite3.Connection, key: tuple[str, str, str], now: datetime) -> tuple[Decimal, bool]:
+        """The margin the resting orders of one position key block, and whether it used the market price."""
+        exchange, symbol, product = key
+        projected, blocked, priced = self._position_qty(c, *key), Decimal(0), False
+        for side, quantity, filled, price, trigger in c.execute(
+            "SELECT side, quantity, filled_quantity, price, trigger_price FROM orders"
+            " WHERE status IN (?, ?) AND exchange = ? AND symbol = ? AND product = ? ORDER BY seq",
+            (*RESTING, *key),
+        ).fetchall():
+            left = quantity - filled
+            signed = left if side == "BUY" else -left
+            reference = Decimal(price) or Decimal(trigger)
+            if not reference:
+                inst = self.universe.get(exchange, symbol)
+                reference, priced = (self._price(c, inst, now) if inst else Decimal(0)), True
+            blocked += self._increasing(projected, signed) * reference * MARGIN_RATE.get(product, Decimal(1))
+            projected += signed
+        return blocked, priced
 
     def _funds(self, c: sqlite3.Connection, now: datetime) -> FundsRecord:
         opening = Decimal(c.execute("SELECT opening_cash FROM account WHERE id = 1").fetchone()[0])
