@@ -254,3 +254,29 @@ def test_the_anchor_moves_only_with_a_committed_append(mci_home):
     finally:
         store.close()
     assert command.verify(mci_home).status == "intact" and written[0]["seq"] == 1
+
+
+def test_the_kill_switchs_fallback_trail_is_verified_beside_the_db(run_mci, mci_home):
+    """A kill that ran without the DB wrote audit.fallback.jsonl; an edit there is tampering too (exit 1)."""
+    from mci.store.fallback import FallbackAudit, fallback_path
+
+    build_trail(mci_home)
+    path = fallback_path(mci_home)
+    for n in range(3):
+        FallbackAudit(path).append("emergency", {"event": "cancel", "order_id": str(n)}, START, profile="paper")
+    code, out = verify(run_mci)
+    assert code == 0 and out["status"] == "intact"
+    assert out["fallback"] == {"file": str(path), "records": 3, "status": "intact", "first_bad_seq": None}
+    code, text = verify_text(run_mci)
+    assert code == 0 and "3 record(s) of kills run without the state DB" in text
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    edited = json.loads(lines[1])
+    edited["data"]["order_id"] = "9"  # the record of a cancel rewritten after the fact
+    path.write_text("\n".join([lines[0], json.dumps(edited), lines[2]]) + "\n", encoding="utf-8")
+    code, out = verify(run_mci)
+    assert code == 1 and out["status"] == "tampered"
+    assert out["problem"]["category"] == "fallback" and out["problem"]["seq"] == 2
+    assert out["fallback"]["status"] == "tampered" and out["fallback"]["first_bad_seq"] == 2
+    code, text = verify_text(run_mci)
+    assert code == 1 and "TAMPERED (fallback)" in text and "audit.fallback.jsonl" in text

@@ -7,7 +7,8 @@ match the content is an edit. The anchor file (mci.store.anchor) catches what th
 alone cannot: a cut-off tail, records appended behind mci's back, and a chain rewritten
 forward with recomputed hashes. And every `chain_break` record (written by an append that
 found the chain no longer matching its anchor, mci.store.state) is reported for ever after,
-though the chain past it is valid again.
+though the chain past it is valid again. A kill that ran without the DB wrote to
+`audit.fallback.jsonl` (mci.store.fallback), a chain of its own: it is verified beside the DB's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator
 from mci.errors import UnavailableError
 from mci.store.anchor import EMPTY, Anchor, Head, anchor_path, compare, describe, parse_anchor, read_raw
 from mci.store.audit import GENESIS, record_hash
+from mci.store.fallback import fallback_path, read_fallback, verify_fallback
 from mci.store.state import DB_NAME
 
 SQLITE_MAX_INT = 2**63 - 1
@@ -149,6 +151,7 @@ class Verdict:
     problem: Problem | None = None
     breaks: list[Break] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fallback: dict[str, Any] | None = None  # audit.fallback.jsonl, when a kill ever had to write there
 
     @property
     def status(self) -> str:
@@ -160,7 +163,7 @@ class Verdict:
         return {"status": self.status, "records": self.records, "first_seq": self.first_seq,
                 "last_seq": self.last_seq, "anchor": self.anchor,
                 "problem": self.problem.as_dict() if self.problem else None,
-                "breaks": [b.as_dict() for b in self.breaks], "notes": self.notes}
+                "breaks": [b.as_dict() for b in self.breaks], "notes": self.notes, "fallback": self.fallback}
 
 
 def _body_hash(prev: str, row: Row) -> str | None:
@@ -252,14 +255,17 @@ def verify(state_dir: Path) -> Verdict:
     path = anchor_path(db)
     conn = None
     try:
+        verdict = None
         if db.exists():
             conn = _connect(db)
             try:
-                return _verify(conn, path)
+                verdict = _verify(conn, path)
             except sqlite3.OperationalError as exc:
                 if "no such table" not in str(exc):
                     raise
-        return _verify(None, path)
+        verdict = verdict or _verify(None, path)
+        _verify_fallback(verdict, fallback_path(state_dir))
+        return verdict
     except sqlite3.DatabaseError as exc:
         raise unreadable(db, exc) from None
     finally:
@@ -310,6 +316,25 @@ def _verify(conn: sqlite3.Connection | None, path: Path) -> Verdict:
             "break is not the one that was anchored",
             RESTORE)
     return verdict
+
+
+def _verify_fallback(verdict: Verdict, path: Path) -> None:
+    # The file is only ever appended to by degraded kills; its chain starts at seq 1 of its own.
+    if not path.exists():
+        return
+    count = sum(1 for _ in read_fallback(path))
+    broken = verify_fallback(path)
+    verdict.fallback = {"file": str(path), "records": count, "status": "tampered" if broken else "intact",
+                        "first_bad_seq": broken.seq if broken else None}
+    if broken is not None:
+        verdict.problem = verdict.problem or Problem(
+            broken.seq, None, None, "fallback",
+            f"record {broken.seq} of the kill switch's fallback trail {path.name} does not check",
+            f"{broken.reason}; this file holds what kills did while the state DB could not be used",
+            RESTORE)
+    else:
+        verdict.notes.append(f"{count} record(s) of kills run without the state DB are in {path}; "
+                             "their own hash chain holds (`mci audit export` does not include them)")
 
 
 def _detected(b: Break) -> str:
