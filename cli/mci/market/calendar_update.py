@@ -37,12 +37,12 @@ class Change:
             return f"- {self.day:%a %Y-%m-%d}  {self.old}"
         return f"~ {self.day:%a %Y-%m-%d}  {self.old} -> {self.new}"
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"change": self.kind, "date": self.day.isoformat(), "old": self.old, "new": self.new}
+
 
 def _label(name: str, part: str | None) -> str:
     return f"{name} ({part} session closed)" if part else name
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"change": self.kind, "date": self.day.isoformat(), "old": self.old, "new": self.new}
 
 
 @dataclass
