@@ -230,8 +230,8 @@ def _one_calendar(calendar, segments: tuple[str, ...], clock) -> Finding:
     today = calendar.local(clock.now()).date()
     left = (calendar.covers_until - today).days
     status = "EXPIRED: the scan fails" if left < 0 else f"{left} day(s) left"
-    detail = (f"{calendar.label} holidays ({'/'.join(segments)}) known until {calendar.covers_until} "
-              f"({status}; {calendar.path})")
+    detail = (f"{calendar.label} holidays known until {calendar.covers_until} "
+              f"({'/'.join(segments)}; {status}; {calendar.path})")
     how = update_how(calendar)
     if left < 0:
         return Finding("calendar", "fail", detail, how)

@@ -36,6 +36,10 @@ ZERODHA_URL = ("https://support.zerodha.com/category/trading-and-markets/margin-
 # the close of that day's MCX session (23:30 or 23:55 with US summer time, 17:00 on a day without an evening).
 ZERODHA_SQUARE_OFF = {"CM": time(15, 20), "FO": time(15, 25), "CD": time(16, 45)}
 MCX_BEFORE_CLOSE = timedelta(minutes=25)
+# MCX's earliest regular close is 23:30 (non-agricultural commodities while the US keeps summer time; 23:55
+# otherwise: https://www.angelone.in/announcements/market/mcx-trade-timings-revised-from-11-mar), so Zerodha's MCX
+# square-off is 23:05 at the earliest: what `validate` holds watch.square_off to (at run time, each day's own close).
+MCX_EARLIEST_SQUARE_OFF = time(23, 5)
 INTRADAY_PRODUCTS = ("MIS", "CO", "BO")
 WARN_WITHIN = timedelta(minutes=2)  # a square-off this close to the broker's races it
 
@@ -89,8 +93,9 @@ def square_off_findings(profile: "Profile", location_of) -> tuple[list[ConfigErr
     warnings: list[ConfigError] = []
     for segment in profile_segments(profile):
         broker, source = broker_square_off(profile, segment)
-        if broker is None:
-            continue  # MCX: relative to its calendar's close, judged at run time
+        if broker is None:  # MCX: 25 minutes before each day's close; the earliest of a regular day here
+            broker = MCX_EARLIEST_SQUARE_OFF
+            source += ", the 23:30 close while the US keeps daylight saving time"
         mine = profile.watch.square_off
         if mine is not None:
             gap = _minutes(broker) - _minutes(mine)
