@@ -237,3 +237,16 @@ def test_calendar_update_refuses_mcx_mixed_with_nse_or_without_a_file(run_mci, t
     assert mixed.returncode == 2 and "MCX publishes its own" in mixed.stdout + mixed.stderr
     bare = run_mci("calendar", "update", "--segment", "MCX")
     assert bare.returncode == 2 and "--from-file" in bare.stdout + bare.stderr
+
+
+def test_policy_diff_reads_a_morning_only_holiday_and_the_dst_close():
+    from mci.policy.compare_calendar import compare_calendars
+
+    base = {"sessions": {"dst_close": {"zone": "America/New_York", "end": "23:30"}},
+            "holidays": [{"date": "2026-01-26", "name": "Republic Day"}]}
+    looser = {"sessions": {"dst_close": {"zone": "America/New_York", "end": "23:45"}},
+              "holidays": [{"date": "2026-01-26", "name": "Republic Day", "closed": "morning"}]}
+    assert {c.key: c.kind for c in compare_calendars(base, looser)} == {
+        "holidays.2026-01-26.closed": "loosening", "sessions.dst_close.end": "loosening"}
+    assert {c.key: c.kind for c in compare_calendars(looser, base)} == {
+        "holidays.2026-01-26.closed": "tightening", "sessions.dst_close.end": "tightening"}

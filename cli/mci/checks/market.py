@@ -164,7 +164,8 @@ class HolidayCheck(Check):
             )
             return CheckOutcome.warned(f"not a holiday ({_day(d)}); calendar ends {calendar.covers_until}", error, **facts)
         if name:
-            return CheckOutcome.passed(f"{name}, a holiday with a {special} ({_day(d)})", holiday=name, **facts)
+            joined = f"a holiday with a {special}" if calendar.special_session(d) else f"a holiday: {special}"
+            return CheckOutcome.passed(f"{name}, {joined} ({_day(d)})", holiday=name, **facts)
         return CheckOutcome.passed(f"not a holiday ({_day(d)}); {next_text}", **facts)
 
 
