@@ -250,3 +250,48 @@ def test_policy_diff_reads_a_morning_only_holiday_and_the_dst_close():
         "holidays.2026-01-26.closed": "loosening", "sessions.dst_close.end": "loosening"}
     assert {c.key: c.kind for c in compare_calendars(looser, base)} == {
         "holidays.2026-01-26.closed": "tightening", "sessions.dst_close.end": "tightening"}
+
+
+def test_a_part_closed_is_checked_at_file_and_line(run_mci, tmp_path):
+    from mci.resources import rules_dir
+
+    text = (rules_dir() / "calendars" / "mcx.yaml").read_text(encoding="utf-8")
+    holi = "  - {date: 2026-03-03, name: Holi, closed: morning}\n"
+    line = text[: text.index(holi)].count("\n") + 1
+    wrong = tmp_path / "mcx.yaml"
+    wrong.write_text(text.replace(holi, holi.replace("morning", "afternoon")), encoding="utf-8")
+    proc = run_mci("validate", str(wrong), "-o", "json")
+    assert proc.returncode == 2
+    assert all(e["location"]["line"] == line for e in json.loads(proc.stdout)["errors"])
+    nse = (rules_dir() / "calendars" / "nse.yaml").read_text(encoding="utf-8")
+    christmas = "  - {date: 2026-12-25, name: Christmas}\n"
+    partial = tmp_path / "nse.yaml"
+    partial.write_text(nse.replace(christmas, christmas.replace("}", ", closed: morning}")), encoding="utf-8")
+    proc = run_mci("validate", str(partial), "-o", "json")
+    assert proc.returncode == 2 and "evening_start" in proc.stdout
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"Date,Holiday\n01-Jan-2027,New Year\n", "no column Morning Session, Evening Session"),
+    (b"Date,Holiday,Morning Session,Evening Session\n2027/01/26,Republic Day,Closed,Closed\n", "not a date"),
+    (b"Date,Holiday,Morning Session,Evening Session\n26-Jan-2027,Republic Day,Shut,Closed\n", "not Open or Closed"),
+])
+def test_a_saved_mcx_table_that_is_not_one_is_what_why_how(tmp_path, body, words):
+    from datetime import timezone
+
+    from mci.errors import ExitCode, MciError
+    from mci.market import mcx_holidays
+
+    saved = tmp_path / "mcx.csv"
+    saved.write_bytes(body)
+    with pytest.raises(MciError) as caught:
+        mcx_holidays.read_file(saved, now=datetime(2026, 12, 4, tzinfo=timezone.utc))
+    assert words in caught.value.why and caught.value.code is ExitCode.INVALID and "CSV" in caught.value.how
+
+
+def test_the_watcher_of_an_mcx_profile_reads_mcx(tmp_path):
+    from mci.market.calendar import calendar_for
+
+    paper = load_profile(None)
+    profile = replace(paper, risk=replace(paper.risk, allowed_exchanges=("MCX",)))
+    assert calendar_for(profile, tmp_path).name == "mcx" and calendar_for(paper, tmp_path).name == "nse"
