@@ -22,10 +22,10 @@ from mci.market.calendar import (
     SEGMENT_EXCHANGES,
     CalendarCoverageError,
     ExchangeCalendar,
-    profile_segments,
     segment_of,
     update_how,
 )
+from mci.market.calendar import profile_segments as profile_segments  # re-exported: policy diff reads it from here
 
 if TYPE_CHECKING:
     from mci.config.model import Profile
@@ -51,9 +51,6 @@ def _minutes(t: time) -> timedelta:
 def _clock(delta: timedelta) -> time:
     seconds = int(delta.total_seconds())
     return time(seconds // 3600, seconds % 3600 // 60, seconds % 60)
-
-
-__all__ = ["profile_segments"]  # re-exported: policy diff reads the segments from here
 
 
 def may_trade_intraday(profile: "Profile") -> bool:
@@ -125,7 +122,7 @@ def square_off_findings(profile: "Profile", location_of) -> tuple[list[ConfigErr
     return errors, warnings
 
 
-def _onday_text(t: time, calendar: ExchangeCalendar, d: date) -> datetime:
+def _on_day(t: time, calendar: ExchangeCalendar, d: date) -> datetime:
     """`t` (a regular-day time) on day `d`, kept at its distance from the close when `d` closes at another time."""
     close = calendar.session_bounds(d)[2]
     regular_close = datetime.combine(d, calendar.regular_sessions(d)[1].end, tzinfo=calendar.tz)
@@ -138,7 +135,7 @@ def watch_square_off_on(profile: "Profile", calendar: ExchangeCalendar, d: date)
     session closes at another time (Muhurat trading), the same distance before that day's close, so it still falls in
     the session and before the broker's own square-off, which moves the same way. None without `watch.square_off`."""
     at = profile.watch.square_off
-    return _onday_text(at, calendar, d) if at is not None else None
+    return _on_day(at, calendar, d) if at is not None else None
 
 
 @dataclass(frozen=True)
@@ -154,9 +151,9 @@ def cutoff_on(profile: "Profile", calendar: ExchangeCalendar, segment: str, d: d
     """The day's entry cut-off and broker square-off in `segment` (a trading day of `calendar`)."""
     broker, broker_source = broker_square_off(profile, segment)
     close = calendar.session_bounds(d)[2]
-    broker_at = _onday_text(broker, calendar, d) if broker is not None else close - MCX_BEFORE_CLOSE
+    broker_at = _on_day(broker, calendar, d) if broker is not None else close - MCX_BEFORE_CLOSE
     cutoff, source = entry_cutoff(profile, segment)
-    at = _onday_text(cutoff, calendar, d) if cutoff is not None else broker_at
+    at = _on_day(cutoff, calendar, d) if cutoff is not None else broker_at
     return Cutoff(segment, min(at, broker_at), source, broker_at, broker_source)
 
 
