@@ -160,6 +160,11 @@ def test_risk_check_judges_an_mcx_entry_on_mcx_s_session(run_mci, tmp_path):
     assert summer.returncode == 1 and "cut-off 23:05" in verdict["failures"][0]["what"]
     winter, verdict = _risk(run_mci, tmp_path, profile, f"{WINTER}T23:10:00")
     assert winter.returncode == 0, verdict
+    morning, verdict = _risk(run_mci, tmp_path, profile, f"{HOLI}T10:30:00")
+    assert morning.returncode == 1 and "MCX is closed at 10:30 IST" in verdict["failures"][0]["what"]
+    assert "17:00" in verdict["failures"][0]["how"]
+    holi_evening, verdict = _risk(run_mci, tmp_path, profile, f"{HOLI}T21:00:00")
+    assert holi_evening.returncode == 0, verdict
     closed, verdict = _risk(run_mci, tmp_path, profile, f"{REPUBLIC}T21:00:00")
     assert closed.returncode == 1 and "MCX is closed on Monday 2026-01-26 (Republic Day)" in verdict["failures"][0]["what"]
     nse, verdict = _risk(run_mci, tmp_path, profile, f"{SUMMER}T21:00:00", "NSE", "INFY")

@@ -196,6 +196,14 @@ def intraday_entry_refusal(profile: "Profile", calendar: ExchangeCalendar, excha
             f"{label} refused: {calendar.label} is closed on {day_text(d)} ({reason})",
             "an intraday position can only be opened and closed inside a session",
             f"{next_session_text(calendar, local)}")
+    opens = datetime.combine(d, (sessions[0] or sessions[1]).start, tzinfo=calendar.tz)
+    holiday = calendar.holiday_name(d)
+    if holiday is not None and local < opens:
+        # A holiday that keeps a session open (MCX's evening, a Muhurat hour) is closed until that session starts.
+        return MciError(
+            f"{label} refused: {calendar.label} is closed at {local:%H:%M} {local.tzname()} on {day_text(d)} ({holiday})",
+            f"the exchange trades only {sessions[1].start:%H:%M}-{sessions[1].end:%H:%M} that day",
+            f"wait: {next_session_text(calendar, local)}")
     cut = cutoff_on(profile, calendar, segment, d)
     if local >= cut.at:
         broker = (f"; the broker squares off intraday positions at {cut.broker_at:%H:%M} ({cut.broker_source})"
