@@ -78,7 +78,7 @@ def update(profile: "Profile", clock: "Clock", state_dir: Path, output: str, *, 
     return 0
 
 
-def _payload(listing: Any, base: Any, plan: Any, target: Path | None, new_calendar: Any, warnings: list) -> dict:
+def _payload(listing: Any, base: Any, plan: Any, target: Path | None, new_calendar: Any, warnings: list[Any]) -> dict[str, Any]:
     return {
         "status": "written" if target else "dry-run", "calendar": base.name,
         "base": str(base.path), "origin": listing.origin, "read_at": listing.read_at.isoformat(),
@@ -92,7 +92,7 @@ def _payload(listing: Any, base: Any, plan: Any, target: Path | None, new_calend
     }
 
 
-def _text(listing: Any, base: Any, plan: Any, target: Path | None, new_calendar: Any, warnings: list, *,
+def _text(listing: Any, base: Any, plan: Any, target: Path | None, new_calendar: Any, warnings: list[Any], *,
           install: bool) -> None:
     emit(f"{base.label} holidays {', '.join(map(str, plan.years))} ({', '.join(plan.segments)}) from {listing.origin}")
     emit(f"  compared with {base.path}")

@@ -10,8 +10,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from mci.errors import ExitCode, UsageError
 from mci.output.console import emit, emit_json
+
+if TYPE_CHECKING:
+    from mci.clock import Clock
+    from mci.market.calendar import ExchangeCalendar
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -224,7 +230,7 @@ def _calendar(profile, clock, state: Path | None) -> Finding:
                    "; ".join(dict.fromkeys(f.how for f in findings if f.how and f.level != "ok")))
 
 
-def _one_calendar(calendar, segments: tuple[str, ...], clock) -> Finding:
+def _one_calendar(calendar: "ExchangeCalendar", segments: tuple[str, ...], clock: "Clock") -> Finding:
     from mci.market.calendar import update_how
 
     today = calendar.local(clock.now()).date()

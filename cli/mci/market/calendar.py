@@ -421,7 +421,7 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
     data = getattr(doc, "data", doc)
     where = getattr(doc, "name", None) or (str(path) if path else "the calendar")
 
-    def bad(at: tuple, why: str) -> ConfigError:
+    def bad(at: tuple[Any, ...], why: str) -> ConfigError:
         field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in at).lstrip(".") or "(document)"
         location = doc.at(at) if hasattr(doc, "at") else None
         return ConfigError(
@@ -431,7 +431,7 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
             location,
         )
 
-    def warn(at: tuple, what: str, why: str, how: str) -> None:
+    def warn(at: tuple[Any, ...], what: str, why: str, how: str) -> None:
         if warnings is not None:
             warnings.append(ConfigError(f"{where}: {what}", why, how, doc.at(at) if hasattr(doc, "at") else None))
 
@@ -479,18 +479,18 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
     dst_close = None
     raw_dst = sessions.get("dst_close")
     if raw_dst is not None:
-        at = ("sessions", "dst_close")
+        dst_at = ("sessions", "dst_close")
         if not isinstance(raw_dst, dict) or set(raw_dst) != {"zone", "end"}:
-            raise bad(at, "exactly {zone, end}: the close while `zone` keeps daylight saving time")
+            raise bad(dst_at, "exactly {zone, end}: the close while `zone` keeps daylight saving time")
         if not isinstance(raw_dst["zone"], str) or not raw_dst["zone"]:
-            raise bad((*at, "zone"), "an IANA zone name is required, e.g. America/New_York")
+            raise bad((*dst_at, "zone"), "an IANA zone name is required, e.g. America/New_York")
         try:
             zone(raw_dst["zone"])
         except MciError as exc:
-            raise bad((*at, "zone"), exc.why) from None
-        dst_end = parse_hhmm(raw_dst["end"], (*at, "end"), bad)
+            raise bad((*dst_at, "zone"), exc.why) from None
+        dst_end = parse_hhmm(raw_dst["end"], (*dst_at, "end"), bad)
         if not max(normal.start, evening_start or normal.start) < dst_end:
-            raise bad((*at, "end"), "the close must come after the session's (and the evening session's) start")
+            raise bad((*dst_at, "end"), "the close must come after the session's (and the evening session's) start")
         dst_close = (raw_dst["zone"], dst_end)
 
     weekend_raw = data.get("weekend")
@@ -584,20 +584,20 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
     )
 
 
-def _session(raw: Any, at: tuple, bad: Any) -> Session:
+def _session(raw: Any, at: tuple[Any, ...], bad: Any) -> Session:
     if not isinstance(raw, dict) or set(raw) != {"start", "end"}:
         raise bad(at, "a session is exactly {start, end}")
     return Session(parse_hhmm(raw["start"], (*at, "start"), bad), parse_hhmm(raw["end"], (*at, "end"), bad))
 
 
-def parse_hhmm(raw: Any, at: tuple, bad: Any) -> time:
+def parse_hhmm(raw: Any, at: tuple[Any, ...], bad: Any) -> time:
     match = _HHMM_RE.match(raw) if isinstance(raw, str) else None
     if not match:
         raise bad(at, f"{raw!r} is not an \"HH:MM\" time")
     return time(int(match.group(1)), int(match.group(2)))
 
 
-def _date(raw: Any, at: tuple, bad: Any) -> date:
+def _date(raw: Any, at: tuple[Any, ...], bad: Any) -> date:
     if isinstance(raw, datetime):
         raise bad(at, "a date, not a date-time")
     if isinstance(raw, date):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mci.errors import ConfigError, MciError
 from mci.market.calendar import (
@@ -28,6 +28,8 @@ from mci.market.calendar import (
 from mci.market.calendar import profile_segments as profile_segments  # re-exported: policy diff reads it from here
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mci.config.model import Profile
 
 ZERODHA_URL = ("https://support.zerodha.com/category/trading-and-markets/margin-leverage-and-product-and-order-types/"
@@ -81,7 +83,7 @@ def entry_cutoff(profile: "Profile", segment: str) -> tuple[time | None, str]:
     return square_off, source
 
 
-def square_off_findings(profile: "Profile", location_of) -> tuple[list[ConfigError], list[ConfigError]]:
+def square_off_findings(profile: "Profile", location_of: "Callable[[tuple[Any, ...]], Any]") -> tuple[list[ConfigError], list[ConfigError]]:
     """(errors, warnings): watch.square_off and the entry cut-off against the broker's square-off.
 
     `location_of(path)` positions a finding in the profile file.
