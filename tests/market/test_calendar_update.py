@@ -83,7 +83,7 @@ class _Server:
 
 def test_the_fixture_parses_per_segment():
     listing = nse_holidays.read_file(FIXTURE, now=NOW)
-    assert set(listing.segments) == {"CM", "FO", "CD", "MCX"}  # NSE's COM is mci's MCX
+    assert set(listing.segments) == {"CM", "FO", "CD"}  # NSE's COM is NSE's commodity segment, not MCX
     assert listing.segments["CM"][date(2027, 1, 26)] == "Republic Day"
     assert listing.segments["CM"] == listing.segments["FO"]
     assert date(2027, 3, 11) in listing.segments["CD"] and date(2027, 3, 11) not in listing.segments["CM"]
@@ -171,8 +171,8 @@ def test_a_day_closed_in_one_segment_closes_the_calendar_of_both():
 
 def test_another_segments_holidays_never_land_under_these_hours():
     with pytest.raises(MciError) as caught:
-        calendar_update.plan(_shipped(), nse_holidays.read_file(FIXTURE, now=NOW), ("MCX",))
-    assert "does not serve MCX" in caught.value.what and "segments" in caught.value.how
+        calendar_update.plan(_shipped(), nse_holidays.read_file(FIXTURE, now=NOW), ("CD",))
+    assert "does not serve CD" in caught.value.what and "segments" in caught.value.how
 
 
 def test_a_gap_in_coverage_or_a_missing_segment_is_refused():

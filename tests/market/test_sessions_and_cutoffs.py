@@ -300,13 +300,14 @@ def test_a_fresh_scan_does_not_ignite_after_the_cutoff(run_mci, scan_at, ignite_
 
 @pytest.mark.parametrize("exchanges, status", [
     (("NSE", "NFO"), Status.PASSED),   # CM and FO: the shipped NSE calendar's own segments
-    (("NSE", "MCX"), Status.WARNED),   # CM answered for, MCX not: said on every scan
-    (("MCX", "CDS"), Status.FAILED),   # nothing the profile trades is known: no "open" from NSE's days
+    (("NSE", "MCX"), Status.PASSED),   # CM on NSE's calendar, MCX on MCX's: both known
+    (("MCX", "CDS"), Status.WARNED),   # MCX known; CD's shipped list ended in 2024: said on every scan
+    (("CDS",), Status.FAILED),         # nothing the profile trades is known: no "open" from NSE's days
 ])
-def test_the_holiday_check_answers_only_for_the_segments_the_calendar_serves(tmp_path, paper, exchanges, status):
+def test_the_holiday_check_answers_for_each_segment_on_its_own_calendar(tmp_path, paper, exchanges, status):
     profile = replace(paper, risk=replace(paper.risk, allowed_exchanges=exchanges))
     out = run(HolidayCheck, profile, ist(2026, 11, 23, 10, 0), tmp_path)  # a Monday, NSE open
     assert out.status is status, out.summary
     if status is not Status.PASSED:
-        assert "has no holidays or sessions for MCX" in out.error.what
-        assert "market.calendar" in out.error.how and "risk.allowed_exchanges" in out.error.how
+        assert "NSE-CD calendar ends 2024-12-31" in out.error.what
+        assert "mci calendar update --segment CD --install" in out.error.how

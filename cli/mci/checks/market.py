@@ -6,26 +6,56 @@ does not cover fails, because "probably open" is not an answer. A special
 session (Muhurat trading, a Budget Sunday, changed hours) is the day's
 session; and a profile that may trade intraday is not armed after its entry
 cut-off (mci.market.cutoffs).
+
+Each segment the profile trades is judged on its own calendar (NSE's for
+NSE/NFO, MCX's for MCX: its evening session, its holidays that close only the
+morning). With several calendars, a check passes when every one passes, warns
+when some segment is open and another is not (its orders are refused by
+`mci risk check`), and fails when none is open.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from mci.checks import int_param
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.config.units import format_duration
 from mci.errors import ConfigError, MciError
-from mci.market.calendar import CalendarCoverageError, ExchangeCalendar, MarketPhase, calendar_for, update_how
+from mci.market.calendar import CalendarCoverageError, ExchangeCalendar, MarketPhase, calendars_for, update_how
+from mci.market.cutoffs import day_text as _day
+from mci.market.cutoffs import next_session_text as _next_session
+from mci.results import Status
 
 _TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
 
 
-def _now(ctx: CheckContext) -> tuple[ExchangeCalendar, datetime]:
-    calendar = calendar_for(ctx.profile, ctx.state_dir)
-    return calendar, ctx.clock.now().astimezone(calendar.tz)
+Judge = Callable[[CheckContext, ExchangeCalendar, datetime], CheckOutcome]
+
+
+def _per_calendar(ctx: CheckContext, judge: Judge) -> CheckOutcome:
+    """`judge` on each calendar of the profile's segments, combined (see the module's docstring)."""
+    groups = calendars_for(ctx.profile, ctx.state_dir)
+    now = ctx.clock.now()
+    outcomes = [(segments, judge(ctx, calendar, now.astimezone(calendar.tz))) for segments, calendar in groups]
+    if len(outcomes) == 1:
+        return outcomes[0][1]
+    label = {segments: f"{'/'.join(segments)}" for segments, _ in outcomes}
+    summary = "; ".join(f"{label[s]}: {o.summary}" for s, o in outcomes)
+    facts = {"segments": {label[s]: {"status": o.status.value, "summary": o.summary, **o.facts} for s, o in outcomes}}
+    failed = [(s, o) for s, o in outcomes if o.status is Status.FAILED]
+    warned = [(s, o) for s, o in outcomes if o.status is Status.WARNED]
+    if not failed and not warned:
+        return CheckOutcome.passed(summary, **facts)
+    segments, worst = (failed or warned)[0]
+    assert worst.error is not None
+    error = MciError(f"{label[segments]}: {worst.error.what}", worst.error.why, worst.error.how,
+                     details=worst.error.details)
+    if len(failed) == len(outcomes):
+        return CheckOutcome(Status.FAILED, summary, error, facts)
+    return CheckOutcome.warned(summary, error, **facts)
 
 
 def _special_text(calendar: ExchangeCalendar, d: date) -> str | None:
@@ -38,17 +68,6 @@ def _special_text(calendar: ExchangeCalendar, d: date) -> str | None:
 
 def _stamp(at: datetime) -> str:
     return f"{at:%H:%M:%S} {at.tzname()}"
-
-
-def _day(d: date) -> str:
-    return f"{d:%A %Y-%m-%d}"
-
-
-def _next_session(calendar: ExchangeCalendar, local: datetime) -> str:
-    opens = calendar.next_open(local)
-    if opens is None:
-        return f"the next session is unknown (the {calendar.label} calendar ends {calendar.covers_until})"
-    return f"the next session is {_day(opens.date())} {opens:%H:%M} {opens.tzname()}"
 
 
 def _facts(calendar: ExchangeCalendar, local: datetime, **more: Any) -> dict[str, Any]:
@@ -71,7 +90,7 @@ def _closed_today(calendar: ExchangeCalendar, local: datetime) -> MciError | Non
     """The failure for a day with no session (weekend, holiday, beyond coverage), else None."""
     d = local.date()
     rehearse = "scan again then, or use --at to rehearse"
-    if calendar.special_session(d) is not None:
+    if calendar.special_session(d) is not None or calendar.closed_part(d) is not None:
         return None
     if calendar.is_weekend(d):
         return MciError(
@@ -96,7 +115,10 @@ class WeekendCheck(Check):
     kind = "market.weekend"
 
     def run(self, ctx: CheckContext, params: Mapping[str, Any]) -> CheckOutcome:
-        calendar, local = _now(ctx)
+        return _per_calendar(ctx, self.judge)
+
+    @staticmethod
+    def judge(ctx: CheckContext, calendar: ExchangeCalendar, local: datetime) -> CheckOutcome:
         facts = _facts(calendar, local)
         if calendar.is_weekend(local.date()):
             error = _closed_today(calendar, local)
@@ -113,17 +135,17 @@ class HolidayCheck(Check):
 
     def run(self, ctx: CheckContext, params: Mapping[str, Any]) -> CheckOutcome:
         warn_within = int_param(params, "warn_within_days", 30)
-        calendar, local = _now(ctx)
+        return _per_calendar(ctx, lambda c, cal, local: self.judge(cal, local, warn_within))
+
+    @staticmethod
+    def judge(calendar: ExchangeCalendar, local: datetime, warn_within: int) -> CheckOutcome:
         d = local.date()
         days_left = (calendar.covers_until - d).days
         facts = _facts(calendar, local, covers_until=calendar.covers_until.isoformat(), days_of_coverage_left=days_left)
         if not calendar.covers(d):
             return CheckOutcome.failed(_coverage_error(calendar, local), **facts)
-        unserved = _unserved(ctx, calendar)
-        if unserved is not None and unserved[0]:
-            return CheckOutcome.failed(unserved[1], **facts)
         name = calendar.holiday_name(d)
-        special = _special_text(calendar, d)
+        special = _special_text(calendar, d) or _part_text(calendar, d)
         if name and special is None:
             error = _closed_today(calendar, local)
             assert error is not None
@@ -141,36 +163,20 @@ class HolidayCheck(Check):
                 update_how(calendar),
             )
             return CheckOutcome.warned(f"not a holiday ({_day(d)}); calendar ends {calendar.covers_until}", error, **facts)
-        if unserved is not None:
-            return CheckOutcome.warned(f"not a {calendar.label} holiday ({_day(d)}); {unserved[1].what}", unserved[1],
-                                       **facts)
         if name:
-            return CheckOutcome.passed(f"{name}, a holiday with a {special} ({_day(d)})", holiday=name, **facts)
+            joined = f"a holiday with a {special}" if calendar.special_session(d) else f"a holiday: {special}"
+            return CheckOutcome.passed(f"{name}, {joined} ({_day(d)})", holiday=name, **facts)
         return CheckOutcome.passed(f"not a holiday ({_day(d)}); {next_text}", **facts)
 
 
-def _unserved(ctx: CheckContext, calendar: ExchangeCalendar) -> tuple[bool, MciError] | None:
-    """(none of the profile's segments is served, why) when the calendar does not know some of them, else None.
-
-    A calendar answers for its own segments only: MCX and the currency segment keep other holidays and hours (MCX
-    trades an evening session on most equity holidays), so a profile trading them cannot be told "open" by it.
-    """
-    from mci.market.calendar import SEGMENT_EXCHANGES
-    from mci.market.cutoffs import profile_segments, unserved_segments
-
-    missing = unserved_segments(ctx.profile, calendar)
-    if not missing:
+def _part_text(calendar: ExchangeCalendar, d: date) -> str | None:
+    """'evening session only, 17:00-23:55' on a holiday that closes only part of the day (MCX)."""
+    part = calendar.closed_part(d)
+    sessions = calendar.sessions_on(d) if part is not None else None
+    if sessions is None:
         return None
-    exchanges = ", ".join(e for s in missing for e in SEGMENT_EXCHANGES[s])
-    every = len(missing) == len(profile_segments(ctx.profile))
-    return every, MciError(
-        f"the {calendar.label} calendar has no holidays or sessions for {', '.join(missing)} ({exchanges})",
-        f"profile {ctx.profile.name} trades {exchanges} (risk.allowed_exchanges); {calendar.path or calendar.name} serves "
-        f"{', '.join(calendar.segments)} only, whose days and hours are not those of {', '.join(missing)}"
-        + ("" if every else f"; this scan answers for {', '.join(s for s in calendar.segments)} alone, and "
-           "`mci risk check` refuses intraday entries there"),
-        f"drop {exchanges} from risk.allowed_exchanges, or point market.calendar at a calendar file whose `segments` "
-        f"include {', '.join(missing)} (from the exchange's own holiday circular)")
+    kept = "evening" if part == "morning" else "morning"
+    return f"{kept} session only, {sessions[1].start:%H:%M}-{sessions[1].end:%H:%M} (the {part} is closed)"
 
 
 def _time_param(params: Mapping[str, Any], key: str, default: time) -> time:
@@ -194,11 +200,19 @@ class HoursCheck(Check):
     kind = "market.hours"
 
     def run(self, ctx: CheckContext, params: Mapping[str, Any]) -> CheckOutcome:
-        calendar, local = _now(ctx)
-        pre_open = _time_param(params, "pre_open", calendar.pre_open.start)
-        opens = _time_param(params, "open", calendar.normal.start)
-        closes = _time_param(params, "close", calendar.normal.end)
+        return _per_calendar(ctx, lambda c, cal, local: self.judge(c, cal, local, params))
+
+    @staticmethod
+    def judge(ctx: CheckContext, calendar: ExchangeCalendar, local: datetime, params: Mapping[str, Any]) -> CheckOutcome:
+        regular_pre, regular = calendar.regular_sessions(local.date())
+        pre_open = _time_param(params, "pre_open", regular_pre.start)
+        opens = _time_param(params, "open", regular.start)
+        closes = _time_param(params, "close", regular.end)
         special = calendar.special_session(local.date())
+        if special is None and calendar.closed_part(local.date()) is not None:
+            day = calendar.sessions_on(local.date())  # MCX on a holiday that closes the morning (or the evening)
+            assert day is not None
+            pre_open, opens, closes = (day[0] or day[1]).start, day[1].start, day[1].end
         if special is not None:  # the circular's hours for that day, whatever the params say of a regular day
             pre_open, opens, closes = (special.pre_open or special.normal).start, special.normal.start, special.normal.end
         if not pre_open <= opens < closes:
@@ -212,6 +226,8 @@ class HoursCheck(Check):
         )
         if special is not None:
             facts["special"] = _special_text(calendar, local.date())
+        elif calendar.closed_part(local.date()) is not None:
+            facts["special"] = _part_text(calendar, local.date())
         closed = _closed_today(calendar, local)
         if closed is not None:
             return CheckOutcome.failed(closed, phase=calendar.phase(local).value, **facts)
@@ -268,7 +284,7 @@ class HoursCheck(Check):
         return CheckOutcome.failed(
             MciError(
                 f"market closed: {_stamp(local)} is after the close ({closes:%H:%M} {zone_name}) on {_day(d)}",
-                f"the {calendar.label} normal session ends at {closes:%H:%M} {zone_name}",
+                f"the {calendar.label} session ends at {closes:%H:%M} {zone_name} on {_day(d)}",
                 f"{_next_session(calendar, local)}; scan again then, or use --at to rehearse",
             ),
             phase=MarketPhase.CLOSED_AFTER.value,

@@ -23,9 +23,11 @@ def register(app: "typer.Typer") -> None:
     @calendar_app.command("update")
     def calendar_update(
         from_file: Optional[Path] = typer.Option(None, "--from-file", metavar="FILE",
-                                                 help="A saved copy of NSE's holiday JSON instead of fetching it."),
-        segment: Optional[str] = typer.Option(None, "--segment", metavar="CM,FO",
-                                              help="Segments to take (default: the calendar's own)."),
+                                                 help="A saved copy of NSE's holiday JSON (or, with --segment MCX, "
+                                                      "MCX's holiday table as CSV) instead of fetching it."),
+        segment: Optional[str] = typer.Option(None, "--segment", metavar="CM,FO,CD,MCX",
+                                              help="Segments to take (default: the profile's calendar's own); each "
+                                              "goes to its calendar (nse: CM,FO; nse-cd: CD; mcx: MCX)."),
         write: Optional[Path] = typer.Option(None, "--write", metavar="PATH", help="Write the new calendar here."),
         install: bool = typer.Option(False, "--install", help="Write it as the local calendar (<state dir>/calendars/"
                                      "NAME.yaml), which every profile naming the calendar then reads."),
@@ -43,6 +45,8 @@ def register(app: "typer.Typer") -> None:
         (mci validate) and replaced atomically; its `source` says where and when the list was read.
         Example:  mci calendar update --install
         Example:  mci calendar update --from-file holidays-2027.json --write calendars/nse.yaml
+        Example:  mci calendar update --segment CD --install
+        Example:  mci calendar update --segment MCX --from-file mcx-holidays-2027.csv --install
         Exit: 0 compared (and written), 2 bad file or flags, 3 nseindia.com unreachable or refusing.
         """
         from mci.commands import calendar as command
@@ -56,12 +60,15 @@ def register(app: "typer.Typer") -> None:
     @calendar_app.command("show")
     def calendar_show(
         days: int = typer.Option(14, "--days", "-n", help="How many days ahead to show."),
+        segment: Optional[str] = typer.Option(None, "--segment", metavar="MCX",
+                                              help="The calendar of this segment (default: the profile's first)."),
         profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
     ) -> None:
         """The profile's calendar: which file, its coverage, and each coming day (open, closed, special).
 
         \b
         Example:  mci calendar show --days 30
+        Example:  mci calendar show --segment MCX
         Exit: 0.
         """
         from mci.commands import calendar as command
@@ -69,6 +76,6 @@ def register(app: "typer.Typer") -> None:
 
         clock, directory = setup(output, at)
         loaded = load_profile(profile, cache_dir=directory / "cache")
-        raise typer.Exit(command.show(loaded, clock, directory, output, max(1, days)))
+        raise typer.Exit(command.show(loaded, clock, directory, output, max(1, days), segment))
 
     app.add_typer(calendar_app, name="calendar")

@@ -10,8 +10,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from mci.errors import ExitCode, UsageError
 from mci.output.console import emit, emit_json
+
+if TYPE_CHECKING:
+    from mci.clock import Clock
+    from mci.market.calendar import ExchangeCalendar
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -208,16 +214,30 @@ def _token_store(profile, state: Path | None) -> Finding:
 
 
 def _calendar(profile, clock, state: Path | None) -> Finding:
-    from mci.market.calendar import calendar_for, update_how
+    """The calendar of every segment the profile trades (NSE's, MCX's, ...): the worst of them, all named."""
+    from mci.market.calendar import calendars_for
 
     try:
-        calendar = calendar_for(profile, state)
+        groups = calendars_for(profile, state)
     except Exception as exc:  # noqa: BLE001
         return Finding("calendar", "fail", _what(exc), getattr(exc, "how", "") or "mci validate rules/calendars/")
+    findings = [_one_calendar(calendar, segments, clock) for segments, calendar in groups]
+    if len(findings) == 1:
+        return findings[0]
+    rank = {"ok": 0, "warn": 1, "fail": 2}
+    worst = max(findings, key=lambda f: rank[f.level])
+    return Finding("calendar", worst.level, "; ".join(f.detail for f in findings),
+                   "; ".join(dict.fromkeys(f.how for f in findings if f.how and f.level != "ok")))
+
+
+def _one_calendar(calendar: "ExchangeCalendar", segments: tuple[str, ...], clock: "Clock") -> Finding:
+    from mci.market.calendar import update_how
+
     today = calendar.local(clock.now()).date()
     left = (calendar.covers_until - today).days
     status = "EXPIRED: the scan fails" if left < 0 else f"{left} day(s) left"
-    detail = f"{calendar.label} holidays known until {calendar.covers_until} ({status}; {calendar.path})"
+    detail = (f"{calendar.label} holidays known until {calendar.covers_until} "
+              f"({'/'.join(segments)}; {status}; {calendar.path})")
     how = update_how(calendar)
     if left < 0:
         return Finding("calendar", "fail", detail, how)

@@ -217,24 +217,32 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
 
     A batch (a file, or an offline account) is judged at one instant, the batch's start: the 20,000th
     order of a file must not be stale for the time its predecessors took."""
-    from mci.market.calendar import calendar_for
+    from mci.market.calendar import calendar_for, segment_calendar, segment_of
     from mci.market.cutoffs import intraday_entry_refusal
     from mci.risk import Account, RiskModel, validate
 
-    calendar = calendar_for(profile, state_dir)
+    own = calendar_for(profile, state_dir)
+    by_segment: dict[str | None, Any] = {}
     frozen = clock.now() if batch or account is not None else None
 
     refusals: dict[tuple[str, str], Any] = {}
+
+    def calendar_of(exchange: str) -> Any:
+        # Each order follows its own segment's sessions: an MCX entry at 21:00 is judged on MCX's evening.
+        segment = segment_of(exchange)
+        if segment not in by_segment:
+            by_segment[segment] = segment_calendar(profile, state_dir, segment) if segment else own
+        return by_segment[segment]
 
     def session(intent: Any, now: Any) -> Any:
         # A pure function of (exchange, product, instant): at a frozen instant it is worked out once per instrument
         # segment, not once per order (the calendar and cut-off arithmetic is a fifth of an order's cost).
         if frozen is None:
-            return intraday_entry_refusal(profile, calendar, intent.exchange, intent.product, now)
+            return intraday_entry_refusal(profile, calendar_of(intent.exchange), intent.exchange, intent.product, now)
         key = (intent.exchange, intent.product)
         if key in refusals:
             return refusals[key]
-        refusal = intraday_entry_refusal(profile, calendar, intent.exchange, intent.product, frozen)
+        refusal = intraday_entry_refusal(profile, calendar_of(intent.exchange), intent.exchange, intent.product, frozen)
         if len(refusals) < 1024:  # a stream of made-up exchanges must not grow it without end
             refusals[key] = refusal
         return refusal

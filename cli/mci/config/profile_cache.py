@@ -125,7 +125,8 @@ def _code() -> str:
     package = Path(__file__).resolve().parent
     files = sorted(package.glob("*.py"))
     files += [package.parent / "errors.py", package.parent / "resources.py", package.parent / "cache.py",
-              package.parent / "market" / "cutoffs.py"]  # build_profile's square-off rules
+              package.parent / "market" / "cutoffs.py",  # build_profile's square-off rules
+              package.parent / "market" / "calendar.py"]  # ... and the segments they are judged for
     files += sorted(schemas_dir().glob("*.json"))
     return cache.files_digest(files)
 

@@ -85,11 +85,11 @@ def require_fresh_scan(ctx: "StepContext", state: str) -> None:
             "run `mci scan` again (or `mci ignite --scan`)",
             scan_id=scan.id,
         )
-    from mci.market.calendar import calendar_for
-    from mci.market.cutoffs import ignition_refusal
+    from mci.market.calendar import calendars_for
+    from mci.market.cutoffs import ignition_refusal_any
 
     # The scan may be fresh and still from before the close or the entry cut-off (max_age 15m at 15:14).
-    refusal = ignition_refusal(profile, calendar_for(profile, ctx.state_dir), ctx.clock.now())
+    refusal = ignition_refusal_any(profile, [c for _, c in calendars_for(profile, ctx.state_dir)], ctx.clock.now())
     if refusal is not None:
         raise RefusedError(refusal.what, refusal.why, refusal.how, scan_id=scan.id)
     if state != "armed":

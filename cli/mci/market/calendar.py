@@ -5,6 +5,10 @@ trades is UNKNOWN and `is_trading_day` raises: it never guesses, because
 a wrong "open" on an unlisted holiday is the false pass this tool exists to
 prevent. Weekends are known everywhere (the safe direction: closed).
 
+A segment's day may have two parts: MCX trades a morning session (09:00-17:00) and an evening session
+(17:00 to 23:30 or 23:55: the close follows US daylight saving time, `sessions.dst_close`), and on many
+exchange holidays it closes only the morning (`closed: morning` on the holiday) and trades the evening.
+
 A special session overrides the day's sessions: Muhurat trading on a holiday,
 a weekend day the exchange declares open (Budget day, Sunday 2026-02-01), a
 day with changed hours. Only the calendar file can open a closed day.
@@ -12,7 +16,9 @@ day with changed hours. Only the calendar file can open a closed day.
 Which file: a profile's `market.calendar` is a name (the local copy written by
 `mci calendar update` in `<state dir>/calendars/<name>.yaml` when there is
 one, else the shipped `rules/calendars/<name>.yaml`) or a path to a calendar
-file, relative to the profile.
+file, relative to the profile. It answers for the segments its `segments` lists; a segment the profile
+trades (its risk.allowed_exchanges) that it does not serve is answered by that segment's own calendar,
+by name (SEGMENT_CALENDARS: CD -> nse-cd, MCX -> mcx), local copy first.
 """
 
 from __future__ import annotations
@@ -64,7 +70,12 @@ class CalendarCoverageError(MciError):
 
 def update_how(calendar: "ExchangeCalendar") -> str:
     """The one remedy for a calendar running out, everywhere it is reported (scan, doctor, risk check)."""
-    return (f"run `mci calendar update --install` to fetch {calendar.label}'s published holiday list (or "
+    if "MCX" in calendar.segments:
+        return (f"save MCX's published holiday table as CSV and run `mci calendar update --segment MCX --from-file "
+                f"FILE --install` to extend the calendar beyond {calendar.covers_until}; "
+                f"source: {calendar.source_url or calendar.source}")
+    flag = "" if set(calendar.segments) <= {"CM", "FO"} else f" --segment {','.join(calendar.segments)}"
+    return (f"run `mci calendar update{flag} --install` to fetch {calendar.label}'s published holiday list (or "
             f"`--from-file` with a saved copy of it) and extend the calendar beyond {calendar.covers_until}; "
             f"source: {calendar.source_url or calendar.source}")
 
@@ -86,6 +97,12 @@ class SpecialSession:
 
 # The segments a calendar may serve (NSE's holiday list names them the same way), and the exchanges in each.
 SEGMENT_EXCHANGES = {"CM": ("NSE", "BSE"), "FO": ("NFO", "BFO"), "CD": ("CDS", "BCD"), "MCX": ("MCX",)}
+
+
+# The calendar that answers for a segment the profile's own calendar does not serve (by name: the local copy
+# written by `mci calendar update --install` first, else the shipped rules/calendars/<name>.yaml).
+SEGMENT_CALENDARS = {"CM": "nse", "FO": "nse", "CD": "nse-cd", "MCX": "mcx"}
+PARTS = ("morning", "evening")  # the part of a day a holiday may close alone (`closed:`)
 
 
 def segment_of(exchange: str) -> str | None:
@@ -110,6 +127,9 @@ class ExchangeCalendar:
     path: Path | None = None
     special: Mapping[date, SpecialSession] = field(default_factory=dict)
     segments: tuple[str, ...] = ("CM",)
+    evening_start: time | None = None  # where the evening session begins (MCX: 17:00)
+    dst_close: tuple[str, time] | None = None  # (zone, close): the close while that zone keeps summer time
+    partial: Mapping[date, str] = field(default_factory=dict)  # holiday -> the part closed (morning | evening)
 
     @property
     def label(self) -> str:
@@ -131,6 +151,19 @@ class ExchangeCalendar:
     def special_session(self, d: date) -> SpecialSession | None:
         return self.special.get(d)
 
+    def closed_part(self, d: date) -> str | None:
+        """`morning` or `evening` when holiday `d` closes only that part of the day; None otherwise."""
+        return self.partial.get(d) if d in self.holidays else None
+
+    def regular_sessions(self, d: date) -> tuple[Session, Session]:
+        """(pre-open, normal) of a regular day `d`: the close moves with `dst_close` (MCX follows US summer time)."""
+        if self.dst_close is None:
+            return self.pre_open, self.normal
+        zone_name, close = self.dst_close
+        if datetime.combine(d, time(12), tzinfo=zone(zone_name)).dst():
+            return self.pre_open, Session(self.normal.start, close)
+        return self.pre_open, self.normal
+
     def sessions_on(self, d: date) -> tuple[Session | None, Session] | None:
         """(pre-open, normal) of day `d`, None when it has no session.
 
@@ -143,9 +176,15 @@ class ExchangeCalendar:
             return None
         if not self.covers(d):
             raise CalendarCoverageError(self, d)
+        pre_open, normal = self.regular_sessions(d)
+        part = self.closed_part(d)
+        if part is not None and self.evening_start is not None:
+            if part == "morning":  # the evening session alone, without a pre-open
+                return None, Session(self.evening_start, normal.end)
+            return pre_open, Session(normal.start, self.evening_start)
         if d in self.holidays:
             return None
-        return self.pre_open, self.normal
+        return pre_open, normal
 
     def is_trading_day(self, d: date) -> bool:
         """Raises CalendarCoverageError for a weekday outside the coverage."""
@@ -183,7 +222,7 @@ class ExchangeCalendar:
             sessions = self.sessions_on(d)
         except CalendarCoverageError:
             sessions = None
-        pre_open, normal = sessions or (self.pre_open, self.normal)
+        pre_open, normal = sessions or self.regular_sessions(d)
         tz = self.tz
         return (
             datetime.combine(d, (pre_open or normal).start, tzinfo=tz),
@@ -290,10 +329,45 @@ def load_calendar(name: str = "nse", cache_dir: Path | None = None, *, base: Pat
     return _load(path, (st.st_ino, st.st_mtime_ns, st.st_size) if st else None, cache_dir)  # os.replace: a new inode
 
 
-def calendar_for(profile: Any, state_dir: Path | None) -> ExchangeCalendar:
-    """The profile's calendar, as the scan, ignite, doctor and `mci risk check` read it."""
+def profile_segments(profile: Any) -> tuple[str, ...]:
+    """The segments a profile trades: those of risk.allowed_exchanges, else the cash market (market.segment: equity)."""
+    exchanges = profile.risk.allowed_exchanges
+    if exchanges:
+        found = [s for s in (segment_of(e) for e in exchanges) if s]
+        if found:
+            return tuple(dict.fromkeys(found))
+    return ("CM",)
+
+
+def _own_calendar(profile: Any, state_dir: Path | None) -> ExchangeCalendar:
     return load_calendar(profile.market.calendar, cache_dir=state_dir / "cache" if state_dir else None,
                          base=Path(profile.path).parent, state_dir=state_dir)
+
+
+def segment_calendar(profile: Any, state_dir: Path | None, segment: str) -> ExchangeCalendar:
+    """The calendar that answers for `segment`: the profile's own when it serves it, else the segment's by name."""
+    own = _own_calendar(profile, state_dir)
+    if segment in own.segments or segment not in SEGMENT_CALENDARS:
+        return own
+    return load_calendar(SEGMENT_CALENDARS[segment], cache_dir=state_dir / "cache" if state_dir else None,
+                         state_dir=state_dir)
+
+
+def calendars_for(profile: Any, state_dir: Path | None) -> list[tuple[tuple[str, ...], ExchangeCalendar]]:
+    """[(the profile's segments it answers for, calendar)], one entry per calendar, in the profile's segment order."""
+    groups: dict[Path | str, tuple[list[str], ExchangeCalendar]] = {}
+    for segment in profile_segments(profile):
+        calendar = segment_calendar(profile, state_dir, segment)
+        key = calendar.path or calendar.name
+        groups.setdefault(key, ([], calendar))[0].append(segment)
+    return [(tuple(segments), calendar) for segments, calendar in groups.values()]
+
+
+def calendar_for(profile: Any, state_dir: Path | None) -> ExchangeCalendar:
+    """The profile's calendar: that of the first segment it trades (the profile's own `market.calendar` for
+    NSE/BSE cash and derivatives; MCX's for a commodity profile). The scan, ignite and doctor read every one
+    of calendars_for; `mci risk check` the one of each order's exchange."""
+    return segment_calendar(profile, state_dir, profile_segments(profile)[0])
 
 
 @lru_cache(maxsize=8)
@@ -347,7 +421,7 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
     data = getattr(doc, "data", doc)
     where = getattr(doc, "name", None) or (str(path) if path else "the calendar")
 
-    def bad(at: tuple, why: str) -> ConfigError:
+    def bad(at: tuple[Any, ...], why: str) -> ConfigError:
         field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in at).lstrip(".") or "(document)"
         location = doc.at(at) if hasattr(doc, "at") else None
         return ConfigError(
@@ -357,7 +431,7 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
             location,
         )
 
-    def warn(at: tuple, what: str, why: str, how: str) -> None:
+    def warn(at: tuple[Any, ...], what: str, why: str, how: str) -> None:
         if warnings is not None:
             warnings.append(ConfigError(f"{where}: {what}", why, how, doc.at(at) if hasattr(doc, "at") else None))
 
@@ -390,12 +464,34 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
         raise bad(("source_url",), "must be a URL string")
 
     sessions = data.get("sessions")
-    if not isinstance(sessions, dict) or set(sessions) != {"pre_open", "normal"}:
-        raise bad(("sessions",), "needs exactly `pre_open` and `normal`")
+    if not isinstance(sessions, dict) or not {"pre_open", "normal"} <= set(sessions) <= {"pre_open", "normal",
+                                                                                         "evening_start", "dst_close"}:
+        raise bad(("sessions",), "needs `pre_open` and `normal`, and may have `evening_start` and `dst_close`")
     pre_open = _session(sessions["pre_open"], ("sessions", "pre_open"), bad)
     normal = _session(sessions["normal"], ("sessions", "normal"), bad)
     if not (pre_open.start <= pre_open.end <= normal.start < normal.end):
         raise bad(("sessions",), "pre-open must come before the normal session, and each must start before it ends")
+    evening_start = None
+    if sessions.get("evening_start") is not None:
+        evening_start = parse_hhmm(sessions["evening_start"], ("sessions", "evening_start"), bad)
+        if not normal.start < evening_start < normal.end:
+            raise bad(("sessions", "evening_start"), "the evening session starts inside the normal session")
+    dst_close = None
+    raw_dst = sessions.get("dst_close")
+    if raw_dst is not None:
+        dst_at = ("sessions", "dst_close")
+        if not isinstance(raw_dst, dict) or set(raw_dst) != {"zone", "end"}:
+            raise bad(dst_at, "exactly {zone, end}: the close while `zone` keeps daylight saving time")
+        if not isinstance(raw_dst["zone"], str) or not raw_dst["zone"]:
+            raise bad((*dst_at, "zone"), "an IANA zone name is required, e.g. America/New_York")
+        try:
+            zone(raw_dst["zone"])
+        except MciError as exc:
+            raise bad((*dst_at, "zone"), exc.why) from None
+        dst_end = parse_hhmm(raw_dst["end"], (*dst_at, "end"), bad)
+        if not max(normal.start, evening_start or normal.start) < dst_end:
+            raise bad((*dst_at, "end"), "the close must come after the session's (and the evening session's) start")
+        dst_close = (raw_dst["zone"], dst_end)
 
     weekend_raw = data.get("weekend")
     if not isinstance(weekend_raw, list) or any(w not in WEEKDAYS for w in weekend_raw):
@@ -411,12 +507,20 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
         raise bad(("covers",), "`from` is after `until`")
 
     holidays: dict[date, str] = {}
+    partial: dict[date, str] = {}
     raw = data.get("holidays")
     if not isinstance(raw, list):
         raise bad(("holidays",), "a list of {date, name}")
     for i, item in enumerate(raw):
-        if not isinstance(item, dict) or set(item) != {"date", "name"}:
-            raise bad(("holidays", i), "each holiday is exactly {date, name}")
+        if not isinstance(item, dict) or not {"date", "name"} <= set(item) <= {"date", "name", "closed"}:
+            raise bad(("holidays", i), "each holiday is {date, name} with an optional `closed` (morning | evening)")
+        if item.get("closed") is not None:
+            if item["closed"] not in PARTS:
+                raise bad(("holidays", i, "closed"), "the part of the day closed: `morning` or `evening` (leave it "
+                          "out for the whole day)")
+            if evening_start is None:
+                raise bad(("holidays", i, "closed"), "a calendar without `sessions.evening_start` has no morning or "
+                          "evening session to close alone")
         d = _date(item["date"], ("holidays", i, "date"), bad)
         label = item["name"]
         if not isinstance(label, str) or not label.strip():
@@ -430,6 +534,8 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
                  "the exchange is closed on weekends anyway, so the entry changes nothing; a wrong date would leave "
                  "the real holiday a trading day", "check the date against the exchange's circular, or remove the entry")
         holidays[d] = label.strip()
+        if item.get("closed") is not None:
+            partial[d] = item["closed"]
 
     special: dict[date, SpecialSession] = {}
     raw_special = data.get("special_sessions", [])
@@ -472,23 +578,26 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
         path=path,
         special=dict(sorted(special.items())),
         segments=tuple(segments_raw),
+        evening_start=evening_start,
+        dst_close=dst_close,
+        partial=dict(sorted(partial.items())),
     )
 
 
-def _session(raw: Any, at: tuple, bad: Any) -> Session:
+def _session(raw: Any, at: tuple[Any, ...], bad: Any) -> Session:
     if not isinstance(raw, dict) or set(raw) != {"start", "end"}:
         raise bad(at, "a session is exactly {start, end}")
     return Session(parse_hhmm(raw["start"], (*at, "start"), bad), parse_hhmm(raw["end"], (*at, "end"), bad))
 
 
-def parse_hhmm(raw: Any, at: tuple, bad: Any) -> time:
+def parse_hhmm(raw: Any, at: tuple[Any, ...], bad: Any) -> time:
     match = _HHMM_RE.match(raw) if isinstance(raw, str) else None
     if not match:
         raise bad(at, f"{raw!r} is not an \"HH:MM\" time")
     return time(int(match.group(1)), int(match.group(2)))
 
 
-def _date(raw: Any, at: tuple, bad: Any) -> date:
+def _date(raw: Any, at: tuple[Any, ...], bad: Any) -> date:
     if isinstance(raw, datetime):
         raise bad(at, "a date, not a date-time")
     if isinstance(raw, date):

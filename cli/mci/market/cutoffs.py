@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mci.errors import ConfigError, MciError
 from mci.market.calendar import (
@@ -25,15 +25,23 @@ from mci.market.calendar import (
     segment_of,
     update_how,
 )
+from mci.market.calendar import profile_segments as profile_segments  # re-exported: policy diff reads it from here
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mci.config.model import Profile
 
 ZERODHA_URL = ("https://support.zerodha.com/category/trading-and-markets/margin-leverage-and-product-and-order-types/"
                "articles/intraday-auto-square-off-timings")
-# Zerodha's published square-off times; MCX has none fixed: 25 minutes before the segment's close.
+# Zerodha's published square-off times; MCX has none fixed: "Commodities: 25 minutes before the close" (same page),
+# the close of that day's MCX session (23:30 or 23:55 with US summer time, 17:00 on a day without an evening).
 ZERODHA_SQUARE_OFF = {"CM": time(15, 20), "FO": time(15, 25), "CD": time(16, 45)}
 MCX_BEFORE_CLOSE = timedelta(minutes=25)
+# MCX's earliest regular close is 23:30 (non-agricultural commodities while the US keeps summer time; 23:55
+# otherwise: https://www.angelone.in/announcements/market/mcx-trade-timings-revised-from-11-mar), so Zerodha's MCX
+# square-off is 23:05 at the earliest: what `validate` holds watch.square_off to (at run time, each day's own close).
+MCX_EARLIEST_SQUARE_OFF = time(23, 5)
 INTRADAY_PRODUCTS = ("MIS", "CO", "BO")
 WARN_WITHIN = timedelta(minutes=2)  # a square-off this close to the broker's races it
 
@@ -45,21 +53,6 @@ def _minutes(t: time) -> timedelta:
 def _clock(delta: timedelta) -> time:
     seconds = int(delta.total_seconds())
     return time(seconds // 3600, seconds % 3600 // 60, seconds % 60)
-
-
-def profile_segments(profile: "Profile") -> tuple[str, ...]:
-    """The segments a profile trades: those of risk.allowed_exchanges, else the cash market (market.segment: equity)."""
-    exchanges = profile.risk.allowed_exchanges
-    if exchanges:
-        found = [s for s in (segment_of(e) for e in exchanges) if s]
-        if found:
-            return tuple(dict.fromkeys(found))
-    return ("CM",)
-
-
-def unserved_segments(profile: "Profile", calendar: ExchangeCalendar) -> tuple[str, ...]:
-    """The profile's segments whose holidays and sessions `calendar` does not know (CD and MCX are not shipped)."""
-    return tuple(s for s in profile_segments(profile) if s not in calendar.segments)
 
 
 def may_trade_intraday(profile: "Profile") -> bool:
@@ -90,7 +83,7 @@ def entry_cutoff(profile: "Profile", segment: str) -> tuple[time | None, str]:
     return square_off, source
 
 
-def square_off_findings(profile: "Profile", location_of) -> tuple[list[ConfigError], list[ConfigError]]:
+def square_off_findings(profile: "Profile", location_of: "Callable[[tuple[Any, ...]], Any]") -> tuple[list[ConfigError], list[ConfigError]]:
     """(errors, warnings): watch.square_off and the entry cut-off against the broker's square-off.
 
     `location_of(path)` positions a finding in the profile file.
@@ -99,8 +92,9 @@ def square_off_findings(profile: "Profile", location_of) -> tuple[list[ConfigErr
     warnings: list[ConfigError] = []
     for segment in profile_segments(profile):
         broker, source = broker_square_off(profile, segment)
-        if broker is None:
-            continue  # MCX: relative to its calendar's close, judged at run time
+        if broker is None:  # MCX: 25 minutes before each day's close; the earliest of a regular day here
+            broker = MCX_EARLIEST_SQUARE_OFF
+            source += ", the 23:30 close while the US keeps daylight saving time"
         mine = profile.watch.square_off
         if mine is not None:
             gap = _minutes(broker) - _minutes(mine)
@@ -133,7 +127,7 @@ def square_off_findings(profile: "Profile", location_of) -> tuple[list[ConfigErr
 def _on_day(t: time, calendar: ExchangeCalendar, d: date) -> datetime:
     """`t` (a regular-day time) on day `d`, kept at its distance from the close when `d` closes at another time."""
     close = calendar.session_bounds(d)[2]
-    regular_close = datetime.combine(d, calendar.normal.end, tzinfo=calendar.tz)
+    regular_close = datetime.combine(d, calendar.regular_sessions(d)[1].end, tzinfo=calendar.tz)
     at = datetime.combine(d, t, tzinfo=calendar.tz)
     return at if close == regular_close else close - (regular_close - at)
 
@@ -165,15 +159,16 @@ def cutoff_on(profile: "Profile", calendar: ExchangeCalendar, segment: str, d: d
     return Cutoff(segment, min(at, broker_at), source, broker_at, broker_source)
 
 
-def _day(d: date) -> str:
+def day_text(d: date) -> str:
     return f"{d:%A %Y-%m-%d}"
 
 
-def _next_session(calendar: ExchangeCalendar, local: datetime) -> str:
+def next_session_text(calendar: ExchangeCalendar, local: datetime) -> str:
+    """'the next session opens Monday 2026-11-23 09:15 IST': the one wording of the scan, ignite and risk check."""
     opens = calendar.next_open(local)
     if opens is None:
         return f"the next session is unknown (the {calendar.label} calendar ends {calendar.covers_until})"
-    return f"the next session opens {_day(opens.date())} {opens:%H:%M} {opens.tzname()}"
+    return f"the next session opens {day_text(opens.date())} {opens:%H:%M} {opens.tzname()}"
 
 
 def intraday_entry_refusal(profile: "Profile", calendar: ExchangeCalendar, exchange: str, product: str,
@@ -196,13 +191,21 @@ def intraday_entry_refusal(profile: "Profile", calendar: ExchangeCalendar, excha
     try:
         sessions = calendar.sessions_on(d)
     except CalendarCoverageError as exc:
-        return MciError(f"{label} refused: cannot know if {_day(d)} is a trading day", exc.why, update_how(calendar))
+        return MciError(f"{label} refused: cannot know if {day_text(d)} is a trading day", exc.why, update_how(calendar))
     if sessions is None:
         reason = calendar.holiday_name(d) or "a weekend day"
         return MciError(
-            f"{label} refused: {calendar.label} is closed on {_day(d)} ({reason})",
+            f"{label} refused: {calendar.label} is closed on {day_text(d)} ({reason})",
             "an intraday position can only be opened and closed inside a session",
-            f"{_next_session(calendar, local)}")
+            f"{next_session_text(calendar, local)}")
+    opens = datetime.combine(d, (sessions[0] or sessions[1]).start, tzinfo=calendar.tz)
+    holiday = calendar.holiday_name(d)
+    if holiday is not None and local < opens:
+        # A holiday that keeps a session open (MCX's evening, a Muhurat hour) is closed until that session starts.
+        return MciError(
+            f"{label} refused: {calendar.label} is closed at {local:%H:%M} {local.tzname()} on {day_text(d)} ({holiday})",
+            f"the exchange trades only {sessions[1].start:%H:%M}-{sessions[1].end:%H:%M} that day",
+            f"wait: {next_session_text(calendar, local)}")
     cut = cutoff_on(profile, calendar, segment, d)
     if local >= cut.at:
         broker = (f"; the broker squares off intraday positions at {cut.broker_at:%H:%M} ({cut.broker_source})"
@@ -211,7 +214,7 @@ def intraday_entry_refusal(profile: "Profile", calendar: ExchangeCalendar, excha
             f"{label} refused at {local:%H:%M:%S} {local.tzname()}: after the intraday entry cut-off "
             f"{cut.at:%H:%M} ({cut.source})",
             f"a position opened now would be squared off within minutes{broker}",
-            f"place it as CNC/NRML, or wait: {_next_session(calendar, local)}")
+            f"place it as CNC/NRML, or wait: {next_session_text(calendar, local)}")
     return None
 
 
@@ -223,6 +226,13 @@ def scan_cutoff(profile: "Profile", calendar: ExchangeCalendar, local: datetime)
     return min(cuts, key=lambda c: c.at) if cuts else None
 
 
+def ignition_refusal_any(profile: "Profile", calendars: list[ExchangeCalendar], now: datetime) -> MciError | None:
+    """Ignition is refused when no segment the profile trades may start now (the first calendar's reason); a
+    profile of NSE and MCX starts at 21:00 for MCX (its NSE entries are refused by `mci risk check`)."""
+    refusals = [ignition_refusal(profile, calendar, now) for calendar in calendars]
+    return refusals[0] if refusals and all(r is not None for r in refusals) else None
+
+
 def ignition_refusal(profile: "Profile", calendar: ExchangeCalendar, now: datetime) -> MciError | None:
     """Why an engine may not be started at `now` although its scan is fresh: the session ended since (or the
     intraday entry cut-off passed), or the day has none. The pre-open is allowed, as the scan allows it."""
@@ -231,18 +241,18 @@ def ignition_refusal(profile: "Profile", calendar: ExchangeCalendar, now: dateti
     local = calendar.local(now)
     phase = calendar.phase(local)
     if phase is MarketPhase.UNKNOWN:
-        return MciError(f"ignition refused: cannot know if {_day(local.date())} is a trading day",
+        return MciError(f"ignition refused: cannot know if {day_text(local.date())} is a trading day",
                         f"the {calendar.label} calendar ends {calendar.covers_until}", update_how(calendar))
     if phase not in (MarketPhase.PRE_OPEN, MarketPhase.OPEN):
         return MciError(f"ignition refused: {calendar.label} has no session now ({local:%H:%M:%S} {local.tzname()} "
-                        f"on {_day(local.date())}: {phase.value.replace('_', ' ')})",
+                        f"on {day_text(local.date())}: {phase.value.replace('_', ' ')})",
                         "an engine started outside the session trades into a closed market",
-                        f"{_next_session(calendar, local)}; scan and ignite then")
+                        f"{next_session_text(calendar, local)}; scan and ignite then")
     cut = scan_cutoff(profile, calendar, local)
     if cut is not None and local >= cut.at:
         return MciError(f"ignition refused: {local:%H:%M:%S} {local.tzname()} is after the intraday entry cut-off "
                         f"{cut.at:%H:%M} ({cut.source})",
                         f"profile {profile.name} may trade intraday products, and none may be entered from {cut.at:%H:%M}",
-                        f"{_next_session(calendar, local)}; a delivery-only profile sets risk.allowed_products "
+                        f"{next_session_text(calendar, local)}; a delivery-only profile sets risk.allowed_products "
                         "without MIS/CO/BO")
     return None

@@ -13,7 +13,7 @@ it with --from-file.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ from mci.errors import ExitCode, MciError
 
 NSE_HOLIDAY_URL = "https://www.nseindia.com/api/holiday-master?type=trading"
 NSE_HOLIDAY_PAGE = "https://www.nseindia.com/resources/exchange-communication-holidays"
-# NSE's key for each segment mci names (mci.market.calendar.SEGMENT_EXCHANGES).
-NSE_KEYS = {"CM": "CM", "FO": "FO", "CD": "CD", "MCX": "COM"}
+# NSE's key for each segment mci names (mci.market.calendar.SEGMENT_EXCHANGES). NSE's "COM" is NSE's own
+# commodity segment, not MCX: MCX publishes its list itself (mci.market.mcx_holidays).
+NSE_KEYS = {"CM": "CM", "FO": "FO", "CD": "CD"}
 HEADERS = {
     "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
     "Accept": "application/json, text/plain, */*",
@@ -40,6 +41,22 @@ class HolidayList:
     segments: dict[str, dict[date, str]]
     origin: str  # the URL or the file
     read_at: datetime
+    # segment -> {date: the part of the day closed (morning | evening)} for a holiday that does not close it all
+    partial: dict[str, dict[date, str]] = field(default_factory=dict)
+    publisher: str = "NSE"
+
+
+def closed_part(morning: str, evening: str) -> str | None | bool:
+    """From an exchange's "Open"/"Closed" columns: None the whole day is closed (or nothing said), "morning" or
+    "evening" the part closed alone, False both open (not a holiday)."""
+    m, e = morning.strip().lower(), evening.strip().lower()
+    if m == "open" and e == "open":
+        return False
+    if m == "closed" and e == "open":
+        return "morning"
+    if m == "open" and e == "closed":
+        return "evening"
+    return None
 
 
 def _saved_copy_how(url: str) -> str:
@@ -116,6 +133,7 @@ def parse(body: bytes, origin: str, *, now: datetime, code: ExitCode = ExitCode.
     if not isinstance(data, dict) or not any(isinstance(v, list) for v in data.values()):
         raise bad("expected a JSON object of segment lists, e.g. {\"CM\": [{\"tradingDate\": \"26-Jan-2027\", ...}]}")
     segments: dict[str, dict[date, str]] = {}
+    partial: dict[str, dict[date, str]] = {}
     for ours, theirs in NSE_KEYS.items():
         entries = data.get(theirs)
         if entries is None:
@@ -123,6 +141,7 @@ def parse(body: bytes, origin: str, *, now: datetime, code: ExitCode = ExitCode.
         if not isinstance(entries, list):
             raise bad(f"\"{theirs}\" is not a list")
         days: dict[date, str] = {}
+        parts: dict[date, str] = {}
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("tradingDate"), str):
                 raise bad(f"\"{theirs}\"[{i}] has no \"tradingDate\" text")
@@ -131,10 +150,19 @@ def parse(body: bytes, origin: str, *, now: datetime, code: ExitCode = ExitCode.
             except ValueError:
                 raise bad(f"\"{theirs}\"[{i}].tradingDate {entry['tradingDate']!r} is not like 26-Jan-2027") from None
             name = " ".join(str(entry.get("description") or "").split()) or "Trading holiday"
+            part = closed_part(str(entry.get("morning_session") or ""), str(entry.get("evening_session") or ""))
+            if part is False:
+                continue
             if day in days and days[day] != name:
                 name = f"{days[day]} / {name}"
+            if isinstance(part, str) and (day not in days or day in parts):
+                parts[day] = part
+            else:
+                parts.pop(day, None)  # listed twice, once for the whole day: the whole day (the safe side)
             days[day] = name
         segments[ours] = days
+        if parts:
+            partial[ours] = parts
     if not segments:
         raise bad(f"it has none of the segments {', '.join(NSE_KEYS.values())} (keys: {', '.join(sorted(data)) or 'none'})")
-    return HolidayList(segments, origin, now)
+    return HolidayList(segments, origin, now, partial)

@@ -17,6 +17,33 @@ def _holidays(data: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _closed(data: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
+    """holiday date -> (its index, the part of the day it closes: all | morning | evening)."""
+    out = {}
+    for index, entry in enumerate(data.get("holidays") or []):
+        if isinstance(entry, dict) and entry.get("date") is not None:
+            out[str(entry["date"])] = (index, str(entry.get("closed") or "all"))
+    return out
+
+
+def _part_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """A holiday that closed the whole day and now closes only its morning or evening (MCX) opens a session."""
+    changes: list[Change] = []
+    a, b = _closed(old), _closed(new)
+    for date in sorted(set(a) & set(b)):
+        (_, x), (index, y) = a[date], b[date]
+        if x == y:
+            continue
+        kind = TIGHTENING if y == "all" else LOOSENING
+        changes.append(Change(kind, f"holidays.{date}.closed", y, f"holiday {date} now closes {'the whole day' if y == 'all' else 'the ' + y} "
+                              f"(was {'the whole day' if x == 'all' else 'the ' + x})",
+                              "the scan fails all day" if kind == TIGHTENING else
+                              f"the scan now passes in the part of {date} left open",
+                              "" if kind == TIGHTENING else f"check the exchange's circular, or set it back to {x}",
+                              ("holidays", index)))
+    return changes
+
+
 def _special(data: Mapping[str, Any]) -> dict[str, tuple[int, dict[str, Any]]]:
     out = {}
     for index, entry in enumerate(data.get("special_sessions") or []):
@@ -86,6 +113,7 @@ def compare_calendars(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Ch
         if date not in a:
             changes.append(Change(TIGHTENING, f"holidays.{date}", "added", f"holiday {date} ({b[date]}) added",
                                   f"the scan fails on {date}", "", ("holidays", index)))
+    changes += _part_changes(old, new)
     for session in ("pre_open", "normal"):
         for edge, later_is_looser in (("start", False), ("end", True)):
             x = ((old.get("sessions") or {}).get(session) or {}).get(edge)
@@ -100,6 +128,14 @@ def compare_calendars(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Ch
                                   "orders are allowed in less of the day" if kind == TIGHTENING else
                                   "the pre-open window moved; review it", f"set it back to \"{x}\"",
                                   ("sessions", session, edge)))
+    x = ((old.get("sessions") or {}).get("dst_close") or {}).get("end")
+    y = ((new.get("sessions") or {}).get("dst_close") or {}).get("end")
+    if x != y and isinstance(y, str):
+        kind = LOOSENING if not isinstance(x, str) or y > x else TIGHTENING
+        changes.append(Change(kind, "sessions.dst_close.end", y, f"the close under daylight saving time is now {y} "
+                              f"(was {x or 'normal.end'})", "orders are allowed in more of the day" if kind == LOOSENING
+                              else "orders are allowed in less of the day", f"set it back to {x or 'normal.end'}",
+                              ("sessions", "dst_close")))
     gone = sorted(set(old.get("weekend") or []) - set(new.get("weekend") or []))
     if gone:
         changes.append(Change(LOOSENING, "weekend", ",".join(new.get("weekend") or []) or "none",
