@@ -239,6 +239,7 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
             refusals[key] = refusal
         return refusal
 
+    latches = _latches(profile, state_dir)
     broker = None
     prices = None
     try:
@@ -262,6 +263,8 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
                 bad += 1
             else:
                 verdict = validate(raw, model, current, frozen or clock.now(), session)
+                if latches:
+                    verdict = latches.judge(verdict)
             seen += 1
             rejected += not verdict.accepted
             _show(verdict, line, output)
@@ -272,6 +275,14 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
         raise UsageError("no order to check", "the input was empty",
                          "pass a file with one JSON order (or JSON lines), or pipe them to `mci risk check -`")
     return 2 if bad else 1 if rejected else 0
+
+
+def _latches(profile: "Profile", state_dir: Path) -> Any:
+    """The kill switch's latches of the profile (mci.risk.latch); an unreadable state DB refuses everything."""
+    from mci.risk.latch import Latches
+    from mci.store.latches import read_only
+
+    return Latches.of(*read_only(state_dir, profile.name))
 
 
 def _show(verdict: Any, line: int, output: str) -> None:
