@@ -157,6 +157,8 @@ def status(
     output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Redraw the panels live until Ctrl-C (json: one line per refresh)."),
     interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch."),
+    all_profiles: bool = typer.Option(False, "--all", help="One line per profile of the desk (see mci kill --all)."),
+    desk: Optional[Path] = typer.Option(None, "--desk", metavar="DIR|FILE", help="The desk for --all."),
 ) -> None:
     """The day at a glance: session and lifecycle, engine health, positions, orders, risk usage (bars), P&L.
 
@@ -166,6 +168,10 @@ def status(
     When the broker cannot be read, its panels say 'unavailable: WHY'; status still exits 0.
     """
     _Run.output = output.value
+    if all_profiles:
+        from mci.commands import desk as desk_command
+
+        raise typer.Exit(desk_command.status_all(desk, _clock(at), _state_dir(), output.value, at))
     from mci.commands import status as command
 
     raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value, watch, interval))

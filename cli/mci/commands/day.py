@@ -149,6 +149,8 @@ def _report_lines(outcome) -> list[str]:
              f"audited:   {r.get('audited', '?')}",
              f"latched:   {_latched_text(outcome, r)}"]
     lines += [f"state DB:  {note}" for note in r.get("state_db") or []]
+    if r.get("siblings"):
+        lines.append(f"also latched (same Kite account): {', '.join(r['siblings'])}")
     return lines
 
 

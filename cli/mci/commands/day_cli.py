@@ -103,7 +103,7 @@ def register(app: "typer.Typer") -> None:
                                  "run `mci kill --all`, or a scoped kill on one profile (-p PROFILE --product MIS)")
             from mci.commands import desk as desk_command
 
-            raise typer.Exit(desk_command.kill_all(desk, clock, directory, output))
+            raise typer.Exit(desk_command.kill_all(desk, clock, directory, output, at))
         if desk is not None:
             raise UsageError("--desk without --all", "--desk names the profiles `--all` acts on",
                              "add --all, or drop --desk")

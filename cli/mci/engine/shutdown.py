@@ -204,6 +204,7 @@ def emergency(
     kill = open_for_kill(profile, clock, state_dir)
     try:
         latch(kill, profile, clock, command=command, selection=selection)
+        siblings = _latch_siblings(profile, clock, state_dir, kill, command, selection)
         with ProfileLock(state_dir, profile.name, "emergency", preempt=EMERGENCY_PREEMPTS) as lock:
             if lock.preempted is not None:
                 _record(kill, "lock_preempted", lock.preempted.as_dict(), profile, clock)
@@ -213,7 +214,47 @@ def emergency(
         kill.store.close()
     if lock.preempted is not None:
         outcome = replace(outcome, preempted=lock.preempted.as_dict())
+    if siblings:
+        outcome = replace(outcome, report={**(outcome.report or {}), "siblings": siblings})
     return outcome
+
+
+def _latch_siblings(profile: "Profile", clock: Clock, state_dir: Path, kill: Any, command: str,
+                    selection: "Selection | None") -> list[str]:
+    """Latch the desk's other profiles on this profile's Kite account too: one account, one latch.
+
+    The desk (mci.config.desk: $MCI_DESK or <state dir>/desk) is the registry of profiles; without one
+    there is nothing to find. Never raises: the kill of this profile matters more."""
+    if profile.broker.kind != "kite":
+        return []  # a paper account belongs to one profile name
+    from mci.config.desk import desk_path, load_desk
+    from mci.desk import account_of, members
+
+    from mci.engine.killswitch import latch, open_for_kill
+
+    try:
+        mine = account_of(profile, state_dir)
+        found = members(load_desk(desk_path(None, state_dir)), state_dir)
+    except (MciError, OSError):
+        return []
+    latched = []
+    for m in found:
+        if m.profile is None or m.name == profile.name or m.account != mine:
+            continue
+        try:
+            other = open_for_kill(m.profile, clock, state_dir)
+            try:
+                latch(other, m.profile, clock, command=f"{command} of {profile.name} (same Kite account)",
+                      selection=selection)
+            finally:
+                other.store.close()
+            if other.latched:
+                latched.append(m.name)
+            else:
+                kill.notes.append(f"could not latch {m.name} (same Kite account): {other.latch_error}")
+        except Exception as exc:  # noqa: BLE001 — a sibling's bookkeeping never stops this kill
+            kill.notes.append(f"could not latch {m.name} (same Kite account): {exc}")
+    return latched
 
 
 def scope_of(profile: "Profile", state_dir: Path, flags: "Selection | None") -> "Selection | None":
