@@ -98,8 +98,8 @@ def register(app: "typer.Typer") -> None:
         clock, directory = setup(output, at)
         scoped = bool(product or tag is not None or symbol)
         if all_profiles:
-            if scoped or profile is not None:
-                raise UsageError("--all with a profile or a scope", "a desk kill is account-wide on every profile",
+            if scoped:  # -p / MCI_PROFILE is ignored: the desk names the profiles
+                raise UsageError("--all with a scope", "a desk kill is account-wide on every profile of the desk",
                                  "run `mci kill --all`, or a scoped kill on one profile (-p PROFILE --product MIS)")
             from mci.commands import desk as desk_command
 
