@@ -35,7 +35,7 @@ The day (IST; cron runs the same commands):
                mci status --watch        six panels: lifecycle, engine, positions, orders, risk bars, P&L
                mci risk check ORDER      an order against every limit, before it is placed
   15:15        mci shutdown --end-of-day graceful steps + square off MIS
-  any time     mci kill                  emergency: flatten everything, latch 'halted' (mci reset --confirm)
+  any time     mci kill [--product MIS]  emergency: flatten all (or a scope; --all: the desk), latch (mci reset)
   rehearse     mci sim kite · mci drill  the Kite simulator; the whole day in a sandbox; mci clock set T
   config / CI  mci validate · mci policy diff · mci gate run · mci audit verify · mci breaker · mci graph
   December     mci calendar update       next year's NSE holidays (doctor and scan warn 30 days ahead)

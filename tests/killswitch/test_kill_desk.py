@@ -176,3 +176,24 @@ def test_two_profiles_on_one_kite_account_share_one_limiter_and_one_latch(kite_d
     # Both profiles' processes were admitted by one limiter: the account's one state file.
     assert [p.name for p in rate_dir.glob("kite-*.json")] == [f"{out['profiles'][0]['account']}.json"]
     assert time.monotonic() - started < 120
+
+
+def test_a_slow_account_does_not_delay_the_others(kite_day, sim, mci_home, tmp_path):
+    """The simulator answers every request after 400 ms: the Kite kill takes seconds, the paper kills do not wait
+    for it (each verdict is printed as it arrives: the paper ones first)."""
+    mci = kite_day
+    a, b = paper(tmp_path, "desk-a"), paper(tmp_path, "desk-b")
+    desk = tmp_path / "desk.yaml"
+    desk.write_text(f"version: 1\nkind: desk\nprofiles: [{KITE_PROFILE}, profiles/desk-a.yaml, "
+                    "profiles/desk-b.yaml]\n", encoding="utf-8")
+    seed_paper(mci_home, a)
+    seed_paper(mci_home, b)
+    seed_book(sim.url)
+    sim_admin(sim.url, "PUT", "faults", spec="latency=400ms")
+    done = mci("kill", "--all", "--desk", str(desk))
+    sim_admin(sim.url, "DELETE", "faults")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ") and " exit " in line]
+    assert lines[-1] == "kite-sim" and sorted(lines[:2]) == ["desk-a", "desk-b"], done.stdout
+    assert "DESK FLAT — 3 of 3 profile(s) flat and latched; exit 0" in done.stdout
+    assert sim_book(sim.url) == ([], []) and paper_book(mci_home, a) == [] == paper_book(mci_home, b)

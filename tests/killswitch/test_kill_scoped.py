@@ -105,8 +105,10 @@ def test_kill_product_mis_leaves_exactly_the_cnc_and_latches_only_mis(mci, mci_h
     assert out["report"]["latched"] is True
     assert "left running" in out["report"]["engine"]
 
-    text = mci("status", "-o", "json")
-    assert json.loads(text.stdout)["lifecycle"]["state"] == "armed"
+    life = json.loads(mci("status", "-o", "json").stdout)["lifecycle"]
+    assert life["state"] == "armed"
+    assert [x["label"] for x in life["scoped_latches"]] == ["product MIS"]
+    assert "scoped kill latched: product MIS" in mci("status").stdout
 
     # The scope's latch: a new MIS entry is refused, a CNC entry is accepted.
     code, verdicts = risk(mci, entry("SBIN", "MIS", "900"), entry("INFY", "CNC", "1500"))

@@ -195,7 +195,10 @@ def reset(profile_path: Path | None, clock: Clock, state_dir: Path, output: str,
     if output == "json":
         emit_json({"profile": profile.name, "lifecycle": state})
     else:
-        emit(f"reset: profile {profile.name} is {state}; run `mci scan` to start a new day")
+        if state == "idle":
+            emit(f"reset: profile {profile.name} is {state}; run `mci scan` to start a new day")
+        else:  # only a scoped kill's latches were cleared (a halted profile always resets to idle)
+            emit(f"reset: the scoped latches of profile {profile.name} are cleared; it stays {state}")
     return 0
 
 
