@@ -144,15 +144,15 @@ class Selection:
             if not p.quantity:
                 continue
             q = self.quantity_in(p, orders)
-            item = {"type": "position", "instrument": f"{p.exchange}:{p.symbol}", "product": p.product}
+            entry: dict[str, Any] = {"type": "position", "instrument": f"{p.exchange}:{p.symbol}", "product": p.product}
             if q:
-                inside.append({**item, "quantity": q})
+                inside.append({**entry, "quantity": q})
             if p.quantity - q:
-                outside.append({**item, "quantity": p.quantity - q})
+                outside.append({**entry, "quantity": p.quantity - q})
         for o in orders:
             if not o.is_open:
                 continue
-            item = {"type": "order", "order_id": o.order_id, "instrument": f"{o.exchange}:{o.symbol}",
+            item: dict[str, Any] = {"type": "order", "order_id": o.order_id, "instrument": f"{o.exchange}:{o.symbol}",
                     "product": o.product, "side": o.side, "quantity": o.quantity, "order_type": o.order_type,
                     "status": o.status, "tag": o.tag}
             (inside if self.order_in(o) or _mci_square_off(o.tag) and self.instrument_in(
