@@ -279,10 +279,14 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
 
 def _latches(profile: "Profile", state_dir: Path) -> Any:
     """The kill switch's latches of the profile (mci.risk.latch); an unreadable state DB refuses everything."""
-    from mci.risk.latch import Latches
     from mci.store.latches import read_only
 
-    return Latches.of(*read_only(state_dir, profile.name))
+    state, scoped = read_only(state_dir, profile.name)
+    if state != "halted" and not scoped:
+        return None  # the common case: nothing latched, and the latch rules (mci.flatten's imports) never load
+    from mci.risk.latch import Latches
+
+    return Latches.of(state, scoped)
 
 
 def _show(verdict: Any, line: int, output: str) -> None:
