@@ -197,3 +197,34 @@ def test_a_slow_account_does_not_delay_the_others(kite_day, sim, mci_home, tmp_p
     assert lines[-1] == "kite-sim" and sorted(lines[:2]) == ["desk-a", "desk-b"], done.stdout
     assert "DESK FLAT — 3 of 3 profile(s) flat and latched; exit 0" in done.stdout
     assert sim_book(sim.url) == ([], []) and paper_book(mci_home, a) == [] == paper_book(mci_home, b)
+
+
+def test_an_account_still_flattening_at_the_desk_deadline_is_reported_without_a_verdict(kite_day, sim, mci_home,
+                                                                                      tmp_path):
+    """MCI_DESK_WITHIN=2s and a simulator answering after 1.5 s: the paper verdict is in, the Kite kill is
+    reported as still running (exit 7, its pid) and left to finish on its own: it is never cut short."""
+    from kill_support import alive
+
+    mci = kite_day
+    a = paper(tmp_path, "desk-a")
+    desk = tmp_path / "desk.yaml"
+    desk.write_text(f"version: 1\nkind: desk\nprofiles: [profiles/desk-a.yaml, {KITE_PROFILE}]\n", encoding="utf-8")
+    seed_paper(mci_home, a)
+    seed_book(sim.url)
+    sim_admin(sim.url, "PUT", "faults", spec="latency=1500ms")
+    done = mci("kill", "--all", "--desk", str(desk), "-o", "json", MCI_DESK_WITHIN="2s")
+    out = json.loads(done.stdout)
+    verdicts = {p["profile"]: p for p in out["profiles"]}
+    assert verdicts["desk-a"]["verdict"] == "flat"
+    assert verdicts["kite-sim"]["exit_code"] == 7 and verdicts["kite-sim"]["verdict"].startswith("NO VERDICT")
+    assert done.returncode == 7 == out["exit_code"]
+    pid = int(verdicts["kite-sim"]["verdict"].split("(pid ")[1].split(")")[0])
+    assert alive(pid)  # left running
+    sim_admin(sim.url, "DELETE", "faults")
+    deadline = time.monotonic() + 120
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(pid)
+    report = json.loads((mci_home / "reports" / out["reports"].rsplit("/", 1)[1] / "kite-sim.out").read_text())
+    assert report["flat"] is True  # it finished on its own, into the desk's report directory
+    assert sim_book(sim.url) == ([], [])
