@@ -35,7 +35,7 @@ The day (IST; cron runs the same commands):
                mci status --watch        six panels: lifecycle, engine, positions, orders, risk bars, P&L
                mci risk check ORDER      an order against every limit, before it is placed
   15:15        mci shutdown --end-of-day graceful steps + square off MIS
-  any time     mci kill                  emergency: flatten everything, latch 'halted' (mci reset --confirm)
+  any time     mci kill [--product MIS]  emergency: flatten all (or a scope; --all: the desk), latch (mci reset)
   rehearse     mci sim kite · mci drill  the Kite simulator; the whole day in a sandbox; mci clock set T
   config / CI  mci validate · mci policy diff · mci gate run · mci audit verify · mci breaker · mci graph
   December     mci calendar update       next year's NSE holidays (doctor and scan warn 30 days ahead)
@@ -157,6 +157,8 @@ def status(
     output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Redraw the panels live until Ctrl-C (json: one line per refresh)."),
     interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch."),
+    all_profiles: bool = typer.Option(False, "--all", help="One line per profile of the desk (see mci kill --all)."),
+    desk: Optional[Path] = typer.Option(None, "--desk", metavar="DIR|FILE", help="The desk for --all."),
 ) -> None:
     """The day at a glance: session and lifecycle, engine health, positions, orders, risk usage (bars), P&L.
 
@@ -166,6 +168,10 @@ def status(
     When the broker cannot be read, its panels say 'unavailable: WHY'; status still exits 0.
     """
     _Run.output = output.value
+    if all_profiles:
+        from mci.commands import desk as desk_command
+
+        raise typer.Exit(desk_command.status_all(desk, _clock(at), _state_dir(), output.value, at))
     from mci.commands import status as command
 
     raise typer.Exit(command.run(profile, _clock(at), _state_dir(), output.value, watch, interval))

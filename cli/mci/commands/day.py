@@ -63,7 +63,7 @@ def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str
 
 
 def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, mode: str,
-             metrics_file: Path | None = None, command: str = "shutdown") -> int:
+             metrics_file: Path | None = None, command: str = "shutdown", selection: Any = None) -> int:
     import time
 
     from mci.engine import shutdown as core
@@ -75,7 +75,7 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
     if mode == "emergency":
         event("INFO", f"emergency shutdown of {profile.name}: latch halted, cancel every order, square off",
               profile=profile.name, command=command)
-        outcome = core.emergency(profile, clock, state_dir, on_step=printer, command=command)
+        outcome = core.emergency(profile, clock, state_dir, on_step=printer, command=command, selection=selection)
     else:
         event("INFO", f"{mode} shutdown of {profile.name}", profile=profile.name)
         outcome = core.shutdown(profile, clock, state_dir, mode=mode, on_step=printer)
@@ -96,6 +96,13 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
             emit(f"  remaining: {item}")
         for item in outcome.unprotected:
             emit(f"  kept WITHOUT a stop: {item}")
+        if outcome.scope is not None:
+            from mci.flatten.scope import describe
+
+            emit(f"left open outside the scope: {len(outcome.outside)} item(s)" if outcome.outside else
+                 "left open outside the scope: nothing")
+            for line in describe(outcome.outside):
+                emit(f"  left open: {line}")
         head = {0: "SHUTDOWN COMPLETE", 7: "SHUTDOWN UNVERIFIED"}.get(int(outcome.exit_code), "SHUTDOWN INCOMPLETE")
         emit(f"{head} — {outcome.note} (lifecycle: {outcome.lifecycle_state})")
     return int(outcome.exit_code)
@@ -113,19 +120,24 @@ def _fresh_remaining(profile, clock: Clock, state_dir: Path, outcome):
 
     from mci.engine.shutdown import reread
     from mci.errors import ExitCode
+    from mci.flatten.scope import Selection
 
-    book = reread(profile, clock, state_dir)
+    scope = Selection.from_dict(outcome.scope) if outcome.scope is not None else None
+    latch = "halted" if scope is None else f"scope {scope.label()} latched"
+    book = reread(profile, clock, state_dir, selection=scope)
     if book.flat is None:
         stale = f"as of {_ist(outcome.read_at)} — it could be stale: the re-read failed ({book.error.what if book.error else '?'})"
         return replace(outcome, note=outcome.note + f"; the list is {stale}", report={**(outcome.report or {}),
                        "remaining_as_of": stale})
     if book.flat:
         return replace(outcome, flat=True, remaining=[], read_at=book.read_at, exit_code=ExitCode.OK,
-                       note=f"flat: no open position, no open order (as read at {_ist(book.read_at)}, after the "
-                            "orders sent settled); halted until `mci reset --confirm`")
-    return replace(outcome, remaining=book.remaining, read_at=book.read_at,
+                       outside=book.outside,
+                       note=f"flat{'' if scope is None else ' in scope ' + scope.label()}: no open position, no open "
+                            f"order (as read at {_ist(book.read_at)}, after the orders sent settled); {latch} until "
+                            "`mci reset --confirm`")
+    return replace(outcome, remaining=book.remaining, read_at=book.read_at, outside=book.outside,
                    note=f"NOT FLAT: {len(book.remaining)} item(s) remain (as read at {_ist(book.read_at)}); close them "
-                        "at the broker now; halted")
+                        f"at the broker now; {latch}")
 
 
 def _report_lines(outcome) -> list[str]:
@@ -135,9 +147,21 @@ def _report_lines(outcome) -> list[str]:
     lines = [f"engine:    {r.get('engine', '?')}",
              f"flattened: {flat[outcome.flat]}",
              f"audited:   {r.get('audited', '?')}",
-             f"latched:   {'yes (halted)' if r.get('latched') else 'NO — ' + str(r.get('latch_error') or '?')}"]
+             f"latched:   {_latched_text(outcome, r)}"]
     lines += [f"state DB:  {note}" for note in r.get("state_db") or []]
+    if r.get("siblings"):
+        lines.append(f"also latched (same Kite account): {', '.join(r['siblings'])}")
     return lines
+
+
+def _latched_text(outcome, r: dict) -> str:
+    if not r.get("latched"):
+        return "NO — " + str(r.get("latch_error") or "?")
+    if outcome.scope is not None:
+        from mci.flatten.scope import Selection
+
+        return f"yes (scope {Selection.from_dict(outcome.scope).label()}; the profile itself is not halted)"
+    return "yes (halted)"
 
 
 def _observe_shutdown(profile, clock: Clock, state_dir: Path, outcome, mode: str, command: str, started: float,
@@ -171,7 +195,10 @@ def reset(profile_path: Path | None, clock: Clock, state_dir: Path, output: str,
     if output == "json":
         emit_json({"profile": profile.name, "lifecycle": state})
     else:
-        emit(f"reset: profile {profile.name} is {state}; run `mci scan` to start a new day")
+        if state == "idle":
+            emit(f"reset: profile {profile.name} is {state}; run `mci scan` to start a new day")
+        else:  # only a scoped kill's latches were cleared (a halted profile always resets to idle)
+            emit(f"reset: the scoped latches of profile {profile.name} are cleared; it stays {state}")
     return 0
 
 

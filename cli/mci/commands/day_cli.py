@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 if TYPE_CHECKING:
     import typer
@@ -71,18 +71,49 @@ def register(app: "typer.Typer") -> None:
 
     @app.command()
     def kill(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
-             metrics_file: Optional[Path] = metrics_opt) -> None:
+             metrics_file: Optional[Path] = metrics_opt,
+             product: List[str] = typer.Option([], "--product", metavar="MIS|CNC|NRML|MTF",
+                                               help="Only this product's orders and positions; repeatable."),
+             tag: Optional[str] = typer.Option(None, "--tag", metavar="PREFIX",
+                                               help="Only orders tagged PREFIX* and the positions they opened today."),
+             symbol: List[str] = typer.Option([], "--symbol", metavar="[EXCHANGE:]SYMBOL",
+                                              help="Only this instrument; repeatable."),
+             all_profiles: bool = typer.Option(False, "--all", help="Every profile of the desk, concurrently."),
+             desk: Optional[Path] = typer.Option(None, "--desk", metavar="DIR|FILE",
+                                                 help="The desk for --all (default $MCI_DESK, else $MCI_HOME/desk).")) -> None:
         """Alias of `mci shutdown --emergency`: latch halted first, then stop the engine and flatten.
 
         \b
         Works without a usable state DB (audit to audit.fallback.jsonl) and says what it could do.
+        Scoped (--product, --tag, --symbol; they narrow each other): cancels and closes only the scope,
+        leaves the engine running, latches only the scope (`mci risk check` refuses entries in it) and
+        lists what it left open outside it. --all: every profile of the desk, one verdict each.
         Example:  mci kill -p profiles/paper.yaml
+        Example:  mci kill --product MIS            mci kill --all --desk ~/desk/
         Exit: 0 flat, 6 positions or orders remain (listed, as read when shown),
-              7 could not verify (the account could not be read back), 5 locked.
+              7 could not verify (the account could not be read back), 5 locked; --all: the worst.
         """
+        from mci.errors import UsageError
+
         clock, directory = setup(output, at)
+        scoped = bool(product or tag is not None or symbol)
+        if all_profiles:
+            if scoped:  # -p / MCI_PROFILE is ignored: the desk names the profiles
+                raise UsageError("--all with a scope", "a desk kill is account-wide on every profile of the desk",
+                                 "run `mci kill --all`, or a scoped kill on one profile (-p PROFILE --product MIS)")
+            from mci.commands import desk as desk_command
+
+            raise typer.Exit(desk_command.kill_all(desk, clock, directory, output, at))
+        if desk is not None:
+            raise UsageError("--desk without --all", "--desk names the profiles `--all` acts on",
+                             "add --all, or drop --desk")
+        selection = None
+        if scoped:
+            from mci.flatten.scope import Selection
+
+            selection = Selection.of(product, symbol, tag)
         raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode="emergency",
-                                         metrics_file=metrics_file, command="kill"))
+                                         metrics_file=metrics_file, command="kill", selection=selection))
 
     @app.command()
     def reset(

@@ -247,6 +247,7 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
             refusals[key] = refusal
         return refusal
 
+    latches = _latches(profile, state_dir)
     broker = None
     prices = None
     try:
@@ -270,6 +271,8 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
                 bad += 1
             else:
                 verdict = validate(raw, model, current, frozen or clock.now(), session)
+                if latches:
+                    verdict = latches.judge(verdict)
             seen += 1
             rejected += not verdict.accepted
             _show(verdict, line, output)
@@ -280,6 +283,18 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
         raise UsageError("no order to check", "the input was empty",
                          "pass a file with one JSON order (or JSON lines), or pipe them to `mci risk check -`")
     return 2 if bad else 1 if rejected else 0
+
+
+def _latches(profile: "Profile", state_dir: Path) -> Any:
+    """The kill switch's latches of the profile (mci.risk.latch); an unreadable state DB refuses everything."""
+    from mci.store.latches import read_only
+
+    state, scoped = read_only(state_dir, profile.name)
+    if state != "halted" and not scoped:
+        return None  # the common case: nothing latched, and the latch rules (mci.flatten's imports) never load
+    from mci.risk.latch import Latches
+
+    return Latches.of(state, scoped)
 
 
 def _show(verdict: Any, line: int, output: str) -> None:

@@ -37,6 +37,7 @@ def _snapshot(profile, clock: Clock, state_dir: Path, account: bool = True) -> t
             runs = _runs(store, profile.name)
             watcher = _watcher(store, profile.name)
             emergency_run = _unfinished_emergency(store, profile.name)
+            scoped = _scoped_latches(store, profile.name)
         finally:
             store.close()
     except (MciError, sqlite3.DatabaseError) as exc:
@@ -45,12 +46,16 @@ def _snapshot(profile, clock: Clock, state_dir: Path, account: bool = True) -> t
 
         db_error = exc.what + ": " + exc.why if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
         life, scan, fresh, breakers, runs = LifecycleRecord(profile.name, "unknown", None, ""), None, False, {}, []
-        watcher, emergency_run = liveness(None, Clock().now()), None
+        watcher, emergency_run, scoped = liveness(None, Clock().now()), None, []
     if watcher.state == "stale":
         _notify_watcher_died(profile, state_dir, watcher)
     engine, lock = _engine_and_lock(profile, state_dir)
     lifecycle = {"state": life.state, "since": life.since, "reason": life.reason,
                  **_lifecycle_truth(life.state, engine, lock, emergency_run, db_error)}
+    if scoped:  # a scoped kill's latches (mci.store.latches): entries in them are refused until `mci reset`
+        lifecycle["scoped_latches"] = scoped
+        text = "scoped kill latched: " + ", ".join(s["label"] for s in scoped) + " (`mci reset --confirm` clears)"
+        lifecycle["note"] = f"{lifecycle['note']}; {text}" if lifecycle.get("note") else text
     data = {
         "profile": profile.name,
         "broker": profile.broker.kind,
@@ -204,6 +209,13 @@ def _lifecycle_truth(state: str, engine: dict | None, lock: dict | None, emergen
     if notes:
         out["note"] = "; ".join(notes)
     return out
+
+
+def _scoped_latches(store, profile: str) -> list[dict]:
+    from mci.flatten.scope import Selection
+    from mci.store.latches import latched
+
+    return [{**x, "label": Selection.from_dict(x["scope"]).label()} for x in latched(store, profile)]
 
 
 def _runs(store, profile: str) -> list[dict]:

@@ -160,7 +160,7 @@ def build_sequence(doc: Document, data: Mapping[str, Any]) -> Sequence:
             on_error=raw.get("on_error", read.get(("defaults", "on_error"), "abort")),
             location=doc.at(at),
         ))
-    return Sequence(data["name"], data.get("description", ""), tuple(steps), doc.path)
+    return Sequence(data["name"], data.get("description", ""), tuple(steps), doc.path, data.get("scope"))
 
 
 def _local_path(text: str | None, base: Path) -> Path | None:

@@ -70,6 +70,7 @@ class Sequence:
     description: str
     steps: tuple[StepSpec, ...]
     path: Path | None = None
+    scope: Mapping[str, Any] | None = None  # an emergency's declared scope (mci.flatten.scope.Selection.from_dict)
 
 
 @dataclass(frozen=True)

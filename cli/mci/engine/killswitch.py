@@ -26,6 +26,7 @@ from mci.errors import ExitCode, MciError, UnavailableError
 if TYPE_CHECKING:
     from mci.brokers.base import Broker
     from mci.config.model import Profile
+    from mci.flatten.scope import Selection
     from mci.store.state import StateStore
 
 VERIFY_WITHIN = timedelta(seconds=60)  # how long the final read keeps trying (MCI_VERIFY_WITHIN overrides)
@@ -143,13 +144,17 @@ def degrade(kill: KillStore, state_dir: Path, clock: Clock, profile: "Profile", 
                             profile=profile.name)
 
 
-def latch(kill: KillStore, profile: "Profile", clock: Clock, *, command: str, run_id: str | None = None) -> str:
+def latch(kill: KillStore, profile: "Profile", clock: Clock, *, command: str, run_id: str | None = None,
+          selection: "Selection | None" = None) -> str:
     """halted + an `emergency started` record, in one transaction: the first thing an emergency does.
 
+    A scoped emergency (`selection`) latches only its scope (mci.store.latches), not the profile: the
+    engine keeps trading the rest of the account, and `mci risk check` refuses entries in the scope.
     Returns the state it latched from. A failure is recorded on `kill` (the report says "NOT latched")
     and never stops the kill: flattening matters more than its bookkeeping.
     """
     from mci.engine.lifecycle import Lifecycle
+    from mci.store import latches
 
     store, now = kill.store, clock.now()
     life = Lifecycle(store, profile.name)
@@ -157,10 +162,14 @@ def latch(kill: KillStore, profile: "Profile", clock: Clock, *, command: str, ru
         with store.transaction():
             before = life.current().state
             reason = EMERGENCY_REASON.format(command=command, pid=os.getpid())
-            if before != "halted":
+            scope = selection.as_dict() if selection is not None else None
+            if scope is not None:
+                latches.latch(store, profile.name, scope, now, reason, run_id)
+            elif before != "halted":
                 life.fire("halt", now, reason, run_id=run_id, emergency=True)
             store.append_audit("emergency", {"event": "started", "pid": os.getpid(), "command": command,
-                                             "from": before, "run_id": run_id}, now, profile=profile.name)
+                                             "from": before, "run_id": run_id, "scope": scope}, now,
+                               profile=profile.name)
     except (MciError, sqlite3.DatabaseError) as exc:
         kill.latch_error = exc.what if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
         return "unknown"
@@ -180,6 +189,7 @@ class BookRead:
     read_at: datetime | None
     error: MciError | None = None
     attempts: int = 0
+    outside: list[dict[str, Any]] = field(default_factory=list)  # a scoped kill: open outside its scope, left alone
 
     def read_at_text(self, tz: str = "Asia/Kolkata") -> str:
         if self.read_at is None:
@@ -199,7 +209,11 @@ def verify_within() -> timedelta:
         return VERIFY_WITHIN
 
 
-def _remaining(broker: "Broker") -> list[dict[str, Any]]:
+def _remaining(broker: "Broker", selection: "Selection | None" = None) -> list[dict[str, Any]]:
+    if selection is not None:  # a scoped kill: what is open in its scope; the rest goes to the `outside` list
+        orders_read = list(broker.orders())
+        inside, outside = selection.split(broker.positions(), orders_read)
+        return inside + [{**x, "outside": True} for x in outside]
     positions = [p for p in broker.positions() if p.quantity != 0]
     orders = [o for o in broker.orders() if o.is_open]
     out = [{"type": "position", "instrument": f"{p.exchange}:{p.symbol}", "product": p.product,
@@ -216,7 +230,7 @@ def _retryable(exc: MciError) -> bool:
 
 
 def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta,
-              breaker: Any = None) -> BookRead:
+              breaker: Any = None, selection: "Selection | None" = None) -> BookRead:
     """Positions and open orders, re-read until one read succeeds or `within` has passed.
 
     Throttling (429) and outages are waited out with exponential backoff; through `breaker` (the
@@ -228,7 +242,7 @@ def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta
 
     def one_read() -> list[dict[str, Any]] | MciError:
         try:
-            return _remaining(broker())
+            return _remaining(broker(), selection)
         except MciError as exc:
             if exc.details.get("http_status") == 429:
                 # A 429 is an answer: the broker is up and asks us to slow down. Waited out here, it must not
@@ -259,7 +273,9 @@ def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta
             answer = through_breaker() if breaker is not None else one_read()
             if isinstance(answer, MciError):
                 raise answer
-            return BookRead(not answer, answer, clock.now(), None, attempts)
+            inside = [x for x in answer if not x.get("outside")]
+            outside = [{k: v for k, v in x.items() if k != "outside"} for x in answer if x.get("outside")]
+            return BookRead(not inside, inside, clock.now(), None, attempts, outside)
         except MciError as exc:
             last = exc
             if not _retryable(exc):

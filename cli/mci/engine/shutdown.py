@@ -27,6 +27,7 @@ from mci.errors import ExitCode, MciError, RefusedError, UnavailableError, Usage
 
 if TYPE_CHECKING:
     from mci.config.model import Profile
+    from mci.flatten.scope import Selection
     from mci.engine.sequence import SequenceResult, StepResult
 
 # The emergency may take the lock from these (a shutdown or ignition stuck on a dead broker or engine).
@@ -48,13 +49,15 @@ class ShutdownOutcome:
     read_at: datetime | None = None  # when the book behind flat / remaining was read
     report: dict[str, Any] | None = None  # emergency: engine stopped? audited where? latched? (KillStore.report)
     unprotected: list[str] = field(default_factory=list)  # graceful: kept positions without a protective stop
+    scope: dict[str, Any] | None = None  # a scoped emergency's Selection.as_dict(); None: the whole account
+    outside: list[dict[str, Any]] = field(default_factory=list)  # a scoped emergency: open outside it, left alone
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode, "lifecycle": self.lifecycle_state, "exit_code": int(self.exit_code), "note": self.note,
             "flat": self.flat, "remaining": self.remaining, "preempted": self.preempted,
             "read_at": self.read_at.isoformat() if self.read_at else None, "report": self.report,
-            "unprotected": self.unprotected,
+            "unprotected": self.unprotected, "scope": self.scope, "outside": self.outside,
             "run": self.result.as_dict() if self.result else None,
             "escalation": self.escalation.as_dict() if self.escalation else None,
         }
@@ -186,28 +189,83 @@ def emergency(
     on_step: Callable[["StepResult"], None] | None = None,
     progress: Callable[[str], None] | None = None,
     command: str = "kill",
+    selection: "Selection | None" = None,
 ) -> ShutdownOutcome:
     """Latch, then take the lock (preempting a stuck shutdown or ignite), then the sequence and the verdict.
 
     The latch comes before the lock: preempting a stuck holder takes seconds, and a kill that dies in
-    them must already have latched.
+    them must already have latched. `selection` (--product, --tag, --symbol) narrows the scope the
+    emergency sequence declares (none: the whole account); a scoped kill latches only its scope.
     """
     from mci.engine.killswitch import latch, open_for_kill
     from mci.store.lock import ProfileLock
 
+    selection = scope_of(profile, state_dir, selection)
     kill = open_for_kill(profile, clock, state_dir)
     try:
-        latch(kill, profile, clock, command=command)
+        latch(kill, profile, clock, command=command, selection=selection)
+        siblings = _latch_siblings(profile, clock, state_dir, kill, command, selection)
         with ProfileLock(state_dir, profile.name, "emergency", preempt=EMERGENCY_PREEMPTS) as lock:
             if lock.preempted is not None:
                 _record(kill, "lock_preempted", lock.preempted.as_dict(), profile, clock)
             outcome = _emergency_run(profile, clock, state_dir, on_step=on_step, progress=progress, kill=kill,
-                                     command=command)
+                                     command=command, selection=selection)
     finally:
         kill.store.close()
     if lock.preempted is not None:
         outcome = replace(outcome, preempted=lock.preempted.as_dict())
+    if siblings:
+        outcome = replace(outcome, report={**(outcome.report or {}), "siblings": siblings})
     return outcome
+
+
+def _latch_siblings(profile: "Profile", clock: Clock, state_dir: Path, kill: Any, command: str,
+                    selection: "Selection | None") -> list[str]:
+    """Latch the desk's other profiles on this profile's Kite account too: one account, one latch.
+
+    The desk (mci.config.desk: $MCI_DESK or <state dir>/desk) is the registry of profiles; without one
+    there is nothing to find. Never raises: the kill of this profile matters more."""
+    if profile.broker.kind != "kite":
+        return []  # a paper account belongs to one profile name
+    from mci.config.desk import desk_path, load_desk
+    from mci.desk import account_of, members
+
+    from mci.engine.killswitch import latch, open_for_kill
+
+    try:
+        mine = account_of(profile, state_dir)
+        found = members(load_desk(desk_path(None, state_dir)), state_dir)
+    except (MciError, OSError):
+        return []
+    latched = []
+    for m in found:
+        if m.profile is None or m.name == profile.name or m.account != mine:
+            continue
+        try:
+            other = open_for_kill(m.profile, clock, state_dir)
+            try:
+                latch(other, m.profile, clock, command=f"{command} of {profile.name} (same Kite account)",
+                      selection=selection)
+            finally:
+                other.store.close()
+            if other.latched:
+                latched.append(m.name)
+            else:
+                kill.notes.append(f"could not latch {m.name} (same Kite account): {other.latch_error}")
+        except Exception as exc:  # noqa: BLE001 — a sibling's bookkeeping never stops this kill
+            kill.notes.append(f"could not latch {m.name} (same Kite account): {exc}")
+    return latched
+
+
+def scope_of(profile: "Profile", state_dir: Path, flags: "Selection | None") -> "Selection | None":
+    """The emergency's scope: the sequence's declared `scope:` narrowed by the command's flags; None: the account."""
+    from mci.engine.sequence import sequence_for
+    from mci.flatten.scope import Selection
+
+    declared = Selection.from_dict(sequence_for(profile, "emergency", cache_dir=state_dir / "cache").scope)
+    if declared is None:
+        return flags
+    return declared.narrow(flags)
 
 
 def _record(kill: Any, kind: str, data: dict[str, Any], profile: "Profile", clock: Clock) -> None:
@@ -219,17 +277,21 @@ def _record(kill: Any, kind: str, data: dict[str, Any], profile: "Profile", cloc
 
 def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
                    on_step: Callable[["StepResult"], None] | None, progress: Callable[[str], None] | None,
-                   parent: str | None = None, kill: Any = None, command: str = "kill") -> ShutdownOutcome:
+                   parent: str | None = None, kill: Any = None, command: str = "kill",
+                   selection: Any = "declared") -> ShutdownOutcome:
     from mci.engine import killswitch
     from mci.engine.sequence import SequenceRun, context_for, new_run_id, sequence_for
     from mci.store import journal as jr
 
     sequence = sequence_for(profile, "emergency", cache_dir=state_dir / "cache")
+    if selection == "declared":  # escalated from a graceful run: the scope the sequence declares, if any
+        selection = scope_of(profile, state_dir, None)
     own_store = kill is None
     if kill is None:  # escalated from a graceful run, under its lock: this is the emergency's first transaction
         kill = killswitch.open_for_kill(profile, clock, state_dir)
-        killswitch.latch(kill, profile, clock, command=command, run_id=parent)
+        killswitch.latch(kill, profile, clock, command=command, run_id=parent, selection=selection)
     ectx = context_for(profile, clock, state_dir, "emergency", progress=progress, store=kill.store)
+    ectx.selection = selection
     try:
         run_id = None
         try:
@@ -253,14 +315,17 @@ def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
             killswitch.degrade(kill, state_dir, clock, profile, exc)
             ectx.close_broker()
             ectx = context_for(profile, clock, state_dir, "emergency", progress=progress, store=kill.store)
+            ectx.selection = selection
             result = SequenceRun(sequence, ectx, on_step=on_step).execute(run_id=run_id, parent=parent)
         if not kill.latched and kill.persistent:
             # The first latch failed (a busy DB); one more try now the work is done.
-            killswitch.latch(kill, profile, clock, command=command, run_id=result.run_id)
+            killswitch.latch(kill, profile, clock, command=command, run_id=result.run_id, selection=selection)
         breaker = killswitch.broker_breaker(profile, kill.store, clock) if kill.persistent else None
-        book = killswitch.read_book(lambda: ectx.broker, clock, within=killswitch.verify_within(), breaker=breaker)
+        book = killswitch.read_book(lambda: ectx.broker, clock, within=killswitch.verify_within(), breaker=breaker,
+                                    selection=selection)
         _record(kill, "emergency", {"event": "verdict", "run_id": result.run_id, "flat": book.flat,
-                                    "remaining": book.remaining,
+                                    "remaining": book.remaining, "outside": book.outside,
+                                    "scope": selection.as_dict() if selection is not None else None,
                                     "read_at": book.read_at.isoformat() if book.read_at else None,
                                     "error": book.error.as_dict() if book.error else None}, profile, clock)
         try:
@@ -273,7 +338,10 @@ def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
         if own_store:
             kill.store.close()
     report = {**kill.report(), "engine": _engine_report(result)}
-    return _verdict(result, state, book, report)
+    outcome = _verdict(result, state, book, report, selection)
+    if selection is None:
+        return outcome
+    return replace(outcome, scope=selection.as_dict(), outside=book.outside)
 
 
 def _note_db_failure(kill: Any, exc: BaseException) -> None:
@@ -289,13 +357,19 @@ def _engine_report(result: "SequenceResult") -> str:
     return step.summary
 
 
-def _verdict(result: "SequenceResult", state: str, book: Any, report: dict[str, Any]) -> ShutdownOutcome:
+def _verdict(result: "SequenceResult", state: str, book: Any, report: dict[str, Any],
+             selection: "Selection | None" = None) -> ShutdownOutcome:
     latched = "halted until `mci reset --confirm`" if report["latched"] else "NOT latched (see the report)"
+    if selection is not None and report["latched"]:
+        latched = (f"scope {selection.label()} latched (`mci risk check` refuses entries in it) until "
+                   "`mci reset --confirm`")
     read_at = book.read_at_text()
     if book.flat:
+        where = "" if selection is None else f" in scope {selection.label()}"
+        left = f"; {len(book.outside)} item(s) left open outside the scope" if book.outside else ""
         return ShutdownOutcome("emergency", result, None, state, ExitCode.OK,
-                               f"flat: no open position, no open order (as read at {read_at}); {latched}", True, [],
-                               read_at=book.read_at, report=report)
+                               f"flat{where}: no open position, no open order (as read at {read_at}){left}; {latched}",
+                               True, [], read_at=book.read_at, report=report)
     if book.flat is False:
         return ShutdownOutcome("emergency", result, None, state, ExitCode.INCOMPLETE,
                                f"NOT FLAT: {len(book.remaining)} item(s) remain (as read at {read_at}); close them at "
@@ -309,7 +383,8 @@ def _verdict(result: "SequenceResult", state: str, book: Any, report: dict[str, 
                            f"{latched}", None, [], report=report)
 
 
-def reread(profile: "Profile", clock: Clock, state_dir: Path, *, within: float = 10.0) -> Any:
+def reread(profile: "Profile", clock: Clock, state_dir: Path, *, within: float = 10.0,
+           selection: "Selection | None" = None) -> Any:
     """The book again, right before a NOT FLAT list is shown: the operator acts on what is open now."""
     from datetime import timedelta
 
@@ -324,7 +399,7 @@ def reread(profile: "Profile", clock: Clock, state_dir: Path, *, within: float =
         return made[0]
 
     try:
-        return read_book(broker, clock, within=timedelta(seconds=within))
+        return read_book(broker, clock, within=timedelta(seconds=within), selection=selection)
     finally:
         for b in made:
             b.close()
@@ -346,12 +421,22 @@ def reset(profile: "Profile", clock: Clock, state_dir: Path, *, confirm: bool, r
                          "inspect the account first (`mci status`), then run `mci reset --confirm`")
     from mci.store.journal import ABANDONED, Journal
 
+    from mci.store import latches
+
     with ProfileLock(state_dir, profile.name, "reset"):
         store = StateStore.open(state_dir)
         try:
             with store.transaction():
-                move = Lifecycle(store, profile.name).fire("reset", clock.now(),
-                                                           reason or "operator reset (mci reset --confirm)")
+                life = Lifecycle(store, profile.name)
+                # One reset clears every latch of the profile: the scoped ones (mci.store.latches) and `halted`.
+                cleared = latches.clear(store, profile.name)
+                if cleared:
+                    store.append_audit("scope_latch", {"event": "cleared", "scopes": [c["scope"] for c in cleared],
+                                                       "reason": reason or "operator reset (mci reset --confirm)"},
+                                       clock.now(), profile=profile.name)
+                    if life.current().state != "halted":
+                        return life.current().state
+                move = life.fire("reset", clock.now(), reason or "operator reset (mci reset --confirm)")
                 # A kill cut short must not be resumed by the next one: that one starts afresh on today's book.
                 stale = Journal(store, profile.name).unfinished("emergency")
                 if stale is not None:

@@ -75,6 +75,7 @@ from mci.brokers.ratelimit import ORDER, DayBudgetExhausted, Limits, RateLimiter
 from mci.clock import Clock
 from mci.errors import ExitCode, MciError, UnavailableError
 from mci.flatten.report import FlattenReport
+from mci.flatten.scope import Selection
 from mci.flatten.tags import MAX_ROUND, MAX_SLICES, Key, parse_own_tag, square_off_tag
 
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -149,7 +150,7 @@ class _Flatten:
     def __init__(self, broker: Any, *, run_id: str, rate: float, end: float, monotonic: Callable[[], float],
                  sleep: Callable[[float], None], on_event: EventSink | None, products: Iterable[str] | None,
                  workers: int | None, freeze_quantity: int | None, settle: float, scope: str,
-                 keep: Iterable[str] = ()):
+                 keep: Iterable[str] = (), select: Selection | None = None):
         if not run_id:
             raise ValueError("a flatten needs a run_id: the same one on a rerun, so it finds its own orders")
         if freeze_quantity is not None and freeze_quantity < 1:
@@ -165,6 +166,7 @@ class _Flatten:
         self.settle = settle
         self.scope = scope
         self.keep = frozenset(keep)  # order ids left alone (the protective stops of kept positions)
+        self.select = select  # a scoped emergency (mci.flatten.scope): only its orders and its part of positions
         self.pace = RateLimiter(Limits.per_second(rate), monotonic=monotonic, name="this run")
         self.account: RateLimiter | None = getattr(broker, "limiter", None)
         burst = min(self.pace.burst(), self.account.burst() if self.account else MAX_WORKERS)
@@ -244,10 +246,12 @@ class _Flatten:
         return parse_own_tag(o.tag, self.run_id, _key(o)) is not None
 
     def open_orders(self, book: _Book) -> list[Order]:
-        return [o for o in book.orders if o.is_open and self.in_scope(o.product) and o.order_id not in self.keep]
+        return [o for o in book.orders if o.is_open and self.in_scope(o.product) and o.order_id not in self.keep
+                and (self.select is None or self.select.order_in(o) or self.own(o))]
 
     def live_positions(self, book: _Book) -> list[Position]:
-        return [p for p in book.positions if p.quantity != 0 and self.in_scope(p.product)]
+        live = [p for p in book.positions if p.quantity != 0 and self.in_scope(p.product)]
+        return live if self.select is None else self.select.positions(live, book.orders)
 
     def is_flat(self, book: _Book) -> bool:
         return not self.open_orders(book) and (self.scope == "cancel" or not self.live_positions(book))
@@ -323,7 +327,8 @@ class _Flatten:
             if self.own(o):
                 if o.status not in FINAL_STATUSES:
                     ours[key] += _signed_pending(o)
-            elif o.is_open and positions.get(key) and _sign(_signed_pending(o)) == -_sign(positions[key]):
+            elif (o.is_open and positions.get(key) and _sign(_signed_pending(o)) == -_sign(positions[key])
+                  and (self.select is None or self.select.order_in(o))):  # one outside the scope is not cancelled
                 foreign_closing.add(key)
         by_tag: dict[str, list[Order]] = defaultdict(list)
         for o in book.orders:
@@ -653,6 +658,7 @@ def flatten(
     freeze_quantity: int | None = None,
     workers: int | None = None,
     settle: float = SETTLE,
+    select: Selection | None = None,
 ) -> FlattenReport:
     """Cancel every open order and square off every non-zero position, until flat or `deadline` has passed.
 
@@ -663,6 +669,8 @@ def flatten(
       action through its account's limiter, shared with every step and process on the host (Kite: 10/s).
     - `products`: only these products (e.g. {"MIS"} at the end of the day); None: all.
       Orders and positions of other products are neither cancelled nor closed nor reported.
+    - `select`: a scoped emergency (mci.flatten.scope.Selection): only the orders in scope are cancelled and
+      only the part of each position in scope is closed; the rest is neither touched nor reported.
     - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced);
       default Kite's 1,00,000 per equity order. At most 10 slices per round (Kite's cap), the rest next round.
     - `on_event(kind, data)`: before and after every order action, from worker threads, one at a
@@ -677,7 +685,7 @@ def flatten(
     end = mono() + _seconds(deadline)
     return _Flatten(broker, run_id=run_id, rate=rate, end=end, monotonic=mono, sleep=sleep, on_event=on_event,
                     products=products, workers=workers, freeze_quantity=freeze_quantity, settle=settle,
-                    scope="flatten").run()
+                    scope="flatten", select=select).run()
 
 
 def cancel_open_orders(
@@ -692,6 +700,7 @@ def cancel_open_orders(
     on_event: EventSink | None = None,
     workers: int | None = None,
     keep: Iterable[str] = (),
+    select: Selection | None = None,
 ) -> FlattenReport:
     """Cancel every open order (OPEN, TRIGGER PENDING, ...), re-read, repeat until none is open or the deadline.
 
@@ -705,4 +714,4 @@ def cancel_open_orders(
     end = mono() + deadline.total_seconds() if isinstance(deadline, timedelta) else float(deadline)
     return _Flatten(broker, run_id=run_id, rate=rate, end=end, monotonic=mono, sleep=sleep, on_event=on_event,
                     products=products, workers=workers, freeze_quantity=None, settle=SETTLE, scope="cancel",
-                    keep=keep).run()
+                    keep=keep, select=select).run()

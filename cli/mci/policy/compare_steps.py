@@ -6,6 +6,8 @@ run whatever failed before it, so `continue` is the strong choice there.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mci.config.model import Sequence
 from mci.policy import fmt
 from mci.policy.compare_items import Items, directed, moved
@@ -42,6 +44,8 @@ def compare_sequences(old: Sequence, new: Sequence, label: str, prefix: str, *, 
             items.add(LOOSENING, f"{step_id}.on_error", step.on_error, f"step {step_id} added with on_error: {step.on_error}",
                       f"a failure of the new step {step_id} stops the emergency flatten before the steps after it",
                       "give it on_error: continue, or remove it", ("item", step_id, "on_error"))
+    if emergency and old.scope != new.scope:
+        _scope(items, old.scope, new.scope)
     before = [i for i in old_by if i in new_by]
     if before != common:
         first = next(n for o, n in zip(before, common) if o != n)
@@ -74,6 +78,22 @@ def compare_sequences(old: Sequence, new: Sequence, label: str, prefix: str, *, 
             _step_breaker(items, step_id, a.breaker, b.breaker, emergency)
         _step_params(items, b.kind, step_id, a.params, b.params, emergency)
     return items.changes
+
+
+def _scope(items: Items, old: Any, new: Any) -> None:
+    """An emergency's declared scope (mci.flatten.scope): any scope leaves part of the account open in an emergency."""
+    from mci.flatten.scope import Selection
+
+    a, b = Selection.from_dict(old), Selection.from_dict(new)
+    was, now = (s.label() if s is not None else "the whole account" for s in (a, b))
+    if b is None:
+        items.add(TIGHTENING, "scope", now, f"emergency scope {was} became {now}",
+                  "the emergency closes and latches the whole account again", f"restore scope: {old}", ("scope",))
+        return
+    items.add(LOOSENING, "scope", now, f"emergency scope {was} became {now}",
+              f"an emergency (mci kill, a breach of mci watch) now closes only {now} and leaves the rest open, "
+              "with the engine running", "remove `scope:` (account-wide)" if a is None else f"restore scope: {old}",
+              ("scope",))
 
 
 def _step_breaker(items: Items, step_id: str, old: str | None, new: str | None, emergency: bool) -> None:

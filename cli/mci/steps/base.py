@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mci.config.model import Profile
     from mci.engine.lifecycle import Lifecycle
     from mci.enginectl import EngineControl
+    from mci.flatten.scope import Selection
     from mci.store.journal import Journal
     from mci.store.state import StateStore
 
@@ -37,6 +38,7 @@ class StepContext:
     broker_factory: Callable[[], "Broker"] | None = None
     engine_factory: Callable[[], "EngineControl"] | None = None
     progress: Callable[[str], None] = lambda message: None
+    selection: "Selection | None" = None  # a scoped emergency (mci.flatten.scope); None: the whole account
     _broker: "Broker | None" = field(default=None, repr=False)
     _engine: "EngineControl | None" = field(default=None, repr=False)
     _audit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -69,6 +69,11 @@ class EngineStop(Step):
     kind = "engine.stop"
 
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
+        if ctx.selection is not None:
+            # A scoped kill closes one product, strategy or instrument; the engine trades the rest of the account.
+            # Its latched scope is refused by `mci risk check`; `mci kill` without a scope stops the engine.
+            return StepOutcome(f"engine left running: a scoped kill ({ctx.selection.label()}) does not stop it",
+                               {"scoped": True})
         grace = duration_param(params, "grace", timedelta(0)) if params.get("grace") is not None else None
         info = ctx.engine.stop(grace=grace, signal=params.get("signal"))
         if not info.was_running:

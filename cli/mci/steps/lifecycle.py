@@ -53,6 +53,13 @@ class LifecycleHalt(Step):
 
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
         reason = str(params.get("reason") or f"{ctx.purpose} sequence")
+        if ctx.selection is not None:  # a scoped emergency latches its scope, not the profile (mci.store.latches)
+            from mci.store import latches
+
+            with ctx.store.transaction():
+                latches.latch(ctx.store, ctx.profile.name, ctx.selection.as_dict(), ctx.clock.now(), reason,
+                              ctx.run_id)
+            return StepOutcome(f"scope {ctx.selection.label()} latched: {reason}")
         state = ctx.lifecycle.current().state
         if state != "halted":
             ctx.lifecycle.fire("halt", ctx.clock.now(), reason, run_id=ctx.run_id)

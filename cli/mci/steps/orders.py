@@ -60,7 +60,7 @@ def _cancel_all(ctx: StepContext, within: timedelta, keep: set[str] | frozenset[
     from mci import flatten
 
     report = flatten.cancel_open_orders(ctx.broker, rate=order_rate(ctx), deadline=within, run_id=ctx.run_id,
-                                        clock=ctx.clock, on_event=_on_event(ctx), keep=keep)
+                                        clock=ctx.clock, on_event=_on_event(ctx), keep=keep, select=ctx.selection)
     _raise_unless_flat(report)
     return report
 
@@ -125,7 +125,8 @@ class OrdersCancelAll(Step):
         within = duration_param(params, "within", timedelta(seconds=30))
         report = _cancel_all(ctx, within)
         cancelled = report.cancelled
-        return StepOutcome(f"{len(cancelled)} order(s) cancelled" if cancelled else "no open orders",
+        where = f" in scope {ctx.selection.label()}" if ctx.selection is not None else ""
+        return StepOutcome(f"{len(cancelled)} order(s) cancelled{where}" if cancelled else f"no open orders{where}",
                            {"cancelled": list(cancelled)})
 
 
@@ -142,7 +143,7 @@ class PositionsSquareOff(Step):
         products = params.get("products")
         report = flatten.flatten(ctx.broker, deadline=within, rate=order_rate(ctx),
                                  products=tuple(products) if products else None, run_id=ctx.run_id,
-                                 clock=ctx.clock, on_event=_on_event(ctx))
+                                 clock=ctx.clock, on_event=_on_event(ctx), select=ctx.selection)
         _raise_unless_flat(report)
         return StepOutcome(f"flat: {len(report.placed)} square-off order(s), {len(report.cancelled)} cancelled, "
                            f"{report.rounds} round(s)", report.as_dict())
