@@ -55,8 +55,7 @@ KNOWN_CLI_IMPORTS = {
 }
 KNOWN_CYCLE_EDGES = {
     ("app", "commands"), ("commands", "app"), ("commands", "drill"), ("drill", "commands"),
-    ("checks", "gates"), ("gates", "checks"), ("gates", "engine"), ("gates", "store"),
-    ("checks", "store"), ("store", "engine"), ("engine", "checks"), ("engine", "store"),
+    ("checks", "gates"), ("gates", "checks"), ("gates", "engine"), ("engine", "checks"),
     ("engine", "steps"), ("steps", "engine"), ("steps", "checks"),
     ("config", "market"), ("market", "config"),
 }

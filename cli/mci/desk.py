@@ -30,23 +30,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from mci.brokers.accounts import Member, members
 from mci.clock import Clock
-from mci.errors import ConfigError, ExitCode, MciError
+from mci.errors import ExitCode, MciError
 
 if TYPE_CHECKING:
     from mci.config.desk import Desk
-    from mci.config.model import Profile
 
 DESK_WITHIN = timedelta(minutes=10)  # MCI_DESK_WITHIN overrides: how long one account's kill may take
-
-
-@dataclass
-class Member:
-    path: Path
-    name: str = ""
-    account: str = ""  # who the broker counts: paper:<name>, kite-<hash of root and api_key>
-    profile: "Profile | None" = None
-    error: MciError | None = None  # the profile could not be loaded: no action is taken for it
 
 
 @dataclass
@@ -64,38 +55,6 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "path": self.path, "account": self.account, "exit_code": self.exit_code,
                 "verdict": self.verdict, "elapsed": round(self.elapsed, 3), "detail": self.detail}
-
-
-def account_of(profile: "Profile", state_dir: Path) -> str:
-    """The account a profile trades: paper accounts are per profile name; Kite's per API root and api_key."""
-    if profile.broker.kind == "kite":
-        from mci.brokers.kite import DEFAULT_ROOT
-        from mci.brokers.ratelimit import account_key
-
-        return account_key(profile.broker.root or DEFAULT_ROOT, profile.broker.api_key or "")
-    return f"{profile.broker.kind}:{profile.name}"
-
-
-def members(desk: "Desk", state_dir: Path) -> list[Member]:
-    from mci.config import load_profile
-
-    out = []
-    for path in desk.profiles:
-        m = Member(path, name=path.stem)
-        try:
-            m.profile = load_profile(path, cache_dir=state_dir / "cache")
-            m.name = m.profile.name
-            m.account = account_of(m.profile, state_dir)
-        except MciError as exc:
-            m.error = exc
-        out.append(m)
-    names = [m.name for m in out if m.profile is not None]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ConfigError(f"the desk {desk.source} has two profiles named {', '.join(twice)}",
-                          "a profile's lifecycle, lock and paper account are kept by its name: they would be one",
-                          "give each profile of the desk its own `name:`")
-    return out
 
 
 def within(env: dict[str, str] | None = None) -> float:

@@ -92,6 +92,10 @@ class UnavailableError(MciError):
         super().__init__(what, why, how, ExitCode.UNAVAILABLE, None, details)
 
 
+class BreakerOpenError(UnavailableError):
+    """A circuit breaker refused the call. Retrying inside the cooldown would only hammer it."""
+
+
 class RefusedError(MciError):
     """The lifecycle state forbids the action (e.g. ignite while halted)."""
 

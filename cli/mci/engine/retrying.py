@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from mci.errors import UnavailableError
+from mci.errors import BreakerOpenError, UnavailableError
 
 if TYPE_CHECKING:
     import tenacity
@@ -26,9 +26,7 @@ class CheckTimedOut(UnavailableError):
     """An attempt outlived its declared timeout; the runner stopped waiting for it."""
 
 
-class BreakerOpenError(UnavailableError):
-    """A circuit breaker refused the call. Retrying inside the cooldown would only hammer it."""
-
+__all__ = ["BreakerOpenError", "CheckTimedOut", "RETRYABLE", "build_retrying", "is_retryable"]
 
 RETRYABLE: tuple[type[BaseException], ...] = (UnavailableError, TimeoutError)
 

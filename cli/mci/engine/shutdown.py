@@ -228,7 +228,7 @@ def _latch_siblings(profile: "Profile", clock: Clock, state_dir: Path, kill: Any
     if profile.broker.kind != "kite":
         return []  # a paper account belongs to one profile name
     from mci.config.desk import desk_path, load_desk
-    from mci.desk import account_of, members
+    from mci.brokers.accounts import account_of, members
 
     from mci.engine.killswitch import latch, open_for_kill
 

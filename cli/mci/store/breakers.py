@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping, TypeVar
 import pybreaker
 
 from mci.clock import Clock
-from mci.engine.retrying import BreakerOpenError as RefusedByBreaker
+from mci.errors import BreakerOpenError as RefusedByBreaker
 from mci.errors import ExitCode, MciError, UnavailableError, UsageError
 from mci.store.state import BreakerRecord, StateStore
 
