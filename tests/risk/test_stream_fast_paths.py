@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mci.commands.risk import _BadJson, _json_verdict, _loads, orders_in
-from mci.risk import Holding, RiskModel, validate
-from tests.risk.risk_support import CAPITAL, NOW, account, limits, order
+from mci.risk import Holding, InstrumentSpec, RiskModel, validate
+from tests.risk.risk_support import CAPITAL, INSTRUMENTS, LAST_PRICES, NOW, account, limits, order
 from tests.risk.test_properties import HOSTILE_ACCOUNTS, order_shaped
 
 MODEL = RiskModel.of(limits(max_quantity_per_order=1000, max_notional_per_order=D("500000"),
@@ -30,9 +30,15 @@ def test_the_verdict_line_is_what_json_dumps_writes(raw, which, line, symbol):
     assert _json_verdict(verdict, line) == json.dumps({"line": line, **verdict.as_dict()}, ensure_ascii=False)
 
 
-def test_an_accepted_order_takes_the_direct_line_and_it_parses_back():
-    verdict = validate(order(symbol='IN"F\\Y\u20b9'), MODEL, account(), NOW)
+@pytest.mark.parametrize("symbol", ['IN"F\\Y\u20b9', "A\u2028B\x7f", "\u00e9T\u00c9", "X/Y\tZ"])
+def test_an_accepted_order_with_any_characters_in_its_label_is_the_line_json_dumps_writes(symbol):
+    key = f"NSE:{symbol.strip().upper()}"
+    listed = account(instruments={**INSTRUMENTS, key: InstrumentSpec(D("0.01"), 1)},
+                     last_prices={**LAST_PRICES, key: D("1500.00")})
+    verdict = validate(order(symbol=symbol), MODEL, listed, NOW)
+    assert verdict.accepted, verdict.failures  # the direct path, not json.dumps
     text = _json_verdict(verdict, 7)
+    assert text == json.dumps({"line": 7, **verdict.as_dict()}, ensure_ascii=False)
     assert json.loads(text) == {"line": 7, **verdict.as_dict()}
     ok = validate(order(), MODEL, account(), NOW)
     assert ok.accepted and _json_verdict(ok, 3) == json.dumps({"line": 3, **ok.as_dict()}, ensure_ascii=False)
