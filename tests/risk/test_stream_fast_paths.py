@@ -86,3 +86,10 @@ def test_an_account_whose_drawdown_overflows_still_lets_an_exit_be_judged():
     assert exit_verdict.accepted and exit_verdict.exit
     entry = validate(order(symbol="TCS", price="3000.00", stop_loss="2990.00", target="3100.00"), MODEL, huge, NOW)
     assert not entry.accepted and entry.failures[0].what.startswith("the order's numbers are out of range")
+
+
+def test_an_accepted_exit_is_the_line_json_dumps_writes():
+    short = account(positions=(Holding("NSE:INFY", "MIS", -10, D("0")),))
+    verdict = validate(order(stop_loss=None, target=None), MODEL, short, NOW)
+    assert verdict.accepted and verdict.exit
+    assert _json_verdict(verdict, 12) == json.dumps({"line": 12, **verdict.as_dict()}, ensure_ascii=False)
