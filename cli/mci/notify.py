@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import subprocess
 
 EVENTS = ("kill_switch", "scan_failed", "shutdown_incomplete", "token_expiring", "watcher_died")
 
@@ -68,6 +70,8 @@ def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = N
         job = {"body": body(event, profile.name, text, data, at),
                "notifiers": [n.as_job() for n in notifiers]}
         _reap()
+        import subprocess  # only when there is someone to notify: every scan imports this module
+
         child = subprocess.Popen([sys.executable, "-m", "mci.notify"], stdin=subprocess.PIPE,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
                                  start_new_session=True, env=os.environ.copy())
@@ -87,6 +91,8 @@ def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = N
 
 
 def _send_command(notifier: Mapping[str, Any], payload: bytes) -> None:
+    import subprocess
+
     done = subprocess.run(notifier["command"], input=payload, capture_output=True, timeout=notifier["timeout"],
                           close_fds=True)
     if done.returncode != 0:

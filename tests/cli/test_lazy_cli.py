@@ -117,3 +117,22 @@ def test_a_kite_broker_loads_the_rest_client_without_the_websocket_ticker():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["KiteConnect False False", "True kiteconnect.ticker TokenException"]
+
+
+def test_a_token_less_kite_broker_answers_its_session_without_loading_the_rest_client():
+    # A Kite scan without a token fails on the token check with no request: loading requests and urllib3
+    # for it (~60 ms in the token check's worker thread) was most of its start-up (issue 19).
+    code = ("import sys\n"
+            "from mci.brokers.kite import KiteBroker\n"
+            "from mci.clock import Clock\n"
+            "b = KiteBroker('k', clock=Clock(), token=None, root='http://127.0.0.1:9')\n"
+            "info = b.session()\n"
+            "print(info.valid, info.reason)\n"
+            "print('kiteconnect.connect' in sys.modules, 'requests' in sys.modules)\n"
+            "b.close()\n"
+            "print('requests' in sys.modules)\n"
+            "print(type(b._kite).__name__, b._kite is b._kite, 'requests' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["False no Kite access token is stored for this profile", "False False",
+                                        "False", "KiteConnect True True"]

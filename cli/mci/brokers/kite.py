@@ -25,10 +25,10 @@ from __future__ import annotations
 import random
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
@@ -165,17 +165,34 @@ class KiteBroker:
         self._last_date: datetime | None = None
         # One limiter per account on this host (not per broker object): steps and processes share it.
         self.limiter = limiter or for_account(root or DEFAULT_ROOT, api_key, request_timeout=timeout)
-        if kite is None:
-            from mci.brokers.kite_client import kite_connect  # heavy (requests, dateutil): only on this path
+        self._timeout = timeout
+        self._client: Any = None
+        self._client_lock = threading.Lock()  # two threads' first requests must share one client
+        if kite is not None:
+            self._adopt(kite)
 
-            KiteConnect = kite_connect()
-            kite = KiteConnect(api_key, root=root, timeout=timeout) if root else KiteConnect(api_key, timeout=timeout)
-        self._kite = kite
-        if token is not None:
-            kite.set_access_token(token.access_token)
+    @property
+    def _kite(self) -> Any:
+        # Built on the first request: importing kiteconnect's REST client (requests, urllib3, dateutil: ~60 ms)
+        # was most of a token-less Kite scan, whose token check answers without a request (issue 19).
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    from mci.brokers.kite_client import kite_connect  # heavy (requests, dateutil): only on this path
+
+                    KiteConnect = kite_connect()
+                    root, timeout = self.root, self._timeout
+                    self._adopt(KiteConnect(self._api_key, root=root, timeout=timeout) if root
+                                else KiteConnect(self._api_key, timeout=timeout))
+        return self._client
+
+    def _adopt(self, kite: Any) -> None:
+        if self._token is not None:
+            kite.set_access_token(self._token.access_token)
         session = getattr(kite, "reqsession", None)
         if session is not None:
             session.hooks.setdefault("response", []).append(self._remember_date)
+        self._client = kite
 
     @classmethod
     def from_profile(cls, profile: "Profile", state_dir: Path, clock: Clock, *,
@@ -214,6 +231,8 @@ class KiteBroker:
     def _remember_date(self, response: Any, *args: Any, **kwargs: Any) -> None:
         text = response.headers.get("Date")
         if text:
+            from email.utils import parsedate_to_datetime  # only once a response has come
+
             try:
                 self._last_date = parsedate_to_datetime(text)
             except (TypeError, ValueError):
@@ -484,7 +503,7 @@ class KiteBroker:
         self._call("revoking the session", self._kite.invalidate_access_token)
 
     def close(self) -> None:
-        session = getattr(self._kite, "reqsession", None)
+        session = getattr(self._client, "reqsession", None)
         if session is not None:
             session.close()
         self._token = None

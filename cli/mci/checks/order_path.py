@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -34,6 +33,8 @@ KITE_API_HOST = "api.kite.trade"
 def host_addresses(broker_host: str | None) -> set[str]:
     """This machine's addresses: those its name resolves to, and the source address it would use to reach the
     broker (a UDP connect() picks the route and sends nothing)."""
+    import socket  # here: every scan imports this module (the checks load in order), few run this check
+
     found: set[str] = set()
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None):

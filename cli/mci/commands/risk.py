@@ -31,11 +31,13 @@ class _DuplicateKey(ValueError):
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # json keeps the last of two equal keys: `"quantity":10,"quantity":100000` would be judged as 100000.
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(f"the key {key!r} appears twice in one object")
-        out[key] = value
+    out = dict(pairs)  # built in C; only an object that lost a key to a duplicate is walked again
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(f"the key {key!r} appears twice in one object")
+            seen.add(key)
     return out
 
 
@@ -201,8 +203,14 @@ class _Prices:
             return self.account
         exchange = raw["exchange"].strip().upper()
         key = f"{exchange}:{raw['symbol'].strip().upper()}"
-        prices, specs = dict(self.account.last_prices), dict(self.account.instruments or {})
-        if exchange not in self.exchanges:
+        known_exchange = exchange in self.exchanges
+        specs_now = self.account.instruments or {}
+        if known_exchange and (key in self.account.last_prices or key not in specs_now):
+            # Nothing new to read: copying an exchange's instrument list (thousands of entries) for every
+            # order was the stream's largest cost on a broker account (issue 19).
+            return self.account
+        prices, specs = dict(self.account.last_prices), dict(specs_now)
+        if not known_exchange:
             self.exchanges.add(exchange)
             specs.update(self.broker.instruments([exchange]))
         if key not in prices and key in specs:
@@ -299,7 +307,7 @@ def _latches(profile: "Profile", state_dir: Path) -> Any:
 
 def _show(verdict: Any, line: int, output: str) -> None:
     if output == "json":
-        emit(json.dumps({"line": line, **verdict.as_dict()}, ensure_ascii=False))
+        emit(_json_verdict(verdict, line))
         return
     label = verdict.intent.label() if verdict.intent else f"line {line}"
     facts = ", ".join(f"{k.replace('_', ':') if k == 'risk_reward' else k} {v}" for k, v in verdict.facts_text().items())
@@ -309,6 +317,19 @@ def _show(verdict: Any, line: int, output: str) -> None:
     emit(f"REJECTED  {label}: {len(verdict.failures)} rule(s) failed")
     for failure in verdict.failures:
         emit("  [" + failure.rule + "] " + failure.render().replace("\n", "\n  "))
+
+
+_ENCODE = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
+
+
+def _json_verdict(verdict: Any, line: int) -> str:
+    """json.dumps({"line": line, **verdict.as_dict()}, ensure_ascii=False), written directly for an accepted
+    order (the stream's common case: no failure list to walk); anything else goes through json.dumps."""
+    if not verdict.accepted or verdict.failures or verdict.intent is None or type(line) is not int:
+        return json.dumps({"line": line, **verdict.as_dict()}, ensure_ascii=False)
+    facts = ", ".join(f"{_ENCODE(k)}: {_ENCODE(v)}" for k, v in verdict.facts_text().items())
+    return (f'{{"line": {line}, "accepted": true, "order": {_ENCODE(verdict.intent.label())}, '
+            f'"exit": {"true" if verdict.exit else "false"}, "facts": {{{facts}}}, "failures": []}}')
 
 
 def limits(profile: "Profile", clock: Clock, state_dir: Path, output: str, *, capital: str | None) -> int:

@@ -93,27 +93,34 @@ def run_scan(
 
     now = clock.now()
     failed = [r.id for r in result.results if r.status is Status.FAILED]
-    scan_id = store.record_scan(profile.name, result.checklist, result.status.value,
-                                result.started_at, result.finished_at, result.as_dict())
-    store.append_audit("scan", {"scan_id": scan_id, "checklist": result.checklist, "status": result.status.value,
-                                "failed": failed}, now, profile=profile.name)
+    try:
+        # One transaction, so one audited commit (anchor intent, COMMIT, WAL sync, confirmation: the largest part of
+        # a warm scan was doing that three times): the scan, its audit record and the lifecycle moves it makes land
+        # together, and the state they move from is read inside it (issue 19).
+        with store.transaction():
+            scan_id = store.record_scan(profile.name, result.checklist, result.status.value,
+                                        result.started_at, result.finished_at, result.as_dict())
+            store.append_audit("scan", {"scan_id": scan_id, "checklist": result.checklist,
+                                        "status": result.status.value, "failed": failed}, now, profile=profile.name)
 
-    lifecycle = Lifecycle(store, profile.name)
-    state = lifecycle.current().state
-    moves: list[Move] = []
-    if state not in SCANNABLE:
-        note = f"lifecycle is {state}; the scan was recorded without changing it"
-    else:
-        token_ok = all(r.status is Status.PASSED for r in result.results if r.kind == "token.validity")
-        if token_ok:
-            moves.append(lifecycle.fire("token_ok", now, f"scan {scan_id}: token valid", scan_id=scan_id))
-        if token_ok and result.status.ok:
-            moves.append(lifecycle.fire("scan_passed", now, f"scan {scan_id} {result.status.value}", scan_id=scan_id))
-            note = "armed: the engine may be started while this scan is fresh (profile scan.max_age)"
-        else:
-            moves.append(lifecycle.fire("scan_failed", now, f"scan {scan_id} failed: {', '.join(failed)}",
-                                        scan_id=scan_id))
-            note = "blocked: fix what failed and scan again"
-    final = lifecycle.current().state
-    store.close()
+            lifecycle = Lifecycle(store, profile.name)
+            state = lifecycle.current().state
+            moves: list[Move] = []
+            if state not in SCANNABLE:
+                note = f"lifecycle is {state}; the scan was recorded without changing it"
+            else:
+                token_ok = all(r.status is Status.PASSED for r in result.results if r.kind == "token.validity")
+                if token_ok:
+                    moves.append(lifecycle.fire("token_ok", now, f"scan {scan_id}: token valid", scan_id=scan_id))
+                if token_ok and result.status.ok:
+                    moves.append(lifecycle.fire("scan_passed", now, f"scan {scan_id} {result.status.value}",
+                                                scan_id=scan_id))
+                    note = "armed: the engine may be started while this scan is fresh (profile scan.max_age)"
+                else:
+                    moves.append(lifecycle.fire("scan_failed", now, f"scan {scan_id} failed: {', '.join(failed)}",
+                                                scan_id=scan_id))
+                    note = "blocked: fix what failed and scan again"
+        final = lifecycle.current().state
+    finally:
+        store.close()
     return ScanOutcome(result, scan_id, moves, final, note)

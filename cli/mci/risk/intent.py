@@ -89,13 +89,34 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _quantity(quantity: Any, failures: list[Failure]) -> int | None:
+    """A whole number of shares above 0 and within MAX_QUANTITY, or None with the failure added."""
+    q = None if isinstance(quantity, bool) or not isinstance(quantity, (int, float, str)) else decimal_of(quantity)
+    if q is None:
+        failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a number",
+                                "NaN, infinity, text or a missing quantity cannot be sized",
+                                "send a whole number of shares above 0"))
+        return None
+    if q != q.to_integral_value() or q <= 0:
+        failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a whole number above 0",
+                                "zero, negative or fractional quantities are signal bugs",
+                                "send a whole number of shares above 0; the side says buy or sell"))
+        return None
+    if q > MAX_QUANTITY:
+        failures.append(Failure("signal", f"quantity {_shown(quantity)} is beyond any order size",
+                                f"it is above {MAX_QUANTITY:,}: a quantity this large is a signal bug",
+                                "send the number of shares the strategy means"))
+        return None
+    return int(q)
+
+
 def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
     """The intent, or None with every shape failure found (not just the first)."""
     if not isinstance(raw, dict):
         return None, [Failure("shape", "the order is not a JSON object", f"it is {_shown(raw)}",
                               'send one object per order: {"exchange": "NSE", "symbol": "INFY", ...}')]
     failures: list[Failure] = []
-    unknown = [str(k) for k in raw if k not in _KNOWN]
+    unknown = [] if _KNOWN.issuperset(raw) else [str(k) for k in raw if k not in _KNOWN]
     if unknown:
         failures.append(Failure("shape", f"unknown field(s): {', '.join(sorted(unknown))[:200]}",
                                 "an unknown field is most often a misspelt known one, whose value would be ignored",
@@ -104,6 +125,10 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
     # A field sent as null is a missing field: the same failure, the same default.
     def text(key: str, default: str | None = None) -> str | None:
         value = raw.get(key)
+        if type(value) is str:  # the common case first
+            stripped = value.strip()
+            if stripped:
+                return stripped.upper() if key != "tag" else value
         if value is None:
             value = default
         if value is None:
@@ -132,25 +157,10 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
     product = text("product", "MIS")
 
     quantity = raw.get("quantity")
-    q = None if isinstance(quantity, bool) or not isinstance(quantity, (int, float, str)) else decimal_of(quantity)
-    if q is None:
-        failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a number",
-                                "NaN, infinity, text or a missing quantity cannot be sized",
-                                "send a whole number of shares above 0"))
-        qty = None
+    if type(quantity) is int and 0 < quantity <= MAX_QUANTITY:  # the common case, as _quantity() accepts it
+        qty: int | None = quantity
     else:
-        if q != q.to_integral_value() or q <= 0:
-            failures.append(Failure("signal", f"quantity {_shown(quantity)} is not a whole number above 0",
-                                    "zero, negative or fractional quantities are signal bugs",
-                                    "send a whole number of shares above 0; the side says buy or sell"))
-            qty = None
-        elif q > MAX_QUANTITY:
-            failures.append(Failure("signal", f"quantity {_shown(quantity)} is beyond any order size",
-                                    f"it is above {MAX_QUANTITY:,}: a quantity this large is a signal bug",
-                                    "send the number of shares the strategy means"))
-            qty = None
-        else:
-            qty = int(q)
+        qty = _quantity(quantity, failures)
 
     prices: dict[str, Decimal | None] = {}
     for key in _PRICES:

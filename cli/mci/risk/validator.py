@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Callable, Optional
 
 from mci.config.units import format_duration, format_money, format_percent
-from mci.risk.account import ZERO, Account
+from mci.risk.account import ZERO, Account, Holding
 from mci.risk.exposure import OTR_MIN_ORDERS
 from mci.risk.intent import Failure, Intent, parse
 from mci.risk.model import RiskModel
@@ -66,8 +66,60 @@ def validate(raw: Any, model: RiskModel, account: Account, now: datetime, sessio
                                        "price or quantity", "fix the signal's prices and quantity"),), intent)
 
 
-def _is_exit(i: Intent, account: Account) -> bool:
-    held = account.position(i.instrument, i.product)
+@dataclass(frozen=True)
+class _Standing:
+    """What the rules read of one account under one model: the same for every order judged against them, so a
+    stream works it out once, not per order (issue 19)."""
+
+    account: Account
+    model: RiskModel
+    held: dict[tuple[str, str], Holding]  # Account.position() of every (instrument, product) with a position
+    open_count: int
+    money: tuple[Decimal, Decimal, Decimal, Decimal] | None  # loss, peak, drawdown, drawdown limit; None: overflowed
+    orders: int  # today's orders, this one included
+    ratio: Decimal  # the order-to-trade ratio with this order
+    symbols: frozenset[str] | None
+
+    @classmethod
+    def of(cls, account: Account, model: RiskModel) -> "_Standing":
+        held: dict[tuple[str, str], Holding] = {}
+        for p in account.positions:
+            if p.quantity != 0:
+                held.setdefault((p.instrument, p.product), p)  # the first, as Account.position() finds it
+        money: tuple[Decimal, Decimal, Decimal, Decimal] | None
+        try:
+            money = _money(account, model)
+        except ArithmeticError:
+            money = None  # worked out per entry, where the overflow refuses the order as it always has
+        orders = len(account.order_times) + 1
+        allowed = model.limits.allowed_symbols
+        return cls(account, model, held, len(account.open_positions), money, orders,
+                   Decimal(orders) / Decimal(max(account.trades, 1)),
+                   None if allowed is None else frozenset(allowed))
+
+
+def _money(account: Account, model: RiskModel) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """The day's loss, the equity peak, the drawdown from it and the drawdown limit in rupees."""
+    # The day opens at the capital, so the peak is never below it.
+    peak = max(account.peak_equity or account.capital, account.capital, account.equity)
+    return max(ZERO, -account.day_pnl), peak, peak - account.equity, model.max_drawdown(peak)
+
+
+_last: _Standing | None = None
+
+
+def _standing(account: Account, model: RiskModel) -> _Standing:
+    global _last
+    last = _last  # one read: another thread may replace it meanwhile
+    if last is None or last.account is not account or last.model is not model:
+        # Identity, not equality: the frozen account and model are kept alive by the cache, so an identical
+        # object is the same account; a refreshed account (new prices, new positions) is a new object.
+        last = _last = _Standing.of(account, model)
+    return last
+
+
+def _is_exit(i: Intent, account: Account, standing: _Standing | None = None) -> bool:
+    held = account.position(i.instrument, i.product) if standing is None else standing.held.get((i.instrument, i.product))
     return held is not None and held.quantity * i.direction < 0 and i.quantity <= abs(held.quantity)
 
 
@@ -77,7 +129,8 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime, session:
     facts: dict[str, Decimal] = {}
     add = failures.append
     key = i.instrument
-    exiting = _is_exit(i, account)
+    standing = _standing(account, model)
+    exiting = _is_exit(i, account, standing)
 
     # -- where it may trade
     if r.allowed_exchanges is not None and i.exchange not in r.allowed_exchanges:
@@ -86,7 +139,7 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime, session:
     if r.allowed_products is not None and i.product not in r.allowed_products:
         add(Failure("allowed_products", f"product {i.product} is not allowed",
                     f"risk.allowed_products is [{', '.join(r.allowed_products)}]", "use an allowed product, or add it to the profile"))
-    if r.allowed_symbols is not None and i.symbol not in r.allowed_symbols:
+    if standing.symbols is not None and i.symbol not in standing.symbols:
         add(Failure("allowed_symbols", f"symbol {i.symbol} is not allowed",
                     f"risk.allowed_symbols has {len(r.allowed_symbols)} symbol(s) and not this one",
                     "trade an allowed symbol, or add it to the profile"))
@@ -157,7 +210,7 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime, session:
                     'add "signal_time": "2026-11-23T10:00:00+05:30"'))
 
     if not exiting:
-        _entry_rules(i, model, account, entry, facts, add)
+        _entry_rules(i, model, account, entry, facts, add, standing)
         refusal = session(i, now) if session is not None else None
         if refusal is not None:  # an exit is never held back: closing a position is what the cut-off is for
             add(Failure("session", refusal.what, refusal.why, refusal.how))
@@ -170,8 +223,7 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime, session:
                         f"risk.max_orders_per_second is {r.max_orders_per_second}; Kite rejects bursts over its rate limit",
                         "pace the orders"))
     if r.max_order_to_trade_ratio is not None:
-        orders = len(account.order_times) + 1
-        ratio = Decimal(orders) / Decimal(max(account.trades, 1))
+        orders, ratio = standing.orders, standing.ratio
         if orders >= OTR_MIN_ORDERS and ratio > r.max_order_to_trade_ratio:
             add(Failure("max_order_to_trade_ratio", f"the order-to-trade ratio would be {ratio.quantize(Decimal('0.01'))}",
                         f"{orders} orders for {account.trades} trades today; risk.max_order_to_trade_ratio is {r.max_order_to_trade_ratio}",
@@ -180,7 +232,7 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime, session:
 
 
 def _entry_rules(i: Intent, model: RiskModel, account: Account, entry: Decimal | None,
-                 facts: dict[str, Decimal], add: Any) -> None:
+                 facts: dict[str, Decimal], add: Any, standing: _Standing) -> None:
     r = model.limits
     stop, target = i.stop_loss, i.target
     if stop is None:
@@ -219,22 +271,23 @@ def _entry_rules(i: Intent, model: RiskModel, account: Account, entry: Decimal |
     # Without a stop (allowed only when require_stop_loss is false) the trade's risk is unknown; a day already
     # past its loss or drawdown limit still refuses it.
     at_risk = risk if risk is not None else ZERO
-    risk_text = f"this trade's risk {format_money(at_risk)}" if risk is not None else "this unstopped trade"
-    loss = max(ZERO, -account.day_pnl)
+
+    def risk_text() -> str:  # words for a failure only: an accepted order never shows them
+        return f"this trade's risk {format_money(at_risk)}" if risk is not None else "this unstopped trade"
+
+    loss, peak, drawdown, drawdown_limit = standing.money or _money(account, model)
     if loss + at_risk > model.max_daily_loss:
-        add(Failure("max_daily_loss", f"the day's loss {format_money(loss)} plus {risk_text} "
+        add(Failure("max_daily_loss", f"the day's loss {format_money(loss)} plus {risk_text()} "
                     f"exceeds {model.describe(r.max_daily_loss)}",
                     f"{format_money(max(ZERO, model.max_daily_loss - loss))} of daily loss room is left",
                     "reduce the size, or stop trading for the day"))
-    peak = max(account.peak_equity or account.capital, account.capital, account.equity)
-    drawdown = peak - account.equity
-    if drawdown + at_risk > model.max_drawdown(peak):
-        add(Failure("max_drawdown", f"drawdown {format_money(drawdown)} plus {risk_text} "
-                    f"exceeds {format_percent(r.max_drawdown)} of the peak {format_money(peak)}, {format_money(model.max_drawdown(peak))}",
+    if drawdown + at_risk > drawdown_limit:
+        add(Failure("max_drawdown", f"drawdown {format_money(drawdown)} plus {risk_text()} "
+                    f"exceeds {format_percent(r.max_drawdown)} of the peak {format_money(peak)}, {format_money(drawdown_limit)}",
                     "the day has given back too much of its high", "reduce the size, or stop trading for the day"))
 
-    if account.position(i.instrument, i.product) is None:
-        count = len(account.open_positions)
+    if (i.instrument, i.product) not in standing.held:
+        count = standing.open_count
         if count + 1 > r.max_open_positions:
             add(Failure("max_open_positions", f"this would be open position {count + 1}",
                         f"risk.max_open_positions is {r.max_open_positions} and {count} are open",
