@@ -178,6 +178,11 @@ class _Flatten:
         self.unknown = False  # an action this round ended with an unknown outcome
         self.progress = False  # an action this round succeeded
         self._expect: dict[Key, _Expect] = {}
+        # Per instrument: the most units one square-off may carry (the broker's instrument data: NSE's freeze
+        # quantity in whole lots), and its lot size; lowered when the broker refuses a slice as over the freeze.
+        self._caps: dict[Key, int] = {}
+        self._lots: dict[Key, int] = {}
+        self._specs_read: set[str] = set()
 
     # ------------------------------------------------------------ plumbing
 
@@ -309,6 +314,7 @@ class _Flatten:
 
     def plan_places(self, book: _Book, round_no: int, *, only: set[Key] | None = None,
                     skip: set[Key] = frozenset()) -> list[OrderRequest]:
+        self.read_specs(book)
         positions: dict[Key, int] = defaultdict(int)
         for p in self.live_positions(book):
             key = _key(p)
@@ -347,7 +353,7 @@ class _Flatten:
                 continue
             side = "SELL" if q > 0 else "BUY"
             tags = []
-            for slice_no, qty in enumerate(self.slices(abs(projected))):
+            for slice_no, qty in enumerate(self.slices(abs(projected), key)):
                 tag = square_off_tag(self.run_id, round_no, key, slice_no)
                 if by_tag.get(tag):
                     continue  # already in the book under this very tag: never a second order with it
@@ -357,9 +363,42 @@ class _Flatten:
                 self._expect[key] = _Expect(q, frozenset(tags), now)
         return requests
 
-    def slices(self, quantity: int) -> list[int]:
-        # Unset: Kite's own ceiling, 1,00,000 shares per equity order (kite_rules); a larger close is sliced.
-        cap = self.freeze_quantity or kite_rules.MAX_EQUITY_QUANTITY
+    def read_specs(self, book: _Book) -> None:
+        """Learn the freeze quantity and lot of every derivative position, from the broker's instrument data.
+
+        Once per exchange and run; cash equity needs none (Kite's 1,00,000 per order). A broker without the data
+        (or one that cannot be read now) leaves the default, and a refused slice still teaches the cap (place())."""
+        wanted = sorted({p.exchange for p in self.live_positions(book)} - {"NSE", "BSE"} - self._specs_read)
+        if not wanted or not hasattr(self.broker, "instruments"):
+            return
+        self._specs_read.update(wanted)
+        try:
+            specs = self.broker.instruments(wanted)
+        except Exception as exc:
+            self.error(f"the instrument list of {', '.join(wanted)} could not be read (freeze quantities): {exc}")
+            return
+        for p in self.live_positions(book):
+            spec = specs.get(f"{p.exchange}:{p.symbol}")
+            if spec is None:
+                continue
+            key = _key(p)
+            self._lots[key] = max(int(spec.lot_size), 1)
+            if spec.freeze_quantity:
+                self._caps[key] = int(spec.freeze_quantity)
+
+    def lower_cap(self, key: Key, refused: int) -> None:
+        """The broker refused `refused` units as over the freeze quantity: next time, half of it in whole lots."""
+        lot = self._lots.get(key, 1)
+        with self._lock:
+            cap = max(lot, (refused // 2) // lot * lot)
+            if cap < self._caps.get(key, refused + 1):
+                self._caps[key] = cap
+
+    def slices(self, quantity: int, key: Key | None = None) -> list[int]:
+        # The instrument's freeze quantity (F&O), else the caller's, else Kite's own ceiling: 1,00,000 shares
+        # per equity order (kite_rules); a larger close is sliced.
+        caps = [c for c in (self._caps.get(key) if key else None, self.freeze_quantity) if c]
+        cap = min(caps) if caps else kite_rules.MAX_EQUITY_QUANTITY
         if quantity <= cap:
             return [quantity]
         full, rest = divmod(quantity, cap)
@@ -390,7 +429,7 @@ class _Flatten:
                 self.emit("order.cancel.before", {**base, "attempt": attempt})
                 err: MciError | None = None
                 try:
-                    self.broker.cancel_order(order.order_id)
+                    self.cancel_call(order)
                 except Exception as exc:
                     err = _as_mci(exc, f"cancelling order {order.order_id}")
             if err is None:
@@ -421,6 +460,16 @@ class _Flatten:
                 return
             self.sleep(backoff)
             backoff = min(backoff * 2, THROTTLE_BACKOFF if _throttled(err) else MAX_BACKOFF)
+
+    def cancel_call(self, order: Order) -> None:
+        """Cancel on the order's own variety; a cover order's stop-loss leg is exited with its parent (Kite's rule,
+        mci.brokers.kite_rules.CO_EXIT_NEEDS_PARENT): the exit squares its position off at market."""
+        extra: dict[str, Any] = {}
+        if order.variety != "regular":
+            extra["variety"] = order.variety
+        if order.parent_order_id:
+            extra["parent_order_id"] = order.parent_order_id
+        self.broker.cancel_order(order.order_id, **extra)
 
     def place(self, request: OrderRequest, round_no: int) -> None:
         tag = request.tag or ""
@@ -464,6 +513,9 @@ class _Flatten:
                 continue
             if not _transient(err):  # refused or rejected: a new tag in the next round
                 result = "rejected" if err.details.get("order_id") else "failed"
+                if kite_rules.is_freeze_rejection(f"{err.what} {err.why}"):
+                    # Over the freeze quantity (the data was stale, or the exchange lowered it): slice finer.
+                    self.lower_cap(Key(request.exchange, request.symbol, request.product), request.quantity)
                 # The broker's reason (Kite's status_message for an RMS rejection) goes into the report as given.
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": result, "error": err.what,
                                                 "reason": err.why, "order_id": err.details.get("order_id")})
@@ -584,6 +636,7 @@ class _Flatten:
         book = self.read(first=True)
         assert book is not None
         round_no = self.first_round(book) if self.scope == "flatten" else 1
+
         rounds, idle, final_read = 0, POLL, True
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="flatten")
         try:
@@ -664,7 +717,10 @@ def flatten(
     - `products`: only these products (e.g. {"MIS"} at the end of the day); None: all.
       Orders and positions of other products are neither cancelled nor closed nor reported.
     - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced);
-      default Kite's 1,00,000 per equity order. At most 10 slices per round (Kite's cap), the rest next round.
+      default Kite's 1,00,000 per equity order. A derivative's own freeze quantity (the broker's
+      `instruments()`: NSE's limits in whole lots, mci.brokers.kite_rules) applies too, and a slice the broker
+      refuses as over the freeze quantity halves that instrument's cap. At most 10 slices per round (Kite's
+      cap), the rest in the next rounds, each slice under its own tag.
     - `on_event(kind, data)`: before and after every order action, from worker threads, one at a
       time; kinds: flatten.round, flatten.wait, order.cancel.before/after,
       order.place.before/after, order.place.lookup. `data` is JSON-able and always has run_id.
