@@ -338,6 +338,18 @@ def mis_blocked(url: str, instrument: str | None, unblock: bool, output: str) ->
     return _show(output, data, "MIS (intraday) blocked: " + (", ".join(data["instruments"]) or "none"))
 
 
+def freeze(url: str, instrument: str | None, quantity: int | None, clear: bool, output: str) -> int:
+    if instrument is None:
+        data = admin_call(url, "GET", "freeze")
+    else:
+        if clear == (quantity is not None):
+            raise UsageError("give either --quantity N or --clear", "the freeze fault sets or restores one instrument",
+                             "e.g. mci sim freeze NFO:NIFTY26DECFUT --quantity 130")
+        data = admin_call(url, "POST", "freeze", {"instrument": instrument, "quantity": quantity})
+    lowered = ", ".join(f"{k} {v}" for k, v in sorted(data["instruments"].items())) or "none (NSE's limits)"
+    return _show(output, data, "freeze quantities lowered: " + lowered)
+
+
 def status(url: str, output: str) -> int:
     data = admin_call(url, "GET", "health")
     account = data["account"]

@@ -22,6 +22,7 @@ STEP_DROPPED = {
     "exit.clean": "the run no longer finishes cleanly",
     "orders.cancel_all": "open orders are no longer cancelled",
     "positions.square_off": "positions are no longer squared off",
+    "gtt.delete_all": "active GTTs are no longer deleted: one can place a new order after the kill",
     "lifecycle.halt": "the kill switch no longer latches halted: the engine can be ignited again at once",
     "engine.start": "the engine is no longer started by this sequence",
     "engine.health": "ignition no longer waits for the engine to report healthy",
