@@ -114,6 +114,7 @@ STOCK_FREEZE_QUANTITY: dict[str, int] = {
 FREEZE_EXCEEDED = "RMS:Rule: Check freeze quantity for {segment}"
 _FREEZE_MARK = "check freeze quantity"
 _UNDERLYING_RE = re.compile(r"^([A-Z&-]+?)(\d{2}[A-Z0-9]{3})")  # NIFTY26DECFUT, BANKNIFTY26DEC59000CE, M&M26DECFUT
+_SERIES_RE = re.compile(r"\d{2}[A-Z0-9]{3}")  # the expiry after the name: 26DEC (monthly), 26D29 / 26N03 (weekly)
 
 
 def is_freeze_rejection(text: str | None) -> bool:
@@ -123,7 +124,12 @@ def is_freeze_rejection(text: str | None) -> bool:
 
 def underlying(tradingsymbol: str) -> str | None:
     """The underlying of an NFO tradingsymbol (NIFTY26DEC26000CE -> NIFTY); None when it is not one."""
-    match = _UNDERLYING_RE.match(tradingsymbol.upper())
+    symbol = tradingsymbol.upper()
+    # Known names first, longest first: NIFTYNXT50 holds digits and starts like NIFTY.
+    for name in sorted((*INDEX_FREEZE_QUANTITY, *STOCK_FREEZE_QUANTITY), key=len, reverse=True):
+        if symbol.startswith(name) and _SERIES_RE.match(symbol, len(name)):
+            return name
+    match = _UNDERLYING_RE.match(symbol)
     return match.group(1) if match else None
 
 
