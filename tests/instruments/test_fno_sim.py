@@ -95,3 +95,20 @@ def test_freeze_limits_parse_kite_tradingsymbols():
     assert kite_rules.freeze_limit("NFO", "NIFTYNXT5026DECFUT") == 600  # not NIFTY's 1,800
     assert kite_rules.freeze_limit("NSE", "NIFTY") is None
     assert kite_rules.effective_freeze(1800, 65) == 1755 and kite_rules.effective_freeze(10, 65) == 65
+
+
+def test_mci_sim_freeze_sets_lists_and_clears_the_fault(server, run_mci, exchange):
+    env = {"MCI_SIM_URL": server.url}
+    lowered = run_mci("sim", "freeze", f"NFO:{FUT}", "--quantity", "130", env=env)
+    assert lowered.returncode == 0, lowered.stderr
+    assert f"NFO:{FUT} 130" in lowered.stdout
+    assert exchange.freeze_quantity("NFO", FUT) == 130
+    shown = run_mci("sim", "freeze", "-o", "json", env=env)
+    assert shown.returncode == 0 and f'"NFO:{FUT}": 130' in shown.stdout
+    both = run_mci("sim", "freeze", f"NFO:{FUT}", env=env)  # neither --quantity nor --clear
+    assert both.returncode == 2 and "WHAT:" in both.stderr + both.stdout
+    unknown = run_mci("sim", "freeze", "NFO:NOSUCH26DECFUT", "--quantity", "65", env=env)
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    cleared = run_mci("sim", "freeze", f"NFO:{FUT}", "--clear", env=env)
+    assert cleared.returncode == 0 and "none (NSE's limits)" in cleared.stdout
+    assert exchange.freeze_quantity("NFO", FUT) == 1755
