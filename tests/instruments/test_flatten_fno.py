@@ -110,3 +110,18 @@ def test_the_emergency_deletes_active_gtts_once_and_audits_each(server, exchange
     assert {g["status"] for g in exchange.gtts()} == {"deleted"}
     again = delete_active_gtts(broker, run_id="g1")  # a rerun finds nothing active and sends nothing
     assert again.deleted == [] and again.remaining == []
+
+
+def test_policy_diff_flags_a_profile_that_keeps_its_gtts_through_the_kill():
+    from mci.config.model import Sequence, StepSpec
+    from mci.policy.compare_steps import compare_sequences
+
+    def seq(params):
+        return Sequence("emergency", "", (StepSpec("delete_gtts", "gtt.delete_all", "delete_gtts", params),))
+
+    [kept] = compare_sequences(seq({"enabled": True}), seq({"enabled": False}), "e", "steps", emergency=True)
+    assert kept.kind == "loosening" and "GTTs survive the kill" in kept.why
+    [back] = compare_sequences(seq({"enabled": False}), seq({}), "e", "steps", emergency=True)
+    assert back.kind == "tightening"
+    [dropped] = compare_sequences(seq({}), Sequence("emergency", "", ()), "e", "steps", emergency=True)
+    assert "GTTs are no longer deleted" in dropped.why
