@@ -125,3 +125,23 @@ def test_policy_diff_flags_a_profile_that_keeps_its_gtts_through_the_kill():
     assert back.kind == "tightening"
     [dropped] = compare_sequences(seq({}), Sequence("emergency", "", ()), "e", "steps", emergency=True)
     assert "GTTs are no longer deleted" in dropped.why
+
+
+def test_a_stock_option_is_closed_with_a_marketable_limit_since_kite_blocks_its_market_orders(server, exchange, broker,
+                                                                                             kite):
+    from kiteconnect import exceptions as kex
+
+    with pytest.raises(kex.OrderException, match="Market orders are blocked for stock options"):
+        kite.place_order(variety="regular", exchange="NFO", tradingsymbol="SBIN26DEC910CE", transaction_type="BUY",
+                         quantity=750, product="NRML", order_type="MARKET", market_protection=-1)
+    before = {Key("NFO", "SBIN26DEC910CE", "NRML"): 750 * 3, Key("NFO", "NIFTY26DEC26000PE", "MIS"): -65 * 2}
+    for key, qty in before.items():
+        exchange.seed_position("NFO", key.symbol, key.product, qty, exchange.price_at("NFO", key.symbol, exchange.clock.now()))
+    report = flatten(broker, deadline=timedelta(seconds=30), run_id="opt1")
+    assert report.flat, report.errors
+    ours = [o for o in exchange.orders() if parse_own_tag(o.tag, "opt1", Key(o.exchange, o.symbol, o.product))]
+    kinds = {o.symbol: (o.order_type, o.side, o.status) for o in ours}
+    assert kinds == {"SBIN26DEC910CE": ("LIMIT", "SELL", "COMPLETE"), "NIFTY26DEC26000PE": ("MARKET", "BUY", "COMPLETE")}
+    [sbin] = [o for o in ours if o.symbol == "SBIN26DEC910CE"]
+    ltp = exchange.price_at("NFO", "SBIN26DEC910CE", exchange.clock.now())
+    assert sbin.price == (ltp * D("0.95") / D("0.05")).to_integral_value(rounding="ROUND_FLOOR") * D("0.05")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
+from decimal import Decimal as D
 
 import pytest
 from kiteconnect import exceptions as kex
 
 from mci.brokers import kite_rules
+from mci.brokers.sim.exchange import round_to_tick
 from mci.brokers.sim.universe import DEFAULT_UNIVERSE
 
 FUT = "NIFTY26DECFUT"
@@ -54,7 +56,7 @@ def test_an_order_over_the_freeze_quantity_is_refused_with_kites_text_and_nothin
     assert order["order_id"] == order_id and order["status"] == "COMPLETE" and order["quantity"] == freeze
 
 
-def test_nfo_takes_nrml_and_mis_whole_lots_and_not_cnc(kite):
+def test_nfo_takes_nrml_and_mis_whole_lots_and_not_cnc(kite, exchange):
     with pytest.raises(kex.InputException, match="invalid product 'CNC'"):
         place(kite, FUT, 65, product="CNC")
     with pytest.raises(kex.InputException, match="not a multiple of the lot size 65"):
@@ -64,7 +66,9 @@ def test_nfo_takes_nrml_and_mis_whole_lots_and_not_cnc(kite):
     with pytest.raises(kex.InputException, match="invalid product 'NRML'"):
         place(kite, "INFY", 1, exchange="NSE")
     place(kite, FUT, 130, product="NRML")
-    place(kite, "SBIN26DEC910CE", 750, side="SELL", product="MIS")
+    option_ltp = exchange.price_at("NFO", "SBIN26DEC910CE", exchange.clock.now())  # a stock option: LIMIT only
+    place(kite, "SBIN26DEC910CE", 750, side="SELL", product="MIS", order_type="LIMIT",
+          price=float(round_to_tick(option_ltp * D("0.95"), D("0.05"))))
     net = {(p["tradingsymbol"], p["product"]): p for p in kite.positions()["net"]}
     assert net[(FUT, "NRML")]["quantity"] == 130 and net[(FUT, "NRML")]["exchange"] == "NFO"
     assert net[("SBIN26DEC910CE", "MIS")]["quantity"] == -750

@@ -161,3 +161,19 @@ VARIETIES = ("regular", "amo", "co", "iceberg", "auction")
 # order_id, parent_order_id) is cancel_order with parent_order_id.
 CO_EXIT_NEEDS_PARENT = ("A cover order's stop-loss leg is exited with its parent_order_id: "
                         "cancelling it alone would leave the position hanging.")
+
+# Kite's RMS "Blocks market orders for stock options due to illiquidity"
+# (https://support.zerodha.com/category/console/portfolio/holdings/articles/kite-order-rejections): such orders are
+# refused before the book. Kite's exact wording was not found; this is the simulator's. A square-off of a stock option
+# is therefore a LIMIT at a marketable price: STOCK_OPTION_LIMIT_AWAY from the LTP, against the closer.
+STOCK_OPTION_MARKET_BLOCKED = "Market orders are blocked for stock options. Place a limit order."
+STOCK_OPTION_LIMIT_AWAY = Decimal("0.05")
+
+
+def is_stock_option(exchange: str, tradingsymbol: str) -> bool:
+    """An NFO option whose underlying is a stock (not an index)."""
+    symbol = tradingsymbol.upper()
+    if exchange.upper() != "NFO" or not symbol.endswith(("CE", "PE")):
+        return False
+    name = underlying(symbol)
+    return name is not None and name not in INDEX_FREEZE_QUANTITY

@@ -67,6 +67,7 @@ from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Callable, Iterable, Iterator
 
 from mci.brokers import kite_rules
@@ -182,6 +183,7 @@ class _Flatten:
         # quantity in whole lots), and its lot size; lowered when the broker refuses a slice as over the freeze.
         self._caps: dict[Key, int] = {}
         self._lots: dict[Key, int] = {}
+        self._ticks: dict[Key, Decimal] = {}
         self._specs_read: set[str] = set()
 
     # ------------------------------------------------------------ plumbing
@@ -336,6 +338,7 @@ class _Flatten:
             if o.tag:
                 by_tag[o.tag.lower()].append(o)
         requests: list[OrderRequest] = []
+        limits = self.limit_prices([k for k, q in positions.items() if q], round_no)
         now = self.monotonic()
         for key, q in sorted(positions.items()):
             if q == 0:
@@ -351,6 +354,8 @@ class _Flatten:
                 self.emit("flatten.wait", {"round": round_no, "instrument": str(key),
                                            "reason": "our square-off filled but the position has not moved yet"})
                 continue
+            if key not in limits and kite_rules.is_stock_option(key.exchange, key.symbol):
+                continue  # no price to place its LIMIT at this round (recorded in limit_prices)
             side = "SELL" if q > 0 else "BUY"
             tags = []
             for slice_no, qty in enumerate(self.slices(abs(projected), key)):
@@ -358,7 +363,12 @@ class _Flatten:
                 if by_tag.get(tag):
                     continue  # already in the book under this very tag: never a second order with it
                 tags.append(tag)
-                requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "MARKET", key.product, tag=tag))
+                if key in limits:  # a stock option: Kite blocks MARKET orders, a marketable LIMIT closes it
+                    price = limits[key][0 if side == "SELL" else 1]
+                    requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "LIMIT", key.product,
+                                                 price=price, tag=tag))
+                else:
+                    requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "MARKET", key.product, tag=tag))
             if tags:
                 self._expect[key] = _Expect(q, frozenset(tags), now)
         return requests
@@ -383,8 +393,34 @@ class _Flatten:
                 continue
             key = _key(p)
             self._lots[key] = max(int(spec.lot_size), 1)
+            self._ticks[key] = spec.tick_size
             if spec.freeze_quantity:
                 self._caps[key] = int(spec.freeze_quantity)
+
+    def limit_prices(self, keys: list[Key], round_no: int) -> dict[Key, tuple[Decimal, Decimal]]:
+        """(sell, buy) marketable LIMIT prices for the stock options among `keys` (Kite blocks their MARKET orders:
+        kite_rules.STOCK_OPTION_MARKET_BLOCKED): the LTP moved STOCK_OPTION_LIMIT_AWAY against the closer, on the
+        tick. One quote read per round; a key without a price is left for the next round (an error is recorded)."""
+        wanted = [k for k in keys if kite_rules.is_stock_option(k.exchange, k.symbol)]
+        if not wanted:
+            return {}
+        try:
+            last = self.broker.ltp(sorted({f"{k.exchange}:{k.symbol}" for k in wanted}))
+        except Exception as exc:
+            self.error(f"the last prices of {len(wanted)} stock option(s) could not be read: {exc}")
+            last = {}
+        away = kite_rules.STOCK_OPTION_LIMIT_AWAY
+        out: dict[Key, tuple[Decimal, Decimal]] = {}
+        for key in wanted:
+            ltp = last.get(f"{key.exchange}:{key.symbol}")
+            if not ltp:
+                self.error(f"no last price for {key.exchange}:{key.symbol}: its LIMIT square-off waits a round")
+                continue
+            tick = self._ticks.get(key, Decimal("0.05"))
+            sell = max((ltp * (1 - away) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick, tick)
+            buy = (ltp * (1 + away) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+            out[key] = (sell, buy)
+        return out
 
     def lower_cap(self, key: Key, refused: int) -> None:
         """The broker refused `refused` units as over the freeze quantity: next time, half of it in whole lots."""

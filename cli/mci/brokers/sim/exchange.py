@@ -693,6 +693,9 @@ class Exchange:
             self._match(c, now)
             ltp = self._price(c, inst, now)
             self._check_freeze(c, inst, request.quantity)
+            if request.order_type in ("MARKET", "SL-M") and rules.is_stock_option(inst.exchange, inst.symbol):
+                raise OrderRejectedError(rules.STOCK_OPTION_MARKET_BLOCKED, f"{inst.key} is a stock option",
+                                         "place a LIMIT order", kite_message=rules.STOCK_OPTION_MARKET_BLOCKED)
             stop = self._cover_stop(request, ltp)
             seq = self._next(c, "order")
             order_id = f"{now.astimezone(zone(IST)):%y%m%d}{seq:09d}"

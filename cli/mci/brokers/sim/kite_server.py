@@ -619,6 +619,9 @@ class KiteSimApp:
         self._variety(variety)
         form = request.form
         current = self.exchange.order(order_id)
+        if variety != current.variety:  # routed by variety, as a cancel is (kite_rules.VARIETIES)
+            raise KiteApiError(400, "InputException", f"order {order_id} is a {current.variety} order, not {variety}: "
+                                                      f"modify it with variety {current.variety!r}")
         if form.get("order_type") and form["order_type"] != current.order_type:
             raise KiteApiError(400, "InputException", "The simulator cannot change an order's type: cancel and place again.")
         self.exchange.modify_order(
