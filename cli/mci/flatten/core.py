@@ -9,7 +9,9 @@ One round:
    (plus any of ours that would now over-close its position);
 3. at the same time, square off every non-zero position that has no order to
    cancel: close the net quantity left after this run's open square-offs with
-   MARKET orders of the opposite side, each tagged
+   MARKET orders of the opposite side (a marketable LIMIT for a stock option,
+   whose MARKET orders Kite blocks), sliced at the instrument's freeze
+   quantity, each tagged
    `square_off_tag(run_id, round, instrument, slice)`;
 4. an instrument with orders to cancel is squared off only once all its
    cancels are done and the book has been read again (a cancelled order may
