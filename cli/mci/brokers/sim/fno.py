@@ -64,27 +64,28 @@ def _series() -> list[tuple[int, int]]:
 
 
 def fno_contracts(equity_prices: Mapping[str, Decimal]) -> tuple[Instrument, ...]:
-    """Per underlying and monthly series: the future, and a call and a put at and one step out of the money."""
+    """Per underlying and monthly series: the future, and the at-the-money call and put (every process that opens
+    the exchange builds them: kept small, a few hundred)."""
     out: list[Instrument] = []
     exchange_token = 60000
+    series = [(f"{year % 100:02d}{_MONTHS[month - 1]}", last_tuesday(year, month)) for year, month in _series()]
     for name, kite_name, spot_text, lot, step in UNDERLYINGS:
         spot = Decimal(spot_text) if spot_text else equity_prices[name]
         limit = kite_rules.freeze_limit("NFO", f"{name}26DECFUT")
         assert limit is not None, name
         freeze = kite_rules.effective_freeze(limit, lot)
         atm = int((spot / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)) * step
-        for year, month in _series():
-            stem = f"{name}{year % 100:02d}{_MONTHS[month - 1]}"
-            expiry = last_tuesday(year, month)
-            legs: list[tuple[str, str, Decimal, Decimal]] = [(f"{stem}FUT", "FUT", Decimal(0), spot)]
-            for strike, kind in ((atm, "CE"), (atm, "PE"), (atm + step, "CE"), (atm - step, "PE")):
-                premium = (spot * OPTION_PREMIUM - Decimal(abs(strike - atm)) / 2).quantize(Decimal("0.05"))
-                legs.append((f"{stem}{strike}{kind}", kind, Decimal(strike), max(premium, Decimal("0.05"))))
-            for symbol, kind, strike_value, price in legs:
+        premium = (spot * OPTION_PREMIUM).quantize(Decimal("0.05"))
+        strike_value = Decimal(atm)
+        for code, expiry in series:
+            stem = f"{name}{code}"
+            legs = ((f"{stem}FUT", "FUT", Decimal(0), spot), (f"{stem}{atm}CE", "CE", strike_value, premium),
+                    (f"{stem}{atm}PE", "PE", strike_value, premium))
+            for symbol, kind, strike, price in legs:
                 exchange_token += 1
                 out.append(Instrument(
                     symbol=symbol, token=exchange_token * 256 + NFO_SEGMENT_ID, exchange_token=exchange_token,
                     name=kite_name, base_price=price, exchange="NFO", tick_size=Decimal("0.05"), lot_size=lot,
-                    instrument_type=kind, expiry=expiry, strike=strike_value, freeze_quantity=freeze,
+                    instrument_type=kind, expiry=expiry, strike=strike, freeze_quantity=freeze,
                 ))  # fmt: skip
     return tuple(out)
