@@ -137,7 +137,7 @@ def _banner(server: Any, exchange: Any, api_key: str) -> None:
         + (", ".join(sorted(str(ip) for ip in server.app.order_ips)) or "no address (every write refused)"),
         f"  rate limits: {server.app.rate_limiter.limits}",
         f"  admin (loopback clients only): mci sim status|price|faults|limits|requests|counters|clock|position|order"
-        f"|order-ips|mis-block --url {server.url}",
+        f"|order-ips|mis-block|freeze --url {server.url}",
         "In the shell that runs mci:",
         f"  export {URL_ENV}={server.url}",
         f"  export KITE_API_KEY=… KITE_API_SECRET=…   # the values this simulator runs with"
