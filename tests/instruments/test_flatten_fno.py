@@ -145,3 +145,21 @@ def test_a_stock_option_is_closed_with_a_marketable_limit_since_kite_blocks_its_
     [sbin] = [o for o in ours if o.symbol == "SBIN26DEC910CE"]
     ltp = exchange.price_at("NFO", "SBIN26DEC910CE", exchange.clock.now())
     assert sbin.price == (ltp * D("0.95") / D("0.05")).to_integral_value(rounding="ROUND_FLOOR") * D("0.05")
+
+
+def test_the_nfo_dump_is_read_only_when_a_position_may_need_slicing(server, exchange, broker):
+    def dump_reads() -> int:
+        return sum(server.app.counters.snapshot()["requests"].get("GET /instruments/<exchange>", {}).values())
+
+    exchange.seed_position("NFO", NIFTY, "NRML", 65 * 10, exchange.price_at("NFO", NIFTY, exchange.clock.now()))
+    assert flatten(broker, deadline=timedelta(seconds=30), run_id="small").flat
+    assert dump_reads() == 0  # 650 is under NSE's 1,800: one order, no instrument list needed
+    # Under the shipped limit (10,000) but above a freeze the exchange lowered: refused, then learnt with the lot.
+    exchange.set_freeze_quantity("NFO", RELI, 1000)
+    exchange.seed_position("NFO", RELI, "NRML", 500 * 10, exchange.price_at("NFO", RELI, exchange.clock.now()))
+    report = flatten(broker, deadline=timedelta(seconds=60), run_id="lowered")
+    assert report.flat, report.errors
+    assert dump_reads() == 1
+    done = sorted(o.quantity for o in exchange.orders()
+                  if parse_own_tag(o.tag, "lowered", Key("NFO", RELI, "NRML")) and o.status == "COMPLETE")
+    assert done == [1000] * 5

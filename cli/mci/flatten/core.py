@@ -186,7 +186,8 @@ class _Flatten:
         self._caps: dict[Key, int] = {}
         self._lots: dict[Key, int] = {}
         self._ticks: dict[Key, Decimal] = {}
-        self._specs_read: set[str] = set()
+        self._refused: dict[Key, int] = {}  # the smallest slice refused as over the freeze quantity
+        self._spec_lists: dict[str, dict[str, Any]] = {}  # the broker's instrument list per exchange, read once
 
     # ------------------------------------------------------------ plumbing
 
@@ -376,24 +377,34 @@ class _Flatten:
         return requests
 
     def read_specs(self, book: _Book) -> None:
-        """Learn the freeze quantity and lot of every derivative position, from the broker's instrument data.
-
-        Once per exchange and run; cash equity needs none (Kite's 1,00,000 per order). A broker without the data
-        (or one that cannot be read now) leaves the default, and a refused slice still teaches the cap (place())."""
-        wanted = sorted({p.exchange for p in self.live_positions(book)} - {"NSE", "BSE"} - self._specs_read)
-        if not wanted or not hasattr(self.broker, "instruments"):
-            return
-        self._specs_read.update(wanted)
-        try:
-            specs = self.broker.instruments(wanted)
-        except Exception as exc:
-            self.error(f"the instrument list of {', '.join(wanted)} could not be read (freeze quantities): {exc}")
-            return
+        """Learn the lot and freeze quantity of the derivative positions that may need slicing, from the broker's
+        instrument data: those above NSE's raw limit (kite_rules), of an underlying it has no limit for, or refused
+        once as over the freeze quantity. Each exchange's list is read at most once a run (Kite's NFO dump is large:
+        a kill that needs no slicing never waits for it); cash equity needs none (Kite's 1,00,000 per order). A
+        broker without the data, or one that cannot be read now, leaves the default."""
+        need: dict[Key, str] = {}
         for p in self.live_positions(book):
-            spec = specs.get(f"{p.exchange}:{p.symbol}")
+            key = _key(p)
+            if p.exchange in ("NSE", "BSE") or key in self._lots:
+                continue
+            limit = kite_rules.freeze_limit(p.exchange, p.symbol)
+            if key in self._refused or limit is None or abs(p.quantity) > limit:
+                need[key] = p.exchange
+        if not need or not hasattr(self.broker, "instruments"):
+            return
+        missing = sorted(set(need.values()) - set(self._spec_lists))
+        if missing:
+            try:
+                specs = self.broker.instruments(missing)
+            except Exception as exc:
+                self.error(f"the instrument list of {', '.join(missing)} could not be read (freeze quantities): {exc}")
+                specs = {}
+            for exchange in missing:
+                self._spec_lists[exchange] = specs
+        for key, exchange in need.items():
+            spec = self._spec_lists[exchange].get(f"{key.exchange}:{key.symbol}")
             if spec is None:
                 continue
-            key = _key(p)
             self._lots[key] = max(int(spec.lot_size), 1)
             self._ticks[key] = spec.tick_size
             if spec.freeze_quantity:
@@ -425,18 +436,24 @@ class _Flatten:
         return out
 
     def lower_cap(self, key: Key, refused: int) -> None:
-        """The broker refused `refused` units as over the freeze quantity: next time, half of it in whole lots."""
-        lot = self._lots.get(key, 1)
+        """The broker refused `refused` units as over the freeze quantity: next time, half of it in whole lots
+        (the lot is read with the instrument list at the next plan, read_specs)."""
         with self._lock:
-            cap = max(lot, (refused // 2) // lot * lot)
-            if cap < self._caps.get(key, refused + 1):
-                self._caps[key] = cap
+            self._refused[key] = min(self._refused.get(key, refused), refused)
+
+    def cap(self, key: Key | None) -> int:
+        """The most units one square-off of `key` may carry."""
+        caps = [c for c in (self._caps.get(key) if key else None, self.freeze_quantity) if c]
+        refused = self._refused.get(key) if key else None
+        if refused is not None:
+            lot = self._lots.get(key, 1) if key else 1
+            caps.append(max(lot, (refused // 2) // lot * lot))
+        return min(caps) if caps else kite_rules.MAX_EQUITY_QUANTITY
 
     def slices(self, quantity: int, key: Key | None = None) -> list[int]:
         # The instrument's freeze quantity (F&O), else the caller's, else Kite's own ceiling: 1,00,000 shares
         # per equity order (kite_rules); a larger close is sliced.
-        caps = [c for c in (self._caps.get(key) if key else None, self.freeze_quantity) if c]
-        cap = min(caps) if caps else kite_rules.MAX_EQUITY_QUANTITY
+        cap = self.cap(key)
         if quantity <= cap:
             return [quantity]
         full, rest = divmod(quantity, cap)
