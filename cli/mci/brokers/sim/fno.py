@@ -1,10 +1,12 @@
 """The simulator's NFO contracts: futures and options on NIFTY, BANKNIFTY and ten stocks, as Kite's dump lists them.
 
 Tradingsymbols follow Kite's monthly form (NIFTY26DECFUT, NIFTY26DEC26000CE). Expiries are the last Tuesday of the
-month: "NSE has revised the expiry day for all index and stock derivatives contracts from Thursdays to Tuesdays"
-(https://delhinewsdaily.com/nse-hikes-quantity-freeze-limit-for-bank-nifty-derivatives-to-900-from-september-1-delhi-news-daily,
-from September 2025); the simulator lists six monthly series (October 2026 to March 2027) and no weeklies, and
-ignores exchange holidays on expiry day.
+month: from 2025-08-29 NIFTY, BANKNIFTY and "all single stock futures" moved from Thursday to Tuesday (NSE circular of
+2025-06-23, https://businesstoday.in/markets/stocks/story/nse-revises-expiry-dates-for-index-derivatives-contracts-from-august-29-481484-2025-06-23);
+"Nifty and Stock FNO contracts expire on the last Tuesday of the expiry month. If the last Tuesday is a trading
+holiday, the contracts expire on the previous trading day"
+(https://www.venturasecurities.com/support/products/futures-and-options/what-changed-beyond-lot-sizes). The simulator
+lists six monthly series (October 2026 to March 2027) and no weeklies, and ignores holidays on expiry day.
 
 Lot sizes: NIFTY 65 ("with the revised lot size of 65",
 https://www.icicidirect.com/faqs/fno/what-is-a-quantity-freeze-limit-in-futures-and-options); BANKNIFTY 30 and the
