@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from mci.brokers import kite_rules
-from mci.brokers.sim.universe import Instrument
+
+if TYPE_CHECKING:
+    from mci.brokers.sim.universe import Instrument
 
 NFO_SEGMENT_ID = 2  # Kite: instrument_token = exchange_token << 8 | segment; NFO is 2
 FIRST_SERIES = (2026, 10)
@@ -65,9 +67,11 @@ def _series() -> list[tuple[int, int]]:
     return out
 
 
-def fno_contracts(equity_prices: Mapping[str, Decimal]) -> tuple[Instrument, ...]:
+def fno_contracts(equity_prices: Mapping[str, Decimal]) -> "tuple[Instrument, ...]":
     """Per underlying and monthly series: the future, and the at-the-money call and put (every process that opens
     the exchange builds them: kept small, a few hundred)."""
+    from mci.brokers.sim.universe import Instrument  # here: the universe module builds its default from this one
+
     out: list[Instrument] = []
     exchange_token = 60000
     series = [(f"{year % 100:02d}{_MONTHS[month - 1]}", last_tuesday(year, month)) for year, month in _series()]
