@@ -116,3 +116,13 @@ def test_mci_sim_freeze_sets_lists_and_clears_the_fault(server, run_mci, exchang
     cleared = run_mci("sim", "freeze", f"NFO:{FUT}", "--clear", env=env)
     assert cleared.returncode == 0 and "none (NSE's limits)" in cleared.stdout
     assert exchange.freeze_quantity("NFO", FUT) == 1755
+
+
+def test_the_contract_module_imports_first_or_second():
+    import subprocess
+    import sys
+
+    for first in ("mci.brokers.sim.fno", "mci.brokers.sim.universe"):
+        done = subprocess.run([sys.executable, "-c", f"import {first}; from mci.brokers.sim.universe import "
+                               "DEFAULT_UNIVERSE as U; print(len(U))"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and int(done.stdout) > 60 * 3, done.stderr
