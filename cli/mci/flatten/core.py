@@ -441,19 +441,22 @@ class _Flatten:
         with self._lock:
             self._refused[key] = min(self._refused.get(key, refused), refused)
 
-    def cap(self, key: Key | None) -> int:
-        """The most units one square-off of `key` may carry."""
+    def cap(self, key: Key | None, quantity: int) -> int:
+        """The most units one square-off of `key` (closing `quantity`) may carry."""
         caps = [c for c in (self._caps.get(key) if key else None, self.freeze_quantity) if c]
         refused = self._refused.get(key) if key else None
-        if refused is not None:
-            lot = self._lots.get(key, 1) if key else 1
+        if refused is not None and key is not None:
+            # Without the instrument list (it could not be read), the gcd of two whole-lot quantities is a whole
+            # number of lots too; when it says nothing (the same quantity), halve by units and let Kite answer.
+            lot = self._lots.get(key) or math.gcd(quantity, refused)
+            lot = lot if lot < refused else 1
             caps.append(max(lot, (refused // 2) // lot * lot))
         return min(caps) if caps else kite_rules.MAX_EQUITY_QUANTITY
 
     def slices(self, quantity: int, key: Key | None = None) -> list[int]:
         # The instrument's freeze quantity (F&O), else the caller's, else Kite's own ceiling: 1,00,000 shares
         # per equity order (kite_rules); a larger close is sliced.
-        cap = self.cap(key)
+        cap = self.cap(key, quantity)
         if quantity <= cap:
             return [quantity]
         full, rest = divmod(quantity, cap)
