@@ -5,7 +5,7 @@ its own route, and the emergency's GTT step deletes the active GTTs once."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal as D
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from kiteconnect import exceptions as kex
 
@@ -9,10 +11,7 @@ from mci.brokers.sim.exchange import round_to_tick
 from mci.brokers.sim.universe import DEFAULT_UNIVERSE
 
 
-
 def limit_price(exchange, symbol: str, side: str) -> float:
-    from decimal import Decimal
-
     inst = DEFAULT_UNIVERSE.get("NSE", symbol)
     ltp = exchange.price_at("NSE", symbol, exchange.clock.now())
     return float(round_to_tick(ltp * (Decimal("0.9") if side == "BUY" else Decimal("1.1")), inst.tick_size))
