@@ -93,6 +93,14 @@ def seed_account(exchange: Exchange, *, varieties: bool = False) -> dict[Key, in
                                    trigger_price=round_to_tick(ltp * Decimal("0.95"), co.tick_size), variety="co")
         elif varieties:
             request = replace(request, variety=VARIETIES[j % len(VARIETIES)])
+        if request.variety == "amo":  # Kite takes AMOs outside 09:00-15:45 only: placed before the open
+            session = exchange.clock
+            exchange.clock = Clock(now.replace(hour=8, minute=45), frozen=True)
+            try:
+                exchange.place_order(request)
+            finally:
+                exchange.clock = session
+            continue
         exchange.place_order(request)
     return positions
 

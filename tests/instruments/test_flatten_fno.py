@@ -78,7 +78,9 @@ def test_exits_above_the_freeze_quantity_are_sliced_paced_and_learnt(server, exc
 
 def test_varieties_and_cover_orders_are_cancelled_as_kite_requires(server, exchange, broker):
     resting = {}
-    for variety in ("regular", "amo", "iceberg", "auction"):
+    session = exchange.clock.now()
+    for variety in ("amo", "regular", "iceberg", "auction"):  # the AMO before the open, as Kite takes them
+        exchange.clock.set(session.replace(hour=8, minute=45) if variety == "amo" else session, frozen=True)
         resting[variety] = exchange.place_order(OrderRequest("NSE", "TCS", "BUY", 5, "LIMIT", "CNC",
                                                              price=limit(exchange, "TCS"), tag="r" + variety,
                                                              variety=variety))

@@ -18,9 +18,11 @@ def limit_price(exchange, symbol: str, side: str) -> float:
 
 
 @pytest.mark.parametrize("variety", ["regular", "amo", "iceberg", "auction"])
-def test_every_variety_is_kept_and_cancelled_only_on_its_own_route(kite, exchange, variety):
+def test_every_variety_is_kept_and_cancelled_only_on_its_own_route(kite, exchange, sim_clock, variety):
     extra = {"iceberg_legs": 2, "iceberg_quantity": 5} if variety == "iceberg" else {}
     extra.update({"auction_number": "22"} if variety == "auction" else {})
+    if variety == "amo":  # Kite takes AMOs outside 09:00-15:45 only: this one after the close, for the next session
+        sim_clock.set(sim_clock.now().replace(hour=15, minute=50), frozen=True)
     order_id = kite.place_order(variety=variety, exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
                                 quantity=10, product="CNC", order_type="LIMIT", price=limit_price(exchange, "INFY", "BUY"),
                                 tag="resting", **extra)
@@ -32,6 +34,13 @@ def test_every_variety_is_kept_and_cancelled_only_on_its_own_route(kite, exchang
     assert kite.orders()[0]["status"] == "OPEN"  # the refused cancel touched nothing
     kite.cancel_order(variety, order_id)
     assert kite.orders()[0]["status"] == "CANCELLED"
+
+
+def test_an_amo_in_the_session_is_refused_before_the_book(kite, exchange):
+    with pytest.raises(kex.OrderException, match="AMO orders are not allowed between 09:00 and 15:45 for NSE"):
+        kite.place_order(variety="amo", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY", quantity=1,
+                         product="CNC", order_type="LIMIT", price=limit_price(exchange, "INFY", "BUY"))
+    assert kite.orders() == []
 
 
 def test_an_unknown_variety_is_refused(kite):

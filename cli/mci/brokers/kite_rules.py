@@ -8,6 +8,7 @@ where they were not, the text says so and keeps to the documented meaning.
 from __future__ import annotations
 
 import re
+from datetime import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -177,3 +178,18 @@ def is_stock_option(exchange: str, tradingsymbol: str) -> bool:
         return False
     name = underlying(symbol)
     return name is not None and name not in INDEX_FREEZE_QUANTITY
+
+# After-market orders: Kite "Blocks AMO orders placed between 9:00 AM and 3:45 PM for EQ and CDS, 9:10 AM and 3:45 for
+# FO" (https://support.zerodha.com/category/console/portfolio/holdings/articles/kite-order-rejections), refused before
+# the book like the freeze quantity. Kite's exact wording was not found; this is the simulator's.
+AMO_BLOCKED_FROM = {"NSE": time(9, 0), "NFO": time(9, 10)}
+AMO_BLOCKED_UNTIL = time(15, 45)
+AMO_BLOCKED = "AMO orders are not allowed between {start} and {end} for {exchange}. Place a regular order."
+
+
+def amo_blocked(exchange: str, at: time) -> str | None:
+    """Kite's refusal of an AMO placed at `at` (exchange-local time), or None when AMOs are taken then."""
+    start = AMO_BLOCKED_FROM.get(exchange.upper())
+    if start is None or not start <= at < AMO_BLOCKED_UNTIL:
+        return None
+    return AMO_BLOCKED.format(start=f"{start:%H:%M}", end=f"{AMO_BLOCKED_UNTIL:%H:%M}", exchange=exchange.upper())

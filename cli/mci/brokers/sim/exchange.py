@@ -693,6 +693,10 @@ class Exchange:
             self._match(c, now)
             ltp = self._price(c, inst, now)
             self._check_freeze(c, inst, request.quantity)
+            amo = rules.amo_blocked(inst.exchange, now.astimezone(zone(IST)).time()) if request.variety == "amo" else None
+            if amo:  # Kite refuses an AMO in its blocked window before the book (kite_rules.AMO_BLOCKED)
+                raise OrderRejectedError(amo, "after-market orders are taken outside the session only",
+                                         "place a regular order, or the AMO after 15:45", kite_message=amo)
             if request.order_type in ("MARKET", "SL-M") and rules.is_stock_option(inst.exchange, inst.symbol):
                 raise OrderRejectedError(rules.STOCK_OPTION_MARKET_BLOCKED, f"{inst.key} is a stock option",
                                          "place a LIMIT order", kite_message=rules.STOCK_OPTION_MARKET_BLOCKED)

@@ -16,7 +16,8 @@ arrives, before any injected fault; each is written to the request log.
 
 Simplifications (a simulator, not the exchange): one account and one user;
 the five varieties are kept and routed, but an iceberg is one order (no legs),
-an AMO rests like a regular order, a cover order enters at MARKET; `positions.day` equals `positions.net`; holdings
+an AMO (taken outside 09:00-15:45) rests like a regular order, a cover
+order enters at MARKET; `positions.day` equals `positions.net`; holdings
 are empty (nothing settles T+1 in the simulator); market depth is the last
 price on one level.
 """
