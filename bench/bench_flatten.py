@@ -8,6 +8,11 @@ limit allows at best: (orders to cancel + positions to close) / rate = 6 s.
 
   run 1: 50 ms latency                                   target <= 1.2x
   run 2: 50 ms latency, 20% 5xx and 20% lost responses   target <= 1.6x
+  run 3: the mixed book of issue 13, 50 ms latency       target <= 1.2x
+         40 cash positions, 10 NFO positions (3 above their freeze quantity: sliced), 5 active GTTs (deleted
+         first, as the emergency's gtt.delete_all step does), 20 resting orders of every variety (regular, amo,
+         iceberg, auction, and cover orders whose stop-loss legs are exited with their parent). Its bound counts
+         every action: GTT deletes + cancels and exits + square-off slices, at 10/s.
 
 A missed ratio is printed, not fatal. The exit status is non-zero only when a
 run did not end flat, placed a duplicate (two orders with one tag, or more
@@ -21,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +40,7 @@ from mci.brokers.sim.kite_server import serve
 from mci.brokers.sim.universe import DEFAULT_UNIVERSE
 from mci.clock import Clock
 from mci.flatten import flatten, parse_own_tag
+from mci.flatten.gtts import delete_active_gtts
 from mci.flatten.tags import Key
 from mci.token_store import TokenRecord
 
@@ -48,8 +55,11 @@ RUNS = [
 ]
 
 
-def seed_account(exchange: Exchange) -> dict[Key, int]:
-    """40 positions and 20 resting orders; returns the positions {key: signed quantity}."""
+def seed_account(exchange: Exchange, *, varieties: bool = False) -> dict[Key, int]:
+    """40 positions and 20 resting orders; returns the positions {key: signed quantity}.
+
+    `varieties`: the resting orders take the varieties in turn, and two of them are cover orders (in instruments
+    of their own, their stop-loss legs resting)."""
     instruments = list(DEFAULT_UNIVERSE)[:POSITIONS]
     positions: dict[Key, int] = {}
     for i, inst in enumerate(instruments):
@@ -76,8 +86,59 @@ def seed_account(exchange: Exchange) -> dict[Key, int]:
             price = trigger - inst.tick_size if side == "SELL" else trigger + inst.tick_size
             request = OrderRequest(inst.exchange, inst.symbol, side, abs(positions[key]), "SL", key.product,
                                    price=price, trigger_price=trigger, tag="stoploss")
+        if varieties and j in (3, 7):  # a cover order: its entry fills, its stop-loss leg is the resting order
+            co = list(DEFAULT_UNIVERSE)[POSITIONS + j]
+            ltp = exchange.price_at(co.exchange, co.symbol, now)
+            request = OrderRequest(co.exchange, co.symbol, "BUY", 5, "MARKET", "CO", market_protection=Decimal(-1),
+                                   trigger_price=round_to_tick(ltp * Decimal("0.95"), co.tick_size), variety="co")
+        elif varieties:
+            request = replace(request, variety=VARIETIES[j % len(VARIETIES)])
+        if request.variety == "amo":  # Kite takes AMOs outside 09:00-15:45 only: placed before the open
+            session = exchange.clock
+            exchange.clock = Clock(now.replace(hour=8, minute=45), frozen=True)
+            try:
+                exchange.place_order(request)
+            finally:
+                exchange.clock = session
+            continue
         exchange.place_order(request)
     return positions
+
+
+# The mixed book's F&O positions: (tradingsymbol, product, lots, side); the first three are above the freeze quantity.
+FNO_BOOK = (
+    ("NIFTY26DECFUT", "NRML", 40, 1), ("BANKNIFTY26DEC59000CE", "MIS", 30, -1), ("RELIANCE26DECFUT", "NRML", 30, 1),
+    ("INFY26DECFUT", "NRML", 2, -1), ("TCS26DECFUT", "MIS", 1, 1), ("SBIN26DEC910CE", "NRML", 3, 1),
+    ("ITC26DEC410PE", "MIS", 2, -1), ("LT26DECFUT", "NRML", 1, 1), ("AXISBANK26DEC1220CE", "NRML", 2, -1),
+    ("HDFCBANK26DECFUT", "MIS", 1, 1),
+)
+VARIETIES = ("regular", "amo", "iceberg", "auction")
+GTTS = 5
+
+
+def seed_mixed(exchange: Exchange) -> tuple[dict[Key, int], int]:
+    """The cash book of seed_account (its 20 resting orders spread over the varieties, two of them cover orders),
+    plus FNO_BOOK and GTTS active GTTs; returns the positions and the number of order actions the bound counts."""
+    positions = seed_account(exchange, varieties=True)
+    actions = ORDERS + GTTS
+    now = exchange.clock.now()
+    for symbol, product, lots, sign in FNO_BOOK:
+        inst = DEFAULT_UNIVERSE.get("NFO", symbol)
+        qty = sign * lots * inst.lot_size
+        exchange.seed_position("NFO", symbol, product, qty, exchange.price_at("NFO", symbol, now))
+        positions[Key("NFO", symbol, product)] = qty
+    for key, qty in positions.items():
+        inst = DEFAULT_UNIVERSE.get(key.exchange, key.symbol)
+        if key.product != "CO":  # a cover order's position is closed by its leg's exit, counted with the orders
+            actions += -(-abs(qty) // (inst.freeze_quantity or abs(qty)))  # one square-off per slice
+    for i in range(GTTS):
+        inst = list(DEFAULT_UNIVERSE)[i]
+        ltp = exchange.price_at(inst.exchange, inst.symbol, now)
+        exchange.place_gtt({"type": "single", "condition": {"exchange": inst.exchange, "tradingsymbol": inst.symbol,
+                                                            "trigger_values": [str(ltp * Decimal("0.9"))]},
+                            "orders": [{"transaction_type": "BUY", "quantity": 1, "order_type": "LIMIT",
+                                        "product": "CNC", "price": str(round_to_tick(ltp * Decimal("0.9"), inst.tick_size))}]})
+    return positions, actions
 
 
 def audit(exchange: Exchange, run_id: str, before: dict[Key, int]) -> list[str]:
@@ -100,11 +161,14 @@ def audit(exchange: Exchange, run_id: str, before: dict[Key, int]) -> list[str]:
     return problems
 
 
-def one_run(label: str, spec: str, target: float) -> bool:
+def one_run(label: str, spec: str, target: float, *, mixed: bool = False) -> bool:
     home = Path(tempfile.mkdtemp(prefix="mci-bench-flatten-"))
     clock = Clock(datetime(2026, 11, 23, 10, 0, tzinfo=IST))  # a Monday in session, ticking
     exchange = Exchange(home / "sim.db", clock, seed=7, capital=Decimal("100000000"))
-    before = seed_account(exchange)
+    if mixed:
+        before, actions = seed_mixed(exchange)
+    else:
+        before, actions = seed_account(exchange), ORDERS + POSITIONS
     token, _, _ = exchange.issue_session("AB1234")
     server = serve("127.0.0.1", 0, exchange, api_key=API_KEY, api_secret=API_SECRET, faults=parse_faults(spec))
     broker = KiteBroker(API_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()),
@@ -112,6 +176,7 @@ def one_run(label: str, spec: str, target: float) -> bool:
     run_id = f"bench-{int(time.time() * 1000)}"
     try:
         start = time.perf_counter()
+        gtts = delete_active_gtts(broker, run_id=run_id) if mixed else None
         report = flatten(broker, deadline=timedelta(seconds=60), rate=RATE, run_id=run_id, clock=clock)
         elapsed = time.perf_counter() - start
         counters = server.app.counters.snapshot()
@@ -119,13 +184,16 @@ def one_run(label: str, spec: str, target: float) -> bool:
         broker.close()
         server.shutdown()
     problems = audit(exchange, run_id, before)
+    if gtts is not None and (gtts.remaining or len(gtts.deleted) != GTTS or
+                             any(g["status"] == "active" for g in exchange.gtts())):
+        problems.append(f"GTTs: deleted {gtts.deleted}, still active {gtts.remaining}")
     exchange.close()
-    bound = (ORDERS + POSITIONS) / RATE
+    bound = actions / RATE
     ratio = elapsed / bound
     placements = counters["requests"].get("POST /orders/<variety>", {})
     throttled = placements.get("429", 0)
     faults = counters.get("faults", {})
-    print(f"{label}: flat in {elapsed:.2f} s = {ratio:.2f}x the rate-limit bound ({bound:.0f} s); "
+    print(f"{label}: flat in {elapsed:.2f} s = {ratio:.2f}x the rate-limit bound ({actions} actions / {RATE}/s = {bound:.1f} s); "
           f"target <= {target}x {'ok' if ratio <= target else 'MISS'}")
     print(f"    rounds {report.rounds}, cancelled {len(report.cancelled)}, square-offs {len(report.placed)}, "
           f"placement answers {dict(placements)}, 429 from the rate limiter {throttled}, "
@@ -145,6 +213,11 @@ def main() -> int:
         for i in range(REPEAT):
             run_spec = spec.replace("seed=11", f"seed={11 + i}")
             ok = one_run(f"{label} [{run_spec}]", run_spec, target) and ok
+    for i in range(REPEAT):
+        run_spec = f"latency=50ms,seed={11 + i}"
+        ok = one_run(f"mixed book: 40 cash + 10 F&O (3 above freeze), {GTTS} GTTs, {ORDERS} orders of every variety "
+                     f"[{run_spec}]", run_spec, 1.2, mixed=True) and ok
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (uptime)")
     return 0 if ok else 1
 
 

@@ -72,8 +72,9 @@ def test_universe_has_fifty_liquid_names_with_consistent_tokens():
     assert DEFAULT_UNIVERSE.get("NSE", "INFY").token == 408065  # kite-mocks/ltp.json
     assert DEFAULT_UNIVERSE.get("NSE", "ADANIPORTS").token == 3861249  # kite-mocks/instruments_nse.csv
     for inst in DEFAULT_UNIVERSE:
-        assert inst.token == inst.exchange_token * 256 + 1  # NSE segment id in Kite tokens
-        assert inst.tick_size == D("0.05") and inst.lot_size == 1
+        segment_id = 2 if inst.exchange == "NFO" else 1  # Kite tokens end in the segment id: NSE 1, NFO 2
+        assert inst.token == inst.exchange_token * 256 + segment_id
+        assert inst.tick_size == D("0.05") and (inst.lot_size == 1 or inst.exchange == "NFO")
 
 
 def test_price_is_deterministic_in_seed_and_time():

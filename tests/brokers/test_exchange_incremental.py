@@ -181,7 +181,7 @@ def test_a_schema_2_book_is_migrated_with_its_resting_orders_counted(tmp_path):
         ex.set_price("NSE", "INFY", D("1399"))
         assert ex.order(resting).status == "COMPLETE"
         conn = sqlite3.connect(tmp_path / "old.db")
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         conn.close()
     finally:
         ex.close()

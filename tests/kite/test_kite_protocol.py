@@ -221,7 +221,7 @@ def test_input_errors_are_400_input_exceptions(kite):
     with pytest.raises(kex.InputException):
         kite.place_order("regular", "NSE", "NOSUCH", "BUY", 1, "MIS", "MARKET", market_protection=-1)
     with pytest.raises(kex.InputException):
-        kite.place_order("amo", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1)
+        kite.place_order("bo", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1)  # no "bo" variety (kite_rules.VARIETIES)
     with pytest.raises(kex.InputException):
         kite.order_history("999")
     with pytest.raises(kex.InputException):

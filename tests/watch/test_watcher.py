@@ -97,7 +97,7 @@ def test_a_breach_runs_the_emergency_flattens_and_latches_halted(home, clock, pr
     assert report.status == "tripped" and report.exit_code == ExitCode.FAILED  # 1: the guard acted, flat
     assert report.polls == 3  # it acted on the first poll that saw the breach
     assert report.outcome["flat"] is True and report.outcome["lifecycle"] == "halted"
-    assert [s.id for s in steps] == ["kill_engine", "cancel_orders", "square_off", "log_final_state", "halt"]
+    assert [s.id for s in steps] == ["kill_engine", "delete_gtts", "cancel_orders", "square_off", "log_final_state", "halt"]
     assert open_positions(home, clock, profile) == []
     broker = paper(home, clock, profile)
     assert not [o for o in broker.orders() if o.is_open]

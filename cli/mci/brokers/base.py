@@ -69,6 +69,8 @@ class Order:
     placed_at: datetime
     filled_quantity: int = 0
     average_price: Decimal = Decimal("0")
+    variety: str = "regular"  # cancelled on its own variety's route (mci.brokers.kite_rules.VARIETIES)
+    parent_order_id: str | None = None  # a cover order's stop-loss leg: exited with it, never cancelled alone
 
     @property
     def is_open(self) -> bool:
@@ -94,7 +96,25 @@ class OrderRequest:
     # MARKET and SL-M only: -1 (Kite picks the band) or a percentage in (0, 100]. Since 2026-04-01 Kite refuses
     # an API MARKET/SL-M order without it; None lets the broker fill in the profile's broker.market_protection.
     market_protection: Decimal | None = None
+    # Kite's order variety (regular, amo, co, iceberg, auction: mci.brokers.kite_rules.VARIETIES); a cover order ("co")
+    # sends its stop-loss as trigger_price.
+    variety: str = "regular"
 
+
+
+@dataclass(frozen=True)
+class Gtt:
+    """A GTT (good-till-triggered) trigger at the broker: while `active`, it places its orders when the price crosses."""
+
+    trigger_id: int
+    status: str  # Kite: active, triggered, disabled, expired, cancelled, rejected, deleted
+    exchange: str
+    symbol: str
+    kind: str  # single | two-leg
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,9 @@ class InstrumentSpec:
 
     tick_size: Decimal
     lot_size: int
+    # The most units one order may carry (whole lots), for F&O: Kite's dump has none, mci.brokers.kite_rules has
+    # NSE's limits. None: no freeze quantity known (cash equity: Kite's 1,00,000 per order).
+    freeze_quantity: int | None = None
 
 
 class Broker(Protocol):

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from mci.brokers import kite_rules
-from mci.brokers.base import Funds, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
+from mci.brokers.base import Funds, Gtt, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
 from mci.brokers.ratelimit import ORDER, OTHER, QUOTE, RateLimiter, for_account
 from mci.clock import IST, Clock, zone
 from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
@@ -354,6 +354,8 @@ class KiteBroker:
             placed_at=_local(o.get("order_timestamp"), self.clock),
             filled_quantity=int(o.get("filled_quantity") or 0),
             average_price=_dec(o.get("average_price")),
+            variety=str(o.get("variety") or VARIETY),
+            parent_order_id=str(o["parent_order_id"]) if o.get("parent_order_id") else None,
         )
 
     def orders(self) -> list[Order]:
@@ -375,7 +377,11 @@ class KiteBroker:
             rows = self._call(f"reading the {exchange} instrument list", self._kite.instruments, exchange)
             for row in rows or []:
                 # kiteconnect parses tick_size as a float; repr() is its shortest exact text (0.05, not 0.0500000000000000027).
-                out[f"{row['exchange']}:{row['tradingsymbol']}"] = InstrumentSpec(Decimal(repr(row["tick_size"])), int(row["lot_size"]))
+                lot = int(row["lot_size"])
+                # Kite's dump has no freeze quantity: NSE's limits ship in kite_rules (rounded down to whole lots).
+                limit = kite_rules.freeze_limit(row["exchange"], row["tradingsymbol"])
+                freeze = kite_rules.effective_freeze(limit, lot) if limit and lot > 0 else None
+                out[f"{row['exchange']}:{row['tradingsymbol']}"] = InstrumentSpec(Decimal(repr(row["tick_size"])), lot, freeze)
         return out
 
     # ------------------------------------------------------------ orders
@@ -387,7 +393,7 @@ class KiteBroker:
                            LOGIN_HOW, ExitCode.FAILED)
         tag = request.tag or new_tag()
         params: dict[str, Any] = {
-            "variety": VARIETY, "exchange": request.exchange, "tradingsymbol": request.symbol,
+            "variety": request.variety, "exchange": request.exchange, "tradingsymbol": request.symbol,
             "transaction_type": request.side, "quantity": request.quantity, "product": request.product,
             "order_type": request.order_type, "tag": tag,
         }  # fmt: skip
@@ -466,14 +472,35 @@ class KiteBroker:
             params["market_protection"] = str(market_protection)
         self._call(f"modifying order {order_id}", self._kite.modify_order, VARIETY, order_id, write=True, **params)
 
-    def cancel_order(self, order_id: str) -> None:
+    def cancel_order(self, order_id: str, *, variety: str = VARIETY, parent_order_id: str | None = None) -> None:
+        """Cancel on the order's own variety's route; with `parent_order_id`, exit a cover order's stop-loss leg
+        (kiteconnect exit_order; mci.brokers.kite_rules.CO_EXIT_NEEDS_PARENT)."""
         try:
-            self._call(f"cancelling order {order_id}", self._kite.cancel_order, VARIETY, order_id, write=True)
+            self._call(f"cancelling order {order_id}", self._kite.cancel_order, variety, order_id,
+                       parent_order_id=parent_order_id, write=True)
         except MciError as exc:
             # A retried cancel whose first try landed is refused as "already cancelled": that is success.
             if exc.details.get("error_type") != "OrderException":
                 raise
-            if not any(o.order_id == order_id and o.status == "CANCELLED" for o in self.orders()):
+            # A cover order's leg that was exited is COMPLETE, not CANCELLED: that too is the retried exit's success.
+            done = ("CANCELLED", "COMPLETE") if parent_order_id else ("CANCELLED",)
+            if not any(o.order_id == order_id and o.status in done for o in self.orders()):
+                raise
+
+    def gtts(self) -> list[Gtt]:
+        """The account's GTTs (kiteconnect get_gtts, https://kite.trade/docs/connect/v3/gtt/)."""
+        rows = self._call("reading the GTTs", self._kite.get_gtts) or []
+        return [Gtt(int(g["id"]), str(g.get("status") or ""), str((g.get("condition") or {}).get("exchange") or ""),
+                    str((g.get("condition") or {}).get("tradingsymbol") or ""), str(g.get("type") or "")) for g in rows]
+
+    def delete_gtt(self, trigger_id: int) -> None:
+        """Delete a GTT; one already gone (deleted, triggered meanwhile) is not an error once the list confirms it."""
+        try:
+            self._call(f"deleting GTT {trigger_id}", self._kite.delete_gtt, trigger_id, write=True)
+        except MciError as exc:
+            if exc.code == ExitCode.UNAVAILABLE:
+                raise
+            if any(g.trigger_id == trigger_id and g.is_active for g in self.gtts()):
                 raise
 
     def probe_order_path(self) -> MciError:

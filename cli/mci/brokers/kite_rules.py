@@ -8,6 +8,7 @@ where they were not, the text says so and keeps to the documented meaning.
 from __future__ import annotations
 
 import re
+from datetime import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -84,3 +85,111 @@ IP_NOT_ALLOWED = "Order requests are not allowed from IP {ip}. Register this IP 
 IP_REGISTER_HOW = ("register the address under IP Whitelist on the Kite Connect developer console "
                    "(developers.kite.trade → Profile), or run from a machine with a registered static IP; "
                    "Kite allows one change per calendar week")
+
+# ---------------------------------------------------------------- F&O: freeze quantity, varieties, cover orders
+# NSE's quantity freeze: "all orders that are entered in the trading system with quantity more than the respective
+# freeze quantity limit ... shall be frozen and automatically rejected by the Exchange" (NSE circular of 31 July,
+# quoted at https://sandbox.5paisa.com/blog/nse-announces-quantity-freeze-limits-for-derivative-contracts). Kite checks
+# it before the exchange: "Freeze Quantity - Validates F&O orders which are higher than freeze quantity", and "such
+# orders cannot be found in the order book as they are rejected before they are sent to the exchanges"
+# (https://support.zerodha.com/category/console/portfolio/holdings/articles/kite-order-rejections): the simulator refuses
+# the request and records nothing. Kite's instrument dump carries no freeze quantity, so the limits ship here as data.
+# Index limits in units, NSE circulars effective 2025-11-03 (BANKNIFTY 600, NIFTY 1800, FINNIFTY 1800, MIDCPNIFTY 2800,
+# NIFTYNXT50 600: https://rhnvrm.github.io/stock-market-circulars/circulars/nse/2025/nse-2025-10-31-c75672c8d864935e-quantity-freeze-limits-for-indices)
+# and unchanged for 2026-02-01 (https://www.icicidirect.com/faqs/fno/what-is-a-quantity-freeze-limit-in-futures-and-options).
+INDEX_FREEZE_QUANTITY: dict[str, int] = {"NIFTY": 1800, "BANKNIFTY": 600, "FINNIFTY": 1800, "MIDCPNIFTY": 2800,
+                                         "NIFTYNXT50": 600}
+# Stock derivatives: NSE publishes a freeze quantity per underlying (nseindia.com, "Volume Freeze Quantity", linked from
+# https://support.zerodha.com/category/trading-and-markets/margin-leverage-and-product-and-order-types/articles/what-does-the-order-rejection-error-rms-rule-check-freeze-quantity-for-nse-cash-mean).
+# That file could not be read from here: these are the simulator's stand-ins (about 20 lots each), NOT NSE's figures;
+# a profile trading stock F&O live must check them against NSE's file.
+STOCK_FREEZE_QUANTITY: dict[str, int] = {
+    "RELIANCE": 10000, "INFY": 8000, "TCS": 3500, "HDFCBANK": 11000, "ICICIBANK": 14000, "SBIN": 15000,
+    "ITC": 32000, "LT": 3500, "AXISBANK": 12500, "TATASTEEL": 55000,
+}
+# "the Nifty quantity freeze limit remains 1,800; however, with the revised lot size of 65, the effective freeze
+# quantity becomes 1,755 (i.e., the highest divisible lot multiple below 1,800)":
+# https://www.icicidirect.com/faqs/fno/what-is-a-quantity-freeze-limit-in-futures-and-options
+# Kite's verbatim rejection for the cash segment is "RMS:Rule: Check freeze quantity for NSE CASH" (the Zerodha support
+# article above); its F&O wording was not found, the simulator keeps the same form with the segment's name.
+FREEZE_EXCEEDED = "RMS:Rule: Check freeze quantity for {segment}"
+_FREEZE_MARK = "check freeze quantity"
+_UNDERLYING_RE = re.compile(r"^([A-Z&-]+?)(\d{2}[A-Z0-9]{3})")  # NIFTY26DECFUT, BANKNIFTY26DEC59000CE, M&M26DECFUT
+_SERIES_RE = re.compile(r"\d{2}[A-Z0-9]{3}")  # the expiry after the name: 26DEC (monthly), 26D29 / 26N03 (weekly)
+
+
+def is_freeze_rejection(text: str | None) -> bool:
+    """Whether a broker's refusal is the freeze-quantity rule (a larger order must be sliced)."""
+    return bool(text) and _FREEZE_MARK in str(text).lower()
+
+
+def underlying(tradingsymbol: str) -> str | None:
+    """The underlying of an NFO tradingsymbol (NIFTY26DEC26000CE -> NIFTY); None when it is not one."""
+    symbol = tradingsymbol.upper()
+    # Known names first, longest first: NIFTYNXT50 holds digits and starts like NIFTY.
+    for name in sorted((*INDEX_FREEZE_QUANTITY, *STOCK_FREEZE_QUANTITY), key=len, reverse=True):
+        if symbol.startswith(name) and _SERIES_RE.match(symbol, len(name)):
+            return name
+    match = _UNDERLYING_RE.match(symbol)
+    return match.group(1) if match else None
+
+
+def freeze_limit(exchange: str, tradingsymbol: str) -> int | None:
+    """NSE's freeze limit in units for an NFO contract; None for what has none here (cash: MAX_EQUITY_QUANTITY)."""
+    if exchange.upper() != "NFO":
+        return None
+    name = underlying(tradingsymbol)
+    if name is None:
+        return None
+    return INDEX_FREEZE_QUANTITY.get(name) or STOCK_FREEZE_QUANTITY.get(name)
+
+
+def effective_freeze(limit: int, lot_size: int) -> int:
+    """The most units one order may carry: the highest whole number of lots within the limit (at least one lot)."""
+    return max(lot_size, (limit // lot_size) * lot_size)
+
+
+# Varieties: "regular", "amo", "co", "iceberg", "auction" (kiteconnect connect.py VARIETY_* constants;
+# https://kite.trade/docs/connect/v3/orders/#glossary). An order is modified and cancelled on the route of its own
+# variety (/orders/:variety/:order_id): "You need to pass variety as the third argument and not product"
+# https://kite.trade/forum/discussion/comment/6649
+VARIETIES = ("regular", "amo", "co", "iceberg", "auction")
+# A cover order's stop-loss leg is not cancelled but exited: "It is basically an exit order which uses the same
+# cancel order API with parent order id. If you don't send a parent order id then API will cancel it as a normal
+# order and you will be in trouble end of the day since RMS looks at it as a hanging position"
+# (https://kite.trade/forum/profile/comments/sujith?page=p44); the second leg "will have a parent_order_id field which
+# points to the first leg order" (https://kite.trade/forum/discussion/comment/27221/). kiteconnect: exit_order(variety,
+# order_id, parent_order_id) is cancel_order with parent_order_id.
+CO_EXIT_NEEDS_PARENT = ("A cover order's stop-loss leg is exited with its parent_order_id: "
+                        "cancelling it alone would leave the position hanging.")
+
+# Kite's RMS "Blocks market orders for stock options due to illiquidity"
+# (https://support.zerodha.com/category/console/portfolio/holdings/articles/kite-order-rejections): such orders are
+# refused before the book. Kite's exact wording was not found; this is the simulator's. A square-off of a stock option
+# is therefore a LIMIT at a marketable price: STOCK_OPTION_LIMIT_AWAY from the LTP, against the closer.
+STOCK_OPTION_MARKET_BLOCKED = "Market orders are blocked for stock options. Place a limit order."
+STOCK_OPTION_LIMIT_AWAY = Decimal("0.05")
+
+
+def is_stock_option(exchange: str, tradingsymbol: str) -> bool:
+    """An NFO option whose underlying is a stock (not an index)."""
+    symbol = tradingsymbol.upper()
+    if exchange.upper() != "NFO" or not symbol.endswith(("CE", "PE")):
+        return False
+    name = underlying(symbol)
+    return name is not None and name not in INDEX_FREEZE_QUANTITY
+
+# After-market orders: Kite "Blocks AMO orders placed between 9:00 AM and 3:45 PM for EQ and CDS, 9:10 AM and 3:45 for
+# FO" (https://support.zerodha.com/category/console/portfolio/holdings/articles/kite-order-rejections), refused before
+# the book like the freeze quantity. Kite's exact wording was not found; this is the simulator's.
+AMO_BLOCKED_FROM = {"NSE": time(9, 0), "NFO": time(9, 10)}
+AMO_BLOCKED_UNTIL = time(15, 45)
+AMO_BLOCKED = "AMO orders are not allowed between {start} and {end} for {exchange}. Place a regular order."
+
+
+def amo_blocked(exchange: str, at: time) -> str | None:
+    """Kite's refusal of an AMO placed at `at` (exchange-local time), or None when AMOs are taken then."""
+    start = AMO_BLOCKED_FROM.get(exchange.upper())
+    if start is None or not start <= at < AMO_BLOCKED_UNTIL:
+        return None
+    return AMO_BLOCKED.format(start=f"{start:%H:%M}", end=f"{AMO_BLOCKED_UNTIL:%H:%M}", exchange=exchange.upper())

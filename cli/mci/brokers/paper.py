@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from mci.brokers import kite_rules
-from mci.brokers.base import Funds, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
+from mci.brokers.base import Funds, Gtt, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
 from mci.brokers.sim.exchange import Exchange, OrderEvent, OrderRecord, PositionRecord, TradeRecord
 from mci.clock import Clock
 from mci.errors import ConfigError
@@ -44,6 +44,8 @@ def _order(r: OrderRecord) -> Order:
         placed_at=r.placed_at,
         filled_quantity=r.filled_quantity,
         average_price=r.average_price,
+        variety=r.variety,
+        parent_order_id=r.parent_order_id,
     )
 
 
@@ -160,7 +162,9 @@ class PaperBroker:
 
     def instruments(self, exchanges: Iterable[str]) -> dict[str, InstrumentSpec]:
         wanted = {e.upper() for e in exchanges}
-        return {i.key: InstrumentSpec(i.tick_size, i.lot_size) for i in self.exchange.universe if i.exchange in wanted}
+        lowered = self.exchange.freeze_overrides()
+        return {i.key: InstrumentSpec(i.tick_size, i.lot_size, lowered.get(i.key, i.freeze_quantity))
+                for i in self.exchange.universe if i.exchange in wanted}
 
     def place_order(self, request: OrderRequest) -> str:
         if request.order_type in kite_rules.NEEDS_MARKET_PROTECTION and request.market_protection is None:
@@ -179,8 +183,16 @@ class PaperBroker:
         self.exchange.modify_order(order_id, quantity=quantity, price=price, trigger_price=trigger_price,
                                    market_protection=market_protection)
 
-    def cancel_order(self, order_id: str) -> None:
-        self.exchange.cancel_order(order_id)
+    def cancel_order(self, order_id: str, *, variety: str | None = None, parent_order_id: str | None = None) -> None:
+        """Cancel on the order's own variety; a cover order's stop-loss leg is exited with its parent_order_id."""
+        self.exchange.cancel_order(order_id, variety=variety, parent_order_id=parent_order_id)
+
+    def gtts(self) -> list[Gtt]:
+        return [Gtt(g["id"], g["status"], str(g["body"]["condition"].get("exchange", "")),
+                    str(g["body"]["condition"].get("tradingsymbol", "")), str(g["body"]["type"])) for g in self.exchange.gtts()]
+
+    def delete_gtt(self, trigger_id: int) -> None:
+        self.exchange.delete_gtt(trigger_id)
 
     def probe_order_path(self) -> None:
         """Paper has no static-IP rule: its write path is this process."""

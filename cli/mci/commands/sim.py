@@ -137,7 +137,7 @@ def _banner(server: Any, exchange: Any, api_key: str) -> None:
         + (", ".join(sorted(str(ip) for ip in server.app.order_ips)) or "no address (every write refused)"),
         f"  rate limits: {server.app.rate_limiter.limits}",
         f"  admin (loopback clients only): mci sim status|price|faults|limits|requests|counters|clock|position|order"
-        f"|order-ips|mis-block --url {server.url}",
+        f"|order-ips|mis-block|freeze --url {server.url}",
         "In the shell that runs mci:",
         f"  export {URL_ENV}={server.url}",
         f"  export KITE_API_KEY=… KITE_API_SECRET=…   # the values this simulator runs with"
@@ -336,6 +336,18 @@ def mis_blocked(url: str, instrument: str | None, unblock: bool, output: str) ->
     else:
         data = admin_call(url, "POST", "mis-blocked", {"instrument": instrument, "blocked": not unblock})
     return _show(output, data, "MIS (intraday) blocked: " + (", ".join(data["instruments"]) or "none"))
+
+
+def freeze(url: str, instrument: str | None, quantity: int | None, clear: bool, output: str) -> int:
+    if instrument is None:
+        data = admin_call(url, "GET", "freeze")
+    else:
+        if clear == (quantity is not None):
+            raise UsageError("give either --quantity N or --clear", "the freeze fault sets or restores one instrument",
+                             "e.g. mci sim freeze NFO:NIFTY26DECFUT --quantity 130")
+        data = admin_call(url, "POST", "freeze", {"instrument": instrument, "quantity": quantity})
+    lowered = ", ".join(f"{k} {v}" for k, v in sorted(data["instruments"].items())) or "none (NSE's limits)"
+    return _show(output, data, "freeze quantities lowered: " + lowered)
 
 
 def status(url: str, output: str) -> int:

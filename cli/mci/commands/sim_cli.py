@@ -256,4 +256,20 @@ def register(app: "typer.Typer") -> None:
         """
         raise typer.Exit(_sim().mis_blocked(url, instrument, unblock, _output(output)))
 
+    @sim_app.command("freeze")
+    def freeze(
+        instrument: Optional[str] = typer.Argument(None, help="EXCHANGE:SYMBOL (none: list the lowered ones)."),
+        quantity: Optional[int] = typer.Option(None, "--quantity", help="The new freeze quantity (rounded down to lots)."),
+        clear: bool = typer.Option(False, "--clear", help="Restore NSE's freeze quantity."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """The `freeze` fault: lower an F&O instrument's freeze quantity, so that its exits must slice.
+
+        An order above it is refused with Kite's RMS text and nothing is recorded.
+
+        \b
+        Example:  mci sim freeze NFO:NIFTY26DECFUT --quantity 130     mci sim freeze NFO:NIFTY26DECFUT --clear
+        """
+        raise typer.Exit(_sim().freeze(url, instrument, quantity, clear, _output(output)))
+
     app.add_typer(sim_app, name="sim")

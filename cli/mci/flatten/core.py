@@ -9,7 +9,9 @@ One round:
    (plus any of ours that would now over-close its position);
 3. at the same time, square off every non-zero position that has no order to
    cancel: close the net quantity left after this run's open square-offs with
-   MARKET orders of the opposite side, each tagged
+   MARKET orders of the opposite side (a marketable LIMIT for a stock option,
+   whose MARKET orders Kite blocks), sliced at the instrument's freeze
+   quantity, each tagged
    `square_off_tag(run_id, round, instrument, slice)`;
 4. an instrument with orders to cancel is squared off only once all its
    cancels are done and the book has been read again (a cancelled order may
@@ -67,6 +69,7 @@ from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Callable, Iterable, Iterator
 
 from mci.brokers import kite_rules
@@ -180,6 +183,13 @@ class _Flatten:
         self.unknown = False  # an action this round ended with an unknown outcome
         self.progress = False  # an action this round succeeded
         self._expect: dict[Key, _Expect] = {}
+        # Per instrument: the most units one square-off may carry (the broker's instrument data: NSE's freeze
+        # quantity in whole lots), and its lot size; lowered when the broker refuses a slice as over the freeze.
+        self._caps: dict[Key, int] = {}
+        self._lots: dict[Key, int] = {}
+        self._ticks: dict[Key, Decimal] = {}
+        self._refused: dict[Key, int] = {}  # the smallest slice refused as over the freeze quantity
+        self._spec_lists: dict[str, dict[str, Any]] = {}  # the broker's instrument list per exchange, read once
 
     # ------------------------------------------------------------ plumbing
 
@@ -313,6 +323,7 @@ class _Flatten:
 
     def plan_places(self, book: _Book, round_no: int, *, only: set[Key] | None = None,
                     skip: set[Key] = frozenset()) -> list[OrderRequest]:
+        self.read_specs(book)
         positions: dict[Key, int] = defaultdict(int)
         for p in self.live_positions(book):
             key = _key(p)
@@ -335,6 +346,7 @@ class _Flatten:
             if o.tag:
                 by_tag[o.tag.lower()].append(o)
         requests: list[OrderRequest] = []
+        limits = self.limit_prices([k for k, q in positions.items() if q], round_no)
         now = self.monotonic()
         for key, q in sorted(positions.items()):
             if q == 0:
@@ -350,21 +362,106 @@ class _Flatten:
                 self.emit("flatten.wait", {"round": round_no, "instrument": str(key),
                                            "reason": "our square-off filled but the position has not moved yet"})
                 continue
+            if key not in limits and kite_rules.is_stock_option(key.exchange, key.symbol):
+                continue  # no price to place its LIMIT at this round (recorded in limit_prices)
             side = "SELL" if q > 0 else "BUY"
             tags = []
-            for slice_no, qty in enumerate(self.slices(abs(projected))):
+            for slice_no, qty in enumerate(self.slices(abs(projected), key)):
                 tag = square_off_tag(self.run_id, round_no, key, slice_no)
                 if by_tag.get(tag):
                     continue  # already in the book under this very tag: never a second order with it
                 tags.append(tag)
-                requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "MARKET", key.product, tag=tag))
+                if key in limits:  # a stock option: Kite blocks MARKET orders, a marketable LIMIT closes it
+                    price = limits[key][0 if side == "SELL" else 1]
+                    requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "LIMIT", key.product,
+                                                 price=price, tag=tag))
+                else:
+                    requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "MARKET", key.product, tag=tag))
             if tags:
                 self._expect[key] = _Expect(q, frozenset(tags), now)
         return requests
 
-    def slices(self, quantity: int) -> list[int]:
-        # Unset: Kite's own ceiling, 1,00,000 shares per equity order (kite_rules); a larger close is sliced.
-        cap = self.freeze_quantity or kite_rules.MAX_EQUITY_QUANTITY
+    def read_specs(self, book: _Book) -> None:
+        """Learn the lot and freeze quantity of the derivative positions that may need slicing, from the broker's
+        instrument data: those above NSE's raw limit (kite_rules), of an underlying it has no limit for, or refused
+        once as over the freeze quantity. Each exchange's list is read at most once a run (Kite's NFO dump is large:
+        a kill that needs no slicing never waits for it); cash equity needs none (Kite's 1,00,000 per order). A
+        broker without the data, or one that cannot be read now, leaves the default."""
+        need: dict[Key, str] = {}
+        for p in self.live_positions(book):
+            key = _key(p)
+            if p.exchange in ("NSE", "BSE") or key in self._lots:
+                continue
+            limit = kite_rules.freeze_limit(p.exchange, p.symbol)
+            if key in self._refused or limit is None or abs(p.quantity) > limit:
+                need[key] = p.exchange
+        if not need or not hasattr(self.broker, "instruments"):
+            return
+        missing = sorted(set(need.values()) - set(self._spec_lists))
+        if missing:
+            try:
+                specs = self.broker.instruments(missing)
+            except Exception as exc:
+                self.error(f"the instrument list of {', '.join(missing)} could not be read (freeze quantities): {exc}")
+                specs = {}
+            for exchange in missing:
+                self._spec_lists[exchange] = specs
+        for key, exchange in need.items():
+            spec = self._spec_lists[exchange].get(f"{key.exchange}:{key.symbol}")
+            if spec is None:
+                continue
+            self._lots[key] = max(int(spec.lot_size), 1)
+            self._ticks[key] = spec.tick_size
+            if spec.freeze_quantity:
+                self._caps[key] = int(spec.freeze_quantity)
+
+    def limit_prices(self, keys: list[Key], round_no: int) -> dict[Key, tuple[Decimal, Decimal]]:
+        """(sell, buy) marketable LIMIT prices for the stock options among `keys` (Kite blocks their MARKET orders:
+        kite_rules.STOCK_OPTION_MARKET_BLOCKED): the LTP moved STOCK_OPTION_LIMIT_AWAY against the closer, on the
+        tick. One quote read per round; a key without a price is left for the next round (an error is recorded)."""
+        wanted = [k for k in keys if kite_rules.is_stock_option(k.exchange, k.symbol)]
+        if not wanted:
+            return {}
+        try:
+            last = self.broker.ltp(sorted({f"{k.exchange}:{k.symbol}" for k in wanted}))
+        except Exception as exc:
+            self.error(f"the last prices of {len(wanted)} stock option(s) could not be read: {exc}")
+            last = {}
+        away = kite_rules.STOCK_OPTION_LIMIT_AWAY
+        out: dict[Key, tuple[Decimal, Decimal]] = {}
+        for key in wanted:
+            ltp = last.get(f"{key.exchange}:{key.symbol}")
+            if not ltp:
+                self.error(f"no last price for {key.exchange}:{key.symbol}: its LIMIT square-off waits a round")
+                continue
+            tick = self._ticks.get(key, Decimal("0.05"))
+            sell = max((ltp * (1 - away) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick, tick)
+            buy = (ltp * (1 + away) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+            out[key] = (sell, buy)
+        return out
+
+    def lower_cap(self, key: Key, refused: int) -> None:
+        """The broker refused `refused` units as over the freeze quantity: next time, half of it in whole lots
+        (the lot is read with the instrument list at the next plan, read_specs)."""
+        with self._lock:
+            self._refused[key] = min(self._refused.get(key, refused), refused)
+
+    def cap(self, key: Key | None, quantity: int) -> int:
+        """The most units one square-off of `key` (closing `quantity`) may carry."""
+        caps = [c for c in (self._caps.get(key) if key else None, self.freeze_quantity) if c]
+        refused = self._refused.get(key) if key else None
+        if refused is not None and key is not None:
+            # Without the instrument list (it could not be read), the gcd of two whole-lot quantities is a whole
+            # number of lots too; when it says nothing (the same quantity), halve by units and let Kite answer.
+            lot = self._lots.get(key) or math.gcd(quantity, refused)
+            lot = lot if lot < refused else 1
+            caps.append(max(lot, (refused // 2) // lot * lot))
+        return min(caps) if caps else kite_rules.MAX_EQUITY_QUANTITY
+
+    def slices(self, quantity: int, key: Key | None = None) -> list[int]:
+        # The instrument's freeze quantity (F&O), else the caller's, else Kite's own ceiling: 1,00,000 shares
+        # per equity order (kite_rules); a larger close is sliced.
+        cap = self.cap(key, quantity)
         if quantity <= cap:
             return [quantity]
         full, rest = divmod(quantity, cap)
@@ -395,7 +492,7 @@ class _Flatten:
                 self.emit("order.cancel.before", {**base, "attempt": attempt})
                 err: MciError | None = None
                 try:
-                    self.broker.cancel_order(order.order_id)
+                    self.cancel_call(order)
                 except Exception as exc:
                     err = _as_mci(exc, f"cancelling order {order.order_id}")
             if err is None:
@@ -426,6 +523,16 @@ class _Flatten:
                 return
             self.sleep(backoff)
             backoff = min(backoff * 2, THROTTLE_BACKOFF if _throttled(err) else MAX_BACKOFF)
+
+    def cancel_call(self, order: Order) -> None:
+        """Cancel on the order's own variety; a cover order's stop-loss leg is exited with its parent (Kite's rule,
+        mci.brokers.kite_rules.CO_EXIT_NEEDS_PARENT): the exit squares its position off at market."""
+        extra: dict[str, Any] = {}
+        if order.variety != "regular":
+            extra["variety"] = order.variety
+        if order.parent_order_id:
+            extra["parent_order_id"] = order.parent_order_id
+        self.broker.cancel_order(order.order_id, **extra)
 
     def place(self, request: OrderRequest, round_no: int) -> None:
         tag = request.tag or ""
@@ -469,6 +576,9 @@ class _Flatten:
                 continue
             if not _transient(err):  # refused or rejected: a new tag in the next round
                 result = "rejected" if err.details.get("order_id") else "failed"
+                if kite_rules.is_freeze_rejection(f"{err.what} {err.why}"):
+                    # Over the freeze quantity (the data was stale, or the exchange lowered it): slice finer.
+                    self.lower_cap(Key(request.exchange, request.symbol, request.product), request.quantity)
                 # The broker's reason (Kite's status_message for an RMS rejection) goes into the report as given.
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": result, "error": err.what,
                                                 "reason": err.why, "order_id": err.details.get("order_id")})
@@ -589,6 +699,7 @@ class _Flatten:
         book = self.read(first=True)
         assert book is not None
         round_no = self.first_round(book) if self.scope == "flatten" else 1
+
         rounds, idle, final_read = 0, POLL, True
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="flatten")
         try:
@@ -672,7 +783,10 @@ def flatten(
     - `select`: a scoped emergency (mci.flatten.scope.Selection): only the orders in scope are cancelled and
       only the part of each position in scope is closed; the rest is neither touched nor reported.
     - `freeze_quantity`: the most shares one square-off order may carry (larger closes are sliced);
-      default Kite's 1,00,000 per equity order. At most 10 slices per round (Kite's cap), the rest next round.
+      default Kite's 1,00,000 per equity order. A derivative's own freeze quantity (the broker's
+      `instruments()`: NSE's limits in whole lots, mci.brokers.kite_rules) applies too, and a slice the broker
+      refuses as over the freeze quantity halves that instrument's cap. At most 10 slices per round (Kite's
+      cap), the rest in the next rounds, each slice under its own tag.
     - `on_event(kind, data)`: before and after every order action, from worker threads, one at a
       time; kinds: flatten.round, flatten.wait, order.cancel.before/after,
       order.place.before/after, order.place.lookup. `data` is JSON-able and always has run_id.

@@ -24,6 +24,7 @@ STEP_DROPPED = {
     "exit.clean": "the run no longer finishes cleanly",
     "orders.cancel_all": "open orders are no longer cancelled",
     "positions.square_off": "positions are no longer squared off",
+    "gtt.delete_all": "active GTTs are no longer deleted: one can place a new order after the kill",
     "lifecycle.halt": "the kill switch no longer latches halted: the engine can be ignited again at once",
     "engine.start": "the engine is no longer started by this sequence",
     "engine.health": "ignition no longer waits for the engine to report healthy",
@@ -145,6 +146,11 @@ def _step_params(items: Items, kind: str, step_id: str, old: dict, new: dict, em
             items.add(LOOSENING if weaker else TIGHTENING, name, bool(b), f"{name} changed from {bool(a)} to {bool(b)}",
                       "the access token is no longer invalidated at the broker: a copy of it stays usable until 06:00"
                       if weaker else "the access token is invalidated at the broker", f"set revoke: {bool(a)}", anchor)
+        elif kind == "gtt.delete_all" and key == "enabled":
+            kept = a is not False and b is False  # absent is the default: on
+            items.add(LOOSENING if kept else TIGHTENING, name, b is not False, f"{name} changed from {a} to {b}",
+                      "active GTTs survive the kill: one can place a new order when its price is crossed" if kept
+                      else "active GTTs are deleted by the kill", f"set enabled: {a if a is not None else 'true'}", anchor)
         elif kind in ("orders.cancel_all", "positions.square_off") and key == "within" and b is not None:
             change_kind = directed(a, b, False) if a is not None else NEUTRAL
             items.add(change_kind, name, b, f"{name} {moved(a, b)}",

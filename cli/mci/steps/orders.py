@@ -147,3 +147,28 @@ class PositionsSquareOff(Step):
         _raise_unless_flat(report)
         return StepOutcome(f"flat: {len(report.placed)} square-off order(s), {len(report.cancelled)} cancelled, "
                            f"{report.rounds} round(s)", report.as_dict())
+
+
+@register
+class GttDeleteAll(Step):
+    """Delete every active GTT of the account (on by default; `enabled: false` keeps them, e.g. a profile whose
+    GTTs are long-term exits it wants left in place)."""
+
+    kind = "gtt.delete_all"
+
+    def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
+        from mci.errors import ExitCode, MciError
+        from mci.flatten.gtts import delete_active_gtts
+
+        if params.get("enabled", True) is False:
+            return StepOutcome("GTTs kept (enabled: false)", {"enabled": False})
+        if not hasattr(ctx.broker, "gtts"):
+            return StepOutcome(f"the {ctx.broker.name} broker has no GTTs", {"deleted": []})
+        report = delete_active_gtts(ctx.broker, run_id=ctx.run_id, on_event=_on_event(ctx))
+        if report.remaining:
+            raise MciError(f"{len(report.remaining)} GTT(s) still active: {', '.join(map(str, report.remaining))}",
+                           "; ".join(sorted(set(report.failed.values()))) or "the broker kept them active",
+                           "delete them in Kite (GTT tab) or run the kill again: a GTT fires a new order when its "
+                           "price is crossed", ExitCode.INCOMPLETE, details=report.as_dict())
+        n = len(report.deleted)
+        return StepOutcome(f"{n} GTT(s) deleted" if n else "no active GTTs", report.as_dict())

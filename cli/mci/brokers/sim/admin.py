@@ -19,6 +19,8 @@ should be able to do to a rehearsal.
     POST /_sim/orders                     {"instrument", "side", "quantity", "order_type"?, "price"?, "trigger_price"?, "product"?, "tag"?, "market_protection"?}
     GET  /_sim/order-ips                  PUT {"ips": "203.0.113.7,::1"}: the client IPs allowed to place/modify/cancel
     GET  /_sim/mis-blocked                POST {"instrument", "blocked": true|false}: Kite's intraday (MIS) block
+    GET  /_sim/freeze                     POST {"instrument", "quantity": N|null}: the `freeze` fault, an instrument's
+                                          freeze quantity lowered (whole lots) so that exits must slice; null restores NSE's
 
 Money leaves as exact decimal text ("2550.00"); it is read from text or JSON numbers, as Decimal, never float.
 """
@@ -224,6 +226,8 @@ class AdminApi:
             ("POST", "order-ips"): self.set_order_ips,
             ("GET", "mis-blocked"): lambda r: {"instruments": app.exchange.mis_blocked()},
             ("POST", "mis-blocked"): self.set_mis_blocked,
+            ("GET", "freeze"): lambda r: {"instruments": app.exchange.freeze_overrides()},
+            ("POST", "freeze"): self.set_freeze,
         }
 
     def __call__(self, request: Request) -> Response:
@@ -401,3 +405,13 @@ class AdminApi:
             raise _bad("blocked must be true or false", f"got {blocked!r}", 'send {"instrument": "NSE:INFY", "blocked": true}')
         self.app.exchange.set_mis_blocked(exchange, symbol, blocked)
         return {"instruments": self.app.exchange.mis_blocked()}
+
+    def set_freeze(self, request: Request) -> dict[str, Any]:
+        body = _body(request)
+        exchange, symbol = _instrument(body)
+        quantity = body.get("quantity")
+        if quantity is not None:
+            quantity = _int(quantity, "quantity")
+        now = self.app.exchange.set_freeze_quantity(exchange, symbol, quantity)
+        return {"instrument": f"{exchange}:{symbol}", "freeze_quantity": now,
+                "instruments": self.app.exchange.freeze_overrides()}

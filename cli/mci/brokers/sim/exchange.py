@@ -38,13 +38,20 @@ from mci.brokers.sim.universe import DEFAULT_UNIVERSE, Instrument, Universe
 from mci.clock import IST, Clock, zone
 from mci.errors import ExitCode, MciError, UnavailableError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 5000
 
 SIDES = ("BUY", "SELL")
 ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
-PRODUCTS = ("MIS", "CNC")
-MARGIN_RATE = {"CNC": Decimal(1), "MIS": Decimal("0.2")}  # MIS: 5x intraday leverage
+PRODUCTS = ("MIS", "CNC", "NRML", "CO")
+MARGIN_RATE = {"CNC": Decimal(1), "MIS": Decimal("0.2"), "CO": Decimal("0.2")}  # MIS: 5x intraday leverage
+# Kite's products per exchange: CNC delivers equity, NRML carries derivatives overnight, MIS is intraday on both,
+# CO only as a cover order (https://kite.trade/docs/connect/v3/orders/#glossary).
+EXCHANGE_PRODUCTS = {"NSE": ("MIS", "CNC"), "NFO": ("NRML", "MIS")}
+# F&O margin in the simulator: a future blocks a fixed 15% of its notional (SPAN + exposure, roughly) in NRML and MIS
+# alike (SEBI's peak-margin rules left no extra intraday leverage on futures); an option blocks its premium, long or
+# short (a short option's real margin is far higher: the simulator understates it, see README).
+FUTURE_MARGIN = Decimal("0.15")
 RESTING = ("OPEN", "TRIGGER PENDING")
 CIRCUIT_BAND = Decimal("0.2")  # ±20% of the previous close: the widest NSE equity price band
 
@@ -120,6 +127,7 @@ class OrderRecord:
     validity: str = "DAY"
     variety: str = "regular"
     market_protection: Decimal = Decimal(0)  # as the order was placed (0: a LIMIT/SL order has none)
+    parent_order_id: str | None = None  # a cover order's stop-loss leg points at its entry
 
     @property
     def pending_quantity(self) -> int:
@@ -407,6 +415,15 @@ CREATE INDEX sessions_by_user ON sessions (user_id, issued_at);
 CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL);
 """  # then _MIGRATE_3, statement by statement (its triggers hold semicolons)
 
+# Schema 3 -> 4 (issue 13): an order's variety and parent (cover orders), the admin's freeze quantities, GTTs.
+_MIGRATE_4 = (
+    "ALTER TABLE orders ADD COLUMN variety TEXT NOT NULL DEFAULT 'regular'",
+    "ALTER TABLE orders ADD COLUMN parent_order_id TEXT",
+    "CREATE TABLE IF NOT EXISTS freeze_overrides (instrument TEXT PRIMARY KEY, quantity INTEGER NOT NULL, set_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gtts (id INTEGER PRIMARY KEY, body TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL)",
+)
+
 # Schema 1 -> 2: the order's market protection, and the intraday-blocked instruments (Kite's 2026 rules).
 _MIGRATE_2 = (
     "ALTER TABLE orders ADD COLUMN market_protection TEXT NOT NULL DEFAULT '0'",
@@ -534,12 +551,16 @@ class Exchange:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
-            for statement in _MIGRATE_3:
+            for statement in _MIGRATE_3 + _MIGRATE_4:
                 c.execute(statement)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version < SCHEMA_VERSION:
-            for statement in (_MIGRATE_2 if version == 1 else ()) + _MIGRATE_3:
-                c.execute(statement)
+            steps = (_MIGRATE_2 if version < 2 else ()) + (_MIGRATE_3 if version < 3 else ()) + _MIGRATE_4
+            columns = {r[1] for r in c.execute("PRAGMA table_info(orders)")}
+            for statement in steps:
+                added = statement.split(" ADD COLUMN ")[1].split()[0] if " ADD COLUMN " in statement else None
+                if added is None or added not in columns:  # a file written by a newer schema already has it
+                    c.execute(statement)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -551,8 +572,8 @@ class Exchange:
         if inst is None:
             raise OrderInputError(
                 f"unknown instrument {exchange}:{symbol}",
-                "the simulated exchange lists only its universe of liquid NSE equities",
-                "use a listed symbol such as NSE:INFY or NSE:RELIANCE",
+                "the simulated exchange lists only its universe of liquid NSE equities and NFO contracts on some of them",
+                "use a listed symbol such as NSE:INFY or NFO:NIFTY26DECFUT (`mci sim` instruments: GET /instruments)",
             )
         return inst
 
@@ -671,16 +692,25 @@ class Exchange:
         with self._tx() as c:
             self._match(c, now)
             ltp = self._price(c, inst, now)
+            self._check_freeze(c, inst, request.quantity)
+            amo = rules.amo_blocked(inst.exchange, now.astimezone(zone(IST)).time()) if request.variety == "amo" else None
+            if amo:  # Kite refuses an AMO in its blocked window before the book (kite_rules.AMO_BLOCKED)
+                raise OrderRejectedError(amo, "after-market orders are taken outside the session only",
+                                         "place a regular order, or the AMO after 15:45", kite_message=amo)
+            if request.order_type in ("MARKET", "SL-M") and rules.is_stock_option(inst.exchange, inst.symbol):
+                raise OrderRejectedError(rules.STOCK_OPTION_MARKET_BLOCKED, f"{inst.key} is a stock option",
+                                         "place a LIMIT order", kite_message=rules.STOCK_OPTION_MARKET_BLOCKED)
+            stop = self._cover_stop(request, ltp)
             seq = self._next(c, "order")
             order_id = f"{now.astimezone(zone(IST)):%y%m%d}{seq:09d}"
             c.execute(
                 "INSERT INTO orders (order_id, seq, exchange, symbol, side, quantity, order_type, product, price,"
-                " trigger_price, status, tag, placed_at, updated_at, market_protection)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " trigger_price, status, tag, placed_at, updated_at, market_protection, variety)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     order_id, seq, inst.exchange, inst.symbol, request.side, request.quantity, request.order_type,
                     request.product, str(price), str(trigger), "PUT ORDER REQ RECEIVED", request.tag, _iso(now), _iso(now),
-                    str(protection if protection is not None else 0),
+                    str(protection if protection is not None else 0), request.variety,
                 ),
             )  # fmt: skip
             self._event(c, order_id, "PUT ORDER REQ RECEIVED", now)
@@ -699,10 +729,96 @@ class Exchange:
                 resting = "TRIGGER PENDING" if request.order_type in ("SL", "SL-M") else "OPEN"
                 self._set_status(c, order_id, resting, now)
                 self._match_order(c, self._order_row(c, order_id), now, on_arrival=True)
+                if stop is not None:
+                    self._cover_leg(c, order_id, stop, now)
                 self._mark_matched(c, inst, ltp)
         if rejection:
             raise rejection
         return order_id
+
+    # ------------------------------------------------------------ freeze quantity, cover orders (issue 13)
+
+    def _freeze(self, c: sqlite3.Connection, inst: Instrument) -> int | None:
+        """The most units one order of `inst` may carry (whole lots): the admin's override, else NSE's (kite_rules)."""
+        row = c.execute("SELECT quantity FROM freeze_overrides WHERE instrument = ?", (inst.key,)).fetchone()
+        return int(row[0]) if row else inst.freeze_quantity
+
+    def _check_freeze(self, c: sqlite3.Connection, inst: Instrument, quantity: int) -> None:
+        # Kite refuses an F&O order above the freeze quantity before the exchange; nothing reaches the book
+        # (mci.brokers.kite_rules.FREEZE_EXCEEDED and its sources).
+        limit = self._freeze(c, inst)
+        if limit is not None and quantity > limit:
+            message = rules.FREEZE_EXCEEDED.format(segment=inst.exchange if inst.exchange != "NSE" else "NSE CASH")
+            raise OrderRejectedError(
+                message,
+                f"{quantity} {inst.key} is above its freeze quantity of {limit} ({limit // inst.lot_size} lots of {inst.lot_size})",
+                f"slice the order: at most {limit} per order, at most {rules.MAX_SLICES} slices a second",
+                kite_message=message, freeze_quantity=limit,
+            )
+
+    def freeze_quantity(self, exchange: str, symbol: str) -> int | None:
+        inst = self._instrument(exchange, symbol)
+        with self._tx() as c:
+            return self._freeze(c, inst)
+
+    def freeze_overrides(self) -> dict[str, int]:
+        """The admin's freeze quantities keyed "EXCHANGE:SYMBOL" (the `freeze` fault)."""
+        with self._tx() as c:
+            return {k: int(q) for k, q in c.execute("SELECT instrument, quantity FROM freeze_overrides")}
+
+    def set_freeze_quantity(self, exchange: str, symbol: str, quantity: int | None) -> int | None:
+        """Admin (the `freeze` fault): lower or raise an instrument's freeze quantity, rounded down to whole lots
+        (at least one); None restores NSE's. Returns the quantity now in force."""
+        inst = self._instrument(exchange, symbol)
+        with self._tx() as c:
+            if quantity is None:
+                c.execute("DELETE FROM freeze_overrides WHERE instrument = ?", (inst.key,))
+            else:
+                if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+                    raise ValueError("a freeze quantity is a positive whole number of units")
+                effective = rules.effective_freeze(quantity, inst.lot_size)
+                c.execute("INSERT OR REPLACE INTO freeze_overrides (instrument, quantity, set_at) VALUES (?, ?, ?)",
+                          (inst.key, effective, _iso(self.clock.now())))
+            return self._freeze(c, inst)
+
+    @staticmethod
+    def _cover_stop(r: OrderRequest, ltp: Decimal) -> Decimal | None:
+        """A cover order's stop-loss trigger (its second leg), checked against the LTP; None for other varieties."""
+        if r.variety != "co":
+            return None
+        if r.order_type != "MARKET":
+            # Kite takes MARKET and LIMIT entries (https://kite.trade/forum/discussion/comment/14954/); the simulator
+            # places the stop-loss leg when the entry fills on arrival, so it takes MARKET entries only.
+            raise OrderInputError("the simulator's cover orders enter at MARKET",
+                                  "a LIMIT entry would rest without its stop-loss leg",
+                                  "place the cover order with order_type MARKET")
+        stop = r.trigger_price
+        if stop is None or isinstance(stop, bool) or not isinstance(stop, (Decimal, int)) or stop <= 0:
+            raise OrderInputError("a cover order needs its stop-loss trigger_price",
+                                  "Kite places a cover order's stop-loss leg at the trigger price sent with the entry",
+                                  "send trigger_price below the LTP for a BUY, above it for a SELL")
+        if (r.side == "BUY" and stop >= ltp) or (r.side == "SELL" and stop <= ltp):
+            raise OrderInputError(f"the cover order's stop-loss {stop} is on the wrong side of the LTP {ltp}",
+                                  "a BUY's stop-loss sells below the market, a SELL's buys above it",
+                                  "move the trigger price to the protective side of the LTP")
+        return Decimal(stop)
+
+    def _cover_leg(self, c: sqlite3.Connection, parent: str, stop: Decimal, now: datetime) -> None:
+        """The entry of a cover order filled: its stop-loss leg rests, pointing at the entry (parent_order_id)."""
+        row = self._order_row(c, parent)
+        if row["status"] != "COMPLETE":
+            return
+        seq = self._next(c, "order")
+        order_id = f"{now.astimezone(zone(IST)):%y%m%d}{seq:09d}"
+        c.execute(
+            "INSERT INTO orders (order_id, seq, exchange, symbol, side, quantity, order_type, product, price, trigger_price,"
+            " status, tag, placed_at, updated_at, market_protection, variety, parent_order_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (order_id, seq, row["exchange"], row["symbol"], "SELL" if row["side"] == "BUY" else "BUY", row["filled_quantity"],
+             "SL-M", row["product"], "0", str(stop), "TRIGGER PENDING", row["tag"], _iso(now), _iso(now),
+             str(rules.AUTO_MARKET_PROTECTION), "co", parent),
+        )  # fmt: skip
+        self._event(c, order_id, "TRIGGER PENDING", now)
 
     def _validate(self, r: OrderRequest) -> tuple[Instrument, Decimal, Decimal]:
         def bad(what: str, why: str, how: str) -> OrderInputError:
@@ -717,9 +833,21 @@ class Exchange:
             raise bad(f"quantity {r.quantity} is not a multiple of the lot size {inst.lot_size}", "orders trade whole lots", "round the quantity to a lot")
         if r.order_type not in ORDER_TYPES:
             raise bad(f"invalid order type {r.order_type!r}", f"order types are {', '.join(ORDER_TYPES)}", "use one of them")
-        if r.product not in PRODUCTS:
-            why = "NRML is for derivatives" if r.product == "NRML" else f"products for NSE equity are {', '.join(PRODUCTS)}"
-            raise bad(f"invalid product {r.product!r} for {inst.key}", why, "use MIS (intraday) or CNC (delivery)")
+        if r.variety not in rules.VARIETIES:
+            raise bad(f"invalid variety {r.variety!r}", f"Kite's varieties are {', '.join(rules.VARIETIES)}", "use one of them")
+        allowed = ("CO", "MIS") if r.variety == "co" else EXCHANGE_PRODUCTS.get(inst.exchange, ("MIS", "CNC"))
+        if r.product not in allowed:
+            if r.variety == "co":
+                why, how = "a cover order is intraday", "use product CO (or MIS)"
+            elif inst.exchange == "NFO":
+                why, how = "CNC is equity delivery: derivatives are NRML (overnight) or MIS", "use NRML or MIS"
+            else:
+                why = "NRML is for derivatives" if r.product == "NRML" else f"products for NSE equity are MIS, CNC"
+                how = "use MIS (intraday) or CNC (delivery)"
+            raise bad(f"invalid product {r.product!r} for {inst.key}", why, how)
+        if inst.expiry is not None and self.clock.now().astimezone(zone(IST)).date() > inst.expiry:
+            raise bad(f"{inst.key} expired on {inst.expiry:%Y-%m-%d}", "an expired contract no longer trades",
+                      "trade a current series (the instrument list shows what is live)")
         if r.tag is not None and not rules.TAG_RE.match(r.tag):
             # Kite: "alphanumeric, max 20 chars" (see mci.brokers.kite_rules).
             raise bad(f"invalid tag {r.tag!r}", "Kite accepts a tag of 1-20 letters and digits only", "use letters and digits, at most 20")
@@ -837,12 +965,18 @@ class Exchange:
             if r.quantity + pending > held:
                 return f"Insufficient holdings: {held} {inst.symbol} held in CNC, {pending} already on sell orders, {r.quantity} more asked (CNC cannot short)"
         reference = price or trigger or ltp
-        required = adds * reference * MARGIN_RATE[r.product]
+        required = adds * reference * self._margin_rate(inst.exchange, inst.symbol, r.product)
         if required > 0:
             available = self._funds(c, self.clock.now()).available
             if required > available:
                 return rules.INSUFFICIENT_FUNDS.format(required=required, available=available)
         return None
+
+    def _margin_rate(self, exchange: str, symbol: str, product: str) -> Decimal:
+        if exchange == "NFO":
+            inst = self.universe.get(exchange, symbol)
+            return FUTURE_MARGIN if inst is None or inst.instrument_type == "FUT" else Decimal(1)
+        return MARGIN_RATE.get(product, Decimal(1))
 
     @staticmethod
     def _increasing(position: int, signed: int) -> int:
@@ -909,12 +1043,36 @@ class Exchange:
             )
         return row
 
-    def cancel_order(self, order_id: str) -> None:
+    def cancel_order(self, order_id: str, *, variety: str | None = None, parent_order_id: str | None = None) -> None:
+        """Cancel a resting order; `variety` (when given) must be the order's own, as Kite routes it.
+
+        A cover order's stop-loss leg is exited, not cancelled: with its parent_order_id it turns into a MARKET
+        order and fills now (Kite's exit_order); without it the simulator refuses (kite_rules.CO_EXIT_NEEDS_PARENT).
+        """
         now = self.clock.now()
         with self._tx() as c:
             self._match(c, now)
             row = self._resting_order(c, order_id, "cancelled",
                                       "check the order's status; a completed order is closed with an opposite order")
+            if variety is not None and variety != row["variety"]:
+                # Kite routes a cancel by variety (/orders/:variety/:order_id): https://kite.trade/forum/discussion/comment/6649
+                raise OrderInputError(
+                    f"order {order_id} is a {row['variety']} order, not {variety}",
+                    "an order is cancelled on the route of its own variety",
+                    f"cancel it with variety {row['variety']!r}", order_id=order_id,
+                )
+            if row["parent_order_id"]:
+                if parent_order_id != row["parent_order_id"]:
+                    raise OrderInputError(
+                        rules.CO_EXIT_NEEDS_PARENT,
+                        f"order {order_id} is the stop-loss leg of cover order {row['parent_order_id']}",
+                        f"exit it: cancel with variety co and parent_order_id {row['parent_order_id']} (kiteconnect exit_order)",
+                        order_id=order_id, kite_message=rules.CO_EXIT_NEEDS_PARENT,
+                    )
+                c.execute("UPDATE orders SET order_type = 'MARKET', trigger_price = '0' WHERE order_id = ?", (order_id,))
+                self._set_status(c, order_id, "OPEN", now, "exited: the cover order's stop-loss leg is squared off at market")
+                self._match_order(c, self._order_row(c, order_id), now, on_arrival=True)
+                return
             c.execute(
                 "UPDATE orders SET cancelled_quantity = quantity - filled_quantity WHERE order_id = ?", (order_id,)
             )
@@ -954,8 +1112,11 @@ class Exchange:
                 price=Decimal(row["price"]) if price is None else price,
                 trigger_price=Decimal(row["trigger_price"]) if trigger_price is None else trigger_price,
                 market_protection=Decimal(row["market_protection"]) if market_protection is None else market_protection,
+                variety=row["variety"],
             )  # no tag: a modification cannot change it
             inst, new_price, new_trigger = self._validate(request)
+            if quantity is not None:
+                self._check_freeze(c, inst, request.quantity)
             if row["status"] == "TRIGGER PENDING":
                 self._check_trigger(request.side, new_trigger, self._price(c, inst, now))
             resting = row["status"]
@@ -1125,6 +1286,8 @@ class Exchange:
             average_price=Decimal(row["average_price"]),
             cancelled_quantity=row["cancelled_quantity"],
             market_protection=Decimal(row["market_protection"]),
+            variety=row["variety"],
+            parent_order_id=row["parent_order_id"],
         )
 
     def _select(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
@@ -1274,7 +1437,7 @@ class Exchange:
             if not reference:
                 inst = self.universe.get(exchange, symbol)
                 reference, priced = (self._price(c, inst, now) if inst else Decimal(0)), True
-            blocked += self._increasing(projected, signed) * reference * MARGIN_RATE.get(product, Decimal(1))
+            blocked += self._increasing(projected, signed) * reference * self._margin_rate(exchange, symbol, product)
             projected += signed
         return blocked, priced
 
@@ -1286,8 +1449,9 @@ class Exchange:
         loss = sum((-p.unrealised for p in positions if p.unrealised < 0), Decimal(0))
         position_margin = sum(
             (
-                abs(Decimal(cost)) * MARGIN_RATE.get(product, Decimal(1))
-                for product, cost in c.execute("SELECT product, open_cost FROM positions WHERE quantity != 0")
+                abs(Decimal(cost)) * self._margin_rate(exchange, symbol, product)
+                for exchange, symbol, product, cost in c.execute(
+                    "SELECT exchange, symbol, product, open_cost FROM positions WHERE quantity != 0")
             ),
             Decimal(0),
         )
@@ -1360,6 +1524,56 @@ class Exchange:
                     max(quantity, 0), str(cost if quantity > 0 else 0), max(-quantity, 0), str(-cost if quantity < 0 else 0),
                 ),
             )  # fmt: skip
+
+    # ------------------------------------------------------------ GTTs (issue 13)
+
+    def place_gtt(self, body: dict[str, Any]) -> int:
+        """Record a GTT (Kite's `type`, `condition`, `orders`) as active; returns its trigger id.
+
+        The simulator keeps and serves GTTs; it does not fire them (a GTT's orders are never placed here)."""
+        import json
+
+        now = _iso(self.clock.now())
+        with self._tx() as c:
+            cur = c.execute("INSERT INTO gtts (body, status, created_at, updated_at) VALUES (?, 'active', ?, ?)",
+                            (json.dumps(body, default=str), now, now))
+            return int(cur.lastrowid or 0)
+
+    def gtts(self) -> list[dict[str, Any]]:
+        """Every GTT of the account, newest first: {id, status, created_at, updated_at, body}."""
+        import json
+
+        with self._tx() as c:
+            rows = c.execute("SELECT id, body, status, created_at, updated_at FROM gtts ORDER BY id DESC").fetchall()
+        return [{"id": i, "status": st, "created_at": _dt(ca), "updated_at": _dt(ua),
+                 "body": json.loads(b, parse_float=Decimal)} for i, b, st, ca, ua in rows]
+
+    def gtt(self, trigger_id: int) -> dict[str, Any]:
+        for g in self.gtts():
+            if g["id"] == trigger_id:
+                return g
+        raise UnknownOrderError(f"unknown GTT {trigger_id}", "the account has no GTT with that id",
+                                "list the GTTs (GET /gtt/triggers) and use one of their ids", trigger_id=trigger_id)
+
+    def modify_gtt(self, trigger_id: int, body: dict[str, Any]) -> None:
+        import json
+
+        self._gtt_active(trigger_id, "modified")
+        with self._tx() as c:
+            c.execute("UPDATE gtts SET body = ?, updated_at = ? WHERE id = ?",
+                      (json.dumps(body, default=str), _iso(self.clock.now()), trigger_id))
+
+    def delete_gtt(self, trigger_id: int) -> None:
+        """Delete an active GTT (its status becomes `deleted`, as Kite lists it)."""
+        self._gtt_active(trigger_id, "deleted")
+        with self._tx() as c:
+            c.execute("UPDATE gtts SET status = 'deleted', updated_at = ? WHERE id = ?", (_iso(self.clock.now()), trigger_id))
+
+    def _gtt_active(self, trigger_id: int, verb: str) -> None:
+        status = self.gtt(trigger_id)["status"]
+        if status != "active":
+            raise OrderStateError(f"GTT {trigger_id} cannot be {verb}: it is {status}", "only an active GTT changes",
+                                  "list the GTTs and act on the active ones", trigger_id=trigger_id)
 
     # ------------------------------------------------------------ sessions
 

@@ -15,7 +15,9 @@ Kite's rate limits (mci.brokers.sim.limits) apply to every Kite request when it
 arrives, before any injected fault; each is written to the request log.
 
 Simplifications (a simulator, not the exchange): one account and one user;
-only the `regular` variety; `positions.day` equals `positions.net`; holdings
+the five varieties are kept and routed, but an iceberg is one order (no legs),
+an AMO (taken outside 09:00-15:45) rests like a regular order, a cover
+order enters at MARKET; `positions.day` equals `positions.net`; holdings
 are empty (nothing settles T+1 in the simulator); market depth is the last
 price on one level.
 """
@@ -59,7 +61,7 @@ from mci.clock import IST, zone
 from mci.errors import ExitCode, MciError
 
 DEFAULT_USER = "AB1234"
-VARIETIES = ("regular",)
+VARIETIES = kite_rules.VARIETIES
 SEGMENTS = ("equity", "commodity")
 ORDER_WRITES = ("place", "modify", "cancel")  # the endpoints Kite checks against the registered static IP
 DEFAULT_ORDER_IPS = ("127.0.0.1", "::1")  # loopback: a local rehearsal's own address is registered
@@ -119,7 +121,7 @@ def _order_dict(o: OrderRecord, user_id: str, *, modified: bool = False, event: 
         "placed_by": user_id,
         "order_id": o.order_id,
         "exchange_order_id": f"1{o.order_id}" if placed else None,
-        "parent_order_id": None,
+        "parent_order_id": o.parent_order_id,
         "status": status,
         "status_message": message,
         "status_message_raw": message,
@@ -277,6 +279,11 @@ class KiteSimApp:
             Rule("/quote/ohlc", endpoint="ohlc", methods=["GET"]),
             Rule("/instruments", endpoint="instruments", methods=["GET"]),
             Rule("/instruments/<exchange>", endpoint="instruments", methods=["GET"]),
+            Rule("/gtt/triggers", endpoint="gtts", methods=["GET"]),
+            Rule("/gtt/triggers", endpoint="gtt_place", methods=["POST"]),
+            Rule("/gtt/triggers/<int:trigger_id>", endpoint="gtt_info", methods=["GET"]),
+            Rule("/gtt/triggers/<int:trigger_id>", endpoint="gtt_modify", methods=["PUT"]),
+            Rule("/gtt/triggers/<int:trigger_id>", endpoint="gtt_delete", methods=["DELETE"]),
         ])  # fmt: skip
 
     def __repr__(self) -> str:
@@ -535,7 +542,7 @@ class KiteSimApp:
     @staticmethod
     def _variety(variety: str) -> None:
         if variety not in VARIETIES:
-            raise KiteApiError(400, "InputException", f"Invalid `variety` {variety!r}: the simulator serves regular orders.")
+            raise KiteApiError(400, "InputException", f"Invalid `variety` {variety!r}: Kite's are {', '.join(VARIETIES)}.")
 
     @staticmethod
     def _decimal(form: Any, name: str) -> Decimal | None:
@@ -592,6 +599,7 @@ class KiteSimApp:
             trigger_price=self._decimal(form, "trigger_price"),
             tag=form.get("tag") or None,
             market_protection=self._market_protection(form),
+            variety=variety,
         )
         if form.get("autoslice") not in (None, "", "false"):
             # Not modelled: Kite slices above the freeze quantity (≤ 10 slices, kite_rules.MAX_SLICES); refused
@@ -612,6 +620,9 @@ class KiteSimApp:
         self._variety(variety)
         form = request.form
         current = self.exchange.order(order_id)
+        if variety != current.variety:  # routed by variety, as a cancel is (kite_rules.VARIETIES)
+            raise KiteApiError(400, "InputException", f"order {order_id} is a {current.variety} order, not {variety}: "
+                                                      f"modify it with variety {current.variety!r}")
         if form.get("order_type") and form["order_type"] != current.order_type:
             raise KiteApiError(400, "InputException", "The simulator cannot change an order's type: cancel and place again.")
         self.exchange.modify_order(
@@ -626,8 +637,64 @@ class KiteSimApp:
     def on_cancel(self, request: Request, variety: str, order_id: str) -> Response:
         self._auth(request)
         self._variety(variety)
-        self.exchange.cancel_order(order_id)
+        # kiteconnect's exit_order/cancel_order send parent_order_id with the DELETE (a cover order's exit).
+        parent = request.args.get("parent_order_id") or request.form.get("parent_order_id") or None
+        self.exchange.cancel_order(order_id, variety=variety, parent_order_id=parent)
         return self._ok({"order_id": order_id})
+
+    # ------------------------------------------------------------ GTT
+    # Kite's GTT API (https://kite.trade/docs/connect/v3/gtt/; kiteconnect get_gtts/place_gtt/modify_gtt/delete_gtt):
+    # the form carries `type` (single | two-leg), `condition` and `orders` as JSON text; place/modify/delete answer
+    # {"trigger_id": id}; a listed GTT has id, type, status, condition, orders, created_at, updated_at, expires_at.
+
+    def _gtt_body(self, request: Request) -> dict[str, Any]:
+        form = request.form
+        kind = form.get("type")
+        if kind not in ("single", "two-leg"):
+            raise KiteApiError(400, "InputException", "Invalid `type`: single or two-leg.")
+        try:
+            condition = json.loads(form.get("condition") or "", parse_float=Decimal)
+            orders = json.loads(form.get("orders") or "", parse_float=Decimal)
+        except ValueError:
+            raise KiteApiError(400, "InputException", "Invalid `condition` or `orders` (JSON expected).") from None
+        if not isinstance(condition, dict) or not isinstance(orders, list) or not orders:
+            raise KiteApiError(400, "InputException", "Invalid `condition` or `orders`.")
+        values = condition.get("trigger_values")
+        if not isinstance(values, list) or len(values) != (1 if kind == "single" else 2):
+            raise KiteApiError(400, "InputException", "Invalid `trigger_values` for the GTT type.")
+        if self.exchange.universe.get(str(condition.get("exchange", "")), str(condition.get("tradingsymbol", ""))) is None:
+            raise KiteApiError(400, "InputException", "Invalid instrument in `condition`.")
+        return {"type": kind, "condition": condition, "orders": orders}
+
+    def _gtt_dict(self, g: dict[str, Any]) -> dict[str, Any]:
+        body = g["body"]
+        created: datetime = g["created_at"]
+        return {"id": g["id"], "user_id": self.user_id, "parent_trigger": None, "type": body["type"],
+                "created_at": _ts(created), "updated_at": _ts(g["updated_at"]),
+                "expires_at": _ts(created.replace(year=created.year + 1)), "status": g["status"],
+                "condition": body["condition"], "orders": [{**o, "result": None} for o in body["orders"]], "meta": {}}
+
+    def on_gtts(self, request: Request) -> Response:
+        self._auth(request)
+        return self._ok([self._gtt_dict(g) for g in self.exchange.gtts()])
+
+    def on_gtt_place(self, request: Request) -> Response:
+        self._auth(request)
+        return self._ok({"trigger_id": self.exchange.place_gtt(self._gtt_body(request))})
+
+    def on_gtt_info(self, request: Request, trigger_id: int) -> Response:
+        self._auth(request)
+        return self._ok(self._gtt_dict(self.exchange.gtt(trigger_id)))
+
+    def on_gtt_modify(self, request: Request, trigger_id: int) -> Response:
+        self._auth(request)
+        self.exchange.modify_gtt(trigger_id, self._gtt_body(request))
+        return self._ok({"trigger_id": trigger_id})
+
+    def on_gtt_delete(self, request: Request, trigger_id: int) -> Response:
+        self._auth(request)
+        self.exchange.delete_gtt(trigger_id)
+        return self._ok({"trigger_id": trigger_id})
 
     # ------------------------------------------------------------ market data
 
@@ -648,10 +715,14 @@ class KiteSimApp:
         self._auth(request)
         rows = ["instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"
                 "instrument_type,segment,exchange"]
+        today = self.exchange.clock.now().astimezone(zone(IST)).date()
         for inst in self.exchange.universe:
+            if inst.expiry is not None and inst.expiry < today:
+                continue  # Kite's dump lists only live contracts
             if exchange is None or inst.exchange == exchange.upper():
-                rows.append(f"{inst.token},{inst.exchange_token},{inst.symbol},{inst.name},0.0,,0.0,"
-                            f"{inst.tick_size},{inst.lot_size},EQ,{inst.exchange},{inst.exchange}")
+                expiry = f"{inst.expiry:%Y-%m-%d}" if inst.expiry else ""
+                rows.append(f"{inst.token},{inst.exchange_token},{inst.symbol},{inst.name},0.0,{expiry},{inst.strike:.1f},"
+                            f"{inst.tick_size},{inst.lot_size},{inst.instrument_type},{inst.segment},{inst.exchange}")
         return Response("\n".join(rows) + "\n", status=200, content_type="text/csv")
 
     def on_ohlc(self, request: Request) -> Response:

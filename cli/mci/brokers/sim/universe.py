@@ -1,4 +1,4 @@
-"""The instruments the simulated exchange lists: liquid NSE equities at realistic prices.
+"""The instruments the simulated exchange lists: liquid NSE equities, and NFO futures and options on them.
 
 Instrument tokens are Kite's real NSE tokens. ADANIPORTS, IGL, ICICIPRULI,
 DEEPAKNITR and ABCAPITAL were checked against kite-mocks/instruments_nse.csv;
@@ -7,11 +7,16 @@ are the well-known published tokens (a simulator never needs them to match
 live Kite, only to be stable and unique). Base prices are rough late-2025
 levels in rupees: the deterministic price path wanders a few percent around
 them.
+
+The F&O contracts (mci.brokers.sim.fno) are NFO futures and options on NIFTY,
+BANKNIFTY and ten stocks, with NSE's lot sizes, ticks, monthly expiries and the
+freeze quantities of mci.brokers.kite_rules.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Iterable, Iterator
 
@@ -26,6 +31,17 @@ class Instrument:
     exchange: str = "NSE"
     tick_size: Decimal = Decimal("0.05")
     lot_size: int = 1
+    instrument_type: str = "EQ"  # Kite's dump: EQ, FUT, CE, PE
+    expiry: date | None = None
+    strike: Decimal = Decimal(0)
+    freeze_quantity: int | None = None  # the most units one order may carry (whole lots); None: the equity cap
+
+    @property
+    def segment(self) -> str:
+        """The dump's segment column: NSE, NFO-FUT, NFO-OPT."""
+        if self.exchange == "NFO":
+            return "NFO-FUT" if self.instrument_type == "FUT" else "NFO-OPT"
+        return self.exchange
 
     @property
     def key(self) -> str:
@@ -109,6 +125,8 @@ class Universe:
                 raise ValueError(f"instrument {inst.key} (token {inst.token}) is listed twice")
             if inst.base_price <= 0 or inst.tick_size <= 0 or inst.lot_size < 1:
                 raise ValueError(f"instrument {inst.key} has a non-positive price, tick or lot")
+            if inst.freeze_quantity is not None and (inst.freeze_quantity < inst.lot_size or inst.freeze_quantity % inst.lot_size):
+                raise ValueError(f"instrument {inst.key}: a freeze quantity is a whole number of lots")
             self._by_key[inst.key] = inst
             self._by_token[inst.token] = inst
 
@@ -132,6 +150,15 @@ class Universe:
         return key in self._by_key
 
 
-DEFAULT_UNIVERSE = Universe(
+NSE_EQUITIES: tuple[Instrument, ...] = tuple(
     Instrument(symbol=s, token=t, exchange_token=et, name=n, base_price=Decimal(p)) for s, t, et, n, p in _NSE_EQUITIES
 )
+
+
+def _default() -> Universe:
+    from mci.brokers.sim.fno import fno_contracts
+
+    return Universe(NSE_EQUITIES + fno_contracts({i.symbol: i.base_price for i in NSE_EQUITIES}))
+
+
+DEFAULT_UNIVERSE = _default()
