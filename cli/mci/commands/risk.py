@@ -239,6 +239,9 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
             refusals[key] = refusal
         return refusal
 
+    from mci.engine.reducing import EntryGate
+
+    gate = EntryGate(state_dir, profile.name)
     broker = None
     prices = None
     try:
@@ -262,16 +265,29 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
                 bad += 1
             else:
                 verdict = validate(raw, model, current, frozen or clock.now(), session)
+                if verdict.intent is not None and not verdict.exit and gate.reducing():
+                    verdict = _reduce_only(verdict, profile.name)
             seen += 1
             rejected += not verdict.accepted
             _show(verdict, line, output)
     finally:
+        gate.close()
         if broker is not None:
             broker.close()
     if not seen:
         raise UsageError("no order to check", "the input was empty",
                          "pass a file with one JSON order (or JSON lines), or pipe them to `mci risk check -`")
     return 2 if bad else 1 if rejected else 0
+
+
+def _reduce_only(verdict: Any, profile: str) -> Any:
+    """An entry while the profile is reducing: rejected, beside whatever else it failed."""
+    from mci.risk.intent import Failure
+
+    failure = Failure("lifecycle", f"profile {profile} is reducing: only exits are accepted",
+                      "`mci pause` (or the watcher at watch.reduce_at) stopped new entries; this order would open "
+                      "or add to a position", "send only orders that reduce an open position, or `mci resume` first")
+    return replace(verdict, accepted=False, failures=(*verdict.failures, failure))
 
 
 def _show(verdict: Any, line: int, output: str) -> None:
