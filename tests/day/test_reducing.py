@@ -147,3 +147,14 @@ def test_an_engine_without_a_pause_adapter_is_refused_clearly(run_mci, tmp_path)
         assert json.loads(mci("status", "-o", "json").stdout)["lifecycle"]["state"] == "running"  # unchanged
     finally:
         assert mci("shutdown").returncode == 0
+
+
+def test_an_offline_risk_check_neither_needs_nor_creates_a_state_db(run_mci, mci_home, tmp_path):
+    order = tmp_path / "o.json"
+    order.write_text(_order("BUY", 1, Decimal("1500"), stop_loss="1490", target="1525"), encoding="utf-8")
+    instruments = tmp_path / "nse.csv"
+    instruments.write_text("exchange,tradingsymbol,tick_size,lot_size\nNSE,INFY,0.05,1\n", encoding="utf-8")
+    proc = run_mci("risk", "check", str(order), "--capital", "1000000", "--ltp", "NSE:INFY=1500",
+                   "--instruments", str(instruments), "--at", WEDNESDAY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (mci_home / "state.db").exists()
