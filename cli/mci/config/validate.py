@@ -11,6 +11,7 @@ from mci.errors import ConfigError, Location, MciError
 
 if TYPE_CHECKING:
     from mci.config.loader import Document
+    from mci.config.model import Profile
 
 # The resolver, the schema validator and the builders are imported where used: a profile found valid
 # in the profile cache (mci.config.profile_cache) needs none of them.
@@ -201,7 +202,7 @@ _RISK_PATHS = {"max_risk_per_trade": ("risk", "max_risk_per_trade"), "max_daily_
                "reduce_at": ("watch", "reduce_at")}
 
 
-def risk_findings(profile, doc: Document | None) -> list[ConfigError]:
+def risk_findings(profile: "Profile", doc: Document | None) -> list[ConfigError]:
     """Limits that cannot hold together whatever the capital (a per-trade risk of 0% or above the daily loss; a
     watch.reduce_at outside [warn_at, 100%)): refused here, at file:line, rather than by every morning's scan."""
     from decimal import Decimal
@@ -223,7 +224,7 @@ def risk_findings(profile, doc: Document | None) -> list[ConfigError]:
         from mci.config.loader import read_document
 
         doc, _ = read_document(profile.path, None)
-    errors = []
+    errors: list[ConfigError] = []
     for what, why, how in found:
         name = what.split()[0].split(".")[-1]
         at = doc.at(_RISK_PATHS.get(name, ("risk",))) if doc is not None else Location(display_name(profile.path), 1, 1)

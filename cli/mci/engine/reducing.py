@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from mci.clock import Clock
 from mci.errors import ConfigError, RefusedError, UnavailableError
@@ -185,7 +185,7 @@ class EntryGate:
 
     REREAD = 1.0
 
-    def __init__(self, state_dir: Path, profile: str, monotonic: Any = None):
+    def __init__(self, state_dir: Path, profile: str, monotonic: "Callable[[], float] | None" = None):
         import time
 
         from mci.store.state import DB_NAME
