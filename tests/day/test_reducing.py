@@ -8,6 +8,7 @@ and accepts an exit → `mci resume` (a fresh risk read; engine resumed) → the
 from __future__ import annotations
 
 import json
+import urllib.request
 from decimal import Decimal
 
 from tests.day.test_trading_day import WEDNESDAY, alive, day, health, lifecycle  # noqa: F401 — `day` is a fixture
@@ -74,8 +75,14 @@ def test_pause_refuses_entries_accepts_exits_then_resume(day, tmp_path, mci_home
     again = mci("pause", "-o", "json")  # idempotent: exit 0, the pause delivered again, no second move
     assert again.returncode == 0 and json.loads(again.stdout)["changed"] is False
     assert lifecycle(mci) == "reducing"
-    # The paused engine places no new entry (its interval is 2 s: two cycles pass).
+    # The paused engine places no new entry (its interval is 2 s: two cycles pass), nor does it once un-paused
+    # behind mci's back: it reads the lifecycle itself.
     assert not wait_for(lambda: health(port)["orders_placed"] > placed, timeout=4.5)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/resume", method="POST")
+    with urllib.request.urlopen(request, timeout=2) as answer:
+        assert json.loads(answer.read())["paused"] is False
+    assert not wait_for(lambda: health(port)["orders_placed"] > placed, timeout=4.5)
+    assert "the profile is reducing: no new entries" in (mci_home / "engines" / "paper.log").read_text()
 
     resumed = mci("resume", "-o", "json")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -85,6 +92,7 @@ def test_pause_refuses_entries_accepts_exits_then_resume(day, tmp_path, mci_home
     assert lifecycle(mci) == "running" and health(port)["paused"] is False
     code, verdict = _check(mci, entry, tmp_path)
     assert code == 0, verdict
+    assert wait_for(lambda: health(port)["orders_placed"] > placed, timeout=10)  # the engine enters again
     assert mci("resume").returncode == 0  # idempotent
 
     audit = mci("audit", "tail", "-n", "50", "-o", "json")
