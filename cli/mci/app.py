@@ -23,7 +23,7 @@ from mci.commands.common import METRICS_OPT as MetricsOpt
 from mci.commands.common import PROFILE_OPT as ProfileOpt
 
 HELP = """\
-Mission Control Interface: the operator's safety console for a trading day on Zerodha Kite Connect.
+Mission Control Interface: the operator's safety console for Zerodha Kite.
 
 \b
 The day (IST; cron runs the same commands):
@@ -40,8 +40,8 @@ The day (IST; cron runs the same commands):
   config / CI  mci validate · mci policy diff · mci gate run · mci audit verify · mci breaker · mci graph
   December     mci calendar update       next year's NSE holidays (doctor and scan warn 30 days ahead)
 \b
-Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped;
-           a failed scan blocks; a kill switch latches 'halted'.
+Lifecycle: idle → ready → armed (scan passed) → running → stopping → stopped; a failed scan blocks;
+           mci pause / resume: running ⇄ reducing (exits only); a kill switch latches 'halted'.
 \b
 Exit codes: 0 passed · 1 checks failed · 2 usage/config invalid · 3 infrastructure unavailable
             · 4 refused by lifecycle · 5 locked · 6 shutdown incomplete · 7 kill switch could not verify the account
@@ -100,7 +100,7 @@ def _version(value: bool) -> None:
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True,
-                                help="Log more to stderr: -v info, -vv debug (default: warnings and errors)."),
+                                help="Log more to stderr: -v info, -vv debug."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only errors to stderr."),
 ) -> None:
     """Mission Control Interface."""

@@ -10,7 +10,8 @@ resting 1% below. Every entry is first put to the profile's pre-trade validator
 rejected entry is logged rule by rule and not placed. HTTP on 127.0.0.1:<port>:
 
     GET  /health   200 {"status": "ok", "paused": false, "orders_placed": 3}; 503 while starting or stopping
-    POST /pause    no new entries (stops for filled entries are still placed)
+    POST /pause    no new entries (stops for filled entries are still placed); none either, paused or
+                   not, while the profile's lifecycle is `reducing` (mci pause, watch.reduce_at)
     POST /resume   place entries again
     POST /stop     exit 0 (as SIGTERM / SIGINT do)
 
@@ -64,6 +65,8 @@ class Engine:
         self.orders_placed = 0  # by this process
         self.rejected = 0  # entries the pre-trade validator refused
         self.risk: Any = None  # the profile's RiskLimits; None: no validation (a test engine)
+        self.gate: Any = None  # mci.engine.reducing.EntryGate: no entry while the profile is reducing
+        self.reducing_said = False
         self.specs: Any = None  # tick and lot sizes, read once
         self.done = False
         self.broker: Any = None  # opened in the trading thread, used only there
@@ -86,7 +89,7 @@ class Engine:
         from mci.errors import MciError
 
         try:
-            broker, self.risk = open_broker()
+            broker, self.risk, self.gate = open_broker()
         except MciError as exc:
             self.error = (exc.what, exc.why, exc.how, int(exc.code))
             self.stop()
@@ -99,6 +102,8 @@ class Engine:
             self.stop()
         finally:
             broker.close()
+            if self.gate is not None:
+                self.gate.close()
 
     def _loop(self) -> None:
         from mci.errors import MciError
@@ -127,7 +132,7 @@ class Engine:
         for n in range(1, self.max_orders + 1):
             # Allowed while paused: a stop completes a trade already made, it adds no risk.
             self._protect(book.get(f"{prefix}{n}"), book)
-        if self.paused or self.stopping.is_set():
+        if self.paused or self.stopping.is_set() or self._reducing():
             return
         missing = [n for n in range(1, self.max_orders + 1) if f"{prefix}{n}" not in book]
         if not missing:
@@ -140,6 +145,15 @@ class Engine:
             return
         self._place("BUY", "MARKET", tag)
         self._protect(_by_tag(self.broker, tag), book)
+
+    def _reducing(self) -> bool:
+        """The lifecycle says reducing (`mci pause`, `watch.reduce_at`): a pause this engine missed (it was
+        restarted, the call was lost) still stops its entries."""
+        reducing = self.gate is not None and self.gate.reducing()
+        if reducing and not self.reducing_said:
+            log("the profile is reducing: no new entries (stops are still placed)")
+        self.reducing_said = reducing
+        return reducing
 
     def _vetted(self, tag: str) -> bool:
         """The entry with its stop and target against the profile's limits and the account as it is now."""
@@ -217,8 +231,8 @@ def bridge_token(env: dict[str, str]) -> None:
         env["MCI_ACCESS_TOKEN"] = token
 
 
-def open_broker() -> tuple[Any, Any]:
-    """The profile's broker with a valid session, and its risk limits."""
+def open_broker() -> tuple[Any, Any, Any]:
+    """The profile's broker with a valid session, its risk limits, and the gate that reads whether it is reducing."""
     from mci.brokers.factory import broker_for
     from mci.clock import clock_from
     from mci.config import load_profile
@@ -239,7 +253,9 @@ def open_broker() -> tuple[Any, Any]:
         raise MciError(f"the {profile.broker.kind} session of profile {profile.name!r} is not valid",
                        session.reason or "the broker refused the session", "run `mci token login`, then start again")
     log(f"broker {broker.name} of profile {profile.name} open (user {session.user_id})")
-    return broker, profile.risk
+    from mci.engine.reducing import EntryGate
+
+    return broker, profile.risk, EntryGate(state_dir(), profile.name)
 
 
 # ---------------------------------------------------------------- HTTP

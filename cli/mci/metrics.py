@@ -30,6 +30,7 @@ HELP = {
     "mci_open_positions": ("gauge", "Open positions at the last read of the account."),
     "mci_day_pnl_rupees": ("gauge", "The day's P&L (realised + unrealised) in rupees at the last read."),
     "mci_kill_switch": ("gauge", "1 when the profile is halted (the kill switch is latched), else 0."),
+    "mci_reducing": ("gauge", "1 when the profile is reducing (mci pause or watch.reduce_at: exits only), else 0."),
 }
 STATUSES = ("passed", "warned", "failed", "skipped")
 
@@ -121,8 +122,9 @@ def add_state(metrics: Metrics, profile: Any, state_dir: Path, now: Any) -> None
 
         store = StateStore.open(state_dir)
         try:
-            metrics.add("mci_kill_switch", 1 if store.lifecycle(profile.name).state == "halted" else 0,
-                        profile=profile.name)
+            state = store.lifecycle(profile.name).state
+            metrics.add("mci_kill_switch", 1 if state == "halted" else 0, profile=profile.name)
+            metrics.add("mci_reducing", 1 if state == "reducing" else 0, profile=profile.name)
             for view in breaker_views(profile.breakers, store, now):
                 metrics.add("mci_breaker_state", BREAKER_VALUES.get(view.state, 2), profile=profile.name,
                             name=view.name)

@@ -8,7 +8,8 @@
         headers: {X-Token: "${env:HOOK_TOKEN}"}
         timeout: 5s
 
-Events: kill_switch (mci kill / shutdown --emergency, or the watcher's emergency), scan_failed,
+Events: kill_switch (mci kill / shutdown --emergency, or the watcher's emergency), reducing (`mci pause`,
+or the watcher at watch.reduce_at: entries stopped, exits only), resumed (`mci resume`), scan_failed,
 shutdown_incomplete (positions or orders remain), token_expiring (the scan's token_expiry check
 warns or fails, or the watcher warns), watcher_died (`mci watch` ends on an error of its own: an
 exception, or the state database failing under it).
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:
     import subprocess
 
-EVENTS = ("kill_switch", "scan_failed", "shutdown_incomplete", "token_expiring", "watcher_died")
+EVENTS = ("kill_switch", "reducing", "resumed", "scan_failed", "shutdown_incomplete", "token_expiring", "watcher_died")
 
 _children: list[subprocess.Popen] = []
 

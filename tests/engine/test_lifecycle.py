@@ -75,3 +75,23 @@ def test_mermaid_lists_every_transition():
     for t in TRANSITIONS:
         assert f": {t['trigger']}" in text
     assert allowed_triggers("halted") == ["reset"]
+
+
+def test_reducing_sits_between_running_and_the_way_out(tmp_path):
+    store = StateStore.open(tmp_path)
+    store.set_lifecycle("paper", "running", "", NOW)
+    life = Lifecycle(store, "paper")
+    assert life.fire("pause", NOW).dest == "reducing"
+    with pytest.raises(RefusedError) as info:
+        life.fire("pause", NOW)  # the machine itself: mci pause handles a rerun before firing
+    assert "mci resume" in info.value.how
+    assert life.fire("resume", NOW).dest == "running"
+    life.fire("pause", NOW)
+    assert life.fire("shutdown", NOW).dest == "stopping"
+    store.set_lifecycle("paper", "reducing", "", NOW)
+    assert life.fire("halt", NOW).dest == "halted"
+    for state in ("idle", "armed", "igniting", "stopping", "stopped"):
+        store.set_lifecycle("paper", state, "", NOW)
+        with pytest.raises(RefusedError):
+            life.fire("pause", NOW)
+    assert "running --> reducing: pause" in mermaid() and "reducing --> running: resume" in mermaid()

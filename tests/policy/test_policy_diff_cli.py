@@ -262,13 +262,14 @@ def test_nothing_changed_passes(repo, policy):
     assert "0 file(s) compared" in result.stdout
 
 
-def test_a_new_profile_is_reported_as_information(repo, policy):
+def test_a_new_profile_is_reported_and_judged_against_the_loosest_existing_one(repo, policy):
     repo.write("profiles/aggressive.yaml", repo.read(PAPER).replace("max_daily_loss: 6%", "max_daily_loss: 18%")
                .replace("name: paper", "name: aggressive"))
     result = policy("diff", "--base", "HEAD", "-o", "json")
-    assert result.returncode == 0
-    [finding] = _findings(result)
-    assert finding["kind"] == "neutral" and "new profile aggressive" in finding["what"]
+    assert result.returncode == 1  # issue 16: 18% is looser than every profile at the base
+    note, loosening = sorted(_findings(result), key=lambda f: f["kind"] != "neutral")
+    assert note["kind"] == "neutral" and "new profile aggressive" in note["what"]
+    assert loosening["subject"] == "policy:profiles/aggressive.yaml:risk.max_daily_loss=18%"
 
 
 def test_a_renamed_profile_is_compared_with_its_old_self(repo, policy):

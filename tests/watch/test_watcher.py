@@ -375,3 +375,41 @@ def test_a_calendar_that_cannot_be_read_stops_the_start_not_the_square_off(home,
         assert Watchers(store, "paper").get() is None  # refused before it claimed the heartbeat row
     finally:
         store.close()
+
+
+def test_at_reduce_at_the_watcher_moves_to_reducing_and_still_halts_at_the_hard_limit(home, clock):
+    """watch.reduce_at 80%: a day loss of 83% pauses entries (running → reducing, once), 107% runs the emergency."""
+    profile = paper_profile(reduce_at=D("0.8"))
+    _running(home, clock)
+    prices = hold(home, clock, profile, BOOK)
+    events, notified = Events(), []
+    script = Script(clock, {1: lambda: lose(home, clock, profile, prices, D("12500")),  # 50,000 of 60,000
+                            3: lambda: lose(home, clock, profile, prices, D("16000"))})  # 64,000 > 60,000
+    report = watcher(profile, clock, home, wait=script, on_event=events,
+                     notify=lambda kind, data: notified.append(kind)).run(max_polls=10)
+
+    assert [e.kind for e in events.of("reducing")] == ["reducing"]  # polls 2 and 3 both over: one move
+    assert "watch.reduce_at 80%" in events.of("reducing")[0].text and "reducing" in notified
+    moves = [(r["trigger"], r["to"]) for r in audit(home, "lifecycle")]
+    assert moves[:1] == [("pause", "reducing")] and moves[-1] == ("halt", "halted")
+    assert "daily_loss" in audit(home, "lifecycle")[0]["reason"]
+    assert report.status == "tripped" and report.outcome["flat"] is True and lifecycle(home) == "halted"
+
+
+def test_below_reduce_at_or_without_it_the_watcher_only_warns(home, clock):
+    _running(home, clock)
+    prices = hold(home, clock, paper_profile(), BOOK)
+    lose(home, clock, paper_profile(), prices, D("12500"))  # 83%
+    for profile in (paper_profile(reduce_at=D("0.9")), paper_profile()):
+        events = Events()
+        watcher(profile, clock, home, on_event=events).run(max_polls=2)
+        assert events.of("reducing") == [] and events.of("risk_warning")
+        assert lifecycle(home) == "running"
+
+
+def _running(home, clock) -> None:
+    store = StateStore.open(home)
+    try:
+        store.set_lifecycle("paper", "running", "ignited", clock.now())
+    finally:
+        store.close()

@@ -187,6 +187,26 @@ def _observe_shutdown(profile, clock: Clock, state_dir: Path, outcome, mode: str
         write_run(metrics_file, command, profile, state_dir, clock.now(), started=started, exit_code=code)
 
 
+def reduce(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, action: str, reason: str) -> int:
+    """`mci pause` / `mci resume`: the lifecycle between running and reducing (mci.engine.reducing)."""
+    from mci.engine import reducing
+    from mci.logs import event
+
+    profile = _profile(profile_path, state_dir)
+    outcome = (reducing.pause if action == "pause" else reducing.resume)(profile, clock, state_dir, reason=reason)
+    event("INFO", f"{action}: lifecycle {outcome.state}" + ("" if outcome.changed else " (unchanged)"),
+          profile=profile.name)
+    if output == "json":
+        emit_json(outcome.as_dict())
+        return 0
+    head = {"pause": "REDUCING", "resume": "RESUMED"}[action]
+    emit(f"{head} — {outcome.note} (lifecycle: {outcome.source} → {outcome.state})")
+    emit(f"engine:    {outcome.engine.get('detail') or outcome.engine.get('how')}")
+    for usage in outcome.usages:
+        emit(f"  {usage['rule']:<16} {usage['level']:<6} {usage['text']}")
+    return 0
+
+
 def reset(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, confirm: bool, reason: str) -> int:
     from mci.engine.shutdown import reset as run
 

@@ -1,4 +1,4 @@
-"""`mci ignite`, `mci shutdown`, `mci kill`, `mci reset`, `mci graph` on the main app; logic loads when a command runs."""
+"""`mci ignite`, `mci shutdown`, `mci kill`, `mci pause`, `mci resume`, `mci reset`, `mci graph` on the main app; logic loads when a command runs."""
 
 from __future__ import annotations
 
@@ -114,6 +114,36 @@ def register(app: "typer.Typer") -> None:
             selection = Selection.of(product, symbol, tag)
         raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode="emergency",
                                          metrics_file=metrics_file, command="kill", selection=selection))
+
+    @app.command()
+    def pause(
+        reason: str = typer.Option("", "--reason", help="Why, kept in the audit log and the notification."),
+        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+    ) -> None:
+        """Reduce-only: pause the engine's entries (running → reducing); exits go on, `mci risk check` refuses entries.
+
+        \b
+        Example:  mci pause --reason "news at 14:00"
+        Exit: 0 reducing (also when it already was), 2 the engine has no pause adapter, 3 the engine did not
+              accept the pause (lifecycle unchanged), 4 refused (not running), 5 locked.
+        """
+        clock, directory = setup(output, at)
+        raise typer.Exit(_day().reduce(profile, clock, directory, output, action="pause", reason=reason))
+
+    @app.command()
+    def resume(
+        reason: str = typer.Option("", "--reason", help="Why, kept in the audit log and the notification."),
+        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+    ) -> None:
+        """Leave reduce-only (reducing → running) after a fresh risk read; refused over a hard limit.
+
+        \b
+        Example:  mci resume
+        Exit: 0 running (also when it already was), 2 no resume adapter, 3 the account or the engine could not
+              be reached (lifecycle unchanged), 4 refused (not reducing, or a hard limit breached), 5 locked.
+        """
+        clock, directory = setup(output, at)
+        raise typer.Exit(_day().reduce(profile, clock, directory, output, action="resume", reason=reason))
 
     @app.command()
     def reset(

@@ -79,6 +79,8 @@ def register(app: "typer.Typer") -> None:
         expires: Optional[str] = typer.Option(None, "--expires", metavar="DURATION", help="Valid this long, e.g. 7d."),
         file: Optional[Path] = typer.Option(None, "--file", metavar="PATH", help="Approvals file (default: "
                                             ".mci/approvals.jsonl at the repository root)."),
+        base: str = typer.Option("HEAD", "--base", metavar="REF|FILE", help="What the change is compared with, as "
+                                 "given to mci policy diff: the subject must be one of its loosenings."),
         output: str = typer.Option("text", "--output", "-o", help="text or json."),
     ) -> None:
         """Record an approval of one loosening, so mci policy diff lets it pass.
@@ -86,10 +88,11 @@ def register(app: "typer.Typer") -> None:
         \b
         The record (who, why, when, until when) is appended to .mci/approvals.jsonl at the repository
         root, to be committed with the change, and to the audit log of the state directory. It covers
-        exactly the subject: approving risk.max_daily_loss=8% does not approve 10%.
+        exactly the subject: approving risk.max_daily_loss=8% does not approve 10%. A subject that is not
+        a loosening of its file since --base (default HEAD) is refused.
         Example:  mci policy approve policy:profiles/live.yaml:risk.max_daily_loss=8% \\
                     --by "A. Sharma" --note "new capital, reviewed in RISK-12" --expires 30d
-        Exit: 0 recorded, 2 bad subject or flags.
+        Exit: 0 recorded, 2 bad subject or flags, or a subject that matches no loosening.
         """
         from mci.clock import Clock
         from mci.commands.common import text_or_json
@@ -99,7 +102,7 @@ def register(app: "typer.Typer") -> None:
 
         text_or_json(output)
         approval, target = approve(subject, by=by, note=note, expires=expires, file=file, cwd=Path.cwd(),
-                                   state_dir=state_dir(), now=Clock().now())
+                                   state_dir=state_dir(), now=Clock().now(), base=base)
         if output == "json":
             emit_json({"status": "approved", "file": str(target), "approval": approval.as_dict()})
         else:

@@ -256,6 +256,9 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
         return refusal
 
     latches = _latches(profile, state_dir)
+    from mci.engine.reducing import EntryGate
+
+    gate = EntryGate(state_dir, profile.name)
     broker = None
     prices = None
     try:
@@ -281,10 +284,13 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
                 verdict = validate(raw, model, current, frozen or clock.now(), session)
                 if latches:
                     verdict = latches.judge(verdict)
+                if verdict.intent is not None and not verdict.exit and gate.reducing():
+                    verdict = _reduce_only(verdict, profile.name)
             seen += 1
             rejected += not verdict.accepted
             _show(verdict, line, output)
     finally:
+        gate.close()
         if broker is not None:
             broker.close()
     if not seen:
@@ -303,6 +309,16 @@ def _latches(profile: "Profile", state_dir: Path) -> Any:
     from mci.risk.latch import Latches
 
     return Latches.of(state, scoped)
+
+
+def _reduce_only(verdict: Any, profile: str) -> Any:
+    """An entry while the profile is reducing: rejected, beside whatever else it failed."""
+    from mci.risk.intent import Failure
+
+    failure = Failure("lifecycle", f"profile {profile} is reducing: only exits are accepted",
+                      "`mci pause` (or the watcher at watch.reduce_at) stopped new entries; this order would open "
+                      "or add to a position", "send only orders that reduce an open position, or `mci resume` first")
+    return replace(verdict, accepted=False, failures=(*verdict.failures, failure))
 
 
 def _show(verdict: Any, line: int, output: str) -> None:

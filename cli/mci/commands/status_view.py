@@ -135,7 +135,7 @@ def render(snapshot: dict[str, Any], now_text: str):
         rows.append(("last run", f"{r['purpose']} {r['status']}"))
     if life.get("note"):
         rows.append(("WARNING", life["note"]))
-    state_style = {"running": "green", "armed": "green", "halted": "red", "blocked": "red"}.get(life["state"], "cyan")
+    state_style = {"running": "green", "armed": "green", "reducing": "yellow", "halted": "red", "blocked": "red"}.get(life["state"], "cyan")
     session = panel("Session", kv(rows), state_style)
 
     # 2. engine health

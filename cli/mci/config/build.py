@@ -251,6 +251,7 @@ def build_watch(read: _Reader) -> WatchConfig:
         square_off=read.unit(parse_hhmm, w + ("square_off",)),
         token_warning=read.unit(units.parse_duration, w + ("token_warning",), WatchConfig.token_warning),
         blind_warning=read.unit(units.parse_duration, w + ("blind_warning",), WatchConfig.blind_warning),
+        reduce_at=read.unit(units.parse_percent, w + ("reduce_at",)),
     )
 
 

@@ -142,6 +142,8 @@ class WatchConfig:
     square_off: time | None = None  # market-timezone time of day: run the end-of-day sequence
     token_warning: timedelta = timedelta(minutes=30)  # warn this long before the token expires
     blind_warning: timedelta = timedelta(seconds=10)  # warn when the account could not be read for this long
+    # This share of the day's loss limits (daily loss, drawdown) pauses entries (running -> reducing); None: never.
+    reduce_at: Decimal | None = None
 
 
 @dataclass(frozen=True)

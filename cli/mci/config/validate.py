@@ -11,6 +11,7 @@ from mci.errors import ConfigError, Location, MciError
 
 if TYPE_CHECKING:
     from mci.config.loader import Document
+    from mci.config.model import Profile
 
 # The resolver, the schema validator and the builders are imported where used: a profile found valid
 # in the profile cache (mci.config.profile_cache) needs none of them.
@@ -145,6 +146,7 @@ def _validate_file(path: Path, report: ValidationReport, env: Mapping[str, str] 
         hit = slot.get()
         if hit is not None:
             report.documents.extend(hit[1])
+            report.errors.extend(risk_findings(hit[0], None))
             report.warnings.extend(_profile_warnings(hit[0], None))
             return
         env = slot.env
@@ -168,6 +170,7 @@ def _validate_file(path: Path, report: ValidationReport, env: Mapping[str, str] 
         if slot is not None and profile is not None and not errors and not resolution.errors:
             slot.put(profile, resolution.documents)
         if profile is not None:
+            report.errors.extend(risk_findings(profile, doc))
             report.warnings.extend(_profile_warnings(profile, doc))
     else:
         report.errors.extend(check_document(doc, kind, cache_dir=cache_dir))
@@ -189,3 +192,41 @@ def _profile_warnings(profile, doc: Document | None) -> list[ConfigError]:
         if doc is None:
             return probe
     return square_off_findings(profile, doc.at)[1]
+
+
+# Where each limit the risk model judges is declared, to point an error at its line.
+_RISK_PATHS = {"max_risk_per_trade": ("risk", "max_risk_per_trade"), "max_daily_loss": ("risk", "max_daily_loss"),
+               "max_drawdown": ("risk", "max_drawdown"), "max_position_loss": ("risk", "max_position_loss"),
+               "price_band": ("risk", "price_band"), "max_open_positions": ("risk", "max_open_positions"),
+               "min_risk_reward": ("risk", "min_risk_reward"), "warn_at": ("risk", "warn_at"),
+               "reduce_at": ("watch", "reduce_at")}
+
+
+def risk_findings(profile: "Profile", doc: Document | None) -> list[ConfigError]:
+    """Limits that cannot hold together whatever the capital (a per-trade risk of 0% or above the daily loss; a
+    watch.reduce_at outside [warn_at, 100%)): refused here, at file:line, rather than by every morning's scan."""
+    from decimal import Decimal
+
+    from mci.config.units import format_percent
+    from mci.risk import RiskModel
+
+    # Capital 1 stands for any capital: every limit here is a share of it, and a capital problem is the broker's.
+    found = [(p.what, p.why, p.how) for p in RiskModel.of(profile.risk, Decimal(1)).problems() if p.level == "error"]
+    reduce_at, warn_at = profile.watch.reduce_at, profile.risk.warn_at
+    if reduce_at is not None and not (warn_at <= reduce_at < 1):
+        found.append((f"watch.reduce_at is {format_percent(reduce_at)}",
+                      f"it must lie at or above risk.warn_at ({format_percent(warn_at)}: warn first, then stop entries) "
+                      "and below 100% (the hard limit itself runs the emergency)",
+                      "set watch.reduce_at between risk.warn_at and 100%, e.g. 80% or 90%"))
+    if not found:
+        return []
+    if doc is None:  # from the profile cache: positioned by reading the file again
+        from mci.config.loader import read_document
+
+        doc, _ = read_document(profile.path, None)
+    errors: list[ConfigError] = []
+    for what, why, how in found:
+        name = what.split()[0].split(".")[-1]
+        at = doc.at(_RISK_PATHS.get(name, ("risk",))) if doc is not None else Location(display_name(profile.path), 1, 1)
+        errors.append(ConfigError(what, why, how, at))
+    return errors

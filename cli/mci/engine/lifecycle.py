@@ -5,6 +5,7 @@ idle ───────────► ready ──────────�
   ▲                  │ scan failed        │ ignite                │ shutdown
   │                  ▼                    ▼                       ▼
   └────────────── blocked            igniting ───(abort)──► stopping ──► stopped
+                                          running ◄──(pause / resume)──► reducing (exits only)
         any state ──(kill switch / breach / emergency)──► halted (latched)
 
 The machine only decides legality; the state itself lives in the state DB, and
@@ -20,7 +21,7 @@ from typing import Any
 from mci.errors import RefusedError
 from mci.store.state import LifecycleRecord, StateStore
 
-STATES = ["idle", "ready", "blocked", "armed", "igniting", "running", "stopping", "stopped", "halted"]
+STATES = ["idle", "ready", "blocked", "armed", "igniting", "running", "reducing", "stopping", "stopped", "halted"]
 
 # States from which a new day's scan may (re)arm. A scan while igniting/running/
 # stopping is informational; while halted the latch holds.
@@ -33,7 +34,10 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "ignite", "source": "armed", "dest": "igniting"},
     {"trigger": "engine_healthy", "source": "igniting", "dest": "running"},
     {"trigger": "abort", "source": "igniting", "dest": "stopping"},
-    {"trigger": "shutdown", "source": ["running", "armed", "ready", "blocked"], "dest": "stopping"},
+    # reducing: the engine is paused and only exits pass `mci risk check` (mci.engine.reducing).
+    {"trigger": "pause", "source": "running", "dest": "reducing"},
+    {"trigger": "resume", "source": "reducing", "dest": "running"},
+    {"trigger": "shutdown", "source": ["running", "reducing", "armed", "ready", "blocked"], "dest": "stopping"},
     # An engine alive by its pidfile while the lifecycle says otherwise (a lost or replaced state DB, an engine
     # started outside mci): `mci shutdown` stops it rather than send the operator to `mci scan`.
     {"trigger": "engine_found", "source": ["idle", "stopped"], "dest": "stopping"},
@@ -50,7 +54,8 @@ _HINTS = {
     "blocked": "the last scan failed; fix what it reported and run `mci scan` again",
     "armed": "the profile is armed; `mci ignite` starts the engine",
     "igniting": "an ignition is in progress; wait for it or run `mci shutdown --emergency`",
-    "running": "the engine is running; `mci shutdown` stops it",
+    "running": "the engine is running; `mci pause` stops new entries, `mci shutdown` stops it",
+    "reducing": "the engine is paused (exits only); `mci resume` resumes entries, `mci shutdown` stops it",
     "stopping": "a shutdown is in progress; let it finish (or rerun `mci shutdown` to resume it)",
     "stopped": "the day is over; `mci scan` starts a new one",
 }

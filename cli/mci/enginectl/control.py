@@ -405,33 +405,45 @@ class EngineControl:
     # ------------------------------------------------------------ pause
 
     def pause(self) -> PauseInfo:
+        return self._deliver("pause", "the engine keeps accepting operations until it stops")
+
+    def resume(self) -> PauseInfo:
+        """Undo a pause (`mci resume`): engine.resume as declared, else POST /resume beside an HTTP health check."""
+        return self._deliver("resume", "the engine stays paused until it is restarted")
+
+    def has_adapter(self, action: str) -> bool:
+        """Whether a pause or resume can reach this engine at all: declared, or guessed beside an HTTP health check
+        (a guess an engine may still answer 404)."""
+        return bool(self.spec.get(action)) or bool(self.health_url)
+
+    def _deliver(self, action: str, otherwise: str) -> PauseInfo:
         info = self.running()
         if info is None:
-            return PauseInfo(False, "none", "the engine is not running: nothing to pause")
-        declared = self.spec.get("pause") or {}
+            return PauseInfo(False, "none", f"the engine is not running: nothing to {action}")
+        declared = self.spec.get(action) or {}
         if declared.get("http"):
-            return PauseInfo(True, "http", self._http(declared["http"], "pause"))
+            return PauseInfo(True, "http", self._http(declared["http"], action))
         if declared.get("command"):
-            return PauseInfo(True, "command", self._command(list(declared["command"]), "pause"))
+            return PauseInfo(True, "command", self._command(list(declared["command"]), action))
         if declared.get("signal"):
             if info.pid is None:
-                raise ConfigError("cannot pause the engine by signal: mci knows no pid for it",
-                                  f"it was started by {info.how}", f"declare engine.pause as http or command in {self.profile.path}")
+                raise ConfigError(f"cannot {action} the engine by signal: mci knows no pid for it",
+                                  f"it was started by {info.how}",
+                                  f"declare engine.{action} as http or command in {self.profile.path}")
             # The leader only: helpers in its group may not handle e.g. USR1, whose default action kills.
             os.kill(info.pid, procs.signal_number(declared["signal"]))
             return PauseInfo(True, "signal", f"sent SIG{declared['signal']} to pid {info.pid}")
         if self.health_url:
-            url = origin(self.health_url) + "/pause"
+            url = origin(self.health_url) + "/" + action
             try:
-                return PauseInfo(True, "http", self._http(url, "pause"))
+                return PauseInfo(True, "http", self._http(url, action))
             except UnavailableError as exc:
                 if exc.details.get("status") not in (404, 405, 501):
                     raise
-                # Not declared, and this engine has no /pause: say so rather than fail a shutdown on a guess.
-                return PauseInfo(False, "none", f"engine.pause is not declared and POST {url} answered HTTP "
-                                                f"{exc.details['status']}: the engine keeps accepting operations until it stops")
-        return PauseInfo(False, "none", "engine.pause is not declared and the health check is not HTTP: "
-                                        "the engine keeps accepting operations until it stops")
+                # Not declared, and this engine has no such route: say so rather than fail a shutdown on a guess.
+                return PauseInfo(False, "none", f"engine.{action} is not declared and POST {url} answered HTTP "
+                                                f"{exc.details['status']}: {otherwise}")
+        return PauseInfo(False, "none", f"engine.{action} is not declared and the health check is not HTTP: {otherwise}")
 
     # ------------------------------------------------------------ stop
 

@@ -24,8 +24,37 @@ def default_file(cwd: Path) -> Path:
     return root / REPO_FILE
 
 
+def matching(subject: str, base: str, *, cwd: Path, state_dir: Path, now: datetime) -> None:
+    """Refuse a subject that names no loosening of its file since `base`: a typo, a value the file no longer
+    has, or a subject copied from another change would otherwise sit in the approvals file approving nothing
+    today, and whatever comes to match it tomorrow."""
+    from mci.policy.diff import diff
+    from mci.policy.findings import LOOSENING
+
+    rel = subject[len("policy:"):].split(":", 1)[0]
+    base_path = Path(base) if Path(base).is_absolute() else cwd / base
+    root = cwd if base_path.is_file() else _root(cwd)
+    target = root / rel
+    if not target.exists():
+        raise UsageError(f"{subject} matches nothing: there is no file {rel}",
+                         f"a subject names a file relative to the repository root ({root})",
+                         "copy the subject from `mci policy diff`, run from the repository")
+    report = diff([target], base, cwd=cwd, state_dir=state_dir, cache_dir=state_dir / "cache", now=now)
+    loosenings = [f.subject for f in report.findings if f.kind == LOOSENING]
+    if subject not in loosenings:
+        listed = "; ".join(loosenings[:5]) + (" …" if len(loosenings) > 5 else "") if loosenings else "none"
+        raise UsageError(f"{subject} matches no loosening of {rel} since {report.base}",
+                         f"the loosenings of {rel} since {report.base} are: {listed}",
+                         "copy the subject from `mci policy diff --base REF` and pass the same --base REF here "
+                         "(default HEAD)")
+
+
+def _root(cwd: Path) -> Path:
+    return default_file(cwd).parent.parent
+
+
 def approve(subject: str, *, by: str, note: str, expires: str | None, file: Path | None, cwd: Path,
-            state_dir: Path, now: datetime) -> tuple[Approval, Path]:
+            state_dir: Path, now: datetime, base: str = "HEAD") -> tuple[Approval, Path]:
     from mci.config.units import parse_duration
 
     if not subject.startswith("policy:"):
@@ -33,6 +62,7 @@ def approve(subject: str, *, by: str, note: str, expires: str | None, file: Path
                          "subjects, as `mci policy diff` prints them", "copy the subject from mci policy diff; "
                          "a gate check is approved with mci gate approve NAME CHECK")
     check_subject(subject)
+    matching(subject, base, cwd=cwd, state_dir=state_dir, now=now)
     expires_in = None
     if expires is not None:
         try:

@@ -41,6 +41,8 @@ WATCH: dict[str, tuple[bool, str]] = {
     "interval": (True, "`mci watch` reads the account every {new} instead of every {old}: a breach is acted on later"),
     "token_warning": (False, "the warning before the access token dies comes {new} ahead instead of {old}"),
     "blind_warning": (True, "`mci watch` may go {new} without a good read before it warns, instead of {old}"),
+    "reduce_at": (True, "`mci watch` stops new entries at {new} of the day's loss limits instead of {old}: "
+                  "less room between reduce-only and the kill switch"),
 }
 SEQUENCES = {"graceful": ("shutdown", "graceful"), "end_of_day": ("shutdown", "end_of_day"),
              "emergency": ("shutdown", "emergency"), "ignite": ("ignite",)}
@@ -97,7 +99,8 @@ def _allowed(name: str, noun: str, old: tuple | None, new: tuple | None) -> Chan
 
 
 def compare_watch(old: Any, new: Any) -> list[Change]:
-    changes = [_limit(f"watch.{name}", getattr(old, name), getattr(new, name), "", up, allows)
+    changes = [_limit(f"watch.{name}", getattr(old, name), getattr(new, name), "percent" if name == "reduce_at" else "",
+                      up, allows)
                for name, (up, allows) in WATCH.items()]
     a, b = old.square_off, new.square_off
     if a != b:
@@ -228,3 +231,47 @@ def _gates(old: Mapping[str, Checklist], new: Mapping[str, Checklist]) -> list[C
             changes.append(Change(TIGHTENING, f"gates.{name}", "added", f"gate {name} added",
                                   "one more go/no-go gate", "", ("gates", name)))
     return changes
+
+
+def _loosest(values: list[Any], higher_is_looser: bool) -> Any:
+    """The loosest of several profiles' values; None (no limit, no such setting) is looser than any value."""
+    if any(v is None for v in values):
+        return None
+    return max(values) if higher_is_looser else min(values)
+
+
+def compare_new_profile(bases: list[Profile], new: Profile) -> list[Change]:
+    """A profile new in the change against the loosest existing one, limit by limit: only what is looser than every
+    existing profile is reported (as a loosening); what is as tight as one of them is not news."""
+    from types import SimpleNamespace
+
+    risk = {name: _loosest([getattr(p.risk, name) for p in bases], up) for name, (_, up, _) in RISK.items()}
+    risk["require_stop_loss"] = all(p.risk.require_stop_loss for p in bases)
+    for name in ALLOWED:
+        lists = [getattr(p.risk, name) for p in bases]
+        risk[name] = None if any(v is None for v in lists) else tuple(sorted({x for v in lists for x in v}))
+    watch = {name: _loosest([getattr(p.watch, name) for p in bases], up) for name, (up, _) in WATCH.items()}
+    watch["square_off"] = _loosest([p.watch.square_off for p in bases], True)
+    old_risk, old_watch = SimpleNamespace(**risk), SimpleNamespace(**watch)
+    changes = compare_risk(old_risk, new.risk) + compare_watch(old_watch, new.watch)
+    ages = [p.scan.max_age for p in bases]
+    age = _limit("scan.max_age", max(ages), new.scan.max_age, "", True,
+                 "ignition accepts a passed scan up to {new} old, instead of {old}")
+    changes += [age] if age else []
+    if _live(new) and not any(_live(p) for p in bases):
+        changes += compare_broker(bases[0], new)
+    return [replace(c, what=f"new profile {new.name}: {c.key} = {c.value}, looser than every profile at the base "
+                            f"(the loosest there: {_old_text(c)})")
+            for c in changes if c.kind == LOOSENING]
+
+
+def _old_text(change: Change) -> str:
+    """The loosest base value as its finding states it ("raised from 6% to 20%" -> 6%)."""
+    what = change.what
+    if change.key == "broker":
+        return "none trades real money"
+    if " from " in what and " to " in what:
+        return what.split(" from ", 1)[1].rsplit(" to ", 1)[0]
+    if "(was " in what:
+        return what.split("(was ", 1)[1].rstrip(")")
+    return "none"

@@ -30,6 +30,8 @@ STEP_DROPPED = {
     "engine.health": "ignition no longer waits for the engine to report healthy",
     "lifecycle.confirm": "ignition no longer confirms the running state",
 }
+# The `within` a step uses when its params leave it out (mci.steps.orders): a removed `within` is compared as this.
+WITHIN_DEFAULT = {"orders.complete": "30s", "orders.cancel_all": "30s", "positions.square_off": "60s"}
 # How firmly a step's failure is handled, weakest first.
 ON_ERROR = {"continue": 0, "abort": 1, "escalate": 2}
 # In the emergency flatten every step must run whatever failed before it: stopping is the weak choice.
@@ -151,11 +153,8 @@ def _step_params(items: Items, kind: str, step_id: str, old: dict, new: dict, em
             items.add(LOOSENING if kept else TIGHTENING, name, b is not False, f"{name} changed from {a} to {b}",
                       "active GTTs survive the kill: one can place a new order when its price is crossed" if kept
                       else "active GTTs are deleted by the kill", f"set enabled: {a if a is not None else 'true'}", anchor)
-        elif kind in ("orders.cancel_all", "positions.square_off") and key == "within" and b is not None:
-            change_kind = directed(a, b, False) if a is not None else NEUTRAL
-            items.add(change_kind, name, b, f"{name} {moved(a, b)}",
-                      "it gives up sooner, and may leave orders or positions open" if change_kind == LOOSENING
-                      else "it keeps trying longer before it gives up", f"set within: {fmt.show(a)}", anchor)
+        elif kind in WITHIN_DEFAULT and key == "within":
+            _within(items, name, anchor, a, b, WITHIN_DEFAULT[kind], emergency)
         elif emergency and kind == "engine.stop" and key == "signal" and "KILL" in (a, b):
             weaker = a == "KILL"
             items.add(LOOSENING if weaker else TIGHTENING, name, b or "default",
@@ -171,3 +170,37 @@ def _step_params(items: Items, kind: str, step_id: str, old: dict, new: dict, em
         else:
             items.add(NEUTRAL, name, b if b is not None else "removed", f"{name} {moved(a, b)}",
                       "a change mci cannot rank as looser or tighter; review it", f"set {key}: {fmt.show(a)}", anchor)
+
+
+def _within(items: Items, name: str, anchor: tuple, old: object, new: object, default: str, emergency: bool) -> None:
+    """How long a step keeps at its orders or positions. In the emergency flatten longer is looser: the account stays
+    exposed, and the kill switch's verdict (not flat, could not verify) comes later. Elsewhere shorter is looser:
+    the step gives up sooner and may leave orders or positions open."""
+    from datetime import timedelta
+
+    from mci.config.units import parse_duration
+
+    def duration(value: object) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    try:
+        a, b = duration(old if old is not None else default), duration(new if new is not None else default)
+    except (TypeError, ValueError):
+        items.add(NEUTRAL, name, new if new is not None else "removed", f"{name} {moved(old, new)}",
+                  "a change mci cannot rank as looser or tighter; review it", f"set within: {fmt.show(old)}", anchor)
+        return
+    if a == b:
+        return
+    shown = {"old": fmt.show(old) if old is not None else f"the default {default}",
+             "new": fmt.show(new) if new is not None else f"the default {default}"}
+    kind = directed(a, b, emergency)
+    if emergency:
+        why = (f"the emergency flatten may take {shown['new']} instead of {shown['old']} before its verdict: positions "
+               "stay open longer and the kill switch says later that it could not flatten"
+               if kind == LOOSENING else "the emergency flatten reaches its verdict sooner")
+    else:
+        why = ("it gives up sooner, and may leave orders or positions open" if kind == LOOSENING
+               else "it keeps trying longer before it gives up")
+    items.add(kind, name, new if new is not None else "removed",
+              f"{name} changed from {shown['old']} to {shown['new']}", why,
+              f"set within: {fmt.show(old)}" if old is not None else "remove within (back to the default)", anchor)

@@ -25,6 +25,8 @@ class Pair:
     base: bytes | None
     rules_rel: str  # the rules/ folder a profile here resolves against, relative to the root
     base_rules: dict[str, bytes] | None = None  # that folder at the base; read only for a profile
+    # A new file: the YAML files of its folder at the base, the profiles a new profile is judged against.
+    siblings: dict[str, bytes] | None = None
 
 
 def diff(paths: list[Path], base: str, *, cwd: Path, state_dir: Path, extra_approvals: Iterable[Path] = (),
@@ -52,6 +54,7 @@ def diff(paths: list[Path], base: str, *, cwd: Path, state_dir: Path, extra_appr
         raise ConfigErrors(errors)
     book = ApprovalBook.default(state_dir, extra_approvals, cwd=root)
     for item in report.findings:
+        item.base = base
         if item.kind == LOOSENING:
             item.approval = book.find(item.subject, now)
     report.findings.sort(key=lambda f: (f.location.file, f.location.line, f.location.column))
@@ -106,10 +109,14 @@ def _git_pairs(git, paths: list[Path], cwd: Path) -> list[Pair]:
         text = git.read(base_rel) if base_rel else None
         rules_rel = _rules_rel(rel)
         pairs.append(Pair(rel, git.root / rel, text, rules_rel))
-    folders = {p.rules_rel for p in pairs if p.base is not None}
+    folders = {p.rules_rel for p in pairs}
     base_rules = {folder: {k[len(folder) + 1:]: v for k, v in git.files(folder).items()} for folder in folders}
     for pair in pairs:
         pair.base_rules = base_rules.get(pair.rules_rel, {})
+        if pair.base is None:
+            folder = PurePosixPath(pair.rel).parent
+            pair.siblings = {k: v for k, v in git.files(folder.as_posix()).items()
+                             if PurePosixPath(k).parent == folder and k != pair.rel}
     return pairs
 
 
@@ -157,6 +164,8 @@ def _compare(pair: Pair, work: Path, cache_dir: Path | None, errors: list[MciErr
         return []
     if pair.base is None:
         noun = f"profile {new.doc.data.get('name', pair.rel)}" if new.kind == "profile" else new.kind
+        if new.kind == "profile":
+            return _new_profile(pair, new, noun, work, cache_dir)
         return [finding(Change(NEUTRAL, "file", "new", f"new {noun}: {pair.rel}",
                                "a new file has no base to compare with; review it as a whole", "", ()),
                         pair.rel, locate.path(new.doc, ("name",)))]
@@ -174,6 +183,29 @@ def _compare(pair: Pair, work: Path, cache_dir: Path | None, errors: list[MciErr
                                "make the base valid, or review the whole file", ()),
                         pair.rel, new.doc.at(()))]
     return notes + [finding(change, pair.rel, _where(new, change)) for change in _changes(old, new, cache_dir)]
+
+
+def _new_profile(pair: Pair, new: sides.Side, noun: str, work: Path, cache_dir: Path | None) -> list[Finding]:
+    """A new profile is held to the profiles beside it at the base: a limit looser than the loosest of them is a
+    loosening (a copy of paper.yaml with 20% daily loss must not pass as 'new file'). The schema's ceilings bind it
+    like any profile (a profile over one does not validate)."""
+    from mci.policy.compare_profile import compare_new_profile
+
+    new_rules = pair.new.resolve().parent.parent / "rules"
+    bases = []
+    for number, (rel, text) in enumerate(sorted((pair.siblings or {}).items())):
+        old, _ = sides.base_profile(work / f"sibling{number}", PurePosixPath(rel).name, text, pair.base_rules or {},
+                                    new_rules, cache_dir)
+        if old is not None and old.kind == "profile":  # a base file that no longer validates judges nothing
+            bases.append((rel, old.model))
+    against = (f"judged against the loosest of the {len(bases)} profile(s) beside it at the base "
+               f"({', '.join(rel for rel, _ in bases)}): any limit looser than all of them is reported"
+               if bases else "there is no profile beside it at the base to judge it against; the schema's "
+               "ceilings bind it; review it as a whole")
+    notes = [finding(Change(NEUTRAL, "file", "new", f"new {noun}: {pair.rel}", against, "", ()),
+                     pair.rel, locate.path(new.doc, ("name",)))]
+    changes = compare_new_profile([model for _, model in bases], new.model) if bases else []
+    return notes + [finding(change, pair.rel, _where(new, change)) for change in changes]
 
 
 def _shipped_fallback(rel: str) -> Path | None:

@@ -48,6 +48,7 @@ class Finding:
     revert: str
     subject: str
     approval: Any = None  # mci.approvals.Approval covering the subject, if any
+    base: str = "HEAD"  # what `mci policy diff` compared with: `policy approve` checks the subject against it
 
     @property
     def blocking(self) -> bool:
@@ -55,8 +56,9 @@ class Finding:
 
     @property
     def approve_command(self) -> str:
+        base = "" if self.base == "HEAD" else f" --base {shlex.quote(self.base)}"
         return (f"mci policy approve {shlex.quote(self.subject)} --by NAME --note WHY "
-                f"--file {APPROVALS_FILE}")
+                f"--file {APPROVALS_FILE}{base}")
 
     @property
     def how(self) -> str:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mci.risk import Account, Usage
 
 # Events worth a person's attention: these go to the notify hook as well as to on_event.
-NOTIFY = frozenset({"risk_warning", "risk_breach", "blind", "token_expiring", "square_off", "emergency_failed",
+NOTIFY = frozenset({"risk_warning", "reducing", "reduce_failed", "risk_breach", "blind", "token_expiring", "square_off", "emergency_failed",
                     "lock_busy", "db_failed"})
 
 Notify = Callable[[str, Mapping[str, Any]], None]
@@ -31,7 +31,7 @@ def log_notify(event: str, data: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class WatchEvent:
-    kind: str  # start | poll | risk_warning | risk_clear | risk_breach | unconfirmed | poll_failed | blind | seen |
+    kind: str  # start | poll | risk_warning | risk_clear | reducing | reduce_failed | risk_breach | unconfirmed | poll_failed | blind | seen |
     #            token_expiring | square_off | halted | lock_busy | emergency_failed | db_failed | stop
     at: datetime
     text: str

@@ -5,6 +5,8 @@ equity peak (persisted per profile and trading day), and assesses every
 account-level limit (mci.risk.assess):
 
   warn    logged, audited and notified once per rule until it is back to ok;
+  reduce  at `watch.reduce_at` of the day's loss limits (daily loss, drawdown): the engine is paused and the
+          profile moves running → reducing (exits only; mci.engine.reducing);
   breach  re-read at once to confirm, audited, then the emergency sequence
           (flat, halted, latched) and the watcher stops.
 
@@ -105,6 +107,7 @@ class Watcher:
         self._last_read: datetime | None = None
         self._calendar: "ExchangeCalendar | None" = None
         self._square_off_at: tuple[date, datetime | None] | None = None  # (day, that day's square-off)
+        self._reduce_said: str | None = None  # the last reason a move to reducing failed, said once
 
     # ------------------------------------------------------------------ control
 
@@ -297,6 +300,7 @@ class Watcher:
         if breaches(usages):
             return self._breach(reader, usages)
         self._soft(usages)
+        self._reduce(usages)
         return None
 
     def _failed_read(self, exc: MciError) -> None:
@@ -332,6 +336,33 @@ class Watcher:
             elif u.level == "ok" and u.rule in self._warned:
                 self._warned.discard(u.rule)
                 self._emit("risk_clear", f"{u.rule} back under the warning threshold: {u.text}", usage=u.as_dict())
+
+    def _reduce(self, usages: "list[Usage]") -> None:
+        """At `watch.reduce_at` of a day's loss limit: pause the engine, running → reducing (mci.engine.reducing).
+        Only from running: an operator's `mci resume` is undone at the next poll while the loss stays that high."""
+        from mci.engine.reducing import pause, soft_hits
+
+        hits = soft_hits(self.profile, usages)
+        store = self._store
+        if not hits or store is None or store.lifecycle(self.profile.name).state != "running":
+            if not hits:
+                self._reduce_said = None
+            return
+        share = f"{int((self.profile.watch.reduce_at or 0) * 100)}%"
+        text = "; ".join(f"{u.rule}: {u.text}" for u in hits)
+        try:
+            pause(self.profile, self.clock, self.state_dir, reason=f"watch.reduce_at {share}: {text}", by="mci watch")
+        except LockedError:
+            return  # another command holds the profile: tried again at the next poll
+        except MciError as exc:
+            if self._reduce_said != exc.what:  # once per cause, not once per poll
+                self._reduce_said = exc.what
+                self._emit("reduce_failed", f"cannot move to reduce-only at watch.reduce_at {share} ({text}): "
+                           f"{exc.what}; HOW: {exc.how}", "error", error=exc.as_dict())
+            return
+        self._reduce_said = None
+        self._emit("reducing", f"REDUCING {text} (at or over watch.reduce_at {share}): engine paused, exits only; "
+                               "the hard limit still runs the emergency", "warn", usages=[u.as_dict() for u in hits])
 
     def _db(self, what: str, write: Callable[[], Any]) -> None:
         """A state-DB write that must never stop the guard (a busy or full disk): said once, then polling goes on."""
