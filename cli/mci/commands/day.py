@@ -193,7 +193,13 @@ def reduce(profile_path: Path | None, clock: Clock, state_dir: Path, output: str
     from mci.logs import event
 
     profile = _profile(profile_path, state_dir)
-    outcome = (reducing.pause if action == "pause" else reducing.resume)(profile, clock, state_dir, reason=reason)
+    if action == "pause":
+        outcome = reducing.pause(profile, clock, state_dir, reason=reason)
+    else:
+        from mci.watch.reading import risk_read
+
+        outcome = reducing.resume(profile, clock, state_dir,
+                                  lambda store: risk_read(profile, clock, state_dir, store), reason=reason)
     event("INFO", f"{action}: lifecycle {outcome.state}" + ("" if outcome.changed else " (unchanged)"),
           profile=profile.name)
     if output == "json":

@@ -80,9 +80,12 @@ def pause(profile: "Profile", clock: Clock, state_dir: Path, *, reason: str = ""
                          note="entries stopped; exits only")
 
 
-def resume(profile: "Profile", clock: Clock, state_dir: Path, *, reason: str = "", by: str = "mci resume",
-           control: "EngineControl | None" = None) -> ReduceOutcome:
-    """reducing → running after a fresh risk read shows no hard limit breached and the engine resumed."""
+def resume(profile: "Profile", clock: Clock, state_dir: Path, read: "Callable[[StateStore], list[Usage]]", *,
+           reason: str = "", by: str = "mci resume", control: "EngineControl | None" = None) -> ReduceOutcome:
+    """reducing → running after a fresh risk read shows no hard limit breached and the engine resumed.
+
+    `read` is that risk read (mci.watch.reading.risk_read: the watcher's reader and peak), passed in so that
+    the engine layer does not import the watcher, which imports it."""
     from mci.engine.lifecycle import Lifecycle
     from mci.store.lock import ProfileLock
     from mci.store.state import StateStore
@@ -94,7 +97,7 @@ def resume(profile: "Profile", clock: Clock, state_dir: Path, *, reason: str = "
             source = life.current().state
             if source not in ("running", "reducing"):
                 life.fire("resume", clock.now(), reason or by)  # refused with the state's hint (exit 4)
-            usages = risk_read(profile, clock, state_dir, store)
+            usages = read(store)
             _refuse_on_breach(profile, usages)
             engine = control if control is not None else _control(profile, state_dir)
             info = _deliver(engine, "resume", profile)
@@ -122,21 +125,6 @@ def soft_hits(profile: "Profile", usages: "list[Usage]") -> "list[Usage]":
     if at is None:
         return []
     return [u for u in usages if u.rule in REDUCE_RULES and u.value > 0 and u.value >= u.limit * at]
-
-
-def risk_read(profile: "Profile", clock: Clock, state_dir: Path, store: "StateStore") -> "list[Usage]":
-    """Every account-level limit against the account as the broker reports it now (the watcher's reader and peak)."""
-    from mci.risk import RiskModel, assess
-    from mci.store.watchers import Watchers
-    from mci.watch.reading import Reader
-
-    day = clock.now_in(profile.market.timezone).date()
-    reader = Reader(profile, state_dir, clock, store, timedelta(seconds=1), None)
-    try:
-        account = reader.account(Watchers(store, profile.name).peak(day), clock.now())
-    finally:
-        reader.close()
-    return assess(RiskModel.of(profile.risk, account.capital), account)
 
 
 def _refuse_on_breach(profile: "Profile", usages: "list[Usage]") -> None:

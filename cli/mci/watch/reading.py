@@ -19,7 +19,7 @@ from mci.errors import ExitCode, MciError
 if TYPE_CHECKING:
     from mci.brokers.base import Broker, SessionInfo
     from mci.config.model import Profile
-    from mci.risk import Account
+    from mci.risk import Account, Usage
     from mci.store.state import StateStore
 
 BREAKER = "broker"
@@ -129,3 +129,17 @@ class Reader:
             return self.broker().session()
         except Exception as exc:  # noqa: BLE001 — see _as_error
             raise _as_error(exc, "reading the broker session") from None
+
+
+def risk_read(profile: "Profile", clock: Clock, state_dir: Path, store: "StateStore") -> "list[Usage]":
+    """Every account-level limit against the account as the broker reports it now (the watcher's reader and peak)."""
+    from mci.risk import RiskModel, assess
+    from mci.store.watchers import Watchers
+
+    day = clock.now_in(profile.market.timezone).date()
+    reader = Reader(profile, state_dir, clock, store, timedelta(seconds=1), None)
+    try:
+        account = reader.account(Watchers(store, profile.name).peak(day), clock.now())
+    finally:
+        reader.close()
+    return assess(RiskModel.of(profile.risk, account.capital), account)
