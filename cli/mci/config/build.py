@@ -251,6 +251,8 @@ def build_watch(read: _Reader) -> WatchConfig:
         square_off=read.unit(parse_hhmm, w + ("square_off",)),
         token_warning=read.unit(units.parse_duration, w + ("token_warning",), WatchConfig.token_warning),
         blind_warning=read.unit(units.parse_duration, w + ("blind_warning",), WatchConfig.blind_warning),
+        stream=bool(read.get(w + ("stream",), WatchConfig.stream)),
+        reconcile=read.unit(units.parse_duration, w + ("reconcile",), WatchConfig.reconcile),
     )
 
 

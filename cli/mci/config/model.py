@@ -141,6 +141,8 @@ class WatchConfig:
     square_off: time | None = None  # market-timezone time of day: run the end-of-day sequence
     token_warning: timedelta = timedelta(minutes=30)  # warn this long before the token expires
     blind_warning: timedelta = timedelta(seconds=10)  # warn when the account could not be read for this long
+    stream: bool = True  # judge on the broker's live feed (ticks, order updates); False: poll every interval
+    reconcile: timedelta = timedelta(seconds=5)  # on the stream: the full REST read that corrects drift
 
 
 @dataclass(frozen=True)
