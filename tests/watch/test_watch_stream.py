@@ -6,7 +6,6 @@ account over Kite's 1 quote a second. The paper broker's in-process feed runs th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading

@@ -21,7 +21,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable
 
-from mci.brokers.stream import FeedState, OrderUpdate, Stream, Tick
+from mci.brokers.stream import FeedState, OrderUpdate, Stream, StreamEvent, Tick
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -55,7 +55,7 @@ class Feed:
         held = {f"{p.exchange}:{p.symbol}": p.instrument_token for p in answers[1] if p.quantity}
         self.stream.watch(held)
 
-    def take(self, events: list) -> tuple[bool, bool, list[FeedState]]:
+    def take(self, events: list[StreamEvent]) -> tuple[bool, bool, list[FeedState]]:
         """(a held price moved, the order book moved, the connection's changes)."""
         moved = orders = False
         states: list[FeedState] = []
