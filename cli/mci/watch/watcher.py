@@ -104,7 +104,8 @@ class Watcher:
         self._store: "StateStore | None" = None
         self._beats: "Watchers | None" = None
         self._db_said: set[str] = set()
-        self._last_read: datetime | None = None
+        self._last_read: datetime | None = None  # the last REST read's instant
+        self._rate_since: datetime | None = None  # the order-rate window start that read was judged with
         self._calendar: "ExchangeCalendar | None" = None
         self._square_off_at: tuple[date, datetime | None] | None = None  # (day, that day's square-off)
         self.stream = profile.watch.stream if stream is None else stream  # judge on the broker's feed
@@ -160,16 +161,19 @@ class Watcher:
     def _judge(self, reader: "Reader") -> tuple["Account", list["Usage"]]:
         return self._assess(reader.account(self.peak, self.clock.now()))
 
-    def _assess(self, account: "Account") -> tuple["Account", list["Usage"]]:
-        """The one judgement of an account, read (a poll, a reconciliation) or marked by the ticks."""
+    def _assess(self, account: "Account", *, marked: bool = False) -> tuple["Account", list["Usage"]]:
+        """The one judgement of an account, read (a poll, a reconciliation) or `marked` at the stream's ticks."""
         from mci.risk import RiskModel, assess
 
-        previous = self._last_read
-        # The rate is judged on what was placed since the previous read (less one window, for a burst
-        # straddling two reads); an old burst already acted on does not trip again.
-        since = previous - timedelta(seconds=1) if previous is not None else None
+        if marked:
+            since = self._rate_since  # the orders are the last read's: judged as that read judged them
+        else:
+            previous = self._last_read
+            # The rate is judged on what was placed since the previous read (less one window, for a burst
+            # straddling two reads); an old burst already acted on does not trip again.
+            since = self._rate_since = previous - timedelta(seconds=1) if previous is not None else None
+            self._last_read = account.at
         usages = assess(RiskModel.of(self.profile.risk, account.capital), account, rate_since=since)
-        self._last_read = account.at
         self.peak = max(self.peak or account.capital, account.capital, account.equity)
         self._summary = summary_of(account, usages, self.peak)
         self._summary["feed"] = self._feed_text  # `mci status` says whether the watcher is on the stream
@@ -407,7 +411,7 @@ class Watcher:
             self.polls += 1
             self._seen_again()
         else:
-            account, usages = self._assess(marked)
+            account, usages = self._assess(marked, marked=True)
             self.ticks += 1
         if self.peak is not None and self.peak != before:
             peak, day = self.peak, self._day()
