@@ -149,6 +149,8 @@ def one_run(mode: str, phase: float, spec: str, with_status: bool = False) -> tu
             if not seen["stream_down"].wait(15):
                 return None, "the watcher never said the stream was down", extra
             time.sleep(INTERVAL * (1 + phase))
+        elif with_status:
+            time.sleep(7)  # status's start-up second, then six of both running
         else:
             time.sleep((RECONCILE if mode == "stream" else INTERVAL) * (1 + phase))
         first.armed = True

@@ -191,3 +191,26 @@ def test_a_cut_stream_closes_refuses_and_comes_back_resubscribed(session, ticker
     ex.move_price("NSE", "INFY", D("2"))
     moved = ex.ltp(["NSE:INFY"])["NSE:INFY"]
     assert t.tick_of(infy, lambda x: D(repr(x["last_price"])) == moved, timeout=10) is not None, t.seen
+
+
+def test_dropped_and_delayed_ticks(session, tickers):
+    from mci.brokers.sim.faults import parse_faults
+
+    server, access = session
+    ex = server.app.exchange
+    infy = token_of(ex, "INFY")
+    t = tickers(server.url, access, "ltp", [infy])
+    assert t.tick_of(infy) is not None, t.seen
+    server.app.set_faults(parse_faults("stream_drop=1"))
+    ex.move_price("NSE", "INFY", D("-1"))
+    dropped = ex.ltp(["NSE:INFY"])["NSE:INFY"]
+    since = len(t.seen)
+    assert t.until(lambda e: e["event"] == "heartbeat", timeout=5)  # the connection lives on, its ticks are lost
+    assert t.tick_of(infy, lambda x: D(repr(x["last_price"])) == dropped, since=since, timeout=1) is None
+    server.app.set_faults(parse_faults("stream_delay=700ms"))
+    ex.move_price("NSE", "INFY", D("-1"))
+    late = ex.ltp(["NSE:INFY"])["NSE:INFY"]
+    moved = time.monotonic()
+    assert t.tick_of(infy, lambda x: D(repr(x["last_price"])) == late, timeout=10) is not None, t.seen
+    assert time.monotonic() - moved >= 0.7
+    assert str(parse_faults("stream_drop=1,stream_delay=700ms,stream=cut")) == "stream=cut,stream_drop=1,stream_delay=700ms"
