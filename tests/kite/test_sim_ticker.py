@@ -214,3 +214,15 @@ def test_dropped_and_delayed_ticks(session, tickers):
     assert t.tick_of(infy, lambda x: D(repr(x["last_price"])) == late, timeout=10) is not None, t.seen
     assert time.monotonic() - moved >= 0.7
     assert str(parse_faults("stream_drop=1,stream_delay=700ms,stream=cut")) == "stream=cut,stream_drop=1,stream_delay=700ms"
+
+
+def test_a_fourth_connection_of_one_api_key_is_refused(session, tickers):
+    server, access = session
+    infy = token_of(server.app.exchange, "INFY")
+    three = [tickers(server.url, access, "ltp", [infy]) for _ in range(3)]
+    for t in three:
+        assert t.until(lambda e: e["event"] == "connect"), t.seen
+    fourth = tickers(server.url, access, "ltp", [infy])
+    event = fourth.until(lambda e: e["event"] in ("connect", "error"), timeout=15)
+    assert event is not None and event["event"] == "error" and "429" in event["reason"], fourth.seen
+    assert server.app.stream.connections == 3

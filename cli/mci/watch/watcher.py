@@ -150,6 +150,7 @@ class Watcher:
 
         store = StateStore.open(self.state_dir)
         reader = Reader(self.profile, self.state_dir, self.clock, store, self.interval, self._broker_factory)
+        self._feed_text = "one read (--once)"
         try:
             self.peak = Watchers(store, self.profile.name).peak(self._day())
             account, usages = self._judge(reader)

@@ -49,6 +49,9 @@ HEARTBEAT_EVERY = 1.0  # a connection that was sent nothing for this long gets a
 MODES = ("ltp", "quote", "full")
 DEFAULT_MODE = "quote"  # Kite: a subscription without a mode message streams quotes
 TICK_LOG = 10_000
+# "Single API key can have upto 3 websocket connections" (https://kite.trade/docs/connect/v3/websocket); Kite's
+# answer to a fourth is not published: the simulator refuses its handshake with 429 and its own words.
+MAX_CONNECTIONS = 3
 
 # The ticker's exchange segments (the low byte of an instrument token) and their price divisors, as
 # kiteconnect/ticker.py reads them: cds 1e7, bcd and nco 1e4, the rest paise.
@@ -256,6 +259,8 @@ class TickerHub:
         record = self.app.exchange.session_for(token) if token else None
         if not api_key or not hmac.compare_digest(api_key, self.app.api_key) or record is None or not record.valid:
             return "403 Forbidden", "Incorrect `api_key` or `access_token`."
+        if self.connections >= MAX_CONNECTIONS:
+            return "429 Too Many Requests", f"At most {MAX_CONNECTIONS} WebSocket connections per api_key (simulator)."
         return None
 
     def _read(self, session: Session) -> None:
