@@ -238,3 +238,25 @@ def test_no_command_but_watch_loads_the_websocket_client(account, tmp_path):
         done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, cwd=ROOT,
                               timeout=120)
         assert "\nLOADED []\n" in done.stderr, (args, done.returncode, done.stderr[-2000:])
+
+
+def test_a_stream_that_never_connects_is_said_and_polled_around(account, tmp_path):
+    exchange, server, token = account
+    server.app.set_faults(parse_faults("stream=cut"))  # every handshake refused from the start
+    env = environment(tmp_path / "home", server, token)
+    watcher = Live(["watch", "-p", str(profile_file(tmp_path, "60s")), "-o", "json"], env)
+    try:
+        down = watcher.wait_line(is_event("stream_down"), timeout=15)
+        assert down is not None, [line for _, line in watcher.lines] + [watcher.stderr]
+        assert "503" in down[1] or "refused" in down[1] or "failed" in down[1], down[1]
+        time.sleep(1.2)
+        exchange.move_price("NSE", BOOK[3], D("-12"))
+        moved = time.monotonic()
+        seen = watcher.wait_line(is_event("risk_breach"), timeout=10)
+        watcher.finish(timeout=120)
+    finally:
+        watcher.kill()
+    assert seen is not None and seen[0] - moved <= 1.5, (seen, moved)
+    report = events(watcher)[-1]
+    assert report["status"] == "tripped" and report["ticks"] == 0 and report["polls"] >= 3, report
+    assert not [e for e in events(watcher) if e["event"] == "stream_up"]

@@ -38,6 +38,13 @@ def ticker_root(rest_root: str | None) -> str | None:
     return rest_root
 
 
+def _short(reason: Any) -> str:
+    """autobahn's reason, e.g. 'WebSocket connection upgrade failed (503 - ServiceUnavailable)'; never the URL (it
+    carries the access token)."""
+    text = str(reason or "")
+    return "" if "access_token" in text else text[:120]
+
+
 class KiteStream:
     name = "kite ticker"
 
@@ -50,6 +57,7 @@ class KiteStream:
         self._lock = threading.Lock()
         self._kws: Any = None
         self._up = False
+        self._failure = "not connected yet"
 
     def __repr__(self) -> str:
         return f"KiteStream(root={self.root!r})"
@@ -127,9 +135,10 @@ class KiteStream:
         kws.on_ticks = self._on_ticks
         kws.on_order_update = self._on_order
         kws.on_message = lambda ws, payload, is_binary: self._events.heard()
-        kws.on_close = lambda ws, code, reason: self._down(f"the ticker connection closed ({code})")
-        kws.on_error = lambda ws, code, reason: self._down(f"the ticker connection failed ({code})")
-        kws.on_reconnect = lambda ws, attempt: self._down(f"reconnecting to the ticker (attempt {attempt})")
+        kws.on_close = lambda ws, code, reason: self._down(f"the ticker connection closed ({code}: {_short(reason)})")
+        kws.on_error = lambda ws, code, reason: self._down(f"the ticker connection failed ({code}: {_short(reason)})")
+        kws.on_reconnect = lambda ws, attempt: self._down(f"{self._failure}; reconnecting (attempt {attempt})",
+                                                          failure=False)
         kws.on_noreconnect = lambda ws: self._down("the ticker gave up reconnecting")
         self._kws = kws
         kws.connect(threaded=True)
@@ -155,10 +164,13 @@ class KiteStream:
         if kws is not None and kws.ws is not None:
             kws.unsubscribe(tokens)
 
-    def _down(self, reason: str) -> None:
-        if self._up or "gave up" in reason:
-            self._up = False
-            self._events.put(FeedState(False, reason, time.monotonic()))
+    def _down(self, reason: str, *, failure: bool = True) -> None:
+        # Every failure, not only the first: while it never connects, the latest says why (the watcher acts on
+        # the change of state alone).
+        if failure:
+            self._failure = reason
+        self._up = False
+        self._events.put(FeedState(False, reason, time.monotonic()))
 
     def _on_ticks(self, ws: Any, ticks: list[dict[str, Any]]) -> None:
         now = time.monotonic()

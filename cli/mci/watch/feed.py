@@ -43,7 +43,7 @@ class Feed:
         self.live = False  # up, not silent, and a read to mark
         self.said: bool | None = None  # the liveness last announced (stream_up / stream_down)
         self.opened = monotonic()
-        self.reason = "connecting"
+        self.reason = "not connected yet"
         self.ticks = 0
         self.last_tick: Tick | None = None
 
@@ -70,6 +70,8 @@ class Feed:
                 orders = True
             elif isinstance(e, FeedState):
                 self.up = e.up
+                if not e.up:
+                    self.reason = e.reason  # what check() says while it stays down
                 states.append(e)
         return moved, orders, states
 
@@ -77,7 +79,7 @@ class Feed:
         """Whether the feed can be judged on now, and if not why; drops a connection gone silent."""
         silent = self.stream.silent_for()
         if not self.stream.connected():
-            return False, self.reason if not self.up else "the stream is not connected"
+            return False, self.reason
         if silent > STALE_AFTER:
             drop = getattr(self.stream, "drop", None)
             if drop is not None:
