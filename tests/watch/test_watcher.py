@@ -60,6 +60,7 @@ def lifecycle(home, name: str = "paper") -> str:
 def watcher(profile, clock, home, **kw):
     kw.setdefault("wait", Script(clock))
     kw.setdefault("on_event", Events())
+    kw.setdefault("stream", False)  # these script the polling cycle poll by poll; the stream has its own tests
     return Watcher(profile, clock, home, **kw)
 
 

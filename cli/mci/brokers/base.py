@@ -42,6 +42,7 @@ class Position:
     realised: Decimal
     unrealised: Decimal
     m2m: Decimal | None = None  # the day's mark-to-market (Kite's m2m); None: the position is today's alone
+    instrument_token: int | None = None  # the broker's id of the instrument (what the ticker streams by)
 
     @property
     def pnl(self) -> Decimal:

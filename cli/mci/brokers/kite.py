@@ -40,6 +40,7 @@ from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
 from mci.redact import redact
 
 if TYPE_CHECKING:
+    from mci.brokers.kite_stream import KiteStream
     from mci.config.model import Profile
     from mci.token_store import TokenRecord
 
@@ -334,7 +335,8 @@ class KiteBroker:
             Position(exchange=p["exchange"], symbol=p["tradingsymbol"], product=p["product"], quantity=int(p["quantity"]),
                      average_price=_dec(p.get("average_price")), last_price=_dec(p.get("last_price")),
                      realised=_dec(p.get("realised")), unrealised=_dec(p.get("unrealised")),
-                     m2m=_dec(p["m2m"]) if p.get("m2m") is not None else None)
+                     m2m=_dec(p["m2m"]) if p.get("m2m") is not None else None,
+                     instrument_token=int(p["instrument_token"]) if p.get("instrument_token") else None)
             for p in (data or {}).get("net", [])
         ]  # fmt: skip
 
@@ -528,6 +530,15 @@ class KiteBroker:
         (https://www.kite.trade/forum/discussion/comment/9187/).
         """
         self._call("revoking the session", self._kite.invalidate_access_token)
+
+    def stream(self) -> "KiteStream":
+        """Kite's WebSocket ticker for this session (mci.brokers.kite_stream; not started until watched)."""
+        from mci.brokers.kite_stream import KiteStream, ticker_root
+
+        if self._token is None:
+            raise MciError("no Kite session to stream with", self.no_token_why, "run `mci token login`",
+                           ExitCode.FAILED)
+        return KiteStream(self._api_key, self._token.access_token, ticker_root(self.root))
 
     def close(self) -> None:
         session = getattr(self._client, "reqsession", None)

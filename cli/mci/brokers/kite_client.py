@@ -45,3 +45,11 @@ def kite_connect() -> type:
     from kiteconnect.connect import KiteConnect
 
     return KiteConnect
+
+
+def kite_ticker() -> type:
+    """The KiteTicker class (twisted and autobahn come with it): `mci watch`'s stream alone asks for it."""
+    _register_lazy_package()
+    from kiteconnect.ticker import KiteTicker
+
+    return KiteTicker

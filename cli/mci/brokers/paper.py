@@ -22,6 +22,7 @@ from mci.clock import Clock
 from mci.errors import ConfigError
 
 if TYPE_CHECKING:
+    from mci.brokers.paper_stream import PaperStream
     from mci.config.model import Profile
 
 PAPER_USER = "PAPER1"
@@ -59,6 +60,7 @@ def _position(p: PositionRecord) -> Position:
         last_price=p.last_price,
         realised=p.realised,
         unrealised=p.unrealised,
+        instrument_token=p.instrument_token or None,
     )
 
 
@@ -139,6 +141,12 @@ class PaperBroker:
     def funds(self) -> Funds:
         f = self.exchange.funds()
         return Funds(available=f.available, used=f.used, opening=f.opening)
+
+    def stream(self) -> "PaperStream":
+        """The same feed interface as Kite's ticker, in-process (mci.brokers.paper_stream)."""
+        from mci.brokers.paper_stream import PaperStream
+
+        return PaperStream(self.exchange)
 
     def positions(self) -> list[Position]:
         return [_position(p) for p in self.exchange.positions()]

@@ -125,6 +125,8 @@ def register(app: "typer.Typer") -> None:
           reset=0.05                 close the connection without processing
           lost=0.5                   place the order, then reset the connection (POST /orders only)
           seed=7                     the random sequence (default: the simulator's --seed)
+          stream=cut                 the WebSocket ticker: reset its connections, refuse new ones
+          stream_drop=0.2            lose tick messages     stream_delay=300ms  send ticks late
         Example:  mci sim faults 5xx=30%,lost=0.5,seed=7      mci sim faults --clear
         """
         raise typer.Exit(_sim().faults(url, spec, clear, _output(output)))

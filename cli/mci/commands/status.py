@@ -265,8 +265,10 @@ def _watcher_text(live) -> str:
     if live.state == "alive":
         square_off = (r.summary or {}).get("square_off")  # the day's effective time, as the watcher computed it
         until = f", square-off {square_off[11:16]}" if isinstance(square_off, str) and len(square_off) >= 16 else ""
+        feed = (r.summary or {}).get("feed")  # "stream", or "polling (...)": the watcher's own words
+        on = f", {'on the stream' if feed == 'stream' else str(feed).upper()}" if feed else ""
         return (f"alive, pid {r.pid}, every {r.interval.total_seconds():g}s, {beat}" + (f", risk {level}" if level else "")
-                + until)
+                + on + until)
     if live.state == "stale":
         why = "its process is gone" if not live.process_alive else "it is not beating (hung, or a slow broker)"
         return f"STALE, pid {r.pid}: {why}; {beat}; restart `mci watch`"

@@ -36,7 +36,7 @@ def _interval(text: str | None) -> timedelta | None:
 
 
 def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, interval: str | None,
-        once: bool, metrics_file: Path | None = None) -> int:
+        once: bool, metrics_file: Path | None = None, poll: bool = False) -> int:
     import time
 
     from mci.config import load_profile
@@ -58,7 +58,7 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *
             observer.metrics(0, e.data.get("summary"))  # rewritten at every poll
 
     watcher = Watcher(profile, clock, state_dir, interval=every, on_event=on_event, on_step=printer.step,
-                      notify=observer.notify)
+                      notify=observer.notify, stream=False if poll else None)
     with _stop_on_signals(watcher):
         try:
             report = watcher.run()
@@ -78,7 +78,8 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *
         emit(_line({"event": "report", **report.as_dict()}))
     else:
         emit(f"{'WATCH ENDED' if report.exit_code == 0 else 'WATCH ENDED (' + report.status.upper() + ')'} — "
-             f"{report.note} ({report.polls} poll(s), {report.failed_polls} failed)")
+             f"{report.note} ({report.polls} poll(s), {report.failed_polls} failed"
+             + (f", {report.ticks} tick(s) judged)" if report.ticks else ")"))
     return int(report.exit_code)
 
 

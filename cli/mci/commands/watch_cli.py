@@ -22,6 +22,8 @@ def register(app: "typer.Typer") -> None:
     def watch(
         interval: Optional[str] = typer.Option(None, "--interval", metavar="DURATION",
                                                help="Time between polls, e.g. 1s, 500ms (default: the profile's watch.interval)."),
+        poll: bool = typer.Option(False, "--poll", help="Poll every interval, not the broker's live feed "
+                                                        "(watch.stream: false)."),
         once: bool = typer.Option(False, "--once", help="Read and judge the account once, print the usages and exit; "
                                                         "acts on nothing (no emergency, no square-off)."),
         profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
@@ -30,8 +32,11 @@ def register(app: "typer.Typer") -> None:
         """The intraday risk guard: poll the account, trip the kill switch on a hard-limit breach.
 
         \b
-        Every poll reads the day's P&L (realised + unrealised), the intraday peak and drawdown,
+        Every read judges the day's P&L (realised + unrealised), the intraday peak and drawdown,
         each position's loss, the open positions and the order rate against the profile's risk: limits.
+        On the broker's live feed (watch.stream, default; Kite's WebSocket ticker) every tick marks the
+        positions and is judged, an order update or every watch.reconcile (5s) re-reads the account;
+        a dead or silent stream reconnects with backoff while the watcher polls every interval.
         A soft threshold (risk.warn_at, e.g. 80%) warns once per rule; a hard-limit breach runs the
         emergency sequence (cancel every order, square off every position, latch halted) and stops.
         At watch.square_off (e.g. 15:15 IST; on a day whose session closes early, e.g. Muhurat
@@ -52,4 +57,4 @@ def register(app: "typer.Typer") -> None:
         from mci.commands import watch as command
 
         raise typer.Exit(command.run(profile, clock, directory, output, interval=interval, once=once,
-                                     metrics_file=metrics_file))
+                                     metrics_file=metrics_file, poll=poll))

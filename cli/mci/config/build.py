@@ -252,6 +252,8 @@ def build_watch(read: _Reader) -> WatchConfig:
         token_warning=read.unit(units.parse_duration, w + ("token_warning",), WatchConfig.token_warning),
         blind_warning=read.unit(units.parse_duration, w + ("blind_warning",), WatchConfig.blind_warning),
         reduce_at=read.unit(units.parse_percent, w + ("reduce_at",)),
+        stream=bool(read.get(w + ("stream",), WatchConfig.stream)),
+        reconcile=read.unit(units.parse_duration, w + ("reconcile",), WatchConfig.reconcile),
     )
 
 

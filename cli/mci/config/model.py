@@ -144,6 +144,8 @@ class WatchConfig:
     blind_warning: timedelta = timedelta(seconds=10)  # warn when the account could not be read for this long
     # This share of the day's loss limits (daily loss, drawdown) pauses entries (running -> reducing); None: never.
     reduce_at: Decimal | None = None
+    stream: bool = True  # judge on the broker's live feed (ticks, order updates); False: poll every interval
+    reconcile: timedelta = timedelta(seconds=5)  # on the stream: the full REST read that corrects drift
 
 
 @dataclass(frozen=True)

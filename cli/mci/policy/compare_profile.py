@@ -43,6 +43,8 @@ WATCH: dict[str, tuple[bool, str]] = {
     "blind_warning": (True, "`mci watch` may go {new} without a good read before it warns, instead of {old}"),
     "reduce_at": (True, "`mci watch` stops new entries at {new} of the day's loss limits instead of {old}: "
                   "less room between reduce-only and the kill switch"),
+    "reconcile": (True, "on the stream, `mci watch` re-reads the account every {new} instead of every {old}: what "
+                  "the ticks cannot show is seen later"),
 }
 SEQUENCES = {"graceful": ("shutdown", "graceful"), "end_of_day": ("shutdown", "end_of_day"),
              "emergency": ("shutdown", "emergency"), "ignite": ("ignite",)}
@@ -117,6 +119,13 @@ def compare_watch(old: Any, new: Any) -> list[Change]:
                                   "intraday positions are squared off later, closer to the broker's own square-off"
                                   if kind == LOOSENING else "intraday positions are squared off earlier",
                                   f"set square_off back to \"{fmt.clock(a)}\"" if a else "", anchor))
+    if old.stream != new.stream:
+        anchor = ("watch", "stream")
+        changes.append(Change(TIGHTENING, "watch.stream", "true", "watch.stream turned on",
+                              "`mci watch` judges every tick of the broker's stream", "", anchor) if new.stream else
+                       Change(LOOSENING, "watch.stream", "false", "watch.stream turned off",
+                              "`mci watch` judges the account once per watch.interval, not at every tick: a breach "
+                              "is acted on up to an interval later", "set stream: true", anchor))
     return [c for c in changes if c is not None]
 
 

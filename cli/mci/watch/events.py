@@ -31,8 +31,9 @@ def log_notify(event: str, data: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class WatchEvent:
-    kind: str  # start | poll | risk_warning | risk_clear | reducing | reduce_failed | risk_breach | unconfirmed | poll_failed | blind | seen |
-    #            token_expiring | square_off | halted | lock_busy | emergency_failed | db_failed | stop
+    kind: str  # start | poll | risk_warning | risk_clear | reducing | reduce_failed | risk_breach | unconfirmed |
+    #            poll_failed | blind | seen | token_expiring | square_off | halted | lock_busy | emergency_failed |
+    #            db_failed | stop | stream_up | stream_down
     at: datetime
     text: str
     level: str = "info"  # info | warn | error
@@ -52,10 +53,12 @@ class WatchReport:
     failed_polls: int = 0
     summary: Mapping[str, Any] = field(default_factory=dict)  # the last good read
     outcome: Mapping[str, Any] | None = None  # the emergency or end-of-day ShutdownOutcome, as a dict
+    ticks: int = 0  # judgements made on the stream's ticks
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "exit_code": int(self.exit_code), "note": self.note, "polls": self.polls,
-                "failed_polls": self.failed_polls, "summary": dict(self.summary), "outcome": self.outcome}
+                "failed_polls": self.failed_polls, "ticks": self.ticks, "summary": dict(self.summary),
+                "outcome": self.outcome}
 
 
 LEVELS = ("ok", "warn", "breach")

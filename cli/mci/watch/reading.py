@@ -17,7 +17,7 @@ from mci.clock import Clock
 from mci.errors import ExitCode, MciError
 
 if TYPE_CHECKING:
-    from mci.brokers.base import Broker, SessionInfo
+    from mci.brokers.base import Broker, Funds, Order, Position, SessionInfo
     from mci.config.model import Profile
     from mci.risk import Account, Usage
     from mci.store.state import StateStore
@@ -47,6 +47,7 @@ class Reader:
         self.clock = clock
         self._factory = broker_factory
         self._broker: "Broker | None" = None
+        self.answers: "tuple[Funds, list[Position], list[Order]] | None" = None  # the last good read's, for the feed
         self.breaker = breaker_for(BREAKER, profile.breakers.get(BREAKER) or BreakerConfig(), store)
         # One quick retry, well inside the interval: the broker adapters retry their own calls too.
         self.policy = RetryPolicy(attempts=2, initial=min(interval / 4, timedelta(milliseconds=250)),
@@ -106,13 +107,16 @@ class Reader:
         from mci.risk import Account
 
         def read() -> "Account":
-            account = Account.from_broker(self.broker(), peak_equity=peak_equity, at=at, quote_held=False)
+            broker = self.broker()
+            answers = (broker.funds(), broker.positions(), broker.orders())  # Account.from_broker's reads, kept
+            account = Account.from_answers(broker, *answers, peak_equity=peak_equity, at=at, quote_held=False)
             if account.capital <= 0:
                 # Every limit is a share of capital: a zero read would turn any loss into a breach.
                 raise MciError(f"the broker reported an opening balance of {account.capital}",
                                "every risk limit is a share of the opening balance; this read cannot be judged",
                                "check the account at the broker; the watcher treats this read as failed",
                                ExitCode.FAILED)
+            self.answers = answers
             return account
 
         return self._guarded("reading the account", read)

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from mci.risk import Account, Usage
     from mci.store.state import StateStore
     from mci.store.watchers import Watchers
+    from mci.watch.feed import Feed
     from mci.watch.reading import Reader
 
 MIN_INTERVAL = timedelta(milliseconds=100)
@@ -76,6 +77,7 @@ class Watcher:
         on_step: Callable[["StepResult"], None] | None = None,
         beat_clock: Clock | None = None,
         wait: Callable[[float], Any] | None = None,
+        stream: bool | None = None,
     ):
         self.profile = profile
         self.clock = clock
@@ -104,16 +106,25 @@ class Watcher:
         self._store: "StateStore | None" = None
         self._beats: "Watchers | None" = None
         self._db_said: set[str] = set()
-        self._last_read: datetime | None = None
+        self._last_read: datetime | None = None  # the last REST read's instant
+        self._rate_since: datetime | None = None  # the order-rate window start that read was judged with
         self._calendar: "ExchangeCalendar | None" = None
         self._square_off_at: tuple[date, datetime | None] | None = None  # (day, that day's square-off)
         self._reduce_said: str | None = None  # the last reason a move to reducing failed, said once
+        self.stream = profile.watch.stream if stream is None else stream  # judge on the broker's feed
+        self.reconcile = max(profile.watch.reconcile, self.interval)
+        self.ticks = 0  # judgements made on a tick (polls counts the REST reads)
+        self._feed: "Feed | None" = None
+        self._feed_text = "polling" if not self.stream else "stream: connecting"
 
     # ------------------------------------------------------------------ control
 
     def request_stop(self) -> None:
         """Stop after the current poll (a signal handler calls this; it only sets a flag)."""
         self._stop.set()
+        feed = self._feed
+        if feed is not None:
+            feed.stream.wake()
 
     @property
     def stopping(self) -> bool:
@@ -142,6 +153,7 @@ class Watcher:
 
         store = StateStore.open(self.state_dir)
         reader = Reader(self.profile, self.state_dir, self.clock, store, self.interval, self._broker_factory)
+        self._feed_text = "one read (--once)"
         try:
             self.peak = Watchers(store, self.profile.name).peak(self._day())
             account, usages = self._judge(reader)
@@ -151,17 +163,24 @@ class Watcher:
             store.close()
 
     def _judge(self, reader: "Reader") -> tuple["Account", list["Usage"]]:
+        return self._assess(reader.account(self.peak, self.clock.now()))
+
+    def _assess(self, account: "Account", *, marked: bool = False) -> tuple["Account", list["Usage"]]:
+        """The one judgement of an account, read (a poll, a reconciliation) or `marked` at the stream's ticks."""
         from mci.risk import RiskModel, assess
 
-        previous = self._last_read
-        account = reader.account(self.peak, self.clock.now())
-        # The rate is judged on what was placed since the previous read (less one window, for a burst
-        # straddling two reads); an old burst already acted on does not trip again.
-        since = previous - timedelta(seconds=1) if previous is not None else None
+        if marked:
+            since = self._rate_since  # the orders are the last read's: judged as that read judged them
+        else:
+            previous = self._last_read
+            # The rate is judged on what was placed since the previous read (less one window, for a burst
+            # straddling two reads); an old burst already acted on does not trip again.
+            since = self._rate_since = previous - timedelta(seconds=1) if previous is not None else None
+            self._last_read = account.at
         usages = assess(RiskModel.of(self.profile.risk, account.capital), account, rate_since=since)
-        self._last_read = account.at
         self.peak = max(self.peak or account.capital, account.capital, account.equity)
         self._summary = summary_of(account, usages, self.peak)
+        self._summary["feed"] = self._feed_text  # `mci status` says whether the watcher is on the stream
         square_off = self.square_off_today() if self._calendar is not None else None  # run() read the calendar
         if square_off is not None:  # `mci status` shows the day's effective time from the heartbeat
             self._summary["square_off"] = square_off.isoformat()
@@ -232,6 +251,15 @@ class Watcher:
         load_all()
         import mci.engine.shutdown  # noqa: F401
         import transitions  # noqa: F401 — the lifecycle's machine, needed to latch halted
+        # What the emergency's steps import when they first run (the engine's stop, the flatten, the token):
+        # compiled now, not between a breach seen on a tick and the first cancel.
+        import mci.brokers.factory  # noqa: F401
+        import mci.engine.lifecycle  # noqa: F401
+        import mci.engine.runner  # noqa: F401
+        import mci.enginectl  # noqa: F401
+        import mci.flatten  # noqa: F401
+        import mci.logs  # noqa: F401
+        import mci.token_store  # noqa: F401
 
     def _refuse_if_halted(self, store: "StateStore") -> None:
         life = store.lifecycle(self.profile.name)
@@ -253,50 +281,147 @@ class Watcher:
 
     def _loop(self, store: "StateStore", beats: "Watchers", reader: "Reader", max_polls: int | None) -> WatchReport:
         self._last_good = self.clock.monotonic()
-        while not self._stop.is_set():
-            if max_polls is not None and self.polls + self.failed >= max_polls:
-                break
-            started = self.clock.monotonic()
-            if store.lifecycle(self.profile.name).state == "halted":
-                note = "the profile was halted by another command (mci kill or an emergency): nothing left to guard"
-                self._emit("halted", note, "warn")
-                return self._report("halted", ExitCode.REFUSED, note)
-            if self._square_off_due(beats):
-                report = self._square_off(beats, reader)
+        feed = self._open_feed(reader)
+        try:
+            while not self._stop.is_set():
+                if max_polls is not None and self.polls + self.failed >= max_polls:
+                    break
+                started = self.clock.monotonic()
+                report = self._duties(store, beats, reader)
                 if report is not None:
                     return report
-            self._token(reader)
-            report = self._poll(reader, beats)
-            if report is not None:
-                return report
-            self._beat_status(self._status)
-            delay = started + self.interval.total_seconds() - self.clock.monotonic()
-            if delay > 0 and not self._stop.is_set():
-                self._wait(delay)
+                self._token(reader)
+                report = self._poll(reader, beats)
+                if feed is not None and reader.answers is not None and self._streak == 0:
+                    feed.reconciled(reader.answers, started)
+                if report is not None:
+                    return report
+                self._beat_status(self._status)
+                if feed is None:
+                    delay = started + self.interval.total_seconds() - self.clock.monotonic()
+                    if delay > 0 and not self._stop.is_set():
+                        self._wait(delay)
+                    continue
+                report = self._follow(feed, store, beats, reader, started)
+                if report is not None:
+                    return report
+        finally:
+            self._feed = None
+            if feed is not None:
+                feed.close()
         return self._report("stopped", ExitCode.OK, "stopped on request" if self._stop.is_set() else "stopped")
+
+    def _duties(self, store: "StateStore", beats: "Watchers", reader: "Reader") -> WatchReport | None:
+        """What the clock and the other commands ask of the watcher, at least once per interval."""
+        if store.lifecycle(self.profile.name).state == "halted":
+            note = "the profile was halted by another command (mci kill or an emergency): nothing left to guard"
+            self._emit("halted", note, "warn")
+            return self._report("halted", ExitCode.REFUSED, note)
+        if self._square_off_due(beats):
+            return self._square_off(beats, reader)
+        return None
+
+    # ------------------------------------------------------------------ the stream
+
+    def _open_feed(self, reader: "Reader") -> "Feed | None":
+        """The broker's feed, when the watcher is to use one and the broker has one; else polling, said once."""
+        if not self.stream:
+            return None
+        from mci.watch.feed import Feed
+
+        try:
+            opener = getattr(reader.broker(), "stream", None)
+            if opener is None:
+                raise MciError("the broker has no live feed", "", "")
+            feed = Feed(opener(), self.clock.monotonic)
+        except Exception as exc:  # noqa: BLE001 — no session yet, no feed: polling still guards the account
+            why = exc.what if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
+            self._feed_text = f"polling (no stream: {why})"
+            self._emit("stream_down", f"watching by polling every {format_duration(self.interval)}: the stream cannot "
+                                      f"be opened ({why})", "warn")
+            self.stream = False
+            return None
+        self._feed = feed
+        return feed
+
+    def _follow(self, feed: "Feed", store: "StateStore", beats: "Watchers", reader: "Reader",
+                started: float) -> WatchReport | None:
+        """Until the next REST read: judge every tick; an order update asks for the read at once. The read comes
+        every watch.reconcile while the stream is live, every interval while it is not."""
+        from mci.watch.feed import STALE_AFTER
+
+        interval = self.interval.total_seconds()
+        duty_at = started + interval
+        while not self._stop.is_set():
+            live, why = feed.check()
+            if live != feed.live or (feed.said is None and not live and
+                                     self.clock.monotonic() - feed.opened > STALE_AFTER):
+                self._feed_changed(feed, live, why)
+            period = self.reconcile.total_seconds() if feed.live else interval
+            now = self.clock.monotonic()
+            if now >= started + period:
+                return None
+            if now >= duty_at:
+                duty_at = now + interval
+                report = self._duties(store, beats, reader)
+                if report is not None:
+                    return report
+                self._beat_status(self._status)
+            moved, orders, states = feed.take(feed.stream.get(min(started + period, duty_at) - now))
+            for state in states:
+                if not state.up and feed.live:
+                    self._feed_changed(feed, False, state.reason)
+            if orders:
+                return None  # the book moved: positions and orders are read now, not at the next reconciliation
+            if moved and feed.live:
+                marked = feed.account(reader, self.peak, self.clock.now())
+                if marked is not None:
+                    report = self._poll(reader, beats, marked)
+                    if report is not None:
+                        return report
+        return None
+
+    def _feed_changed(self, feed: "Feed", live: bool, why: str) -> None:
+        feed.live = feed.said = live
+        if live:
+            self._feed_text = "stream"
+            self._emit("stream_up", f"on the {feed.stream.name}: every tick is judged, the account is re-read every "
+                                    f"{format_duration(self.reconcile)}")
+        else:
+            self._feed_text = f"polling (stream down: {why})"
+            self._emit("stream_down", f"the {feed.stream.name} is down ({why}): polling every "
+                                      f"{format_duration(self.interval)} until it is back", "warn", reason=why)
+        self._summary["feed"] = self._feed_text
+        self._beat_status(self._status)
 
     def _report(self, status: str, code: ExitCode, note: str,
                 outcome: "ShutdownOutcome | None" = None) -> WatchReport:
         return WatchReport(status, code, note, self.polls, self.failed, dict(self._summary),
-                           outcome.as_dict() if outcome is not None else None)
+                           outcome.as_dict() if outcome is not None else None, self.ticks)
 
     # ------------------------------------------------------------------ a poll
 
-    def _poll(self, reader: "Reader", beats: "Watchers") -> WatchReport | None:
+    def _poll(self, reader: "Reader", beats: "Watchers", marked: "Account | None" = None) -> WatchReport | None:
+        """Judge a REST read of the account, or (`marked`) the last read marked at the stream's ticks."""
         from mci.risk import breaches
 
         before = self.peak
-        try:
-            account, usages = self._judge(reader)
-        except MciError as exc:
-            self._failed_read(exc)
-            return None
-        self.polls += 1
-        self._seen_again()
+        if marked is None:
+            try:
+                account, usages = self._judge(reader)
+            except MciError as exc:
+                self._failed_read(exc)
+                return None
+            self.polls += 1
+            self._seen_again()
+        else:
+            account, usages = self._assess(marked, marked=True)
+            self.ticks += 1
         if self.peak is not None and self.peak != before:
             peak, day = self.peak, self._day()
             self._db("intraday peak", lambda: beats.set_peak(day, peak))
-        self._emit("poll", poll_line(account, usages), summary=self._summary)
+        if marked is None:  # a tick is judged silently unless it changes something (a warning, a breach)
+            self._emit("poll", poll_line(account, usages), summary=self._summary)
         if breaches(usages):
             return self._breach(reader, usages)
         self._soft(usages)

@@ -12,6 +12,7 @@ should be able to do to a rehearsal.
                                           route, counted by the rate limits or not, answer status
     DELETE /_sim/requests
     GET  /_sim/limits                     PUT {"spec": "order=10/s,quote=off"} | {"spec": "off"} | {"spec": "kite"}
+    GET  /_sim/ticks?since=SEQ            the ticker's sent ticks: monotonic `at`, `wall`, token, instrument, mode, price
     GET  /_sim/faults                     PUT {"spec": "5xx=0.3,seed=7"}   DELETE: no faults
     GET  /_sim/clock                      PUT {"at": ISO-8601, "frozen": false}
     GET  /_sim/price?i=NSE:INFY           POST {"instrument", "price"} | {"instrument", "move": "+2%"} | {"instrument", "clear": true}
@@ -207,6 +208,7 @@ class AdminApi:
             ("POST", "counters/reset"): self.reset_counters,
             ("GET", "requests"): self.requests,
             ("DELETE", "requests"): self.clear_requests,
+            ("GET", "ticks"): self.ticks,
             ("GET", "limits"): lambda r: self._limits_dict(),
             ("PUT", "limits"): self.set_limits,
             ("POST", "limits"): self.set_limits,
@@ -283,6 +285,15 @@ class AdminApi:
             raise _bad("since must be a sequence number", f"got {request.args.get('since')!r}",
                        "pass the last seq you read, or nothing") from None
         return {"limits": str(self.app.rate_limiter.limits), "entries": self.app.requests.snapshot(bucket, since)}
+
+    def ticks(self, request: Request) -> dict[str, Any]:
+        try:
+            since = int(request.args.get("since") or 0)
+        except ValueError:
+            raise _bad("since must be a sequence number", f"got {request.args.get('since')!r}",
+                       "pass the last seq you read, or nothing") from None
+        stream = self.app.stream
+        return {"connections": stream.connections, "ticks": [t.as_dict() for t in stream.ticks(since)]}
 
     def clear_requests(self, request: Request) -> dict[str, Any]:
         self.app.requests.clear()

@@ -14,6 +14,13 @@ A spec is compact text, comma-separated `key=value` items in any order:
                 connection, so the client cannot tell whether the order exists
     seed=N      the random sequence (default: the simulator's --seed)
 
+The WebSocket ticker (mci.brokers.sim.ticker) has its own three, which touch no
+HTTP request:
+
+    stream=cut        close every ticker connection and refuse new ones (`none` restores it)
+    stream_drop=R     drop a tick message (its packets are never sent) at rate R
+    stream_delay=D    send every tick message D late
+
 A rate R is a fraction (0.3) or a percentage (30%). `none` (or empty) is no faults.
 
 Every request draws the same number of random values whatever happens to it, so
@@ -55,17 +62,25 @@ class FaultSpec:
     reset: float = 0.0
     lost: float = 0.0
     seed: int | None = None
+    stream_cut: bool = False
+    stream_drop: float = 0.0
+    stream_delay: timedelta = timedelta(0)
 
     @property
     def active(self) -> bool:
+        """Whether any HTTP request is faulted (the stream's faults are read by the ticker alone)."""
         return bool(self.latency or self.jitter or self.server_error or self.too_many or self.reset or self.lost)
+
+    @property
+    def stream_active(self) -> bool:
+        return bool(self.stream_cut or self.stream_drop or self.stream_delay)
 
     def with_default_seed(self, seed: int) -> "FaultSpec":
         return self if self.seed is not None else replace(self, seed=seed)
 
     def __str__(self) -> str:
         """The canonical text: parse_faults(str(spec)) == spec for any spec that injects something."""
-        if not self.active:
+        if not self.active and not self.stream_active:
             return "none"
         items = []
         if self.latency:
@@ -78,6 +93,12 @@ class FaultSpec:
                 items.append(f"{key}={rate:g}")
             if key == "429" and self.burst != 1:
                 items.append(f"burst={self.burst}")
+        if self.stream_cut:
+            items.append("stream=cut")
+        if self.stream_drop:
+            items.append(f"stream_drop={self.stream_drop:g}")
+        if self.stream_delay:
+            items.append(f"stream_delay={_ms(self.stream_delay)}")
         if self.seed is not None:
             items.append(f"seed={self.seed}")
         return ",".join(items)
@@ -86,6 +107,7 @@ class FaultSpec:
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["latency_ms"] = _millis(out.pop("latency"))
         out["jitter_ms"] = _millis(out.pop("jitter"))
+        out["stream_delay_ms"] = _millis(out.pop("stream_delay"))
         out["spec"] = str(self)
         return out
 
@@ -161,8 +183,16 @@ def parse_faults(text: str | None) -> FaultSpec:
             values["burst"] = _int(raw, key, value, 1, MAX_BURST)
         elif key == "seed":
             values["seed"] = _int(raw, key, value, 0, 2**63 - 1)
+        elif key == "stream":
+            if value.lower() != "cut":
+                raise _bad(raw, f"stream={value!r}: the only stream state to inject is stream=cut")
+            values["stream_cut"] = True
+        elif key == "stream_drop":
+            values["stream_drop"] = _rate(raw, key, value)
+        elif key == "stream_delay":
+            values["stream_delay"] = _delay(raw, key, value)
         else:
-            known = "latency, jitter, 5xx, 429, burst, reset, lost, seed"
+            known = "latency, jitter, 5xx, 429, burst, reset, lost, seed, stream, stream_drop, stream_delay"
             raise _bad(raw, f"unknown key {key!r}; the keys are {known}")
     if values.get("latency", timedelta(0)) + values.get("jitter", timedelta(0)) > MAX_DELAY:
         raise _bad(raw, f"latency + jitter is longer than {MAX_DELAY.seconds}s")

@@ -57,6 +57,7 @@ from mci.brokers.sim.exchange import (
 )
 from mci.brokers.sim.faults import DropConnection, Fault, FaultInjector, FaultSpec
 from mci.brokers.sim.limits import ENDPOINT_BUCKETS, TOO_MANY, RateLimits, RequestLog, SimRateLimiter
+from mci.brokers.sim.ticker import StreamEnded, TickerHub, is_upgrade
 from mci.clock import IST, zone
 from mci.errors import ExitCode, MciError
 
@@ -257,6 +258,7 @@ class KiteSimApp:
         self.counters = SimCounters()
         self.faults = FaultInjector(faults or FaultSpec(), exchange.seed)
         self.admin = AdminApi(self, remote=admin_remote)
+        self.stream = TickerHub(self)  # the WebSocket ticker on this port (mci.brokers.sim.ticker)
         self.url_map = Map([
             Rule("/connect/login", endpoint="login", methods=["GET"]),
             Rule("/redirect", endpoint="redirect", methods=["GET"]),
@@ -303,6 +305,8 @@ class KiteSimApp:
         return self.faults.spec
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
+        if is_upgrade(environ):
+            self.stream.handle(environ)  # the connection's whole life; ends in StreamEnded
         request = Request(environ)
         if request.path.startswith(PREFIX):
             response = self.admin(request)
@@ -813,6 +817,9 @@ class _QuietHandler(WSGIRequestHandler):
         self.send_header("Server", self.version_string())
 
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        if isinstance(error, StreamEnded):  # the ticker wrote its own answer and owns the socket's end
+            self.close_connection = True
+            return
         if isinstance(error, DropConnection):
             # Linger 0: close() sends a TCP reset, not a polite FIN, and no answer has been written.
             self.close_connection = True
@@ -838,6 +845,7 @@ class SimServer:
         self._server.serve_forever()
 
     def shutdown(self) -> None:
+        self.app.stream.close()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
