@@ -261,6 +261,7 @@ def compare_new_profile(bases: list[Profile], new: Profile) -> list[Change]:
         risk[name] = None if any(v is None for v in lists) else tuple(sorted({x for v in lists for x in v}))
     watch = {name: _loosest([getattr(p.watch, name) for p in bases], up) for name, (up, _) in WATCH.items()}
     watch["square_off"] = _loosest([p.watch.square_off for p in bases], True)
+    watch["stream"] = all(p.watch.stream for p in bases)  # one polling profile: polling is already allowed
     old_risk, old_watch = SimpleNamespace(**risk), SimpleNamespace(**watch)
     changes = compare_risk(old_risk, new.risk) + compare_watch(old_watch, new.watch)
     ages = [p.scan.max_age for p in bases]
