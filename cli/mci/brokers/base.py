@@ -69,6 +69,7 @@ class Order:
     placed_at: datetime
     filled_quantity: int = 0
     average_price: Decimal = Decimal("0")
+    status_message: str | None = None  # Kite's reason for REJECTED, or for a CANCELLED the exchange cancelled
 
     @property
     def is_open(self) -> bool:
