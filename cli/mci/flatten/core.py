@@ -138,6 +138,14 @@ def _transient(err: MciError) -> bool:
     return err.code == ExitCode.UNAVAILABLE
 
 
+def _rupees(amount: Any) -> str:
+    """A price as an operator reads it: 1230.60, not 1230.6 (kiteconnect parses quotes as floats)."""
+    from decimal import Decimal
+
+    d = Decimal(str(amount))
+    return f"{d:.2f}" if d == d.quantize(Decimal("0.01")) else str(d)
+
+
 def _seconds(deadline: timedelta | float) -> float:
     return deadline.total_seconds() if isinstance(deadline, timedelta) else float(deadline)
 
@@ -335,9 +343,11 @@ class _Flatten:
         return now - since >= REPRICE_AFTER
 
     def unproductive(self, key: Key, book: _Book) -> list[Order]:
-        """This run's square-offs of `key` that ended with nothing filled (rejected, cancelled, or re-priced)."""
-        mine = self._mine.get(key, set())
-        return [o for o in book.orders if o.order_id in mine and o.status in FINAL_STATUSES and not o.filled_quantity]
+        """This run's square-offs of `key` with nothing filled that ended (rejected, cancelled, re-priced) or rest
+        stale: at the GIVE_UP_AFTER-th the run stops, and that last one, if resting, stays in the queue."""
+        mine, now = self._mine.get(key, set()), self.monotonic()
+        return [o for o in book.orders if o.order_id in mine and not o.filled_quantity
+                and (o.status in FINAL_STATUSES or (o.is_open and self.stale(o, now)))]
 
     def hopeless(self, key: Key, book: _Book) -> bool:
         return len(self.unproductive(key, book)) >= GIVE_UP_AFTER
@@ -708,11 +718,11 @@ class _Flatten:
             if lower_upper is not None:
                 lower, upper = lower_upper
                 if p.quantity > 0 and lower and p.last_price <= lower:
-                    reasons.append({"kind": "lower_circuit", "price": str(lower),
-                                    "text": f"at lower circuit ₹{lower}: no buyers"})
+                    reasons.append({"kind": "lower_circuit", "price": _rupees(lower),
+                                    "text": f"at lower circuit ₹{_rupees(lower)}: no buyers"})
                 elif p.quantity < 0 and upper and p.last_price >= upper:
-                    reasons.append({"kind": "upper_circuit", "price": str(upper),
-                                    "text": f"at upper circuit ₹{upper}: no sellers"})
+                    reasons.append({"kind": "upper_circuit", "price": _rupees(upper),
+                                    "text": f"at upper circuit ₹{_rupees(upper)}: no sellers"})
             mine = [o for o in book.orders if o.order_id in self._mine.get(key, set())]
             last = mine[-1] if mine else None
             if last is not None and last.status == "REJECTED":
@@ -722,9 +732,9 @@ class _Flatten:
                 reasons.append({"kind": "cancelled_by_exchange", "order_id": last.order_id,
                                 "message": last.status_message, "text": f"cancelled: {last.status_message}"})
             elif last is not None and last.is_open:
-                reasons.append({"kind": "resting", "order_id": last.order_id, "price": str(last.price),
+                reasons.append({"kind": "resting", "order_id": last.order_id, "price": _rupees(last.price),
                                 "text": f"exit order {last.order_id} rests unfilled"
-                                        + (f" at ₹{last.price}" if last.price else "")})
+                                        + (f" at ₹{_rupees(last.price)}" if last.price else "")})
             if closed > 0:
                 reasons.append({"kind": "partial", "filled": closed, "of": abs(start),
                                 "text": f"partially filled {closed} of {abs(start)}"})
