@@ -38,3 +38,23 @@ def kite_day(sim, run_mci):
     done = run_mci("token", "login", login.headers["Location"], "-p", KITE_PROFILE, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return mci
+
+
+@pytest.fixture
+def sim_thread(tmp_path):
+    """The simulator in a thread, Kite's rate limits off, its clock frozen on a Monday in session; (url, exchange)."""
+    from datetime import datetime
+    from decimal import Decimal
+
+    from mci.brokers.sim.admin import SimClock
+    from mci.brokers.sim.exchange import Exchange
+    from mci.brokers.sim.kite_server import serve
+    from mci.brokers.sim.limits import RateLimits
+    from tests.kite.sim_support import MONDAY_10AM
+
+    exchange = Exchange(tmp_path / "sim.db", SimClock(datetime.fromisoformat(MONDAY_10AM), frozen=True), seed=7,
+                        capital=Decimal("10000000"))
+    server = serve("127.0.0.1", 0, exchange, api_key=SIM_KEY, api_secret=SIM_SECRET, rate_limits=RateLimits.off())
+    yield server.url, exchange
+    server.shutdown()
+    exchange.close()

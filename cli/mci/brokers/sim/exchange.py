@@ -1183,6 +1183,7 @@ class Exchange:
             self._set_status(c, row["order_id"], "CANCELLED", now, rules.LPP_CANCELLED)
         elif not Decimal(row["price"]):
             c.execute("UPDATE orders SET price = ? WHERE order_id = ?", (str(at), row["order_id"]))
+            self._event(c, row["order_id"], row["status"], now)  # its history shows the limit it now rests at
 
     def _slipped(self, ltp: Decimal, buy: bool, inst: Instrument) -> Decimal:
         # The buyer pays up and the seller receives less, each rounded against them to the tick.
