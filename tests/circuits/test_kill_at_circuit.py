@@ -88,3 +88,23 @@ def test_partial_fills_are_re_placed_until_flat(kite_day, sim):
     assert orders[0]["filled_quantity"] == 3 and orders[0]["status"] == "CANCELLED"  # 3 of 10, the rest re-placed
     assert sum(o["filled_quantity"] for o in orders) == 10 and len(orders) > 2
     assert _book(sim.url) == ([], [])
+
+
+def test_mci_sim_circuit_locks_lists_bands_and_lifts(kite_day, sim):
+    mci = kite_day
+    locked = mci("sim", "circuit", "NSE:INFY", "--lower")
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    assert "NSE:INFY: LOCKED at its lower circuit" in locked.stdout and "market orders rest" in locked.stdout
+    band = mci("sim", "circuit", "NSE:SBIN", "--band", "5%", "-o", "json")
+    data = json.loads(band.stdout)
+    assert {c["instrument"]: c["band"] for c in data["circuits"]} == {"NSE:INFY": None, "NSE:SBIN": "0.05"}
+    listed = mci("sim", "circuit")
+    assert "NSE:SBIN: band ±5%, trading" in listed.stdout, listed.stdout
+    lifted = mci("sim", "circuit", "NSE:INFY", "--lift")
+    assert lifted.returncode == 0 and "NSE:INFY: band ±20%, trading" not in lifted.stdout
+    assert "LOCKED" not in lifted.stdout
+    both = mci("sim", "circuit", "NSE:INFY", "--lower", "--upper")
+    assert both.returncode == 2, both.stdout + both.stderr
+    unknown = mci("sim", "faults", "circuit=NOSUCH")
+    assert unknown.returncode == 2 and "NOSUCH" in unknown.stdout + unknown.stderr
+    assert sim_admin(sim.url, "GET", "faults")["spec"] == "none"  # a refused spec changed nothing

@@ -100,7 +100,7 @@ READ_SPACING = 0.2  # seconds between the re-reads made within a round for instr
 SETTLE = 0.25  # seconds to wait before re-reading after an order's outcome stayed unknown
 LAG_GRACE = 2.0  # seconds to distrust a position that has not moved although our square-off filled
 MAX_WORKERS = 16
-REPRICE_AFTER = 0.5  # seconds a square-off of ours may rest without a new fill before it is cancelled and re-placed
+REPRICE_AFTER = 1.0  # seconds a square-off of ours may rest without a new fill before it is cancelled and re-placed
 GIVE_UP_AFTER = 3  # square-offs of one instrument ending with nothing filled before this run stops sending more
 
 _LOOKUP_FAILED = object()
@@ -335,7 +335,10 @@ class _Flatten:
         return cancels
 
     def stale(self, o: Order, now: float) -> bool:
-        """An open square-off of ours that has rested REPRICE_AFTER seconds without a new fill."""
+        """A square-off of ours OPEN at the exchange (not still on its way there) for REPRICE_AFTER seconds, as
+        this run read it, without a new fill: a market with a counter-side fills a market order at once."""
+        if o.status != "OPEN":
+            return False
         filled, since = self._resting.get(o.order_id, (-1, now))
         if filled != o.filled_quantity:
             self._resting[o.order_id] = (o.filled_quantity, now)

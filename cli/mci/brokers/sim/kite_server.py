@@ -301,6 +301,8 @@ class KiteSimApp:
         from mci.brokers.sim.faults import circuit_lock
 
         old = self.faults.spec
+        for item in spec.circuit:  # every instrument known before anything changes: a bad spec changes nothing
+            self.exchange.circuit_limits(*circuit_lock(item)[:2])
         for item in old.circuit:
             if item not in spec.circuit:
                 self.exchange.lift_circuit(*circuit_lock(item)[:2])
