@@ -94,7 +94,8 @@ def test_mci_sim_circuit_locks_lists_bands_and_lifts(kite_day, sim):
     mci = kite_day
     locked = mci("sim", "circuit", "NSE:INFY", "--lower")
     assert locked.returncode == 0, locked.stdout + locked.stderr
-    assert "NSE:INFY: LOCKED at its lower circuit" in locked.stdout and "market orders rest" in locked.stdout
+    assert "NSE:INFY: band ±20%, LOCKED at its lower circuit (" in locked.stdout, locked.stdout
+    assert "market orders rest" in locked.stdout
     band = mci("sim", "circuit", "NSE:SBIN", "--band", "5%", "-o", "json")
     data = json.loads(band.stdout)
     assert {c["instrument"]: c["band"] for c in data["circuits"]} == {"NSE:INFY": None, "NSE:SBIN": "0.05"}

@@ -376,7 +376,7 @@ def circuit(url: str, instrument: str | None, side: str | None, lift: bool, band
     for c in data["circuits"]:
         state = (f"LOCKED at its {c['locked']} circuit ({c['lower'] if c['locked'] == 'lower' else c['upper']}), "
                  f"market orders {'cancelled (LPP)' if c['on_lock'] == 'cancel' else 'rest'}") if c["locked"] else "trading"
-        band_text = f"band ±{Decimal(str(c['band'])) * 100:g}%" if c["band"] is not None else "band ±20%"
+        band_text = f"band ±{(Decimal(str(c['band'])) * 100).normalize():f}%" if c["band"] is not None else "band ±20%"
         lines.append(f"  {c['instrument']}: {band_text}, {state}")
     if not data["circuits"]:
         lines.append("no instrument is locked or has a band of its own (±20%)")
