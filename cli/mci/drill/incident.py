@@ -117,7 +117,8 @@ def emergency(day: Day) -> Outcome:
     if problems:
         raise PhaseFailed("; ".join(problems), **facts)
     lifted = (f"; {stuck['circuit_note']}" if stuck else "")
-    return (f"watcher exit {stuck.get('watch_exit', code)} (tripped): flat and halted {seconds(flat_after)} after the move "
+    state_after = "halted, the locked leg left," if stuck else "flat and halted"
+    return (f"watcher exit {stuck.get('watch_exit', code)} (tripped): {state_after} {seconds(flat_after)} after the move "
             f"(emergency {seconds(emergency_s)}: {squared} squared off, {cancelled} cancelled){lifted}; "
             "ignite refused (exit 4)", facts)
 
