@@ -72,6 +72,7 @@ class Order:
     average_price: Decimal = Decimal("0")
     variety: str = "regular"  # cancelled on its own variety's route (mci.brokers.kite_rules.VARIETIES)
     parent_order_id: str | None = None  # a cover order's stop-loss leg: exited with it, never cancelled alone
+    status_message: str | None = None  # Kite's reason for REJECTED, or for a CANCELLED the exchange cancelled
 
     @property
     def is_open(self) -> bool:

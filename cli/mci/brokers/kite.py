@@ -358,6 +358,7 @@ class KiteBroker:
             average_price=_dec(o.get("average_price")),
             variety=str(o.get("variety") or VARIETY),
             parent_order_id=str(o["parent_order_id"]) if o.get("parent_order_id") else None,
+            status_message=o.get("status_message") or None,
         )
 
     def orders(self) -> list[Order]:
@@ -372,6 +373,15 @@ class KiteBroker:
             return {}
         data = self._call("reading last prices", self._kite.ltp, keys)
         return {k: _dec(v.get("last_price")) for k, v in (data or {}).items()}
+
+    def circuit_limits(self, instruments: Iterable[str]) -> dict[str, tuple[Decimal, Decimal]]:
+        """(lower, upper) circuit limits keyed "EXCHANGE:SYMBOL", from the full quote
+        (https://kite.trade/docs/connect/v3/market-quotes/: lower_circuit_limit, upper_circuit_limit)."""
+        keys = list(instruments)
+        if not keys:
+            return {}
+        data = self._call("reading circuit limits", self._kite.quote, keys)
+        return {k: (_dec(v.get("lower_circuit_limit")), _dec(v.get("upper_circuit_limit"))) for k, v in (data or {}).items()}
 
     def instruments(self, exchanges: Iterable[str]) -> dict[str, InstrumentSpec]:
         out: dict[str, InstrumentSpec] = {}

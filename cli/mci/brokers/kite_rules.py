@@ -193,3 +193,24 @@ def amo_blocked(exchange: str, at: time) -> str | None:
     if start is None or not start <= at < AMO_BLOCKED_UNTIL:
         return None
     return AMO_BLOCKED.format(start=f"{start:%H:%M}", end=f"{AMO_BLOCKED_UNTIL:%H:%M}", exchange=exchange.upper())
+
+# ---------------------------------------------------------------- circuits, market protection, LPP (issue 13)
+# An instrument at its circuit has one side only: "When a stock hits the lower circuit ... Only sellers remain ...
+# You can't sell: Even if you place a sell order, it won't be executed", and an order placed during the lock
+# "remains pending unless price range opens up" (https://support.fyers.in/portal/en/kb/articles/what-happens-to-buy-and-sell-orders-when-a-stock-hits-the-upper-or-lower-circuit).
+# Zerodha's own words on a market order that meets no counter-side: "the market order converts into a limit order
+# with limit price = last traded price ... if you place a buy market order in a stock which has already hit upper
+# circuit, this market order will also convert to a limit order with limit price = upper circuit price"
+# (https://tradingqna.com/t/why-does-my-market-order-get-changed-to-a-limit-order-while-trading-certain-scrips/22278/4).
+# So an API MARKET exit with market_protection rests OPEN as a limit at the circuit price: "my exit order remained
+# "open" as the prices never came back to my order limit price" / "Under the hood, market protection behaves
+# similarly to placing a limit order with a buffer" (https://kite.trade/forum/discussion/comment/52479/).
+# The exchange's limit price protection cancels, at matching, an order priced outside its allowed range, in these
+# words (https://support.zerodha.com/category/trading-and-markets/kite-web-and-mobile/kite-error-messages/articles/price-out-of-lpp-range,
+# and "This validation occurs during order matching. If the order is within the range at that time, it will
+# execute; otherwise, it will be cancelled": https://kite.trade/forum/discussion/13838/the-order-was-cancelled-by-the-exchange).
+LPP_CANCELLED = ("The order was cancelled by the exchange because the price is outside the current allowed "
+                 "limit price protection range.")
+# A remainder left by a partial fill rests in the book: "it filled whatever quantity the protection band allowed and
+# left any remainder resting in the book as a limit order at the cap" (https://v2.webnotes.in/how-to-fix-market-executed-as-limit/);
+# the fix it gives is "to re-place the unfilled quantity rather than to fight the stranded order".

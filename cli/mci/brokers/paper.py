@@ -47,6 +47,7 @@ def _order(r: OrderRecord) -> Order:
         average_price=r.average_price,
         variety=r.variety,
         parent_order_id=r.parent_order_id,
+        status_message=r.status_message,
     )
 
 
@@ -165,6 +166,15 @@ class PaperBroker:
 
     def ltp(self, instruments: Iterable[str]) -> dict[str, Decimal]:
         return self.exchange.ltp(instruments)
+
+    def circuit_limits(self, instruments: Iterable[str]) -> dict[str, tuple[Decimal, Decimal]]:
+        """(lower, upper) circuit limits keyed "EXCHANGE:SYMBOL"; unknown instruments are left out."""
+        out = {}
+        for key in instruments:
+            exchange, _, symbol = key.partition(":")
+            if self.exchange.universe.get(exchange, symbol) is not None:
+                out[key] = self.exchange.circuit_limits(exchange, symbol)
+        return out
 
     # ------------------------------------------------------------ orders
 

@@ -94,6 +94,11 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
             emit(f"remaining, {(outcome.report or {}).get('remaining_as_of') or 'as read at ' + _ist(outcome.read_at)}:")
         for item in outcome.remaining:
             emit(f"  remaining: {item}")
+        if outcome.remaining:
+            from mci.flatten.report import unclosed_line
+
+            for item in (outcome.report or {}).get("unclosed") or []:
+                emit(f"  could not close: {unclosed_line(item)}")
         for item in outcome.unprotected:
             emit(f"  kept WITHOUT a stop: {item}")
         if outcome.scope is not None:

@@ -360,3 +360,38 @@ def status(url: str, output: str) -> int:
         f"  rate limits: {data['rate_limits']}",
         f"  account: opening {_money(account['opening'])}, available {_money(account['available'])}",
     ]))
+
+
+def circuit(url: str, instrument: str | None, side: str | None, lift: bool, band: str | None, cancel: bool,
+            output: str) -> int:
+    """Show the circuits, lock an instrument at one (no counter-side), lift it, or set its band."""
+    chosen = [name for name, on in (("--lower/--upper", side is not None), ("--lift", lift), ("--band", band is not None)) if on]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} given together", "one call locks, lifts or sets the band",
+                         "pass one of them")
+    if chosen and not instrument:
+        raise UsageError("no instrument given", f"{chosen[0]} acts on one instrument", "name it, e.g. NSE:INFY")
+    if side is not None:
+        data = admin_call(url, "POST", "circuits", {"instrument": instrument, "lock": side,
+                                                    "on_lock": "cancel" if cancel else "rest"})
+    elif lift:
+        data = admin_call(url, "POST", "circuits", {"instrument": instrument, "lift": True})
+    elif band is not None:
+        data = admin_call(url, "POST", "circuits", {"instrument": instrument,
+                                                    "band": None if band.lower() in ("default", "none") else band})
+    else:
+        data = admin_call(url, "GET", "circuits")
+    lines = []
+    if "instrument" in data:
+        lines.append(f"{data['instrument']}: last {data['last_price']}, circuits {data['lower_circuit_limit']} – "
+                     f"{data['upper_circuit_limit']}")
+    for c in data["circuits"]:
+        state = (f"LOCKED at its {c['locked']} circuit ({c['lower'] if c['locked'] == 'lower' else c['upper']}), "
+                 f"market orders {'cancelled (LPP)' if c['on_lock'] == 'cancel' else 'rest'}") if c["locked"] else "trading"
+        band_text = f"band ±{(Decimal(str(c['band'])) * 100).normalize():f}%" if c["band"] is not None else "band ±20%"
+        lines.append(f"  {c['instrument']}: {band_text}, {state}")
+    if not data["circuits"]:
+        lines.append("no instrument is locked or has a band of its own (±20%)")
+    if data.get("partial") is not None:
+        lines.append(f"partial fills: each fill takes {data['partial']} of what is left")
+    return _show(output, data, "\n".join(lines))

@@ -127,7 +127,10 @@ def register(app: "typer.Typer") -> None:
           seed=7                     the random sequence (default: the simulator's --seed)
           stream=cut                 the WebSocket ticker: reset its connections, refuse new ones
           stream_drop=0.2            lose tick messages     stream_delay=300ms  send ticks late
-        Example:  mci sim faults 5xx=30%,lost=0.5,seed=7      mci sim faults --clear
+          circuit=INFY(+SBIN/upper)  lock at the lower (upper) circuit: no buyers (sellers)
+          oncircuit=cancel           market orders meeting the lock are cancelled (LPP), not rested
+          partial=0.3                every fill takes at most 30% of what is left of its order
+        Example:  mci sim faults 5xx=30%,lost=0.5,seed=7      mci sim faults circuit=INFY      mci sim faults --clear
         """
         raise typer.Exit(_sim().faults(url, spec, clear, _output(output)))
 
@@ -273,5 +276,32 @@ def register(app: "typer.Typer") -> None:
         Example:  mci sim freeze NFO:NIFTY26DECFUT --quantity 130     mci sim freeze NFO:NIFTY26DECFUT --clear
         """
         raise typer.Exit(_sim().freeze(url, instrument, quantity, clear, _output(output)))
+
+    @sim_app.command("circuit")
+    def circuit(
+        instrument: Optional[str] = typer.Argument(None, help="EXCHANGE:SYMBOL (none: list the circuits)."),
+        lower: bool = typer.Option(False, "--lower", help="Lock it at its lower circuit: no buyers."),
+        upper: bool = typer.Option(False, "--upper", help="Lock it at its upper circuit: no sellers."),
+        lift: bool = typer.Option(False, "--lift", help="Lift the lock: the counter-side is back."),
+        band: Optional[str] = typer.Option(None, "--band", help="Its price band, e.g. 5% (`default`: ±20%)."),
+        cancel: bool = typer.Option(False, "--cancel",
+                                    help="With --lower/--upper: market orders meeting the lock are cancelled (LPP)."),
+        url: str = url_opt, output: str = output_opt,
+    ) -> None:
+        """Lock an instrument at its circuit, lift it, or set its price band (to rehearse a stuck exit).
+
+        Locked at the lower circuit, a SELL does not fill: a MARKET exit rests as a limit at the circuit price
+        (Kite's market protection) or, with --cancel, the exchange cancels it. `mci sim faults circuit=INFY`
+        does the same as a fault.
+
+        \b
+        Example:  mci sim circuit NSE:INFY --lower      mci sim circuit NSE:INFY --lift
+        """
+        from mci.errors import UsageError
+
+        if lower and upper:
+            raise UsageError("--lower and --upper given together", "a lock is at one circuit", "pass one of them")
+        side = "lower" if lower else "upper" if upper else None
+        raise typer.Exit(_sim().circuit(url, instrument, side, lift, band, cancel, _output(output)))
 
     app.add_typer(sim_app, name="sim")

@@ -51,12 +51,15 @@ def _tick(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
 
 def plan_breach(*, capital: Decimal, max_daily_loss: Decimal, max_position_loss: Decimal, max_open_positions: int,
                 open_instruments: Iterable[str], day_pnl: Decimal, prices: Mapping[str, Decimal],
-                tick: Decimal = Decimal("0.05")) -> BreachPlan:
-    """`prices`: last price by "NSE:SYMBOL" for the candidates; limits as fractions of capital."""
+                tick: Decimal = Decimal("0.05"), prefer: Iterable[str] = ()) -> BreachPlan:
+    """`prices`: last price by "NSE:SYMBOL" for the candidates; limits as fractions of capital. `prefer`: instruments
+    taken first (a drill's circuit= locks them: they must be legs of the breach)."""
     limit = capital * max_daily_loss
     per_position = capital * max_position_loss
     busy = set(open_instruments)
     free = [f"NSE:{s}" for s in CANDIDATES if f"NSE:{s}" not in busy and f"NSE:{s}" in prices]
+    first = [i for i in prefer if i in free]
+    free = first + [i for i in free if i not in first]
     slots = min(max_open_positions - len(busy), len(free))
     if slots < 1:
         raise NoRoom(f"{len(busy)} position(s) already open, max_open_positions is {max_open_positions}")

@@ -52,7 +52,8 @@ def _plan(day: Day) -> Any:
     try:
         return plan_breach(capital=day.venue.capital(), max_daily_loss=risk.max_daily_loss,
                            max_position_loss=risk.max_position_loss, max_open_positions=risk.max_open_positions,
-                           open_instruments=open_now, day_pnl=day.venue.day_pnl(), prices=prices)
+                           open_instruments=open_now, day_pnl=day.venue.day_pnl(), prices=prices,
+                           prefer=getattr(day.venue, "circuits", ()))
     except NoRoom as exc:
         raise PhaseFailed(f"no room to open a losing position: {exc}") from None
 
@@ -86,6 +87,12 @@ def emergency(day: Day) -> Outcome:
     emergency_s = sum(float(s.get("duration_s") or 0) for s in steps)
     positions, orders, state = day.venue.positions(), day.venue.open_orders(), day.lifecycle()
     problems = []
+    locked = _locked_legs(day)
+    stuck: dict[str, Any] = {}
+    if locked:
+        # circuit=: the locked legs cannot close. The emergency must say so (exit 6, by name, reason, quantity),
+        # close everything else, and a `mci kill` after the lift must close them: anything else fails the drill.
+        code, positions, orders, stuck = _locked_verdict(day, locked, code, report, positions, orders, problems)
     if code != 1:
         problems.append(f"the watcher exited {code} ({report.get('note') or watcher.stderr.strip()[-200:]}), "
                         "expected 1: tripped and flat")
@@ -106,11 +113,57 @@ def emergency(day: Day) -> Outcome:
     squared = _count(steps, "square_off", "placed")
     cancelled = _count(steps, "cancel_orders", "cancelled")
     facts = {"watch_exit": code, "flat_after_s": round(flat_after, 3), "emergency_s": round(emergency_s, 3),
-             "squared_off": squared, "cancelled": cancelled, "lifecycle": state, "ignite_exit": refused.code}
+             "squared_off": squared, "cancelled": cancelled, "lifecycle": state, "ignite_exit": refused.code, **stuck}
     if problems:
         raise PhaseFailed("; ".join(problems), **facts)
-    return (f"watcher exit 1 (tripped): flat and halted {seconds(flat_after)} after the move (emergency "
-            f"{seconds(emergency_s)}: {squared} squared off, {cancelled} cancelled); ignite refused (exit 4)", facts)
+    lifted = (f"; {stuck['circuit_note']}" if stuck else "")
+    state_after = "halted, the locked leg left," if stuck else "flat and halted"
+    return (f"watcher exit {stuck.get('watch_exit', code)} (tripped): {state_after} {seconds(flat_after)} after the move "
+            f"(emergency {seconds(emergency_s)}: {squared} squared off, {cancelled} cancelled){lifted}; "
+            "ignite refused (exit 4)", facts)
+
+
+def _locked_legs(day: Day) -> dict[str, int]:
+    """The breach's legs that --faults circuit= locked: instrument -> quantity."""
+    circuits = set(getattr(day.venue, "circuits", ()))
+    return {leg.instrument: leg.quantity for leg in (day.plan.legs if day.plan else ()) if leg.instrument in circuits}
+
+
+def _locked_verdict(day: Day, locked: dict[str, int], code: int, report: dict[str, Any], positions: list[Any],
+                    orders: list[Any], problems: list[str]) -> tuple[int, list[Any], list[Any], dict[str, Any]]:
+    """Judge the emergency against locked legs; lift them and rerun `mci kill`; (code as if flat, book after, facts)."""
+    left = {f"{p.exchange}:{p.symbol}": p.quantity for p in positions}
+    unclosed = (((report.get("outcome") or {}).get("report") or {}).get("unclosed")) or []
+    named = {u.get("instrument"): u for u in unclosed}
+    if code != 6:
+        problems.append(f"the watcher exited {code} with {', '.join(locked)} locked at the lower circuit, expected 6 "
+                        "(tripped, not flat)")
+    if set(left) != set(locked):
+        problems.append(f"with {', '.join(locked)} locked the book left {left or 'nothing'}: only the locked legs "
+                        "should remain (a lock that closed is a fault that did not hold)")
+    for instrument in locked:
+        entry = named.get(instrument)
+        kinds = {r.get("kind") for r in (entry or {}).get("reasons") or []}
+        if entry is None or "lower_circuit" not in kinds or entry.get("quantity") != left.get(instrument):
+            problems.append(f"the emergency's report does not name {instrument} at its lower circuit with its quantity "
+                            f"{left.get(instrument)} (it said: {entry})")
+    lines = "; ".join(f"{i} {u.get('quantity'):+d}: " + ", ".join(r.get("text", "") for r in u.get("reasons") or [])
+                      for i, u in named.items())
+    day.venue.lift()
+    kill = day.mci("kill", "-o", "json", timeout=120)
+    after, still = day.venue.positions(), day.venue.open_orders()
+    if kill.code != 0 or after or still:
+        problems.append(f"after the circuit was lifted `mci kill` exited {kill.code}, expected 0 (flat); left: "
+                        + (", ".join([f"{p.exchange}:{p.symbol} {p.quantity:+d}" for p in after]
+                                     + [f"order {o.order_id} {o.status}" for o in still]) or "nothing"))
+    sold = {i: sum(o.filled_quantity for o in day.venue.orders() if f"{o.exchange}:{o.symbol}" == i and o.side == "SELL")
+            for i in locked}
+    doubled = {i: n for i, n in sold.items() if n != locked[i]}
+    if doubled:
+        problems.append(f"the locked legs sold {doubled}, expected exactly {locked}: an exit was doubled or lost")
+    facts = {"watch_exit": code, "locked": locked, "unclosed": unclosed, "kill_after_lift_exit": kill.code,
+             "circuit_note": f"not flat as expected: {lines}; after the lift `mci kill` exit {kill.code}, flat"}
+    return 1, after, still, facts
 
 
 def _count(steps: list[dict[str, Any]], step_id: str, key: str) -> int:

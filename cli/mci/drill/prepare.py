@@ -38,6 +38,18 @@ def broker_kind(raw: Mapping[str, Any]) -> str:
     return str(broker.get("kind", "paper")) if isinstance(broker, Mapping) else "paper"
 
 
+def refuse_circuits_off_the_breach(spec: Any) -> None:
+    """A drill's circuit= locks instruments of the forced breach (the bad hour), not the engine's own."""
+    from mci.drill.breach import CANDIDATES
+
+    off = [item for item in spec.circuit if item.partition("/")[0] not in {f"NSE:{s}" for s in CANDIDATES}]
+    if off:
+        raise UsageError(
+            f"circuit={'+'.join(off)} names no instrument of the drill's forced breach",
+            "in a drill the circuit locks one of the positions the breach opens, when the price falls",
+            f"name one or more of {', '.join(CANDIDATES)}, e.g. --faults circuit=RELIANCE")
+
+
 def refuse_faults_on_paper(kind: str, faults: str | None, name: str) -> None:
     if faults and kind != "kite":
         raise UsageError(

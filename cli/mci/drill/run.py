@@ -20,7 +20,8 @@ from mci.clock import Clock
 from mci.drill import closing, incident, morning
 from mci.drill.day import Day, PhaseFailed
 from mci.drill.model import PHASES, DrillReport, PhaseResult
-from mci.drill.prepare import broker_kind, raw_profile, refuse_faults_on_paper, refuse_unsafe, rehearsal_instant
+from mci.drill.prepare import (broker_kind, raw_profile, refuse_circuits_off_the_breach, refuse_faults_on_paper,
+                               refuse_unsafe, rehearsal_instant)
 from mci.drill.sandbox import Sandbox, port_free
 from mci.errors import MciError, UnavailableError
 
@@ -52,6 +53,8 @@ def run_drill(options: DrillOptions, *, on_start: Callable[[DrillReport], None] 
     kind = broker_kind(raw)
     refuse_faults_on_paper(kind, options.faults, str(raw.get("name") or path.stem))
     spec = parse_faults(options.faults) if options.faults else None  # a bad spec is refused before anything starts
+    if spec is not None:
+        refuse_circuits_off_the_breach(spec)
     sandbox = Sandbox.create(options.keep)
     venue = None
     day: Day | None = None

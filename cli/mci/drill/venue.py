@@ -7,6 +7,7 @@ faults between): the verdict "flat" never depends on an API that may be lying.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,10 +89,36 @@ class SimVenue(Venue):
     # faults start with the first API call, `mci token login`'s session exchange, so a seed replays the same day.
     deferred_faults: Any = None
 
-    def __init__(self, exchange: "Exchange", server: Any):
+    def __init__(self, exchange: "Exchange", server: Any, market: Any = None):
         super().__init__(exchange)
         self.server = server
         self.url = server.url
+        self.market = market  # the spec's faults of the market (circuit=, partial=): they strike with the breach
+
+    @property
+    def circuits(self) -> tuple[str, ...]:
+        """The instruments the breach locks at their circuit ("NSE:TCS"; "/upper" dropped: the legs are long)."""
+        return tuple(item.partition("/")[0] for item in self.market.circuit) if self.market is not None else ()
+
+    def move(self, plan: "BreachPlan") -> None:
+        """The breach's fall, then the market's faults: a fallen leg locked at its lower circuit, partial fills."""
+        from mci.brokers.sim.faults import circuit_lock
+
+        super().move(plan)
+        if self.market is None:
+            return
+        for item in self.market.circuit:
+            exchange, symbol, side = circuit_lock(item)
+            self.exchange.lock_circuit(exchange, symbol, side, on_lock=self.market.on_circuit)
+        if self.market.partial:
+            self.exchange.set_partial(Decimal(f"{self.market.partial:g}"))
+
+    def lift(self) -> None:
+        """The counter-side comes back: every circuit the breach locked is lifted."""
+        from mci.brokers.sim.faults import circuit_lock
+
+        for item in self.market.circuit if self.market is not None else ():
+            self.exchange.lift_circuit(*circuit_lock(item)[:2])
 
     @classmethod
     def start(cls, state_dir: Path, clock: Clock, *, api_key: str, api_secret: str, faults: Any) -> "SimVenue":
@@ -108,9 +135,11 @@ class SimVenue(Venue):
             raise UnavailableError("the drill cannot start its Kite simulator on 127.0.0.1",
                                    f"the system said: {exc}", "check the loopback interface, then run the drill again") from None
         server.app.redirect_url = server.url + "/redirect"
-        venue = cls(exchange, server)
+        market = faults if faults is not None and faults.market else None
+        venue = cls(exchange, server, market)
         if faults is not None and faults.active:
-            venue.deferred_faults = lambda: server.app.set_faults(faults)
+            wire = replace(faults, circuit=(), partial=0.0)  # the market's faults wait for the breach (move)
+            venue.deferred_faults = lambda: server.app.set_faults(wire)
         return venue
 
     def counters(self) -> dict[str, Any]:

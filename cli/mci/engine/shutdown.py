@@ -337,11 +337,20 @@ def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
         ectx.close_broker()
         if own_store:
             kill.store.close()
-    report = {**kill.report(), "engine": _engine_report(result)}
+    report = {**kill.report(), "engine": _engine_report(result), "unclosed": _unclosed(result, book)}
     outcome = _verdict(result, state, book, report, selection)
     if selection is None:
         return outcome
     return replace(outcome, scope=selection.as_dict(), outside=book.outside)
+
+
+def _unclosed(result: "SequenceResult", book: Any) -> list[dict[str, Any]]:
+    """What the square-off could not close and why (mci.flatten report.unclosed), for positions still open."""
+    still = {(r["instrument"], r.get("product")) for r in book.remaining if r.get("type") == "position"}
+    for step in result.steps:
+        if step.kind == "positions.square_off" and step.error is not None:
+            return [u for u in step.error.details.get("unclosed") or [] if (u["instrument"], u["product"]) in still]
+    return []
 
 
 def _note_db_failure(kill: Any, exc: BaseException) -> None:

@@ -20,6 +20,16 @@ One round:
    waits for the next round;
 5. re-read, and repeat until flat or the deadline.
 
+Exits that cannot fill (issue 13): a square-off this run sent that rests with no new fill for
+`REPRICE_AFTER` seconds (a partial fill's remainder, a market order turned limit by Kite's
+market protection) is cancelled and its remainder placed again at the market of the next round.
+An instrument whose square-offs of this run ended `GIVE_UP_AFTER` times with nothing filled
+(rejected by the RMS, cancelled by the exchange, or rested unfilled: locked at its circuit) gets
+no more orders from this run: its last resting order is left in the queue, and once nothing else
+can be done the run ends without waiting for the deadline. The report names every position left
+open with its reasons and numbers (report.unclosed): at its lower circuit ₹X, rejected by RMS with
+Kite's text, partially filled n of m. A rerun (the same run id, or a new one) tries it again.
+
 Steps 2-4 stream through one rate limiter: the re-read for instruments whose
 cancels are done happens while the other actions go on, so no phase waits for
 the slowest action of another.
@@ -94,6 +104,8 @@ READ_SPACING = 0.2  # seconds between the re-reads made within a round for instr
 SETTLE = 0.25  # seconds to wait before re-reading after an order's outcome stayed unknown
 LAG_GRACE = 2.0  # seconds to distrust a position that has not moved although our square-off filled
 MAX_WORKERS = 16
+REPRICE_AFTER = 1.0  # seconds a square-off of ours may rest without a new fill before it is cancelled and re-placed
+GIVE_UP_AFTER = 3  # square-offs of one instrument ending with nothing filled before this run stops sending more
 
 _LOOKUP_FAILED = object()
 # An order of ours in any other status (OPEN, OPEN PENDING, MODIFY VALIDATION PENDING, a status we do not know)
@@ -128,6 +140,14 @@ def _throttled(err: MciError) -> bool:
 
 def _transient(err: MciError) -> bool:
     return err.code == ExitCode.UNAVAILABLE
+
+
+def _rupees(amount: Any) -> str:
+    """A price as an operator reads it: 1230.60, not 1230.6 (kiteconnect parses quotes as floats)."""
+    from decimal import Decimal
+
+    d = Decimal(str(amount))
+    return f"{d:.2f}" if d == d.quantize(Decimal("0.01")) else str(d)
 
 
 def _seconds(deadline: timedelta | float) -> float:
@@ -190,6 +210,9 @@ class _Flatten:
         self._ticks: dict[Key, Decimal] = {}
         self._refused: dict[Key, int] = {}  # the smallest slice refused as over the freeze quantity
         self._spec_lists: dict[str, dict[str, Any]] = {}  # the broker's instrument list per exchange, read once
+        self._start: dict[Key, int] = {}  # the positions at the first read: "partially filled n of m"
+        self._mine: dict[Key, set[str]] = defaultdict(set)  # square-offs this run sent (placed or rejected)
+        self._resting: dict[str, tuple[int, float]] = {}  # own open order -> (filled, since when unchanged)
 
     # ------------------------------------------------------------ plumbing
 
@@ -314,12 +337,43 @@ class _Flatten:
         for o in opened:
             if self.own(o):
                 ours[_key(o)].append(o)
+        now = self.monotonic()
         for key, orders in ours.items():
             q = positions.get(key, 0)
             projected = q + sum(_signed_pending(o) for o in orders)
             if q == 0 or _sign(projected) == -_sign(q):
                 cancels.extend(orders)  # they would open a position the other way: take them back
+            elif not self.hopeless(key, book):
+                # re-priced at the next round's market; a dead run's resting orders are kept (they count as closing)
+                cancels.extend(o for o in orders if o.order_id in self._mine.get(key, ()) and self.stale(o, now))
         return cancels
+
+    def stale(self, o: Order, now: float) -> bool:
+        """A square-off of ours OPEN at the exchange (not still on its way there) for REPRICE_AFTER seconds, as
+        this run read it, without a new fill: a market with a counter-side fills a market order at once."""
+        if o.status != "OPEN":
+            return False
+        filled, since = self._resting.get(o.order_id, (-1, now))
+        if filled != o.filled_quantity:
+            self._resting[o.order_id] = (o.filled_quantity, now)
+            return False
+        return now - since >= REPRICE_AFTER
+
+    def unproductive(self, key: Key, book: _Book) -> list[Order]:
+        """This run's square-offs of `key` with nothing filled that ended (rejected, cancelled, re-priced) or rest
+        stale: at the GIVE_UP_AFTER-th the run stops, and that last one, if resting, stays in the queue."""
+        mine, now = self._mine.get(key, set()), self.monotonic()
+        return [o for o in book.orders if o.order_id in mine and not o.filled_quantity
+                and (o.status in FINAL_STATUSES or (o.is_open and self.stale(o, now)))]
+
+    def hopeless(self, key: Key, book: _Book) -> bool:
+        return len(self.unproductive(key, book)) >= GIVE_UP_AFTER
+
+    def stuck(self, book: _Book) -> bool:
+        """Nothing left this run can do: every open position is hopeless, every open order is our resting exit."""
+        keys = {_key(p) for p in self.live_positions(book)}
+        return (self.scope == "flatten" and bool(keys) and all(self.hopeless(k, book) for k in keys)
+                and all(self.own(o) and _key(o) in keys for o in self.open_orders(book)))
 
     def plan_places(self, book: _Book, round_no: int, *, only: set[Key] | None = None,
                     skip: set[Key] = frozenset()) -> list[OrderRequest]:
@@ -351,6 +405,8 @@ class _Flatten:
         for key, q in sorted(positions.items()):
             if q == 0:
                 continue
+            if self.hopeless(key, book):
+                continue  # it cannot fill now (report.unclosed says why); a rerun tries it again
             if key in foreign_closing:
                 self.emit("flatten.wait", {"round": round_no, "instrument": str(key),
                                            "reason": "an order on the closing side is still open"})
@@ -557,9 +613,10 @@ class _Flatten:
             except DayBudgetExhausted as exc:  # no placement can succeed today: stop, and say so
                 self.error(exc.what)
                 return
+            key = Key(request.exchange, request.symbol, request.product)
             if err is None:
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": "placed", "order_id": order_id})
-                self._placed(order_id)
+                self._placed(order_id, key)
                 return
             if err.details.get("rate_limit") == "day":  # the broker's own retry found the day's budget used
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": "failed", "error": err.what})
@@ -578,7 +635,10 @@ class _Flatten:
                 result = "rejected" if err.details.get("order_id") else "failed"
                 if kite_rules.is_freeze_rejection(f"{err.what} {err.why}"):
                     # Over the freeze quantity (the data was stale, or the exchange lowered it): slice finer.
-                    self.lower_cap(Key(request.exchange, request.symbol, request.product), request.quantity)
+                    self.lower_cap(key, request.quantity)
+                if err.details.get("order_id"):
+                    with self._lock:
+                        self._mine[key].add(str(err.details["order_id"]))
                 # The broker's reason (Kite's status_message for an RMS rejection) goes into the report as given.
                 self.emit("order.place.after", {**base, "attempt": attempt, "result": result, "error": err.what,
                                                 "reason": err.why, "order_id": err.details.get("order_id")})
@@ -599,8 +659,10 @@ class _Flatten:
                 assert isinstance(found, Order)
                 if found.status == "REJECTED":
                     self.error(f"{what} (tag {tag}) was rejected: order {found.order_id}")
+                    with self._lock:
+                        self._mine[key].add(found.order_id)
                 else:
-                    self._placed(found.order_id)
+                    self._placed(found.order_id, key)
                 return
             if ambiguous >= PLACE_ATTEMPTS or self.time_left() <= 0:
                 with self._lock:
@@ -632,9 +694,10 @@ class _Flatten:
                                          "status": found.status if found else None})
         return found
 
-    def _placed(self, order_id: str) -> None:
+    def _placed(self, order_id: str, key: Key) -> None:
         with self._lock:
             self.placed.append(order_id)
+            self._mine[key].add(order_id)
             self.progress = True
 
     # ------------------------------------------------------------ the loop
@@ -699,7 +762,8 @@ class _Flatten:
         book = self.read(first=True)
         assert book is not None
         round_no = self.first_round(book) if self.scope == "flatten" else 1
-
+        for p in self.live_positions(book):
+            self._start[_key(p)] = self._start.get(_key(p), 0) + p.quantity
         rounds, idle, final_read = 0, POLL, True
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="flatten")
         try:
@@ -707,6 +771,8 @@ class _Flatten:
                 if round_no > MAX_ROUND:
                     self.error(f"the flatten ran out of tag rounds ({MAX_ROUND})")
                     break
+                if self.stuck(book):
+                    break  # every exit left cannot fill now: say so at once rather than at the deadline
                 rounds += 1
                 self.progress = self.unknown = False
                 self.emit("flatten.round", {"round": round_no, "scope": self.scope,
@@ -733,6 +799,7 @@ class _Flatten:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         flat = final_read and self.is_flat(book)
+        unclosed = () if self.scope == "cancel" or flat else self.unclosed(book)
         return FlattenReport(
             flat=flat,
             rounds=rounds,
@@ -746,7 +813,56 @@ class _Flatten:
             scope=self.scope,
             final_read=final_read,
             throttled=self.throttled,
+            unclosed=unclosed,
         )
+
+    def unclosed(self, book: _Book) -> tuple[dict[str, Any], ...]:
+        """Why each position left open could not be closed, with the numbers (see report.unclosed_line)."""
+        positions = self.live_positions(book)
+        limits: dict[str, tuple[Any, Any]] = {}
+        read_limits = getattr(self.broker, "circuit_limits", None)
+        if positions and read_limits is not None:
+            try:  # one quote for them all, after the deadline too: where the price stands against its circuits
+                limits = read_limits(sorted({f"{p.exchange}:{p.symbol}" for p in positions}))
+            except Exception as exc:
+                self.error(f"the circuit limits could not be read: {_as_mci(exc, 'reading circuit limits').what}")
+        out = []
+        for p in positions:
+            key = _key(p)
+            start = self._start.get(key, p.quantity)
+            closed = abs(start) - abs(p.quantity) if _sign(start) == _sign(p.quantity) else 0
+            reasons: list[dict[str, Any]] = []
+            lower_upper = limits.get(f"{p.exchange}:{p.symbol}")
+            if lower_upper is not None:
+                lower, upper = lower_upper
+                if p.quantity > 0 and lower and p.last_price <= lower:
+                    reasons.append({"kind": "lower_circuit", "price": _rupees(lower),
+                                    "text": f"at lower circuit ₹{_rupees(lower)}: no buyers"})
+                elif p.quantity < 0 and upper and p.last_price >= upper:
+                    reasons.append({"kind": "upper_circuit", "price": _rupees(upper),
+                                    "text": f"at upper circuit ₹{_rupees(upper)}: no sellers"})
+            mine = [o for o in book.orders if o.order_id in self._mine.get(key, set())]
+            last = mine[-1] if mine else None
+            if last is not None and last.status == "REJECTED":
+                reasons.append({"kind": "rejected", "order_id": last.order_id, "message": last.status_message,
+                                "text": f"rejected by RMS: {last.status_message or 'no reason given'}"})
+            elif last is not None and last.status == "CANCELLED" and last.status_message:
+                reasons.append({"kind": "cancelled_by_exchange", "order_id": last.order_id,
+                                "message": last.status_message, "text": f"cancelled: {last.status_message}"})
+            elif last is not None and last.is_open:
+                reasons.append({"kind": "resting", "order_id": last.order_id, "price": _rupees(last.price),
+                                "text": f"exit order {last.order_id} rests unfilled"
+                                        + (f" at ₹{_rupees(last.price)}" if last.price else "")})
+            if closed > 0:
+                reasons.append({"kind": "partial", "filled": closed, "of": abs(start),
+                                "text": f"partially filled {closed} of {abs(start)}"})
+            if not reasons:
+                reasons.append({"kind": "deadline", "text": "not closed before the deadline"
+                                if self.time_left() <= 0 else "not closed"})
+            out.append({"instrument": f"{p.exchange}:{p.symbol}", "product": p.product, "quantity": p.quantity,
+                        "start_quantity": start, "closed": max(closed, 0), "last_price": str(p.last_price),
+                        "reasons": reasons})
+        return tuple(out)
 
 
 def _timing(clock: Clock | None,

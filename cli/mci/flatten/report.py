@@ -28,6 +28,11 @@ def order_dict(o: Order) -> dict[str, Any]:
             "status": o.status, "tag": o.tag, "placed_at": o.placed_at.isoformat()}
 
 
+def unclosed_line(u: dict[str, Any]) -> str:
+    """`NSE:INFY MIS +10: at lower circuit ₹1461.35: no buyers, exit order 1 rests unfilled at ₹1461.35`."""
+    return f"{u['instrument']} {u['product']} {u['quantity']:+d}: " + ", ".join(r["text"] for r in u["reasons"])
+
+
 @dataclass(frozen=True)
 class FlattenReport:
     """What a flatten did and what is left.
@@ -49,6 +54,10 @@ class FlattenReport:
     scope: str = "flatten"  # "flatten" | "cancel"
     final_read: bool = True  # False: the last re-read failed, remaining_* are from an earlier read
     throttled: int = 0  # order actions the broker answered with 429 (backed off and retried, not failures)
+    # Per position left open: {instrument, product, quantity, start_quantity, closed, last_price, reasons: [{kind,
+    # text, ...}]}; kinds: lower_circuit/upper_circuit (price), rejected (message: Kite's text), cancelled_by_exchange
+    # (message), resting (order_id, price), partial (filled, of), deadline.
+    unclosed: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +73,7 @@ class FlattenReport:
             "elapsed_seconds": round(self.elapsed.total_seconds(), 3),
             "final_read": self.final_read,
             "throttled": self.throttled,
+            "unclosed": list(self.unclosed),
         }
 
     def as_error(self) -> MciError | None:
@@ -71,7 +81,10 @@ class FlattenReport:
         if self.flat:
             return None
         what_left = []
-        if self.remaining_positions:
+        if self.unclosed:
+            what_left.append(f"{len(self.unclosed)} position(s) not closed: "
+                             + "; ".join(unclosed_line(u) for u in self.unclosed[:10]))
+        elif self.remaining_positions:
             what_left.append(f"{len(self.remaining_positions)} position(s): "
                              + ", ".join(f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}"
                                          for p in self.remaining_positions[:10]))

@@ -22,6 +22,8 @@ should be able to do to a rehearsal.
     GET  /_sim/mis-blocked                POST {"instrument", "blocked": true|false}: Kite's intraday (MIS) block
     GET  /_sim/freeze                     POST {"instrument", "quantity": N|null}: the `freeze` fault, an instrument's
                                           freeze quantity lowered (whole lots) so that exits must slice; null restores NSE's
+    GET  /_sim/circuits                   POST {"instrument", "lock": "lower"|"upper", "on_lock"?: "rest"|"cancel"}
+                                          | {"instrument", "lift": true} | {"instrument", "band": "5%"|null}
 
 Money leaves as exact decimal text ("2550.00"); it is read from text or JSON numbers, as Decimal, never float.
 """
@@ -230,6 +232,8 @@ class AdminApi:
             ("POST", "mis-blocked"): self.set_mis_blocked,
             ("GET", "freeze"): lambda r: {"instruments": app.exchange.freeze_overrides()},
             ("POST", "freeze"): self.set_freeze,
+            ("GET", "circuits"): lambda r: self._circuits(),
+            ("POST", "circuits"): self.set_circuit,
         }
 
     def __call__(self, request: Request) -> Response:
@@ -426,3 +430,27 @@ class AdminApi:
         now = self.app.exchange.set_freeze_quantity(exchange, symbol, quantity)
         return {"instrument": f"{exchange}:{symbol}", "freeze_quantity": now,
                 "instruments": self.app.exchange.freeze_overrides()}
+
+    def _circuits(self) -> dict[str, Any]:
+        partial = self.app.exchange.partial()
+        return {"circuits": self.app.exchange.circuits(), "partial": partial}
+
+    def set_circuit(self, request: Request) -> dict[str, Any]:
+        """Lock an instrument at a circuit (no counter-side), lift the lock, or set its price band."""
+        body = _body(request)
+        exchange, symbol = _instrument(body)
+        given = [k for k in ("lock", "lift", "band") if k in body and body[k] not in (False, "")]
+        if len(given) != 1:
+            raise _bad("say one of lock, lift or band", f"got {', '.join(given) or 'none of them'}",
+                       'send {"instrument": "NSE:INFY", "lock": "lower"} or {"lift": true} or {"band": "5%"}')
+        if given == ["lock"]:
+            self.app.exchange.lock_circuit(exchange, symbol, str(body["lock"]).lower(),
+                                           on_lock=str(body.get("on_lock") or "rest").lower())
+        elif given == ["lift"]:
+            self.app.exchange.lift_circuit(exchange, symbol)
+        else:
+            band = None if body["band"] is None else _decimal(str(body["band"]).strip().removesuffix("%"), "band") / 100
+            self.app.exchange.set_circuit_band(exchange, symbol, band)
+        lower, upper = self.app.exchange.circuit_limits(exchange, symbol)
+        return {**self._ltp(exchange, symbol), "lower_circuit_limit": lower, "upper_circuit_limit": upper,
+                **self._circuits()}

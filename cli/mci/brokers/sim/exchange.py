@@ -445,6 +445,20 @@ SELECT * FROM orders WHERE status IN ('OPEN', 'TRIGGER PENDING') AND exchange = 
 """
 
 
+# Per-instrument circuits and partial fills (issue 13): created where missing on every open, so an older file of
+# the same schema gains them without a version bump (the tables are empty until an admin or a fault sets them).
+_CIRCUITS = (
+    # band: the instrument's price band as a fraction of the reference (NULL: CIRCUIT_BAND). locked: 'lower' or
+    # 'upper' while the instrument is locked at that limit with no counter-side; lower/upper: the limits then;
+    # on_lock: what a market order that meets no counter-side does, 'rest' (Kite's market protection) or 'cancel'.
+    "CREATE TABLE IF NOT EXISTS circuits (instrument TEXT PRIMARY KEY, band TEXT, locked TEXT, lower TEXT, upper TEXT,"
+    " on_lock TEXT NOT NULL DEFAULT 'rest', set_at TEXT NOT NULL)",
+    # name 'partial': every fill takes at most this fraction of what is left of the order (at least one lot).
+    "CREATE TABLE IF NOT EXISTS fill_rules (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+ON_LOCK = ("rest", "cancel")
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -479,6 +493,8 @@ class Exchange:
         self._conn = self._connect()
         with self._tx() as c:
             self._migrate(c)
+            for statement in _CIRCUITS:
+                c.execute(statement)
             row = c.execute("SELECT seed, opening_cash, slippage FROM account WHERE id = 1").fetchone()
             if row is None:
                 c.execute(
@@ -904,12 +920,17 @@ class Exchange:
         return None
 
     def _circuit(self, c: sqlite3.Connection, inst: Instrument, now: datetime) -> tuple[Decimal, Decimal]:
-        """The day's price band: ±20% of the previous close, widened to hold the LTP (trading stops at a limit)."""
+        """The day's price band: ±20% (or the instrument's own band) of the previous close, widened to hold the LTP
+        (trading stops at a limit); while the instrument is locked at a limit, the limits it was locked with."""
+        row = c.execute("SELECT band, locked, lower, upper FROM circuits WHERE instrument = ?", (inst.key,)).fetchone()
+        if row is not None and row[1]:
+            return Decimal(row[2]), Decimal(row[3])
+        band_rate = Decimal(row[0]) if row is not None and row[0] else CIRCUIT_BAND
         last = self._price(c, inst, now)
         pinned = c.execute("SELECT pinned FROM price_overrides WHERE instrument = ?", (inst.key,)).fetchone()
         # An admin-pinned price has no history: its band is centred on it, as a close would be.
         reference = last if pinned and pinned[0] is not None else self._close(c, inst, now) or last
-        band = reference * CIRCUIT_BAND
+        band = reference * band_rate
         lower = max(round_to_tick(reference - band, inst.tick_size, ROUND_CEILING), inst.tick_size)
         upper = round_to_tick(reference + band, inst.tick_size, ROUND_FLOOR)
         return min(lower, last), max(upper, last)
@@ -919,6 +940,98 @@ class Exchange:
         now = self.clock.now()
         with self._tx() as c:
             return self._circuit(c, inst, now)
+
+    # ------------------------------------------------------------ circuits and partial fills (admin, faults)
+
+    @staticmethod
+    def _rematch(c: sqlite3.Connection, inst: Instrument | None) -> None:
+        """Forget the match marks: what could fill has changed although no price did (see _match)."""
+        if inst is None:
+            c.execute("DELETE FROM match_marks")
+        else:
+            c.execute("DELETE FROM match_marks WHERE instrument IN (?, ?)", (inst.key, _BOOK))
+
+    def set_circuit_band(self, exchange: str, symbol: str, band: Decimal | None) -> tuple[Decimal, Decimal]:
+        """Admin: the instrument's price band as a fraction of its reference (NSE: 0.02, 0.05, 0.1, 0.2); None: ±20%."""
+        inst = self._instrument(exchange, symbol)
+        if band is not None and (not isinstance(band, (Decimal, int)) or not 0 < band < 1):
+            raise ValueError("a circuit band is a Decimal fraction in (0, 1), e.g. 0.05 for ±5%")
+        now = self.clock.now()
+        with self._tx() as c:
+            c.execute("INSERT INTO circuits (instrument, band, set_at) VALUES (?, ?, ?) ON CONFLICT (instrument)"
+                      " DO UPDATE SET band = excluded.band, set_at = excluded.set_at",
+                      (inst.key, None if band is None else str(Decimal(band)), _iso(now)))
+            return self._circuit(c, inst, now)
+
+    def lock_circuit(self, exchange: str, symbol: str, side: str = "lower", *, on_lock: str = "rest") -> Decimal:
+        """Admin: the price falls (rises) to its lower (upper) circuit and stays there with no buyers (sellers).
+
+        A SELL (BUY) there does not fill: a LIMIT rests, a MARKET rests as a limit at the circuit price (Kite's
+        market protection, see kite_rules) or, with on_lock='cancel', is cancelled by the exchange (LPP's words).
+        Returns the circuit price."""
+        inst = self._instrument(exchange, symbol)
+        if side not in ("lower", "upper"):
+            raise ValueError("a circuit lock is at the 'lower' or the 'upper' limit")
+        if on_lock not in ON_LOCK:
+            raise ValueError(f"on_lock is one of {', '.join(ON_LOCK)}")
+        now = self.clock.now()
+        with self._tx() as c:
+            c.execute("UPDATE circuits SET locked = NULL WHERE instrument = ?", (inst.key,))  # the band of today's close
+            lower, upper = self._circuit(c, inst, now)
+            at = lower if side == "lower" else upper
+            c.execute("INSERT INTO circuits (instrument, locked, lower, upper, on_lock, set_at) VALUES (?, ?, ?, ?, ?, ?)"
+                      " ON CONFLICT (instrument) DO UPDATE SET locked = excluded.locked, lower = excluded.lower,"
+                      " upper = excluded.upper, on_lock = excluded.on_lock, set_at = excluded.set_at",
+                      (inst.key, side, str(lower), str(upper), on_lock, _iso(now)))
+            c.execute("INSERT INTO price_overrides (instrument, pinned, factor, set_at) VALUES (?, ?, '1', ?) "
+                      "ON CONFLICT (instrument) DO UPDATE SET pinned = excluded.pinned, factor = '1', set_at = excluded.set_at",
+                      (inst.key, str(at), _iso(now)))
+            self._rematch(c, inst)
+            return at
+
+    def lift_circuit(self, exchange: str, symbol: str) -> bool:
+        """Admin: the counter-side is back; the price stays where it was locked and resting orders can fill there.
+        False when the instrument was not locked."""
+        inst = self._instrument(exchange, symbol)
+        with self._tx() as c:
+            changed = c.execute("UPDATE circuits SET locked = NULL, set_at = ? WHERE instrument = ? AND locked IS NOT NULL",
+                                (_iso(self.clock.now()), inst.key)).rowcount
+            self._rematch(c, inst)
+            return changed > 0
+
+    def circuits(self) -> list[dict[str, Any]]:
+        """Every instrument with a band of its own or a lock: {instrument, band, locked, lower, upper, on_lock}."""
+        with self._tx() as c:
+            rows = c.execute("SELECT instrument, band, locked, lower, upper, on_lock FROM circuits"
+                             " WHERE band IS NOT NULL OR locked IS NOT NULL ORDER BY instrument").fetchall()
+        return [{"instrument": k, "band": Decimal(b) if b else None, "locked": lk,
+                 "lower": Decimal(lo) if lk else None, "upper": Decimal(up) if lk else None, "on_lock": on}
+                for k, b, lk, lo, up, on in rows]
+
+    def set_partial(self, fraction: Decimal | None) -> None:
+        """Admin: every fill takes at most `fraction` of what is left of its order (at least one lot); None: in full."""
+        if fraction is not None and (not isinstance(fraction, (Decimal, int)) or not 0 < fraction <= 1):
+            raise ValueError("a partial-fill fraction is a Decimal in (0, 1]")
+        with self._tx() as c:
+            if fraction is None or fraction == 1:
+                c.execute("DELETE FROM fill_rules WHERE name = 'partial'")
+            else:
+                c.execute("INSERT OR REPLACE INTO fill_rules (name, value) VALUES ('partial', ?)", (str(Decimal(fraction)),))
+            self._rematch(c, None)
+
+    def partial(self) -> Decimal | None:
+        with self._tx() as c:
+            row = c.execute("SELECT value FROM fill_rules WHERE name = 'partial'").fetchone()
+        return Decimal(row[0]) if row else None
+
+    @staticmethod
+    def _locked(c: sqlite3.Connection, inst: Instrument) -> tuple[str, Decimal, str] | None:
+        """(side, circuit price, on_lock) while the instrument is locked at a circuit, else None."""
+        row = c.execute("SELECT locked, lower, upper, on_lock FROM circuits WHERE instrument = ? AND locked IS NOT NULL",
+                        (inst.key,)).fetchone()
+        if row is None:
+            return None
+        return row[0], Decimal(row[1] if row[0] == "lower" else row[2]), row[3]
 
     @staticmethod
     def _check_trigger(side: str, trigger: Decimal, ltp: Decimal) -> None:
@@ -1201,8 +1314,15 @@ class Exchange:
                 return
             self._set_status(c, row["order_id"], "OPEN", now)
             on_arrival = True  # a triggered stop arrives at the book as a fresh order
+        locked = self._locked(c, inst)
+        if locked is not None and (locked[0] == "lower") != buy:
+            # Locked at the circuit with no counter-side: nothing on this side fills (see kite_rules, circuits).
+            self._no_counter_side(c, row, locked, now, on_arrival=on_arrival)
+            return
         slipped = self._slipped(ltp, buy, inst)
-        if kind in ("MARKET", "SL-M"):
+        if kind in ("MARKET", "SL-M") and limit:
+            fill = min(limit, slipped) if buy else max(limit, slipped)  # a protected market order rests as a limit
+        elif kind in ("MARKET", "SL-M"):
             fill = slipped
         elif buy and ltp <= limit:
             fill = min(limit, slipped) if on_arrival else limit
@@ -1212,6 +1332,20 @@ class Exchange:
             return
         self._fill(c, row, inst, fill, now)
 
+    def _no_counter_side(self, c: sqlite3.Connection, row: sqlite3.Row, locked: tuple[str, Decimal, str], now: datetime,
+                         *, on_arrival: bool) -> None:
+        """A market order arriving at a locked circuit becomes a limit at the circuit price (Kite's market
+        protection), or, with on_lock='cancel', the exchange cancels it with the LPP message."""
+        if not on_arrival or row["order_type"] not in ("MARKET", "SL-M"):
+            return
+        side, at, on_lock = locked
+        if on_lock == "cancel":
+            c.execute("UPDATE orders SET cancelled_quantity = quantity - filled_quantity WHERE order_id = ?", (row["order_id"],))
+            self._set_status(c, row["order_id"], "CANCELLED", now, rules.LPP_CANCELLED)
+        elif not Decimal(row["price"]):
+            c.execute("UPDATE orders SET price = ? WHERE order_id = ?", (str(at), row["order_id"]))
+            self._event(c, row["order_id"], row["status"], now)  # its history shows the limit it now rests at
+
     def _slipped(self, ltp: Decimal, buy: bool, inst: Instrument) -> Decimal:
         # The buyer pays up and the seller receives less, each rounded against them to the tick.
         if buy:
@@ -1219,7 +1353,8 @@ class Exchange:
         return max(round_to_tick(ltp * (1 - self._slippage), inst.tick_size, ROUND_FLOOR), inst.tick_size)
 
     def _fill(self, c: sqlite3.Connection, row: sqlite3.Row, inst: Instrument, price: Decimal, now: datetime) -> None:
-        qty = row["quantity"] - row["filled_quantity"]
+        left = row["quantity"] - row["filled_quantity"]
+        qty = self._fill_quantity(c, inst, left)
         seq = self._next(c, "trade")
         c.execute(
             "INSERT INTO trades (trade_id, seq, order_id, exchange, symbol, side, product, quantity, price, filled_at)"
@@ -1227,11 +1362,23 @@ class Exchange:
             (str(10_000_000 + seq), seq, row["order_id"], inst.exchange, inst.symbol, row["side"], row["product"], qty, str(price), _iso(now)),
         )
         self._apply_fill(c, inst.exchange, inst.symbol, row["product"], qty if row["side"] == "BUY" else -qty, price)
+        filled = row["filled_quantity"] + qty
+        average = (Decimal(row["average_price"]) * row["filled_quantity"] + price * qty) / filled if row["filled_quantity"] else price
         c.execute(
-            "UPDATE orders SET filled_quantity = quantity, average_price = ? WHERE order_id = ?",
-            (str(price), row["order_id"]),
+            "UPDATE orders SET filled_quantity = ?, average_price = ? WHERE order_id = ?",
+            (filled, str(average.quantize(_SUBPAISE) if row["filled_quantity"] else price), row["order_id"]),
         )
-        self._set_status(c, row["order_id"], "COMPLETE", now)
+        # A remainder rests in the book (kite_rules: partial fills); it fills again when the price next moves.
+        self._set_status(c, row["order_id"], "COMPLETE" if qty == left else "OPEN", now)
+
+    @staticmethod
+    def _fill_quantity(c: sqlite3.Connection, inst: Instrument, left: int) -> int:
+        """What one fill takes of `left`: all of it, or the partial-fill fraction (whole lots, at least one)."""
+        row = c.execute("SELECT value FROM fill_rules WHERE name = 'partial'").fetchone()
+        if row is None:
+            return left
+        lots = int(left * Decimal(row[0]) / inst.lot_size)
+        return min(left, max(lots, 1) * inst.lot_size)
 
     def _apply_fill(self, c: sqlite3.Connection, exchange: str, symbol: str, product: str, signed: int, price: Decimal) -> None:
         """Net-position accounting at average cost; when flat, realised is exactly sells - buys."""

@@ -21,6 +21,15 @@ HTTP request:
     stream_drop=R     drop a tick message (its packets are never sent) at rate R
     stream_delay=D    send every tick message D late
 
+Faults of the market rather than of the wire (they change the exchange, for every client):
+
+    circuit=S   lock S at its lower circuit with no buyers (S: INFY or NSE:INFY; several joined
+                with +; S/upper locks at the upper circuit, no sellers): what would close there rests
+    oncircuit=cancel   a MARKET order meeting the lock is cancelled by the exchange (LPP) instead
+    partial=R   every fill takes at most the fraction R of what is left of its order (whole lots)
+
+A spec that drops a circuit lifts it; one without partial= fills in full again.
+
 A rate R is a fraction (0.3) or a percentage (30%). `none` (or empty) is no faults.
 
 Every request draws the same number of random values whatever happens to it, so
@@ -46,6 +55,7 @@ MAX_DELAY = timedelta(seconds=60)  # past any client timeout: longer only ties u
 MAX_BURST = 10_000
 _RATE_KEYS = {"5xx": "server_error", "429": "too_many", "reset": "reset", "lost": "lost"}
 _DRAWS_PER_REQUEST = 6
+ON_CIRCUIT = ("rest", "cancel")
 
 
 class DropConnection(ConnectionResetError):
@@ -65,6 +75,14 @@ class FaultSpec:
     stream_cut: bool = False
     stream_drop: float = 0.0
     stream_delay: timedelta = timedelta(0)
+    circuit: tuple[str, ...] = ()  # EXCHANGE:SYMBOL, or EXCHANGE:SYMBOL/upper
+    on_circuit: str = "rest"
+    partial: float = 0.0  # a fraction of the order, not money
+
+    @property
+    def market(self) -> bool:
+        """Faults of the exchange itself (circuits, partial fills), applied to it rather than per request."""
+        return bool(self.circuit or self.partial)
 
     @property
     def active(self) -> bool:
@@ -80,7 +98,7 @@ class FaultSpec:
 
     def __str__(self) -> str:
         """The canonical text: parse_faults(str(spec)) == spec for any spec that injects something."""
-        if not self.active and not self.stream_active:
+        if not self.active and not self.stream_active and not self.market:
             return "none"
         items = []
         if self.latency:
@@ -99,6 +117,12 @@ class FaultSpec:
             items.append(f"stream_drop={self.stream_drop:g}")
         if self.stream_delay:
             items.append(f"stream_delay={_ms(self.stream_delay)}")
+        if self.circuit:
+            items.append("circuit=" + "+".join(self.circuit))
+            if self.on_circuit != "rest":
+                items.append(f"oncircuit={self.on_circuit}")
+        if self.partial:
+            items.append(f"partial={self.partial:g}")
         if self.seed is not None:
             items.append(f"seed={self.seed}")
         return ",".join(items)
@@ -108,6 +132,7 @@ class FaultSpec:
         out["latency_ms"] = _millis(out.pop("latency"))
         out["jitter_ms"] = _millis(out.pop("jitter"))
         out["stream_delay_ms"] = _millis(out.pop("stream_delay"))
+        out["circuit"] = list(self.circuit)
         out["spec"] = str(self)
         return out
 
@@ -191,12 +216,42 @@ def parse_faults(text: str | None) -> FaultSpec:
             values["stream_drop"] = _rate(raw, key, value)
         elif key == "stream_delay":
             values["stream_delay"] = _delay(raw, key, value)
+        elif key == "circuit":
+            values["circuit"] = _circuits(raw, value)
+        elif key == "oncircuit":
+            if value not in ON_CIRCUIT:
+                raise _bad(raw, f"oncircuit={value!r}: it is rest (Kite's market protection) or cancel (the exchange's LPP)")
+            values["on_circuit"] = value
+        elif key == "partial":
+            values["partial"] = _rate(raw, key, value)
+            if not values["partial"]:
+                raise _bad(raw, "partial=0 would fill nothing: give a fraction above 0, or leave partial= out")
         else:
-            known = "latency, jitter, 5xx, 429, burst, reset, lost, seed, stream, stream_drop, stream_delay"
+            known = ("latency, jitter, 5xx, 429, burst, reset, lost, seed, stream, stream_drop, stream_delay, "
+                     "circuit, oncircuit, partial")
             raise _bad(raw, f"unknown key {key!r}; the keys are {known}")
     if values.get("latency", timedelta(0)) + values.get("jitter", timedelta(0)) > MAX_DELAY:
         raise _bad(raw, f"latency + jitter is longer than {MAX_DELAY.seconds}s")
     return FaultSpec(**values)
+
+
+def _circuits(text: str, value: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in value.split("+"):
+        name, _, side = item.strip().upper().partition("/")
+        exchange, _, symbol = name.rpartition(":")
+        if not symbol or not symbol.replace("-", "").replace("&", "").isalnum() or side not in ("", "LOWER", "UPPER"):
+            raise _bad(text, f"circuit={value!r}: name instruments like INFY or NSE:INFY, joined with +, "
+                             "each optionally /upper")
+        out.append(f"{exchange or 'NSE'}:{symbol}" + ("/upper" if side == "UPPER" else ""))
+    return tuple(dict.fromkeys(out))
+
+
+def circuit_lock(item: str) -> tuple[str, str, str]:
+    """(exchange, symbol, side) of one FaultSpec.circuit item."""
+    name, _, side = item.partition("/")
+    exchange, _, symbol = name.partition(":")
+    return exchange, symbol, side or "lower"
 
 
 @dataclass(frozen=True)

@@ -256,7 +256,8 @@ class KiteSimApp:
         self._lock = threading.Lock()
         self.order_ips = parse_order_ips(order_ips)
         self.counters = SimCounters()
-        self.faults = FaultInjector(faults or FaultSpec(), exchange.seed)
+        self.faults = FaultInjector(FaultSpec(), exchange.seed)
+        self.set_faults(faults or FaultSpec())
         self.admin = AdminApi(self, remote=admin_remote)
         self.stream = TickerHub(self)  # the WebSocket ticker on this port (mci.brokers.sim.ticker)
         self.url_map = Map([
@@ -300,7 +301,26 @@ class KiteSimApp:
         return limits
 
     def set_faults(self, spec: FaultSpec) -> FaultSpec:
-        """Replace the faults; the random sequence restarts from the spec's seed (default: the exchange's)."""
+        """Replace the faults; the random sequence restarts from the spec's seed (default: the exchange's).
+
+        The market's faults go to the exchange: circuits the old spec locked and the new one drops are lifted
+        (locks an admin made are left alone), and partial fills follow the new spec."""
+        from decimal import Decimal
+
+        from mci.brokers.sim.faults import circuit_lock
+
+        old = self.faults.spec
+        for item in spec.circuit:  # every instrument known before anything changes: a bad spec changes nothing
+            self.exchange.circuit_limits(*circuit_lock(item)[:2])
+        for item in old.circuit:
+            if item not in spec.circuit:
+                self.exchange.lift_circuit(*circuit_lock(item)[:2])
+        for item in spec.circuit:
+            if item not in old.circuit or spec.on_circuit != old.on_circuit:
+                exchange, symbol, side = circuit_lock(item)
+                self.exchange.lock_circuit(exchange, symbol, side, on_lock=spec.on_circuit)
+        if spec.partial or old.partial:
+            self.exchange.set_partial(Decimal(f"{spec.partial:g}") if spec.partial else None)
         self.faults = FaultInjector(spec, self.exchange.seed)
         return self.faults.spec
 
