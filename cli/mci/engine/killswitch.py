@@ -60,9 +60,7 @@ class KillStore:
 def _probe(store: "StateStore", profile: str) -> None:
     # quick_check reads every page: a truncated file that opens fine fails here, not half-way through the kill;
     # the health probe writes: a DB held by a hung writer fails here too (after SQLite's busy timeout).
-    rows = store.execute("PRAGMA quick_check")
-    if not rows or rows[0][0] != "ok":
-        raise sqlite3.DatabaseError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
+    store.check_pages()
     store.lifecycle(profile)
     store.health_probe()
 

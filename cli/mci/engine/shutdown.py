@@ -86,6 +86,7 @@ def shutdown(
             raise _without_db(profile, state_dir, exc) from None
         try:
             try:
+                ctx.store.check_pages()  # its journal must be whole for a crash to resume safely
                 state = ctx.lifecycle.current().state
                 unfinished = ctx.journal.unfinished(mode)
             except sqlite3.DatabaseError as exc:

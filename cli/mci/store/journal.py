@@ -11,13 +11,12 @@ recompute from the broker and the engine, they never replay).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
 from mci.store.audit import canonical_json
-from mci.store.state import StateStore, _iso, _parse
+from mci.store.state import StateStore, _iso, _parse, stored_json
 
 # Run statuses. `running` is also what a crashed run is left as: it is resumable.
 RUNNING, DONE, FAILED, ESCALATED, ABANDONED = "running", "done", "failed", "escalated", "abandoned"
@@ -55,7 +54,7 @@ def _json(value: Any) -> str | None:
 
 
 def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else stored_json(text)
 
 
 # Served by the runs_latest index (profile, started_at; its rowid breaks ties): no sort however long the journal.

@@ -14,6 +14,8 @@ import sqlite3
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mci.store.state import stored_json
+
 if TYPE_CHECKING:
     from mci.store.state import StateStore
 
@@ -42,7 +44,7 @@ def latched(store: "StateStore", profile: str) -> list[dict[str, Any]]:
                              "ORDER BY since", (profile,))
     except sqlite3.OperationalError:  # no scoped kill ever ran here
         return []
-    return [{"scope": json.loads(s), "since": since, "reason": reason, "run_id": run} for s, since, reason, run in rows]
+    return [{"scope": stored_json(s), "since": since, "reason": reason, "run_id": run} for s, since, reason, run in rows]
 
 
 def clear(store: "StateStore", profile: str) -> list[dict[str, Any]]:
@@ -82,5 +84,5 @@ def read_only(state_dir: Any, profile: str) -> tuple[str | None, list[dict[str, 
         # Whether the kill switch is latched cannot be told: an order is never accepted on a guess.
         raise UnavailableError("cannot read the kill switch's latches", f"the state DB {db}: SQLite says: {exc}",
                                "fix the state directory (MCI_HOME); `mci status` shows what is wrong") from None
-    return (row[0] if row else "idle"), [{"scope": json.loads(s), "since": since, "reason": reason, "run_id": run}
+    return (row[0] if row else "idle"), [{"scope": stored_json(s), "since": since, "reason": reason, "run_id": run}
                                           for s, since, reason, run in rows]

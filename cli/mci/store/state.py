@@ -124,7 +124,24 @@ def _command_words() -> str:
 
 
 def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except (TypeError, ValueError) as exc:
+        raise _damaged("an instant", text, exc) from None
+
+
+def stored_json(text: str) -> Any:
+    """A JSON value mci wrote to the DB; one that no longer parses is a damaged DB, not a bug (a truncated file
+    can still answer queries with a half-written page), so it is raised as the DatabaseError every reader handles."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise _damaged("a JSON value", text, exc) from None
+
+
+def _damaged(what: str, text: object, exc: Exception) -> sqlite3.DatabaseError:
+    return sqlite3.DatabaseError(f"database disk image is malformed: {what} stored in it no longer parses "
+                                 f"({type(exc).__name__}: {exc}; {len(str(text))} characters)")
 
 
 @dataclass(frozen=True)
@@ -370,7 +387,7 @@ class StateStore:
                 (since_seq,),
             ).fetchall()
         for seq, ts, profile, kind, data, prev_hash, digest in rows:
-            yield AuditRecord(seq, ts, profile, kind, json.loads(data), prev_hash, digest)
+            yield AuditRecord(seq, ts, profile, kind, stored_json(data), prev_hash, digest)
 
     # -- scans ------------------------------------------------------------------------
 
@@ -392,7 +409,7 @@ class StateStore:
             ).fetchone()
         if row is None:
             return None
-        return ScanRecord(row[0], row[1], row[2], row[3], _parse(row[4]), _parse(row[5]), json.loads(row[6]))
+        return ScanRecord(row[0], row[1], row[2], row[3], _parse(row[4]), _parse(row[5]), stored_json(row[6]))
 
     # -- breakers ---------------------------------------------------------------------
 
@@ -468,6 +485,13 @@ class StateStore:
             return self._conn.execute(sql, args).fetchall()
 
     # -- health -----------------------------------------------------------------------
+
+    def check_pages(self) -> None:
+        """PRAGMA quick_check reads every page: a truncated file that opens and answers some queries fails here,
+        before a run that needs its journal to resume relies on it. Raises sqlite3.DatabaseError."""
+        rows = self._conn.execute("PRAGMA quick_check").fetchall()
+        if not rows or rows[0][0] != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
 
     def health_probe(self) -> None:
         """A write and a read in one transaction: proves the DB is writable right now."""

@@ -10,14 +10,13 @@ Beats are real time (never an --at rehearsal clock): liveness is elapsed time.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Mapping
 
 from mci.store.audit import canonical_json
-from mci.store.state import StateStore, _iso, _parse
+from mci.store.state import StateStore, _iso, _parse, stored_json
 
 RUNNING, STOPPED, TRIPPED, SQUARED_OFF, FAILED, HALTED = "running", "stopped", "tripped", "squared_off", "failed", "halted"
 # A watcher that said it ended: nothing to guard with, whatever its process does now.
@@ -74,7 +73,7 @@ class Watchers:
             return None
         p, pid, start, started, beat, interval, status, summary, peak_day, peak, sq_day = rows[0]
         return WatcherRecord(p, pid, start, _parse(started), _parse(beat), timedelta(seconds=interval),  # type: ignore[arg-type]
-                             status, json.loads(summary or "{}"), peak_day, Decimal(peak) if peak else None, sq_day)
+                             status, stored_json(summary or "{}"), peak_day, Decimal(peak) if peak else None, sq_day)
 
     def start(self, pid: int, proc_start: int | None, now: datetime, interval: timedelta, at: datetime) -> None:
         """Claim the row (the caller holds the watch lock); keeps the day's peak and square-off mark."""
