@@ -2,6 +2,13 @@ import sys
 
 
 def main() -> None:
+    import os
+
+    from mci.commands.fast import run_scan, scan_argv
+
+    values = scan_argv(sys.argv[1:], os.environ)
+    if values is not None:  # a plain `mci scan`: typer's result is known, skip its import (commands/fast.py)
+        sys.exit(run_scan(values))
     # Imported here so `python -m mci` and the console script share one path.
     from mci.app import run
 
