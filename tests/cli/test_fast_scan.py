@@ -109,3 +109,15 @@ def test_a_plain_scan_never_imports_typer_or_click(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env=_env(tmp_path, {}), timeout=60)
     assert done.stderr.strip().splitlines()[-1] == "0 []"
+
+
+def test_a_plain_scan_leaves_no_resource_to_the_exit_collection(tmp_path):
+    """__main__ freezes what a fast scan leaves, so the collection at exit never finalizes it: nothing it leaves
+    may be an open file, socket or connection (CPython warns of each one finalized unclosed)."""
+    done = subprocess.run([sys.executable, "-X", "dev", "-W", "always::ResourceWarning", "-c",
+                           "import gc, sys; from mci.commands.fast import run_scan\n"
+                           f"code = run_scan({{'at': {AT!r}, 'output': 'json', 'metrics_file': {str(tmp_path / 'm.prom')!r}}})\n"
+                           "gc.collect(); sys.exit(code)"],
+                          capture_output=True, text=True, cwd=ROOT, env=_env(tmp_path, {}), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "ResourceWarning" not in done.stderr and "unclosed" not in done.stderr
