@@ -110,6 +110,10 @@ def _quantity(quantity: Any, failures: list[Failure]) -> int | None:
     return int(q)
 
 
+# exchange, symbol, side, order_type, product, tag
+_Texts = tuple[str | None, str | None, str | None, str | None, str | None, str | None]
+
+
 def _plain_texts(raw: dict[Any, Any]) -> tuple[str, str, str, str, str, str | None] | None:
     """The six text fields when each is a string that is not blank (the tag may be absent), else None."""
     get = raw.get
@@ -134,8 +138,7 @@ def _unknown_order_type(order_type: str) -> Failure:
                    "use one of them")
 
 
-def _texts(raw: dict[Any, Any], failures: list[Failure]) -> tuple[str | None, str | None, str | None, str | None,
-                                                                   str | None, str | None]:
+def _texts(raw: dict[Any, Any], failures: list[Failure]) -> _Texts:
     """exchange, symbol, side, order_type, product and tag of any JSON object, each failure added."""
     # A field sent as null is a missing field: the same failure, the same default.
     def text(key: str, default: str | None = None) -> str | None:
@@ -184,14 +187,16 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
                                 f"use only: {', '.join(FIELDS)}"))
 
     plain = _plain_texts(raw)
-    if plain is not None:  # every text field a non-blank string: text() below would return the same, failing none
-        exchange, symbol, side, order_type, product, tag = plain
-        if side not in SIDES:
-            failures.append(_unknown_side(side))
-        if order_type not in ORDER_TYPES:
-            failures.append(_unknown_order_type(order_type))
+    texts: _Texts
+    if plain is not None:  # every text field a non-blank string: _texts() would return the same, failing none
+        texts = plain
+        if plain[2] not in SIDES:
+            failures.append(_unknown_side(plain[2]))
+        if plain[3] not in ORDER_TYPES:
+            failures.append(_unknown_order_type(plain[3]))
     else:
-        exchange, symbol, side, order_type, product, tag = _texts(raw, failures)
+        texts = _texts(raw, failures)
+    exchange, symbol, side, order_type, product, tag = texts
 
     quantity = raw.get("quantity")
     if type(quantity) is int and 0 < quantity <= MAX_QUANTITY:  # the common case, as _quantity() accepts it
