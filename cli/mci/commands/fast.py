@@ -76,6 +76,9 @@ def run_scan(values: Mapping[str, str]) -> int:
             from mci.clock import clock_from
             from mci.commands import scan as command
             from mci.paths import state_dir
+            from mci.store import state
+
+            state.command_words = "mci scan"  # what click's context would name it in the audit trail
 
             profile = Path(values["profile"]) if "profile" in values else None
             return command.run(profile, clock_from(values.get("at"), env={}), state_dir(), output,
