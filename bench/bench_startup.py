@@ -92,6 +92,12 @@ def main() -> int:
             ok = ratio <= target
             misses += not ok
             print(f"{name:40s} {t * 1000:7.1f} ms  {ratio:5.1f}x  target <= {target:.0f}x  {'PASS' if ok else 'MISS'}")
+        # The same scan through typer (what `mci scan` ran before mci.commands.fast): the fast path's gain, this run.
+        typer_base, typer_scan = paired([PY, "-c", "import sys; from mci.app import run; sys.exit(run(sys.argv[1:]))",
+                                         "scan", "--at", AT], env)
+        t = statistics.median(typer_scan)
+        print(f"{'mci scan (paper) through typer':40s} {t * 1000:7.1f} ms  {t / statistics.median(typer_base):5.1f}x  "
+              "(informational: without the typer-free dispatch)")
         cold_env = dict(env)
         cold = []
         for _ in range(5):

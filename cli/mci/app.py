@@ -233,35 +233,6 @@ def _cache_dir() -> Optional[Path]:
         return None  # a cache is an optimisation; validate works without a state dir
 
 
-def _internal_error(exc: BaseException) -> int:
-    import traceback
-
-    from mci.errors import ExitCode, MciError
-    from mci.output.console import render_error
-
-    log_hint = "the traceback is not shown"
-    try:
-        log_dir = _state_dir() / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        crash = log_dir / "crash.log"
-        with crash.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- mci {__version__} {sys.argv[1:2]}\n")
-            fh.write("".join(traceback.format_exception(exc)))
-        log_hint = f"the traceback is in {crash}"
-    except Exception:
-        pass
-    render_error(
-        MciError(
-            f"mci stopped on an internal error ({type(exc).__name__})",
-            f"this is a bug in mci, not in your configuration; {log_hint}",
-            "report it with that log; the state database was left as the last completed step wrote it",
-            ExitCode.INTERNAL,
-        ),
-        _Run.output,
-    )
-    return int(ExitCode.INTERNAL)
-
-
 def run(argv: Optional[list[str]] = None) -> int:
     try:
         lazy_command(app)(args=argv, prog_name="mci")
@@ -273,12 +244,7 @@ def run(argv: Optional[list[str]] = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 — the one place that turns an exception into an exit code
         # mci.errors is imported only when something failed: `mci --help` never pays for it.
-        from mci.errors import MciError
+        from mci.commands.fast import failure_code
 
-        if not isinstance(exc, MciError):
-            return _internal_error(exc)
-        from mci.output.console import render_error
-
-        render_error(exc, _Run.output)
-        return int(exc.code)
+        return failure_code(exc, _Run.output)
     return 0

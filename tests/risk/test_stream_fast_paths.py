@@ -93,3 +93,35 @@ def test_an_accepted_exit_is_the_line_json_dumps_writes():
     verdict = validate(order(stop_loss=None, target=None), MODEL, short, NOW)
     assert verdict.accepted and verdict.exit
     assert _json_verdict(verdict, 12) == json.dumps({"line": 12, **verdict.as_dict()}, ensure_ascii=False)
+
+
+@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=order_shaped(), texts=st.lists(st.text(max_size=6), min_size=6, max_size=6))
+def test_the_plain_text_fields_read_as_the_general_path_reads_them(raw, texts):
+    from mci.risk.intent import ORDER_TYPES, SIDES, _plain_texts, _texts
+
+    if texts[0]:  # strings with spaces, case, blanks and non-ASCII in every text field, not only the order's own
+        raw = dict(zip(("exchange", "symbol", "side", "order_type", "product", "tag"), texts)) | {
+            k: v for k, v in raw.items() if k not in ("exchange", "symbol", "side", "order_type", "product", "tag")}
+    plain = _plain_texts(raw)
+    if plain is not None:
+        failures: list = []
+        assert _texts(raw, failures) == plain
+        # What parse() adds on the plain path: the side and order-type refusals, nothing else.
+        assert [f.what for f in failures] == ([f"side {plain[2]!r} is not BUY or SELL"] if plain[2] not in SIDES else []) + (
+            [f"order_type {plain[3]!r} is unknown"] if plain[3] not in ORDER_TYPES else [])
+
+
+@settings(deadline=None, max_examples=400)
+@given(value=st.decimals(allow_nan=False, allow_infinity=False) | st.integers(0, 10**22).map(D)
+       | st.integers(1, 10**24).map(lambda n: D(n).scaleb(-8)),
+       key=st.sampled_from(["notional", "risk", "reward", "risk_reward"]))
+def test_facts_read_as_format_money_and_quantize_write_them(value, key):
+    from mci.config.units import format_money
+    from mci.risk import Verdict
+
+    try:
+        expected = str(value.quantize(D("0.01"))) if key == "risk_reward" else format_money(value)
+    except ArithmeticError:
+        expected = str(value)
+    assert Verdict(True, (), facts={key: value}).facts_text() == {key: expected}

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from mci.commands.metrics_opt import metrics_path as _metrics_path
+
 if TYPE_CHECKING:
     from mci.clock import Clock
 
@@ -18,19 +20,6 @@ PROFILE_OPT = typer.Option(None, "--profile", "-p", envvar="MCI_PROFILE",
 AT_OPT = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
                       help="Start the clock at this instant (it then ticks); no offset means IST.")
 OUTPUT_OPT = typer.Option("text", "--output", "-o", help="text or json.")
-
-
-def _metrics_path(value: Optional[Path]) -> Optional[Path]:
-    """Refused before the run starts: metrics never fail a run once it has begun, so a typo must fail here."""
-    if value is not None:
-        parent = Path(value).parent
-        if not parent.is_dir():
-            from mci.errors import UsageError
-
-            raise UsageError(f"--metrics-file {value}: the folder {parent} does not exist",
-                             "mci writes the metrics file into an existing folder and never creates one silently",
-                             f"create it (mkdir -p {parent}) or fix the path")
-    return value
 
 
 METRICS_OPT = typer.Option(None, "--metrics-file", metavar="PATH", envvar="MCI_METRICS_FILE", callback=_metrics_path,

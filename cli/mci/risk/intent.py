@@ -110,18 +110,36 @@ def _quantity(quantity: Any, failures: list[Failure]) -> int | None:
     return int(q)
 
 
-def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
-    """The intent, or None with every shape failure found (not just the first)."""
-    if not isinstance(raw, dict):
-        return None, [Failure("shape", "the order is not a JSON object", f"it is {_shown(raw)}",
-                              'send one object per order: {"exchange": "NSE", "symbol": "INFY", ...}')]
-    failures: list[Failure] = []
-    unknown = [] if _KNOWN.issuperset(raw) else [str(k) for k in raw if k not in _KNOWN]
-    if unknown:
-        failures.append(Failure("shape", f"unknown field(s): {', '.join(sorted(unknown))[:200]}",
-                                "an unknown field is most often a misspelt known one, whose value would be ignored",
-                                f"use only: {', '.join(FIELDS)}"))
+# exchange, symbol, side, order_type, product, tag
+_Texts = tuple[str | None, str | None, str | None, str | None, str | None, str | None]
 
+
+def _plain_texts(raw: dict[Any, Any]) -> tuple[str, str, str, str, str, str | None] | None:
+    """The six text fields when each is a string that is not blank (the tag may be absent), else None."""
+    get = raw.get
+    exchange, symbol, side, order_type, product, tag = (get("exchange"), get("symbol"), get("side"),
+                                                        get("order_type"), get("product"), get("tag"))
+    if not (type(exchange) is str and type(symbol) is str and type(side) is str and type(order_type) is str
+            and type(product) is str and (tag is None or type(tag) is str and tag.strip())):
+        return None
+    exchange, symbol, side = exchange.strip().upper(), symbol.strip().upper(), side.strip().upper()
+    order_type, product = order_type.strip().upper(), product.strip().upper()
+    if not (exchange and symbol and side and order_type and product):
+        return None
+    return exchange, symbol, side, order_type, product, tag
+
+
+def _unknown_side(side: str) -> Failure:
+    return Failure("shape", f"side {side!r} is not BUY or SELL", "Kite knows only BUY and SELL", 'use "side": "BUY" or "SELL"')
+
+
+def _unknown_order_type(order_type: str) -> Failure:
+    return Failure("shape", f"order_type {order_type!r} is unknown", f"the types are {', '.join(ORDER_TYPES)}",
+                   "use one of them")
+
+
+def _texts(raw: dict[Any, Any], failures: list[Failure]) -> _Texts:
+    """exchange, symbol, side, order_type, product and tag of any JSON object, each failure added."""
     # A field sent as null is a missing field: the same failure, the same default.
     def text(key: str, default: str | None = None) -> str | None:
         value = raw.get(key)
@@ -148,13 +166,37 @@ def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
         failures.append(Failure("shape", "the order has no side", "BUY or SELL decides where the stop and target must lie",
                                 'add "side": "BUY" or "SELL"'))
     elif side is not None and side not in SIDES:
-        failures.append(Failure("shape", f"side {side!r} is not BUY or SELL", "Kite knows only BUY and SELL",
-                                'use "side": "BUY" or "SELL"'))
+        failures.append(_unknown_side(side))
     order_type = text("order_type", "LIMIT" if raw.get("price") is not None else "MARKET")
     if order_type is not None and order_type not in ORDER_TYPES:
-        failures.append(Failure("shape", f"order_type {order_type!r} is unknown", f"the types are {', '.join(ORDER_TYPES)}",
-                                "use one of them"))
+        failures.append(_unknown_order_type(order_type))
     product = text("product", "MIS")
+    return exchange, symbol, side, order_type, product, tag
+
+
+def parse(raw: Any) -> tuple[Intent | None, list[Failure]]:
+    """The intent, or None with every shape failure found (not just the first)."""
+    if not isinstance(raw, dict):
+        return None, [Failure("shape", "the order is not a JSON object", f"it is {_shown(raw)}",
+                              'send one object per order: {"exchange": "NSE", "symbol": "INFY", ...}')]
+    failures: list[Failure] = []
+    unknown = [] if _KNOWN.issuperset(raw) else [str(k) for k in raw if k not in _KNOWN]
+    if unknown:
+        failures.append(Failure("shape", f"unknown field(s): {', '.join(sorted(unknown))[:200]}",
+                                "an unknown field is most often a misspelt known one, whose value would be ignored",
+                                f"use only: {', '.join(FIELDS)}"))
+
+    plain = _plain_texts(raw)
+    texts: _Texts
+    if plain is not None:  # every text field a non-blank string: _texts() would return the same, failing none
+        texts = plain
+        if plain[2] not in SIDES:
+            failures.append(_unknown_side(plain[2]))
+        if plain[3] not in ORDER_TYPES:
+            failures.append(_unknown_order_type(plain[3]))
+    else:
+        texts = _texts(raw, failures)
+    exchange, symbol, side, order_type, product, tag = texts
 
     quantity = raw.get("quantity")
     if type(quantity) is int and 0 < quantity <= MAX_QUANTITY:  # the common case, as _quantity() accepts it

@@ -24,6 +24,9 @@ from mci.risk.intent import Failure, Intent, parse
 from mci.risk.model import RiskModel
 
 HOW_SIZE = "reduce the quantity, or move the stop closer to the entry"
+# Facts below this format as format_money (and risk_reward's quantize) would, without a quantize that could
+# overflow Decimal's 28 digits: tests/risk/test_stream_fast_paths.py compares both.
+_PLAIN = Decimal(10) ** 20
 # Why an entry may not be placed now (closed day, after the intraday entry cut-off), or None: the session
 # rule of the profile's calendar (mci.market.cutoffs.intraday_entry_refusal), bound by the caller.
 SessionRule = Callable[[Intent, datetime], Optional[Any]]
@@ -41,6 +44,9 @@ class Verdict:
         # Formatted only when shown: the accept path stays free of string work.
         out = {}
         for k, v in self.facts.items():
+            if ZERO < v < _PLAIN:  # the same text as below without the quantize, which only raises past 28 digits
+                out[k] = f"{v:.2f}" if k == "risk_reward" else f"₹{v:,.2f}"
+                continue
             try:
                 out[k] = str(v.quantize(Decimal("0.01"))) if k == "risk_reward" else format_money(v)
             except ArithmeticError:  # past 28 digits (a quantity of 10^30): shown unrounded, never a crash

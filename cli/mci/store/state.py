@@ -110,6 +110,8 @@ def _iso(moment: datetime) -> str:
 
 
 _NOTHING = object()
+# The command's path when it runs without click (mci.commands.fast dispatches a plain `mci scan` itself).
+command_words: str | None = None
 
 
 def _command_words() -> str:
@@ -120,6 +122,8 @@ def _command_words() -> str:
     ctx = click.get_current_context(silent=True) if click is not None else None
     if ctx is not None:
         return ctx.command_path
+    if command_words is not None:
+        return command_words
     return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
 
 
