@@ -121,3 +121,19 @@ def test_a_plain_scan_leaves_no_resource_to_the_exit_collection(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, env=_env(tmp_path, {}), timeout=60)
     assert done.returncode == 0, done.stderr
     assert "ResourceWarning" not in done.stderr and "unclosed" not in done.stderr
+
+
+def test_the_fast_path_knows_every_option_of_the_typer_scan_command():
+    """A new `scan` option (or envvar, or output) added to the typer command must be taught to the fast path,
+    which would otherwise run the scan without it: this fails first."""
+    import typer.main
+
+    from mci import app
+    from mci.commands import fast
+
+    command = typer.main.get_command(app.app).commands["scan"]  # type: ignore[attr-defined]
+    options = {opt: p.name for p in command.params for opt in p.opts}
+    assert options == fast._OPTIONS
+    assert {p.name: p.envvar for p in command.params if p.envvar} == fast._ENV
+    output = next(p for p in command.params if p.name == "output")
+    assert tuple(output.type.choices) == fast._SCAN_OUTPUTS
