@@ -16,7 +16,6 @@ a running profile re-delivers the resume), audited and run under the profile's l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 

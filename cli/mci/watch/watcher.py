@@ -222,8 +222,9 @@ class Watcher:
                 try:
                     report = self._loop(store, beats, reader, max_polls)
                 except BaseException as exc:
+                    failure = type(exc).__name__  # bound here: the name `exc` ends with the except block
                     self._db("heartbeat", lambda: beats.finish(FAILED, self._beat_clock.now(), self.clock.now(),
-                                                               type(exc).__name__))
+                                                               failure))
                     raise
                 self._db("heartbeat", lambda: beats.finish(report.status, self._beat_clock.now(), self.clock.now(),
                                                            report.note))
