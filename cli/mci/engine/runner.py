@@ -502,7 +502,7 @@ class _Attempts:
             )
 
         try:
-            outcome = call_with_timeout(body, timeout, timed_out, name=f"mci-{spec.id}")
+            outcome: CheckOutcome = call_with_timeout(body, timeout, timed_out, name=f"mci-{spec.id}")
         except BreakerOpenError:
             raise
         except BaseException as exc:  # noqa: BLE001
