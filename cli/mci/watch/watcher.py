@@ -28,7 +28,7 @@ import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, cast
 
 from mci.clock import Clock, zone
 from mci.config.units import format_duration
@@ -598,7 +598,7 @@ class Watcher:
     def _square_off(self, beats: "Watchers", reader: "Reader") -> WatchReport | None:
         from mci.engine.shutdown import shutdown
 
-        at = self.square_off_today()
+        at = cast(datetime, self.square_off_today())  # not None: called only when _square_off_due
         self._emit("square_off", f"square-off time {self._clock_text(at)}: running the end-of-day sequence", "warn",
                    square_off=at.isoformat())
         self._audit("watch", {"event": "square_off", "at": f"{at.astimezone(zone(self.profile.market.timezone)):%H:%M}"})
