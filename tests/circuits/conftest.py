@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 
 import pytest
 import requests
 
-from testing.killswitch import KITE_PROFILE, MONDAY
-from decimal import Decimal
-
 from testing import kite_sim
+from testing.killswitch import KITE_PROFILE, MONDAY
 from testing.kite_sim import SIM_KEY, SIM_SECRET, frozen_monday, sim_exchange, sim_process
 
 

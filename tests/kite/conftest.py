@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
-
-from decimal import Decimal
 
 from testing.kite_sim import ROOT, SimProcess, frozen_monday, read_banner, sim_env, sim_exchange, sim_thread
 
