@@ -46,8 +46,8 @@ def redact_error(error: MciError, secrets: Iterable[str | None]) -> MciError:
 # and the shapes secrets take on the wire, so a log record or a notification never carries one
 # even when the code that produced it did not know it held a secret.
 
-import os as _os
-import re as _re
+import os as _os  # noqa: E402 — kept beside the code that needs it
+import re as _re  # noqa: E402
 
 _REGISTERED: set[str] = set()
 _ENV_NAME = _re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|AUTH", _re.IGNORECASE)

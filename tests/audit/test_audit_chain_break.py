@@ -10,7 +10,7 @@ from mci.commands import audit as command
 from mci.store.anchor import anchor_path, read_anchor
 from mci.store.state import StateStore
 
-from audit_support import START, build_trail, db, rechain, rows
+from testing.audit import START, build_trail, db, rechain, rows
 
 AT = "2026-11-25T10:30:00"  # a Wednesday in session hours: the scan takes its passing path
 
@@ -97,7 +97,7 @@ def test_a_rewritten_chain_is_a_break_when_next_appended(mci_home):
 
 def test_records_appended_behind_mcis_back_are_a_break_when_next_appended(mci_home):
     build_trail(mci_home)
-    from audit_support import forge, insert
+    from testing.audit import forge, insert
 
     last = rows(mci_home)[-1]
     with db(mci_home) as conn:

@@ -14,9 +14,8 @@ from decimal import Decimal as D
 from mci.commands import audit as command
 from mci.store.state import StateStore
 
-from audit_support import IST, START, build_trail, rows
-
-from tests.conftest import ROOT
+from testing import ROOT
+from testing.audit import IST, START, build_trail, rows
 
 
 def test_tail_shows_the_latest_oldest_first_and_filters(run_mci, mci_home):

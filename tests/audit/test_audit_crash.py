@@ -15,7 +15,7 @@ from mci.commands import audit as command
 from mci.store.anchor import anchor_path, read_anchor
 from mci.store.state import StateStore
 
-from audit_support import START, rows
+from testing.audit import START, rows
 
 # A writer as the engine is one: appends in a loop through StateStore, single records and
 # two-record transactions mixed. HOOK may instrument the anchor writer to die at one point.

@@ -19,7 +19,7 @@ from mci.commands import audit as command
 from mci.store.anchor import anchor_path, read_anchor
 from mci.store.state import StateStore
 
-from audit_support import START, build_trail, db, forge, insert, rechain, rows, shift_up
+from testing.audit import START, build_trail, db, forge, insert, rechain, rows, shift_up
 
 
 def verify(run_mci):

@@ -101,7 +101,6 @@ def test_same_seed_and_time_same_price_across_exchanges(tmp_path, clock):
 
 
 def test_price_stands_still_outside_the_session():
-    inst = DEFAULT_UNIVERSE.get("NSE", "TCS")
     close = market_minute(datetime(2026, 11, 23, 15, 30, tzinfo=IST))
     assert market_minute(datetime(2026, 11, 23, 20, 0, tzinfo=IST)) == close
     assert market_minute(datetime(2026, 11, 24, 8, 0, tzinfo=IST)) == close

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal as D
 from pathlib import Path
 from zoneinfo import ZoneInfo

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from decimal import Decimal
 
 import pytest
 import requests
 
-from tests.killswitch.kill_support import KITE_PROFILE, MONDAY, ROOT
-from tests.kite.sim_support import SIM_KEY, SIM_SECRET, SimProcess, read_banner, sim_env
+from testing import kite_sim
+from testing.killswitch import KITE_PROFILE, MONDAY
+from testing.kite_sim import SIM_KEY, SIM_SECRET, frozen_monday, sim_exchange, sim_process
 
 
 @pytest.fixture
 def sim(mci_home):
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "sim", "kite", "--port", "0", "--at", MONDAY],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, cwd=ROOT, env=sim_env(mci_home))
-    running = SimProcess(proc)
-    running.url, running.stdout = read_banner(proc, 20)
-    assert running.url, running.stdout
-    yield running
-    if proc.poll() is None:
-        running.stop()
+    with sim_process(mci_home, "--at", MONDAY) as running:
+        yield running
 
 
 @pytest.fixture
@@ -43,18 +37,8 @@ def kite_day(sim, run_mci):
 @pytest.fixture
 def sim_thread(tmp_path):
     """The simulator in a thread, Kite's rate limits off, its clock frozen on a Monday in session; (url, exchange)."""
-    from datetime import datetime
-    from decimal import Decimal
-
-    from mci.brokers.sim.admin import SimClock
-    from mci.brokers.sim.exchange import Exchange
-    from mci.brokers.sim.kite_server import serve
     from mci.brokers.sim.limits import RateLimits
-    from tests.kite.sim_support import MONDAY_10AM
 
-    exchange = Exchange(tmp_path / "sim.db", SimClock(datetime.fromisoformat(MONDAY_10AM), frozen=True), seed=7,
-                        capital=Decimal("10000000"))
-    server = serve("127.0.0.1", 0, exchange, api_key=SIM_KEY, api_secret=SIM_SECRET, rate_limits=RateLimits.off())
-    yield server.url, exchange
-    server.shutdown()
-    exchange.close()
+    with sim_exchange(tmp_path / "sim.db", frozen_monday(), Decimal("10000000")) as exchange, \
+            kite_sim.sim_thread(exchange, rate_limits=RateLimits.off()) as server:
+        yield server.url, exchange

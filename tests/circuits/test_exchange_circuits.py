@@ -8,8 +8,8 @@ from kiteconnect import KiteConnect
 from mci.brokers import kite_rules
 from mci.brokers.sim.faults import FaultSpec, parse_faults
 from mci.errors import UsageError
-from tests.killswitch.kill_support import sim_admin
-from tests.kite.sim_support import kite_login
+from testing.killswitch import sim_admin
+from testing.kite_sim import kite_login
 
 
 def _sell(kite: KiteConnect, symbol: str, qty: int, **extra) -> str:

@@ -11,8 +11,8 @@ import time
 from collections import Counter
 from decimal import Decimal
 
-from tests.killswitch.kill_support import sim_admin
-from tests.kite.sim_support import kite_login
+from testing.killswitch import sim_admin
+from testing.kite_sim import kite_login
 
 
 def _kite(url: str):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PROFILE
+from testing.config import PROFILE
 
 from mci.config import default_cache_dir, validate_paths
 from mci.config.schema import canonical_json

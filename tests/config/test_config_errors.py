@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROFILE
+from testing.config import PROFILE
 
 from mci.config import load_profile, validate_paths
 from mci.errors import ConfigError, ConfigErrors

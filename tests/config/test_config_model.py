@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import PROFILE, REPO
+from testing.config import PROFILE, REPO
 
 from mci.config import load_checklist, load_profile, validate_paths
 from mci.config.units import parse_duration, parse_money, parse_percent

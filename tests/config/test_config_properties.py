@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from conftest import REPO
+from testing.config import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

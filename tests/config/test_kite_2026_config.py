@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import PROFILE
+from testing.config import PROFILE
 
 from mci.config import load_profile, validate_paths
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MINI, PROFILE, REPO
+from testing.config import MINI, PROFILE, REPO
 
 import mci
 import mci.config

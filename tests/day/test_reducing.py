@@ -44,7 +44,7 @@ def _ignited(mci, port: int) -> None:
     assert wait_for(lambda: health(port)["orders_placed"] >= 2, timeout=20)  # an entry and its stop
 
 
-def test_pause_refuses_entries_accepts_exits_then_resume(day, tmp_path, mci_home):
+def test_pause_refuses_entries_accepts_exits_then_resume(day, tmp_path, mci_home):  # noqa: F811 — fixture
     mci, port = day
     _ignited(mci, port)
     held, ltp = _infy(mci)
@@ -110,7 +110,7 @@ def test_pause_refuses_entries_accepts_exits_then_resume(day, tmp_path, mci_home
     assert refused.returncode == 4 and "halted" in refused.stderr and "Traceback" not in refused.stderr
 
 
-def test_shutdown_from_reducing_and_pause_refused_when_not_running(day):
+def test_shutdown_from_reducing_and_pause_refused_when_not_running(day):  # noqa: F811 — fixture
     mci, port = day
     idle = mci("pause")
     assert idle.returncode == 4 and "idle" in idle.stderr and "HOW" in idle.stderr
@@ -135,7 +135,7 @@ def test_an_engine_without_a_pause_adapter_is_refused_clearly(run_mci, tmp_path)
     # An engine mci can start and check only by its process: no HTTP health, no pause or resume declared.
     text = text.replace('  health: {http: "http://127.0.0.1:${env:MCI_ENGINE_PORT:-8787}/health", within: 30s, '
                         'interval: 250ms}\n', '  health: {command: [python, -c, "pass"], within: 30s}\n')
-    for line in [l for l in text.splitlines() if l.startswith(("  pause:", "  resume:"))]:
+    for line in [s for s in text.splitlines() if s.startswith(("  pause:", "  resume:"))]:
         text = text.replace(line + "\n", "")
     assert "pause:" not in text.split("engine:", 1)[1].split("\n\n", 1)[0]
     profile = tmp_path / "paper.yaml"

@@ -103,8 +103,8 @@ def test_killed_shutdown_resumes_and_never_doubles_an_order(account, mci_home, p
         rows = _journal(mci_home)
         placed = sum(1 for r in rows if r[1] == "square_off_intraday")  # cheap gate before reading the book
 
-        def orders() -> int:
-            return len(_square_off_orders(mci_home, path)[0]) if placed else 0
+        def orders() -> int:  # called in this same iteration, while `placed` is this iteration's
+            return len(_square_off_orders(mci_home, path)[0]) if placed else 0  # noqa: B023
 
         if KILL_POINTS[point](rows, orders):
             reached = True

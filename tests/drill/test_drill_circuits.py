@@ -6,7 +6,7 @@ and a `mci kill` after the lift closes it without selling twice.
 
 from __future__ import annotations
 
-from tests.drill.conftest import KITE_SIM, as_json, drill_records
+from testing.drill import KITE_SIM, as_json, drill_records
 
 
 def test_a_leg_locked_at_its_circuit_is_reported_then_closed_after_the_lift(drill, mci_home):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import KITE_SIM, OPERATOR_SECRET, PAPER, ROOT, as_json, drill_records, processes_of
+from testing.drill import KITE_SIM, OPERATOR_SECRET, PAPER, ROOT, as_json, drill_records, processes_of
 
 from mci.drill.model import PHASES
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import AT, PAPER, ROOT, drill_records, processes_of
+from testing.drill import AT, PAPER, ROOT, drill_records, processes_of
 
 
 def test_ctrl_c_mid_day_stops_the_engine_and_the_watcher(mci_home, sandboxes):

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import KITE_SIM, PAPER
+from testing.drill import KITE_SIM, PAPER
 
 from mci.drill.breach import CANDIDATES, NoRoom, plan_breach
 from mci.drill.prepare import rehearsal_instant

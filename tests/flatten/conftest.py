@@ -1,4 +1,4 @@
-"""Fixtures of the flatten tests (helpers are in flatten_support)."""
+"""Fixtures of the flatten tests (helpers are in testing.flatten)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from mci.brokers.paper import PaperBroker
 from mci.clock import Clock
 
-from flatten_support import Events
+from testing.flatten import Events
 
 IST = ZoneInfo("Asia/Kolkata")
 

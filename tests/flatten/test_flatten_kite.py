@@ -28,7 +28,7 @@ from mci.errors import UnavailableError
 from mci.flatten import Key, flatten, parse_own_tag, run_prefix
 from mci.token_store import TokenRecord
 
-from flatten_support import audit_exchange, seed_big_book
+from testing.flatten import audit_exchange, seed_big_book
 
 API_KEY, API_SECRET = "flat-key", "flat-secret"
 HERE = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ from mci.brokers.sim.universe import DEFAULT_UNIVERSE, Universe
 from mci.errors import ExitCode, MciError, UnavailableError
 from mci.flatten import FlattenReport, Key, cancel_open_orders, flatten, parse_own_tag, square_off_tag
 
-from flatten_support import audit_exchange, resting_limit, resting_stop, seed_positions
+from testing.flatten import audit_exchange, resting_limit, resting_stop, seed_positions
 
 FAST = 200.0  # actions per second: paper has no rate limit, keep the tests quick
 
@@ -229,7 +229,7 @@ def test_a_crashed_run_is_resumed_without_duplicates(paper, events):
 
 
 def test_an_open_square_off_of_this_run_is_not_doubled(paper, events):
-    before = seed_positions(paper.exchange, [("INFY", "MIS", 10), ("SBIN", "MIS", 8)])
+    seed_positions(paper.exchange, [("INFY", "MIS", 10), ("SBIN", "MIS", 8)])
     # the dead run left square-offs resting (as a MARKET order can rest in a locked market):
     infy = square_off_tag("resume", 1, Key("NSE", "INFY", "MIS"))
     sbin = square_off_tag("resume", 1, Key("NSE", "SBIN", "MIS"))

@@ -24,12 +24,12 @@ import pytest
 from mci.brokers.kite import KiteBroker
 from mci.brokers.sim.exchange import Exchange
 from mci.brokers.sim.faults import parse_faults
-from mci.brokers.sim.kite_server import serve
 from mci.brokers.sim.limits import max_in_window
 from mci.flatten import cancel_open_orders, flatten
 from mci.token_store import TokenRecord
 
-from flatten_support import resting_limit, seed_positions
+from testing.flatten import resting_limit, seed_positions
+from testing.kite_sim import sim_exchange, sim_thread
 
 API_KEY, API_SECRET = "rate-key", "rate-secret"
 HERE = Path(__file__).resolve().parent
@@ -37,17 +37,15 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture
 def exchange(tmp_path, clock):
-    ex = Exchange(tmp_path / "sim.db", clock, seed=7, capital=D("100000000"))
-    yield ex
-    ex.close()
+    with sim_exchange(tmp_path / "sim.db", clock, D("100000000")) as ex:
+        yield ex
 
 
 @pytest.fixture
 def srv(exchange):
-    server = serve("127.0.0.1", 0, exchange, api_key=API_KEY, api_secret=API_SECRET,
-                   faults=parse_faults("latency=20ms,jitter=10ms,seed=2"))  # Kite's limits: the default
-    yield server
-    server.shutdown()
+    # Kite's limits: the default
+    with sim_thread(exchange, API_KEY, API_SECRET, faults=parse_faults("latency=20ms,jitter=10ms,seed=2")) as server:
+        yield server
 
 
 def seed(exchange: Exchange, products: tuple[str, ...], per_product: int, orders_per_product: int) -> None:

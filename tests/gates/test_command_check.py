@@ -11,7 +11,7 @@ import pytest
 from mci.errors import ConfigErrors
 from mci.results import Status
 
-from gate_support import one, spec
+from testing.gates import one, spec
 
 PY = "{python}"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
-from gate_support import record_drill
-from gate_support import later, one, run, spec
+from testing.gates import record_drill
+from testing.gates import later, one, run, spec
 
 from mci.approvals import ApprovalBook, gate_subject
 from mci.clock import Clock
@@ -108,7 +108,7 @@ def test_an_approval_check_outside_a_gate_needs_a_subject(tmp_path):
 
     import pytest
 
-    from gate_support import paper
+    from testing.gates import paper
 
     ctx = CheckContext(paper(), Clock(), tmp_path, lambda: None, lambda: None)
     with pytest.raises(ConfigError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from gate_support import write_profile
+from testing.gates import write_profile
 
 
 def test_list_shows_the_shipped_gates_and_the_profiles(run_mci, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from gate_support import one, spec
+from testing.gates import one, spec
 
 from mci.results import Status
 

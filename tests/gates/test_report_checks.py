@@ -7,8 +7,8 @@ import os
 import time
 from decimal import Decimal
 
-from gate_support import write_json
-from gate_support import one, spec
+from testing.gates import write_json
+from testing.gates import one, spec
 
 from mci.gates.reports import read_coverage
 from mci.results import Status

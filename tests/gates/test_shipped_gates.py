@@ -8,7 +8,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 
-from gate_support import record_drill, write_json, write_profile
+from testing.gates import record_drill, write_json, write_profile
 
 
 def _statuses(stdout: str) -> dict[str, str]:

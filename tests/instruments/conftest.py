@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 import pytest
 
-from tests.kite.sim_support import MONDAY_10AM, SIM_KEY, SIM_SECRET, kite_login
+from testing.kite_sim import frozen_monday, kite_login, sim_exchange, sim_thread
 
 
 @pytest.fixture
 def sim_clock():
-    from mci.brokers.sim.admin import SimClock
-
-    return SimClock(datetime.fromisoformat(MONDAY_10AM), frozen=True)
+    return frozen_monday()
 
 
 @pytest.fixture
 def exchange(tmp_path, sim_clock):
-    from mci.brokers.sim.exchange import Exchange
-
-    ex = Exchange(tmp_path / "sim.db", sim_clock, seed=7, capital=Decimal("100000000"))
-    yield ex
-    ex.close()
+    with sim_exchange(tmp_path / "sim.db", sim_clock, Decimal("100000000")) as ex:
+        yield ex
 
 
 @pytest.fixture
 def server(exchange):
     """Kite's own rate limits on: every test here must stay inside them, as a live account would."""
-    from mci.brokers.sim.kite_server import serve
-
-    srv = serve("127.0.0.1", 0, exchange, api_key=SIM_KEY, api_secret=SIM_SECRET)
-    yield srv
-    srv.shutdown()
+    with sim_thread(exchange) as srv:
+        yield srv
 
 
 @pytest.fixture

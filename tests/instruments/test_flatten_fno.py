@@ -19,8 +19,8 @@ from mci.clock import Clock
 from mci.flatten import Key, flatten, parse_own_tag
 from mci.flatten.gtts import delete_active_gtts
 from mci.token_store import TokenRecord
-from tests.flatten.flatten_support import audit_exchange
-from tests.kite.sim_support import SIM_KEY, SIM_SECRET
+from testing.flatten import audit_exchange
+from testing.kite_sim import SIM_KEY, SIM_SECRET
 
 NIFTY, BANK, RELI = "NIFTY26DECFUT", "BANKNIFTY26DEC59000CE", "RELIANCE26DECFUT"
 

@@ -10,7 +10,7 @@ from mci.brokers.base import OrderRequest
 from mci.brokers.factory import broker_for
 from mci.clock import Clock, parse_instant
 from mci.config import load_profile
-from tests.killswitch.kill_support import ROOT, WEDNESDAY
+from testing.killswitch import ROOT, WEDNESDAY
 
 GTT = {"type": "single", "condition": {"exchange": "NSE", "tradingsymbol": "INFY", "trigger_values": ["1400"]},
        "orders": [{"transaction_type": "BUY", "quantity": 1, "order_type": "LIMIT", "product": "CNC", "price": "1400"}]}

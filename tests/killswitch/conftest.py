@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import requests
 
-from kill_support import KITE_PROFILE, MONDAY, ROOT, WEDNESDAY, engine_pid
+from testing.killswitch import KITE_PROFILE, MONDAY, WEDNESDAY, engine_pid
 from tests.enginectl.helpers import free_port
-from tests.kite.sim_support import SIM_KEY, SIM_SECRET, SimProcess, read_banner, sim_env
+from testing.kite_sim import SIM_KEY, SIM_SECRET, sim_process
 
 
 @pytest.fixture
@@ -33,14 +31,8 @@ def paper_day(run_mci, mci_home):
 
 @pytest.fixture
 def sim(mci_home):
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "sim", "kite", "--port", "0", "--at", MONDAY],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, cwd=ROOT, env=sim_env(mci_home))
-    running = SimProcess(proc)
-    running.url, running.stdout = read_banner(proc, 20)
-    assert running.url, running.stdout
-    yield running
-    if proc.poll() is None:
-        running.stop()
+    with sim_process(mci_home, "--at", MONDAY) as running:
+        yield running
 
 
 @pytest.fixture

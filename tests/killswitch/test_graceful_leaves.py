@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from kill_support import KITE_PROFILE, ROOT, WEDNESDAY, book, seed_book
-from tests.kite.sim_support import SIM_KEY, SIM_SECRET
+from testing.killswitch import KITE_PROFILE, ROOT, WEDNESDAY, book, seed_book
+from testing.kite_sim import SIM_KEY, SIM_SECRET
 
 from mci.brokers.base import OrderRequest
 from mci.brokers.factory import broker_for

@@ -10,8 +10,8 @@ import time
 
 import requests
 
-from kill_support import KITE_PROFILE, MONDAY, ROOT, book, seed_book, sim_admin
-from tests.kite.sim_support import SIM_KEY
+from testing.killswitch import KITE_PROFILE, MONDAY, ROOT, book, seed_book, sim_admin
+from testing.kite_sim import SIM_KEY
 
 from mci.brokers.base import OrderRequest
 from mci.brokers.factory import broker_for
@@ -71,7 +71,7 @@ def sim_book(url: str) -> tuple[list, list]:
 
 def square_offs(url: str) -> list[tuple[str, int, str]]:
     """The emergency square-off orders in the simulator's book (mci.flatten.tags: 20 characters, `f...`)."""
-    from tests.kite.sim_support import kite_login
+    from testing.kite_sim import kite_login
 
     sim_admin(url, "DELETE", "faults")
     sim_book(url)  # waits out a 429
@@ -203,7 +203,7 @@ def test_an_account_still_flattening_at_the_desk_deadline_is_reported_without_a_
                                                                                       tmp_path):
     """MCI_DESK_WITHIN=2s and a simulator answering after 1.5 s: the paper verdict is in, the Kite kill is
     reported as still running (exit 7, its pid) and left to finish on its own: it is never cut short."""
-    from kill_support import alive
+    from testing.killswitch import alive
 
     mci = kite_day
     a = paper(tmp_path, "desk-a")

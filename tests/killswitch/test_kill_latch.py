@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from kill_support import KITE_PROFILE, ROOT, book, seed_book, sim_admin
+from testing.killswitch import KITE_PROFILE, ROOT, book, seed_book, sim_admin
 
 FAULTS = "5xx=0.1,429=0.1,burst=2,latency=20ms,seed=11"
 TRIALS = 20

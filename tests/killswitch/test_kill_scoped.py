@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from kill_support import ROOT, WEDNESDAY
+from testing.killswitch import ROOT, WEDNESDAY
 
 from mci.brokers.base import OrderRequest
 from mci.brokers.factory import broker_for

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from kill_support import ROOT, WEDNESDAY, book, seed_book, sim_admin
+from testing.killswitch import ROOT, WEDNESDAY, book, seed_book, sim_admin
 
 
 def test_a_flat_account_under_a_429_storm_is_never_reported_not_flat(kite_day, sim):

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import time
 
-from kill_support import WEDNESDAY, alive, engine_pid
+from testing.killswitch import WEDNESDAY, alive, engine_pid
 
 from mci.brokers.factory import broker_for
 from mci.clock import Clock, parse_instant

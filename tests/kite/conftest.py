@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
-from sim_support import MONDAY_10AM, ROOT, SIM_KEY, SIM_SECRET, SimProcess, read_banner, sim_env
+from testing.kite_sim import ROOT, SimProcess, frozen_monday, read_banner, sim_env, sim_exchange, sim_thread
 
 
 @pytest.fixture
@@ -36,17 +37,8 @@ def start_sim(mci_home):
 @pytest.fixture
 def sim_server(tmp_path):
     """A simulator in a thread: frozen clock at MONDAY_10AM, no rate limits (the fault tests send hundreds a second)."""
-    from datetime import datetime
-    from decimal import Decimal
-
-    from mci.brokers.sim.admin import SimClock
-    from mci.brokers.sim.exchange import Exchange
-    from mci.brokers.sim.kite_server import serve
     from mci.brokers.sim.limits import RateLimits
 
-    exchange = Exchange(tmp_path / "sim.db", SimClock(datetime.fromisoformat(MONDAY_10AM), frozen=True), seed=7,
-                        capital=Decimal("10000000"))
-    server = serve("127.0.0.1", 0, exchange, api_key=SIM_KEY, api_secret=SIM_SECRET, rate_limits=RateLimits.off())
-    yield server
-    server.shutdown()
-    exchange.close()
+    with sim_exchange(tmp_path / "sim.db", frozen_monday(), Decimal("10000000")) as exchange, \
+            sim_thread(exchange, rate_limits=RateLimits.off()) as server:
+        yield server

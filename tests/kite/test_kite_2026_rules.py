@@ -21,7 +21,7 @@ from mci.errors import MciError
 from mci.flatten import flatten
 from mci.token_store import TokenRecord
 
-from sim_support import SIM_KEY, SIM_SECRET, kite_login
+from testing.kite_sim import SIM_KEY, SIM_SECRET, kite_login
 
 ONE_TRY = RetrySettings(attempts=1, initial=0.01, max_wait=0.05, jitter=0.01)
 

@@ -20,8 +20,9 @@ from kiteconnect import exceptions as kex
 
 from mci.brokers.base import Funds, Order, OrderRequest, Position
 from mci.brokers.kite import KiteBroker, RetrySettings, new_tag
-from mci.brokers.sim.exchange import Exchange
 from mci.brokers.sim.kite_server import dumps, serve
+
+from testing.kite_sim import sim_exchange, sim_thread
 from mci.brokers.sim.limits import parse_rate_limits
 from mci.clock import Clock
 from mci.config.model import BrokerConfig, Checklist, MarketConfig, Profile, RiskLimits, ScanConfig
@@ -51,9 +52,8 @@ def clock():
 
 @pytest.fixture
 def exchange(tmp_path, clock):
-    ex = Exchange(tmp_path / "sim.db", clock, seed=7, capital=D("1000000"))
-    yield ex
-    ex.close()
+    with sim_exchange(tmp_path / "sim.db", clock, D("1000000")) as ex:
+        yield ex
 
 
 @pytest.fixture
@@ -65,11 +65,9 @@ def mono():
 def server(exchange, mono):
     # Time stands still for the limits (mono): order actions are limited as Kite does; quotes and the other
     # endpoints are not, or a frozen second would refuse every second read (tests/kite/test_sim_rate_limits.py).
-    srv = serve("127.0.0.1", 0, exchange, api_key=API_KEY, api_secret=API_SECRET,
-                redirect_url="http://127.0.0.1:9/callback", monotonic=mono,
-                rate_limits=parse_rate_limits("quote=off,other=off"))
-    yield srv
-    srv.shutdown()
+    with sim_thread(exchange, API_KEY, API_SECRET, redirect_url="http://127.0.0.1:9/callback", monotonic=mono,
+                    rate_limits=parse_rate_limits("quote=off,other=off")) as srv:
+        yield srv
 
 
 def login(srv) -> tuple[KiteConnect, dict]:

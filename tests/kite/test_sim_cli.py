@@ -16,7 +16,7 @@ import pytest
 import requests
 from werkzeug.test import Client
 
-from sim_support import MONDAY_10AM, ROOT, SIM_KEY, SIM_SECRET, kite_login, sim_env
+from testing.kite_sim import MONDAY_10AM, ROOT, SIM_KEY, SIM_SECRET, kite_login, sim_env
 
 
 @pytest.fixture

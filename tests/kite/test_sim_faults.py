@@ -17,7 +17,7 @@ from mci.brokers.sim.faults import FaultInjector, FaultSpec, parse_faults
 from mci.errors import ExitCode, UnavailableError, UsageError
 from mci.token_store import TokenRecord
 
-from sim_support import SIM_KEY, SIM_SECRET, kite_login
+from testing.kite_sim import SIM_KEY, SIM_SECRET, kite_login
 
 FAST = RetrySettings(attempts=3, initial=0.001, max_wait=0.005, jitter=0.001)
 

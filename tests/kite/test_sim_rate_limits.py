@@ -19,7 +19,7 @@ from mci.brokers.sim.kite_server import serve
 from mci.brokers.sim.limits import max_in_window, parse_rate_limits
 from mci.errors import UsageError
 
-from sim_support import kite_login
+from testing.kite_sim import kite_login
 
 IST = ZoneInfo("Asia/Kolkata")
 API_KEY, API_SECRET = "sim-key", "sim-secret-never-printed"
@@ -149,7 +149,7 @@ def test_the_day_counts_placements_only_and_resets_at_midnight_ist(server, kite,
 
 def test_the_request_log_has_server_timestamps_and_answers(server, kite, mono):
     requests.post(server.url + "/_sim/counters/reset", timeout=5).raise_for_status()
-    for i in range(12):
+    for _ in range(12):
         mono.t += 0.05
         try:
             resting(kite)

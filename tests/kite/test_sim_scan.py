@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from sim_support import ROOT, SIM_KEY, SIM_SECRET
+from testing.kite_sim import ROOT, SIM_KEY, SIM_SECRET
 
 PROFILE = str(ROOT / "profiles" / "kite-sim.yaml")
 AT = "2026-11-23T10:00"  # a Monday, in session (IST); the simulator's clock starts there too

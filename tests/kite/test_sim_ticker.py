@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from sim_support import ROOT, SIM_KEY, kite_login
+from testing.kite_sim import ROOT, SIM_KEY, kite_login
 
 CLIENT = str(ROOT / "tests" / "kite" / "ticker_client.py")
 

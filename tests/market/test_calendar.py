@@ -148,6 +148,6 @@ def test_errors_point_at_the_line(tmp_path):
     bad.write_text(text)
     with pytest.raises(ConfigError) as err:
         parse_calendar(load_document(bad), bad)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if "2026-11-31" in l)
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "2026-11-31" in s)
     assert err.value.location is not None and err.value.location.line == line
     assert "holidays[28].date" in err.value.what

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -151,10 +151,7 @@ def test_an_mis_entry_at_the_cutoff_minute(paper, nse):
 
 
 def test_the_session_rule_never_holds_back_an_exit(paper, nse):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests" / "risk"))
-    from risk_support import account, holdings, order
+    from testing.risk import account, holdings, order
 
     from mci.risk import RiskModel, validate
 

@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-from tests.observability.obs_support import MONDAY, log_lines
+from testing.observability import MONDAY, log_lines
 
 # A folder where the metrics file should be: its parent exists (so the run starts) but the atomic rename onto a
 # folder fails, which is logged as a WARNING (root ignores permissions, so a read-only folder would not do).

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 
-from tests.observability.obs_support import MONDAY, ROOT
+from testing.observability import MONDAY, ROOT
 
 # Two records from the same function: the first appended directly, the second through loguru (-v shows INFO on
 # stderr, so loguru must take it). Everything but the instant and the line number must be equal.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from tests.observability.obs_support import log_lines
+from testing.observability import log_lines
 
 
 def test_stderr_gets_its_records_however_they_come_the_file_gets_all(mci_home, capsys):

@@ -6,7 +6,7 @@ import stat
 import threading
 from decimal import Decimal
 
-from tests.observability.obs_support import MONDAY, parse_metrics
+from testing.observability import MONDAY, parse_metrics
 
 
 def values(families, name: str) -> dict[tuple, float]:

@@ -5,14 +5,12 @@ issued and the api secret: neither appears anywhere."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 import requests
 
-from tests.kite.sim_support import SIM_KEY, SIM_SECRET, SimProcess, read_banner, sim_env
-from tests.observability.obs_support import MONDAY, parse_metrics, profile_with, recorder, wait_bodies, wait_log
+from testing.kite_sim import SIM_KEY, SIM_SECRET, sim_process
+from testing.observability import MONDAY, parse_metrics, profile_with, recorder, wait_bodies, wait_log
 
 EVENTS = ["kill_switch", "scan_failed", "shutdown_incomplete", "token_expiring", "watcher_died"]
 
@@ -21,14 +19,8 @@ EVENTS = ["kill_switch", "scan_failed", "shutdown_incomplete", "token_expiring",
 def sim(tmp_path):
     home = tmp_path / "sim-home"  # the simulator's own state (it knows the token it issued) is not mci's
     home.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "sim", "kite", "--port", "0", "--at", MONDAY],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=sim_env(home))
-    running = SimProcess(proc)
-    running.url, running.stdout = read_banner(proc, 20)
-    assert running.url, running.stdout
-    yield running
-    if proc.poll() is None:
-        running.stop()
+    with sim_process(home, "--at", MONDAY) as running:
+        yield running
 
 
 def test_no_token_nor_api_secret_in_any_file_or_stream(sim, run_mci, mci_home, tmp_path, monkeypatch):

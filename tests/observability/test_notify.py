@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.observability.obs_support import MONDAY, SATURDAY, profile_with, recorder, wait_bodies, wait_log
+from testing.observability import MONDAY, SATURDAY, profile_with, recorder, wait_bodies, wait_log
 
 
 def test_a_command_notifier_fires_on_a_failed_scan_and_on_kill(run_mci, mci_home, tmp_path):

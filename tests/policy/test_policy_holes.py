@@ -114,7 +114,7 @@ def test_validate_refuses_risk_limits_that_cannot_hold_together(run_mci, tmp_pat
             assert result.returncode == 2, (name, result.stdout, result.stderr)
             assert "Traceback" not in result.stderr
     over = run_mci("validate", str(tmp_path / "over.yaml"))
-    line = next(n for n, l in enumerate(cases["over.yaml"].splitlines(), 1) if "max_risk_per_trade: 5%" in l)
+    line = next(n for n, s in enumerate(cases["over.yaml"].splitlines(), 1) if "max_risk_per_trade: 5%" in s)
     assert f"over.yaml:{line}:" in over.stdout + over.stderr
     assert "exceeds max_daily_loss" in over.stdout + over.stderr
     zero = run_mci("validate", str(tmp_path / "zero.yaml"))

@@ -7,7 +7,7 @@ import shlex
 
 import yaml
 
-from tests.policy.conftest import ROOT
+from testing import ROOT
 
 HOOKS = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))}
 

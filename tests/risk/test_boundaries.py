@@ -16,7 +16,7 @@ from decimal import Decimal as D
 import pytest
 
 from mci.risk import Holding, RiskModel, assess
-from risk_support import CAPITAL, NOW, ONE_US, account, holdings, judge, limits, order, paper_limits, rules
+from testing.risk import CAPITAL, NOW, ONE_US, account, holdings, judge, limits, order, paper_limits, rules
 
 S = timedelta(seconds=1)
 OTHERS = ("NSE:SBIN", "NSE:ITC", "NSE:WIPRO", "NSE:LT", "NSE:ONGC")

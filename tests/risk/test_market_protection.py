@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from risk_support import judge, order, rules
+from testing.risk import judge, order, rules
 
 
 @pytest.mark.parametrize("order_type, extra", [("MARKET", {"price": None}),

@@ -11,7 +11,7 @@ import pytest
 
 from mci.risk import RiskModel
 from mci.risk.model import Problem
-from risk_support import CAPITAL, limits
+from testing.risk import CAPITAL, limits
 
 MONDAY_1030_IST = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
 

@@ -13,7 +13,7 @@ from decimal import ROUND_FLOOR, Decimal as D
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mci.risk import Account, Holding, InstrumentSpec, RiskModel, validate
-from risk_support import INSTRUMENTS, LAST_PRICES, NOW, ORDER, account, limits
+from testing.risk import INSTRUMENTS, LAST_PRICES, NOW, ORDER, account, limits
 
 FAST = settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 

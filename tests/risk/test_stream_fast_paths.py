@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mci.commands.risk import _BadJson, _json_verdict, _loads, orders_in
 from mci.risk import Holding, InstrumentSpec, RiskModel, validate
-from tests.risk.risk_support import CAPITAL, INSTRUMENTS, LAST_PRICES, NOW, account, limits, order
+from testing.risk import CAPITAL, INSTRUMENTS, LAST_PRICES, NOW, account, limits, order
 from tests.risk.test_properties import HOSTILE_ACCOUNTS, order_shaped
 
 MODEL = RiskModel.of(limits(max_quantity_per_order=1000, max_notional_per_order=D("500000"),

@@ -74,7 +74,7 @@ def test_scan_results_round_trip(tmp_path):
 def test_breaker_opens_at_fail_max_stays_open_then_half_opens(tmp_path):
     store = StateStore.open(tmp_path)
     reset = timedelta(seconds=60)
-    for i in range(4):
+    for _ in range(4):
         assert store.breaker_record_failure("broker", 5, reset, T0).state == "closed"
     assert store.breaker_record_failure("broker", 5, reset, T0).state == "open"
     # A later invocation (new connection) still sees it open: the 09:00 scan's breaker binds the 09:01 ignite.

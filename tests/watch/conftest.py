@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watch_support import IST, SkipClock, paper_profile
+from testing.watch import IST, SkipClock, paper_profile
 
 
 @pytest.fixture

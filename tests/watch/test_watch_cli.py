@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import pytest
 
 from mci.clock import Clock
-from watch_support import IST, Live, hold, mci_env, open_positions, paper_profile, set_price
+from testing.watch import IST, Live, hold, mci_env, open_positions, paper_profile, set_price
 
 AT = "2026-11-25T10:30:00"  # a Wednesday, in session (IST)
 

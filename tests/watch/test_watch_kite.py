@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from decimal import Decimal as D
 
 import pytest
 import requests
 
-from tests.kite.sim_support import SIM_KEY, SIM_SECRET, SimProcess, kite_login, read_banner, sim_env
-from watch_support import ROOT, Live, mci_env
+from testing.kite_sim import SIM_KEY, SIM_SECRET, kite_login, sim_process
+from testing.watch import ROOT, Live, mci_env
 
 PROFILE = str(ROOT / "profiles" / "kite-sim.yaml")
 AT = "2026-11-23T10:00"  # a Monday, in session (IST); the simulator's clock starts there too
@@ -30,14 +28,8 @@ INTERVAL = 1.0  # the profile's watch.interval
 
 @pytest.fixture
 def sim(mci_home):
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "sim", "kite", "--port", "0", "--at", AT],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, cwd=ROOT, env=sim_env(mci_home))
-    running = SimProcess(proc)
-    running.url, running.stdout = read_banner(proc, 20)
-    assert running.url, running.stdout
-    yield running
-    if proc.poll() is None:
-        running.stop()
+    with sim_process(mci_home, "--at", AT) as running:
+        yield running
 
 
 class Admin:

@@ -21,7 +21,7 @@ from mci.brokers.sim.admin import SimClock
 from mci.brokers.sim.exchange import Exchange, round_to_tick
 from mci.brokers.sim.faults import parse_faults
 from mci.brokers.sim.kite_server import serve
-from watch_support import IST, ROOT, Live, mci_env
+from testing.watch import IST, ROOT, Live, mci_env
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=IST)  # a Monday in session
 KEY, SECRET = "stream-key", "stream-secret-never-printed"
@@ -139,7 +139,7 @@ def test_the_stream_comes_back_after_a_cut(account, tmp_path):
         server.app.set_faults(parse_faults("stream=cut"))
         assert watcher.wait_line(is_event("stream_down"), timeout=15)
         server.app.set_faults(parse_faults("none"))
-        back = watcher.wait_line(lambda line: len([1 for _, l in watcher.lines if '"event":"stream_up"' in l]) >= 2,
+        back = watcher.wait_line(lambda line: len([1 for _, s in watcher.lines if '"event":"stream_up"' in s]) >= 2,
                                  timeout=30)
         assert back is not None, [line for _, line in watcher.lines]
         exchange.move_price("NSE", BOOK[3], D("-12"))
@@ -183,7 +183,7 @@ def test_the_paper_broker_streams_in_process_and_trips_on_a_tick(tmp_path):
     from mci.brokers.paper import PaperBroker
     from mci.clock import Clock
     from mci.watch import Watcher
-    from watch_support import paper_profile
+    from testing.watch import paper_profile
 
     home = tmp_path / "home"
     home.mkdir()

@@ -14,7 +14,7 @@ from mci.store.lock import ProfileLock
 from mci.store.state import StateStore
 from mci.store.watchers import Watchers, liveness
 from mci.watch import Watcher, lock_name
-from watch_support import IST, Blips, Events, Glitch, Session, hold, open_positions, paper, paper_profile, set_price
+from testing.watch import IST, Blips, Events, Glitch, Session, hold, open_positions, paper, paper_profile, set_price
 
 BOOK = {"RELIANCE": 100, "INFY": 100, "TCS": 100, "HDFCBANK": 100}
 
@@ -167,7 +167,7 @@ def test_a_breach_seen_once_and_not_confirmed_does_not_trip(home, clock, profile
 
 
 def test_the_square_off_time_runs_the_end_of_day_once_per_day(home):
-    from watch_support import SkipClock
+    from testing.watch import SkipClock
 
     profile = paper_profile(square_off=time(15, 15))
     clock = SkipClock(datetime(2026, 11, 25, 15, 14, 57, 500000, tzinfo=IST))
@@ -281,7 +281,7 @@ def test_an_interval_below_100ms_is_a_usage_error(home, clock, profile):
 
 
 def test_a_square_off_the_lifecycle_refuses_still_reports_the_mis_positions_left(home):
-    from watch_support import SkipClock
+    from testing.watch import SkipClock
 
     profile = paper_profile(square_off=time(15, 15))
     clock = SkipClock(datetime(2026, 11, 25, 15, 20, tzinfo=IST))  # started after the square-off time
@@ -319,7 +319,7 @@ def test_a_refused_token_rebuilds_the_broker_so_a_later_login_is_picked_up(home,
 def test_on_a_muhurat_day_the_square_off_keeps_its_distance_to_the_early_close(home):
     """The shipped NSE calendar: Muhurat trading 2025-10-21, session 13:45-14:45. watch.square_off 15:15 is 15
     minutes before the regular 15:30 close, so that day it is 14:30: inside the session, not after its close."""
-    from watch_support import SkipClock
+    from testing.watch import SkipClock
 
     profile = paper_profile(square_off=time(15, 15))
     clock = SkipClock(datetime(2025, 10, 21, 14, 29, 57, 500000, tzinfo=IST))
@@ -344,7 +344,7 @@ def test_on_a_muhurat_day_the_square_off_keeps_its_distance_to_the_early_close(h
 
 
 def test_the_square_off_is_not_due_a_moment_before_the_shifted_time_and_is_regular_on_other_days(home):
-    from watch_support import SkipClock
+    from testing.watch import SkipClock
 
     profile = paper_profile(square_off=time(15, 15))
     # 14:29:59 on the Muhurat day: one poll, not yet due (the shifted time is an edge, not a window).

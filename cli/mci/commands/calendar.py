@@ -66,7 +66,7 @@ def update(profile: "Profile", clock: "Clock", state_dir: Path, output: str, *, 
         target = local_calendars_dir(state_dir) / f"{base.name}.yaml" if install else write
         new_calendar, warnings = calendar_update.check_text(plan.text, target or base.path or Path(f"{base.name}.yaml"))
         results.append((base, plan, target, new_calendar, warnings))
-    for base, plan, target, _, _ in results:  # every plan checked before the first file is replaced
+    for _base, plan, target, _, _ in results:  # every plan checked before the first file is replaced
         if target is not None:
             calendar_update.write_atomic(target, plan.text)
     if output == "json":

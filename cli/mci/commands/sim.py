@@ -140,7 +140,7 @@ def _banner(server: Any, exchange: Any, api_key: str) -> None:
         f"|order-ips|mis-block|freeze --url {server.url}",
         "In the shell that runs mci:",
         f"  export {URL_ENV}={server.url}",
-        f"  export KITE_API_KEY=… KITE_API_SECRET=…   # the values this simulator runs with"
+        "  export KITE_API_KEY=… KITE_API_SECRET=…   # the values this simulator runs with"
         + (f" (api_key …{hint})" if hint else ""),
         "  mci token login -p profiles/kite-sim.yaml",
         "Stop with Ctrl-C or SIGTERM.",

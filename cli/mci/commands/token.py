@@ -25,7 +25,7 @@ import re
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mci.clock import IST, Clock, zone
@@ -33,8 +33,6 @@ from mci.errors import ExitCode, MciError, UnavailableError, UsageError
 from mci.output import console
 
 if TYPE_CHECKING:
-    import typer
-
     from mci.config.model import Profile
     from mci.token_store import TokenStatus, TokenStore
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
-    from mci.config.loader import Document, load_document, read_document
+    from mci.config.loader import Document, load_document, read_document as read_document
     from mci.config.model import Checklist, Profile, Sequence
     from mci.config.schema import default_cache_dir
     from mci.config.validate import ValidationReport, validate_paths

@@ -170,7 +170,7 @@ def _scan(profile: "Profile", clock: Clock, state_dir: Path) -> "ScanOutcome":
             first.what + (f": {first.why}" if first.why else "") if first else "a pre-ignition check failed",
             first.how if first else "run `mci scan` for the details",
             outcome.exit_code,
-            scan_id=outcome.scan_id,
+            details={"scan_id": outcome.scan_id},
         )
     return outcome
 
@@ -198,5 +198,5 @@ def _abort(ctx: "StepContext", result: "SequenceResult") -> None:
         error.why,
         f"{error.how}; {stopped} and the profile is blocked: fix the cause, then `mci scan` and `mci ignite`",
         code,
-        run_id=result.run_id,
+        details={"run_id": result.run_id},
     )

@@ -252,7 +252,8 @@ def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta
         from mci.engine.retrying import BreakerOpenError
 
         try:
-            return breaker.call(one_read)
+            rows: list[dict[str, Any]] | MciError = breaker.call(one_read)
+            return rows
         except BreakerOpenError:
             # Open from failures before this read (the kill's own flatten does not report to it): the verdict
             # must come from the broker, not from that bookkeeping, so each backed-off attempt is a half-open

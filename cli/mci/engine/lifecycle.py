@@ -61,7 +61,7 @@ _HINTS = {
 }
 
 
-def _machine_class():
+def _machine_class() -> Any:
     # transitions is imported on the paths that change state only.
     from transitions import Machine
 
@@ -72,7 +72,7 @@ class _Model:
     state: str
 
 
-def _build(initial: str):
+def _build(initial: str) -> _Model:
     model = _Model()
     _machine_class()(model=model, states=STATES, transitions=TRANSITIONS, initial=initial,
                      auto_transitions=False, ignore_invalid_triggers=False)
@@ -87,7 +87,8 @@ def destination(state: str, trigger: str) -> str | None:
     for t in TRANSITIONS:
         sources = t["source"] if isinstance(t["source"], list) else [t["source"]]
         if t["trigger"] == trigger and state in sources:
-            return t["dest"]
+            dest: str = t["dest"]
+            return dest
     return None
 
 

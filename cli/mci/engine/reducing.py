@@ -16,7 +16,6 @@ a running profile re-delivers the resume), audited and run under the profile's l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -101,13 +100,13 @@ def resume(profile: "Profile", clock: Clock, state_dir: Path, read: "Callable[[S
             _refuse_on_breach(profile, usages)
             engine = control if control is not None else _control(profile, state_dir)
             info = _deliver(engine, "resume", profile)
-            read = [u.as_dict() for u in usages]
+            read_out = [u.as_dict() for u in usages]
             if source == "running":
                 store.append_audit("reducing", {"event": "resume_again", "by": by, "reason": reason,
                                                 "engine": info.as_dict()}, clock.now(), profile=profile.name)
-                return ReduceOutcome(profile.name, "resume", source, source, False, info.as_dict(), read,
+                return ReduceOutcome(profile.name, "resume", source, source, False, info.as_dict(), read_out,
                                      "already running; the resume was delivered to the engine again")
-            life.fire("resume", clock.now(), reason or by, by=by, engine=info.as_dict(), usages=read)
+            life.fire("resume", clock.now(), reason or by, by=by, engine=info.as_dict(), usages=read_out)
         finally:
             store.close()
     near = soft_hits(profile, usages)
@@ -116,7 +115,7 @@ def resume(profile: "Profile", clock: Clock, state_dir: Path, read: "Callable[[S
         note += ("; WARNING: " + "; ".join(u.text for u in near)
                  + " is at or over watch.reduce_at: a running watcher pauses again at its next poll")
     _notify(profile, clock, "resumed", f"{profile.name} resumed: {reason or by}", {"by": by, "reason": reason})
-    return ReduceOutcome(profile.name, "resume", source, "running", True, info.as_dict(), read, note)
+    return ReduceOutcome(profile.name, "resume", source, "running", True, info.as_dict(), read_out, note)
 
 
 def soft_hits(profile: "Profile", usages: "list[Usage]") -> "list[Usage]":

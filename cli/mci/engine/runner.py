@@ -443,7 +443,7 @@ class _Run:
     def prime_broker(self) -> None:
         # The context builds its broker lazily; without the lock two concurrent checks could build two.
         with self._broker_lock:
-            self.ctx.broker
+            self.ctx.broker  # noqa: B018 — the property builds the broker on first read
 
 
 class _Attempts:
@@ -502,7 +502,7 @@ class _Attempts:
             )
 
         try:
-            outcome = call_with_timeout(body, timeout, timed_out, name=f"mci-{spec.id}")
+            outcome: CheckOutcome = call_with_timeout(body, timeout, timed_out, name=f"mci-{spec.id}")
         except BreakerOpenError:
             raise
         except BaseException as exc:  # noqa: BLE001

@@ -94,7 +94,7 @@ def new_run_id(purpose: str) -> str:
 def sequence_for(profile: "Profile", purpose: str, *, cache_dir: Path | None = None) -> "Sequence":
     """The profile's declared sequence for `purpose`, else the shipped default rule."""
     from mci.config import load_sequence
-    from mci.config.resolve import find_rule, rule_dirs
+    from mci.config.rules import find_rule, rule_dirs
 
     declared = profile.shutdown.get(purpose) if purpose != "ignite" else profile.ignite
     if declared is not None:
@@ -245,7 +245,8 @@ class SequenceRun:
         from mci.config.units import format_duration
 
         def body() -> "StepOutcome":
-            return impl().run(self.ctx, spec.params)
+            outcome: StepOutcome = impl().run(self.ctx, spec.params)
+            return outcome
 
         call = body
         if spec.breaker:
@@ -266,7 +267,8 @@ class SequenceRun:
                 "raise the step's `timeout:` if it is legitimately slow",
             )
 
-        return call_with_timeout(call, spec.timeout, timed_out, name=f"mci-step-{spec.id}")
+        outcome: StepOutcome = call_with_timeout(call, spec.timeout, timed_out, name=f"mci-step-{spec.id}")
+        return outcome
 
 
 def context_for(profile: "Profile", clock: Any, state_dir: Path, purpose: str, *,
@@ -284,7 +286,7 @@ def context_for(profile: "Profile", clock: Any, state_dir: Path, purpose: str, *
 def sequence_named(target: str, profile: "Profile | None", *, cache_dir: Path | None = None) -> "Sequence":
     """A purpose of the profile (ignite, graceful, end_of_day, emergency), a rule (shutdown/graceful) or a file."""
     from mci.config import load_sequence
-    from mci.config.resolve import find_rule, rule_dirs
+    from mci.config.rules import find_rule, rule_dirs
     from mci.errors import UsageError
 
     if target in DEFAULT_RULES and profile is not None:

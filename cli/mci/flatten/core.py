@@ -80,7 +80,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Callable, Iterable, Iterator
+from typing import AbstractSet, Any, Callable, Iterable, Iterator
 
 from mci.brokers import kite_rules
 from mci.brokers.base import Order, OrderRequest, Position
@@ -376,7 +376,7 @@ class _Flatten:
                 and all(self.own(o) and _key(o) in keys for o in self.open_orders(book)))
 
     def plan_places(self, book: _Book, round_no: int, *, only: set[Key] | None = None,
-                    skip: set[Key] = frozenset()) -> list[OrderRequest]:
+                    skip: AbstractSet[Key] = frozenset()) -> list[OrderRequest]:
         self.read_specs(book)
         positions: dict[Key, int] = defaultdict(int)
         for p in self.live_positions(book):
@@ -688,7 +688,7 @@ class _Flatten:
         if len(book) > 1:
             self.error(f"{len(book)} orders carry the square-off tag {tag}: {', '.join(o.order_id for o in book)}")
         live = [o for o in book if o.status != "REJECTED" and o.status != "CANCELLED"]
-        found = (live or book or [None])[0]
+        found: Order | None = (live or book or [None])[0]
         self.emit("order.place.lookup", {**base, "result": "found" if found else "absent",
                                          "order_id": found.order_id if found else None,
                                          "status": found.status if found else None})
@@ -755,7 +755,8 @@ class _Flatten:
         return acted, current
 
     def run(self) -> FlattenReport:
-        return self.bounded(self._run)
+        report: FlattenReport = self.bounded(self._run)
+        return report
 
     def _run(self) -> FlattenReport:
         start = self.monotonic()

@@ -6,12 +6,15 @@ run whatever failed before it, so `continue` is the strong choice there.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mci.config.model import Sequence
 from mci.policy import fmt
 from mci.policy.compare_items import Items, directed, moved
 from mci.policy.findings import LOOSENING, NEUTRAL, TIGHTENING
+
+if TYPE_CHECKING:
+    from mci.policy.findings import Change
 
 STEP_DROPPED = {
     "engine.pause": "the engine keeps accepting new operations while the shutdown runs",

@@ -73,7 +73,7 @@ class GitBase:
         if resolved.returncode != 0:
             raise UsageError(f"unknown git ref {ref!r}", f"{root} has no commit, branch or tag named {ref}, and no file "
                              "of that name exists", "check the spelling; in CI fetch the base first "
-                             f"(git fetch origin main, or actions/checkout with fetch-depth: 0)", ref=ref)
+                             "(git fetch origin main, or actions/checkout with fetch-depth: 0)", ref=ref)
         commit = resolved.stdout.decode().strip()
         # A branch is judged on its own changes: against where it left REF, not against what REF gained since
         # (a limit tightened on main after the branch point would otherwise read as loosened by the branch).

@@ -45,7 +45,7 @@ class Row:
     hash: str
 
     @classmethod
-    def of(cls, r: tuple) -> "Row":
+    def of(cls, r: tuple[Any, ...]) -> "Row":
         return cls(int(r[0]), str(r[1]), r[2], str(r[3]), str(r[4]), str(r[5]), str(r[6]))
 
     def data(self) -> Any:
@@ -82,7 +82,7 @@ def iter_rows(state_dir: Path, *, kinds: list[str] | None = None, profile: str |
     db = state_dir / DB_NAME
     if not db.exists():
         return
-    clauses, args = ["seq > ?"], [after_seq]
+    clauses, args = ["seq > ?"], list[Any]([after_seq])
     if kinds:
         clauses.append(f"kind IN ({', '.join('?' * len(kinds))})")
         args.extend(kinds)
@@ -188,7 +188,8 @@ class ChainCheck:
     def __init__(self, owner_of: Callable[[str], int | None]):
         self.owner_of = owner_of
         self.problem: Problem | None = None
-        self.prev, self.expected, self.before = GENESIS, 1, None
+        self.prev, self.expected = GENESIS, 1
+        self.before: Row | None = None
 
     def feed(self, row: Row) -> None:
         if self.problem is not None:
@@ -227,7 +228,7 @@ def check_chain(rows: Iterable[Row]) -> Problem | None:
     return check.problem
 
 
-def _snapshot(conn: sqlite3.Connection, path: Path) -> tuple[bytes | None, tuple]:
+def _snapshot(conn: sqlite3.Connection, path: Path) -> tuple[bytes | None, tuple[Any, ...]]:
     """Open a read transaction whose DB state the anchor file read with it belongs to.
 
     A writer files its intent before its COMMIT and its confirmation after it
@@ -338,7 +339,8 @@ def _verify_fallback(verdict: Verdict, path: Path) -> None:
 
 
 def _detected(b: Break) -> str:
-    detected = b.data.get("detected") if isinstance(b.data.get("detected"), dict) else {}
+    found = b.data.get("detected")
+    detected: dict[str, Any] = found if isinstance(found, dict) else {}
     return f"`{detected.get('command', '?')}` (pid {detected.get('pid', '?')})"
 
 

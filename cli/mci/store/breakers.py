@@ -33,7 +33,7 @@ import pybreaker
 
 from mci.clock import Clock
 from mci.errors import BreakerOpenError as RefusedByBreaker
-from mci.errors import ExitCode, MciError, UnavailableError, UsageError
+from mci.errors import ExitCode, MciError, UsageError
 from mci.store.state import BreakerRecord, StateStore
 
 T = TypeVar("T")

@@ -57,7 +57,7 @@ class FallbackAudit:
 
     def _head(self) -> tuple[int, str]:
         last = None
-        for last in read_fallback(self.path):
+        for last in read_fallback(self.path):  # noqa: B007 — the loop keeps the last record
             pass
         return (last.seq, last.hash) if last is not None and last.seq > 0 else (0, GENESIS)
 

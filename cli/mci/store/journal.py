@@ -127,13 +127,13 @@ class Journal:
                                              "summary": summary, "error": error}, now, profile=self.profile)
 
 
-def _run(row: tuple) -> RunRecord:
+def _run(row: tuple[Any, ...]) -> RunRecord:
     run_id, profile, purpose, sequence, status, started, finished, parent, error = row
     return RunRecord(run_id, profile, purpose, sequence, status, _parse(started), _parse(finished), parent,  # type: ignore[arg-type]
                      _load(error))
 
 
-def _step(row: tuple) -> StepRecord:
+def _step(row: tuple[Any, ...]) -> StepRecord:
     run_id, step_id, position, attempt, status, started, finished, summary, error, facts = row
     return StepRecord(run_id, step_id, position, attempt, status, _parse(started), _parse(finished), summary,  # type: ignore[arg-type]
                       _load(error), _load(facts))

@@ -204,8 +204,8 @@ class ProfileLock:
         if self._try_for(fd, PREEMPT_KILL_WAIT):
             self.preempted = Preemption(current, tuple(sent), timedelta(seconds=time.monotonic() - t0))
             return
-        current = _read_holder(fd)
-        raise self._locked(current if current and current.alive else None)
+        holder = _read_holder(fd)
+        raise self._locked(holder if holder and holder.alive else None)
 
     def _locked(self, current: LockHolder | None) -> LockedError:
         if current is None:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 from mci.errors import UnavailableError
 from mci.store.anchor import (EMPTY, AnchorWriter, Head, anchor_path, compare, describe, evidence, file_id,
@@ -121,7 +121,7 @@ def _command_words() -> str:
     click = sys.modules.get("click")  # loaded when the CLI runs; the library alone does not need it
     ctx = click.get_current_context(silent=True) if click is not None else None
     if ctx is not None:
-        return ctx.command_path
+        return cast(str, ctx.command_path)
     if command_words is not None:
         return command_words
     return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
@@ -296,17 +296,18 @@ class StateStore:
         with self.transaction():
             last = self._conn.execute("SELECT seq, hash, ts FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             head = Head(*last) if last else EMPTY
+            after: Head | AuditRecord = head
             if self._txn_base is None:  # the transaction's first append: is the chain where its anchor says?
                 self._txn_base = head
                 if self._anchored is None or self._anchored[0] != head or self._anchored[1] != file_id(
                         self._anchor.path):
                     found = self._check_anchor(head, now)
                     if found is not None:
-                        head = self._insert_audit(head, "chain_break", found, now, profile)
-            record = self._insert_audit(head, kind, data, now, profile)
+                        after = self._insert_audit(head, "chain_break", found, now, profile)
+            record = self._insert_audit(after, kind, data, now, profile)
         return record
 
-    def _insert_audit(self, head: Head, kind: str, data: dict[str, Any], now: datetime,
+    def _insert_audit(self, head: Head | AuditRecord, kind: str, data: dict[str, Any], now: datetime,
                       profile: str | None) -> AuditRecord:
         seq, prev = head.seq + 1, head.hash
         # Round-trip through canonical JSON so what is hashed is exactly what is stored.
@@ -329,6 +330,7 @@ class StateStore:
         indexed lookups, and only when the head moved since this connection last anchored.
         """
         path = anchor_path(self.path)
+        unreadable: str | None
         try:
             raw = read_raw(path)
         except OSError as exc:
@@ -344,7 +346,7 @@ class StateStore:
         anchor = mismatch = None
         if unreadable is None:
             try:
-                anchor = parse_anchor(raw, path)
+                anchor = parse_anchor(cast(bytes, raw), path)  # not None: missing set unreadable above
             except ValueError as exc:
                 unreadable = str(exc)
         if anchor is not None:
@@ -359,6 +361,7 @@ class StateStore:
         if raw == self._break_raw:
             return None  # this connection recorded this very break already (the anchor could not be rewritten)
         self._break_raw = raw
+        why: str | None
         if mismatch is not None:
             category = mismatch.category
             what, why = describe(mismatch, head)
@@ -402,7 +405,7 @@ class StateStore:
                 "INSERT INTO scans(profile, checklist, status, started_at, finished_at, result) VALUES (?, ?, ?, ?, ?, ?)",
                 (profile, checklist, status, _iso(started_at), _iso(finished_at), canonical_json(result)),
             )
-            return int(cur.lastrowid)
+            return cast(int, cur.lastrowid)  # an INSERT's row id: never None
 
     def last_scan(self, profile: str) -> ScanRecord | None:
         with self._lock:
@@ -413,7 +416,8 @@ class StateStore:
             ).fetchone()
         if row is None:
             return None
-        return ScanRecord(row[0], row[1], row[2], row[3], _parse(row[4]), _parse(row[5]), stored_json(row[6]))
+        return ScanRecord(row[0], row[1], row[2], row[3], cast(datetime, _parse(row[4])), cast(datetime, _parse(row[5])),
+                          stored_json(row[6]))
 
     # -- breakers ---------------------------------------------------------------------
 
@@ -484,7 +488,7 @@ class StateStore:
 
     # -- raw access for the modules that own a table (store.journal) ------------------
 
-    def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, args).fetchall()
 

@@ -146,4 +146,5 @@ def risk_read(profile: "Profile", clock: Clock, state_dir: Path, store: "StateSt
         account = reader.account(Watchers(store, profile.name).peak(day), clock.now())
     finally:
         reader.close()
-    return assess(RiskModel.of(profile.risk, account.capital), account)
+    usages: list[Any] = assess(RiskModel.of(profile.risk, account.capital), account)
+    return usages

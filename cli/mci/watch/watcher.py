@@ -28,7 +28,7 @@ import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, cast
 
 from mci.clock import Clock, zone
 from mci.config.units import format_duration
@@ -222,8 +222,9 @@ class Watcher:
                 try:
                     report = self._loop(store, beats, reader, max_polls)
                 except BaseException as exc:
+                    failure = type(exc).__name__  # bound here: the name `exc` ends with the except block
                     self._db("heartbeat", lambda: beats.finish(FAILED, self._beat_clock.now(), self.clock.now(),
-                                                               type(exc).__name__))
+                                                               failure))
                     raise
                 self._db("heartbeat", lambda: beats.finish(report.status, self._beat_clock.now(), self.clock.now(),
                                                            report.note))
@@ -597,7 +598,7 @@ class Watcher:
     def _square_off(self, beats: "Watchers", reader: "Reader") -> WatchReport | None:
         from mci.engine.shutdown import shutdown
 
-        at = self.square_off_today()
+        at = cast(datetime, self.square_off_today())  # not None: called only when _square_off_due
         self._emit("square_off", f"square-off time {self._clock_text(at)}: running the end-of-day sequence", "warn",
                    square_off=at.isoformat())
         self._audit("watch", {"event": "square_off", "at": f"{at.astimezone(zone(self.profile.market.timezone)):%H:%M}"})

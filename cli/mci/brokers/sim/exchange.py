@@ -858,7 +858,7 @@ class Exchange:
             elif inst.exchange == "NFO":
                 why, how = "CNC is equity delivery: derivatives are NRML (overnight) or MIS", "use NRML or MIS"
             else:
-                why = "NRML is for derivatives" if r.product == "NRML" else f"products for NSE equity are MIS, CNC"
+                why = "NRML is for derivatives" if r.product == "NRML" else "products for NSE equity are MIS, CNC"
                 how = "use MIS (intraday) or CNC (delivery)"
             raise bad(f"invalid product {r.product!r} for {inst.key}", why, how)
         if inst.expiry is not None and self.clock.now().astimezone(zone(IST)).date() > inst.expiry:

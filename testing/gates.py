@@ -15,7 +15,8 @@ from mci.config.units import parse_duration
 from mci.gates.resolve import Gate, prepare
 from mci.gates.run import GateOutcome, run_gate
 
-ROOT = Path(__file__).resolve().parents[2]
+from testing import ROOT
+
 _PROFILE: list[Any] = []
 
 

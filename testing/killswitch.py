@@ -7,7 +7,8 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from testing import ROOT
+
 KITE_PROFILE = str(ROOT / "profiles" / "kite-sim.yaml")
 MONDAY = "2026-11-23T10:00"  # a trading day, in session (IST); the simulator's clock starts there too
 WEDNESDAY = "2026-11-25T10:30"
@@ -40,7 +41,7 @@ def seed_book(url: str, symbols=("RELIANCE", "INFY", "TCS", "SBIN")) -> None:
 
 def book(url: str) -> tuple[list, list]:
     """The exchange's own account, read with a fresh login (never through the faults)."""
-    from tests.kite.sim_support import kite_login
+    from testing.kite_sim import kite_login
 
     sim_admin(url, "DELETE", "faults")
     kite = kite_login(url)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from testing import ROOT
+
 MONDAY = "2026-11-23T10:00"  # in session
 SATURDAY = "2026-11-21T10:00"  # the scan fails: weekend, market closed
 

@@ -15,8 +15,9 @@ from mci.brokers.paper import PaperBroker
 from mci.clock import Clock
 from mci.errors import UnavailableError
 
+from testing import ROOT
+
 IST = ZoneInfo("Asia/Kolkata")
-ROOT = Path(__file__).resolve().parents[2]
 CAPITAL = D("1000000")  # the shipped paper profile's
 
 
