@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import requests
 
 from testing import ROOT
+from testing.kite_sim import SIM_KEY, SIM_SECRET, sim_process
 
 KITE_PROFILE = str(ROOT / "profiles" / "kite-sim.yaml")
 MONDAY = "2026-11-23T10:00"  # a trading day, in session (IST); the simulator's clock starts there too
@@ -47,3 +49,28 @@ def book(url: str) -> tuple[list, list]:
     kite = kite_login(url)
     return ([p for p in kite.positions()["net"] if p["quantity"]],
             [o for o in kite.orders() if o["status"] in ("OPEN", "TRIGGER PENDING")])
+
+
+@pytest.fixture
+def sim(mci_home):
+    """`mci sim kite` in a subprocess, its clock on MONDAY."""
+    with sim_process(mci_home, "--at", MONDAY) as running:
+        yield running
+
+
+@pytest.fixture
+def kite_day(sim, run_mci):
+    """Logged in through the simulator's real redirect flow; `mci(...)` runs against the kite-sim profile
+    (`mci("sim", ...)` and a call with its own `-p` are left as given). Import both into a conftest."""
+    env = {"KITE_API_KEY": SIM_KEY, "KITE_API_SECRET": SIM_SECRET, "MCI_SIM_URL": sim.url, "MCI_AT": MONDAY}
+
+    def mci(*args: str, timeout: float = 120, **extra: str):
+        chosen = () if "-p" in args or args[:1] == ("sim",) else ("-p", KITE_PROFILE)
+        return run_mci(*args, *chosen, env={**env, **extra}, timeout=timeout)
+
+    login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
+                         timeout=5)
+    done = run_mci("token", "login", login.headers["Location"], "-p", KITE_PROFILE, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    mci.env = env
+    return mci
