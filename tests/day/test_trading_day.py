@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from testing.killswitch import alive
 from tests.enginectl.helpers import cmdlines_with, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,14 +33,6 @@ def answers(port: int) -> bool:
 def health(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
         return json.loads(r.read())
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.fixture

@@ -15,15 +15,17 @@ a running profile re-delivers the resume), audited and run under the profile's l
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from mci.clock import Clock
 from mci.errors import ConfigError, RefusedError, UnavailableError
 
 if TYPE_CHECKING:
     from mci.config.model import Profile
+    from mci.engine.lifecycle import Lifecycle
     from mci.enginectl import EngineControl, PauseInfo
     from mci.risk import Usage
     from mci.store.state import StateStore
@@ -52,27 +54,15 @@ class ReduceOutcome:
 def pause(profile: "Profile", clock: Clock, state_dir: Path, *, reason: str = "", by: str = "mci pause",
           control: "EngineControl | None" = None) -> ReduceOutcome:
     """running → reducing after the engine's pause adapter accepted; a rerun while reducing pauses the engine again."""
-    from mci.engine.lifecycle import Lifecycle
-    from mci.store.lock import ProfileLock
-    from mci.store.state import StateStore
-
-    with ProfileLock(state_dir, profile.name, by.removeprefix("mci ")):
-        store = StateStore.open(state_dir)
-        try:
-            life = Lifecycle(store, profile.name)
-            source = life.current().state
-            if source not in ("running", "reducing"):
-                life.fire("pause", clock.now(), reason or by)  # refused with the state's hint (exit 4)
-            engine = control if control is not None else _control(profile, state_dir)
-            info = _deliver(engine, "pause", profile)
-            if source == "reducing":
-                store.append_audit("reducing", {"event": "pause_again", "by": by, "reason": reason,
-                                                "engine": info.as_dict()}, clock.now(), profile=profile.name)
-                return ReduceOutcome(profile.name, "pause", source, source, False, info.as_dict(),
-                                     note="already reducing; the pause was delivered to the engine again")
-            life.fire("pause", clock.now(), reason or by, by=by, engine=info.as_dict())
-        finally:
-            store.close()
+    with _between(profile, clock, state_dir, "pause", reason, by) as (store, life, source):
+        engine = control if control is not None else _control(profile, state_dir)
+        info = _deliver(engine, "pause", profile)
+        if source == "reducing":
+            store.append_audit("reducing", {"event": "pause_again", "by": by, "reason": reason,
+                                            "engine": info.as_dict()}, clock.now(), profile=profile.name)
+            return ReduceOutcome(profile.name, "pause", source, source, False, info.as_dict(),
+                                 note="already reducing; the pause was delivered to the engine again")
+        life.fire("pause", clock.now(), reason or by, by=by, engine=info.as_dict())
     _notify(profile, clock, "reducing", f"{profile.name} is reducing (exits only): {reason or by}",
             {"by": by, "reason": reason, "engine": info.as_dict()})
     return ReduceOutcome(profile.name, "pause", source, "reducing", True, info.as_dict(),
@@ -85,30 +75,18 @@ def resume(profile: "Profile", clock: Clock, state_dir: Path, read: "Callable[[S
 
     `read` is that risk read (mci.watch.reading.risk_read: the watcher's reader and peak), passed in so that
     the engine layer does not import the watcher, which imports it."""
-    from mci.engine.lifecycle import Lifecycle
-    from mci.store.lock import ProfileLock
-    from mci.store.state import StateStore
-
-    with ProfileLock(state_dir, profile.name, by.removeprefix("mci ")):
-        store = StateStore.open(state_dir)
-        try:
-            life = Lifecycle(store, profile.name)
-            source = life.current().state
-            if source not in ("running", "reducing"):
-                life.fire("resume", clock.now(), reason or by)  # refused with the state's hint (exit 4)
-            usages = read(store)
-            _refuse_on_breach(profile, usages)
-            engine = control if control is not None else _control(profile, state_dir)
-            info = _deliver(engine, "resume", profile)
-            read_out = [u.as_dict() for u in usages]
-            if source == "running":
-                store.append_audit("reducing", {"event": "resume_again", "by": by, "reason": reason,
-                                                "engine": info.as_dict()}, clock.now(), profile=profile.name)
-                return ReduceOutcome(profile.name, "resume", source, source, False, info.as_dict(), read_out,
-                                     "already running; the resume was delivered to the engine again")
-            life.fire("resume", clock.now(), reason or by, by=by, engine=info.as_dict(), usages=read_out)
-        finally:
-            store.close()
+    with _between(profile, clock, state_dir, "resume", reason, by) as (store, life, source):
+        usages = read(store)
+        _refuse_on_breach(profile, usages)
+        engine = control if control is not None else _control(profile, state_dir)
+        info = _deliver(engine, "resume", profile)
+        read_out = [u.as_dict() for u in usages]
+        if source == "running":
+            store.append_audit("reducing", {"event": "resume_again", "by": by, "reason": reason,
+                                            "engine": info.as_dict()}, clock.now(), profile=profile.name)
+            return ReduceOutcome(profile.name, "resume", source, source, False, info.as_dict(), read_out,
+                                 "already running; the resume was delivered to the engine again")
+        life.fire("resume", clock.now(), reason or by, by=by, engine=info.as_dict(), usages=read_out)
     near = soft_hits(profile, usages)
     note = "entries allowed again"
     if near:
@@ -124,6 +102,27 @@ def soft_hits(profile: "Profile", usages: "list[Usage]") -> "list[Usage]":
     if at is None:
         return []
     return [u for u in usages if u.rule in REDUCE_RULES and u.value > 0 and u.value >= u.limit * at]
+
+
+@contextmanager
+def _between(profile: "Profile", clock: Clock, state_dir: Path, action: str, reason: str,
+             by: str) -> "Iterator[tuple[StateStore, Lifecycle, str]]":
+    """Under the profile lock, the store, the lifecycle and its state now; anything but running or reducing is
+    refused here with the state's own hint (exit 4)."""
+    from mci.engine.lifecycle import Lifecycle
+    from mci.store.lock import ProfileLock
+    from mci.store.state import StateStore
+
+    with ProfileLock(state_dir, profile.name, by.removeprefix("mci ")):
+        store = StateStore.open(state_dir)
+        try:
+            life = Lifecycle(store, profile.name)
+            source = life.current().state
+            if source not in ("running", "reducing"):
+                life.fire(action, clock.now(), reason or by)
+            yield store, life, source
+        finally:
+            store.close()
 
 
 def _refuse_on_breach(profile: "Profile", usages: "list[Usage]") -> None:
