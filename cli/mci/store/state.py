@@ -22,6 +22,7 @@ from mci.errors import UnavailableError
 from mci.store.anchor import (EMPTY, AnchorWriter, Head, anchor_path, compare, describe, evidence, file_id,
                               parse_anchor, read_raw)
 from mci.store.audit import AuditRecord, canonical_json, record_hash
+from mci.store.wal import connect_wal
 
 DB_NAME = "state.db"
 SCHEMA_VERSION = 4  # 2: the sequence journal (runs, steps); 3: watchers (mci watch heartbeats); 4: runs_latest
@@ -191,10 +192,8 @@ class StateStore:
         try:
             # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so a
             # read-modify-write of the lifecycle cannot interleave with another process.
-            self._conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn = connect_wal(path, 10)
             self._conn.execute("PRAGMA synchronous=NORMAL")  # audited commits sync themselves: _sync_wal
-            self._conn.execute("PRAGMA busy_timeout=10000")
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 self._conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")

@@ -37,6 +37,7 @@ from mci.brokers.base import OrderRequest
 from mci.brokers.sim.universe import DEFAULT_UNIVERSE, Instrument, Universe
 from mci.clock import IST, Clock, zone
 from mci.errors import ExitCode, MciError, UnavailableError
+from mci.store.wal import connect_wal
 
 SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 5000
@@ -517,11 +518,7 @@ class Exchange:
     def _connect(self) -> sqlite3.Connection:
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            conn = connect_wal(self.db_path, BUSY_TIMEOUT_MS / 1000)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except (OSError, sqlite3.Error) as exc:
