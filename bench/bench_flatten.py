@@ -42,7 +42,7 @@ from mci.clock import Clock
 from mci.flatten import flatten, parse_own_tag
 from mci.flatten.gtts import delete_active_gtts
 from mci.flatten.tags import Key
-from mci.token_store import TokenRecord
+from mci.store.token_store import TokenRecord
 
 IST = ZoneInfo("Asia/Kolkata")
 API_KEY, API_SECRET = "bench-key", "bench-secret"

@@ -46,7 +46,7 @@ def child(url: str, token: str, run_id: str, product: str) -> int:
     from mci.brokers.kite import KiteBroker
     from mci.clock import Clock
     from mci.flatten import flatten
-    from mci.token_store import TokenRecord
+    from mci.store.token_store import TokenRecord
 
     clock = Clock()
     broker = KiteBroker(API_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()),

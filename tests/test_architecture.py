@@ -32,7 +32,7 @@ LIBRARY_HOMES: dict[str, tuple[str, ...]] = {
     "jsonschema": ("mci.config",),
     "transitions": ("mci.engine.lifecycle",),
     "pybreaker": ("mci.store.breakers",),
-    "loguru": ("mci.logs",),
+    "loguru": ("mci.observability.logs",),
     "typer": ("mci.app", "mci.typer_lazy", "mci.commands"),
     "click": ("mci.app", "mci.typer_lazy", "mci.commands"),
     "rich": ("mci.commands", "mci.output"),

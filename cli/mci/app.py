@@ -104,7 +104,7 @@ def main(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only errors to stderr."),
 ) -> None:
     """Mission Control Interface."""
-    from mci.logs import set_verbosity  # loguru itself loads only when something logs
+    from mci.observability.logs import set_verbosity  # loguru itself loads only when something logs
 
     set_verbosity(verbose, quiet)
 

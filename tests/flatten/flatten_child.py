@@ -16,7 +16,7 @@ from datetime import timedelta
 from mci.brokers.kite import KiteBroker
 from mci.clock import Clock
 from mci.flatten import flatten
-from mci.token_store import TokenRecord
+from mci.store.token_store import TokenRecord
 
 
 def main() -> int:

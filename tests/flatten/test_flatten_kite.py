@@ -26,7 +26,7 @@ from mci.brokers.sim.faults import parse_faults
 from mci.brokers.sim.kite_server import serve
 from mci.errors import UnavailableError
 from mci.flatten import Key, flatten, parse_own_tag, run_prefix
-from mci.token_store import TokenRecord
+from mci.store.token_store import TokenRecord
 
 from testing.flatten import audit_exchange, seed_big_book
 

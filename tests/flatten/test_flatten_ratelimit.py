@@ -26,7 +26,7 @@ from mci.brokers.sim.exchange import Exchange
 from mci.brokers.sim.faults import parse_faults
 from mci.brokers.sim.limits import max_in_window
 from mci.flatten import cancel_open_orders, flatten
-from mci.token_store import TokenRecord
+from mci.store.token_store import TokenRecord
 
 from testing.flatten import resting_limit, seed_positions
 from testing.kite_sim import sim_exchange, sim_thread

@@ -18,7 +18,7 @@ from mci.brokers.sim.universe import DEFAULT_UNIVERSE
 from mci.clock import Clock
 from mci.flatten import Key, flatten, parse_own_tag
 from mci.flatten.gtts import delete_active_gtts
-from mci.token_store import TokenRecord
+from mci.store.token_store import TokenRecord
 from testing.flatten import audit_exchange
 from testing.kite_sim import SIM_KEY, SIM_SECRET
 

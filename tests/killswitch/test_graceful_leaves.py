@@ -131,7 +131,7 @@ def kite_graceful(tmp_path, revoke: bool) -> str:
 
 
 def stored_token(home) -> str:
-    from mci.token_store import open_token_store
+    from mci.store.token_store import open_token_store
 
     env = {"KITE_API_KEY": SIM_KEY, "KITE_API_SECRET": SIM_SECRET}
     return open_token_store(load_profile(KITE_PROFILE, env=env), home, env={}).load().access_token

@@ -19,7 +19,7 @@ from mci.brokers.base import OrderRequest
 from mci.brokers.kite import KiteBroker, RetrySettings
 from mci.errors import MciError
 from mci.flatten import flatten
-from mci.token_store import TokenRecord
+from mci.store.token_store import TokenRecord
 
 from testing.kite_sim import SIM_KEY, SIM_SECRET, kite_login
 

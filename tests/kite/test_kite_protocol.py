@@ -27,7 +27,7 @@ from mci.brokers.sim.limits import parse_rate_limits
 from mci.clock import Clock
 from mci.config.model import BrokerConfig, Checklist, MarketConfig, Profile, RiskLimits, ScanConfig
 from mci.errors import ExitCode, MciError, UnavailableError
-from mci.token_store import TokenRecord
+from mci.store.token_store import TokenRecord
 
 IST = ZoneInfo("Asia/Kolkata")
 MOCKS = Path("/work/shared/kite-mocks")

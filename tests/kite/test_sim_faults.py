@@ -15,7 +15,7 @@ from mci.brokers.base import OrderRequest
 from mci.brokers.kite import KiteBroker, RetrySettings
 from mci.brokers.sim.faults import FaultInjector, FaultSpec, parse_faults
 from mci.errors import ExitCode, UnavailableError, UsageError
-from mci.token_store import TokenRecord
+from mci.store.token_store import TokenRecord
 
 from testing.kite_sim import SIM_KEY, SIM_SECRET, kite_login
 

@@ -53,8 +53,8 @@ def test_the_json_log_is_0600_json_lines_and_rotates_by_size(run_mci, mci_home):
 
 
 def test_every_record_is_scrubbed_message_extra_and_exception(mci_home, monkeypatch):
-    from mci import logs
-    from mci.redact import register
+    from mci.observability import logs
+    from mci.observability.redact import register
 
     token, secret = "AT-obs-0123456789abcdef", "api-secret-obs-never"
     monkeypatch.setenv("KITE_API_SECRET", secret)

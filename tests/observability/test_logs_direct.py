@@ -15,8 +15,8 @@ from testing.observability import MONDAY, ROOT
 # stderr, so loguru must take it). Everything but the instant and the line number must be equal.
 SCRIPT = """
 import sys
-from mci import logs
-from mci.redact import register
+from mci.observability import logs
+from mci.observability.redact import register
 register("AT-direct-0123456789abcdef")
 
 def caller():
@@ -57,7 +57,7 @@ def test_a_record_that_would_rotate_the_file_goes_through_loguru(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "mci.jsonl").write_text("x" * 590 + "\n", encoding="utf-8")
-    done = _run(tmp_path, "import sys\nfrom mci import logs\nlogs.event('INFO', 'one record')\nprint('loguru' in sys.modules)",
+    done = _run(tmp_path, "import sys\nfrom mci.observability import logs\nlogs.event('INFO', 'one record')\nprint('loguru' in sys.modules)",
                 env={"MCI_LOG_ROTATION": "600"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True"]

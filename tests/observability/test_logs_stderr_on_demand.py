@@ -9,7 +9,7 @@ from testing.observability import log_lines
 
 
 def test_stderr_gets_its_records_however_they_come_the_file_gets_all(mci_home, capsys):
-    from mci import logs
+    from mci.observability import logs
 
     logs.set_verbosity(0, False)
     logs.event("INFO", "only in the file")

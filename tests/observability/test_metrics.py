@@ -51,7 +51,7 @@ def test_scan_kill_gate_and_watch_write_parsable_metrics(run_mci, mci_home, tmp_
 
 
 def test_labels_are_escaped_and_money_is_written_from_the_decimal():
-    from mci.metrics import Metrics
+    from mci.observability.metrics import Metrics
 
     m = Metrics()
     m.add("mci_day_pnl_rupees", Decimal("-12345678901234.05"), profile='a"b\\c\nd')
@@ -62,7 +62,7 @@ def test_labels_are_escaped_and_money_is_written_from_the_decimal():
 
 
 def test_the_file_is_replaced_atomically_never_seen_half_written(tmp_path):
-    from mci.metrics import write_atomic
+    from mci.observability.metrics import write_atomic
 
     path = tmp_path / "mci.prom"
     a, b = "# a\n" + "x 1\n" * 20000, "# b\n" + "y 2\n" * 30000

@@ -42,7 +42,7 @@ def test_no_token_nor_api_secret_in_any_file_or_stream(sim, run_mci, mci_home, t
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     from mci.config import load_profile
-    from mci.token_store import open_token_store
+    from mci.store.token_store import open_token_store
 
     token = open_token_store(load_profile(profile), mci_home).load().access_token
     assert len(token) >= 16

@@ -108,7 +108,7 @@ def test_the_watcher_events_map_to_notifications_and_a_drill_pages_nobody(tmp_pa
     assert sorted(b["event"] for b in wait_bodies(out, 2)) == ["kill_switch", "token_expiring"]
 
     monkeypatch.setenv("MCI_NOTIFY", "off")  # what `mci drill` sets for the commands it rehearses
-    from mci.notify import fire
+    from mci.observability.notify import fire
 
     assert fire(profile, "kill_switch", "rehearsal") is False
     time.sleep(0.5)

@@ -73,7 +73,7 @@ def test_login_with_the_redirect_url_saves_the_token(capsys, tmp_path, profile, 
     code, out, _ = _run(capsys, _login, profile, tmp_path, env, generate_session=fake_session(calls))
     assert code == 0 and calls == [REQUEST]
     assert "token saved for AB1234" in out and "2026-11-24 06:00:00 IST" in out and "in 21h00m" in out
-    from mci.token_store import open_token_store
+    from mci.store.token_store import open_token_store
 
     record = open_token_store(profile, tmp_path, env=env).load()
     assert (record.access_token, record.user_id, record.api_key_hint) == (TOKEN, "AB1234", "4321")

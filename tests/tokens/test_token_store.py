@@ -15,9 +15,9 @@ import pytest
 
 from mci.clock import Clock, zone
 from mci.errors import ExitCode, MciError, UsageError
-from mci.redact import redact, redact_error
+from mci.observability.redact import redact, redact_error
 from mci.store.state import StateStore
-from mci.token_store import (
+from mci.store.token_store import (
     DECRYPT_FAILED,
     GENERATE_KEY,
     MAGIC,

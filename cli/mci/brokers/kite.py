@@ -37,12 +37,12 @@ from mci.brokers.base import Funds, Gtt, InstrumentSpec, Order, OrderRequest, Po
 from mci.brokers.ratelimit import ORDER, OTHER, QUOTE, RateLimiter, for_account
 from mci.clock import IST, Clock, zone
 from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
-from mci.redact import redact
+from mci.observability.redact import redact
 
 if TYPE_CHECKING:
     from mci.brokers.kite_stream import KiteStream
     from mci.config.model import Profile
-    from mci.token_store import TokenRecord
+    from mci.store.token_store import TokenRecord
 
 T = TypeVar("T")
 
@@ -159,9 +159,9 @@ class KiteBroker:
         self._api_key = api_key
         self._api_secret = api_secret
         self._token = token
-        from mci.redact import register
+        from mci.observability.redact import register
 
-        register(api_secret)  # logs and notifications mask it (mci.redact.scrub)
+        register(api_secret)  # logs and notifications mask it (mci.observability.redact.scrub)
         self._retry = retry
         self._last_date: datetime | None = None
         # One limiter per account on this host (not per broker object): steps and processes share it.
@@ -199,7 +199,7 @@ class KiteBroker:
     def from_profile(cls, profile: "Profile", state_dir: Path, clock: Clock, *,
                      emergency: bool = False) -> "KiteBroker":
         """`emergency`: the kill switch may also use the session a graceful shutdown kept for it (token_store)."""
-        from mci.token_store import open_token_store
+        from mci.store.token_store import open_token_store
 
         broker = profile.broker
         if broker.kind != "kite":
@@ -224,7 +224,7 @@ class KiteBroker:
 
     @property
     def _secrets(self) -> list[str | None]:
-        from mci.redact import register
+        from mci.observability.redact import register
 
         register(self._api_secret, self._token.access_token if self._token else None)
         return [self._api_secret, self._token.access_token if self._token else None]

@@ -20,7 +20,7 @@ from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.errors import ConfigError, MciError
 from mci.gates import jsonpath
 from mci.gates import params as P
-from mci.redact import redact
+from mci.observability.redact import redact
 
 DEFAULT_WITHIN = timedelta(seconds=9)  # a gate sizes it from the check's timeout (mci.gates.resolve)
 DEFAULT_REQUEST_TIMEOUT = timedelta(seconds=5)

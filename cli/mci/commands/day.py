@@ -29,7 +29,7 @@ def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str
     import time
 
     from mci.engine.ignition import ignite as run
-    from mci.logs import event
+    from mci.observability.logs import event
 
     started = time.monotonic()
     profile = _profile(profile_path, state_dir)
@@ -37,12 +37,12 @@ def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str
     event("INFO" if int(outcome.exit_code) == 0 else "WARNING", f"ignite: lifecycle {outcome.lifecycle_state}",
           profile=profile.name, exit_code=int(outcome.exit_code), dry_run=dry_run)
     if scan_first and outcome.scan is not None and int(outcome.exit_code) != 0 and outcome.lifecycle_state == "blocked":
-        from mci.notify import fire
+        from mci.observability.notify import fire
 
         fire(profile, "scan_failed", f"ignite --scan of {profile.name}: the scan failed",
              {"scan_id": outcome.scan.scan_id, "exit_code": int(outcome.exit_code)}, clock.now())
     if metrics_file is not None:
-        from mci.metrics import write_run
+        from mci.engine.run_metrics import write_run
 
         scan = outcome.scan.result.as_dict() if outcome.scan is not None else None
         write_run(metrics_file, "ignite", profile, state_dir, clock.now(), started=started,
@@ -67,7 +67,7 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
     import time
 
     from mci.engine import shutdown as core
-    from mci.logs import event
+    from mci.observability.logs import event
 
     started = time.monotonic()
     profile = _profile(profile_path, state_dir)
@@ -172,8 +172,8 @@ def _latched_text(outcome, r: dict) -> str:
 def _observe_shutdown(profile, clock: Clock, state_dir: Path, outcome, mode: str, command: str, started: float,
                       metrics_file: Path | None) -> None:
     """Log, notify (kill_switch, shutdown_incomplete), write the metrics: none of it can change the outcome."""
-    from mci.logs import event
-    from mci.notify import fire
+    from mci.observability.logs import event
+    from mci.observability.notify import fire
 
     code = int(outcome.exit_code)
     event("INFO" if code == 0 else "WARNING", f"{mode} shutdown: {outcome.note} (lifecycle {outcome.lifecycle_state})",
@@ -187,7 +187,7 @@ def _observe_shutdown(profile, clock: Clock, state_dir: Path, outcome, mode: str
         fire(profile, "shutdown_incomplete", f"{mode} shutdown of {profile.name} incomplete: {outcome.note}", data,
              clock.now())
     if metrics_file is not None:
-        from mci.metrics import write_run
+        from mci.engine.run_metrics import write_run
 
         write_run(metrics_file, command, profile, state_dir, clock.now(), started=started, exit_code=code)
 
@@ -195,7 +195,7 @@ def _observe_shutdown(profile, clock: Clock, state_dir: Path, outcome, mode: str
 def reduce(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, action: str, reason: str) -> int:
     """`mci pause` / `mci resume`: the lifecycle between running and reducing (mci.engine.reducing)."""
     from mci.engine import reducing
-    from mci.logs import event
+    from mci.observability.logs import event
 
     profile = _profile(profile_path, state_dir)
     if action == "pause":

@@ -68,7 +68,7 @@ def run_scan(values: Mapping[str, str]) -> int:
     try:
         try:
             from mci.commands.metrics_opt import metrics_path
-            from mci.logs import set_verbosity
+            from mci.observability.logs import set_verbosity
 
             set_verbosity(0, False)  # the main callback, before the subcommand's options (click's order)
             metrics_file = metrics_path(Path(values["metrics_file"]) if "metrics_file" in values else None)

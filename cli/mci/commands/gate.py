@@ -38,7 +38,7 @@ def run(profile_path: Optional[Path], name: str, clock: Clock, state_dir: Path, 
     else:
         outcome = run_gate(gate, profile, clock, state_dir, approvals=approvals)
     if metrics_file is not None:
-        from mci.metrics import write_run
+        from mci.engine.run_metrics import write_run
 
         write_run(metrics_file, "gate", profile, state_dir, clock.now(), started=started,
                   exit_code=int(outcome.exit_code), checklist=f"gate:{gate.name}",

@@ -192,7 +192,7 @@ def _state_dir(env: dict) -> tuple[Path | None, Finding]:
 def _token_store(profile, state: Path | None) -> Finding:
     if profile.broker.kind != "kite":
         return Finding("token store", "ok", f"not used ({profile.broker.kind} broker)")
-    from mci.token_store import default_token_path, token_store_settings
+    from mci.store.token_store import default_token_path, token_store_settings
 
     path, key_file, _ = token_store_settings(profile)
     if path is None:

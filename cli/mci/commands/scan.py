@@ -47,8 +47,8 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *
 
 def _observe(profile, clock: Clock, state_dir: Path, outcome, started: float, metrics_file: Path | None) -> None:
     """Log, notify (scan_failed, token_expiring) and write the metrics; none of it can fail the scan."""
-    from mci.logs import event
-    from mci.notify import fire
+    from mci.observability.logs import event
+    from mci.observability.notify import fire
 
     result = outcome.result.as_dict()
     checks = result.get("checks", [])
@@ -65,7 +65,7 @@ def _observe(profile, clock: Clock, state_dir: Path, outcome, started: float, me
              {"check": "token_expiry", "status": expiry.get("status")}, clock.now())
     if metrics_file is None:
         return
-    from mci.metrics import write_run
+    from mci.engine.run_metrics import write_run
 
     write_run(metrics_file, "scan", profile, state_dir, clock.now(), started=started, exit_code=int(outcome.exit_code),
               checklist=str(result.get("checklist") or "scan"), checks=checks)

@@ -124,7 +124,7 @@ def _start(host: str, port: int, api_key: str, api_secret: str, seed: int, spec:
 
 
 def _banner(server: Any, exchange: Any, api_key: str) -> None:
-    from mci.token_store import api_key_hint
+    from mci.store.token_store import api_key_hint
 
     funds = exchange.funds()
     clock = exchange.clock.now()

@@ -248,7 +248,7 @@ def _notify_watcher_died(profile, state_dir: Path, live) -> None:
         return
     except OSError:
         return  # no marker, no notification: never a flood, and status itself must not fail
-    from mci import notify
+    from mci.observability import notify
 
     why = "its process is gone" if not live.process_alive else "it has stopped beating"
     notify.fire(profile, "watcher_died", f"the watcher of profile {profile.name} (pid {r.pid}) is STALE: {why}; "

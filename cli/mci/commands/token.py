@@ -1,6 +1,6 @@
 """`mci token login | set | status | clear`: the Kite access token (phase 0, CR-004).
 
-The core is mci.token_store (encrypted store) and mci.expiry (06:00 IST rule);
+The core is mci.store.token_store (encrypted store) and mci.expiry (06:00 IST rule);
 this module reads input, calls it and renders the result.
 
 Exit codes of `mci token status` (a contract for cron):
@@ -14,7 +14,7 @@ configuration (incl. memory-only mode, where MCI_ACCESS_TOKEN is set and nothing
 is stored); 3 Kite unreachable.
 
 The token itself is never printed, logged or audited; errors that pass through
-a Kite client are redacted (mci.redact) before they are shown.
+a Kite client are redacted (mci.observability.redact) before they are shown.
 
 `register(app)` adds the `token` and `breaker` sub-commands to the typer app.
 """
@@ -34,7 +34,7 @@ from mci.output import console
 
 if TYPE_CHECKING:
     from mci.config.model import Profile
-    from mci.token_store import TokenStatus, TokenStore
+    from mci.store.token_store import TokenStatus, TokenStore
 
 KITE_LOGIN_URL = "https://kite.zerodha.com/connect/login"
 LOGIN_TIME_TRUSTED_WITHIN = timedelta(minutes=5)
@@ -159,7 +159,7 @@ def kite_generate_session(profile: "Profile") -> GenerateSession:
 
 def _session_error(exc: Exception, secrets: list[str | None]) -> MciError:
     """A Kite client failure as WHAT / WHY / HOW, with every secret masked out of its text."""
-    from mci.redact import redact, redact_error
+    from mci.observability.redact import redact, redact_error
     from mci.store.breakers import counts_against_broker
 
     if isinstance(exc, MciError):
@@ -186,7 +186,7 @@ def _session_error(exc: Exception, secrets: list[str | None]) -> MciError:
 
 def _open(profile: "Profile", clock: Clock, state_dir: Path, env: Mapping[str, str] | None, audit: bool):
     from mci.store.state import StateStore
-    from mci.token_store import open_token_store
+    from mci.store.token_store import open_token_store
 
     state = StateStore.open(state_dir) if audit else None
     return open_token_store(profile, state_dir, env=env, clock=clock, audit=state), state
@@ -194,7 +194,7 @@ def _open(profile: "Profile", clock: Clock, state_dir: Path, env: Mapping[str, s
 
 def _refuse_memory_only(store: "TokenStore") -> None:
     if store.memory_only:
-        from mci.token_store import ACCESS_TOKEN_ENV
+        from mci.store.token_store import ACCESS_TOKEN_ENV
 
         raise UsageError(
             "mci is in memory-only token mode: a new token would not be stored",
@@ -234,7 +234,7 @@ def _saved(profile: "Profile", store: "TokenStore", record: Any, now: datetime, 
 def login(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text", *,
           request_token: str | None = None, generate_session: GenerateSession | None = None,
           env: Mapping[str, str] | None = None, stdin: TextIO | None = None) -> int:
-    from mci.token_store import TokenRecord
+    from mci.store.token_store import TokenRecord
 
     store, state = _open(profile, clock, state_dir, env, audit=True)
     try:
@@ -273,7 +273,7 @@ def login(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
 def set_token(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text", *,
               user_id: str | None = None, env: Mapping[str, str] | None = None, stdin: TextIO | None = None) -> int:
     """Store an access token read from stdin (automation), issued now."""
-    from mci.token_store import TokenRecord
+    from mci.store.token_store import TokenRecord
 
     store, state = _open(profile, clock, state_dir, env, audit=True)
     try:

@@ -63,13 +63,13 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *
         try:
             report = watcher.run()
         except BaseException as exc:
-            from mci.notify import fire
+            from mci.observability.notify import fire
 
             fire(profile, "watcher_died", f"mci watch of {profile.name} died: {type(exc).__name__}: {exc}",
                  {"error": type(exc).__name__}, clock.now())
             raise
     if int(report.exit_code) == 6 and not observer.incomplete_said:
-        from mci.notify import fire
+        from mci.observability.notify import fire
 
         fire(profile, "shutdown_incomplete", f"mci watch of {profile.name}: {report.note}", report.as_dict(),
              clock.now())
@@ -94,7 +94,7 @@ class _Observer:
         self.incomplete_said = False
 
     def notify(self, kind: str, data: Any) -> None:
-        from mci.notify import fire
+        from mci.observability.notify import fire
         from mci.watch.events import log_notify
 
         log_notify(kind, data)
@@ -106,7 +106,7 @@ class _Observer:
     def metrics(self, code: int, summary: Any) -> None:
         if self.metrics_file is None:
             return
-        from mci.metrics import write_run
+        from mci.engine.run_metrics import write_run
 
         write_run(self.metrics_file, "watch", self.profile, self.state_dir, self.clock.now(), started=self.started,
                   exit_code=code, summary=summary)

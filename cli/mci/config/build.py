@@ -259,7 +259,7 @@ def build_watch(read: _Reader) -> WatchConfig:
 
 def build_notifications(read: _Reader) -> tuple[Notifier, ...]:
     """`notifications:`, plus the older single `notify:` block as a notifier of every event."""
-    from mci.notify import EVENTS
+    from mci.observability.notify import EVENTS
 
     out = []
     for i, item in enumerate(read.get(("notifications",), []) or []):

@@ -150,7 +150,7 @@ class WatchConfig:
 
 @dataclass(frozen=True)
 class Notifier:
-    """One entry of `notifications:` (mci.notify): the events it announces, and a command or a webhook."""
+    """One entry of `notifications:` (mci.observability.notify): the events it announces, and a command or a webhook."""
 
     on: frozenset[str]
     command: tuple[str, ...] | None = None
@@ -159,7 +159,7 @@ class Notifier:
     timeout: timedelta = timedelta(seconds=5)
 
     def as_job(self) -> dict[str, Any]:
-        """What the detached sender needs (python -m mci.notify)."""
+        """What the detached sender needs (python -m mci.observability.notify)."""
         return {"command": list(self.command) if self.command else None, "webhook": self.webhook,
                 "headers": dict(self.headers), "timeout": self.timeout.total_seconds()}
 

@@ -159,7 +159,7 @@ def _deliver(engine: "EngineControl", action: str, profile: "Profile") -> "Pause
 
 
 def _notify(profile: "Profile", clock: Clock, event: str, text: str, data: dict[str, Any]) -> None:
-    from mci.notify import fire
+    from mci.observability.notify import fire
 
     fire(profile, event, text, data, clock.now())
 

@@ -30,7 +30,7 @@ from mci.enginectl import systemd
 from mci.enginectl.info import EngineInfo, PauseInfo, StopInfo
 from mci.enginectl.probes import CallFailed, host_port, http_call, http_probe, origin, port_answers, run_command
 from mci.errors import ConfigError, UnavailableError
-from mci.redact import redact
+from mci.observability.redact import redact
 
 if TYPE_CHECKING:
     from mci.config.model import Profile

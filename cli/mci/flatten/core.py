@@ -257,8 +257,8 @@ class _Flatten:
             self._errors.setdefault(what, None)
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
-        if kind.endswith(".after"):  # every order action, in the JSON log too (mci.logs scrubs it)
-            from mci.logs import event
+        if kind.endswith(".after"):  # every order action, in the JSON log too (mci.observability.logs scrubs it)
+            from mci.observability.logs import event
 
             event("INFO", f"{kind[:-6]}: {data.get('result', '')}", run_id=self.run_id, **{
                 k: v for k, v in data.items() if k in ("order_id", "tag", "symbol", "tradingsymbol", "quantity",

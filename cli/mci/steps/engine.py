@@ -14,7 +14,7 @@ def access_token(ctx: StepContext) -> str | None:
     if ctx.profile.broker.kind != "kite":
         return None
     from mci.errors import RefusedError
-    from mci.token_store import open_token_store
+    from mci.store.token_store import open_token_store
 
     record = open_token_store(ctx.profile, ctx.state_dir).load()
     if record is None:

@@ -25,7 +25,7 @@ class SecretsClear(Step):
     more — the engine's token file is wiped and the ordinary token store is emptied, so `mci scan`,
     `mci ignite` and `mci watch` need a new `mci token login`. The encrypted session itself is moved to
     an emergency-only slot until it dies at 06:00 IST, because the account can still move after the
-    engine stops, and `mci kill` must then be able to read and flatten it (mci.token_store). A profile
+    engine stops, and `mci kill` must then be able to read and flatten it (mci.store.token_store). A profile
     that wants nothing kept sets `revoke: true`: the token is invalidated at Kite (KiteBroker.logout),
     and every copy is wiped; a later `mci kill` says the session was revoked and to log in again.
 
@@ -54,7 +54,7 @@ class SecretsClear(Step):
         cleared = []
         kept = False
         if ctx.profile.broker.kind == "kite":
-            from mci.token_store import open_token_store
+            from mci.store.token_store import open_token_store
 
             store = open_token_store(ctx.profile, ctx.state_dir, clock=ctx.clock)
             if revoked:

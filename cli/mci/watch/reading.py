@@ -28,7 +28,7 @@ BREAKER = "broker"
 def _as_error(exc: BaseException, action: str) -> MciError:
     if isinstance(exc, MciError):
         return exc
-    from mci.redact import redact
+    from mci.observability.redact import redact
 
     # A malformed broker answer (a KeyError deep in an adapter) must blind the watcher, not kill it.
     return MciError(f"{action} failed: {type(exc).__name__}", redact(str(exc), []) or type(exc).__name__,

@@ -259,8 +259,8 @@ class Watcher:
         import mci.engine.runner  # noqa: F401
         import mci.enginectl  # noqa: F401
         import mci.flatten  # noqa: F401
-        import mci.logs  # noqa: F401
-        import mci.token_store  # noqa: F401
+        import mci.observability.logs  # noqa: F401
+        import mci.store.token_store  # noqa: F401
 
     def _refuse_if_halted(self, store: "StateStore") -> None:
         life = store.lifecycle(self.profile.name)

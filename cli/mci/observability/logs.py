@@ -1,13 +1,13 @@
 """Logs: people read stderr, machines read JSON lines; no record carries a secret.
 
-    from mci.logs import get
+    from mci.observability.logs import get
     get().info("order placed", order_id=oid, tag=tag)
 
 - stderr: one human line per record at WARNING and above by default; `mci -v` INFO, `-vv` DEBUG,
   `-q` ERROR only. Never mixed with a command's output (stdout).
 - `$MCI_HOME/logs/mci.jsonl`: every record at DEBUG and above as one JSON object per line, rotated
   by size (MCI_LOG_ROTATION, default "10 MB"; 5 old files kept), mode 0600.
-- Every record is scrubbed before any sink sees it (mci.redact.scrub): its message, its extra
+- Every record is scrubbed before any sink sees it (mci.observability.redact.scrub): its message, its extra
   fields and its exception text (the traceback is formatted, scrubbed and stored as text).
 - Records of the standard `logging` module under `mci.*` go the same way.
 
@@ -52,7 +52,7 @@ def log_path(state_dir: Path | None = None) -> Path:
 
 def _patch(record: dict[str, Any]) -> None:
     """Scrub the record in place, and prepare the JSON line and the exception text the sinks print."""
-    from mci.redact import scrub, scrub_value
+    from mci.observability.redact import scrub, scrub_value
 
     record["message"] = scrub(record["message"])
     extra = record["extra"]
@@ -75,7 +75,7 @@ def _patch(record: dict[str, Any]) -> None:
 def _json_line(at: Any, level: str, message: str, logger: str | None, function: str, line: int, pid: int,
                fields: dict[str, Any], exc_text: str) -> str:
     """The record as the JSON log's line (its fields already scrubbed; the whole line is scrubbed again)."""
-    from mci.redact import scrub
+    from mci.observability.redact import scrub
 
     entry: dict[str, Any] = {"at": at.isoformat(), "level": level, "message": message, "logger": logger,
                              "function": function, "line": line, "pid": pid}
@@ -105,7 +105,7 @@ def _append_direct(level: str, message: str, fields: dict[str, Any], depth: int)
         return False
     from datetime import datetime
 
-    from mci.redact import scrub, scrub_value
+    from mci.observability.redact import scrub, scrub_value
 
     frame = sys._getframe(depth + 1)  # the caller, as loguru's opt(depth=...) names it
     clean = {k: scrub_value(v) for k, v in fields.items() if not k.startswith("_")}

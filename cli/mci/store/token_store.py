@@ -78,9 +78,9 @@ class TokenRecord:
     __str__ = __repr__
 
     def __post_init__(self) -> None:
-        from mci.redact import register
+        from mci.observability.redact import register
 
-        register(self.access_token)  # logs and notifications mask it from now on (mci.redact.scrub)
+        register(self.access_token)  # logs and notifications mask it from now on (mci.observability.redact.scrub)
 
     @classmethod
     def issued(cls, access_token: str, user_id: str | None, api_key: str | None, issued_at: datetime) -> "TokenRecord":

@@ -16,7 +16,7 @@ exception, or the state database failing under it).
 
 MCI_NOTIFY=off sends nothing (mci drill sets it for the commands it rehearses).
 
-The money path never waits: fire() hands the body to a detached `python -m mci.notify` process
+The money path never waits: fire() hands the body to a detached `python -m mci.observability.notify` process
 over a pipe and returns. That process runs each notifier with its timeout and logs every failure
 (scrubbed) to $MCI_HOME/logs/mci.jsonl. The body is scrubbed of secrets before it leaves.
 """
@@ -45,7 +45,7 @@ def _reap() -> None:
 
 def body(event: str, profile: str, text: str, data: Mapping[str, Any] | None = None,
          at: datetime | None = None) -> dict[str, Any]:
-    from mci.redact import scrub_value
+    from mci.observability.redact import scrub_value
 
     moment = at or datetime.now(timezone.utc)
     return scrub_value({"event": event, "profile": profile, "at": moment.isoformat(), "text": text,
@@ -58,7 +58,7 @@ def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = N
 
     True when a sender was started (the delivery itself is the sender's business).
     """
-    from mci.logs import event as log
+    from mci.observability.logs import event as log
 
     try:
         notifiers = [n for n in getattr(profile, "notifications", ()) if event in n.on]
@@ -73,7 +73,7 @@ def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = N
         _reap()
         import subprocess  # only when there is someone to notify: every scan imports this module
 
-        child = subprocess.Popen([sys.executable, "-m", "mci.notify"], stdin=subprocess.PIPE,
+        child = subprocess.Popen([sys.executable, "-m", "mci.observability.notify"], stdin=subprocess.PIPE,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
                                  start_new_session=True, env=os.environ.copy())
         try:
@@ -88,7 +88,7 @@ def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = N
         return False
 
 
-# -- the sender (python -m mci.notify) -------------------------------------------------------------
+# -- the sender (python -m mci.observability.notify) -------------------------------------------------------------
 
 
 def _send_command(notifier: Mapping[str, Any], payload: bytes) -> None:
@@ -112,7 +112,7 @@ def _send_webhook(notifier: Mapping[str, Any], payload: bytes) -> None:
 
 def send(job: Mapping[str, Any]) -> int:
     """Deliver one event to its notifiers, each within its timeout; failures are logged. Exit 0, or 1 if any failed."""
-    from mci.logs import event as log
+    from mci.observability.logs import event as log
 
     payload = json.dumps(job["body"], ensure_ascii=False).encode("utf-8")
     failed = 0

@@ -11,7 +11,6 @@ logged.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -110,59 +109,3 @@ def add_account(metrics: Metrics, profile: str, summary: Mapping[str, Any] | Non
         metrics.add("mci_open_positions", int(summary["open_positions"]), profile=profile)
     if summary.get("day_pnl") is not None:
         metrics.add("mci_day_pnl_rupees", Decimal(str(summary["day_pnl"])), profile=profile)
-
-
-def add_state(metrics: Metrics, profile: Any, state_dir: Path, now: Any) -> None:
-    """Token expiry, breaker states and the kill switch, read from the state directory; each part optional."""
-    from mci.logs import event
-
-    try:
-        from mci.store.breakers import breaker_views
-        from mci.store.state import StateStore
-
-        store = StateStore.open(state_dir)
-        try:
-            state = store.lifecycle(profile.name).state
-            metrics.add("mci_kill_switch", 1 if state == "halted" else 0, profile=profile.name)
-            metrics.add("mci_reducing", 1 if state == "reducing" else 0, profile=profile.name)
-            for view in breaker_views(profile.breakers, store, now):
-                metrics.add("mci_breaker_state", BREAKER_VALUES.get(view.state, 2), profile=profile.name,
-                            name=view.name)
-        finally:
-            store.close()
-    except Exception as exc:  # noqa: BLE001
-        event("WARNING", "metrics: the state database could not be read", error=str(exc))
-    if getattr(profile.broker, "kind", "") != "kite":
-        return  # the paper broker needs no token
-    try:
-        from mci.token_store import open_token_store
-
-        status = open_token_store(profile, state_dir).status(now)
-        if status.remaining is not None:
-            metrics.add("mci_token_expiry_seconds", int(status.remaining.total_seconds()), profile=profile.name)
-    except Exception as exc:  # noqa: BLE001
-        event("WARNING", "metrics: the token store could not be read", error=str(exc))
-
-
-def write_run(path: Path | None, command: str, profile: Any, state_dir: Path, now: Any, *, started: float,
-              exit_code: int, checklist: str | None = None, checks: Iterable[Mapping[str, Any]] = (),
-              summary: Mapping[str, Any] | None = None) -> None:
-    """Write the run's metrics to `path` (nothing when None); never raises."""
-    if path is None:
-        return
-    from mci.logs import event
-
-    try:
-        metrics = Metrics()
-        metrics.add("mci_run_duration_seconds", round(time.monotonic() - started, 3), command=command)
-        metrics.add("mci_run_exit_code", int(exit_code), command=command)
-        metrics.add("mci_last_run_timestamp_seconds", round(time.time(), 3), command=command)
-        if checklist is not None:
-            add_checks(metrics, checklist, list(checks))
-        if profile is not None:
-            add_state(metrics, profile, state_dir, now)
-            add_account(metrics, profile.name, summary)
-        write_atomic(Path(path), metrics.render())
-        event("DEBUG", "metrics written", path=str(path), command=command)
-    except Exception as exc:  # noqa: BLE001 — metrics never fail the money path
-        event("WARNING", "metrics: could not write the metrics file", path=str(path), error=str(exc))
