@@ -5,6 +5,7 @@
     python3 dev.py test [ARGS...]   run the whole test suite
     python3 dev.py mci  [ARGS...]   run any mci command inside the virtualenv
     python3 dev.py bench            run the benchmarks under bench/
+    python3 dev.py cli-reference    regenerate docs/cli.md from the command tree (--check: only compare)
 
 Needs only python3 (>= 3.11). Reinstalls when pyproject.toml changes.
 """
@@ -61,6 +62,8 @@ def main(argv: list[str]) -> int:
         command = [str(PYTHON), "-m", "pytest", *rest]
     elif job == "mci":
         command = [str(BIN / "mci"), *rest]
+    elif job == "cli-reference":
+        command = [str(PYTHON), "-m", "tools.cli_reference", *rest]
     elif job == "bench":
         scripts = sorted((ROOT / "bench").glob("bench_*.py"))
         return max((subprocess.call([str(PYTHON), str(s)], cwd=ROOT) for s in scripts), default=0)

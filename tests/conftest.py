@@ -7,7 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from testing import hypothesis_profiles
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test module is imported: a property's @settings inherits from the profile loaded here.
+    try:
+        hypothesis_profiles.load()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"hypothesis profile: {hypothesis_profiles.selected()} ({hypothesis_profiles.ENV}; see README, Development)"
 
 
 @pytest.fixture(autouse=True)

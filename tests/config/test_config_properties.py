@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mci.config import validate_paths
 from mci.errors import ConfigError
+from testing.hypothesis_profiles import examples
 
 PAPER = (REPO / "profiles" / "paper.yaml").read_text(encoding="utf-8")
 LINES = PAPER.splitlines(keepends=True)
@@ -56,19 +57,19 @@ def mutate(data: st.DataObject, source: list[str] = LINES) -> str:
     return "".join(lines)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=FIXTURE_OK)
 @given(data=st.data())
 def test_mutated_paper_profile(repo, data):
     check(repo, mutate(data))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=FIXTURE_OK)
 @given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
 def test_random_text(repo, text):
     check(repo, text)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=FIXTURE_OK)
 @given(raw=st.binary(max_size=200))
 def test_random_bytes(repo, raw):
     check(repo, raw)
@@ -83,7 +84,7 @@ YAMLISH = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=FIXTURE_OK)
 @given(doc=st.dictionaries(st.sampled_from(["version", "kind", "name", "broker", "risk", "scan", "checks", "steps", "engine"]), YAMLISH, max_size=6))
 def test_random_structures(repo, doc):
     import json
@@ -94,7 +95,7 @@ def test_random_structures(repo, doc):
 TWELVE = REPO / "rules" / "scanner" / "twelve-point.yaml"
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=FIXTURE_OK)
 @given(data=st.data())
 def test_mutated_checklist_through_a_profile(repo, data):
     """Mutations of the scanner rule, reached through a profile (overrides, breakers, needs)."""

@@ -13,6 +13,7 @@ from mci.brokers.kite_rules import TAG_RE
 from mci.brokers.ratelimit import Limits, RateLimiter
 from mci.flatten import Key, parse_own_tag, run_prefix, square_off_tag
 from mci.flatten.tags import MAX_ROUND, MAX_SLICES
+from testing.hypothesis_profiles import examples
 
 symbols = st.sampled_from(["INFY", "M&M", "BAJAJ-AUTO", "NIFTY25NOVFUT", "A", "RELIANCE"])
 keys = st.builds(Key, st.sampled_from(["NSE", "BSE", "NFO"]), symbols, st.sampled_from(["MIS", "CNC", "NRML"]))
@@ -34,7 +35,7 @@ def test_a_tag_is_20_alphanumerics_kite_and_the_simulator_accept_and_it_parses_b
     assert tag.startswith(run_prefix(run_id))
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(run_ids, run_ids, keys, keys, st.integers(1, 50), st.integers(1, 50))
 def test_a_tag_is_never_taken_for_another_run_round_or_instrument(run_a, run_b, key_a, key_b, round_a, round_b):
     tag = square_off_tag(run_a, round_a, key_a)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testing.hypothesis_profiles import examples
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERNAL = 70
@@ -57,7 +58,7 @@ def test_the_edges_of_the_rehearsable_years_run(run_mci):
         assert done.returncode in (0, 1), done.stdout + done.stderr  # a verdict, whatever it is
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=400))
 def test_arbitrary_bytes_never_crash_validate_or_risk_check(run_mci, tmp_path, data):
     path = tmp_path / "input.yaml"
@@ -67,7 +68,7 @@ def test_arbitrary_bytes_never_crash_validate_or_risk_check(run_mci, tmp_path, d
         assert done.returncode != INTERNAL and "Traceback" not in done.stdout + done.stderr, (command, data, done.stderr)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(at=st.one_of(st.text(max_size=30), st.datetimes().map(lambda d: d.isoformat())))
 def test_arbitrary_at_strings_never_crash_scan(run_mci, at):
     if at.startswith("-") or "\0" in at:

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mci.risk import Account, Holding, InstrumentSpec, RiskModel, validate
 from testing.risk import INSTRUMENTS, LAST_PRICES, NOW, ORDER, account, limits
+from testing.hypothesis_profiles import examples
 
-FAST = settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(deadline=None, max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 
 # ---------------------------------------------------------------- arbitrary JSON never raises
 
@@ -265,7 +266,7 @@ def broken_limits(w: World) -> list[str]:
     return broken
 
 
-@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=examples(400), suppress_health_check=[HealthCheck.too_slow])
 @given(w=worlds())
 def test_an_accepted_order_breaks_no_declared_limit(w):
     verdict = validate(w.raw, RiskModel.of(w.limits, w.capital), w.account, NOW)

@@ -15,12 +15,13 @@ from mci.commands.risk import _BadJson, _json_verdict, _loads, orders_in
 from mci.risk import Holding, InstrumentSpec, RiskModel, validate
 from testing.risk import CAPITAL, INSTRUMENTS, LAST_PRICES, NOW, account, limits, order
 from tests.risk.test_properties import HOSTILE_ACCOUNTS, order_shaped
+from testing.hypothesis_profiles import examples
 
 MODEL = RiskModel.of(limits(max_quantity_per_order=1000, max_notional_per_order=D("500000"),
                             max_orders_per_second=D(8), max_order_to_trade_ratio=D(10)), CAPITAL)
 
 
-@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(raw=order_shaped(), which=st.integers(0, len(HOSTILE_ACCOUNTS) - 1), line=st.integers(1, 10**9),
        symbol=st.text(max_size=8))
 def test_the_verdict_line_is_what_json_dumps_writes(raw, which, line, symbol):
@@ -95,7 +96,7 @@ def test_an_accepted_exit_is_the_line_json_dumps_writes():
     assert _json_verdict(verdict, 12) == json.dumps({"line": 12, **verdict.as_dict()}, ensure_ascii=False)
 
 
-@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=examples(400), suppress_health_check=[HealthCheck.too_slow])
 @given(raw=order_shaped(), texts=st.lists(st.text(max_size=6), min_size=6, max_size=6))
 def test_the_plain_text_fields_read_as_the_general_path_reads_them(raw, texts):
     from mci.risk.intent import ORDER_TYPES, SIDES, _plain_texts, _texts
@@ -112,7 +113,7 @@ def test_the_plain_text_fields_read_as_the_general_path_reads_them(raw, texts):
             [f"order_type {plain[3]!r} is unknown"] if plain[3] not in ORDER_TYPES else [])
 
 
-@settings(deadline=None, max_examples=400)
+@settings(deadline=None, max_examples=examples(400))
 @given(value=st.decimals(allow_nan=False, allow_infinity=False) | st.integers(0, 10**22).map(D)
        | st.integers(1, 10**24).map(lambda n: D(n).scaleb(-8)),
        key=st.sampled_from(["notional", "risk", "reward", "risk_reward"]))

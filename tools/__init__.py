@@ -1,0 +1,1 @@
+"""Developer tools run through dev.py (not shipped in the wheel)."""
