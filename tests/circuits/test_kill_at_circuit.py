@@ -21,14 +21,12 @@ def _kite(url: str):
     return kite_login(url)
 
 
-def _book(url: str) -> tuple[list, list]:
-    kite = _kite(url)
+def _book(kite) -> tuple[list, list]:
     return ([p for p in kite.positions()["net"] if p["quantity"]],
             [o for o in kite.orders() if o["status"] in ("OPEN", "TRIGGER PENDING")])
 
 
-def _orders_by_symbol(url: str) -> dict[str, list[dict]]:
-    kite = _kite(url)
+def _orders_by_symbol(kite) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for o in kite.orders():
         out.setdefault(o["tradingsymbol"], []).append(o)
@@ -48,7 +46,7 @@ def test_a_position_locked_at_its_circuit_is_named_exit_6_then_closed_by_a_rerun
     assert kill.returncode == 6, kill.stdout + kill.stderr
     assert f"could not close: NSE:INFY MIS +10: at lower circuit ₹{lower}: no buyers" in kill.stdout, kill.stdout
     assert "NOT FLAT" in kill.stdout
-    sbin = _orders_by_symbol(sim.url)["SBIN"]
+    sbin = _orders_by_symbol(_kite(sim.url))["SBIN"]
     assert sum(o["filled_quantity"] for o in sbin if o["status"] == "COMPLETE") == 4  # the other one was closed
 
     again = mci("kill", "-o", "json")  # still locked: the same verdict, in JSON
@@ -70,8 +68,9 @@ def test_a_position_locked_at_its_circuit_is_named_exit_6_then_closed_by_a_rerun
     assert lifted.returncode == 0, lifted.stdout + lifted.stderr
     rerun = mci("kill")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert _book(sim.url) == ([], [])
-    infy = _orders_by_symbol(sim.url)["INFY"]
+    kite = _kite(sim.url)  # one client, one wait, for the reads after the rerun
+    assert _book(kite) == ([], [])
+    infy = _orders_by_symbol(kite)["INFY"]
     sold = sum(o["filled_quantity"] for o in infy if o["transaction_type"] == "SELL")
     assert sold == 10  # closed once: nothing doubled across the three kills
     tags = Counter(o["tag"] for o in infy)
@@ -84,10 +83,11 @@ def test_partial_fills_are_re_placed_until_flat(kite_day, sim):
     sim_admin(sim.url, "PUT", "faults", spec="partial=0.3")
     kill = mci("kill", "-o", "json")
     assert kill.returncode == 0, kill.stdout[-3000:] + kill.stderr
-    orders = _orders_by_symbol(sim.url)["TCS"]
+    kite = _kite(sim.url)
+    orders = _orders_by_symbol(kite)["TCS"]
     assert orders[0]["filled_quantity"] == 3 and orders[0]["status"] == "CANCELLED"  # 3 of 10, the rest re-placed
     assert sum(o["filled_quantity"] for o in orders) == 10 and len(orders) > 2
-    assert _book(sim.url) == ([], [])
+    assert _book(kite) == ([], [])
 
 
 def test_mci_sim_circuit_locks_lists_bands_and_lifts(kite_day, sim):
