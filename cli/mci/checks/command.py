@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.errors import ConfigError, MciError
-from mci.gates import params as P
+from mci.checks import params as P
 from mci.observability.redact import redact
 
 #: Without a gate to size it from the check's timeout (mci.gates.resolve does), stay under the runner's 10s default.

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.errors import ConfigError, MciError
-from mci.gates import params as P
+from mci.checks import params as P
 
 DRILL_KIND = "drill"
 

@@ -12,8 +12,8 @@ from typing import Any, Mapping
 
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.errors import ConfigError, MciError
-from mci.gates import params as P
-from mci.gates.reports import ReportError, read_coverage, read_junit
+from mci.checks import params as P
+from mci.checks.report_files import ReportError, read_coverage, read_junit
 
 
 def _missing(kind: str, path: str, exc: ReportError, how: str) -> CheckOutcome:
