@@ -45,8 +45,8 @@ def run_gate(
     from mci.approvals import ApprovalBook
     from mci.brokers.factory import broker_for
     from mci.checks import load_all
-    from mci.engine.runner import run_checklist
     from mci.checks.params import GateContext
+    from mci.engine.runner import run_checklist
     from mci.store.state import StateStore
 
     load_all()
