@@ -51,7 +51,6 @@ KNOWN_LIBRARY_BREACHES = {
 }
 KNOWN_CLI_IMPORTS: set[tuple[str, str]] = set()
 KNOWN_CYCLE_EDGES = {
-    ("app", "commands"), ("commands", "app"),
     ("checks", "gates"), ("gates", "checks"), ("gates", "engine"), ("engine", "checks"),
     ("engine", "steps"), ("steps", "engine"), ("steps", "checks"),
     ("config", "market"), ("market", "config"),

@@ -18,6 +18,7 @@ import pytest
 from mci.clock import Clock, zone
 from mci.brokers import kite_session
 from mci.commands import token as command
+from mci.commands import token_cli
 from mci.errors import ExitCode, MciError, UnavailableError, UsageError
 from mci.store.state import StateStore
 
@@ -306,7 +307,7 @@ def test_register_wires_token_and_breaker_subcommands(tmp_path, monkeypatch):
     def main() -> None:
         """test app"""
 
-    command.register(app)
+    token_cli.register(app)
     monkeypatch.setenv("MCI_HOME", str(tmp_path))
     runner = CliRunner()
     result = runner.invoke(app, ["token", "status", "-o", "json", "--at", "2026-11-23T09:00"])

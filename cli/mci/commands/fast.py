@@ -64,7 +64,7 @@ def _refused_by_click(path: str) -> bool:
 
 def run_scan(values: Mapping[str, str]) -> int:
     """What `mci scan` through typer does with these values, from the main callback to the exit code."""
-    output = "text"  # errors before the scan's body render as text, as app._Run.output does
+    output = "text"  # errors before the scan's body render as text, as app.run's Invocation does
     try:
         try:
             from mci.commands.metrics_opt import metrics_path

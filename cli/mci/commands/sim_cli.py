@@ -18,18 +18,13 @@ def _sim():
     return sim
 
 
-def _output(output: str) -> str:
-    from mci.commands.common import text_or_json
-
-    return text_or_json(output)
-
-
 def register(app: "typer.Typer") -> None:
     """Add `mci sim ...` to the main app."""
     import typer
 
     url_opt = typer.Option(DEFAULT_URL, "--url", envvar="MCI_SIM_URL", help="The running simulator.")
     from mci.commands.common import OUTPUT_OPT as output_opt
+    from mci.commands.common import output_format
 
     sim_app = typer.Typer(help="The Kite Connect simulator: run it (`mci sim kite`) and drive it for rehearsals.",
                           no_args_is_help=True)
@@ -92,7 +87,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim status --url http://127.0.0.1:8765
         """
-        raise typer.Exit(_sim().status(url, _output(output)))
+        raise typer.Exit(_sim().status(url, output_format(output)))
 
     @sim_app.command("price")
     def price(
@@ -107,7 +102,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim price NSE:RELIANCE 2500      mci sim price NSE:INFY --move -3%
         """
-        raise typer.Exit(_sim().price(url, instrument, value, move, clear, _output(output)))
+        raise typer.Exit(_sim().price(url, instrument, value, move, clear, output_format(output)))
 
     @sim_app.command("faults")
     def faults(
@@ -132,7 +127,7 @@ def register(app: "typer.Typer") -> None:
           partial=0.3                every fill takes at most 30% of what is left of its order
         Example:  mci sim faults 5xx=30%,lost=0.5,seed=7      mci sim faults circuit=INFY      mci sim faults --clear
         """
-        raise typer.Exit(_sim().faults(url, spec, clear, _output(output)))
+        raise typer.Exit(_sim().faults(url, spec, clear, output_format(output)))
 
     @sim_app.command("limits")
     def limits(
@@ -150,7 +145,7 @@ def register(app: "typer.Typer") -> None:
           quote=off                  no limit on a bucket
         Example:  mci sim limits order=5/s      mci sim limits kite
         """
-        raise typer.Exit(_sim().limits(url, spec, _output(output)))
+        raise typer.Exit(_sim().limits(url, spec, output_format(output)))
 
     @sim_app.command("requests")
     def requests(
@@ -166,7 +161,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim requests --bucket order
         """
-        raise typer.Exit(_sim().requests(url, bucket, window, _output(output)))
+        raise typer.Exit(_sim().requests(url, bucket, window, output_format(output)))
 
     @sim_app.command("counters")
     def counters(reset: bool = typer.Option(False, "--reset", help="Zero them (and show the zeros)."),
@@ -176,7 +171,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim counters --reset
         """
-        raise typer.Exit(_sim().counters(url, reset, _output(output)))
+        raise typer.Exit(_sim().counters(url, reset, output_format(output)))
 
     @sim_app.command("clock")
     def clock(
@@ -191,7 +186,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim clock 2026-11-23T09:14:55
         """
-        raise typer.Exit(_sim().clock(url, at, frozen, _output(output)))
+        raise typer.Exit(_sim().clock(url, at, frozen, output_format(output)))
 
     # ignore_unknown_options: a short position's "-5" reaches QUANTITY instead of being read as an option.
     @sim_app.command("position", context_settings={"ignore_unknown_options": True})
@@ -207,7 +202,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim position NSE:INFY 10 --price 1500      mci sim position NSE:SBIN -5
         """
-        raise typer.Exit(_sim().position(url, instrument, quantity, price_, product.upper(), _output(output)))
+        raise typer.Exit(_sim().position(url, instrument, quantity, price_, product.upper(), output_format(output)))
 
     @sim_app.command("order")
     def order(
@@ -227,7 +222,7 @@ def register(app: "typer.Typer") -> None:
         Example:  mci sim order NSE:INFY BUY 5 --price 1400
         """
         raise typer.Exit(_sim().order(url, instrument, side.upper(), quantity, price_, trigger, order_type,
-                                      product.upper(), tag, _output(output)))
+                                      product.upper(), tag, output_format(output)))
 
     @sim_app.command("order-ips")
     def order_ips(
@@ -243,7 +238,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim order-ips 203.0.113.7      mci sim order-ips 127.0.0.1,::1
         """
-        raise typer.Exit(_sim().order_ips(url, ips, _output(output)))
+        raise typer.Exit(_sim().order_ips(url, ips, output_format(output)))
 
     @sim_app.command("mis-block")
     def mis_block(
@@ -259,7 +254,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim mis-block NSE:SBIN      mci sim mis-block NSE:SBIN --unblock
         """
-        raise typer.Exit(_sim().mis_blocked(url, instrument, unblock, _output(output)))
+        raise typer.Exit(_sim().mis_blocked(url, instrument, unblock, output_format(output)))
 
     @sim_app.command("freeze")
     def freeze(
@@ -275,7 +270,7 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim freeze NFO:NIFTY26DECFUT --quantity 130     mci sim freeze NFO:NIFTY26DECFUT --clear
         """
-        raise typer.Exit(_sim().freeze(url, instrument, quantity, clear, _output(output)))
+        raise typer.Exit(_sim().freeze(url, instrument, quantity, clear, output_format(output)))
 
     @sim_app.command("circuit")
     def circuit(
@@ -302,6 +297,6 @@ def register(app: "typer.Typer") -> None:
         if lower and upper:
             raise UsageError("--lower and --upper given together", "a lock is at one circuit", "pass one of them")
         side = "lower" if lower else "upper" if upper else None
-        raise typer.Exit(_sim().circuit(url, instrument, side, lift, band, cancel, _output(output)))
+        raise typer.Exit(_sim().circuit(url, instrument, side, lift, band, cancel, output_format(output)))
 
     app.add_typer(sim_app, name="sim")

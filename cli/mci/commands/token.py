@@ -16,8 +16,6 @@ is stored); 3 Kite unreachable.
 
 The token itself is never printed, logged or audited; errors that pass through
 a Kite client are redacted (mci.observability.redact) before they are shown.
-
-`register(app)` adds the `token` and `breaker` sub-commands to the typer app.
 """
 
 from __future__ import annotations
@@ -233,7 +231,3 @@ def clear(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
         if still:
             _emit("note: MCI_ACCESS_TOKEN is still set; the token from the environment remains in use")
     return int(ExitCode.OK)
-
-
-# The typer wiring lives in token_cli so that `mci --help` need not import this module.
-from mci.commands.token_cli import register  # noqa: E402,F401
