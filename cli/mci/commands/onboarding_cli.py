@@ -9,12 +9,6 @@ if TYPE_CHECKING:
     import typer
 
 
-def _onboarding():
-    from mci.commands import onboarding
-
-    return onboarding
-
-
 def register(app: "typer.Typer") -> None:
     import typer
 
@@ -38,7 +32,9 @@ def register(app: "typer.Typer") -> None:
         Example:  mci init --kite profiles/kite-me.yaml
         Exit: 0 written and valid, 2 the file exists (use --force) or a bad path or name.
         """
-        raise typer.Exit(_onboarding().init(path, kite, name, force, output_format(output)))
+        from mci.commands import onboarding as command
+
+        raise typer.Exit(command.init(path, kite, name, force, output_format(output)))
 
     @app.command()
     def doctor(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt) -> None:
@@ -51,4 +47,6 @@ def register(app: "typer.Typer") -> None:
         """
         from mci.clock import clock_from
 
-        raise typer.Exit(_onboarding().doctor(profile, clock_from(at, env={}), output_format(output)))
+        from mci.commands import onboarding as command
+
+        raise typer.Exit(command.doctor(profile, clock_from(at, env={}), output_format(output)))

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from mci.clock import Clock, zone
 from mci.output.console import emit, emit_json
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mci.config.model import Profile
+    from mci.flatten.scope import Selection
+    from mci.store.journal import RunRecord
+    from mci.store.watchers import Liveness
 
 
 def _age(then: datetime | None, now: datetime) -> str:
@@ -18,7 +27,8 @@ def _age(then: datetime | None, now: datetime) -> str:
     return (f"{hours}h{minutes:02d}m ago" if hours else f"{minutes}m{sec:02d}s ago") if seconds >= 60 else f"{sec}s ago"
 
 
-def _snapshot(profile, clock: Clock, state_dir: Path, account: bool = True) -> tuple[dict, dict]:
+def _snapshot(profile: "Profile", clock: Clock, state_dir: Path,
+              account: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything `mci status` shows, as JSON data; the second dict holds what only the text view needs."""
     from mci.store.day_record import read_day
     from mci.watch.stale import notify_if_stale
@@ -76,7 +86,7 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str,
     return 0
 
 
-def _emit_text(profile, state_dir: Path, data: dict, extra: dict) -> None:
+def _emit_text(profile: "Profile", state_dir: Path, data: dict[str, Any], extra: dict[str, Any]) -> None:
     now, life, scan, fresh = extra["now"], extra["life"], extra["scan"], extra["fresh"]
     breakers, watcher = extra["breakers"], extra["watcher"]
     engine, lock, runs = data["engine"], data["lock"], data["runs"]
@@ -111,7 +121,7 @@ def _emit_text(profile, state_dir: Path, data: dict, extra: dict) -> None:
     emit(f"state dir: {state_dir}")
 
 
-def _watch(profile, clock: Clock, state_dir: Path, output: str, interval: float) -> int:
+def _watch(profile: "Profile", clock: Clock, state_dir: Path, output: str, interval: float) -> int:
     """Redraw the six panels every `interval` seconds until Ctrl-C; with -o json, one JSON line per refresh."""
     import json
     import sys
@@ -138,7 +148,7 @@ def _watch(profile, clock: Clock, state_dir: Path, output: str, interval: float)
 
         console = Console()
 
-        def frame():
+        def frame() -> "RenderableType":
             data, extra = _snapshot(profile, clock, state_dir)
             now = extra["now"]
             data["lifecycle_since_text"] = _age(extra["life"].since, now)
@@ -160,9 +170,10 @@ def _watch(profile, clock: Clock, state_dir: Path, output: str, interval: float)
 _ENGINELESS = ("idle", "ready", "blocked", "armed", "stopped", "unknown")
 
 
-def _lifecycle_truth(state: str, engine: dict | None, lock: dict | None, emergency_run, db_error: str | None) -> dict:
+def _lifecycle_truth(state: str, engine: dict[str, Any] | None, lock: dict[str, Any] | None,
+                     emergency_run: "RunRecord | None", db_error: str | None) -> dict[str, Any]:
     """What the recorded lifecycle alone would hide: an emergency under way or cut short, a live engine."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     notes: list[str] = []
     if db_error:
         out["db_error"] = db_error
@@ -186,23 +197,23 @@ def _lifecycle_truth(state: str, engine: dict | None, lock: dict | None, emergen
     return out
 
 
-def _scoped_latches(latches: list[dict]) -> list[dict]:
+def _scoped_latches(latches: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from mci.flatten.scope import Selection
 
-    return [{**x, "label": Selection.from_dict(x["scope"]).label()} for x in latches]
+    return [{**x, "label": cast("Selection", Selection.from_dict(x["scope"])).label()} for x in latches]
 
 
-def _runs(records: list) -> list[dict]:
+def _runs(records: "list[RunRecord]") -> list[dict[str, Any]]:
     return [{"run_id": r.run_id, "purpose": r.purpose, "sequence": r.sequence, "status": r.status,
              "started_at": r.started_at.isoformat(), "finished_at": r.finished_at.isoformat() if r.finished_at else None}
             for r in records]
 
 
-def _watcher_text(live) -> str:
+def _watcher_text(live: "Liveness") -> str:
     r = live.record
     if r is None:
         return "none has run (start `mci watch` to guard the limits)"
-    beat = f"last beat {_age(r.last_beat, r.last_beat + live.beat_age)}"
+    beat = f"last beat {_age(r.last_beat, r.last_beat + cast('timedelta', live.beat_age))}"  # set with a record
     level = (r.summary or {}).get("level")
     if live.state == "alive":
         square_off = (r.summary or {}).get("square_off")  # the day's effective time, as the watcher computed it
@@ -217,7 +228,7 @@ def _watcher_text(live) -> str:
     return f"not running (last: {r.status}, {beat})"
 
 
-def _engine_and_lock(profile, state_dir: Path) -> tuple[dict | None, dict | None]:
+def _engine_and_lock(profile: "Profile", state_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The engine mci started (with one health probe) and the profile lock's holder, read-only."""
     from mci.store.lock import holder
 

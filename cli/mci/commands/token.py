@@ -34,6 +34,7 @@ from mci.output import console
 
 if TYPE_CHECKING:
     from mci.config.model import Profile
+    from mci.store.state import StateStore
     from mci.store.token_store import TokenStatus, TokenStore
 
 _ACCESS_TOKEN_RE = re.compile(r"[!-~]{6,512}")  # printable ASCII, no spaces
@@ -65,7 +66,8 @@ def local(moment: datetime, tz: str = IST) -> str:
 # -- commands -----------------------------------------------------------------------------------
 
 
-def _open(profile: "Profile", clock: Clock, state_dir: Path, env: Mapping[str, str] | None, audit: bool):
+def _open(profile: "Profile", clock: Clock, state_dir: Path, env: Mapping[str, str] | None,
+          audit: bool) -> "tuple[TokenStore, StateStore | None]":
     from mci.store.state import StateStore
     from mci.store.token_store import open_token_store
 
