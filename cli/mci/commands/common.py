@@ -1,4 +1,5 @@
-"""What the command modules share: the --profile / --at / --output options and the setup of a run.
+"""What the command modules share: the --profile / --at / --output options, the one check of --output, the context
+object of a run (Invocation) and the setup of a command.
 
 Imported by mci.app after typer (mci.typer_lazy must import typer first).
 """
