@@ -128,17 +128,17 @@ def kite_generate_session(profile: "Profile") -> GenerateSession:
 
 def session_error(exc: Exception, secrets: list[str | None]) -> MciError:
     """A Kite client failure as WHAT / WHY / HOW, with every secret masked out of its text."""
-    from mci.brokers.kite import is_transient
+    from mci.brokers.errors import is_kite_error, unreachable
     from mci.observability.redact import redact, redact_error
 
     if isinstance(exc, MciError):
         return redact_error(exc, secrets)
     message = redact(str(exc), secrets) or type(exc).__name__
     name = type(exc).__name__
-    if is_transient(exc):  # the network, a 429 or a 5xx: what a breaker counts against the broker
+    if unreachable(exc):  # the network, a 429 or a 5xx: what a breaker counts against the broker
         return UnavailableError("cannot reach Kite to create the session", f"{name}: {message}",
                                 "check the network and the broker root (broker.root), then log in again")
-    if type(exc).__module__.startswith("kiteconnect"):
+    if is_kite_error(exc):
         return MciError(
             "Kite refused the request token",
             f"{name}: {message}",
