@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from mci.clock import Clock
 from mci.commands import risk as command
-from mci.commands.risk import _ACCEPTED_JSON, _ACCEPTED_TEXT, _ENCODE, _DuplicateKey, _loads, _show
+from mci.commands.risk import _DuplicateKey, _loads
 from mci.risk import Account, Holding, InstrumentSpec, RiskModel, validate
 from mci.risk.accept import AcceptPath
 from testing.risk import CAPITAL, INSTRUMENTS, LAST_PRICES, NOW, account, limits
@@ -136,20 +136,19 @@ def refusing(product: str | None):
     return refusal, session
 
 
-def both(raw: dict[str, Any], acct: Account, risk: Any, text: str, product: str | None = None, line: int = 7) -> bool:
-    """Judge `text` (the JSON of raw) on both paths; True when the accept path answered."""
+def both(raw: dict[str, Any], acct: Account, risk: Any, text: str, product: str | None = None) -> bool:
+    """Judge `text` (the JSON of raw) on both paths; True when the accept path answered. What check() writes of
+    the answer is compared below (test_check_writes_the_same_bytes...)."""
     model = RiskModel.of(risk, acct.capital)
     refusal, session = refusing(product)
     hit = AcceptPath(model, acct, refusal).accept(json.loads(text), NOW, text.count(":"))
     if hit is None:
         return False
     verdict = validate(json.loads(text), model, acct, NOW, session)
-    assert verdict.accepted and not verdict.exit, (raw, verdict)
-    shown: list[str] = []
-    _show(verdict, line, "json", shown.append)
-    _show(verdict, line, "text", shown.append)
-    label, *facts = hit
-    assert shown == [_ACCEPTED_JSON.format(line, _ENCODE(label), *facts), _ACCEPTED_TEXT.format(line, label, *facts)]
+    assert verdict.accepted and not verdict.exit and verdict.intent is not None, (raw, verdict)
+    facts = verdict.facts_text()
+    assert list(facts) == ["notional", "risk", "reward", "risk_reward"], facts
+    assert hit == (verdict.intent.label(), *facts.values())
     return True
 
 
@@ -174,7 +173,7 @@ def test_on_the_property_tests_worlds_the_accept_path_agrees_with_validate(world
     both(world.raw, world.account, world.limits, json.dumps(world.raw))
 
 
-@pytest.mark.parametrize("changes", [
+STRATEGY_ENTRIES = [
     {}, {"side": "SELL", "stop_loss": "1520.00", "target": "1440.00"}, {"order_type": None, "product": None},
     {"side": " buy ", "order_type": "limit", "product": "mis", "exchange": "nse", "symbol": " infy "},
     {"quantity": 1, "tag": "strategy-7"}, {"signal_time": "2026-11-23T04:29:59Z"}, {"price": 1500, "stop_loss": 1480},
@@ -182,12 +181,27 @@ def test_on_the_property_tests_worlds_the_accept_path_agrees_with_validate(world
                                                        "market_protection": -1},
     {"order_type": "MARKET", "price": None, "market_protection": 2},
     {"symbol": "A:B", "tag": "a:b:c"}, {"exchange": "NSE:A", "symbol": "B"}, {"exchange": "NSE", "symbol": "ÉT:É"},
-])
+    {"symbol": "ÉT:É", "tag": "\u2028\u00e9 \U0001f600"},
+]
+
+
+@pytest.mark.parametrize("changes", STRATEGY_ENTRIES)
 def test_the_entries_a_strategy_sends_are_answered_by_the_accept_path(changes):
     raw = {k: v for k, v in {**ENTRY, **changes}.items() if v is not None}
     for text in (json.dumps(raw, ensure_ascii=False), json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
                  json.dumps(raw, ensure_ascii=False, indent=None, separators=(" , ", " : "))):
         assert both(raw, BASE, LIMITS[0], text), text
+
+
+@pytest.mark.parametrize("output", ["json", "text"])
+def test_check_writes_what_it_wrote_without_the_accept_path_for_the_entries_a_strategy_sends(monkeypatch, output):
+    raws = [{k: v for k, v in {**ENTRY, **changes}.items() if v is not None} for changes in STRATEGY_ENTRIES]
+    lines = "".join(json.dumps(raw, ensure_ascii=False, separators=sep) + "\n"
+                    for raw in raws for sep in [(", ", ": "), (",", ":")])
+    fast = run_check(lines, output, BASE, LIMITS[0], monkeypatch, answer=True)
+    # All accepted but the exchange "NSE:A", which has no session calendar (the session rule refuses it)
+    assert fast[0] == 1 and fast[1].count("ACCEPTED" if output == "text" else '"accepted": true') == 2 * len(raws) - 2
+    assert fast == run_check(lines, output, BASE, LIMITS[0], monkeypatch, answer=False)
 
 
 @pytest.mark.parametrize("changes, acct", [
@@ -279,9 +293,23 @@ def run_check(lines: str, output: str, acct: Account, risk: Any, monkeypatch: An
 @given(orders=st.lists(near_orders() | st.sampled_from(["", "   ", "{", "[1, 2]", "not json", '{"a": 1, "a": 2}',
                                                          '{"quantity": 10, "quantity": 100000}', "[", "null"]),
                        min_size=1, max_size=12),
-       output=st.sampled_from(["json", "text"]), which=st.integers(0, len(ACCOUNTS) - 1), risk=st.sampled_from(LIMITS))
+       output=st.sampled_from(["json", "text"]), which=st.integers(0, 2) | st.integers(0, len(ACCOUNTS) - 1),
+       risk=st.sampled_from(LIMITS), around=st.lists(st.sampled_from([("", "")] * 6 + [(" ", ""), ("", " "), ("", "\r")]),
+                                                     min_size=12, max_size=12))
 def test_check_writes_the_same_bytes_and_exits_the_same_with_the_accept_path_and_without(
-        monkeypatch, orders, output, which, risk):
-    lines = "".join((o if isinstance(o, str) else json.dumps(o, ensure_ascii=False)) + "\n" for o in orders)
+        monkeypatch, orders, output, which, risk, around):
+    lines = "".join(before + (o if isinstance(o, str) else json.dumps(o, ensure_ascii=False)) + after + "\n"
+                    for o, (before, after) in zip(orders, around))
     fast = run_check(lines, output, ACCOUNTS[which], risk, monkeypatch, answer=True)
     assert fast == run_check(lines, output, ACCOUNTS[which], risk, monkeypatch, answer=False)
+
+
+@settings(deadline=None, max_examples=2000)
+@given(amount=st.decimals(min_value=D("1e-30"), max_value=D("1e20"), allow_nan=False, allow_infinity=False)
+       | st.builds(lambda c, e: D(c).scaleb(e), st.integers(1, 10**12), st.integers(-9, 4))
+       | st.integers(1, 10**9).map(lambda paisa: D(paisa) / 100))
+def test_a_fact_in_rupees_is_what_the_format_writes(amount):
+    from mci.risk.accept import _rupees
+
+    if amount > 0:
+        assert _rupees(amount) == f"₹{amount:,.2f}"

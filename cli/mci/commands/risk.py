@@ -281,27 +281,40 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
     from mci.engine.reducing import EntryGate
 
     out = sys.stdout
-    write = out.write
-    stream, each = _flushing(stream, out.flush)
+    pending: list[str] = []  # verdicts not yet handed to stdout: one write per batch, not one per order
+    write = pending.append
+
+    def drain() -> None:
+        out.write("".join(pending))
+        pending.clear()
+
+    def deliver() -> None:
+        drain()
+        out.flush()
+
+    stream, each = _flushing(stream, deliver)
     gate = EntryGate(state_dir, profile.name)
     broker = None
     prices = None
     model = None
     judge: AcceptPath | None = None
     seen = rejected = bad = 0
-    plain, template = _PLAIN_DECODER.decode, _ACCEPTED_JSON if output == "json" else _ACCEPTED_TEXT
+    scan, as_json = _PLAIN_DECODER.scan_once, output == "json"
 
     def quick(number: int, line: str) -> bool:
         """An acceptable entry on its own line, answered without a Verdict (mci.risk.accept); False for anything
         else, which the loop below judges in full."""
         nonlocal model, judge, seen
-        if "\\" in line:  # escapes: the duplicate-key rule of mci.risk.accept does not hold
+        # An object from the first character to a newline: what json.loads would decode from the line, without
+        # its whitespace skipping around the scanner (anything else is the general path's, which decodes in full).
+        # Escapes: the duplicate-key rule of mci.risk.accept does not hold.
+        if line[:1] != "{" or "\\" in line:
             return False
         try:
-            raw = plain(line)
-        except ValueError:
+            raw, end = scan(line, 0)
+        except (StopIteration, ValueError):
             return False
-        if type(raw) is not dict:
+        if line[end:] != "\n" and end != len(line):
             return False
         current = prices.ready_for(raw) if prices is not None else account
         assert current is not None
@@ -312,9 +325,16 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
         if hit is None or gate.reducing():
             return False
         label, notional, risk, reward, ratio = hit
-        write(template.format(number, _ENCODE(label) if output == "json" else label, notional, risk, reward, ratio))
+        if as_json:  # _show()'s line for this verdict (tests/risk/test_accept_path.py compares them)
+            write(f'{{"line": {number}, "accepted": true, "order": {_ENCODE(label)}, "exit": false, "facts": '
+                  f'{{"notional": "{notional}", "risk": "{risk}", "reward": "{reward}", "risk_reward": "{ratio}"}}, '
+                  '"failures": []}\n')
+        else:
+            write(f"ACCEPTED  {label} (notional {notional}, risk {risk}, reward {reward}, risk:reward {ratio})\n")
         if each:
-            out.flush()
+            deliver()
+        elif len(pending) >= _HELD:
+            drain()
         seen += 1
         return True
 
@@ -345,9 +365,11 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
             rejected += not verdict.accepted
             _show(verdict, line, output, write)
             if each:
-                out.flush()
+                deliver()
+            elif len(pending) >= _HELD:
+                drain()
     finally:
-        out.flush()
+        deliver()
         gate.close()
         if broker is not None:
             broker.close()
@@ -357,10 +379,7 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
     return 2 if bad else 1 if rejected else 0
 
 
-# What _show() writes for an accepted entry with its four facts (tests/risk/test_accept_path.py compares them).
-_ACCEPTED_JSON = ('{{"line": {0}, "accepted": true, "order": {1}, "exit": false, "facts": {{"notional": "{2}", '
-                  '"risk": "{3}", "reward": "{4}", "risk_reward": "{5}"}}, "failures": []}}\n')
-_ACCEPTED_TEXT = "ACCEPTED  {1} (notional {2}, risk {3}, reward {4}, risk:reward {5})\n"
+_HELD = 128  # verdicts held before they are written to stdout (its own buffer flushes them when full)
 
 
 class _FlushBeforeWaiting(io.BufferedIOBase):

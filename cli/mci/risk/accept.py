@@ -38,26 +38,53 @@ ZERO = Decimal(0)
 Refusal = Callable[[str, str, datetime], Optional[Any]]
 # The label and the four facts' texts (notional, risk, reward, risk:reward) of an accepted entry.
 Accepted = tuple[str, str, str, str, str]
-# What an order's exchange, symbol and product (as sent) decide once: the instrument's key, the product,
-# the exchange, tick, lot, last price, band in rupees, the position held in it, and the ':' in the three texts.
-_Route = tuple[str, str, str, Decimal, int, Decimal, Decimal, Optional[Holding], int]
 _CACHED = 4096  # routes remembered: a stream of made-up symbols must not grow it without end
-_SIDES = {"BUY": ("BUY", 1), "SELL": ("SELL", -1)}
-_TYPES = {kind: kind for kind in ORDER_TYPES}
 _NEEDS_PROTECTION = kite_rules.NEEDS_MARKET_PROTECTION
 _protection = kite_rules.market_protection_value
 
 
+class _Route:
+    """What an order's exchange, symbol, product, side and order type (as sent) decide once."""
+
+    __slots__ = ("key", "product", "exchange", "tick", "lot", "ltp", "band", "held", "colons", "side", "direction",
+                 "kind", "at", "refused")
+
+    def __init__(self, key: str, product: str, exchange: str, tick: Decimal, lot: int, ltp: Decimal, band: Decimal,
+                 held: Holding | None, colons: int, side: str, kind: str | None):
+        self.key, self.product, self.exchange = key, product, exchange  # "NSE:INFY", "MIS", "NSE"
+        self.tick, self.lot, self.ltp, self.band = tick, lot, ltp, band  # the band in rupees either side of ltp
+        self.held = held  # the position in (key, product), if any
+        self.colons = colons  # the ':' in the exchange, symbol and product as sent
+        self.side, self.direction = side, 1 if side == "BUY" else -1
+        self.kind = kind  # the order type; None: LIMIT with a price, else MARKET
+        self.at: datetime | None = None  # the instant `refused` is of
+        self.refused: Any = None  # the session rule's refusal at `at`
+
+
 def _price(value: Any) -> Decimal | None:
-    """decimal_of(value) when it is above 0 (parse()'s rule for a price), else None."""
-    if type(value) is str and "_" not in value:  # decimal_of's common case, inline
-        try:
-            d = Decimal(value.strip())
-        except (ArithmeticError, ValueError):  # not a number: validate() words the failure
+    """decimal_of(value) when it is above 0 (parse()'s rule for a price), else None; an infinite price raises
+    where it meets the tick (InvalidOperation), which refuses it here as validate() does."""
+    if type(value) is str and "_" not in value:  # decimal_of's common case, inline; NaN raises at the comparison
+        d = Decimal(value.strip())
+    else:
+        d = decimal_of(value)
+        if d is None:
             return None
-        return d if d.is_finite() and d > 0 else None
-    d = decimal_of(value)
-    return d if d is not None and d > 0 else None
+    return d if d > ZERO else None  # a Decimal against ZERO, not 0: no int to convert per comparison
+
+
+def _rupees(amount: Decimal) -> str:
+    """f"₹{amount:,.2f}" (what Verdict.facts_text() shows) for 0 < amount < _PLAIN; without Decimal's formatting for
+    an amount in paisa below ₹10,00,000 (every fact of an order priced in paisa, at a fraction of the cost)."""
+    text = str(amount)
+    size = len(text)
+    # A '.' third from the end: plain notation (never E notation, which ends in E±digits) with exactly two
+    # decimals, so the format rounds nothing and only groups the rupees by thousands.
+    if 3 < size <= 9 and text[size - 3] == ".":
+        if size <= 6:
+            return "₹" + text
+        return "₹" + text[:size - 6] + "," + text[size - 6:]
+    return f"₹{amount:,.2f}"
 
 
 class AcceptPath:
@@ -69,11 +96,12 @@ class AcceptPath:
         self.model, self.account, self.refusal = model, account, refusal
         standing = _standing(account, model)
         self._held = standing.held
-        # The rules that read only the account: failing, no order is accepted here and validate() words why.
+        # The rules that read only the account: failing, no entry is accepted here and validate() words why.
         self._open = standing.open_count + 1 <= r.max_open_positions  # for an instrument not yet held
         otr = r.max_order_to_trade_ratio
-        self._otr = otr is None or standing.orders < OTR_MIN_ORDERS or not standing.ratio > otr
-        self._money = standing.money
+        self._able = (standing.money is not None  # None: the day's money overflowed; each entry is out of range
+                      and (otr is None or standing.orders < OTR_MIN_ORDERS or not standing.ratio > otr))
+        self._loss, _, self._drawdown, self._drawdown_limit = standing.money or (ZERO, ZERO, ZERO, ZERO)
         self._symbols = standing.symbols
         self._exchanges = r.allowed_exchanges
         self._products = r.allowed_products
@@ -89,28 +117,33 @@ class AcceptPath:
         self._notional_plain = self._max_notional is not None and self._max_notional < _PLAIN
         self._risk_plain = self._max_risk < _PLAIN
         self._at: datetime | None = None  # the instant the two below are of
-        self._paced = False
-        self._oldest: datetime | None = None  # now - max_signal_age
-        self._aged = False  # _oldest could be worked out
-        self._routes: dict[tuple[Any, Any, Any], _Route | None] = {}
+        self._ready = False  # _able, and at _at the pace allows one more order and _oldest could be worked out
+        self._oldest: datetime | None = None  # _at - max_signal_age
+        self._routes: dict[tuple[Any, Any, Any, Any, Any], _Route | None] = {}
 
-    def _route(self, exchange: str, symbol: str, product: str | None) -> _Route | None:
-        """The route of these texts as sent, or None when no order on it can be accepted."""
-        texts = (exchange, symbol, product)
-        route = self._routes.get(texts, False)
-        if route is not False:
-            return route  # type: ignore[return-value]
-        route = self._new_route(exchange, symbol, product)
+    def _route(self, texts: tuple[Any, Any, Any, Any, Any]) -> _Route | None:
+        """The route of (exchange, symbol, product, side, order_type) as sent, or None when no entry on it can be
+        accepted here; remembered."""
+        route = self._new_route(*texts)
         if len(self._routes) < _CACHED:
             self._routes[texts] = route
         return route
 
-    def _new_route(self, exchange: str, symbol: str, product: str | None) -> _Route | None:
-        # parse(): a text field is stripped and upper-cased, a blank one fails; no product is MIS.
-        colons = exchange.count(":") + symbol.count(":") + (product or "").count(":")
-        exchange, symbol = exchange.strip().upper(), symbol.strip().upper()
+    def _new_route(self, exchange: Any, symbol: Any, product: Any, side: Any, kind: Any) -> _Route | None:
+        # parse(): a text field is a string, stripped and upper-cased, a blank one fails; no product is MIS, no
+        # order type is LIMIT or MARKET by the price. A str never equals a value of another type: the cache
+        # cannot mix them up.
+        if type(exchange) is not str or type(symbol) is not str or type(side) is not str \
+                or (product is not None and type(product) is not str) or (kind is not None and type(kind) is not str):
+            return None
+        colons = exchange.count(":") + symbol.count(":") + (product or "").count(":")  # side and type: none
+        exchange, symbol, side = exchange.strip().upper(), symbol.strip().upper(), side.strip().upper()
         product = "MIS" if product is None else product.strip().upper()
-        if not exchange or not symbol or not product:
+        if kind is not None:
+            kind = kind.strip().upper()
+            if kind not in ORDER_TYPES:
+                return None
+        if not exchange or not symbol or not product or side not in SIDES:
             return None
         # check(): where it may trade
         if self._exchanges is not None and exchange not in self._exchanges:
@@ -124,160 +157,142 @@ class AcceptPath:
         spec = specs.get(key) if specs is not None else None
         if spec is None or ltp is None:
             return None
+        held = self._held.get((key, product))
+        if held is None and not self._open:
+            return None  # no position may open, and an entry on this route would open one
         try:
             band = self._band * ltp
         except ArithmeticError:
             return None
-        return key, product, exchange, spec.tick_size, spec.lot_size, ltp, band, self._held.get((key, product)), colons
+        return _Route(key, product, exchange, spec.tick_size, spec.lot_size, ltp, band, held, colons, side, kind)
 
     def _now(self, now: datetime) -> None:
         """The rules that read only the instant: the pace of orders, and the oldest signal still fresh."""
         self._at = now
         limit = self._pace_limit
-        self._paced = limit is None or self.account.orders_within(now) + 1 <= limit
+        self._ready = self._able and (limit is None or self.account.orders_within(now) + 1 <= limit)
         try:
             self._oldest = None if self._max_age is None else now - self._max_age
-            self._aged = True
         except OverflowError:  # before year 1: validate() ages each signal itself
-            self._aged = False
+            self._ready = False
 
-    def accept(self, raw: dict[Any, Any], now: datetime, colons: int) -> Accepted | None:
+    def accept(self, raw: dict[Any, Any], now: datetime, colons: int) -> Accepted | None:  # noqa: C901
         try:
-            return self._accept(raw, now, colons)
-        except ArithmeticError:  # validate() refuses the order as out of range
-            return None
-
-    def _accept(self, raw: dict[Any, Any], now: datetime, colons: int) -> Accepted | None:  # noqa: C901
-        if not self._otr or not _KNOWN.issuperset(raw):
-            return None
-        if now is not self._at:
-            self._now(now)
-        if not self._paced or not self._aged:
-            return None
-        get = raw.get
-        # -- parse(): the text fields (_plain_texts, and _texts' defaults for a missing order_type or product)
-        exchange, symbol, side, kind, product, tag = (get("exchange"), get("symbol"), get("side"), get("order_type"),
-                                                      get("product"), get("tag"))
-        if type(exchange) is not str or type(symbol) is not str or type(side) is not str:
-            return None
-        if product is not None and type(product) is not str:
-            return None
-        route = self._route(exchange, symbol, product)
-        if route is None:
-            return None
-        key, product, exchange, tick, lot, ltp, band, held, texts = route
-        if tag is not None:
-            if type(tag) is not str or not tag.strip():
+            if now is not self._at:
+                self._now(now)
+            if not self._ready or not _KNOWN.issuperset(raw):
                 return None
-            texts += tag.count(":")
-        sided = _SIDES.get(side) or _SIDES.get(side.strip().upper())
-        if sided is None:
-            return None
-        side, direction = sided
-        price_raw = get("price")
-        if kind is None:
-            kind = "LIMIT" if price_raw is not None else "MARKET"
-        elif type(kind) is str:
-            kind = _TYPES.get(kind) or _TYPES.get(kind.strip().upper())
-            if kind is None:
-                return None
-        else:
-            return None
-
-        quantity = get("quantity")
-        if type(quantity) is not int or not 0 < quantity <= MAX_QUANTITY:
-            return None  # _quantity() judges floats and strings
-        if held is None:
-            if not self._open:
-                return None
-        elif held.quantity * direction < 0 and quantity <= abs(held.quantity):
-            return None  # an exit: held to fewer rules, shown with [exit]
-
-        price = trigger = None
-        if price_raw is not None:
-            if kind == "MARKET":
-                return None
-            price = _price(price_raw)
-            if price is None:
-                return None
-        elif kind == "LIMIT" or kind == "SL":
-            return None
-        trigger_raw = get("trigger_price")
-        if trigger_raw is not None:
-            trigger = _price(trigger_raw)
-            if trigger is None:
-                return None
-        elif kind == "SL" or kind == "SL-M":
-            return None
-        stop, target = _price(get("stop_loss")), _price(get("target"))
-        if stop is None or target is None:
-            return None  # absent or not a price: validate() words it, or accepts an entry without their facts
-
-        raw_time = get("signal_time")
-        if raw_time is not None:
-            if type(raw_time) is not str:
-                return None
+            get = raw.get
+            # -- parse(): the text fields (_plain_texts, and _texts' defaults for a missing order_type or product)
+            texts = (get("exchange"), get("symbol"), get("product"), get("side"), get("order_type"))
             try:
-                signal_time = datetime.fromisoformat(raw_time.replace("Z", "+00:00"))
-            except ValueError:
+                route = self._routes[texts]
+            except KeyError:
+                route = self._route(texts)
+            # TypeError: an object or an array as a text field (unhashable) is left to validate()
+            if route is None:
                 return None
-            if signal_time.tzinfo is None:
+            count = route.colons
+            tag = get("tag")
+            if tag is not None:
+                if type(tag) is not str or not tag.strip():
+                    return None
+                count += tag.count(":")
+            price_raw = get("price")
+            kind = route.kind or ("LIMIT" if price_raw is not None else "MARKET")
+
+            quantity = get("quantity")
+            if type(quantity) is not int or not 0 < quantity <= MAX_QUANTITY:
+                return None  # _quantity() judges floats and strings
+            held = route.held
+            if held is not None and held.quantity * route.direction < 0 and quantity <= abs(held.quantity):
+                return None  # an exit: held to fewer rules, shown with [exit]
+
+            price = trigger = None
+            if price_raw is not None:
+                if kind == "MARKET":
+                    return None
+                price = _price(price_raw)
+                if price is None:
+                    return None
+            elif kind == "LIMIT" or kind == "SL":
                 return None
-            # now - signal_time is negative (from the future) exactly when signal_time > now, and above
-            # max_signal_age exactly when signal_time < now - max_signal_age (datetime arithmetic is exact).
-            if signal_time > now or (self._oldest is not None and signal_time < self._oldest):
+            trigger_raw = get("trigger_price")
+            if trigger_raw is not None:
+                trigger = _price(trigger_raw)
+                if trigger is None:
+                    return None
+            elif kind == "SL" or kind == "SL-M":
                 return None
-            texts += raw_time.count(":")
-        elif self._max_age is not None:
-            return None
+            stop, target = _price(get("stop_loss")), _price(get("target"))
+            if stop is None or target is None:
+                return None  # absent or not a price: validate() words it, or accepts an entry without their facts
 
-        protection = get("market_protection")
-        if protection is not None:
-            if type(protection) is not int or _protection(protection) is None:
-                return None  # one in text could hold a ':'; validate() judges it
-        elif kind in _NEEDS_PROTECTION:
-            return None
-        # Every field is a plain scalar of a known key: no duplicate key unless a separator is left over.
-        if colons != len(raw) + texts:
-            return None
+            raw_time = get("signal_time")
+            if raw_time is not None:
+                if type(raw_time) is not str:
+                    return None
+                signal_time = datetime.fromisoformat(raw_time.replace("Z", "+00:00"))  # ValueError: not an instant
+                if signal_time.tzinfo is None:
+                    return None
+                # now - signal_time is negative (from the future) exactly when signal_time > now, and above
+                # max_signal_age exactly when signal_time < now - max_signal_age (datetime arithmetic is exact).
+                if signal_time > now or (self._oldest is not None and signal_time < self._oldest):
+                    return None
+                count += raw_time.count(":")
+            elif self._max_age is not None:
+                return None
 
-        # -- check(): the order's own numbers
-        if (price is not None and (price % tick != 0 or abs(price - ltp) > band)) \
-                or (trigger is not None and (trigger % tick != 0 or abs(trigger - ltp) > band)) \
-                or stop % tick != 0 or target % tick != 0 or quantity % lot != 0:
-            return None
-        entry = price if kind == "LIMIT" or kind == "SL" else trigger if kind == "SL-M" else ltp
-        assert entry is not None  # LIMIT and SL have a price, SL-M a trigger (parsed above), MARKET the last price
-        notional = entry * quantity
-        if self._max_notional is not None and notional > self._max_notional:
-            return None
-        if self._max_quantity is not None and quantity > self._max_quantity:
-            return None
+            protection = get("market_protection")
+            if protection is not None:
+                if type(protection) is not int or _protection(protection) is None:
+                    return None  # one in text could hold a ':'; validate() judges it
+            elif kind in _NEEDS_PROTECTION:
+                return None
+            # Every field is a plain scalar of a known key: no duplicate key unless a separator is left over.
+            if colons != len(raw) + count:
+                return None
 
-        # -- the entry rules: (stop - entry) * direction >= 0 without the product by ±1, which changes nothing
-        to_stop, to_target = stop - entry, target - entry
-        if (to_stop >= 0 or to_target <= 0) if direction == 1 else (to_stop <= 0 or to_target >= 0):
-            return None
-        risk = abs(entry - stop) * quantity
-        if risk > self._max_risk:
-            return None
-        reward = abs(target - entry) * quantity
-        if reward < self._min_rr * risk:
-            return None
-        money = self._money
-        if money is None:
-            return None
-        loss, _, drawdown, drawdown_limit = money
-        if loss + risk > self._max_loss or drawdown + risk > drawdown_limit:
-            return None
-        if self.refusal is not None and self.refusal(exchange, product, now) is not None:
-            return None
+            # -- check(): the order's own numbers
+            tick, ltp, band = route.tick, route.ltp, route.band
+            if (price is not None and (price % tick != ZERO or abs(price - ltp) > band)) \
+                    or (trigger is not None and (trigger % tick != ZERO or abs(trigger - ltp) > band)) \
+                    or stop % tick != ZERO or target % tick != ZERO or quantity % route.lot != 0:
+                return None
+            entry = price if kind == "LIMIT" or kind == "SL" else trigger if kind == "SL-M" else ltp
+            assert entry is not None  # LIMIT and SL have a price, SL-M a trigger (parsed above), MARKET the ltp
+            notional = entry * quantity
+            if self._max_notional is not None and notional > self._max_notional:
+                return None
+            if self._max_quantity is not None and quantity > self._max_quantity:
+                return None
 
-        # -- what is shown: Intent.label() and Verdict.facts_text(), without quantize (below _PLAIN)
-        ratio = reward / risk  # risk is above 0: the stop is on the entry's far side (else it raised)
-        if not (ZERO < ratio < _PLAIN and reward < _PLAIN and (self._risk_plain or risk < _PLAIN)
-                and (self._notional_plain or notional < _PLAIN)):
-            return None  # notional and risk are above 0: entry, quantity and the distance to the stop are
-        at = f" @ {price}" if price is not None else f" trigger {trigger}" if trigger else ""
-        return (f"{side} {quantity} {key} {kind}{at}", f"₹{notional:,.2f}", f"₹{risk:,.2f}", f"₹{reward:,.2f}",
-                f"{ratio:.2f}")
+            # -- the entry rules: (stop - entry) * direction >= 0 without the product by ±1, which changes nothing
+            to_stop, to_target = stop - entry, target - entry
+            if (to_stop >= ZERO or to_target <= ZERO) if route.direction == 1 else (to_stop <= ZERO or to_target >= ZERO):
+                return None
+            risk = abs(to_stop) * quantity  # abs(entry - stop): rounding to 28 digits is the same either way round
+            if risk > self._max_risk:
+                return None
+            reward = abs(to_target) * quantity
+            if reward < self._min_rr * risk or self._loss + risk > self._max_loss \
+                    or self._drawdown + risk > self._drawdown_limit:
+                return None
+            if self.refusal is not None:
+                if route.at is not now:  # a pure function of (exchange, product, instant)
+                    route.at, route.refused = now, self.refusal(route.exchange, route.product, now)
+                if route.refused is not None:
+                    return None
+
+            # -- what is shown: Intent.label() and Verdict.facts_text(), without quantize (below _PLAIN)
+            ratio = reward / risk  # risk is above 0: the stop is on the entry's far side (else this raised)
+            if not (ZERO < ratio < _PLAIN and reward < _PLAIN and (self._risk_plain or risk < _PLAIN)
+                    and (self._notional_plain or notional < _PLAIN)):
+                return None  # notional and risk are above 0: entry, quantity and the distance to the stop are
+            at = f" @ {price}" if price is not None else f" trigger {trigger}" if trigger else ""
+            return (f"{route.side} {quantity} {route.key} {kind}{at}", _rupees(notional), _rupees(risk), _rupees(reward),
+                    f"{ratio:.2f}")
+        except (ArithmeticError, ValueError, TypeError):
+            # Out of range (validate() refuses it so), not a number or an instant (it words the failure), or an
+            # unhashable text field: validate() judges the order.
+            return None
