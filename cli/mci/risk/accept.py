@@ -289,9 +289,11 @@ class AcceptPath:
             if not (ZERO < ratio < _PLAIN and reward < _PLAIN and (self._risk_plain or risk < _PLAIN)
                     and (self._notional_plain or notional < _PLAIN)):
                 return None  # notional and risk are above 0: entry, quantity and the distance to the stop are
-            at = f" @ {price}" if price is not None else f" trigger {trigger}" if trigger else ""
-            return (f"{route.side} {quantity} {route.key} {kind}{at}", _rupees(notional), _rupees(risk), _rupees(reward),
-                    f"{ratio:.2f}")
+            if price is not None:
+                label = f"{route.side} {quantity} {route.key} {kind} @ {price}"
+            else:
+                label = f"{route.side} {quantity} {route.key} {kind}{f' trigger {trigger}' if trigger else ''}"
+            return label, _rupees(notional), _rupees(risk), _rupees(reward), f"{ratio:.2f}"
         except (ArithmeticError, ValueError, TypeError):
             # Out of range (validate() refuses it so), not a number or an instant (it words the failure), or an
             # unhashable text field: validate() judges the order.
