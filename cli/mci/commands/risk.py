@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import json.scanner
 import os
 import stat
 import sys
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, TextIO, cast
 
 from mci.clock import Clock
 from mci.errors import UsageError
@@ -48,6 +49,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
 # Without the duplicate check, for the accept path: mci.risk.accept rules a duplicate out from the line's text.
 _PLAIN_DECODER = json.JSONDecoder()
+# Its scanner (what its decode() runs after skipping whitespace): (value, end) from a position, or StopIteration.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(cast(Any, _PLAIN_DECODER))  # typeshed: its own type
 
 
 def _loads(text: str) -> Any:
@@ -299,7 +302,7 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
     model = None
     judge: AcceptPath | None = None
     seen = rejected = bad = 0
-    scan, as_json = _PLAIN_DECODER.scan_once, output == "json"
+    scan, as_json = _SCAN, output == "json"
 
     def quick(number: int, line: str) -> bool:
         """An acceptable entry on its own line, answered without a Verdict (mci.risk.accept); False for anything
@@ -416,8 +419,8 @@ def _flushing(stream: TextIO, flush: Callable[[], None]) -> tuple[TextIO, bool]:
     - input in memory or in a regular file never waits: flushed when the output buffer fills and at the end;
     - anything else (a FIFO or a terminal opened by name) is flushed after every verdict, as before."""
     if stream is sys.__stdin__ and os.name == "posix" and isinstance(stream, io.TextIOWrapper):
-        text = io.TextIOWrapper(_FlushBeforeWaiting(stream.buffer, flush), encoding=stream.encoding,
-                                errors=stream.errors, newline="\n")
+        reader = cast(BinaryIO, _FlushBeforeWaiting(stream.buffer, flush))  # a BufferedIOBase, as TextIOWrapper takes
+        text = io.TextIOWrapper(reader, encoding=stream.encoding, errors=stream.errors, newline="\n")
         return text, False
     try:
         mode = os.fstat(stream.fileno()).st_mode

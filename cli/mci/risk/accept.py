@@ -64,6 +64,7 @@ class _Route:
 def _price(value: Any) -> Decimal | None:
     """decimal_of(value) when it is above 0 (parse()'s rule for a price), else None; an infinite price raises
     where it meets the tick (InvalidOperation), which refuses it here as validate() does."""
+    d: Decimal | None
     if type(value) is str and "_" not in value:  # decimal_of's common case, inline; NaN raises at the comparison
         d = Decimal(value.strip())
     else:
