@@ -43,12 +43,6 @@ CLI_LAYER = ("mci.app", "mci.__main__", "mci.typer_lazy", "mci.commands")
 # Known breaches, to be removed by issue 18 (never added to).
 KNOWN_LIBRARY_BREACHES = {
     ("mci.commands.status", "sqlite3"),
-    ("mci.drill.record", "sqlite3"),
-    ("mci.engine.killswitch", "sqlite3"),
-    ("mci.engine.shutdown", "sqlite3"),
-    ("mci.watch.watcher", "sqlite3"),
-    ("mci.watch.watcher", "transitions"),
-    ("mci.drill.prepare", "yaml"),
 }
 KNOWN_CLI_IMPORTS = {
     ("mci.drill.morning", "mci.commands.token"),
