@@ -37,7 +37,7 @@ def _emit_json(payload: Any) -> None:
 
 
 def _money(amount: Any) -> str:
-    from mci.config.units import format_money
+    from mci.units import format_money
 
     return format_money(Decimal(str(amount)))
 

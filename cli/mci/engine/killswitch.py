@@ -199,7 +199,7 @@ def verify_within() -> timedelta:
     text = os.environ.get("MCI_VERIFY_WITHIN")
     if not text:
         return VERIFY_WITHIN
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     try:
         return parse_duration(text)

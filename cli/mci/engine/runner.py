@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from mci.checks.base import REGISTRY, Check, CheckContext, CheckOutcome
 from mci.config.model import BreakerConfig, Checklist, CheckSpec
-from mci.config.units import format_duration
+from mci.units import format_duration
 from mci.engine.retrying import BreakerOpenError, CheckTimedOut, is_retryable
 from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
 from mci.results import Status, overall

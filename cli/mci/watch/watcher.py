@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, cast
 
 from mci.clock import Clock, zone
-from mci.config.units import format_duration
+from mci.units import format_duration
 from mci.errors import ExitCode, LockedError, MciError, RefusedError, UnavailableError, UsageError
 from mci.store.errors import SQLiteError
 from mci.watch.events import NOTIFY, Notify, WatchEvent, WatchReport, log_notify, poll_line, summary_of
