@@ -23,7 +23,6 @@ work while it runs.
 from __future__ import annotations
 
 import os
-import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, cast
 from mci.clock import Clock, zone
 from mci.units import format_duration
 from mci.errors import ExitCode, LockedError, MciError, RefusedError, UnavailableError, UsageError
+from mci.signals import StopRequest
 from mci.store.errors import SQLiteError
 from mci.watch.events import NOTIFY, Notify, WatchEvent, WatchReport, log_notify, poll_line, summary_of
 
@@ -88,7 +88,7 @@ class Watcher:
         self._on_event = (lambda event: None) if on_event is None else on_event
         self._on_step = on_step
         self._beat_clock = Clock() if beat_clock is None else beat_clock  # liveness is real elapsed time, whatever --at says
-        self._stop = threading.Event()
+        self._stop = StopRequest()  # set by mci watch's signal handlers: a threading.Event could deadlock (mci.signals)
         self._wait = self._stop.wait if wait is None else wait  # an event wait: a stop request cuts the sleep short
         self._warned: set[str] = set()
         self.peak: Decimal | None = None
