@@ -10,7 +10,7 @@ import sys
 
 from testing import ROOT
 
-STRICT = ["mci.market", "mci.flatten", "mci.store", "mci.engine", "mci.watch"]
+STRICT = ["mci.market", "mci.flatten", "mci.store", "mci.engine", "mci.watch", "mci.commands"]
 
 
 def test_mypy_strict_passes_on_the_typed_packages() -> None:
