@@ -52,6 +52,7 @@ def test_wait_answers_like_an_event() -> None:
     stop = StopRequest()
     started = time.monotonic()
     assert stop.wait(0.05) is False and not stop.is_set()
+    assert stop.wait(-1) is False  # a deadline already past: no wait, as threading.Event
     assert time.monotonic() - started >= 0.04
     stop.set()
     assert stop.is_set() and stop.wait(5) is True and stop.wait() is True  # it stays set for every waiter

@@ -28,11 +28,11 @@ class StopRequest:
         return self._requested
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once a stop is requested; False when `timeout` seconds pass first."""
+        """True once a stop is requested; False when `timeout` seconds pass first (none: a negative one, as Event)."""
         if self._requested:
             return True
         try:
-            self._wakeups.get(timeout=timeout)
+            self._wakeups.get(timeout=None if timeout is None else max(timeout, 0.0))
         except queue.Empty:
             return self._requested
         self._wakeups.put(None)  # for the next waiter: a request stays made
