@@ -172,7 +172,7 @@ def _ltp_flags(values: list[str]) -> dict[str, Decimal]:
 def offline_account(account_file: Path | None, capital: str | None, day_pnl: str | None, ltp: list[str],
                     instruments_file: Path | None) -> "Account | None":
     """The account from flags and files, or None to read it from the broker."""
-    from mci.config.units import parse_money
+    from mci.units import parse_money
     from mci.risk import Account
     from mci.risk.account import decimal_of
 
@@ -480,7 +480,7 @@ def _json_verdict(verdict: Any, line: int) -> str:
 
 def limits(profile: "Profile", clock: Clock, state_dir: Path, output: str, *, capital: str | None) -> int:
     """The declared limits in rupees for today's capital, and whether they hold together (scanner check 10's model)."""
-    from mci.config.units import format_money, format_percent, parse_money
+    from mci.units import format_money, format_percent, parse_money
     from mci.output.console import emit_json
     from mci.risk import RiskModel
 
