@@ -181,7 +181,7 @@ def _within(items: Items, name: str, anchor: tuple, old: object, new: object, de
     the step gives up sooner and may leave orders or positions open."""
     from datetime import timedelta
 
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     def duration(value: object) -> timedelta:
         return value if isinstance(value, timedelta) else parse_duration(value)
