@@ -55,8 +55,6 @@ KNOWN_CLI_IMPORTS = {
 }
 KNOWN_CYCLE_EDGES = {
     ("app", "commands"), ("commands", "app"), ("commands", "drill"), ("drill", "commands"),
-    ("checks", "gates"), ("gates", "checks"), ("gates", "engine"), ("engine", "checks"),
-    ("engine", "steps"), ("steps", "engine"), ("steps", "checks"),
     ("config", "market"), ("market", "config"),
     # config/validate.py, the cross-package validation `mci validate` runs, judges the risk limits' coherence
     # (mci.risk) from inside config/, and risk/ formats through config.units: one cycle through brokers and

@@ -22,6 +22,7 @@ from mci.config.model import BreakerConfig, BrokerConfig, Checklist, MarketConfi
 from mci.errors import ConfigError, ExitCode, UnavailableError
 from mci.results import Status
 from mci.store.state import StateStore
+from testing.breakers import trip
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)  # Monday 10:30 IST
 NEXT_0600_IST = datetime(2026, 11, 24, 0, 30, tzinfo=timezone.utc)
@@ -164,8 +165,7 @@ def test_breaker_state_passes_when_closed(make_ctx):
 
 def test_breaker_state_fails_while_open_and_warns_when_half_open(make_ctx, tmp_path):
     store = StateStore.open(tmp_path)
-    for _ in range(5):
-        store.breaker_record_failure("broker", 5, timedelta(seconds=60), T0 - timedelta(seconds=30))
+    trip(store, "broker", 5, timedelta(seconds=60), at=T0 - timedelta(seconds=30))
     out = BreakerState().run(make_ctx(store=store), {})
     assert out.status is Status.FAILED
     assert out.error.code is ExitCode.UNAVAILABLE

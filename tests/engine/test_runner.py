@@ -18,10 +18,11 @@ from mci.clock import Clock
 from mci.config.model import (
     BreakerConfig, BrokerConfig, Checklist, CheckSpec, MarketConfig, Profile, RetryPolicy, RiskLimits, ScanConfig,
 )
-from mci.engine.runner import CheckResult, call_with_timeout, run_checklist
+from mci.engine.runner import call_with_timeout, run_checklist
 from mci.errors import ConfigError, MciError, UnavailableError
-from mci.results import Status
+from mci.results import CheckResult, Status
 from mci.store.state import StateStore
+from testing.breakers import trip
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)  # 10:30 IST, a Monday
 
@@ -317,9 +318,7 @@ def test_broker_checks_run_after_a_valid_token(tmp_path):
 
 
 def test_open_breaker_fails_fast_without_calling_the_broker(tmp_path):
-    store = StateStore.open(tmp_path)
-    for _ in range(5):
-        store.breaker_record_failure("broker", 5, timedelta(seconds=60), T0 - timedelta(seconds=10))
+    trip(StateStore.open(tmp_path), "broker", 5, timedelta(seconds=60), at=T0 - timedelta(seconds=10))
     broker = Broker()
     result = run(tmp_path, spec("balance", "test.uses_broker", breaker="broker",
                                 retry=RetryPolicy(attempts=3, initial=timedelta(milliseconds=10))), broker=broker)

@@ -22,6 +22,7 @@ from mci.results import Status
 from mci.store.audit import verify_chain
 from mci.store.journal import Journal
 from mci.store.state import StateStore
+from testing.breakers import trip
 
 from tests.engine import stepkinds  # noqa: F401 — registers the test step kinds
 
@@ -131,9 +132,7 @@ def test_an_unknown_kind_fails(profile, mci_home):
 
 def test_an_open_breaker_refuses_the_step_without_running_it(profile, mci_home, log):
     store = StateStore.open(mci_home)
-    for _ in range(profile.breakers["broker"].fail_max):
-        store.breaker_record_failure("broker", profile.breakers["broker"].fail_max,
-                                     profile.breakers["broker"].reset_timeout, Clock().now())
+    trip(store, "broker", profile.breakers["broker"].fail_max, profile.breakers["broker"].reset_timeout)
     store.close()
     result, _, _ = run(profile, mci_home, [step("a", params={"log": str(log), "name": "a"}, breaker="broker")])
     assert result.status == "failed"

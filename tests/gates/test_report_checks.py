@@ -10,7 +10,7 @@ from decimal import Decimal
 from testing.gates import write_json
 from testing.gates import one, spec
 
-from mci.gates.reports import read_coverage
+from mci.checks.report_files import read_coverage
 from mci.results import Status
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from mci.config.model import Checklist, CheckSpec
-from mci.engine.runner import CheckResult, ScanResult
+from mci.results import CheckResult, ScanResult
 from mci.errors import ExitCode, MciError
 from mci.output.json_out import scan_to_json
 from mci.output.junit import scan_to_junit

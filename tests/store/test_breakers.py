@@ -11,21 +11,26 @@ from datetime import datetime, timedelta, timezone
 import pybreaker
 import pytest
 
+from mci.brokers.errors import counts_against_broker
 from mci.config.model import BreakerConfig
 from mci.errors import ExitCode, MciError, UnavailableError, UsageError
+from mci.store import breakers
 from mci.store.audit import verify_chain
 from mci.store.breakers import (
     BreakerOpenError,
     DbCircuitBreakerStorage,
-    breaker_for,
     breaker_views,
-    counts_against_broker,
     reset_breaker,
 )
 from mci.store.state import StateStore
 
 FAST = BreakerConfig(fail_max=3, reset_timeout=timedelta(seconds=0.2))
 SLOW = BreakerConfig(fail_max=3, reset_timeout=timedelta(seconds=60))
+
+
+def breaker_for(name, cfg, store):
+    """The broker breakers count what mci.brokers.errors says is the broker's fault."""
+    return breakers.breaker_for(name, cfg, store, counts=counts_against_broker)
 
 
 def _down():
@@ -77,13 +82,13 @@ def test_the_plain_state_view_agrees_with_pybreaker(tmp_path):
     assert record.opened_at == breaker._state_storage.opened_at
     assert record.opened_at.tzinfo is not None and record.opened_at.utcoffset() == timedelta(0)
     now = datetime.now(timezone.utc)
-    assert store.breaker_is_open("broker", SLOW.reset_timeout, now)
-    # and the other way round: what the check runner's StateStore calls write, pybreaker reads
+    (view,) = breaker_views({"broker": SLOW}, store, now)
+    assert view.state == "open" and view.trial_in is not None
+    # and the other way round: what another connection writes (`mci breaker reset`, its breakers), pybreaker reads
     other = StateStore.open(tmp_path)
-    other.breaker_reset("broker", now)
+    reset_breaker("broker", {"broker": SLOW}, other, now)
     assert breaker.current_state == "closed" and breaker.fail_counter == 0
-    for _ in range(SLOW.fail_max):
-        other.breaker_record_failure("broker2", SLOW.fail_max, SLOW.reset_timeout, now)
+    _trip(breaker_for("broker2", SLOW, other), SLOW.fail_max)
     assert breaker_for("broker2", SLOW, store).current_state == "open"
 
 

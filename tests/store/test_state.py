@@ -7,9 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mci.errors import UnavailableError
+from mci.config.model import BreakerConfig
+from mci.errors import BreakerOpenError, UnavailableError
 from mci.store.audit import verify_chain
 from mci.store.state import StateStore
+from testing.breakers import broker_breaker, down, fail
 
 T0 = datetime(2026, 11, 23, 3, 30, tzinfo=timezone.utc)  # 09:00 IST
 
@@ -73,17 +75,24 @@ def test_scan_results_round_trip(tmp_path):
 
 def test_breaker_opens_at_fail_max_stays_open_then_half_opens(tmp_path):
     store = StateStore.open(tmp_path)
-    reset = timedelta(seconds=60)
+    config = BreakerConfig(5, timedelta(seconds=60))
+    breaker = broker_breaker(store, "broker", config, at=T0)
     for _ in range(4):
-        assert store.breaker_record_failure("broker", 5, reset, T0).state == "closed"
-    assert store.breaker_record_failure("broker", 5, reset, T0).state == "open"
+        fail(breaker, 1)
+        assert store.breaker("broker").state == "closed"
+    fail(breaker, 1)
+    assert store.breaker("broker").state == "open"
     # A later invocation (new connection) still sees it open: the 09:00 scan's breaker binds the 09:01 ignite.
     later = StateStore.open(tmp_path)
-    assert later.breaker_is_open("broker", reset, T0 + timedelta(seconds=59))
-    assert not later.breaker_is_open("broker", reset, T0 + timedelta(seconds=60))  # half-open trial allowed
-    assert later.breaker_record_success("broker", T0).state == "closed"
+    called: list[int] = []
+    with pytest.raises(BreakerOpenError):
+        broker_breaker(later, "broker", config, at=T0 + timedelta(seconds=59)).call(lambda: called.append(1))
+    assert called == []
+    trial = broker_breaker(later, "broker", config, at=T0 + timedelta(seconds=60))  # half-open trial allowed
+    assert trial.call(lambda: "ok") == "ok"
+    assert later.breaker("broker").state == "closed"
     kinds = [r.data["to"] for r in later.audit_records() if r.kind == "breaker"]
-    assert kinds == ["open", "closed"]
+    assert kinds == ["open", "half-open", "closed"]
 
 
 def test_health_probe_fails_cleanly_on_a_read_only_database(tmp_path):
@@ -111,10 +120,11 @@ def test_a_corrupt_database_is_an_unavailable_error_not_a_traceback(tmp_path):
 
 def test_a_failed_half_open_trial_reopens_and_is_audited(tmp_path):
     store = StateStore.open(tmp_path)
-    reset = timedelta(seconds=60)
-    store.breaker_record_failure("broker", 1, reset, T0)
-    reopened = store.breaker_record_failure("broker", 1, reset, T0 + timedelta(seconds=61))
+    config = BreakerConfig(1, timedelta(seconds=60))
+    fail(broker_breaker(store, "broker", config, at=T0), 1)
+    with pytest.raises(BreakerOpenError):
+        broker_breaker(store, "broker", config, at=T0 + timedelta(seconds=61)).call(down)
+    reopened = store.breaker("broker")
     assert (reopened.state, reopened.opened_at) == ("open", T0 + timedelta(seconds=61))
     events = [r.data for r in store.audit_records() if r.kind == "breaker"]
-    assert [e["to"] for e in events] == ["open", "open"]
-    assert events[-1]["event"] == "reopened"
+    assert [(e["from"], e["to"]) for e in events] == [("closed", "open"), ("open", "half-open"), ("half-open", "open")]

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from mci.brokers import kite_rules
 from mci.brokers.base import Funds, Gtt, InstrumentSpec, Order, OrderRequest, Position, SessionInfo
+from mci.brokers.errors import is_kite_error, unreachable
 from mci.brokers.ratelimit import ORDER, OTHER, QUOTE, RateLimiter, for_account
 from mci.clock import IST, Clock, zone
 from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
@@ -49,7 +50,6 @@ T = TypeVar("T")
 VARIETY = "regular"
 TAG_PREFIX = "mci"
 LOGIN_HOW = "run `mci token login` for this profile (a Kite token dies at 06:00 IST the next morning)"
-_NETWORK_KITE = {"NetworkException", "DataException"}
 # An order id no Kite order can have (theirs are 15-16 digits): cancelling it proves the write path without trading.
 PROBE_ORDER_ID = "0"
 # Kite's exact words for an unregistered IP are not published: any refused write that speaks of the IP is one,
@@ -91,10 +91,6 @@ def _local(value: Any, clock: Clock) -> datetime:
     return clock.now()
 
 
-def _is_kite(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith("kiteconnect")
-
-
 class NoSlot(UnavailableError):
     """The rate limiter had no slot before the caller's deadline: the request was not sent."""
 
@@ -103,16 +99,7 @@ def is_transient(exc: BaseException) -> bool:
     """What a retry may cure: network errors, 429 and 5xx. Never a refused input, order or token."""
     if isinstance(exc, NoSlot) or getattr(exc, "details", {}).get("rate_limit") == "day":
         return False  # the deadline has passed, or the day's budget is used: another try cannot help
-    if isinstance(exc, UnavailableError):
-        return True
-    if isinstance(exc, OSError):  # requests' ConnectionError / Timeout are OSErrors
-        return True
-    if _is_kite(exc):
-        name, code = type(exc).__name__, getattr(exc, "code", 0) or 0
-        if name in _NETWORK_KITE:
-            return True
-        return name == "GeneralException" and (code >= 500 or code == 429)
-    return False
+    return isinstance(exc, UnavailableError) or unreachable(exc)
 
 
 def is_ambiguous(exc: BaseException) -> bool:
@@ -246,26 +233,26 @@ class KiteBroker:
         name = type(exc).__name__
         message = redact(str(exc), self._secrets) or name
         why = f"{name}: {message}"
-        details: dict[str, Any] = {"error_type": name} if _is_kite(exc) else {}
-        if _is_kite(exc) and getattr(exc, "code", None):
+        details: dict[str, Any] = {"error_type": name} if is_kite_error(exc) else {}
+        if is_kite_error(exc) and getattr(exc, "code", None):
             details["http_status"] = int(exc.code)  # 429 (refused, nothing placed) vs 5xx (ambiguous) for callers
-        if write and _is_kite(exc) and name != "TokenException" and (name == "PermissionException"
-                                                                    or _IP_REFUSAL.search(message)):
+        if write and is_kite_error(exc) and name != "TokenException" and (name == "PermissionException"
+                                                                         or _IP_REFUSAL.search(message)):
             # Not the token (reads still work): Kite refuses order writes from an unregistered IP (kite_rules).
             return MciError(f"Kite refused the order request while {action}", why, kite_rules.IP_REGISTER_HOW,
                             ExitCode.FAILED, details={**details, "refusal": "ip"})
-        if _is_kite(exc) and name in ("TokenException", "PermissionException"):
+        if is_kite_error(exc) and name in ("TokenException", "PermissionException"):
             return MciError(f"Kite refused the access token while {action}", why, LOGIN_HOW, ExitCode.FAILED,
                             details=details)
         if is_transient(exc):
             return UnavailableError(f"Kite is unavailable: {action} failed", why,
                                     "check the network and https://kite.trade status (or the simulator), then retry; "
                                     "the broker breaker opens if this repeats", **details)
-        if _is_kite(exc) and name in ("InputException", "OrderException"):
+        if is_kite_error(exc) and name in ("InputException", "OrderException"):
             return MciError(f"Kite refused the request while {action}", why,
                             "correct the request (instrument, quantity, price, product) and send it again",
                             ExitCode.FAILED, details=details)
-        if _is_kite(exc):
+        if is_kite_error(exc):
             return MciError(f"Kite answered with an error while {action}", why,
                             "retry later; if it repeats, check the Kite status page", ExitCode.FAILED, details=details)
         return MciError(f"{action} failed", why, "retry; if it repeats, report it with this message", ExitCode.FAILED)

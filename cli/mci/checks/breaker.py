@@ -26,32 +26,28 @@ class BreakerState(Check):
                 "repeated broker failures will not trip anything, so a failing broker keeps being called",
                 "declare one under `breakers:` in the profile, e.g. broker: {fail_max: 5, reset_timeout: 60s}",
             ))
-        store = ctx.store
-        now = ctx.breaker_clock.now()
+        from mci.store.breakers import breaker_views
+
         tz = zone(ctx.profile.market.timezone)
         lines: list[str] = []
         open_: list[str] = []
         open_names: list[str] = []
         trial: list[str] = []
         facts: dict[str, Any] = {}
-        for name, config in sorted(declared.items()):
-            record = store.breaker(name)
-            cooling = store.breaker_is_open(name, config.reset_timeout, now)
-            state = record.state
-            if record.state == "open" and not cooling:
-                state = "half-open"  # cooldown over: the next call is the trial
-            facts[name] = {"state": state, "fail_counter": record.fail_counter, "fail_max": config.fail_max,
-                           "opened_at": record.opened_at}
-            line = f"{name}: {state} ({record.fail_counter}/{config.fail_max} failures)"
+        # As a call would meet each breaker now: open and cooling down, or past its cooldown (half-open: the next
+        # call is the trial), at the breakers' own clock.
+        for view in breaker_views(declared, ctx.store, ctx.breaker_clock.now()):
+            name, state = view.name, view.state
+            cooling = view.trial_in is not None
+            facts[name] = {"state": state, "fail_counter": view.fail_counter, "fail_max": view.fail_max,
+                           "opened_at": view.opened_at}
+            line = f"{name}: {state} ({view.fail_counter}/{view.fail_max} failures)"
             lines.append(line)
-            if cooling:
+            if cooling and view.opened_at is not None:
                 open_names.append(name)
-            if cooling and record.opened_at is not None:
-                until = (record.opened_at + config.reset_timeout).astimezone(tz).strftime("%H:%M:%S %Z")
-                since = record.opened_at.astimezone(tz).strftime("%H:%M:%S %Z")
+                until = (view.opened_at + view.reset_timeout).astimezone(tz).strftime("%H:%M:%S %Z")
+                since = view.opened_at.astimezone(tz).strftime("%H:%M:%S %Z")
                 open_.append(f"{name} open since {since}, cools down at {until}")
-            elif cooling:
-                open_.append(f"{name} open")
             elif state == "half-open":
                 trial.append(name)
         summary = "; ".join(lines)

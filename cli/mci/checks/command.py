@@ -20,9 +20,9 @@ import time
 from datetime import timedelta
 from typing import Any, Mapping
 
+from mci.checks import params as P
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.errors import ConfigError, MciError
-from mci.gates import params as P
 from mci.observability.redact import redact
 
 #: Without a gate to size it from the check's timeout (mci.gates.resolve does), stay under the runner's 10s default.

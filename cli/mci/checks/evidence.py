@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
+from mci.checks import params as P
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.errors import ConfigError, MciError
-from mci.gates import params as P
 
 DRILL_KIND = "drill"
 

@@ -14,10 +14,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Mapping
 
+from mci.checks import jsonpath
+from mci.checks import params as P
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.errors import ConfigError, MciError
-from mci.gates import jsonpath
-from mci.gates import params as P
 
 
 def sha256_of(path: Any) -> str:

@@ -16,10 +16,10 @@ from decimal import Decimal
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+from mci.checks import jsonpath
+from mci.checks import params as P
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.errors import ConfigError, MciError
-from mci.gates import jsonpath
-from mci.gates import params as P
 from mci.observability.redact import redact
 
 DEFAULT_WITHIN = timedelta(seconds=9)  # a gate sizes it from the check's timeout (mci.gates.resolve)

@@ -160,7 +160,7 @@ def kite_generate_session(profile: "Profile") -> GenerateSession:
 def _session_error(exc: Exception, secrets: list[str | None]) -> MciError:
     """A Kite client failure as WHAT / WHY / HOW, with every secret masked out of its text."""
     from mci.observability.redact import redact, redact_error
-    from mci.store.breakers import counts_against_broker
+    from mci.brokers.errors import counts_against_broker
 
     if isinstance(exc, MciError):
         return redact_error(exc, secrets)

@@ -21,7 +21,8 @@ from mci.results import Status
 if TYPE_CHECKING:
     from mci.config.model import Profile, Sequence
     from mci.engine.scan import ScanOutcome
-    from mci.engine.sequence import SequenceResult, StepResult
+    from mci.engine.sequence import SequenceResult
+    from mci.results import StepResult
     from mci.steps.base import StepContext
 
 

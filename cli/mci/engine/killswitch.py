@@ -294,7 +294,7 @@ def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta
 
 
 def broker_breaker(profile: "Profile", store: "StateStore", clock: Clock) -> Any:
-    from mci.config.model import BreakerConfig
-    from mci.store.breakers import breaker_for
+    from mci.engine.breaking import declared_breaker
 
-    return breaker_for("broker", profile.breakers.get("broker") or BreakerConfig(), store, clock=clock)
+    del clock  # a breaker is judged in real time (mci.store.breakers.breaker_now), never at a rehearsal's --at
+    return declared_breaker("broker", profile, store)

@@ -12,7 +12,7 @@ will fail the same way every time, so it is never retried.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from mci.errors import BreakerOpenError, UnavailableError
 
@@ -26,7 +26,9 @@ class CheckTimedOut(UnavailableError):
     """An attempt outlived its declared timeout; the runner stopped waiting for it."""
 
 
-__all__ = ["BreakerOpenError", "CheckTimedOut", "RETRYABLE", "build_retrying", "is_retryable"]
+__all__ = ["BreakerOpenError", "CheckTimedOut", "RETRYABLE", "build_retrying", "is_retryable", "retry_after_first"]
+
+T = TypeVar("T")
 
 RETRYABLE: tuple[type[BaseException], ...] = (UnavailableError, TimeoutError)
 
@@ -54,3 +56,27 @@ def build_retrying(policy: "RetryPolicy", *, sleep: Callable[[float], None] = ti
         sleep=sleep,
         reraise=True,
     )
+
+
+def retry_after_first(attempt: Callable[[], T], policy: "RetryPolicy", *,
+                      sleep: Callable[[float], None] = time.sleep) -> T:
+    """`attempt()` under `policy`: the first try plainly (tenacity is not even imported when it succeeds), the
+    rest, after a retryable failure, under tenacity. The first failure is replayed to tenacity so that it counts
+    as attempt one and the declared wait comes before attempt two."""
+    try:
+        return attempt()
+    except BaseException as exc:  # noqa: BLE001 — only a retryable failure is retried; the rest re-raises
+        if policy.attempts <= 1 or not is_retryable(exc):
+            raise
+        first = exc
+    replayed = False
+
+    def again() -> T:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            raise first
+        return attempt()
+
+    result: T = build_retrying(policy, sleep=sleep)(again)
+    return result

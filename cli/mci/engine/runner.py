@@ -15,133 +15,22 @@ timeout, so a hung broker call cannot hang the scan or the process exit.
 from __future__ import annotations
 
 import queue
-import re
 import threading
 import time
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from enum import Enum
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from mci.checks.base import REGISTRY, Check, CheckContext, CheckOutcome
-from mci.config.model import BreakerConfig, Checklist, CheckSpec
+from mci.config.model import Checklist, CheckSpec
 from mci.config.units import format_duration
-from mci.engine.retrying import BreakerOpenError, CheckTimedOut, is_retryable
-from mci.errors import ConfigError, ExitCode, MciError, UnavailableError
-from mci.results import Status, overall
+from mci.engine.breaking import declared_breaker
+from mci.engine.retrying import CheckTimedOut, retry_after_first
+from mci.errors import BreakerOpenError, ConfigError, ExitCode, MciError, UnavailableError
+from mci.observability.redact import redact_message
+from mci.results import ADVISORY, CheckResult, ScanResult, Status, overall
 
 TOKEN_KIND = "token.validity"
-SCHEMA_VERSION = 1
-ADVISORY = "advisory"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    id: str
-    kind: str
-    title: str
-    severity: str
-    status: Status
-    summary: str = ""
-    error: MciError | None = None
-    facts: Mapping[str, Any] = field(default_factory=dict)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    duration: timedelta = timedelta(0)
-    attempts: int = 0
-
-    @property
-    def blocking(self) -> bool:
-        """Whether this result, on its own, fails the run."""
-        if self.status is Status.FAILED:
-            return True
-        return self.status is Status.SKIPPED and self.severity != ADVISORY
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "title": self.title,
-            "severity": self.severity,
-            "status": self.status.value,
-            "summary": self.summary,
-            "attempts": self.attempts,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "duration_s": seconds(self.duration),
-            "error": error_dict(self.error),
-            "facts": jsonable(dict(self.facts)),
-        }
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    checklist: str
-    profile: str
-    status: Status
-    results: tuple[CheckResult, ...]
-    started_at: datetime
-    finished_at: datetime
-    duration: timedelta
-    timezone: str = "Asia/Kolkata"  # the market's zone, for showing instants as the operator reads them
-
-    def counts(self) -> dict[str, int]:
-        out = {s.value: 0 for s in (Status.PASSED, Status.WARNED, Status.FAILED, Status.SKIPPED)}
-        for r in self.results:
-            out[r.status.value] = out.get(r.status.value, 0) + 1
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "profile": self.profile,
-            "checklist": self.checklist,
-            "status": self.status.value,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "duration_s": seconds(self.duration),
-            "counts": self.counts(),
-            "checks": [r.as_dict() for r in self.results],
-        }
-
-
-# -- JSON helpers (shared by the renderers) ---------------------------------------------
-
-
-def seconds(delta: timedelta) -> float:
-    # The one place a float is right: a duration for humans and dashboards, not money.
-    return round(delta.total_seconds(), 3)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def error_dict(error: MciError | None) -> dict[str, str] | None:
-    if error is None:
-        return None
-    return {"what": error.what, "why": error.why, "how": error.how, "code": error.code.name.lower()}
-
-
-def jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return seconds(value)
-    if isinstance(value, Enum):
-        return jsonable(value.value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float):
-        return value
-    return str(value)
 
 
 # -- the runner ---------------------------------------------------------------------------
@@ -168,18 +57,6 @@ def run_checklist(
             )
         seen.add(spec.id)
     return _Run(checklist, ctx, on_update, max_workers).execute()
-
-
-_SECRETISH = re.compile(r"[A-Za-z0-9_\-]{24,}")
-
-
-def _redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "‹redacted›")
-    # Access tokens and keys are long unbroken runs; no useful message word is.
-    text = _SECRETISH.sub("‹redacted›", text)
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def call_with_timeout(fn: Callable[[], Any], timeout: timedelta, on_timeout: Callable[[], MciError],
@@ -378,7 +255,7 @@ class _Run:
         except TimeoutError as exc:
             error = UnavailableError(
                 f"{spec.title or spec.id} timed out",
-                f"a call inside the check timed out: {_redact(str(exc) or 'no detail', self._secrets)}",
+                f"a call inside the check timed out: {redact_message(str(exc) or 'no detail', self._secrets)}",
                 "check the network and the broker's status; the scan may be re-run once it answers",
             )
             return self._failure(spec, self._with_how(spec, error), None, started, t0, job.count)
@@ -414,7 +291,7 @@ class _Run:
 
     def _crashed(self, spec: CheckSpec, exc: BaseException, started: datetime, t0: float, attempts: int) -> CheckResult:
         # Message, not repr: a repr can carry an object's secrets; the message is redacted besides.
-        message = _redact(str(exc), self._secrets)
+        message = redact_message(str(exc), self._secrets)
         error = MciError(
             f"check {spec.id} crashed",
             f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
@@ -431,10 +308,6 @@ class _Run:
         # A fresh MciError: the subclasses' constructors do not take every field, so replace() would not do.
         return MciError(error.what, error.why, spec.how, error.code, error.location,
                         {**error.details, "default_how": error.how})
-
-    def breaker_config(self, name: str) -> BreakerConfig:
-        breakers = getattr(self.ctx.profile, "breakers", None) or {}
-        return breakers.get(name) or BreakerConfig()
 
     def store(self) -> Any:
         with self._store_lock:
@@ -457,26 +330,7 @@ class _Attempts:
         self.count = 0
 
     def run(self) -> CheckOutcome:
-        try:
-            return self._attempt()
-        except BaseException as exc:  # noqa: BLE001
-            if self.spec.retry.attempts <= 1 or not is_retryable(exc):
-                raise
-            first = exc
-        from mci.engine.retrying import build_retrying
-
-        retrying = build_retrying(self.spec.retry, sleep=self.run_.ctx.clock.sleep)
-        replayed = False
-
-        def again() -> CheckOutcome:
-            nonlocal replayed
-            if not replayed:
-                # Replay the first failure so tenacity counts it and waits before attempt two.
-                replayed = True
-                raise first
-            return self._attempt()
-
-        return retrying(again)
+        return retry_after_first(self._attempt, self.spec.retry, sleep=self.run_.ctx.clock.sleep)
 
     def _attempt(self) -> CheckOutcome:
         run, spec = self.run_, self.spec
@@ -485,8 +339,6 @@ class _Attempts:
         timeout = spec.timeout
 
         def body() -> CheckOutcome:
-            if spec.breaker:
-                self._refuse_if_open(spec.breaker)
             if self.impl.uses_broker:
                 run.prime_broker()
             return self.impl().run(run.ctx, spec.params)
@@ -501,54 +353,24 @@ class _Attempts:
                 attempt=self.count,
             )
 
-        try:
+        answered: list[CheckOutcome] = []
+
+        def bounded() -> CheckOutcome:
+            # The timeout inside the breaker's call: a hung attempt counts against the breaker like a failed one.
             outcome: CheckOutcome = call_with_timeout(body, timeout, timed_out, name=f"mci-{spec.id}")
+            answered.append(outcome)
+            return outcome
+
+        if not spec.breaker:
+            return bounded()
+        breaker = declared_breaker(spec.breaker, run.ctx.profile, run.store(), clock=run.ctx.breaker_clock)
+        try:
+            return breaker.call(bounded)
         except BreakerOpenError:
             raise
-        except BaseException as exc:  # noqa: BLE001
-            if spec.breaker and is_retryable(exc):
-                self._record(spec.breaker, failed=True)
+        except Exception:
+            if answered:
+                # The check answered and only the breaker's bookkeeping failed (the state DB busy or read-only):
+                # the verdict stands; system.health reports a store that cannot write.
+                return answered[0]
             raise
-        if spec.breaker:
-            self._record(spec.breaker, failed=False)
-        return outcome
-
-    def _refuse_if_open(self, name: str) -> None:
-        run = self.run_
-        config = run.breaker_config(name)
-        store = run.store()
-        now = run.ctx.breaker_clock.now()
-        if not store.breaker_is_open(name, config.reset_timeout, now):
-            return
-        record = store.breaker(name)
-        from mci.clock import zone
-
-        opened = record.opened_at.astimezone(zone(run._tz)) if record.opened_at else None
-        since = opened.strftime("%Y-%m-%d %H:%M:%S %Z") if opened else "an unknown time"
-        until = (opened + config.reset_timeout).strftime("%H:%M:%S %Z") if opened else "its reset timeout"
-        raise BreakerOpenError(
-            f"circuit breaker {name} is open since {since}",
-            f"{record.fail_counter} failures of calls it guards reached its limit of {config.fail_max}; "
-            f"it refuses calls until {until} and then lets one trial call through",
-            "find why the calls fail (network, broker status, token) and scan again after the cooldown",
-            breaker=name,
-        )
-
-    def _record(self, name: str, *, failed: bool) -> None:
-        run = self.run_
-        config = run.breaker_config(name)
-
-        def write() -> None:
-            store = run.store()
-            now = run.ctx.breaker_clock.now()
-            if failed:
-                store.breaker_record_failure(name, config.fail_max, config.reset_timeout, now)
-            else:
-                store.breaker_record_success(name, now)
-
-        try:
-            call_with_timeout(write, self.spec.timeout, lambda: CheckTimedOut("breaker write timed out", "", ""),
-                              name=f"mci-breaker-{name}")
-        except Exception:  # noqa: BLE001
-            # The verdict stands without the bookkeeping; system.health reports a store that cannot write.
-            pass

@@ -13,7 +13,7 @@ from mci.results import Status
 if TYPE_CHECKING:
     from mci.config.model import Profile
     from mci.engine.lifecycle import Move
-    from mci.engine.runner import CheckResult, ScanResult
+    from mci.results import CheckResult, ScanResult
     from mci.store.state import LifecycleRecord
 
 

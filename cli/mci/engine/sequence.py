@@ -11,13 +11,13 @@ Steps already `done` in the journal for this run are not run again.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 from mci.errors import ExitCode, MciError
-from mci.results import Status
+from mci.results import Status, error_dict
+from mci.results import StepResult as StepResult  # re-exported: the sequence's results are read from here too
 from mci.store import journal as jr
 
 if TYPE_CHECKING:
@@ -31,34 +31,6 @@ DEFAULT_RULES = {
     "end_of_day": "shutdown/end-of-day",
     "emergency": "shutdown/emergency",
 }
-
-
-@dataclass(frozen=True)
-class StepResult:
-    id: str
-    kind: str
-    title: str
-    status: Status
-    summary: str
-    attempts: int = 0
-    error: MciError | None = None
-    facts: Mapping[str, Any] = field(default_factory=dict)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    resumed: bool = False  # done by an earlier invocation of this run; not run again
-
-    def as_dict(self) -> dict[str, Any]:
-        from mci.engine.runner import error_dict, jsonable
-
-        return {
-            "id": self.id, "kind": self.kind, "title": self.title, "status": self.status.value,
-            "summary": self.summary, "attempts": self.attempts, "resumed": self.resumed,
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "duration_s": round((self.finished_at - self.started_at).total_seconds(), 3)
-            if self.started_at and self.finished_at else None,
-            "error": error_dict(self.error), "facts": jsonable(dict(self.facts)),
-        }
 
 
 @dataclass(frozen=True)
@@ -80,8 +52,6 @@ class SequenceResult:
         return next((s for s in self.steps if s.status is Status.FAILED), None)
 
     def as_dict(self) -> dict[str, Any]:
-        from mci.engine.runner import error_dict
-
         return {"run_id": self.run_id, "purpose": self.purpose, "sequence": self.sequence, "status": self.status,
                 "resumed": self.resumed, "error": error_dict(self.error), "steps": [s.as_dict() for s in self.steps]}
 
@@ -112,10 +82,10 @@ def sequence_for(profile: "Profile", purpose: str, *, cache_dir: Path | None = N
 def _step_error(spec: "StepSpec", exc: BaseException) -> MciError:
     if isinstance(exc, MciError):
         return exc
-    from mci.engine.runner import _redact
+    from mci.observability.redact import redact_message
 
     # Anything else is a bug in a step: a failed step with the reason, never a traceback or a pass.
-    return MciError(f"step {spec.id} failed: {type(exc).__name__}", _redact(str(exc) or type(exc).__name__, []),
+    return MciError(f"step {spec.id} failed: {type(exc).__name__}", redact_message(str(exc) or type(exc).__name__),
                     "rerun the command (it resumes at this step); if it fails again, report it with this message",
                     ExitCode.INTERNAL)
 
@@ -218,26 +188,9 @@ class SequenceRun:
                           dict(outcome.facts), started, self.ctx.clock.now())
 
     def _with_retry(self, spec: "StepSpec", attempt: Callable[[], "StepOutcome"]) -> "StepOutcome":
-        from mci.engine.retrying import is_retryable
+        from mci.engine.retrying import retry_after_first
 
-        try:
-            return attempt()
-        except MciError as exc:
-            if spec.retry.attempts <= 1 or not is_retryable(exc):
-                raise
-            first = exc
-        from mci.engine.retrying import build_retrying
-
-        replayed = False
-
-        def again() -> "StepOutcome":
-            nonlocal replayed
-            if not replayed:
-                replayed = True  # tenacity counts the first failure and waits before attempt two
-                raise first
-            return attempt()
-
-        return build_retrying(spec.retry, sleep=self.ctx.clock.sleep)(again)
+        return retry_after_first(attempt, spec.retry, sleep=self.ctx.clock.sleep)
 
     def _guarded(self, spec: "StepSpec", impl: Any) -> "StepOutcome":
         from mci.engine.retrying import CheckTimedOut
@@ -250,11 +203,9 @@ class SequenceRun:
 
         call = body
         if spec.breaker:
-            from mci.config.model import BreakerConfig
-            from mci.store.breakers import breaker_for
+            from mci.engine.breaking import declared_breaker
 
-            config = self.ctx.profile.breakers.get(spec.breaker) or BreakerConfig()
-            breaker = breaker_for(spec.breaker, config, self.ctx.store)
+            breaker = declared_breaker(spec.breaker, self.ctx.profile, self.ctx.store)
 
             def call() -> "StepOutcome":
                 return breaker.call(body)
@@ -273,6 +224,7 @@ class SequenceRun:
 
 def context_for(profile: "Profile", clock: Any, state_dir: Path, purpose: str, *,
                 progress: Callable[[str], None] | None = None, store: Any = None) -> "StepContext":
+    from mci.engine.lifecycle import Lifecycle
     from mci.steps.base import StepContext
     from mci.store.journal import Journal
     from mci.store.state import StateStore
@@ -280,7 +232,8 @@ def context_for(profile: "Profile", clock: Any, state_dir: Path, purpose: str, *
     store = store if store is not None else StateStore.open(state_dir)
     return StepContext(profile=profile, clock=clock, state_dir=state_dir, store=store,
                        journal=Journal(store, profile.name), purpose=purpose,
-                       progress=progress or (lambda message: None))
+                       progress=progress or (lambda message: None),
+                       lifecycle_factory=lambda: Lifecycle(store, profile.name))
 
 
 def sequence_named(target: str, profile: "Profile | None", *, cache_dir: Path | None = None) -> "Sequence":

@@ -16,7 +16,7 @@ from mci.results import Status
 
 if TYPE_CHECKING:
     from mci.config.model import Profile
-    from mci.engine.runner import CheckResult, ScanResult
+    from mci.results import CheckResult, ScanResult
     from mci.gates.resolve import Gate
 
 
@@ -45,8 +45,8 @@ def run_gate(
     from mci.approvals import ApprovalBook
     from mci.brokers.factory import broker_for
     from mci.checks import load_all
+    from mci.checks.params import GateContext
     from mci.engine.runner import run_checklist
-    from mci.gates.params import GateContext
     from mci.store.state import StateStore
 
     load_all()

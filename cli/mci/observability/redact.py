@@ -94,3 +94,17 @@ def scrub_value(value: Any) -> Any:  # any JSON-like value
     if isinstance(value, (list, tuple)):
         return [scrub_value(v) for v in value]
     return value
+
+
+# -- exception messages shown in a result -------------------------------------------------------
+
+# Access tokens and keys are long unbroken runs; no useful message word is.
+_LONG_RUN = _re.compile(r"[A-Za-z0-9_\-]{24,}")
+MESSAGE_MAX = 300
+
+
+def redact_message(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """An exception's message fit for a result (a crashed check or step): the named secrets and every
+    credential-shaped run of 24 or more characters masked, at most MESSAGE_MAX characters."""
+    text = _LONG_RUN.sub(MASK, redact(text, secrets))
+    return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 3] + "..."

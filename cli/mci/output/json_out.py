@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mci.engine.runner import ScanResult
+    from mci.results import ScanResult
 
 
 def scan_to_json(result: "ScanResult", *, indent: int | None = 2) -> str:

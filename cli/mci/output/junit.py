@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from mci.results import Status
 
 if TYPE_CHECKING:
-    from mci.engine.runner import CheckResult, ScanResult
+    from mci.results import CheckResult, ScanResult
 
 
 def _secs(delta: timedelta) -> str:

@@ -8,7 +8,7 @@ from mci.output.text import _ANSI, MARKS, _paint
 from mci.results import Status
 
 if TYPE_CHECKING:
-    from mci.engine.sequence import StepResult
+    from mci.results import StepResult
 
 
 def step_line(step: "StepResult", *, color: bool) -> str:

@@ -13,7 +13,7 @@ from mci.results import Status
 
 if TYPE_CHECKING:
     from mci.config.model import Checklist
-    from mci.engine.runner import CheckResult, ScanResult
+    from mci.results import CheckResult, ScanResult
 
 MARKS = {
     Status.PASSED: "✔",

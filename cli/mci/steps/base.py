@@ -37,6 +37,8 @@ class StepContext:
     run_id: str = ""
     broker_factory: Callable[[], "Broker"] | None = None
     engine_factory: Callable[[], "EngineControl"] | None = None
+    # The engine gives it (engine.sequence.context_for): a step acts on the lifecycle without importing the engine.
+    lifecycle_factory: Callable[[], "Lifecycle"] | None = None
     progress: Callable[[str], None] = lambda message: None
     selection: "Selection | None" = None  # a scoped emergency (mci.flatten.scope); None: the whole account
     _broker: "Broker | None" = field(default=None, repr=False)
@@ -68,9 +70,9 @@ class StepContext:
 
     @property
     def lifecycle(self) -> "Lifecycle":
-        from mci.engine.lifecycle import Lifecycle
-
-        return Lifecycle(self.store, self.profile.name)
+        if self.lifecycle_factory is None:
+            raise RuntimeError("this StepContext has no lifecycle: build it with mci.engine.sequence.context_for")
+        return self.lifecycle_factory()
 
     def audit(self, kind: str, data: Mapping[str, Any]) -> None:
         """Append an audit record; callable from worker threads (order actions run in parallel)."""

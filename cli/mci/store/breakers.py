@@ -3,17 +3,17 @@
 A breaker the 09:00 scan opened is still open for the 09:01 ignite: both read
 the `breakers` table (name, state, fail_counter, opened_at) that
 StateStore.breaker() reads, in pybreaker's own vocabulary ('closed', 'open',
-'half-open'). opened_at is pybreaker's wall-clock UTC instant, stored as
-ISO-8601 UTC like every instant in the DB, because a cooldown is real elapsed
-time. Every state change appends a ("breaker", {name, from, to}) audit record
+'half-open'). opened_at is the breaker clock's instant, stored as ISO-8601
+UTC like every instant in the DB. Every state change appends a ("breaker", {name, from, to}) audit record
 in the same transaction as the change.
 
-Only failures that are the broker's fault count: UnavailableError (an MciError
-with exit code UNAVAILABLE), OS / network errors (requests' errors are
-OSErrors) and Kite's NetworkException / DataException / 5xx GeneralException.
-An order rejected for bad input, a bad token or a bug in mci does not open a
-breaker — and, as pybreaker does for excluded errors, counts as an answer from
-the broker (it resets the consecutive-failure count).
+What counts as a failure is the caller's to say (`counts`: mci.brokers.errors.counts_against_broker
+for the broker breakers): the store keeps the state and knows nothing of brokers. An excluded error
+counts, as pybreaker does, as an answer from the broker (it resets the consecutive-failure count).
+
+Breakers are judged at their own clock (real time unless a test injects one): it dates an opening and
+decides when the cooldown is over, so a rehearsal's --at can neither open a breaker "hours ago" nor keep
+one open for hours.
 
 A refused call raises BreakerOpenError: both a pybreaker.CircuitBreakerError
 and an UnavailableError with WHAT / WHY / HOW (exit 3).
@@ -31,34 +31,15 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import pybreaker
 
-from mci.clock import Clock
+from mci.clock import Clock, zone
 from mci.errors import BreakerOpenError as RefusedByBreaker
-from mci.errors import ExitCode, MciError, UsageError
+from mci.errors import MciError, UsageError
 from mci.store.state import BreakerRecord, StateStore
 
 T = TypeVar("T")
 
 STATES = (pybreaker.STATE_CLOSED, pybreaker.STATE_OPEN, pybreaker.STATE_HALF_OPEN)
-
-# Kite errors that mean the broker (or the road to it) is unwell, not that the request was wrong.
-_KITE_OUTAGES = {"NetworkException", "DataException"}
-
-
-def counts_against_broker(exc: BaseException) -> bool:
-    """True for failures a breaker should count: the broker is down or unreachable."""
-    if isinstance(exc, MciError):
-        return exc.code == ExitCode.UNAVAILABLE
-    if isinstance(exc, OSError):  # ConnectionError, TimeoutError, socket errors, requests' RequestException
-        return True
-    if type(exc).__module__.startswith("kiteconnect"):
-        name = type(exc).__name__
-        code = getattr(exc, "code", 0) or 0
-        return name in _KITE_OUTAGES or (name == "GeneralException" and (code >= 500 or code == 429))
-    return False
-
-
-def _excluded(exc: BaseException) -> bool:
-    return not counts_against_broker(exc)
+_COOLING = "Timeout not elapsed yet, circuit breaker still open"  # pybreaker's words for a refusal
 
 
 class BreakerOpenError(RefusedByBreaker, pybreaker.CircuitBreakerError):
@@ -93,7 +74,7 @@ class DbCircuitBreakerStorage(pybreaker.CircuitBreakerStorage):
     def state(self, state: str) -> None:
         if state not in STATES:
             raise ValueError(f"unknown breaker state {state!r}")
-        # A closed breaker has no opening instant: keeps StateStore.breaker_is_open and pybreaker agreeing.
+        # A closed breaker has no opening instant: keeps breaker_views and pybreaker agreeing.
         self._modify(lambda r: replace(r, state=state, opened_at=None if state == pybreaker.STATE_CLOSED else r.opened_at))
 
     def increment_counter(self) -> None:
@@ -126,8 +107,40 @@ class DbCircuitBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._modify(lambda r: replace(r, opened_at=moment))
 
 
+class _OpenState(pybreaker.CircuitOpenState):
+    """pybreaker's open state, with the cooldown judged at the breaker's clock instead of datetime.now()."""
+
+    def before_call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        breaker = self._breaker
+        assert isinstance(breaker, MciCircuitBreaker)
+        opened_at = breaker._state_storage.opened_at
+        if opened_at and breaker.clock.now() < opened_at + timedelta(seconds=breaker.reset_timeout):
+            raise pybreaker.CircuitBreakerError(_COOLING)
+        breaker.half_open()
+        return breaker.call(func, *args, **kwargs)
+
+
 class MciCircuitBreaker(pybreaker.CircuitBreaker):
-    """A pybreaker CircuitBreaker whose refusals are WHAT / WHY / HOW errors."""
+    """A pybreaker CircuitBreaker whose refusals are WHAT / WHY / HOW errors, dated by an injectable clock and
+    shown in the market's time zone."""
+
+    def __init__(self, *, clock: Clock, timezone: str, **kwargs: Any):
+        self.clock = clock
+        self.timezone = timezone
+        super().__init__(**kwargs)
+
+    def _create_new_state(self, new_state: str, prev_state: pybreaker.CircuitBreakerState | None = None,
+                          notify: bool = False) -> pybreaker.CBStateType:
+        if new_state == pybreaker.STATE_OPEN:
+            return _OpenState(self, prev_state=prev_state, notify=notify)
+        return super()._create_new_state(new_state, prev_state, notify)
+
+    def open(self) -> bool:
+        # pybreaker's open(), dated by this breaker's clock.
+        with self._lock:
+            self._state_storage.opened_at = self.clock.now()
+            self.state = self._state_storage.state = pybreaker.STATE_OPEN
+            return self._throw_new_error_on_trip
 
     def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -139,6 +152,8 @@ class MciCircuitBreaker(pybreaker.CircuitBreaker):
 
     def _refusal(self, message: str, cause: BaseException | None) -> BreakerOpenError:
         timeout = timedelta(seconds=self.reset_timeout)
+        if message == _COOLING:
+            return self._cooling(timeout)
         last = ""
         if isinstance(cause, MciError):
             last = f"; the last failure: {cause.what}"
@@ -158,6 +173,21 @@ class MciCircuitBreaker(pybreaker.CircuitBreaker):
             breaker=self.name,
         )
 
+    def _cooling(self, timeout: timedelta) -> BreakerOpenError:
+        """Refused without calling: open since when, for how many failures, until when."""
+        opened_at = self._state_storage.opened_at
+        opened = opened_at.astimezone(zone(self.timezone)) if opened_at else None
+        since = opened.strftime("%Y-%m-%d %H:%M:%S %Z") if opened else "an unknown time"
+        until = (opened + timeout).strftime("%H:%M:%S %Z") if opened else "its reset timeout"
+        return BreakerOpenError(
+            f"circuit breaker {self.name} is open since {since}",
+            f"{self.fail_counter} failures of calls it guards reached its limit of {self.fail_max}; "
+            f"it refuses calls until {until} and then lets one trial call through",
+            "find why the calls fail (network, broker status, token) and try again after the cooldown, "
+            f"or `mci breaker reset {self.name}` once it is fixed",
+            breaker=self.name,
+        )
+
 
 def breaker_now() -> datetime:
     """The instant breakers are judged at: always real time. A cooldown is elapsed time, and an --at
@@ -165,12 +195,17 @@ def breaker_now() -> datetime:
     return Clock().now()
 
 
-def breaker_for(name: str, cfg: Any, store: StateStore, *, clock: Clock | None = None) -> MciCircuitBreaker:
-    """The named breaker, configured by `cfg` (a BreakerConfig), its state shared through `store`."""
+def breaker_for(name: str, cfg: Any, store: StateStore, *, counts: Callable[[BaseException], bool],
+                clock: Clock | None = None, timezone: str = "Asia/Kolkata") -> MciCircuitBreaker:
+    """The named breaker, configured by `cfg` (a BreakerConfig), its state shared through `store`; `counts`
+    says which failures count against it. One instance per thread: pybreaker serialises the calls of one."""
+    clock = clock or Clock()  # real time unless a test injects its own
     return MciCircuitBreaker(
+        clock=clock,
+        timezone=timezone,
         fail_max=cfg.fail_max,
         reset_timeout=cfg.reset_timeout.total_seconds(),
-        exclude=[_excluded],
+        exclude=[lambda exc: not counts(exc)],
         state_storage=DbCircuitBreakerStorage(name, store, clock),
         name=name,
     )
@@ -203,8 +238,9 @@ def breaker_views(configs: Mapping[str, Any], store: StateStore, now: datetime) 
     for name, cfg in sorted(configs.items()):
         record = store.breaker(name)
         state, trial_in = record.state, None
-        if record.state == pybreaker.STATE_OPEN and record.opened_at is not None:
-            left = record.opened_at + cfg.reset_timeout - now
+        if record.state == pybreaker.STATE_OPEN:
+            # As pybreaker judges it: an open breaker with no opening instant lets its trial through.
+            left = record.opened_at + cfg.reset_timeout - now if record.opened_at is not None else timedelta(0)
             if left > timedelta(0):
                 trial_in = left
             else:

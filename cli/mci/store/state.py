@@ -13,8 +13,8 @@ import os
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, cast
 
@@ -436,31 +436,6 @@ class StateStore:
             "opened_at = excluded.opened_at",
             (record.name, record.state, record.fail_counter, _iso(record.opened_at) if record.opened_at else None),
         )
-
-    def breaker_is_open(self, name: str, reset_timeout: timedelta, now: datetime) -> bool:
-        """Open and still cooling down. After reset_timeout it lets one trial call through (half-open)."""
-        record = self.breaker(name)
-        if record.state != "open" or record.opened_at is None:
-            return False
-        return now - record.opened_at < reset_timeout
-
-    def breaker_record_failure(self, name: str, fail_max: int, reset_timeout: timedelta, now: datetime) -> BreakerRecord:
-        with self.transaction():
-            current = self.breaker(name)
-            failures = current.fail_counter + 1
-            # A failed half-open trial re-opens without a change of state name: audit it all the same.
-            reopens = current.state == "open" and current.opened_at is not None and now - current.opened_at >= reset_timeout
-            if reopens or (failures >= fail_max and current.state != "open"):
-                updated = BreakerRecord(name, "open", failures, now)  # open for a full timeout from now
-            else:
-                updated = replace(current, fail_counter=failures)
-            return self.modify_breaker(name, lambda _: updated, now, audit={"event": "reopened"} if reopens else None)[1]
-
-    def breaker_record_success(self, name: str, now: datetime) -> BreakerRecord:
-        return self.modify_breaker(name, lambda _: BreakerRecord(name, "closed", 0, None), now)[1]
-
-    def breaker_reset(self, name: str, now: datetime) -> BreakerRecord:
-        return self.breaker_record_success(name, now)
 
     def breakers(self) -> list[BreakerRecord]:
         """Every breaker the database has seen, by name."""

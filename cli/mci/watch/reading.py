@@ -39,8 +39,8 @@ def _as_error(exc: BaseException, action: str) -> MciError:
 class Reader:
     def __init__(self, profile: "Profile", state_dir: Path, clock: Clock, store: "StateStore", interval: timedelta,
                  broker_factory: Callable[[], "Broker"] | None = None):
-        from mci.config.model import BreakerConfig, RetryPolicy
-        from mci.store.breakers import breaker_for
+        from mci.config.model import RetryPolicy
+        from mci.engine.breaking import declared_breaker
 
         self.profile = profile
         self.state_dir = state_dir
@@ -48,7 +48,7 @@ class Reader:
         self._factory = broker_factory
         self._broker: "Broker | None" = None
         self.answers: "tuple[Funds, list[Position], list[Order]] | None" = None  # the last good read's, for the feed
-        self.breaker = breaker_for(BREAKER, profile.breakers.get(BREAKER) or BreakerConfig(), store)
+        self.breaker = declared_breaker(BREAKER, profile, store)
         # One quick retry, well inside the interval: the broker adapters retry their own calls too.
         self.policy = RetryPolicy(attempts=2, initial=min(interval / 4, timedelta(milliseconds=250)),
                                   max_wait=max(interval / 2, timedelta(milliseconds=100)), jitter=False)
@@ -72,25 +72,10 @@ class Reader:
                 pass
 
     def _guarded(self, action: str, fn: Callable[[], Any]) -> Any:
-        from mci.engine.retrying import build_retrying, is_retryable
+        from mci.engine.retrying import retry_after_first
 
         def attempts() -> Any:
-            try:
-                return fn()
-            except MciError as exc:
-                if not is_retryable(exc):
-                    raise
-                first = exc
-            replayed = False
-
-            def again() -> Any:
-                nonlocal replayed
-                if not replayed:  # tenacity counts the first failure and waits before attempt two
-                    replayed = True
-                    raise first
-                return fn()
-
-            return build_retrying(self.policy, sleep=self.clock.sleep)(again)
+            return retry_after_first(fn, self.policy, sleep=self.clock.sleep)
 
         try:
             return self.breaker.call(attempts)
