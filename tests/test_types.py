@@ -19,8 +19,10 @@ NOT_YET = ["commands/", "app.py", "typer_lazy.py",  # the CLI layer (issue 18, t
 def test_mypy_strict_passes_on_the_package() -> None:
     # Anchored at the package: "app.py" is cli/mci/app.py, never a module of that name deeper down.
     exclude = "/mci/(" + "|".join(re.escape(p) if p.endswith("/") else re.escape(p) + "$" for p in NOT_YET) + ")"
-    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "-p", "mci", "--exclude", exclude],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # NOT_YET's modules are still read where imported (for the types they export); their own errors are not
+    # reported. Silent by flag, not by where the venv's editable install happens to point.
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports", "silent", "-p", "mci",
+                           "--exclude", exclude], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     # Every module but NOT_YET's was checked: the exclusion hides nothing else.
     package = ROOT / "cli" / "mci"
