@@ -359,7 +359,7 @@ def test_breaker_opening_mid_retries_stops_the_retries(tmp_path):
                            context(tmp_path, breakers={"broker": BreakerConfig(2, timedelta(seconds=60))}))
     net = by_id(result)["net"]
     assert len(calls) == 2
-    assert net.status is Status.FAILED and "circuit breaker broker is open" in net.error.what
+    assert net.status is Status.FAILED and "circuit breaker broker opened on this failure" in net.error.what
 
 
 def test_on_update_sees_pending_running_and_final_states(tmp_path):

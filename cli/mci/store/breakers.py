@@ -159,14 +159,17 @@ class MciCircuitBreaker(pybreaker.CircuitBreaker):
             last = f"; the last failure: {cause.what}"
         elif cause is not None:
             last = f"; the last failure: {type(cause).__name__}"
+        # The call that trips the breaker was made and failed: say so, and that the next ones will not be made.
+        what = f"circuit breaker {self.name} opened on this failure: the next calls are not made"
         if "threshold" in message:
             why = f"the calls it guards failed {self.fail_counter} times in a row (fail_max {self.fail_max}){last}"
         elif "Trial" in message:
             why = f"it was half-open and the trial call failed{last}"
         else:
+            what = f"circuit breaker {self.name} is open: the call was not made"
             why = "the calls it guards failed repeatedly and its cooldown has not elapsed"
         return BreakerOpenError(
-            f"circuit breaker {self.name} is open: the call was not made",
+            what,
             why,
             f"it lets a trial call through {_human(timeout)} after it opened; find why the broker calls fail "
             f"(network, broker status, token), or `mci breaker reset {self.name}` once it is fixed",
