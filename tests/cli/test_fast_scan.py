@@ -126,6 +126,7 @@ def test_a_plain_scan_leaves_no_resource_to_the_exit_collection(tmp_path):
 def test_the_fast_path_knows_every_option_of_the_typer_scan_command():
     """A new `scan` option (or envvar, or output) added to the typer command must be taught to the fast path,
     which would otherwise run the scan without it: this fails first."""
+    import click
     import typer.main
 
     from mci import app
@@ -136,4 +137,5 @@ def test_the_fast_path_knows_every_option_of_the_typer_scan_command():
     assert options == fast._OPTIONS
     assert {p.name: p.envvar for p in command.params if p.envvar} == fast._ENV
     output = next(p for p in command.params if p.name == "output")
-    assert tuple(output.type.choices) == fast._SCAN_OUTPUTS
+    offered = output.shell_complete(click.Context(command), "")  # the formats the command accepts (common.output_option)
+    assert tuple(item.value for item in offered) == fast._SCAN_OUTPUTS

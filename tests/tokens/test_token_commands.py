@@ -16,7 +16,9 @@ from urllib.parse import parse_qs
 import pytest
 
 from mci.clock import Clock, zone
+from mci.brokers import kite_session
 from mci.commands import token as command
+from mci.commands import token_cli
 from mci.errors import ExitCode, MciError, UnavailableError, UsageError
 from mci.store.state import StateStore
 
@@ -102,7 +104,7 @@ def test_login_json_keeps_stdout_pure_json(capsys, tmp_path, profile, env):
 
 def test_the_default_login_url_is_kites(profile):
     plain = replace(profile, broker=replace(profile.broker, login_url=None))
-    assert command.login_url(plain) == "https://kite.zerodha.com/connect/login?v=3&api_key=simkey-4321"
+    assert kite_session.login_url(plain) == "https://kite.zerodha.com/connect/login?v=3&api_key=simkey-4321"
 
 
 @pytest.mark.parametrize("text, token", [
@@ -112,7 +114,7 @@ def test_the_default_login_url_is_kites(profile):
     (f"?status=success&request_token={REQUEST}", REQUEST),
 ])
 def test_parse_request_token(text, token):
-    assert command.parse_request_token(text) == token
+    assert kite_session.parse_request_token(text) == token
 
 
 @pytest.mark.parametrize("text, code", [
@@ -123,7 +125,7 @@ def test_parse_request_token(text, token):
 ])
 def test_bad_request_tokens(text, code):
     with pytest.raises(MciError) as bad:
-        command.parse_request_token(text)
+        kite_session.parse_request_token(text)
     assert bad.value.code == code
 
 
@@ -163,11 +165,11 @@ def test_memory_only_mode_refuses_login_before_asking_kite(tmp_path, profile):
 
 def test_a_recent_login_time_wins_over_now():
     just_before = datetime(2026, 11, 23, 5, 59, 58)  # naive, IST: as Kite sends it
-    issued = command.issue_time(just_before, datetime(2026, 11, 23, 6, 0, 1, tzinfo=IST))
+    issued = kite_session.issue_time(just_before, datetime(2026, 11, 23, 6, 0, 1, tzinfo=IST))
     assert issued == just_before.replace(tzinfo=IST)  # so it dies at 06:00 today, not tomorrow
-    assert command.issue_time(datetime(2021, 1, 1, 16, 15, 14), NOW) == NOW  # stale: ignored
-    assert command.issue_time("2026-11-23 08:59:00", NOW) == datetime(2026, 11, 23, 8, 59, tzinfo=IST)
-    assert command.issue_time(None, NOW) == NOW
+    assert kite_session.issue_time(datetime(2021, 1, 1, 16, 15, 14), NOW) == NOW  # stale: ignored
+    assert kite_session.issue_time("2026-11-23 08:59:00", NOW) == datetime(2026, 11, 23, 8, 59, tzinfo=IST)
+    assert kite_session.issue_time(None, NOW) == NOW
 
 
 def test_set_from_stdin(capsys, tmp_path, profile, env):
@@ -227,7 +229,7 @@ def test_paper_profiles_have_no_kite_login():
     from mci.config import load_profile
 
     with pytest.raises(UsageError) as refused:
-        command.kite_generate_session(load_profile(None))
+        kite_session.kite_generate_session(load_profile(None))
     assert "paper" in refused.value.what
 
 
@@ -305,7 +307,7 @@ def test_register_wires_token_and_breaker_subcommands(tmp_path, monkeypatch):
     def main() -> None:
         """test app"""
 
-    command.register(app)
+    token_cli.register(app)
     monkeypatch.setenv("MCI_HOME", str(tmp_path))
     runner = CliRunner()
     result = runner.invoke(app, ["token", "status", "-o", "json", "--at", "2026-11-23T09:00"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -12,13 +13,13 @@ def register(app: "typer.Typer") -> None:
     import typer
 
     from mci.commands.common import OUTPUT_OPT as output_opt
-    from mci.commands.common import text_or_json
+    from mci.commands.common import output_format
 
-    def directory_for(output: str):
+    def directory_for(output: str) -> Path:
         # Not common.setup: it reads the stored clock, which these commands must manage even when it is damaged.
         from mci.paths import state_dir
 
-        text_or_json(output)
+        output_format(output)
         return state_dir()
 
     clock_app = typer.Typer(help="One rehearsal clock for the state directory, shared by every command run there.",

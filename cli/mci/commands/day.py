@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from mci.clock import Clock
 from mci.output.console import color_enabled, emit, emit_json
+
+if TYPE_CHECKING:
+    from mci.config.model import Profile
+    from mci.engine.shutdown import ShutdownOutcome
+    from mci.flatten.scope import Selection
 
 
 def _printer(output: str) -> Callable[[Any], None] | None:
@@ -18,7 +24,7 @@ def _printer(output: str) -> Callable[[Any], None] | None:
     return lambda step: emit(step_line(step, color=color))
 
 
-def _profile(profile_path: Path | None, state_dir: Path):
+def _profile(profile_path: Path | None, state_dir: Path) -> "Profile":
     from mci.config import load_profile
 
     return load_profile(profile_path, cache_dir=state_dir / "cache")
@@ -97,10 +103,10 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
         if outcome.remaining:
             from mci.flatten.report import unclosed_line
 
-            for item in (outcome.report or {}).get("unclosed") or []:
-                emit(f"  could not close: {unclosed_line(item)}")
-        for item in outcome.unprotected:
-            emit(f"  kept WITHOUT a stop: {item}")
+            for unclosed in (outcome.report or {}).get("unclosed") or []:
+                emit(f"  could not close: {unclosed_line(unclosed)}")
+        for position in outcome.unprotected:
+            emit(f"  kept WITHOUT a stop: {position}")
         if outcome.scope is not None:
             from mci.flatten.scope import describe
 
@@ -113,13 +119,13 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
     return int(outcome.exit_code)
 
 
-def _ist(moment) -> str:
+def _ist(moment: datetime | None) -> str:
     from mci.clock import zone
 
     return moment.astimezone(zone("Asia/Kolkata")).strftime("%H:%M:%S IST") if moment else "an unknown time"
 
 
-def _fresh_remaining(profile, clock: Clock, state_dir: Path, outcome):
+def _fresh_remaining(profile: "Profile", clock: Clock, state_dir: Path, outcome: "ShutdownOutcome") -> "ShutdownOutcome":
     """A NOT FLAT list is read again as it is shown: nobody should close by hand what already closed."""
     from dataclasses import replace
 
@@ -145,7 +151,7 @@ def _fresh_remaining(profile, clock: Clock, state_dir: Path, outcome):
                         f"at the broker now; {latch}")
 
 
-def _report_lines(outcome) -> list[str]:
+def _report_lines(outcome: "ShutdownOutcome") -> list[str]:
     """What the kill could do, one line each: the engine, the flatten, where it audited, the latch."""
     r = outcome.report or {}
     flat = {True: "yes", False: "NO: positions or orders remain", None: "unknown: the book could not be read"}
@@ -159,17 +165,18 @@ def _report_lines(outcome) -> list[str]:
     return lines
 
 
-def _latched_text(outcome, r: dict) -> str:
+def _latched_text(outcome: "ShutdownOutcome", r: dict[str, Any]) -> str:
     if not r.get("latched"):
         return "NO — " + str(r.get("latch_error") or "?")
     if outcome.scope is not None:
         from mci.flatten.scope import Selection
 
-        return f"yes (scope {Selection.from_dict(outcome.scope).label()}; the profile itself is not halted)"
+        return f"yes (scope {cast('Selection', Selection.from_dict(outcome.scope)).label()}; the profile itself is not halted)"
     return "yes (halted)"
 
 
-def _observe_shutdown(profile, clock: Clock, state_dir: Path, outcome, mode: str, command: str, started: float,
+def _observe_shutdown(profile: "Profile", clock: Clock, state_dir: Path, outcome: "ShutdownOutcome", mode: str,
+                      command: str, started: float,
                       metrics_file: Path | None) -> None:
     """Log, notify (kill_switch, shutdown_incomplete), write the metrics: none of it can change the outcome."""
     from mci.observability.logs import event

@@ -9,12 +9,6 @@ if TYPE_CHECKING:
     import typer
 
 
-def _day():
-    from mci.commands import day
-
-    return day
-
-
 def register(app: "typer.Typer") -> None:
     import typer
 
@@ -39,7 +33,9 @@ def register(app: "typer.Typer") -> None:
               unavailable, 4 refused (not armed, stale scan, halted), 5 another mci command holds the profile.
         """
         clock, directory = setup(output, at)
-        raise typer.Exit(_day().ignite(profile, clock, directory, output, scan_first=scan, dry_run=dry_run,
+        from mci.commands import day as command
+
+        raise typer.Exit(command.ignite(profile, clock, directory, output, scan_first=scan, dry_run=dry_run,
                                      metrics_file=metrics_file))
 
     @app.command()
@@ -67,7 +63,9 @@ def register(app: "typer.Typer") -> None:
             raise UsageError("--emergency and --end-of-day together", "they are different sequences",
                              "choose one: --end-of-day for the close, --emergency to flatten now")
         mode = "emergency" if emergency else "end_of_day" if end_of_day else "graceful"
-        raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode=mode, metrics_file=metrics_file))
+        from mci.commands import day as command
+
+        raise typer.Exit(command.shutdown(profile, clock, directory, output, mode=mode, metrics_file=metrics_file))
 
     @app.command()
     def kill(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
@@ -112,7 +110,9 @@ def register(app: "typer.Typer") -> None:
             from mci.flatten.scope import Selection
 
             selection = Selection.of(product, symbol, tag)
-        raise typer.Exit(_day().shutdown(profile, clock, directory, output, mode="emergency",
+        from mci.commands import day as command
+
+        raise typer.Exit(command.shutdown(profile, clock, directory, output, mode="emergency",
                                          metrics_file=metrics_file, command="kill", selection=selection))
 
     @app.command()
@@ -128,7 +128,9 @@ def register(app: "typer.Typer") -> None:
               accept the pause (lifecycle unchanged), 4 refused (not running), 5 locked.
         """
         clock, directory = setup(output, at)
-        raise typer.Exit(_day().reduce(profile, clock, directory, output, action="pause", reason=reason))
+        from mci.commands import day as command
+
+        raise typer.Exit(command.reduce(profile, clock, directory, output, action="pause", reason=reason))
 
     @app.command()
     def resume(
@@ -143,7 +145,9 @@ def register(app: "typer.Typer") -> None:
               be reached (lifecycle unchanged), 4 refused (not reducing, or a hard limit breached), 5 locked.
         """
         clock, directory = setup(output, at)
-        raise typer.Exit(_day().reduce(profile, clock, directory, output, action="resume", reason=reason))
+        from mci.commands import day as command
+
+        raise typer.Exit(command.reduce(profile, clock, directory, output, action="resume", reason=reason))
 
     @app.command()
     def reset(
@@ -158,7 +162,9 @@ def register(app: "typer.Typer") -> None:
         Exit: 0 reset, 2 without --confirm, 4 not halted.
         """
         clock, directory = setup(output, at)
-        raise typer.Exit(_day().reset(profile, clock, directory, output, confirm=confirm, reason=reason))
+        from mci.commands import day as command
+
+        raise typer.Exit(command.reset(profile, clock, directory, output, confirm=confirm, reason=reason))
 
     @app.command()
     def graph(
@@ -172,4 +178,6 @@ def register(app: "typer.Typer") -> None:
         Example:  mci graph graceful > graceful.mmd
         """
         _clock, directory = setup("text", None)
-        raise typer.Exit(_day().graph(profile, directory, target))
+        from mci.commands import day as command
+
+        raise typer.Exit(command.graph(profile, directory, target))

@@ -14,7 +14,7 @@ def register(app: "typer.Typer") -> None:
 
     from mci.commands.common import OUTPUT_OPT as output_opt
     from mci.commands.common import PROFILE_OPT as profile_opt
-    from mci.commands.common import text_or_json
+    from mci.commands.common import output_format
 
     @app.command()
     def drill(
@@ -44,7 +44,7 @@ def register(app: "typer.Typer") -> None:
               2 usage, or a profile the drill must not rehearse (real Kite root, systemd engine)
               3 could not start (a port, the simulator, the state directory)   130 interrupted
         """
-        text_or_json(output)
+        output_format(output)
         from mci.commands import drill as command
         from mci.paths import state_dir
 

@@ -64,7 +64,7 @@ def _refused_by_click(path: str) -> bool:
 
 def run_scan(values: Mapping[str, str]) -> int:
     """What `mci scan` through typer does with these values, from the main callback to the exit code."""
-    output = "text"  # errors before the scan's body render as text, as app._Run.output does
+    output = "text"  # errors before the scan's body render as text, as app.run's Invocation does
     try:
         try:
             from mci.commands.metrics_opt import metrics_path
@@ -94,8 +94,8 @@ def run_scan(values: Mapping[str, str]) -> int:
                 raise
             from click.utils import PacifyFlushWrapper
 
-            sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
-            sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
+            sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[operator]  # click 8.5 types it as object
+            sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[operator]
             return 1
     except SystemExit as stop:
         code = stop.code

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from mci.clock import Clock
 from mci.errors import UsageError
 from mci.output.console import color_enabled, emit, emit_json, interactive
 
+if TYPE_CHECKING:
+    from mci.config.model import Profile
 
-def _profile(profile_path: Optional[Path], state_dir: Path):  # -> Profile
+
+def _profile(profile_path: Optional[Path], state_dir: Path) -> "Profile":
     from mci.config import load_profile
 
     return load_profile(profile_path, cache_dir=state_dir / "cache")

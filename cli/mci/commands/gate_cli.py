@@ -16,7 +16,7 @@ def register(app: "typer.Typer") -> None:
     from mci.commands.common import METRICS_OPT as metrics_opt
     from mci.commands.common import OUTPUT_OPT as output_opt
     from mci.commands.common import PROFILE_OPT as profile_opt
-    from mci.commands.common import setup
+    from mci.commands.common import TEXT_JSON_OR_JUNIT, output_option, setup
 
     gate_app = typer.Typer(help="Deployment gates: go/no-go checklists (CI quality, smoke, safety audit, go-live) "
                                 "and their sign-offs.", no_args_is_help=True)
@@ -28,7 +28,7 @@ def register(app: "typer.Typer") -> None:
                                              help="Another approvals file to read (repeatable); "
                                                   "$MCI_HOME/approvals.jsonl and ./.mci/approvals.jsonl are always read."),
         profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
-        output: str = typer.Option("text", "--output", "-o", help="text, json or junit."),
+        output: str = output_option(*TEXT_JSON_OR_JUNIT),
         metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
         """Run a gate's checks and give the verdict; the result is written to the audit log.
@@ -40,19 +40,10 @@ def register(app: "typer.Typer") -> None:
         Example:  mci gate run ci-quality -o junit > gate-junit.xml
         Exit: 0 passed (warnings allowed), 1 a check failed, 2 gate or flags invalid.
         """
-        from mci import app as app_module
-        from mci.clock import clock_from
-        from mci.paths import state_dir
-
-        if output not in ("text", "json", "junit"):
-            from mci.errors import UsageError
-
-            raise UsageError(f"unknown output {output!r}", "mci gate run writes text, json or junit",
-                             "use --output text, json or junit")
-        app_module._Run.output = "json" if output == "json" else "text"
+        clock, directory = setup(output, at, TEXT_JSON_OR_JUNIT)
         from mci.commands import gate as command
 
-        raise typer.Exit(command.run(profile, name, clock_from(at, env={}), state_dir(), output, list(approvals),
+        raise typer.Exit(command.run(profile, name, clock, directory, output, list(approvals),
                                      metrics_file=metrics_file))
 
     @gate_app.command("approve")

@@ -10,13 +10,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mci.errors import ExitCode, UsageError
 from mci.output.console import emit, emit_json
 
 if TYPE_CHECKING:
     from mci.clock import Clock
+    from mci.config.model import Profile
     from mci.market.calendar import ExchangeCalendar
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -114,11 +115,11 @@ class Finding:
     detail: str
     how: str = ""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"check": self.check, "level": self.level, "detail": self.detail, "how": self.how}
 
 
-def doctor(profile_path: Path | None, clock, output: str, env: dict | None = None) -> int:
+def doctor(profile_path: Path | None, clock: "Clock", output: str, env: dict[str, str] | None = None) -> int:
     env = dict(os.environ) if env is None else env
     findings: list[Finding] = [_python(), _mci()]
     state, state_finding = _state_dir(env)
@@ -169,7 +170,7 @@ def _mci() -> Finding:
     return Finding("mci", "ok", f"mci {__version__}; schemas, rules and profiles from {data_root()}")
 
 
-def _state_dir(env: dict) -> tuple[Path | None, Finding]:
+def _state_dir(env: dict[str, str]) -> tuple[Path | None, Finding]:
     from mci.paths import state_dir
 
     try:
@@ -189,7 +190,7 @@ def _state_dir(env: dict) -> tuple[Path | None, Finding]:
     return path, Finding("state dir", "ok", f"{path} (mode {mode:04o}, writable)")
 
 
-def _token_store(profile, state: Path | None) -> Finding:
+def _token_store(profile: "Profile", state: Path | None) -> Finding:
     if profile.broker.kind != "kite":
         return Finding("token store", "ok", f"not used ({profile.broker.kind} broker)")
     from mci.store.token_store import default_token_path, token_store_settings
@@ -213,7 +214,7 @@ def _token_store(profile, state: Path | None) -> Finding:
     return Finding("token store", "ok", f"{path} (mode 0600)")
 
 
-def _calendar(profile, clock, state: Path | None) -> Finding:
+def _calendar(profile: "Profile", clock: "Clock", state: Path | None) -> Finding:
     """The calendar of every segment the profile trades (NSE's, MCX's, ...): the worst of them, all named."""
     from mci.market.calendar import calendars_for
 
@@ -251,7 +252,7 @@ def _one_calendar(calendar: "ExchangeCalendar", segments: tuple[str, ...], clock
     return Finding("calendar", "ok", detail)
 
 
-def _shipped_beyond(calendar):
+def _shipped_beyond(calendar: "ExchangeCalendar") -> "ExchangeCalendar | None":
     from mci.market.calendar import calendars_dir, load_calendar
 
     if calendar.path is None or calendar.path.parent == calendars_dir() or calendar.path.parent.name != "calendars":
@@ -263,7 +264,7 @@ def _shipped_beyond(calendar):
     return shipped if shipped.covers_until > calendar.covers_until else None
 
 
-def _broker(profile, timeout: float = 5.0) -> Finding:
+def _broker(profile: "Profile", timeout: float = 5.0) -> Finding:
     if profile.broker.kind == "paper":
         return Finding("broker", "ok", "paper: the simulated exchange inside mci (no network)")
     import urllib.error
@@ -282,7 +283,7 @@ def _broker(profile, timeout: float = 5.0) -> Finding:
     return Finding("broker", "ok", f"{root} answers (HTTP {code})")
 
 
-def _engine_port(env: dict) -> Finding:
+def _engine_port(env: dict[str, str]) -> Finding:
     raw = env.get("MCI_ENGINE_PORT", "8787")
     try:
         port = int(raw)

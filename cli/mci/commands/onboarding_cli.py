@@ -9,19 +9,13 @@ if TYPE_CHECKING:
     import typer
 
 
-def _onboarding():
-    from mci.commands import onboarding
-
-    return onboarding
-
-
 def register(app: "typer.Typer") -> None:
     import typer
 
     from mci.commands.common import AT_OPT as at_opt
     from mci.commands.common import OUTPUT_OPT as output_opt
     from mci.commands.common import PROFILE_OPT as profile_opt
-    from mci.commands.common import text_or_json
+    from mci.commands.common import output_format
 
     @app.command()
     def init(
@@ -38,7 +32,9 @@ def register(app: "typer.Typer") -> None:
         Example:  mci init --kite profiles/kite-me.yaml
         Exit: 0 written and valid, 2 the file exists (use --force) or a bad path or name.
         """
-        raise typer.Exit(_onboarding().init(path, kite, name, force, text_or_json(output)))
+        from mci.commands import onboarding as command
+
+        raise typer.Exit(command.init(path, kite, name, force, output_format(output)))
 
     @app.command()
     def doctor(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt) -> None:
@@ -51,4 +47,6 @@ def register(app: "typer.Typer") -> None:
         """
         from mci.clock import clock_from
 
-        raise typer.Exit(_onboarding().doctor(profile, clock_from(at, env={}), text_or_json(output)))
+        from mci.commands import onboarding as command
+
+        raise typer.Exit(command.doctor(profile, clock_from(at, env={}), output_format(output)))

@@ -9,19 +9,11 @@ if TYPE_CHECKING:
     import typer
 
 
-def _output(output: str) -> str:
-    from mci import app as app_module
-    from mci.errors import UsageError
-
-    if output not in ("text", "json", "junit"):
-        raise UsageError(f"unknown output {output!r}", "mci policy diff writes text, json or junit",
-                         "use --output text, json or junit")
-    app_module._Run.output = "json" if output == "json" else "text"
-    return output
-
-
 def register(app: "typer.Typer") -> None:
     import typer
+
+    from mci.commands.common import TEXT_JSON_OR_JUNIT, output_format, output_option
+    from mci.commands.common import OUTPUT_OPT as output_opt
 
     policy_app = typer.Typer(help="Config changes as policy: report every loosening since a base version (the CI gate), "
                                   "approve one on purpose.", no_args_is_help=True)
@@ -34,7 +26,7 @@ def register(app: "typer.Typer") -> None:
                                  "the old version of the one file given."),
         approvals: List[Path] = typer.Option([], "--approvals", metavar="FILE", help="Another approvals file to read "
                                              "(repeatable); .mci/approvals.jsonl and the state dir's are always read."),
-        output: str = typer.Option("text", "--output", "-o", help="text, json or junit."),
+        output: str = output_option(*TEXT_JSON_OR_JUNIT),
     ) -> None:
         """Compare changed profiles and rules with their base version and report every loosening.
 
@@ -58,7 +50,7 @@ def register(app: "typer.Typer") -> None:
         from mci.policy import render
         from mci.policy.diff import diff
 
-        _output(output)
+        output_format(output, TEXT_JSON_OR_JUNIT)
         directory = state_dir()
         report = diff(list(paths or []), base, cwd=Path.cwd(), state_dir=directory, extra_approvals=approvals,
                       cache_dir=directory / "cache", now=Clock().now())
@@ -81,7 +73,7 @@ def register(app: "typer.Typer") -> None:
                                             ".mci/approvals.jsonl at the repository root)."),
         base: str = typer.Option("HEAD", "--base", metavar="REF|FILE", help="What the change is compared with, as "
                                  "given to mci policy diff: the subject must be one of its loosenings."),
-        output: str = typer.Option("text", "--output", "-o", help="text or json."),
+        output: str = output_opt,
     ) -> None:
         """Record an approval of one loosening, so mci policy diff lets it pass.
 
@@ -95,12 +87,11 @@ def register(app: "typer.Typer") -> None:
         Exit: 0 recorded, 2 bad subject or flags, or a subject that matches no loosening.
         """
         from mci.clock import Clock
-        from mci.commands.common import text_or_json
         from mci.output.console import emit, emit_json
         from mci.paths import state_dir
         from mci.policy.approve import approve
 
-        text_or_json(output)
+        output_format(output)
         approval, target = approve(subject, by=by, note=note, expires=expires, file=file, cwd=Path.cwd(),
                                    state_dir=state_dir(), now=Clock().now(), base=base)
         if output == "json":

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mci.clock import Clock
 from mci.output.console import color_enabled, emit, emit_json, interactive
+
+if TYPE_CHECKING:
+    from mci.config.model import Profile
+    from mci.engine.scan import ScanOutcome
 
 
 def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *,
@@ -45,7 +50,8 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *
     return int(outcome.exit_code)
 
 
-def _observe(profile, clock: Clock, state_dir: Path, outcome, started: float, metrics_file: Path | None) -> None:
+def _observe(profile: "Profile", clock: Clock, state_dir: Path, outcome: "ScanOutcome", started: float,
+             metrics_file: Path | None) -> None:
     """Log, notify (scan_failed, token_expiring) and write the metrics; none of it can fail the scan."""
     from mci.observability.logs import event
     from mci.observability.notify import fire

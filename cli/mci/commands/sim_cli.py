@@ -12,24 +12,13 @@ if TYPE_CHECKING:
 DEFAULT_URL = "http://127.0.0.1:8765"  # mci.commands.sim.DEFAULT_URL; repeated so `--help` imports nothing
 
 
-def _sim():
-    from mci.commands import sim
-
-    return sim
-
-
-def _output(output: str) -> str:
-    from mci.commands.common import text_or_json
-
-    return text_or_json(output)
-
-
 def register(app: "typer.Typer") -> None:
     """Add `mci sim ...` to the main app."""
     import typer
 
     url_opt = typer.Option(DEFAULT_URL, "--url", envvar="MCI_SIM_URL", help="The running simulator.")
     from mci.commands.common import OUTPUT_OPT as output_opt
+    from mci.commands.common import output_format
 
     sim_app = typer.Typer(help="The Kite Connect simulator: run it (`mci sim kite`) and drive it for rehearsals.",
                           no_args_is_help=True)
@@ -79,7 +68,9 @@ def register(app: "typer.Typer") -> None:
             amount = parse_money(capital)
         except ValueError as exc:
             raise UsageError(f"--capital {capital!r} is not an amount", str(exc), "pass it like 1000000 or ₹10,00,000") from None
-        raise typer.Exit(_sim().serve_kite(
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.serve_kite(
             host=host, port=port, api_key=api_key, api_secret=api_secret, seed=seed, faults=faults,
             db=db if db is not None else state_dir() / "kite-sim.db", capital=amount, at=at, rate_limits=rate_limits,
             allow_remote=allow_remote, order_ips=order_ips,
@@ -92,7 +83,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim status --url http://127.0.0.1:8765
         """
-        raise typer.Exit(_sim().status(url, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.status(url, output_format(output)))
 
     @sim_app.command("price")
     def price(
@@ -107,7 +100,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim price NSE:RELIANCE 2500      mci sim price NSE:INFY --move -3%
         """
-        raise typer.Exit(_sim().price(url, instrument, value, move, clear, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.price(url, instrument, value, move, clear, output_format(output)))
 
     @sim_app.command("faults")
     def faults(
@@ -132,7 +127,9 @@ def register(app: "typer.Typer") -> None:
           partial=0.3                every fill takes at most 30% of what is left of its order
         Example:  mci sim faults 5xx=30%,lost=0.5,seed=7      mci sim faults circuit=INFY      mci sim faults --clear
         """
-        raise typer.Exit(_sim().faults(url, spec, clear, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.faults(url, spec, clear, output_format(output)))
 
     @sim_app.command("limits")
     def limits(
@@ -150,7 +147,9 @@ def register(app: "typer.Typer") -> None:
           quote=off                  no limit on a bucket
         Example:  mci sim limits order=5/s      mci sim limits kite
         """
-        raise typer.Exit(_sim().limits(url, spec, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.limits(url, spec, output_format(output)))
 
     @sim_app.command("requests")
     def requests(
@@ -166,7 +165,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim requests --bucket order
         """
-        raise typer.Exit(_sim().requests(url, bucket, window, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.requests(url, bucket, window, output_format(output)))
 
     @sim_app.command("counters")
     def counters(reset: bool = typer.Option(False, "--reset", help="Zero them (and show the zeros)."),
@@ -176,7 +177,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim counters --reset
         """
-        raise typer.Exit(_sim().counters(url, reset, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.counters(url, reset, output_format(output)))
 
     @sim_app.command("clock")
     def clock(
@@ -191,7 +194,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim clock 2026-11-23T09:14:55
         """
-        raise typer.Exit(_sim().clock(url, at, frozen, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.clock(url, at, frozen, output_format(output)))
 
     # ignore_unknown_options: a short position's "-5" reaches QUANTITY instead of being read as an option.
     @sim_app.command("position", context_settings={"ignore_unknown_options": True})
@@ -207,7 +212,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim position NSE:INFY 10 --price 1500      mci sim position NSE:SBIN -5
         """
-        raise typer.Exit(_sim().position(url, instrument, quantity, price_, product.upper(), _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.position(url, instrument, quantity, price_, product.upper(), output_format(output)))
 
     @sim_app.command("order")
     def order(
@@ -226,8 +233,10 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim order NSE:INFY BUY 5 --price 1400
         """
-        raise typer.Exit(_sim().order(url, instrument, side.upper(), quantity, price_, trigger, order_type,
-                                      product.upper(), tag, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.order(url, instrument, side.upper(), quantity, price_, trigger, order_type,
+                                      product.upper(), tag, output_format(output)))
 
     @sim_app.command("order-ips")
     def order_ips(
@@ -243,7 +252,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim order-ips 203.0.113.7      mci sim order-ips 127.0.0.1,::1
         """
-        raise typer.Exit(_sim().order_ips(url, ips, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.order_ips(url, ips, output_format(output)))
 
     @sim_app.command("mis-block")
     def mis_block(
@@ -259,7 +270,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim mis-block NSE:SBIN      mci sim mis-block NSE:SBIN --unblock
         """
-        raise typer.Exit(_sim().mis_blocked(url, instrument, unblock, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.mis_blocked(url, instrument, unblock, output_format(output)))
 
     @sim_app.command("freeze")
     def freeze(
@@ -275,7 +288,9 @@ def register(app: "typer.Typer") -> None:
         \b
         Example:  mci sim freeze NFO:NIFTY26DECFUT --quantity 130     mci sim freeze NFO:NIFTY26DECFUT --clear
         """
-        raise typer.Exit(_sim().freeze(url, instrument, quantity, clear, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.freeze(url, instrument, quantity, clear, output_format(output)))
 
     @sim_app.command("circuit")
     def circuit(
@@ -302,6 +317,8 @@ def register(app: "typer.Typer") -> None:
         if lower and upper:
             raise UsageError("--lower and --upper given together", "a lock is at one circuit", "pass one of them")
         side = "lower" if lower else "upper" if upper else None
-        raise typer.Exit(_sim().circuit(url, instrument, side, lift, band, cancel, _output(output)))
+        from mci.commands import sim as command
+
+        raise typer.Exit(command.circuit(url, instrument, side, lift, band, cancel, output_format(output)))
 
     app.add_typer(sim_app, name="sim")

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from mci.clock import Clock, zone
 from mci.output.console import emit, emit_json
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mci.config.model import Profile
+    from mci.flatten.scope import Selection
+    from mci.store.journal import RunRecord
+    from mci.store.watchers import Liveness
 
 
 def _age(then: datetime | None, now: datetime) -> str:
@@ -18,40 +27,22 @@ def _age(then: datetime | None, now: datetime) -> str:
     return (f"{hours}h{minutes:02d}m ago" if hours else f"{minutes}m{sec:02d}s ago") if seconds >= 60 else f"{sec}s ago"
 
 
-def _snapshot(profile, clock: Clock, state_dir: Path, account: bool = True) -> tuple[dict, dict]:
+def _snapshot(profile: "Profile", clock: Clock, state_dir: Path,
+              account: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything `mci status` shows, as JSON data; the second dict holds what only the text view needs."""
-    import sqlite3
-
-    from mci.errors import MciError
-    from mci.store.state import LifecycleRecord, StateStore
+    from mci.store.day_record import read_day
+    from mci.watch.stale import notify_if_stale
 
     now = clock.now()
-    db_error = None
-    try:
-        store = StateStore.open(state_dir)
-        try:
-            life = store.lifecycle(profile.name)
-            scan = store.last_scan(profile.name)
-            fresh = scan is not None and now - scan.finished_at <= profile.scan.max_age
-            breakers = {name: store.breaker(name) for name in profile.breakers}
-            runs = _runs(store, profile.name)
-            watcher = _watcher(store, profile.name)
-            emergency_run = _unfinished_emergency(store, profile.name)
-            scoped = _scoped_latches(store, profile.name)
-        finally:
-            store.close()
-    except (MciError, sqlite3.DatabaseError) as exc:
-        # The engine and the account are read without the DB: a broken DB must not hide a live engine.
-        from mci.store.watchers import liveness
-
-        db_error = exc.what + ": " + exc.why if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
-        life, scan, fresh, breakers, runs = LifecycleRecord(profile.name, "unknown", None, ""), None, False, {}, []
-        watcher, emergency_run, scoped = liveness(None, Clock().now()), None, []
-    if watcher.state == "stale":
-        _notify_watcher_died(profile, state_dir, watcher)
+    day = read_day(state_dir, profile.name, profile.breakers, Clock().now())
+    life, scan, breakers, watcher = day.life, day.scan, day.breakers, day.watcher
+    fresh = scan is not None and now - scan.finished_at <= profile.scan.max_age
+    runs = _runs(day.runs)
+    scoped = _scoped_latches(day.latches)
+    notify_if_stale(profile, state_dir, watcher)
     engine, lock = _engine_and_lock(profile, state_dir)
     lifecycle = {"state": life.state, "since": life.since, "reason": life.reason,
-                 **_lifecycle_truth(life.state, engine, lock, emergency_run, db_error)}
+                 **_lifecycle_truth(life.state, engine, lock, day.emergency_run, day.error)}
     if scoped:  # a scoped kill's latches (mci.store.latches): entries in them are refused until `mci reset`
         lifecycle["scoped_latches"] = scoped
         text = "scoped kill latched: " + ", ".join(s["label"] for s in scoped) + " (`mci reset --confirm` clears)"
@@ -95,7 +86,7 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str,
     return 0
 
 
-def _emit_text(profile, state_dir: Path, data: dict, extra: dict) -> None:
+def _emit_text(profile: "Profile", state_dir: Path, data: dict[str, Any], extra: dict[str, Any]) -> None:
     now, life, scan, fresh = extra["now"], extra["life"], extra["scan"], extra["fresh"]
     breakers, watcher = extra["breakers"], extra["watcher"]
     engine, lock, runs = data["engine"], data["lock"], data["runs"]
@@ -130,7 +121,7 @@ def _emit_text(profile, state_dir: Path, data: dict, extra: dict) -> None:
     emit(f"state dir: {state_dir}")
 
 
-def _watch(profile, clock: Clock, state_dir: Path, output: str, interval: float) -> int:
+def _watch(profile: "Profile", clock: Clock, state_dir: Path, output: str, interval: float) -> int:
     """Redraw the six panels every `interval` seconds until Ctrl-C; with -o json, one JSON line per refresh."""
     import json
     import sys
@@ -157,7 +148,7 @@ def _watch(profile, clock: Clock, state_dir: Path, output: str, interval: float)
 
         console = Console()
 
-        def frame():
+        def frame() -> "RenderableType":
             data, extra = _snapshot(profile, clock, state_dir)
             now = extra["now"]
             data["lifecycle_since_text"] = _age(extra["life"].since, now)
@@ -174,20 +165,15 @@ def _watch(profile, clock: Clock, state_dir: Path, output: str, interval: float)
         return 0
 
 
-def _unfinished_emergency(store, profile: str):
-    from mci.store.journal import Journal
-
-    return Journal(store, profile).unfinished("emergency")
-
-
 # Recorded states in which no engine should be running: a live one means the record is wrong (a lost or
 # replaced state DB, an engine started by hand), and the live engine is the truth that matters.
 _ENGINELESS = ("idle", "ready", "blocked", "armed", "stopped", "unknown")
 
 
-def _lifecycle_truth(state: str, engine: dict | None, lock: dict | None, emergency_run, db_error: str | None) -> dict:
+def _lifecycle_truth(state: str, engine: dict[str, Any] | None, lock: dict[str, Any] | None,
+                     emergency_run: "RunRecord | None", db_error: str | None) -> dict[str, Any]:
     """What the recorded lifecycle alone would hide: an emergency under way or cut short, a live engine."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     notes: list[str] = []
     if db_error:
         out["db_error"] = db_error
@@ -211,56 +197,23 @@ def _lifecycle_truth(state: str, engine: dict | None, lock: dict | None, emergen
     return out
 
 
-def _scoped_latches(store, profile: str) -> list[dict]:
+def _scoped_latches(latches: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from mci.flatten.scope import Selection
-    from mci.store.latches import latched
 
-    return [{**x, "label": Selection.from_dict(x["scope"]).label()} for x in latched(store, profile)]
+    return [{**x, "label": cast("Selection", Selection.from_dict(x["scope"])).label()} for x in latches]
 
 
-def _runs(store, profile: str) -> list[dict]:
-    from mci.store.journal import Journal
-
+def _runs(records: "list[RunRecord]") -> list[dict[str, Any]]:
     return [{"run_id": r.run_id, "purpose": r.purpose, "sequence": r.sequence, "status": r.status,
              "started_at": r.started_at.isoformat(), "finished_at": r.finished_at.isoformat() if r.finished_at else None}
-            for r in Journal(store, profile).latest(5)]
+            for r in records]
 
 
-def _watcher(store, profile: str):
-    """Whether `mci watch` guards the profile: judged on real elapsed time (beats are real time, even with --at)."""
-    from mci.store.watchers import Watchers, liveness
-
-    return liveness(Watchers(store, profile).get(), Clock().now())
-
-
-def _notify_watcher_died(profile, state_dir: Path, live) -> None:
-    """A watcher killed outright (SIGKILL, OOM, a reboot) cannot say so itself: the first `mci status` that
-    finds its heartbeat stale notifies `watcher_died`, once per watcher run (an O_EXCL marker file decides,
-    so two status calls at once notify once)."""
-    import os
-
-    r = live.record
-    marker = state_dir / "notified" / f"watcher_died-{profile.name}-{r.pid}-{int(r.started_at.timestamp())}"
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        return
-    except OSError:
-        return  # no marker, no notification: never a flood, and status itself must not fail
-    from mci.observability import notify
-
-    why = "its process is gone" if not live.process_alive else "it has stopped beating"
-    notify.fire(profile, "watcher_died", f"the watcher of profile {profile.name} (pid {r.pid}) is STALE: {why}; "
-                "the risk limits are not being enforced; restart `mci watch`",
-                {"pid": r.pid, "started_at": r.started_at.isoformat(), "last_beat": r.last_beat.isoformat()})
-
-
-def _watcher_text(live) -> str:
+def _watcher_text(live: "Liveness") -> str:
     r = live.record
     if r is None:
         return "none has run (start `mci watch` to guard the limits)"
-    beat = f"last beat {_age(r.last_beat, r.last_beat + live.beat_age)}"
+    beat = f"last beat {_age(r.last_beat, r.last_beat + cast('timedelta', live.beat_age))}"  # set with a record
     level = (r.summary or {}).get("level")
     if live.state == "alive":
         square_off = (r.summary or {}).get("square_off")  # the day's effective time, as the watcher computed it
@@ -275,7 +228,7 @@ def _watcher_text(live) -> str:
     return f"not running (last: {r.status}, {beat})"
 
 
-def _engine_and_lock(profile, state_dir: Path) -> tuple[dict | None, dict | None]:
+def _engine_and_lock(profile: "Profile", state_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The engine mci started (with one health probe) and the profile lock's holder, read-only."""
     from mci.store.lock import holder
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod, RenderableType
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from mci.clock import Clock
+    from mci.config.model import Profile
 
 BAR_WIDTH = 20
 LAST_ORDERS = 5
@@ -25,7 +33,7 @@ def _money(value: Decimal | str | None) -> str:
     return "—" if value is None else format_money(Decimal(value))
 
 
-def read_account(profile, clock, state_dir: Path) -> dict[str, Any]:
+def read_account(profile: "Profile", clock: "Clock", state_dir: Path) -> dict[str, Any]:
     """{"ok", "error", "positions", "orders", "risk", "pnl"}: plain JSON data, never an exception."""
     broker = None
     try:
@@ -98,17 +106,17 @@ def percent(used: Decimal) -> str:
 # ---------------------------------------------------------------- the terminal layout
 
 
-def render(snapshot: dict[str, Any], now_text: str):
+def render(snapshot: dict[str, Any], now_text: str) -> "RenderableType":
     """The six panels as one renderable: session | engine, positions | orders, risk | P&L."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
-    def panel(title: str, body, style: str = "cyan"):
+    def panel(title: str, body: "RenderableType", style: str = "cyan") -> "Panel":
         return Panel(body, title=f"[bold]{title}[/bold]", title_align="left", border_style=style, expand=True)
 
-    def kv(rows: list[tuple[str, str]]):
+    def kv(rows: list[tuple[str, str]]) -> "Table":
         t = Table.grid(padding=(0, 1))
         t.add_column(style="bold", no_wrap=True)
         t.add_column()
@@ -150,14 +158,16 @@ def render(snapshot: dict[str, Any], now_text: str):
     engine_panel = panel("Engine", kv(rows), engine_style)
 
     # 3. positions
+    positions: RenderableType
     if unavailable is not None:
         positions = unavailable
     elif not account["positions"]:
         positions = Text("no positions")
     else:
         positions = Table(box=None, pad_edge=False, expand=True)
-        for col, justify in (("instrument", "left"), ("prod", "left"), ("qty", "right"), ("avg", "right"),
-                             ("ltp", "right"), ("P&L", "right")):
+        columns: tuple[tuple[str, JustifyMethod], ...] = (("instrument", "left"), ("prod", "left"), ("qty", "right"),
+                                                          ("avg", "right"), ("ltp", "right"), ("P&L", "right"))
+        for col, justify in columns:
             positions.add_column(col, justify=justify, no_wrap=True)
         for p in account["positions"]:
             pnl = Decimal(p["pnl"])
@@ -165,6 +175,7 @@ def render(snapshot: dict[str, Any], now_text: str):
                               Text(_money(pnl), style="green" if pnl >= 0 else "red"))
 
     # 4. order activity
+    orders: RenderableType
     if unavailable is not None:
         orders = unavailable
     else:
@@ -182,6 +193,7 @@ def render(snapshot: dict[str, Any], now_text: str):
             orders = head
 
     # 5. risk usage against every limit
+    risk: RenderableType
     if unavailable is not None:
         risk = unavailable
     else:
@@ -197,6 +209,7 @@ def render(snapshot: dict[str, Any], now_text: str):
         "yellow" if any(u["level"] == "warn" for u in account["risk"]) else "green")
 
     # 6. P&L
+    pnl_body: RenderableType
     if unavailable is not None:
         pnl_body = unavailable
     else:
@@ -207,7 +220,7 @@ def render(snapshot: dict[str, Any], now_text: str):
                        ("equity", _money(p["equity"])), ("available", _money(p["available"])),
                        ("margin used", _money(p["used_margin"]))])
 
-    def row(left, right, ratios=(1, 1)):
+    def row(left: "RenderableType", right: "RenderableType", ratios: tuple[int, int] = (1, 1)) -> "Table":
         grid = Table.grid(expand=True)
         grid.add_column(ratio=ratios[0])
         grid.add_column(ratio=ratios[1])

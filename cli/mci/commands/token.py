@@ -1,7 +1,8 @@
 """`mci token login | set | status | clear`: the Kite access token (phase 0, CR-004).
 
-The core is mci.store.token_store (encrypted store) and mci.expiry (06:00 IST rule);
-this module reads input, calls it and renders the result.
+The core is mci.store.token_store (encrypted store), mci.expiry (06:00 IST rule) and
+mci.brokers.kite_session (the login URL, the request token traded for an access token);
+this module reads input, calls them and renders the result.
 
 Exit codes of `mci token status` (a contract for cron):
   0  valid: usable and not within the warning window (30 min before 06:00 IST)
@@ -15,8 +16,6 @@ is stored); 3 Kite unreachable.
 
 The token itself is never printed, logged or audited; errors that pass through
 a Kite client are redacted (mci.observability.redact) before they are shown.
-
-`register(app)` adds the `token` and `breaker` sub-commands to the typer app.
 """
 
 from __future__ import annotations
@@ -25,24 +24,20 @@ import re
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Mapping, TextIO
 
+from mci.brokers.kite_session import (GenerateSession, exchange, kite_generate_session, login_url, parse_request_token,
+                                      session_of)
 from mci.clock import IST, Clock, zone
-from mci.errors import ExitCode, MciError, UnavailableError, UsageError
+from mci.errors import ExitCode, MciError, UsageError
 from mci.output import console
 
 if TYPE_CHECKING:
     from mci.config.model import Profile
+    from mci.store.state import StateStore
     from mci.store.token_store import TokenStatus, TokenStore
 
-KITE_LOGIN_URL = "https://kite.zerodha.com/connect/login"
-LOGIN_TIME_TRUSTED_WITHIN = timedelta(minutes=5)
-_REQUEST_TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{6,128}")
 _ACCESS_TOKEN_RE = re.compile(r"[!-~]{6,512}")  # printable ASCII, no spaces
-
-GenerateSession = Callable[[str], Mapping[str, Any]]
-
 
 def _emit(text: str, stream: TextIO | None = None) -> None:
     console.emit(text, stream or sys.stdout)  # looked up per call: redirected stdout is honoured
@@ -53,63 +48,6 @@ def _emit_json(payload: Any) -> None:
 
 
 # -- pure helpers -------------------------------------------------------------------------------
-
-
-def login_url(profile: "Profile") -> str:
-    """Kite's login page (or the profile's broker.login_url, e.g. the simulator) with v=3 and the api_key."""
-    base = profile.broker.login_url or KITE_LOGIN_URL
-    parts = urlsplit(base)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("v", "api_key")]
-    query = [("v", "3"), ("api_key", profile.broker.api_key or "")] + query
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
-
-
-def parse_request_token(text: str) -> str:
-    """The request token from the URL Kite redirected to, or the bare token."""
-    raw = text.strip()
-    if not raw:
-        raise UsageError("no request token given", "the input was empty",
-                         "paste the full URL the browser was redirected to after login, or its request_token")
-    if "request_token=" in raw or "://" in raw or raw.startswith("?"):
-        query = parse_qs(urlsplit(raw).query if "://" in raw else raw.split("?", 1)[-1])
-        status = (query.get("status") or [""])[0]
-        if status and status != "success":
-            raise MciError(f"the Kite login did not succeed (status={status})",
-                           "Kite redirected without a usable request token",
-                           "open the login URL again and complete the login", ExitCode.FAILED)
-        tokens = query.get("request_token") or []
-        if not tokens:
-            raise UsageError("the URL has no request_token", "Kite puts the request token in the redirect URL's query",
-                             "paste the whole URL from the browser's address bar after logging in")
-        raw = tokens[0].strip()
-    if not _REQUEST_TOKEN_RE.fullmatch(raw):
-        raise UsageError("that does not look like a Kite request token",
-                         "a request token is 6-128 letters and digits",
-                         "paste the full redirect URL, or the value of its request_token parameter")
-    return raw
-
-
-def issue_time(login_time: Any, now: datetime) -> datetime:
-    """When the session was issued: Kite's login_time when it is recent, else now.
-
-    Kite's login_time is IST without an offset. It wins when it is at most a few
-    minutes old because it is the broker's own record (a login at 05:59:58 that we
-    handle at 06:00:01 must die at 06:00 today, not tomorrow); an older or future
-    one (a drill under --at, a skewed clock) is ignored.
-    """
-    moment: datetime | None = None
-    if isinstance(login_time, datetime):
-        moment = login_time
-    elif isinstance(login_time, str) and login_time.strip():
-        try:
-            moment = datetime.fromisoformat(login_time.strip())
-        except ValueError:
-            moment = None
-    if moment is None:
-        return now
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone(IST))
-    return moment if timedelta(0) <= now - moment <= LOGIN_TIME_TRUSTED_WITHIN else now
 
 
 def countdown(delta: timedelta) -> str:
@@ -125,66 +63,11 @@ def local(moment: datetime, tz: str = IST) -> str:
     return moment.astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-# -- Kite ---------------------------------------------------------------------------------------
-
-
-def kite_generate_session(profile: "Profile") -> GenerateSession:
-    """The production exchange: kiteconnect's generate_session against the profile's API root."""
-    broker = profile.broker
-    if broker.kind != "kite":
-        raise UsageError(
-            f"`mci token login` is for Kite profiles; {profile.name} uses the {broker.kind} broker",
-            "the paper broker issues its own session and needs no access token",
-            "pick a kite profile with --profile (e.g. profiles/kite-sim.yaml)",
-        )
-    if not broker.api_key or not broker.api_secret:
-        raise UsageError(
-            f"profile {profile.name} has no Kite api_key / api_secret",
-            "exchanging a request token for an access token needs both",
-            "set broker.api_key: ${env:KITE_API_KEY} and broker.api_secret: ${env:KITE_API_SECRET}, and export them",
-        )
-
-    def generate(request_token: str) -> Mapping[str, Any]:
-        from mci.brokers.kite_client import kite_connect  # heavy (requests, dateutil): only on this path
-
-        KiteConnect = kite_connect()
-        kite = KiteConnect(broker.api_key, root=broker.root, timeout=broker.timeout.total_seconds())
-        try:
-            return kite.generate_session(request_token, api_secret=broker.api_secret)
-        finally:
-            kite.reqsession.close()
-
-    return generate
-
-
-def _session_error(exc: Exception, secrets: list[str | None]) -> MciError:
-    """A Kite client failure as WHAT / WHY / HOW, with every secret masked out of its text."""
-    from mci.observability.redact import redact, redact_error
-    from mci.brokers.errors import counts_against_broker
-
-    if isinstance(exc, MciError):
-        return redact_error(exc, secrets)
-    message = redact(str(exc), secrets) or type(exc).__name__
-    name = type(exc).__name__
-    if counts_against_broker(exc):
-        return UnavailableError("cannot reach Kite to create the session", f"{name}: {message}",
-                                "check the network and the broker root (broker.root), then log in again")
-    if type(exc).__module__.startswith("kiteconnect"):
-        return MciError(
-            "Kite refused the request token",
-            f"{name}: {message}",
-            "a request token is single-use and lives a few minutes: open the login URL again and paste the new "
-            "redirect at once; check api_key and api_secret belong to the same Kite app",
-            ExitCode.FAILED,
-        )
-    return MciError("creating the Kite session failed", f"{name}: {message}",
-                    "log in again; if it repeats, report it with this message", ExitCode.FAILED)
-
-
 # -- commands -----------------------------------------------------------------------------------
 
 
-def _open(profile: "Profile", clock: Clock, state_dir: Path, env: Mapping[str, str] | None, audit: bool):
+def _open(profile: "Profile", clock: Clock, state_dir: Path, env: Mapping[str, str] | None,
+          audit: bool) -> "tuple[TokenStore, StateStore | None]":
     from mci.store.state import StateStore
     from mci.store.token_store import open_token_store
 
@@ -247,22 +130,16 @@ def login(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
             _emit("2. Paste the URL your browser is redirected to (or just its request_token).", guide)
             request_token = _read_input(stdin or sys.stdin, "redirect URL or request_token: ")
         token = parse_request_token(request_token)
-        secrets = [token, profile.broker.api_secret]
         try:
-            session = dict(generate(token))
-        except Exception as exc:  # noqa: BLE001 — every failure leaves redacted, as WHAT / WHY / HOW
-            error = _session_error(exc, secrets)
+            response = exchange(generate, token, [token, profile.broker.api_secret])
+        except MciError as error:
             if state is not None:  # the attempt is audited; the request token and the secret never are
                 state.append_audit("token", {"event": "login_failed", "what": error.what}, clock.now(),
                                    profile=profile.name)
-            raise error from None
-        access_token = session.get("access_token")
-        if not isinstance(access_token, str) or not access_token:
-            raise MciError("Kite answered without an access token", "the session response has no access_token",
-                           "log in again; if it repeats, check the broker root points at Kite", ExitCode.FAILED)
+            raise
         now = clock.now()
-        record = TokenRecord.issued(access_token, session.get("user_id"), profile.broker.api_key,
-                                    issue_time(session.get("login_time"), now))
+        session = session_of(response, now)
+        record = TokenRecord.issued(session.access_token, session.user_id, profile.broker.api_key, session.issued_at)
         store.save(record, how="login")
         return _saved(profile, store, record, now, output, "login")
     finally:
@@ -292,31 +169,6 @@ def set_token(profile: "Profile", clock: Clock, state_dir: Path, output: str = "
             state.close()
 
 
-def _audit_expired(profile: "Profile", state_dir: Path, now: datetime, st: "TokenStatus") -> None:
-    """Audit the first sighting of an expired token (once per token: not again while the last token event says so)."""
-    import json
-
-    from mci.store.state import StateStore
-
-    expires = st.expires_at.isoformat() if st.expires_at is not None else None
-    try:
-        state = StateStore.open(state_dir)
-    except MciError:
-        return  # status still answers without a state DB
-    try:
-        with state.transaction():
-            last = state.execute("SELECT data FROM audit WHERE kind = 'token' AND profile IS ? "
-                                 "ORDER BY seq DESC LIMIT 1", (profile.name,))
-            previous = json.loads(last[0][0]) if last else {}
-            if previous.get("event") != "expired" or previous.get("expires_at") != expires:
-                state.append_audit("token", {"event": "expired", "user_id": st.user_id, "expires_at": expires},
-                                   now, profile=profile.name)
-    except MciError:
-        pass
-    finally:
-        state.close()
-
-
 def _status_exit(status: "TokenStatus") -> int:
     return int(ExitCode.OK if status.state == "valid" else ExitCode.FAILED)
 
@@ -328,7 +180,9 @@ def status(profile: "Profile", clock: Clock, state_dir: Path, output: str = "tex
     st = store.status(now, warn_within)
     code = _status_exit(st)
     if st.state == "expired":
-        _audit_expired(profile, state_dir, now, st)
+        from mci.store.token_store import audit_expired_once
+
+        audit_expired_once(state_dir, profile.name, now, st)
     paper = profile.broker.kind == "paper"
     if output == "json":
         payload = {"profile": profile.name, "broker": profile.broker.kind, **st.as_dict(),
@@ -379,7 +233,3 @@ def clear(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
         if still:
             _emit("note: MCI_ACCESS_TOKEN is still set; the token from the environment remains in use")
     return int(ExitCode.OK)
-
-
-# The typer wiring lives in token_cli so that `mci --help` need not import this module.
-from mci.commands.token_cli import register  # noqa: E402,F401

@@ -8,17 +8,8 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:
     import typer
 
-
-def _token():
-    from mci.commands import token
-
-    return token
-
-
-def _breaker():
-    from mci.commands import breaker
-
-    return breaker
+    from mci.clock import Clock
+    from mci.config.model import Profile
 
 
 def register(app: "typer.Typer") -> None:
@@ -30,7 +21,7 @@ def register(app: "typer.Typer") -> None:
     from mci.commands.common import PROFILE_OPT as profile_opt
     from mci.commands.common import setup
 
-    def prepare(profile_path: Optional[Path], at: Optional[str], output: str):
+    def prepare(profile_path: Optional[Path], at: Optional[str], output: str) -> "tuple[Profile, Clock, Path]":
         from mci.config import load_profile
 
         clock, directory = setup(output, at)
@@ -52,7 +43,9 @@ def register(app: "typer.Typer") -> None:
         Exit: 0 saved, 1 Kite refused the request token, 2 bad input/config, 3 Kite unreachable.
         """
         loaded, clock, directory = prepare(profile, at, output)
-        raise typer.Exit(_token().login(loaded, clock, directory, output, request_token=request_token))
+        from mci.commands import token as command
+
+        raise typer.Exit(command.login(loaded, clock, directory, output, request_token=request_token))
 
     @token_app.command("set")
     def token_set(
@@ -65,7 +58,9 @@ def register(app: "typer.Typer") -> None:
         Example:  printf %s "$TOKEN" | mci token set --user-id AB1234 -p profiles/zerodha-live.yaml
         """
         loaded, clock, directory = prepare(profile, at, output)
-        raise typer.Exit(_token().set_token(loaded, clock, directory, output, user_id=user_id))
+        from mci.commands import token as command
+
+        raise typer.Exit(command.set_token(loaded, clock, directory, output, user_id=user_id))
 
     @token_app.command("status")
     def token_status(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
@@ -77,7 +72,9 @@ def register(app: "typer.Typer") -> None:
         Exit: 0 valid, 1 expiring (still usable) / expired / missing, 2 store unusable (key, permissions).
         """
         loaded, clock, directory = prepare(profile, at, output)
-        raise typer.Exit(_token().status(loaded, clock, directory, output))
+        from mci.commands import token as command
+
+        raise typer.Exit(command.status(loaded, clock, directory, output))
 
     @token_app.command("clear")
     def token_clear(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
@@ -88,7 +85,9 @@ def register(app: "typer.Typer") -> None:
         Example:  mci token clear -p profiles/kite-sim.yaml
         """
         loaded, clock, directory = prepare(profile, at, output)
-        raise typer.Exit(_token().clear(loaded, clock, directory, output))
+        from mci.commands import token as command
+
+        raise typer.Exit(command.clear(loaded, clock, directory, output))
 
     breaker_app = typer.Typer(help="Circuit breakers: status, reset.", no_args_is_help=True)
 
@@ -101,7 +100,9 @@ def register(app: "typer.Typer") -> None:
         Example:  mci breaker status -o json
         """
         loaded, clock, directory = prepare(profile, at, output)
-        raise typer.Exit(_breaker().status(loaded, clock, directory, output))
+        from mci.commands import breaker as command
+
+        raise typer.Exit(command.status(loaded, clock, directory, output))
 
     @breaker_app.command("reset")
     def breaker_reset(name: str = typer.Argument(..., help="The breaker to close."),
@@ -113,7 +114,9 @@ def register(app: "typer.Typer") -> None:
         Example:  mci breaker reset broker
         """
         loaded, clock, directory = prepare(profile, at, output)
-        raise typer.Exit(_breaker().reset(loaded, name, clock, directory, output))
+        from mci.commands import breaker as command
+
+        raise typer.Exit(command.reset(loaded, name, clock, directory, output))
 
     app.add_typer(token_app, name="token")
     app.add_typer(breaker_app, name="breaker")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -139,7 +139,7 @@ class _Printer:
         self.json = output == "json"
         self.color = color_enabled()
         self._last_key: Any = None
-        self._last_at = None
+        self._last_at: datetime | None = None
 
     def event(self, e: "WatchEvent") -> None:
         if e.kind == "stop":
@@ -181,5 +181,5 @@ def _stop_on_signals(watcher: "Watcher") -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        for number, old in previous.items():
+            signal.signal(number, old)

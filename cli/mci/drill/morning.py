@@ -45,7 +45,7 @@ def _redirect(login_url: str) -> str:
 
 
 def _kite_login(day: Day) -> Outcome:
-    from mci.commands.token import login_url
+    from mci.brokers.kite_session import login_url
 
     why = ""
     faults = getattr(day.venue, "deferred_faults", None)

@@ -567,3 +567,27 @@ def open_token_store(profile: "Profile", state_dir: Path, *, env: Mapping[str, s
         source = KeySource(default_file=state_dir / "tokens" / "token.key")
     return TokenStore(path or default_token_path(state_dir, profile.name), source, env=env, clock=clock,
                       audit=audit, profile=profile.name)
+
+
+def audit_expired_once(state_dir: Path, profile: str, now: datetime, status: TokenStatus) -> None:
+    """Audit the first sighting of an expired token: once per token, not again while the profile's last token
+    event says so. Best effort: a token status still answers without a usable state DB."""
+    from mci.store.state import StateStore
+
+    expires = status.expires_at.isoformat() if status.expires_at is not None else None
+    try:
+        state = StateStore.open(state_dir)
+    except MciError:
+        return
+    try:
+        with state.transaction():  # the look-up and the append in one transaction: two status calls audit once
+            last = state.execute("SELECT data FROM audit WHERE kind = 'token' AND profile IS ? "
+                                 "ORDER BY seq DESC LIMIT 1", (profile,))
+            previous = json.loads(last[0][0]) if last else {}
+            if previous.get("event") != "expired" or previous.get("expires_at") != expires:
+                state.append_audit("token", {"event": "expired", "user_id": status.user_id, "expires_at": expires},
+                                   now, profile=profile)
+    except MciError:
+        pass
+    finally:
+        state.close()
