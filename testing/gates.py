@@ -11,7 +11,7 @@ from typing import Any
 
 from mci.clock import Clock
 from mci.config.model import Checklist, CheckSpec
-from mci.config.units import parse_duration
+from mci.units import parse_duration
 from mci.gates.resolve import Gate, prepare
 from mci.gates.run import GateOutcome, run_gate
 

@@ -6,9 +6,9 @@ Three rules:
 - library code never imports the CLI layer (`mci.app`, `mci.commands`): the core must be usable alone;
 - no import cycle between mci's top-level packages.
 
-The code does not keep all three yet (issue 18 moves it). Until then every known breach is listed below,
-by name: a NEW breach fails, and so does a listed one that is gone (take it off the list, so it cannot
-come back). Imports under `if TYPE_CHECKING:` are left out: they never run.
+The breaches older than the test were listed below by name, a list that could only shrink (a listed one
+that is gone failed too, so it could not come back); issue 18 moved the code until the lists were empty,
+and any breach now fails. Imports under `if TYPE_CHECKING:` are left out: they never run.
 """
 
 from __future__ import annotations
@@ -40,24 +40,10 @@ LIBRARY_HOMES: dict[str, tuple[str, ...]] = {
 }
 CLI_LAYER = ("mci.app", "mci.__main__", "mci.typer_lazy", "mci.commands")
 
-# Known breaches, to be removed by issue 18 (never added to).
-KNOWN_LIBRARY_BREACHES = {
-    ("mci.drill.record", "sqlite3"),
-    ("mci.engine.killswitch", "sqlite3"),
-    ("mci.engine.shutdown", "sqlite3"),
-    ("mci.watch.watcher", "sqlite3"),
-    ("mci.watch.watcher", "transitions"),
-    ("mci.drill.prepare", "yaml"),
-}
+# Known breaches: issue 18 removed them all (never added to).
+KNOWN_LIBRARY_BREACHES: set[tuple[str, str]] = set()
 KNOWN_CLI_IMPORTS: set[tuple[str, str]] = set()
-KNOWN_CYCLE_EDGES = {
-    ("config", "market"), ("market", "config"),
-    # config/validate.py, the cross-package validation `mci validate` runs, judges the risk limits' coherence
-    # (mci.risk) from inside config/, and risk/ formats through config.units: one cycle through brokers and
-    # flatten. Issue 18 lifts the orchestrator above config/ and units below it.
-    ("config", "risk"), ("risk", "config"), ("risk", "brokers"), ("brokers", "config"), ("risk", "flatten"),
-    ("flatten", "brokers"),
-}
+KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

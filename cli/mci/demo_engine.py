@@ -39,6 +39,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Callable
 
+from mci.signals import StopRequest
+
 DEFAULT_PORT = 8787
 STOP_DISTANCE = Decimal("0.01")  # the protective stop rests 1% below the last price
 TARGET_DISTANCE = Decimal("0.025")  # 2.5 : 1, above the shipped profiles' min_risk_reward of 2.0
@@ -70,7 +72,7 @@ class Engine:
         self.specs: Any = None  # tick and lot sizes, read once
         self.done = False
         self.broker: Any = None  # opened in the trading thread, used only there
-        self.stopping = threading.Event()
+        self.stopping = StopRequest()  # set by the signal handlers: a threading.Event could deadlock (mci.signals)
         self.wake = threading.Event()  # cuts an interval short on resume / stop
         self.error: tuple[str, str, str, int] | None = None  # WHAT / WHY / HOW and exit code that ended the loop
 

@@ -60,7 +60,7 @@ class Verdict:
 def within(env: dict[str, str] | None = None) -> float:
     text = (os.environ if env is None else env).get("MCI_DESK_WITHIN")
     if text:
-        from mci.config.units import parse_duration
+        from mci.units import parse_duration
 
         try:
             return parse_duration(text).total_seconds()

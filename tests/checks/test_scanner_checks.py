@@ -323,6 +323,14 @@ def test_stale_open_orders_fail_listing_id_symbol_and_age(make_ctx):
 # -- system.health -----------------------------------------------------------------------
 
 
+def test_system_health_reads_the_free_space_shutil_reads(tmp_path):
+    import shutil
+
+    from mci.checks.system import _free_bytes
+
+    assert _free_bytes(tmp_path) == shutil.disk_usage(tmp_path).free  # the same statvfs, read without shutil
+
+
 def test_system_health_passes_on_this_machine(make_ctx):
     out = SystemHealth().run(make_ctx(), {"min_disk_free_mb": 1})
     assert out.status is Status.PASSED

@@ -16,7 +16,7 @@ from mci.clock import Clock
 from mci.config.model import (
     BreakerConfig, BrokerConfig, Checklist, CheckSpec, MarketConfig, Profile, RetryPolicy, RiskLimits, ScanConfig,
 )
-from mci.config.units import parse_duration
+from mci.units import parse_duration
 from mci.engine.runner import run_checklist
 from mci.results import Status
 from mci.store.state import StateStore

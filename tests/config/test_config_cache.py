@@ -8,14 +8,15 @@ from pathlib import Path
 
 from testing.config import PROFILE
 
-from mci.config import default_cache_dir, validate_paths
+from mci.config import default_cache_dir
+from mci.validation import validate_paths
 from mci.config.schema import canonical_json
 from decimal import Decimal
 
 WARM_RUN = """
 import sys
 from pathlib import Path
-from mci.config import validate_paths
+from mci.validation import validate_paths
 report = validate_paths([Path(sys.argv[1])], env={}, cache_dir=Path(sys.argv[2]))
 assert report.ok, [e.render() for e in report.errors]
 assert 'jsonschema' not in sys.modules, 'cache missed'

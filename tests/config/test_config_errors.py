@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from testing.config import PROFILE
 
-from mci.config import load_profile, validate_paths
+from mci.config import load_profile
+from mci.validation import validate_paths
 from mci.errors import ConfigError, ConfigErrors
 
 

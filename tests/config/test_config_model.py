@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from testing.config import PROFILE, REPO
 
-from mci.config import load_checklist, load_profile, validate_paths
-from mci.config.units import parse_duration, parse_money, parse_percent
+from mci.config import load_checklist, load_profile
+from mci.units import parse_duration, parse_money, parse_percent
+from mci.validation import validate_paths
 from mci.errors import ConfigErrors
 
 SCHEMAS = REPO / "schemas"

@@ -8,7 +8,7 @@ from testing.config import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mci.config import validate_paths
+from mci.validation import validate_paths
 from mci.errors import ConfigError
 
 PAPER = (REPO / "profiles" / "paper.yaml").read_text(encoding="utf-8")

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from testing.config import PROFILE
 
-from mci.config import load_profile, validate_paths
+from mci.config import load_profile
+from mci.validation import validate_paths
 
 
 def errors_of(path):

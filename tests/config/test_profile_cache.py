@@ -13,7 +13,8 @@ from testing.config import MINI, PROFILE, REPO
 import mci
 import mci.config
 from mci import cache
-from mci.config import load_profile, profile_cache, validate_paths
+from mci.config import load_profile, profile_cache
+from mci.validation import validate_paths
 from mci.config.profile_cache import Slot, holds_secret
 from mci.errors import ConfigErrors
 

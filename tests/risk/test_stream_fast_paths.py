@@ -117,7 +117,7 @@ def test_the_plain_text_fields_read_as_the_general_path_reads_them(raw, texts):
        | st.integers(1, 10**24).map(lambda n: D(n).scaleb(-8)),
        key=st.sampled_from(["notional", "risk", "reward", "risk_reward"]))
 def test_facts_read_as_format_money_and_quantize_write_them(value, key):
-    from mci.config.units import format_money
+    from mci.units import format_money
     from mci.risk import Verdict
 
     try:

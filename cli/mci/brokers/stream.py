@@ -65,7 +65,9 @@ class EventQueue:
     """The thread-safe queue both feeds put into and get() drains."""
 
     def __init__(self) -> None:
-        self._q: "queue.Queue[StreamEvent | None]" = queue.Queue()
+        # SimpleQueue: wake() comes from a signal handler (a stop request), where Queue.put could deadlock on the
+        # lock a get() in the interrupted main thread holds; SimpleQueue.put is reentrant (mci.signals).
+        self._q: "queue.SimpleQueue[StreamEvent | None]" = queue.SimpleQueue()
         self.last_message = 0.0
 
     def put(self, event: StreamEvent) -> None:

@@ -46,7 +46,7 @@ def _bad(name: str, value: Any, reason: str) -> ConfigError:
 
 
 def money_param(params: Mapping[str, Any], name: str, default: Decimal | None = None) -> Decimal:
-    from mci.config.units import parse_money
+    from mci.units import parse_money
 
     value = params.get(name, default)
     if value is None:
@@ -64,7 +64,7 @@ def money_param(params: Mapping[str, Any], name: str, default: Decimal | None = 
 
 
 def duration_param(params: Mapping[str, Any], name: str, default: timedelta) -> timedelta:
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     value = params.get(name, default)
     if isinstance(value, timedelta):

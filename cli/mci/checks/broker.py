@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from mci.checks import duration_param, int_param, money_param
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
-from mci.config.units import format_duration, format_money
+from mci.units import format_duration, format_money
 from mci.errors import MciError
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 from mci.checks import int_param
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
-from mci.config.units import format_duration
+from mci.units import format_duration
 from mci.errors import ConfigError, MciError
 from mci.market.calendar import CalendarCoverageError, ExchangeCalendar, MarketPhase, calendars_for, update_how
 from mci.market.cutoffs import day_text as _day

@@ -101,7 +101,7 @@ def number(params: Mapping[str, Any], name: str) -> Decimal:
 
 
 def percent(params: Mapping[str, Any], name: str, default: Any = None) -> Decimal:
-    from mci.config.units import parse_percent
+    from mci.units import parse_percent
 
     value = params.get(name, default)
     if value is None:
@@ -116,7 +116,7 @@ def percent(params: Mapping[str, Any], name: str, default: Any = None) -> Decima
 
 
 def duration(params: Mapping[str, Any], name: str, default: timedelta | None) -> timedelta | None:
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     value = params.get(name, default)
     if value is None or isinstance(value, timedelta):
@@ -180,7 +180,7 @@ def staleness(ctx: CheckContext, path: Path, max_age: timedelta | None) -> str |
 
 def human(delta: timedelta) -> str:
     """A duration as an operator reads it: 45s, 3h20m, 8d2h (negative: "in the future")."""
-    from mci.config.units import format_duration
+    from mci.units import format_duration
 
     if delta < timedelta(0):
         return f"-{human(-delta)}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
-from mci.config.units import format_money, format_percent
+from mci.units import format_money, format_percent
 from mci.errors import MciError
 
 

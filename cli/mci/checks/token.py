@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from mci.checks import duration_param
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.clock import zone
-from mci.config.units import format_duration
+from mci.units import format_duration
 from mci.errors import MciError
 
 

@@ -152,7 +152,7 @@ def show(state_dir: Path, seq: int, output: str = "text") -> int:
 
 def parse_when(text: str, now: datetime, flag: str) -> datetime:
     """An ISO-8601 instant (no offset means IST) or a duration back from now (30m, 2h, 1d)."""
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     try:
         return now - parse_duration(text.strip())

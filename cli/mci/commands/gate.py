@@ -85,7 +85,7 @@ def approve(profile_path: Optional[Path], name: str, check: str, *, by: str, not
                          f"have one of them run the approval with --by \"{approvers[0]}\"")
     expires_in = None
     if expires:
-        from mci.config.units import parse_duration
+        from mci.units import parse_duration
 
         try:
             expires_in = parse_duration(expires)

@@ -52,7 +52,7 @@ KITE_HEADER = """\
 
 def init(path: Path | None, kite: bool, name: str | None, force: bool, output: str) -> int:
     from mci import __version__
-    from mci.config import validate_paths
+    from mci.validation import validate_paths
     from mci.config.placeholder_env import PlaceholderEnv
     from mci.resources import profiles_dir, schemas_dir
 

@@ -9,11 +9,16 @@ nothing, so it changes nothing the next one is judged by.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import json.scanner
+import os
+import stat
+import sys
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, TextIO, cast
 
 from mci.clock import Clock
 from mci.errors import UsageError
@@ -42,6 +47,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+# Without the duplicate check, for the accept path: mci.risk.accept rules a duplicate out from the line's text.
+_PLAIN_DECODER = json.JSONDecoder()
+# Its scanner (what its decode() runs after skipping whitespace): (value, end) from a position, or StopIteration.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(cast(Any, _PLAIN_DECODER))  # typeshed: its own type
 
 
 def _loads(text: str) -> Any:
@@ -64,21 +73,30 @@ def _items(text: str, first_line: int) -> Iterator[tuple[int, Any]]:
         yield first_line + text.count("\n", 0, start), item
 
 
-def orders_in(stream: TextIO) -> Iterator[tuple[int, Any]]:
+# Judges and answers one line itself (True), or leaves it to the caller (False): check()'s accept path.
+Quick = Callable[[int, str], bool]
+
+
+def orders_in(stream: TextIO, quick: Quick | None = None) -> Iterator[tuple[int, Any]]:
     """(line, parsed JSON) per order: JSON lines, one line at a time as they arrive; or one document
     (an object or an array of them) that spans lines. Bad JSON is yielded as _BadJson, never raised;
-    bytes that are not UTF-8 end the input (a text stream cannot be resynchronised after them)."""
-    number = 0
+    bytes that are not UTF-8 end the input (a text stream cannot be resynchronised after them).
+    A line `quick` answers is not yielded."""
+    answered = [0]  # the last line with a verdict, yielded or quick's
     try:
-        for number, item in _orders(stream):
+        for number, item in _orders(stream, quick, answered):
+            answered[0] = number
             yield number, item
     except UnicodeDecodeError as exc:
-        yield number + 1, _BadJson(f"the input is not UTF-8 text: byte 0x{exc.object[exc.start]:02x}")
+        yield answered[0] + 1, _BadJson(f"the input is not UTF-8 text: byte 0x{exc.object[exc.start]:02x}")
 
 
-def _orders(stream: TextIO) -> Iterator[tuple[int, Any]]:
+def _orders(stream: TextIO, quick: Quick | None, answered: list[int]) -> Iterator[tuple[int, Any]]:
     first = True
     for number, line in enumerate(stream, start=1):
+        if quick is not None and quick(number, line):  # a JSON object on its own line: an order, opening or not
+            answered[0], first = number, False
+            continue
         if not line.strip():
             continue
         opening, first = first, False
@@ -154,7 +172,7 @@ def _ltp_flags(values: list[str]) -> dict[str, Decimal]:
 def offline_account(account_file: Path | None, capital: str | None, day_pnl: str | None, ltp: list[str],
                     instruments_file: Path | None) -> "Account | None":
     """The account from flags and files, or None to read it from the broker."""
-    from mci.config.units import parse_money
+    from mci.units import parse_money
     from mci.risk import Account
     from mci.risk.account import decimal_of
 
@@ -224,10 +242,14 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
     """Judge each order as it arrives; exit 0 all accepted, 1 any rejected, 2 any line not an order.
 
     A batch (a file, or an offline account) is judged at one instant, the batch's start: the 20,000th
-    order of a file must not be stale for the time its predecessors took."""
+    order of a file must not be stale for the time its predecessors took.
+
+    Verdicts are written as judged and flushed before the input can keep mci waiting (see _flushing): a
+    strategy that writes one order and waits has its verdict at once; a piped batch is not flushed per line."""
     from mci.market.calendar import calendar_for, segment_calendar, segment_of
     from mci.market.cutoffs import intraday_entry_refusal
     from mci.risk import Account, RiskModel, validate
+    from mci.risk.accept import AcceptPath
 
     own = calendar_for(profile, state_dir)
     by_segment: dict[str | None, Any] = {}
@@ -242,34 +264,90 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
             by_segment[segment] = segment_calendar(profile, state_dir, segment) if segment else own
         return by_segment[segment]
 
-    def session(intent: Any, now: Any) -> Any:
+    def refusal(exchange: str, product: str, now: Any) -> Any:
         # A pure function of (exchange, product, instant): at a frozen instant it is worked out once per instrument
         # segment, not once per order (the calendar and cut-off arithmetic is a fifth of an order's cost).
         if frozen is None:
-            return intraday_entry_refusal(profile, calendar_of(intent.exchange), intent.exchange, intent.product, now)
-        key = (intent.exchange, intent.product)
+            return intraday_entry_refusal(profile, calendar_of(exchange), exchange, product, now)
+        key = (exchange, product)
         if key in refusals:
             return refusals[key]
-        refusal = intraday_entry_refusal(profile, calendar_of(intent.exchange), intent.exchange, intent.product, frozen)
+        found = intraday_entry_refusal(profile, calendar_of(exchange), exchange, product, frozen)
         if len(refusals) < 1024:  # a stream of made-up exchanges must not grow it without end
-            refusals[key] = refusal
-        return refusal
+            refusals[key] = found
+        return found
+
+    def session(intent: Any, now: Any) -> Any:
+        return refusal(intent.exchange, intent.product, now)
 
     latches = _latches(profile, state_dir)
     from mci.engine.reducing import EntryGate
 
+    out = sys.stdout
+    pending: list[str] = []  # verdicts not yet handed to stdout: one write per batch, not one per order
+    write = pending.append
+
+    def drain() -> None:
+        out.write("".join(pending))
+        pending.clear()
+
+    def deliver() -> None:
+        drain()
+        out.flush()
+
+    stream, each = _flushing(stream, deliver)
     gate = EntryGate(state_dir, profile.name)
     broker = None
     prices = None
+    model = None
+    judge: AcceptPath | None = None
+    seen = rejected = bad = 0
+    scan, as_json = _SCAN, output == "json"
+
+    def quick(number: int, line: str) -> bool:
+        """An acceptable entry on its own line, answered without a Verdict (mci.risk.accept); False for anything
+        else, which the loop below judges in full."""
+        nonlocal model, judge, seen
+        # An object from the first character to a newline: what json.loads would decode from the line, without
+        # its whitespace skipping around the scanner (anything else is the general path's, which decodes in full).
+        # Escapes: the duplicate-key rule of mci.risk.accept does not hold.
+        if line[:1] != "{" or "\\" in line:
+            return False
+        try:
+            raw, end = scan(line, 0)
+        except (StopIteration, ValueError):
+            return False
+        if line[end:] != "\n" and end != len(line):
+            return False
+        current = prices.ready_for(raw) if prices is not None else account
+        assert current is not None
+        model = model or RiskModel.of(profile.risk, current.capital)
+        if judge is None or judge.account is not current or judge.model is not model:
+            judge = AcceptPath(model, current, refusal)
+        hit = judge.accept(raw, frozen or clock.now(), line.count(":"))
+        if hit is None or gate.reducing():
+            return False
+        label, notional, risk, reward, ratio = hit
+        if as_json:  # _show()'s line for this verdict (tests/risk/test_accept_path.py compares them)
+            write(f'{{"line": {number}, "accepted": true, "order": {_ENCODE(label)}, "exit": false, "facts": '
+                  f'{{"notional": "{notional}", "risk": "{risk}", "reward": "{reward}", "risk_reward": "{ratio}"}}, '
+                  '"failures": []}\n')
+        else:
+            write(f"ACCEPTED  {label} (notional {notional}, risk {risk}, reward {reward}, risk:reward {ratio})\n")
+        if each:
+            deliver()
+        elif len(pending) >= _HELD:
+            drain()
+        seen += 1
+        return True
+
     try:
         if account is None:
             from mci.brokers.factory import broker_for
 
             broker = broker_for(profile, state_dir, clock)
             prices = _Prices(broker, Account.from_broker(broker, specs={}, at=clock.now()))
-        model = None
-        seen = rejected = bad = 0
-        for line, raw in orders_in(stream):
+        for line, raw in orders_in(stream, None if latches else quick):
             current = prices.ready_for(raw) if prices is not None else account
             assert current is not None
             model = model or RiskModel.of(profile.risk, current.capital)
@@ -288,8 +366,13 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
                     verdict = _reduce_only(verdict, profile.name)
             seen += 1
             rejected += not verdict.accepted
-            _show(verdict, line, output)
+            _show(verdict, line, output, write)
+            if each:
+                deliver()
+            elif len(pending) >= _HELD:
+                drain()
     finally:
+        deliver()
         gate.close()
         if broker is not None:
             broker.close()
@@ -297,6 +380,53 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
         raise UsageError("no order to check", "the input was empty",
                          "pass a file with one JSON order (or JSON lines), or pipe them to `mci risk check -`")
     return 2 if bad else 1 if rejected else 0
+
+
+_HELD = 128  # verdicts held before they are written to stdout (its own buffer flushes them when full)
+
+
+class _FlushBeforeWaiting(io.BufferedIOBase):
+    """A reader's buffer that flushes the verdicts written so far before each read that may wait for input."""
+
+    def __init__(self, inner: Any, flush: Callable[[], None]):
+        super().__init__()
+        self._inner, self._flush = inner, flush
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1) -> bytes:
+        self._flush()
+        return bytes(self._inner.read1(size))
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._flush()
+        return bytes(self._inner.read(size))
+
+    def close(self) -> None:  # closing the wrapper leaves stdin open
+        super().close()
+
+
+def _flushing(stream: TextIO, flush: Callable[[], None]) -> tuple[TextIO, bool]:
+    """The stream to read orders from, and whether to flush after every verdict.
+
+    A strategy that writes an order and waits must get its verdict before mci waits for the next line; a batch
+    need not be flushed line by line (a flush is a write to the pipe per order, a sixth of an order's cost).
+    So the verdicts are flushed when mci is about to read more input than it holds, which is when it may wait:
+    - the process's own stdin (`mci risk check -`) is read again through a buffer that flushes before each read
+      of the pipe (the text layer asks for more bytes only when it holds no whole line); CPython opens stdin on
+      POSIX splitting lines at "\\n" only, with its own encoding and errors, which the new text layer keeps;
+    - input in memory or in a regular file never waits: flushed when the output buffer fills and at the end;
+    - anything else (a FIFO or a terminal opened by name) is flushed after every verdict, as before."""
+    if stream is sys.__stdin__ and os.name == "posix" and isinstance(stream, io.TextIOWrapper):
+        reader = cast(BinaryIO, _FlushBeforeWaiting(stream.buffer, flush))  # a BufferedIOBase, as TextIOWrapper takes
+        text = io.TextIOWrapper(reader, encoding=stream.encoding, errors=stream.errors, newline="\n")
+        return text, False
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return stream, False  # in memory (StringIO): all of it is there already
+    return stream, not stat.S_ISREG(mode)
 
 
 def _latches(profile: "Profile", state_dir: Path) -> Any:
@@ -321,18 +451,18 @@ def _reduce_only(verdict: Any, profile: str) -> Any:
     return replace(verdict, accepted=False, failures=(*verdict.failures, failure))
 
 
-def _show(verdict: Any, line: int, output: str) -> None:
+def _show(verdict: Any, line: int, output: str, write: Callable[[str], Any]) -> None:
     if output == "json":
-        emit(_json_verdict(verdict, line))
+        write(_json_verdict(verdict, line) + "\n")
         return
     label = verdict.intent.label() if verdict.intent else f"line {line}"
     facts = ", ".join(f"{k.replace('_', ':') if k == 'risk_reward' else k} {v}" for k, v in verdict.facts_text().items())
     if verdict.accepted:
-        emit(f"ACCEPTED  {label}{f' ({facts})' if facts else ''}{' [exit]' if verdict.exit else ''}")
+        write(f"ACCEPTED  {label}{f' ({facts})' if facts else ''}{' [exit]' if verdict.exit else ''}\n")
         return
-    emit(f"REJECTED  {label}: {len(verdict.failures)} rule(s) failed")
+    write(f"REJECTED  {label}: {len(verdict.failures)} rule(s) failed\n")
     for failure in verdict.failures:
-        emit("  [" + failure.rule + "] " + failure.render().replace("\n", "\n  "))
+        write("  [" + failure.rule + "] " + failure.render().replace("\n", "\n  ") + "\n")
 
 
 _ENCODE = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
@@ -350,7 +480,7 @@ def _json_verdict(verdict: Any, line: int) -> str:
 
 def limits(profile: "Profile", clock: Clock, state_dir: Path, output: str, *, capital: str | None) -> int:
     """The declared limits in rupees for today's capital, and whether they hold together (scanner check 10's model)."""
-    from mci.config.units import format_money, format_percent, parse_money
+    from mci.units import format_money, format_percent, parse_money
     from mci.output.console import emit_json
     from mci.risk import RiskModel
 

@@ -37,7 +37,7 @@ def _emit_json(payload: Any) -> None:
 
 
 def _money(amount: Any) -> str:
-    from mci.config.units import format_money
+    from mci.units import format_money
 
     return format_money(Decimal(str(amount)))
 
@@ -65,9 +65,9 @@ def serve_kite(*, host: str, port: int, api_key: str | None, api_secret: str | N
                order_ips: str | None = None) -> int:
     """Serve until SIGINT or SIGTERM; 0 on a clean stop."""
     import signal
-    import threading
 
     from mci.brokers.sim.faults import parse_faults
+    from mci.signals import StopRequest
 
     if not is_loopback_host(host) and not allow_remote:
         raise UsageError(f"refusing to serve the Kite simulator on {host}",
@@ -88,7 +88,7 @@ def serve_kite(*, host: str, port: int, api_key: str | None, api_secret: str | N
     server, exchange = _start(host, port, api_key, api_secret, seed, spec, db, capital, at, limits)
     if ips is not None:
         server.app.set_order_ips(ips)
-    stop = threading.Event()
+    stop = StopRequest()  # set by the handlers: a threading.Event could deadlock there (mci.signals)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _banner(server, exchange, api_key)

@@ -57,7 +57,7 @@ def register(app: "typer.Typer") -> None:
         Example:  KITE_API_KEY=sim-key KITE_API_SECRET=sim-secret mci sim kite --at 2026-11-23T09:20
         Exit: 0 stopped cleanly, 2 bad option, 3 cannot listen on the port.
         """
-        from mci.config.units import parse_money
+        from mci.units import parse_money
         from mci.errors import UsageError
         from mci.paths import state_dir
 

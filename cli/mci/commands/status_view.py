@@ -28,7 +28,7 @@ LAST_ORDERS = 5
 
 
 def _money(value: Decimal | str | None) -> str:
-    from mci.config.units import format_money
+    from mci.units import format_money
 
     return "—" if value is None else format_money(Decimal(value))
 

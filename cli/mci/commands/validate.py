@@ -7,7 +7,7 @@ from mci.output.console import color_enabled, emit, emit_json
 
 
 def run(paths: list[Path], output: str, cache_dir: Path | None, placeholder_env: bool = False) -> int:
-    from mci.config import validate_paths
+    from mci.validation import validate_paths
 
     env = None
     if placeholder_env:

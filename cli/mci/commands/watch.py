@@ -26,7 +26,7 @@ def _line(payload: dict[str, Any]) -> str:
 def _interval(text: str | None) -> timedelta | None:
     if text is None:
         return None
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
     from mci.errors import UsageError
 
     try:
@@ -121,7 +121,7 @@ def _once(watcher: "Watcher", output: str) -> "tuple[int, dict[str, Any]]":
     if output == "json":
         emit_json({"profile": watcher.profile.name, **summary, "exit_code": code})
         return code, summary
-    from mci.config.units import format_money
+    from mci.units import format_money
 
     emit(f"profile {watcher.profile.name}: {level.upper()} — day P&L {format_money(account.day_pnl)}, "
          f"equity {format_money(account.equity)}, {len(account.open_positions)} open position(s)")

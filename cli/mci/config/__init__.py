@@ -1,7 +1,8 @@
 """Profiles, checklists and sequences: YAML with positions -> validated -> the typed model.
 
-    profile = load_profile(Path("profiles/paper.yaml"))       # raises ConfigErrors with every error
-    report = validate_paths([Path("profiles"), Path("rules")])  # never raises for bad input
+    profile = load_profile(Path("profiles/paper.yaml"))  # raises ConfigErrors with every error
+
+(`mci validate`, which also judges what config cannot alone, is mci.validation, above this package.)
 
 Each error is a ConfigError (WHAT / WHY / HOW) with the file:line:column of
 the offending value. jsonschema is imported only on a validation-cache miss.
@@ -16,18 +17,15 @@ if TYPE_CHECKING:
     from mci.config.loader import Document, load_document, read_document as read_document
     from mci.config.model import Checklist, Profile, Sequence
     from mci.config.schema import default_cache_dir
-    from mci.config.validate import ValidationReport, validate_paths
     from mci.errors import ConfigError, ConfigErrors  # noqa: F401
 
 __all__ = [
     "Document",
-    "ValidationReport",
     "load_checklist",
     "load_document",
     "load_profile",
     "load_sequence",
     "default_cache_dir",
-    "validate_paths",
 ]
 
 # Loaded on first use, not with the package: a cached profile needs none of the YAML loader, resolver or validator.
@@ -39,8 +37,6 @@ _EXPORTS = {
     "Profile": "mci.config.model",
     "Sequence": "mci.config.model",
     "default_cache_dir": "mci.config.schema",
-    "ValidationReport": "mci.config.validate",
-    "validate_paths": "mci.config.validate",
     "ConfigError": "mci.errors",
     "ConfigErrors": "mci.errors",
 }

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from mci.config import units
+from mci import units
 from mci.config.loader import Document, JsonPath
 from mci.config.model import (
     BreakerConfig,
@@ -315,7 +315,7 @@ def build_profile(
         notifications=build_notifications(read),
         raw=doc.data,
     )
-    from mci.market.cutoffs import square_off_findings
+    from mci.config.square_off import square_off_findings
 
     errors, _ = square_off_findings(profile, doc.at)
     if errors:

@@ -119,14 +119,13 @@ def _key(path: Path) -> str | None:
 
 @lru_cache(maxsize=1)
 def _code() -> str:
-    """The loader, resolver, validator and model sources, mci's error types, resources, the cache, the schemas."""
+    """The loader, resolver, validator and model sources, mci's error types, resources, the cache, the units, the schemas."""
     from mci.resources import schemas_dir
 
     package = Path(__file__).resolve().parent
     files = sorted(package.glob("*.py"))
     files += [package.parent / "errors.py", package.parent / "resources.py", package.parent / "cache.py",
-              package.parent / "market" / "cutoffs.py",  # build_profile's square-off rules
-              package.parent / "market" / "calendar.py"]  # ... and the segments they are judged for
+              package.parent / "units.py"]
     files += sorted(schemas_dir().glob("*.json"))
     return cache.files_digest(files)
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from mci.config import units
+from mci import units
 from mci.config.loader import Document, JsonPath
 from mci.errors import ConfigError
 from mci.resources import schemas_dir

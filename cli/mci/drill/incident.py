@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mci.config.units import format_duration, format_money
+from mci.units import format_duration, format_money
 from mci.drill import proc
 from mci.drill.breach import CANDIDATES, NoRoom, plan_breach
 from mci.drill.day import DETECT_BOUND, ENGINE_GONE_BOUND, FLATTEN_BOUND, Day, Outcome, PhaseFailed, seconds, wait_for

@@ -9,7 +9,6 @@ store kept at a path of its own. Every refusal says WHAT / WHY / HOW (exit 2).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from mci.errors import UsageError
@@ -20,17 +19,6 @@ if TYPE_CHECKING:
 SESSION_OFFSET = timedelta(minutes=45)  # the rehearsal starts this long after the open: 10:00 on NSE
 ROOM = timedelta(minutes=30)  # a rehearsal needs this long before the close and the square-off time
 COPY_HOW = "drill a copy of the profile that differs only there (profiles/kite-sim.yaml is the model)"
-
-
-def raw_profile(path: Path) -> Mapping[str, Any]:
-    """The document as written (references not interpolated); {} when unreadable: the loader then says why."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def broker_kind(raw: Mapping[str, Any]) -> str:

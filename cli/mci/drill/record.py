@@ -20,8 +20,7 @@ KIND = "drill"
 
 def record(report: DrillReport, state_dir: Path) -> dict[str, Any]:
     """{"state_dir", "seq"} of the record written; raises UnavailableError when it cannot be written."""
-    import sqlite3
-
+    from mci.store.errors import SQLiteError
     from mci.store.state import StateStore
 
     try:
@@ -30,7 +29,7 @@ def record(report: DrillReport, state_dir: Path) -> dict[str, Any]:
             written = store.append_audit(KIND, report.record(__version__), Clock().now(), profile=report.profile)
         finally:
             store.close()
-    except (MciError, sqlite3.Error, OSError) as exc:
+    except (MciError, SQLiteError, OSError) as exc:
         why = exc.what if isinstance(exc, MciError) else str(exc)
         raise UnavailableError(f"the drill could not be recorded in {state_dir}", why,
                                "fix the state directory (MCI_HOME), then run the drill again: "

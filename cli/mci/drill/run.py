@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from urllib.parse import urlsplit
 
 from mci.clock import Clock
+from mci.config.raw import raw_document
 from mci.drill import closing, incident, morning
 from mci.drill.day import Day, PhaseFailed
 from mci.drill.model import PHASES, DrillReport, PhaseResult
-from mci.drill.prepare import (broker_kind, raw_profile, refuse_circuits_off_the_breach, refuse_faults_on_paper,
-                               refuse_unsafe, rehearsal_instant)
+from mci.drill.prepare import (broker_kind, refuse_circuits_off_the_breach, refuse_faults_on_paper, refuse_unsafe,
+                               rehearsal_instant)
 from mci.drill.sandbox import Sandbox, port_free
 from mci.errors import MciError, UnavailableError
 
@@ -52,7 +53,7 @@ def run_drill(options: DrillOptions, *, on_start: Callable[[DrillReport], None] 
     started = real.now()
     # Absolute: the phases hand it to mci processes, whose working directory must not matter.
     path = (Path(options.profile).expanduser() if options.profile else default_profile()).absolute()
-    raw = raw_profile(path)
+    raw = raw_document(path)
     kind = broker_kind(raw)
     refuse_faults_on_paper(kind, options.faults, str(raw.get("name") or path.stem))
     spec = parse_faults(options.faults) if options.faults else None  # a bad spec is refused before anything starts

@@ -37,7 +37,7 @@ class IgniteOutcome:
 
 def describe_plan(profile: "Profile", sequence: "Sequence", purpose: str) -> dict[str, Any]:
     """What a sequence would do, for --dry-run and review: steps, limits and the engine as declared (no secrets)."""
-    from mci.config.units import format_duration
+    from mci.units import format_duration
 
     def shown(values: Any) -> dict[str, Any]:
         return {k: (format_duration(v) if hasattr(v, "total_seconds") else v) for k, v in values.items()}
@@ -64,7 +64,7 @@ def describe_plan(profile: "Profile", sequence: "Sequence", purpose: str) -> dic
 
 def require_fresh_scan(ctx: "StepContext", state: str) -> None:
     """Armed, by a scan that passed and is younger than the profile's max_age."""
-    from mci.config.units import format_duration
+    from mci.units import format_duration
 
     profile = ctx.profile
     scan = ctx.store.last_scan(profile.name)

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from mci.clock import Clock, zone
 from mci.errors import ExitCode, MciError, UnavailableError
+from mci.store.errors import DatabaseError
 
 if TYPE_CHECKING:
     from mci.brokers.base import Broker
@@ -91,7 +91,7 @@ def open_for_kill(profile: "Profile", clock: Clock, state_dir: Path) -> KillStor
         _probe(store, profile.name)
         notes = [] if existed else [f"{db} was missing: a new state DB was created (the audit chain restarts there)"]
         return KillStore(store, True, f"state DB {db}", notes)
-    except (MciError, sqlite3.DatabaseError, OSError) as exc:
+    except (MciError, DatabaseError, OSError) as exc:
         why = exc.why if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
         if store is not None:
             try:
@@ -116,7 +116,7 @@ def open_for_kill(profile: "Profile", clock: Clock, state_dir: Path) -> KillStor
                 _probe(fresh, profile.name)
                 notes.append(f"a new state DB {db} holds the latch; earlier records: {moved}, {fallback.path}")
                 return KillStore(fresh, True, f"state DB {db} (new) and {fallback.path}", notes)
-            except (MciError, sqlite3.DatabaseError, OSError) as exc:
+            except (MciError, DatabaseError, OSError) as exc:
                 notes.append(f"a new state DB could not be created either ({exc})")
     return KillStore(FallbackStore(state_dir), False, str(fallback.path), notes)
 
@@ -168,7 +168,7 @@ def latch(kill: KillStore, profile: "Profile", clock: Clock, *, command: str, ru
             store.append_audit("emergency", {"event": "started", "pid": os.getpid(), "command": command,
                                              "from": before, "run_id": run_id, "scope": scope}, now,
                                profile=profile.name)
-    except (MciError, sqlite3.DatabaseError) as exc:
+    except (MciError, DatabaseError) as exc:
         kill.latch_error = exc.what if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
         return "unknown"
     kill.latched = kill.persistent
@@ -199,7 +199,7 @@ def verify_within() -> timedelta:
     text = os.environ.get("MCI_VERIFY_WITHIN")
     if not text:
         return VERIFY_WITHIN
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     try:
         return parse_duration(text)

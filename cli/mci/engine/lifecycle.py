@@ -68,6 +68,12 @@ def _machine_class() -> Any:
     return Machine
 
 
+def preload() -> None:
+    """Import the machine now, for a caller that must not pay for it on its first move (a breach's latch)."""
+    _machine_class()
+    import transitions.core  # noqa: F401 — fire()'s MachineError
+
+
 class _Model:
     state: str
 

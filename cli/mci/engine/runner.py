@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 
 from mci.checks.base import REGISTRY, Check, CheckContext, CheckOutcome
 from mci.config.model import Checklist, CheckSpec
-from mci.config.units import format_duration
+from mci.units import format_duration
 from mci.engine.breaking import declared_breaker
 from mci.engine.retrying import CheckTimedOut, retry_after_first
 from mci.errors import BreakerOpenError, ConfigError, ExitCode, MciError, UnavailableError

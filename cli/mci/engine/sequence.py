@@ -195,7 +195,7 @@ class SequenceRun:
     def _guarded(self, spec: "StepSpec", impl: Any) -> "StepOutcome":
         from mci.engine.retrying import CheckTimedOut
         from mci.engine.runner import call_with_timeout
-        from mci.config.units import format_duration
+        from mci.units import format_duration
 
         def body() -> "StepOutcome":
             outcome: StepOutcome = impl().run(self.ctx, spec.params)
@@ -259,7 +259,7 @@ def sequence_named(target: str, profile: "Profile | None", *, cache_dir: Path | 
 
 def sequence_mermaid(sequence: "Sequence") -> str:
     """A sequence as a Mermaid flowchart: the steps in order, and where each failure goes."""
-    from mci.config.units import format_duration
+    from mci.units import format_duration
 
     def label(text: str) -> str:
         return text.replace('"', "'")

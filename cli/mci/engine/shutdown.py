@@ -16,7 +16,6 @@ verify (exit 7) — never "not flat" for a book it could not read.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from mci.clock import Clock
 from mci.errors import ExitCode, MciError, RefusedError, UnavailableError, UsageError
+from mci.store.errors import DatabaseError
 
 if TYPE_CHECKING:
     from mci.config.model import Profile
@@ -89,7 +89,7 @@ def shutdown(
                 ctx.store.check_pages()  # its journal must be whole for a crash to resume safely
                 state = ctx.lifecycle.current().state
                 unfinished = ctx.journal.unfinished(mode)
-            except sqlite3.DatabaseError as exc:
+            except DatabaseError as exc:
                 raise _without_db(profile, state_dir, exc) from None
             if state == "halted":
                 raise RefusedError(
@@ -272,7 +272,7 @@ def scope_of(profile: "Profile", state_dir: Path, flags: "Selection | None") -> 
 def _record(kill: Any, kind: str, data: dict[str, Any], profile: "Profile", clock: Clock) -> None:
     try:
         kill.store.append_audit(kind, data, clock.now(), profile=profile.name)
-    except (MciError, sqlite3.DatabaseError):
+    except (MciError, DatabaseError):
         pass  # the report says where the audit went and what failed; bookkeeping never stops a kill
 
 
@@ -303,12 +303,12 @@ def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
                     ectx.journal.finish(stale.run_id, jr.ABANDONED, clock.now(), {"superseded_by": "emergency"})
             unfinished = ectx.journal.unfinished("emergency")
             run_id = unfinished.run_id if unfinished is not None and parent is None else None
-        except (MciError, sqlite3.DatabaseError) as exc:
+        except (MciError, DatabaseError) as exc:
             _note_db_failure(kill, exc)
         run_id = run_id or new_run_id("emergency")
         try:
             result = SequenceRun(sequence, ectx, on_step=on_step).execute(run_id=run_id, parent=parent)
-        except (MciError, sqlite3.DatabaseError) as exc:
+        except (MciError, DatabaseError) as exc:
             if not kill.persistent:
                 raise
             # Steps catch their own failures: what escapes is the journal's DB. Flattening matters more than its
@@ -331,7 +331,7 @@ def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
                                     "error": book.error.as_dict() if book.error else None}, profile, clock)
         try:
             state = ectx.lifecycle.current().state
-        except (MciError, sqlite3.DatabaseError) as exc:
+        except (MciError, DatabaseError) as exc:
             _note_db_failure(kill, exc)
             state = "unknown"
     finally:

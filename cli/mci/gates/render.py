@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def render_gate(outcome: "GateOutcome", *, color: bool) -> str:
     from mci.clock import zone
-    from mci.config.units import format_duration
+    from mci.units import format_duration
 
     result, gate = outcome.result, outcome.gate
     started = result.started_at.astimezone(zone(result.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")

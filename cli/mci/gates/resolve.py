@@ -102,7 +102,7 @@ def prepare(checklist: "Checklist", gate: str) -> "Checklist":
 
 
 def _duration(value: Any) -> timedelta | None:
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     if value is None or isinstance(value, timedelta):
         return value
@@ -113,7 +113,7 @@ def _duration(value: Any) -> timedelta | None:
 
 
 def _too_long(spec: "CheckSpec", key: str, own: timedelta) -> ConfigError:
-    from mci.config.units import format_duration
+    from mci.units import format_duration
 
     return ConfigError(
         f"check {spec.id}: params.{key} {format_duration(own)} does not fit in its timeout {format_duration(spec.timeout)}",

@@ -32,6 +32,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mci.clock import zone
+# The segments a calendar may serve and the exchanges in each, profile_segments: the vocabulary a profile is
+# built with, below this package; re-exported for the readers of calendars.
+from mci.config.segments import SEGMENT_EXCHANGES as SEGMENT_EXCHANGES
+from mci.config.segments import profile_segments as profile_segments
+from mci.config.segments import segment_of as segment_of
 from mci.errors import ConfigError, ExitCode, MciError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -95,21 +100,10 @@ class SpecialSession:
     normal: Session
 
 
-# The segments a calendar may serve (NSE's holiday list names them the same way), and the exchanges in each.
-SEGMENT_EXCHANGES = {"CM": ("NSE", "BSE"), "FO": ("NFO", "BFO"), "CD": ("CDS", "BCD"), "MCX": ("MCX",)}
-
-
 # The calendar that answers for a segment the profile's own calendar does not serve (by name: the local copy
 # written by `mci calendar update --install` first, else the shipped rules/calendars/<name>.yaml).
 SEGMENT_CALENDARS = {"CM": "nse", "FO": "nse", "CD": "nse-cd", "MCX": "mcx"}
 PARTS = ("morning", "evening")  # the part of a day a holiday may close alone (`closed:`)
-
-
-def segment_of(exchange: str) -> str | None:
-    for segment, exchanges in SEGMENT_EXCHANGES.items():
-        if exchange.upper() in exchanges:
-            return segment
-    return None
 
 
 @dataclass(frozen=True)
@@ -327,16 +321,6 @@ def load_calendar(name: str = "nse", cache_dir: Path | None = None, *, base: Pat
     except OSError:
         st = None
     return _load(path, (st.st_ino, st.st_mtime_ns, st.st_size) if st else None, cache_dir)  # os.replace: a new inode
-
-
-def profile_segments(profile: Any) -> tuple[str, ...]:
-    """The segments a profile trades: those of risk.allowed_exchanges, else the cash market (market.segment: equity)."""
-    exchanges = profile.risk.allowed_exchanges
-    if exchanges:
-        found = [s for s in (segment_of(e) for e in exchanges) if s]
-        if found:
-            return tuple(dict.fromkeys(found))
-    return ("CM",)
 
 
 def _own_calendar(profile: Any, state_dir: Path | None) -> ExchangeCalendar:

@@ -62,7 +62,7 @@ def verdict(result: "ScanResult") -> str:
 
 def render_scan(result: "ScanResult", *, color: bool) -> str:
     from mci.clock import zone
-    from mci.config.units import format_duration
+    from mci.units import format_duration
 
     started = result.started_at.astimezone(zone(result.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
     lines = [_paint(f"scan {result.checklist} · profile {result.profile} · {started}", _BOLD, color), ""]

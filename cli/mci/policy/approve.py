@@ -55,7 +55,7 @@ def _root(cwd: Path) -> Path:
 
 def approve(subject: str, *, by: str, note: str, expires: str | None, file: Path | None, cwd: Path,
             state_dir: Path, now: datetime, base: str = "HEAD") -> tuple[Approval, Path]:
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     if not subject.startswith("policy:"):
         raise UsageError(f"{subject!r} is not a policy subject", "mci policy approve records policy:<file>:<key>=<value> "

@@ -183,7 +183,7 @@ def _within(items: Items, name: str, anchor: Anchor, old: object, new: object, d
     the step gives up sooner and may leave orders or positions open."""
     from datetime import timedelta
 
-    from mci.config.units import parse_duration
+    from mci.units import parse_duration
 
     def duration(value: object) -> timedelta:
         return value if isinstance(value, timedelta) else parse_duration(value)

@@ -28,7 +28,8 @@ class Side:
 
 
 def load(path: Path, cache_dir: Path | None) -> tuple[Side | None, list[MciError]]:
-    from mci.config.validate import check_document, document_kind
+    from mci.config.validate import document_kind
+    from mci.validation.findings import document_errors
 
     doc, read = read_document(path, ENV)
     errors: list[MciError] = list(read)
@@ -43,7 +44,7 @@ def load(path: Path, cache_dir: Path | None) -> tuple[Side | None, list[MciError
         profile, resolution = resolve_profile(doc, env=ENV, cache_dir=cache_dir)
         errors = list(errors) + list(resolution.errors)
         return (Side(doc, kind, profile) if profile is not None and not errors else None), errors
-    errors = [*errors, *check_document(doc, kind, cache_dir=cache_dir)]
+    errors = [*errors, *document_errors(doc, kind, cache_dir=cache_dir)]
     if errors or doc.broken:
         return None, errors
     return Side(doc, kind, _build(doc, kind)), []

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from mci.config.units import format_money, format_percent
+from mci.units import format_money, format_percent
 from mci.risk.account import ZERO, Account
 from mci.risk.model import RiskModel
 

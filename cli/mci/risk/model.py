@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
-from mci.config.units import format_money, format_percent
+from mci.units import format_money, format_percent
 
 if TYPE_CHECKING:
     from mci.config.model import RiskLimits

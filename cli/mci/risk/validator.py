@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable, Optional
 
-from mci.config.units import format_duration, format_money, format_percent
+from mci.units import format_duration, format_money, format_percent
 from mci.risk.account import ZERO, Account, Holding
 from mci.risk.exposure import OTR_MIN_ORDERS
 from mci.risk.intent import Failure, Intent, parse

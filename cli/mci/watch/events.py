@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from mci.config.units import format_money
+from mci.units import format_money
 from mci.errors import ExitCode
 
 if TYPE_CHECKING:

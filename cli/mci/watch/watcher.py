@@ -23,16 +23,16 @@ work while it runs.
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, cast
 
 from mci.clock import Clock, zone
-from mci.config.units import format_duration
+from mci.units import format_duration
 from mci.errors import ExitCode, LockedError, MciError, RefusedError, UnavailableError, UsageError
+from mci.signals import StopRequest
+from mci.store.errors import SQLiteError
 from mci.watch.events import NOTIFY, Notify, WatchEvent, WatchReport, log_notify, poll_line, summary_of
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class Watcher:
         self._on_event = (lambda event: None) if on_event is None else on_event
         self._on_step = on_step
         self._beat_clock = Clock() if beat_clock is None else beat_clock  # liveness is real elapsed time, whatever --at says
-        self._stop = threading.Event()
+        self._stop = StopRequest()  # set by mci watch's signal handlers: a threading.Event could deadlock (mci.signals)
         self._wait = self._stop.wait if wait is None else wait  # an event wait: a stop request cuts the sleep short
         self._warned: set[str] = set()
         self.peak: Decimal | None = None
@@ -251,11 +251,12 @@ class Watcher:
             self.square_off_today()  # a calendar that cannot be read stops the start, not the square-off
         load_all()
         import mci.engine.shutdown  # noqa: F401
-        import transitions  # noqa: F401 — the lifecycle's machine, needed to latch halted
+        from mci.engine.lifecycle import preload
+
+        preload()  # the lifecycle's machine, needed to latch halted
         # What the emergency's steps import when they first run (the engine's stop, the flatten, the token):
         # compiled now, not between a breach seen on a tick and the first cancel.
         import mci.brokers.factory  # noqa: F401
-        import mci.engine.lifecycle  # noqa: F401
         import mci.engine.runner  # noqa: F401
         import mci.enginectl  # noqa: F401
         import mci.flatten  # noqa: F401
@@ -494,7 +495,7 @@ class Watcher:
         """A state-DB write that must never stop the guard (a busy or full disk): said once, then polling goes on."""
         try:
             write()
-        except (MciError, sqlite3.Error) as exc:
+        except (MciError, SQLiteError) as exc:
             if what not in self._db_said:
                 self._db_said.add(what)
                 why = exc.what if isinstance(exc, MciError) else f"SQLite says: {exc}"

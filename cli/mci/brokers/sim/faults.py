@@ -46,7 +46,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from mci.config.units import parse_duration
+from mci.units import parse_duration
 from mci.errors import UsageError
 
 EXAMPLE = "latency=50ms,jitter=20ms,5xx=0.3,429=0.1,burst=5,reset=0.05,lost=0.5,seed=7"

@@ -3,6 +3,9 @@
 Money and ratios are Decimal; a percentage becomes a fraction (`2%` -> 0.02).
 Each parser raises ValueError with a sentence the loader turns into a
 positioned WHAT / WHY / HOW error.
+
+A leaf below every package: config/ parses a profile's values with it, and risk/, watch/, checks/ and
+the rest format money, percentages and durations with it, without depending on config/.
 """
 
 from __future__ import annotations
