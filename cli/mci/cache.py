@@ -23,7 +23,7 @@ import os
 from datetime import date, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 FORMAT = "mci-cache-1"
 
@@ -91,7 +91,7 @@ def encode(value: Any, classes: Mapping[str, type]) -> Any:
     raise Unencodable(type(value).__name__)
 
 
-def decoder(classes: Mapping[str, type]):
+def decoder(classes: Mapping[str, type]) -> Callable[[dict[str, Any]], Any]:
     """The json object_hook undoing encode()."""
 
     def hook(obj: dict[str, Any]) -> Any:

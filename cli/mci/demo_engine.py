@@ -198,8 +198,8 @@ class Engine:
         from mci.errors import MciError
 
         try:
-            order_id = self.broker.place_order(OrderRequest("NSE", self.symbol, side, self.quantity, order_type, "MIS",
-                                                            trigger_price=trigger, tag=tag))
+            order_id: str = self.broker.place_order(OrderRequest("NSE", self.symbol, side, self.quantity, order_type, "MIS",
+                                                                      trigger_price=trigger, tag=tag))
         except MciError as exc:
             if exc.details.get("order_id"):  # accepted, then REJECTED by the broker's RMS: its reason, as it gave it
                 log(f"REJECTED {side} {self.quantity} NSE:{self.symbol} MIS {order_type} tag={tag} "
@@ -263,7 +263,7 @@ def open_broker() -> tuple[Any, Any, Any]:
 # ---------------------------------------------------------------- HTTP
 
 
-def make_app(engine: Engine) -> Callable:
+def make_app(engine: Engine) -> Callable[..., Any]:
     from werkzeug.wrappers import Request, Response
 
     def reply(body: dict[str, Any], status: int = 200) -> Response:
@@ -349,8 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server("127.0.0.1", port, make_app(engine), threaded=True, request_handler=QuietHandler,
                          fd=sock.fileno())
     sock.close()  # the server holds its own duplicate of the socket
+    def on_signal(num: int, _frame: object) -> None:
+        log(f"SIG{signal.Signals(num).name[3:]}: stopping")
+        engine.stop()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda num, _frame: (log(f"SIG{signal.Signals(num).name[3:]}: stopping"), engine.stop()))
+        signal.signal(signum, on_signal)
     http = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="http", daemon=True)
     http.start()
     log(f"listening on http://127.0.0.1:{port} (pid {os.getpid()})")

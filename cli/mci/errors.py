@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Sequence
 
 
 class ExitCode(IntEnum):
@@ -111,7 +111,7 @@ class LockedError(MciError):
 class ConfigErrors(MciError):
     """Several configuration errors reported together (validate reports all, not the first)."""
 
-    def __init__(self, errors: list[MciError]):
+    def __init__(self, errors: Sequence[MciError]):
         self.errors = errors
         first = errors[0]
         super().__init__(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 from mci.errors import UnavailableError
 
 
-def state_dir(env: dict[str, str] | None = None) -> Path:
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("MCI_HOME"):
         root = Path(env["MCI_HOME"]).expanduser()

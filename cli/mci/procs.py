@@ -22,7 +22,7 @@ HAVE_PROC = Path("/proc/self/stat").exists()
 
 # Engines this process started: polled to reap them, so a dead child is not
 # kept alive as a zombie (and its exit status can be reported).
-children: dict[int, subprocess.Popen] = {}
+children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)

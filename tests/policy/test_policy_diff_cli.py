@@ -8,6 +8,8 @@ import subprocess
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 PAPER = "profiles/paper.yaml"
 SCANNER = "rules/scanner/twelve-point.yaml"
 GRACEFUL = "rules/shutdown/graceful.yaml"
@@ -423,6 +425,22 @@ def test_a_branch_is_judged_against_where_it_left_the_base(repo, policy):
     repo.git("checkout", "-q", "feature")
     result = policy("diff", "--base", "main", "-o", "json")
     assert [f["subject"] for f in _findings(result)] == ["policy:profiles/paper.yaml:risk.max_open_positions=6"]
+
+
+@pytest.mark.parametrize("where", ["a submodule's own repository", "this repository"])
+def test_a_submodule_named_like_a_rule_file_is_not_read_as_one(repo, policy, where):
+    """A gitlink under rules/ has no content at the base: it crashed the diff (exit 70) instead of being skipped.
+
+    Its commit elsewhere (a real submodule) is `missing` to cat-file; one in this repository comes with a body
+    that must not be read as the next file's header."""
+    commit = "1234567890abcdef1234567890abcdef12345678" if where.startswith("a") else repo.git("rev-parse", "HEAD").strip()
+    repo.git("update-index", "--add", "--cacheinfo", f"160000,{commit},rules/gates/vendored.yaml")
+    repo.git("commit", "-q", "-m", "a submodule")
+    repo.path("rules/gates/vendored.yaml").mkdir()  # its checkout
+    repo.replace(PAPER, "max_daily_loss: 6%", "max_daily_loss: 8%")
+    result = policy("diff", "--base", "HEAD", "-o", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert [f["subject"] for f in _findings(result)] == ["policy:profiles/paper.yaml:risk.max_daily_loss=8%"]
 
 
 def test_the_first_commit_has_everything_new(policy, tmp_path, repo):

@@ -234,8 +234,9 @@ class KiteBroker:
         message = redact(str(exc), self._secrets) or name
         why = f"{name}: {message}"
         details: dict[str, Any] = {"error_type": name} if is_kite_error(exc) else {}
-        if is_kite_error(exc) and getattr(exc, "code", None):
-            details["http_status"] = int(exc.code)  # 429 (refused, nothing placed) vs 5xx (ambiguous) for callers
+        status = getattr(exc, "code", None) if is_kite_error(exc) else None  # kiteconnect's exceptions carry it
+        if status:
+            details["http_status"] = int(status)  # 429 (refused, nothing placed) vs 5xx (ambiguous) for callers
         if write and is_kite_error(exc) and name != "TokenException" and (name == "PermissionException"
                                                                          or _IP_REFUSAL.search(message)):
             # Not the token (reads still work): Kite refuses order writes from an unregistered IP (kite_rules).
@@ -278,7 +279,8 @@ class KiteBroker:
         if self._token is None:
             raise MciError(f"no Kite access token: cannot {action}", self.no_token_why, LOGIN_HOW, ExitCode.FAILED)
         try:
-            return self._retrying()(self._send, action, fn, *args, **kwargs)
+            result: T = self._retrying()(self._send, action, fn, *args, **kwargs)
+            return result
         except Exception as exc:
             raise self._error(exc, action, write=write) from None
 

@@ -34,8 +34,8 @@ def _register_lazy_package() -> None:
         setattr(package, name, value)
         return value
 
-    package.__getattr__ = __getattr__  # type: ignore[attr-defined]
-    package.__all__ = list(_LAZY)  # type: ignore[attr-defined]
+    # Into the module's namespace, where PEP 562 looks (typeshed declares ModuleType.__getattr__ a method).
+    vars(package).update(__getattr__=__getattr__, __all__=list(_LAZY))
     sys.modules["kiteconnect"] = package
 
 
@@ -44,7 +44,8 @@ def kite_connect() -> type:
     _register_lazy_package()
     from kiteconnect.connect import KiteConnect
 
-    return KiteConnect
+    cls: type = KiteConnect  # kiteconnect ships no types
+    return cls
 
 
 def kite_ticker() -> type:
@@ -52,4 +53,5 @@ def kite_ticker() -> type:
     _register_lazy_package()
     from kiteconnect.ticker import KiteTicker
 
-    return KiteTicker
+    cls: type = KiteTicker  # kiteconnect ships no types
+    return cls

@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from mci.errors import ExitCode, MciError, UnavailableError
 
@@ -75,7 +75,8 @@ class Limits:
     placements_per_day: int | None = None
 
     def windows(self, category: str) -> tuple[Window, ...]:
-        return getattr(self, category)
+        windows: tuple[Window, ...] = getattr(self, category)  # order, quote or other
+        return windows
 
     @classmethod
     def per_second(cls, rate: float) -> "Limits":
@@ -379,7 +380,7 @@ class RateLimiter:
 # ---------------------------------------------------------------- the host-wide limiter of a Kite account
 
 
-def rate_dir(env: dict[str, str] | None = None) -> Path:
+def rate_dir(env: Mapping[str, str] | None = None) -> Path:
     """$MCI_RATE_DIR, else <tmp>/mci-<uid>/rate: one directory for every process of this user on the host."""
     env = os.environ if env is None else env
     if env.get(RATE_DIR_ENV):

@@ -20,7 +20,7 @@ class ReportError(ValueError):
 
 def _parse(path: Path) -> Any:
     try:
-        from defusedxml.ElementTree import parse  # type: ignore[import-not-found]
+        from defusedxml.ElementTree import parse
     except ImportError:
         from xml.etree.ElementTree import parse
     try:

@@ -102,16 +102,16 @@ def load_checklist(path: Path, *, env: Mapping[str, str] | None = None, cache_di
     """A checklist file on its own (breaker names are not checked: no profile declares them)."""
     from mci.config.build import build_checklist
 
-    return build_checklist(*_load_standalone(path, "checklist", env, cache_dir))  # type: ignore[return-value]
+    return build_checklist(*_load_standalone(path, "checklist", env, cache_dir))
 
 
 def load_sequence(path: Path, *, env: Mapping[str, str] | None = None, cache_dir: Path | None = None) -> Sequence:
     from mci.config.build import build_sequence
 
-    return build_sequence(*_load_standalone(path, "sequence", env, cache_dir))  # type: ignore[return-value]
+    return build_sequence(*_load_standalone(path, "sequence", env, cache_dir))
 
 
-def _load_standalone(path: Path, kind: str, env: Mapping[str, str] | None, cache_dir: Path | None) -> tuple[Document, dict]:
+def _load_standalone(path: Path, kind: str, env: Mapping[str, str] | None, cache_dir: Path | None) -> tuple[Document, dict[str, Any]]:
     from mci.config.loader import read_document
     from mci.config.validate import check_document
     from mci.errors import ConfigErrors

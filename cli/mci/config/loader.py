@@ -79,7 +79,7 @@ class Document:
         """The data with each secret replaced by its ${env:...} reference: what validation and the cache see."""
         if not self.secrets:
             return self.data
-        data = _copy(self.data)
+        data: dict[str, Any] = _copy(self.data)
         for path, reference in self.secrets.items():
             parent = data
             for part in path[:-1]:
@@ -412,7 +412,7 @@ class _Builder:
         if tag in (_INT, _FLOAT) and ":" in text:
             return text  # YAML 1.1 base 60: `15:30` is a time to an operator, not the integer 930
         if tag == _INT:
-            number = self.integer(text)
+            number: int | Decimal | None = self.integer(text)
             if number is not None:
                 return number
             if text.lstrip("+-").replace("_", "").isdigit():

@@ -211,7 +211,7 @@ class _Recording(Mapping[str, str]):
         self._queries[("item", name, None)] = None
         return self._env[name]
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         if default is not None and not isinstance(default, str):
             self.iterated = True  # not a lookup the loader makes; do not try to replay it
         self._queries[("get", name, default)] = None

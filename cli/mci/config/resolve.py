@@ -143,7 +143,7 @@ def _merge_overrides(rule: Document, profile: Document, ref_path: JsonPath, kind
                       dict(rule.keys), dict(rule.secrets), set(rule.broken))
     if not isinstance(overrides, dict):
         return merged, []
-    items = merged.data.get(items_key)
+    items: Any = merged.data.get(items_key)
     index = {item["id"]: i for i, item in enumerate(items) if isinstance(item, dict) and isinstance(item.get("id"), str)} if isinstance(items, list) else {}
     errors = []
     for item_id, patch in overrides.items():
@@ -166,7 +166,10 @@ def _merge_overrides(rule: Document, profile: Document, ref_path: JsonPath, kind
             merged.values[target_path] = profile.at(override_path + (item_id,))
         _deep_merge(item["params"], patch)
         source = override_path + (item_id,)
-        for table, target_table in ((profile.values, merged.values), (profile.keys, merged.keys), (profile.secrets, merged.secrets)):
+        # Positions (Location) and secrets' references (str): one loop for both kinds of table.
+        tables: tuple[tuple[dict[JsonPath, Any], dict[JsonPath, Any]], ...] = (
+            (profile.values, merged.values), (profile.keys, merged.keys), (profile.secrets, merged.secrets))
+        for table, target_table in tables:
             for path, where in table.items():
                 if path[: len(source)] == source and len(path) > len(source):
                     target_table[target_path + path[len(source):]] = where
@@ -190,7 +193,10 @@ def _append_added(merged: Document, profile: Document, ref_path: JsonPath, kind:
         source = ref_path + ("add", n)
         target: JsonPath = (items_key, len(items))
         items.append(_deep_copy(item))
-        for table, target_table in ((profile.values, merged.values), (profile.keys, merged.keys), (profile.secrets, merged.secrets)):
+        # Positions (Location) and secrets' references (str): one loop for both kinds of table.
+        tables: tuple[tuple[dict[JsonPath, Any], dict[JsonPath, Any]], ...] = (
+            (profile.values, merged.values), (profile.keys, merged.keys), (profile.secrets, merged.secrets))
+        for table, target_table in tables:
             for path, where in table.items():
                 if path[: len(source)] == source:
                     target_table[target + path[len(source):]] = where

@@ -265,7 +265,8 @@ def _translate(error: Any, doc: Document, owner: dict[str, Any]) -> list[ConfigE
         ) for k in missing]
     if keyword == "type":
         expected = error.validator_value
-        names = " or ".join(_TYPE_NAMES.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+        types: list[str] = expected if isinstance(expected, list) else [expected]  # the schema's type names
+        names = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
         what = f"{where} must be {names}, not {_type_of(value)}"
     elif keyword in ("enum", "const"):
         options = error.validator_value if keyword == "enum" else [error.validator_value]

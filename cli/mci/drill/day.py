@@ -99,7 +99,8 @@ class Day:
             return True  # nothing to ask: ignite's own health step judged it
         try:
             with urllib.request.urlopen(url, timeout=1) as answer:
-                return answer.status == 200
+                status: int = answer.status
+                return status == 200
         except OSError:
             return False
 

@@ -86,7 +86,7 @@ def emergency(day: Day) -> Outcome:
     steps = run.get("steps") or []
     emergency_s = sum(float(s.get("duration_s") or 0) for s in steps)
     positions, orders, state = day.venue.positions(), day.venue.open_orders(), day.lifecycle()
-    problems = []
+    problems: list[str] = []
     locked = _locked_legs(day)
     stuck: dict[str, Any] = {}
     if locked:

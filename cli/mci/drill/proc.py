@@ -55,7 +55,7 @@ class Done:
         return text[0].removeprefix("error: ")[:300] if text else f"exit {self.code}"
 
 
-def stop(proc: subprocess.Popen, grace: float = GRACE) -> None:
+def stop(proc: subprocess.Popen[Any], grace: float = GRACE) -> None:
     if proc.poll() is not None:
         return
     proc.terminate()
@@ -90,7 +90,7 @@ def run(args: tuple[str, ...] | list[str], env: Mapping[str, str], clock: Clock,
 class Live:
     """A long-running `mci ...` (the watcher): its stdout lines with their arrival time (monotonic)."""
 
-    proc: subprocess.Popen
+    proc: subprocess.Popen[str]
     lines: list[tuple[float, str]] = field(default_factory=list)
     stderr: str = ""
 

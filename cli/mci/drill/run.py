@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 from urllib.parse import urlsplit
 
 from mci.clock import Clock
@@ -25,6 +25,9 @@ from mci.drill.prepare import (broker_kind, refuse_circuits_off_the_breach, refu
                                rehearsal_instant)
 from mci.drill.sandbox import Sandbox, port_free
 from mci.errors import MciError, UnavailableError
+
+if TYPE_CHECKING:
+    from mci.drill.venue import Venue
 
 RUN = {"token": morning.token, "scan": morning.scan, "ignite": morning.ignite, "trading": morning.trading,
        "breach": incident.breach, "emergency": incident.emergency, "reset": incident.reset,
@@ -57,7 +60,7 @@ def run_drill(options: DrillOptions, *, on_start: Callable[[DrillReport], None] 
     if spec is not None:
         refuse_circuits_off_the_breach(spec)
     sandbox = Sandbox.create(options.keep)
-    venue = None
+    venue: Venue | None = None
     day: Day | None = None
     report: DrillReport | None = None
     try:

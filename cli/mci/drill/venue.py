@@ -62,6 +62,9 @@ class Venue:
             exchange, symbol = leg.instrument.split(":", 1)
             self.exchange.set_price(exchange, symbol, leg.moved)
 
+    def lift(self) -> None:
+        """Lift the circuits the breach locked: only a simulator's market locks any."""
+
     def close(self) -> None:
         self.exchange.close()
 
@@ -92,7 +95,7 @@ class SimVenue(Venue):
     def __init__(self, exchange: "Exchange", server: Any, market: Any = None):
         super().__init__(exchange)
         self.server = server
-        self.url = server.url
+        self.url: str = server.url
         self.market = market  # the spec's faults of the market (circuit=, partial=): they strike with the breach
 
     @property
@@ -143,7 +146,8 @@ class SimVenue(Venue):
         return venue
 
     def counters(self) -> dict[str, Any]:
-        return self.server.app.counters.snapshot()
+        counters: dict[str, Any] = self.server.app.counters.snapshot()
+        return counters
 
     def close(self) -> None:
         try:

@@ -101,7 +101,7 @@ class EngineControl:
 
     def _cwd(self) -> Path:
         folder = Path(self.profile.path).resolve().parent
-        cwd = folder / (self.spec.get("start") or {}).get("cwd", ".")
+        cwd: Path = folder / (self.spec.get("start") or {}).get("cwd", ".")
         if not cwd.is_dir():
             raise ConfigError(f"the engine's working folder {cwd} does not exist",
                               "engine.start.cwd (relative to the profile's folder) must name a folder",
@@ -173,7 +173,7 @@ class EngineControl:
             procs.remove(path)
 
     def _alive(self, record: Mapping[str, Any]) -> bool:
-        pid = record.get("pid")
+        pid: Any = record.get("pid")  # a JSON number, or null for an engine mci did not spawn
         return bool(pid) and procs.engine_alive(int(pid), int(record.get("start_time") or 0))
 
     # ------------------------------------------------------------ running / probe
@@ -471,7 +471,7 @@ class EngineControl:
             forced = self._signal_stop(record, declared.get("signal", "TERM"), grace_s)
             detail = f"SIG{declared.get('signal', 'TERM')} to process group {info.pid}" + ("; SIGKILL after the grace" if forced else "")
         elif how == "systemd":
-            unit = declared.get("systemd") or record.get("unit")
+            unit = declared.get("systemd") or record["unit"]  # a systemd start always records its unit
             systemd.run("stop", unit, env=self._base_env(), redact=self._redact, where=self._where())
             detail = f"systemctl stop {unit}"
         else:

@@ -26,7 +26,7 @@ def _program(env: Mapping[str, str], where: str = "engine block") -> str:
     return program
 
 
-def _systemctl(args: list[str], env: Mapping[str, str], where: str) -> subprocess.CompletedProcess:
+def _systemctl(args: list[str], env: Mapping[str, str], where: str) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run([_program(env, where), *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=TIMEOUT, env=dict(env))

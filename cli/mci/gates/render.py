@@ -46,7 +46,7 @@ def render_list(profile_name: str, gates: list["GateInfo"]) -> str:
     if not gates:
         return "no gates: add one to the profile's gates: block or to rules/gates/"
     width = max(len(g.name) for g in gates)
-    lines = []
+    lines: list[str] = []
     for origin, title in (("profile", f"gates of profile {profile_name}"), ("rules", "gates in rules/gates/")):
         group = [g for g in gates if g.origin == origin]
         if not group:

@@ -58,12 +58,12 @@ def resolve_gate(name: str, profile: "Profile", *, cache_dir: Path | None = None
         use = (profile.raw.get("gates") or {}).get(name, {}).get("use", "?")
         return Gate(name, prepare(profile.gates[name], name), f"profile {profile.name}: gates.{name} ({use})")
     if name.endswith((".yaml", ".yml")):
-        path = Path(name)
-        if not path.is_file():
+        file = Path(name)
+        if not file.is_file():
             raise UsageError(f"gate file {name} does not exist", "a NAME ending in .yaml is read as a checklist file",
                              "fix the path, or name a gate (mci gate list)")
-        checklist = load_checklist(path, cache_dir=cache_dir)
-        return Gate(checklist.name, prepare(checklist, checklist.name), str(path))
+        checklist = load_checklist(file, cache_dir=cache_dir)
+        return Gate(checklist.name, prepare(checklist, checklist.name), str(file))
     path = find_rule(f"{GATES}/{name}", _rule_dirs(profile)) if USE_RE.match(f"{GATES}/{name}") else None
     if path is None:
         known = sorted({*profile.gates, *(i.name for i in rule_gates(profile, cache_dir, load=False))})

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 EVENTS = ("kill_switch", "reducing", "resumed", "scan_failed", "shutdown_incomplete", "token_expiring", "watcher_died")
 
-_children: list[subprocess.Popen] = []
+_children: list[subprocess.Popen[bytes]] = []
 
 
 def _reap() -> None:
@@ -48,8 +48,9 @@ def body(event: str, profile: str, text: str, data: Mapping[str, Any] | None = N
     from mci.observability.redact import scrub_value
 
     moment = at or datetime.now(timezone.utc)
-    return scrub_value({"event": event, "profile": profile, "at": moment.isoformat(), "text": text,
-                        "data": json.loads(json.dumps(dict(data or {}), default=str))})
+    clean: dict[str, Any] = scrub_value({"event": event, "profile": profile, "at": moment.isoformat(), "text": text,
+                                         "data": json.loads(json.dumps(dict(data or {}), default=str))})
+    return clean
 
 
 def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = None,
@@ -76,6 +77,7 @@ def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = N
         child = subprocess.Popen([sys.executable, "-m", "mci.observability.notify"], stdin=subprocess.PIPE,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
                                  start_new_session=True, env=os.environ.copy())
+        assert child.stdin is not None  # stdin=PIPE
         try:
             child.stdin.write(json.dumps(job).encode("utf-8"))  # small: fits in the pipe buffer
             child.stdin.close()

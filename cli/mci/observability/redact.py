@@ -8,7 +8,7 @@ Call it on any text that may carry a secret before it leaves the process
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from mci.errors import MciError
 
@@ -70,7 +70,7 @@ def register(*secrets: str | None) -> None:
             _REGISTERED.add(secret)
 
 
-def env_secrets(env: "dict[str, str] | None" = None) -> list[str]:
+def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     env = _os.environ if env is None else env
     return [v for k, v in env.items() if _ENV_NAME.search(k) and v and len(v) >= _MIN_LEN]
 
@@ -85,7 +85,7 @@ def scrub(text: str) -> str:
     return text
 
 
-def scrub_value(value):  # noqa: ANN001, ANN201 — any JSON-like value
+def scrub_value(value: Any) -> Any:  # any JSON-like value
     """scrub() applied to every string inside dicts, lists and tuples (keys included)."""
     if isinstance(value, str):
         return scrub(value)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from mci.config.model import Checklist
 from mci.policy import fmt
-from mci.policy.findings import LOOSENING, NEUTRAL, TIGHTENING, Change
+from mci.policy.findings import LOOSENING, NEUTRAL, TIGHTENING, Anchor, Change
 
 # Check params whose direction is known: +1 a higher value is looser, -1 a lower value is looser.
 CHECK_PARAMS: dict[str, int] = {
@@ -63,12 +63,12 @@ class Items:
         self.label, self.prefix, self.noun = label, prefix, noun
         self.changes: list[Change] = []
 
-    def add(self, kind: str, key: str, value: Any, what: str, why: str, revert: str, anchor: tuple) -> None:
+    def add(self, kind: str, key: str, value: Any, what: str, why: str, revert: str, anchor: Anchor) -> None:
         full = f"{self.prefix}.{key}" if key else self.prefix
         self.changes.append(Change(kind, full, value if isinstance(value, str) else fmt.token(value),
                                    f"{self.label}: {what}", why, revert, anchor))
 
-    def membership(self, old: dict[str, Any], new: dict[str, Any], dropped_why) -> list[str]:
+    def membership(self, old: dict[str, Any], new: dict[str, Any], dropped_why: Callable[[Any], str]) -> list[str]:
         """Removed and added items; returns the ids present in both, in the new order."""
         for item_id, item in old.items():
             if item_id not in new:

@@ -14,7 +14,7 @@ from mci.config.model import Checklist, Profile, Sequence
 from mci.policy import fmt
 from mci.policy.compare_items import compare_checklists, directed
 from mci.policy.compare_steps import compare_sequences
-from mci.policy.findings import LOOSENING, NEUTRAL, TIGHTENING, Change
+from mci.policy.findings import LOOSENING, NEUTRAL, TIGHTENING, Anchor, Change
 
 # field: (unit, a higher value is looser, what the limit allows, with {old} and {new})
 RISK: dict[str, tuple[str, bool, str]] = {
@@ -83,7 +83,7 @@ def compare_risk(old: Any, new: Any) -> list[Change]:
     return [c for c in changes if c is not None]
 
 
-def _allowed(name: str, noun: str, old: tuple | None, new: tuple | None) -> Change | None:
+def _allowed(name: str, noun: str, old: tuple[str, ...] | None, new: tuple[str, ...] | None) -> Change | None:
     if (None if old is None else set(old)) == (None if new is None else set(new)):
         return None
     key, anchor = f"risk.{name}", ("risk", name)
@@ -195,7 +195,7 @@ def compare_broker(old: Profile, new: Profile) -> list[Change]:
                    "the profile no longer trades real money", "", ("broker",))]
 
 
-def _reference(changes: list[Change], ref_path: tuple) -> list[Change]:
+def _reference(changes: list[Change], ref_path: Anchor) -> list[Change]:
     return [replace(c, anchor=("ref", ref_path, c.anchor)) for c in changes]
 
 

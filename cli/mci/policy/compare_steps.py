@@ -6,12 +6,12 @@ run whatever failed before it, so `continue` is the strong choice there.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from mci.config.model import Sequence
 from mci.policy import fmt
 from mci.policy.compare_items import Items, directed, moved
-from mci.policy.findings import LOOSENING, NEUTRAL, TIGHTENING
+from mci.policy.findings import LOOSENING, NEUTRAL, TIGHTENING, Anchor
 
 if TYPE_CHECKING:
     from mci.policy.findings import Change
@@ -131,9 +131,11 @@ def _on_error(items: Items, step_id: str, old: str, new: str, emergency: bool, a
               f"set on_error: {old}", ("item", step_id, "on_error"))
 
 
-def _step_params(items: Items, kind: str, step_id: str, old: dict, new: dict, emergency: bool) -> None:
+def _step_params(items: Items, kind: str, step_id: str, old: Mapping[str, Any], new: Mapping[str, Any],
+                 emergency: bool) -> None:
     for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
+        a: Any = old.get(key)  # a YAML value; None: not set (or null)
+        b: Any = new.get(key)
         if a == b:
             continue
         anchor = ("item", step_id, "params", key) if b is not None else ("item", step_id, "params")
@@ -175,7 +177,7 @@ def _step_params(items: Items, kind: str, step_id: str, old: dict, new: dict, em
                       "a change mci cannot rank as looser or tighter; review it", f"set {key}: {fmt.show(a)}", anchor)
 
 
-def _within(items: Items, name: str, anchor: tuple, old: object, new: object, default: str, emergency: bool) -> None:
+def _within(items: Items, name: str, anchor: Anchor, old: object, new: object, default: str, emergency: bool) -> None:
     """How long a step keeps at its orders or positions. In the emergency flatten longer is looser: the account stays
     exposed, and the kill switch's verdict (not flat, could not verify) comes later. Elsewhere shorter is looser:
     the step gives up sooner and may leave orders or positions open."""

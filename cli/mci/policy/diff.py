@@ -8,12 +8,16 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from mci.config.loader import display_name
 from mci.errors import ConfigErrors, Location, MciError, UsageError
 from mci.policy import locate, sides
 from mci.policy.findings import LOOSENING, NEUTRAL, Change, Finding, Report, finding
+
+if TYPE_CHECKING:
+    from mci.config.model import Profile
+    from mci.policy.gitbase import GitBase
 
 
 @dataclass
@@ -84,7 +88,7 @@ def _rules_rel(rel: str) -> str:
     return (parent / "rules").as_posix() if str(parent) != "." else "rules"
 
 
-def _git_pairs(git, paths: list[Path], cwd: Path) -> list[Pair]:
+def _git_pairs(git: GitBase, paths: list[Path], cwd: Path) -> list[Pair]:
     from mci.config.validate import yaml_files
 
     changed = git.changed()
@@ -242,7 +246,7 @@ def _changes(old: sides.Side, new: sides.Side, cache_dir: Path | None) -> list[C
     return compare_calendars(old.model, new.model)
 
 
-def _inherited_max_open(change: Change, old, new) -> bool:
+def _inherited_max_open(change: Change, old: Profile, new: Profile) -> bool:
     """The positions check's max_open follows risk.max_open_positions unless set: reported once, as the risk change."""
     parts = change.key.split(".")
     if parts[:2] != ["scan", "checks"] or parts[-2:] != ["params", "max_open"]:

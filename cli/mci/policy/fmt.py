@@ -22,7 +22,7 @@ def rupees(amount: Decimal) -> str:
     """Indian grouping, as the profiles write money: ₹10,00,000."""
     whole, _, paise = number(amount).partition(".")
     head, tail = whole[:-3], whole[-3:]
-    groups = []
+    groups: list[str] = []
     while len(head) > 2:
         groups.insert(0, head[-2:])
         head = head[:-2]

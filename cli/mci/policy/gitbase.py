@@ -26,7 +26,7 @@ def is_policy_file(rel: str) -> bool:
             and not any(p.startswith(".") for p in parts))
 
 
-def _git(root: Path | None, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def _git(root: Path | None, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
     command = ["git", *(["-C", str(root)] if root else []), *args]
     try:
@@ -110,7 +110,8 @@ class GitBase:
         """Every YAML file under `folder` at the ref: path relative to the repository -> content."""
         listing = _git(self.root, "ls-tree", "-r", "-z", "--name-only", self.commit, "--", folder).stdout
         names = [n for n in listing.decode("utf-8", "surrogateescape").split("\0") if n.endswith(YAML)]
-        return dict(zip(names, self._cat(names)))
+        # A submodule (gitlink) named *.yaml is listed too and has no content here: it is no policy file.
+        return {name: blob for name, blob in zip(names, self._cat(names)) if blob is not None}
 
     def read(self, rel: str) -> bytes | None:
         return self._cat([rel])[0]
@@ -125,11 +126,12 @@ class GitBase:
         for _ in names:
             end = out.index(b"\n", at)
             header = out[at:end].split()
-            if header[-1] == b"missing" or len(header) < 3 or header[1] != b"blob":
+            if header[-1] == b"missing" or len(header) < 3:
                 blobs.append(None)
                 at = end + 1
                 continue
             size = int(header[2])
-            blobs.append(out[end + 1:end + 1 + size])
+            # Any object found comes with its content (a gitlink's commit, when it is in this repository, too).
+            blobs.append(out[end + 1:end + 1 + size] if header[1] == b"blob" else None)
             at = end + 1 + size + 1
         return blobs

@@ -31,7 +31,8 @@ def load(path: Path, cache_dir: Path | None) -> tuple[Side | None, list[MciError
     from mci.config.validate import document_kind
     from mci.validation.findings import document_errors
 
-    doc, errors = read_document(path, ENV)
+    doc, read = read_document(path, ENV)
+    errors: list[MciError] = list(read)
     if doc is None:
         return None, list(errors)
     kind, error = document_kind(doc)
@@ -43,7 +44,7 @@ def load(path: Path, cache_dir: Path | None) -> tuple[Side | None, list[MciError
         profile, resolution = resolve_profile(doc, env=ENV, cache_dir=cache_dir)
         errors = list(errors) + list(resolution.errors)
         return (Side(doc, kind, profile) if profile is not None and not errors else None), errors
-    errors = list(errors) + document_errors(doc, kind, cache_dir=cache_dir)
+    errors = [*errors, *document_errors(doc, kind, cache_dir=cache_dir)]
     if errors or doc.broken:
         return None, errors
     return Side(doc, kind, _build(doc, kind)), []
@@ -63,7 +64,7 @@ def sequences(profile: Any, cache_dir: Path | None) -> dict[str, Any]:
     """The sequence each purpose runs: the profile's own, else the default rule found beside it."""
     from mci.engine.sequence import DEFAULT_RULES, sequence_for
 
-    out = {}
+    out: dict[str, Any] = {}
     for purpose in DEFAULT_RULES:
         try:
             out[purpose] = sequence_for(profile, purpose, cache_dir=cache_dir)

@@ -147,7 +147,7 @@ def check(i: Intent, model: RiskModel, account: Account, now: datetime, session:
                     f"risk.allowed_products is [{', '.join(r.allowed_products)}]", "use an allowed product, or add it to the profile"))
     if standing.symbols is not None and i.symbol not in standing.symbols:
         add(Failure("allowed_symbols", f"symbol {i.symbol} is not allowed",
-                    f"risk.allowed_symbols has {len(r.allowed_symbols)} symbol(s) and not this one",
+                    f"risk.allowed_symbols has {len(r.allowed_symbols or ())} symbol(s) and not this one",
                     "trade an allowed symbol, or add it to the profile"))
     spec = None
     if account.instruments is None:
@@ -262,7 +262,7 @@ def _entry_rules(i: Intent, model: RiskModel, account: Account, entry: Decimal |
         if risk > model.max_risk_per_trade:
             add(Failure("max_risk_per_trade", f"risk {format_money(risk)} exceeds {model.describe(r.max_risk_per_trade)}",
                         f"|{entry} − {stop}| × {i.quantity} = {format_money(risk)}", HOW_SIZE))
-        if target is not None:
+        if target is not None and entry is not None:  # entry is known whenever risk is
             reward = abs(target - entry) * i.quantity
             facts["reward"] = reward
             facts["risk_reward"] = reward / risk

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from mci.checks import duration_param
 from mci.steps.base import Step, StepContext, StepOutcome, register
@@ -23,7 +23,7 @@ def order_rate(ctx: StepContext) -> float:
     return float(declared) if isinstance(declared, Decimal) and declared > 0 else DEFAULT_RATE
 
 
-def _on_event(ctx: StepContext):
+def _on_event(ctx: StepContext) -> Callable[[str, Mapping[str, Any]], None]:
     def record(kind: str, data: Mapping[str, Any]) -> None:
         ctx.audit("order", {"event": kind, **data})
 

@@ -54,6 +54,7 @@ class StateLog(Step):
     kind = "state.log"
 
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
+        state: dict[str, Any] | None
         try:
             state = snapshot(ctx.broker)
             source = "broker"

@@ -104,7 +104,8 @@ class Reader:
             self.answers = answers
             return account
 
-        return self._guarded("reading the account", read)
+        account: Account = self._guarded("reading the account", read)
+        return account
 
     def session(self) -> "SessionInfo":
         """The session, for its expiry. Outside the breaker: a side read must neither trip it nor, by succeeding

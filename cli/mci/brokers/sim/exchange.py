@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from mci.brokers import kite_rules as rules
 from mci.brokers.base import OrderRequest
@@ -38,6 +38,8 @@ from mci.brokers.sim.universe import DEFAULT_UNIVERSE, Instrument, Universe
 from mci.clock import IST, Clock, zone
 from mci.errors import ExitCode, MciError, UnavailableError
 from mci.store.wal import connect_wal
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 5000
@@ -624,12 +626,13 @@ class Exchange:
         """Last price and the day's OHLC along the deterministic path (close = the previous session's)."""
         return self._per_instrument(instruments, self._quote)
 
-    def _per_instrument(self, instruments: Iterable[str], read):
+    def _per_instrument(self, instruments: Iterable[str],
+                        read: Callable[[sqlite3.Connection, Instrument, datetime], T]) -> dict[str, T]:
         """One matched snapshot of the book, read per known instrument; unknown keys are left out."""
         now = self.clock.now()
         with self._tx() as c:
             self._match(c, now)
-            out = {}
+            out: dict[str, T] = {}
             for key in instruments:
                 inst = self.universe.by_key(key)
                 if inst is not None:
@@ -1113,7 +1116,7 @@ class Exchange:
     def _order_row(self, c: sqlite3.Connection, order_id: str) -> sqlite3.Row:
         c.row_factory = sqlite3.Row
         try:
-            row = c.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+            row: sqlite3.Row | None = c.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
         finally:
             c.row_factory = None
         if row is None:
@@ -1434,7 +1437,7 @@ class Exchange:
             parent_order_id=row["parent_order_id"],
         )
 
-    def _select(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+    def _select(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         now = self.clock.now()
         with self._tx() as c:
             self._match(c, now)
@@ -1735,7 +1738,7 @@ class Exchange:
             )
         return token, issued, expires
 
-    def _session_record(self, row: tuple, now: datetime) -> SessionRecord:
+    def _session_record(self, row: tuple[Any, ...], now: datetime) -> SessionRecord:
         user_id, issued_s, expires_s, invalidated_s = row
         issued, expires, invalidated = _dt(issued_s), _dt(expires_s), _dt(invalidated_s)
         assert issued is not None and expires is not None

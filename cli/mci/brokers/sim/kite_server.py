@@ -34,7 +34,7 @@ import threading
 import time
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -324,7 +324,7 @@ class KiteSimApp:
         self.faults = FaultInjector(spec, self.exchange.seed)
         return self.faults.spec
 
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if is_upgrade(environ):
             self.stream.handle(environ)  # the connection's whole life; ends in StreamEnded
         request = Request(environ)
@@ -384,13 +384,13 @@ class KiteSimApp:
             return self._error(503, "NetworkException", "Service unavailable (simulated fault)")
         return self._error(500, "GeneralException", "Internal server error (simulated fault)")
 
-    def _dispatch(self, request: Request, endpoint: str, args: dict, routing_error: HTTPException | None) -> Response:
+    def _dispatch(self, request: Request, endpoint: str, args: Mapping[str, Any], routing_error: HTTPException | None) -> Response:
         try:
             if routing_error is not None:
                 raise routing_error
             if endpoint in ORDER_WRITES:
                 self._check_ip(request)
-            response = getattr(self, "on_" + endpoint)(request, **args)
+            response: Response = getattr(self, "on_" + endpoint)(request, **args)
         except KiteApiError as exc:
             response = self._error(exc.status, exc.error_type, exc.message)
         except ExchangeError as exc:
@@ -808,7 +808,7 @@ def client_ip(address: str | None) -> Any:
     return mapped or ip
 
 
-def parse_order_ips(ips: Any) -> frozenset:
+def parse_order_ips(ips: Any) -> frozenset[Any]:
     """'IP,IP' or an iterable of addresses -> the allow-list; ValueError names a bad one."""
     import ipaddress
 

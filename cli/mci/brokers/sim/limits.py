@@ -112,7 +112,7 @@ class SimRateLimiter:
         self._today = today
         self._lock = threading.Lock()
         self._times: dict[Rule, deque[float]] = {r: deque() for r in limits.rules if UNITS[r.unit] is not None}
-        self._days: dict[Rule, tuple[date, int]] = {}
+        self._days: dict[Rule, tuple[date | None, int]] = {}  # a counted day rule always has its day
 
     def admit(self, buckets: Iterable[str]) -> tuple[bool, float]:
         """(counted, the server's timestamp of the request)."""

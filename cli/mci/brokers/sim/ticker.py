@@ -81,7 +81,9 @@ def ltp_packet(token: int, price: Decimal) -> bytes:
 
 
 def quote_packet(token: int, q: "Quote") -> bytes:
-    p = lambda v: _int(v, token)  # noqa: E731
+    def p(v: Decimal) -> int:
+        return _int(v, token)
+
     # last price, last traded quantity, average price, volume, total buy and sell quantity, then o/h/l/c
     return struct.pack(">11I", token, p(q.last_price), 0, p(q.last_price), 0, 0, 0,
                        p(q.open), p(q.high), p(q.low), p(q.close))
