@@ -23,6 +23,7 @@ import sys
 import types
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
+from typing import Any, NamedTuple
 
 
 class _Deferred(types.ModuleType):
@@ -30,7 +31,7 @@ class _Deferred(types.ModuleType):
     imports the real module (into sys.modules, as usual) and forwards to it. Nothing else ever sees a stand-in:
     it leaves sys.modules as soon as typer is imported."""
 
-    def __getattr__(self, attr: str):
+    def __getattr__(self, attr: str) -> Any:
         name = self.__name__
         if sys.modules.get(name) is self:  # still importing typer: make room for the real module
             del sys.modules[name]
@@ -38,8 +39,8 @@ class _Deferred(types.ModuleType):
 
 
 @contextmanager
-def _deferred(*names: str):
-    stand_ins = {}
+def _deferred(*names: str) -> Iterator[None]:
+    stand_ins: dict[str, _Deferred] = {}
     for name in names:
         if name not in sys.modules:
             stand_ins[name] = sys.modules[name] = _Deferred(name)
@@ -55,18 +56,19 @@ with _deferred("subprocess", "shellingham"):
     import click
     import typer
 from typer.core import TyperGroup  # noqa: E402
+from typer.core import MarkupMode  # noqa: E402
 from typer.main import (  # noqa: E402
-    TyperInfo,
     get_command_from_info,
     get_command_name,
     get_group_from_info,
     solve_typer_info_defaults,
 )
+from typer.models import CommandInfo, TyperInfo  # noqa: E402
 
 __all__ = ["LazyGroup", "lazy_command"]
 
 
-class _Commands(MutableMapping):
+class _Commands(MutableMapping[str, click.Command]):
     """name -> click command, each built on first lookup; iterating the names builds nothing."""
 
     def __init__(self) -> None:
@@ -145,7 +147,7 @@ def lazy_command(app: typer.Typer) -> click.Command:
     group = typer.main.get_command(shell)  # the callback's options, completion options, help: typer's own build
     if not isinstance(group, LazyGroup):
         raise TypeError("lazy_command needs a Typer created with cls=LazyGroup")
-    options = {"pretty_exceptions_short": app.pretty_exceptions_short, "rich_markup_mode": app.rich_markup_mode}
+    options = _Options(app.pretty_exceptions_short, app.rich_markup_mode)
     commands = _Commands()
     for info in app.registered_commands:
         name = info.name or get_command_name(info.callback.__name__)  # type: ignore[union-attr]
@@ -153,7 +155,8 @@ def lazy_command(app: typer.Typer) -> click.Command:
     for sub in app.registered_groups:
         solved = solve_typer_info_defaults(sub)
         if not solved.name:  # merged into this group by typer: build it now, as typer does
-            built = get_group_from_info(sub, suggest_commands=app.suggest_commands, **options)
+            built = get_group_from_info(sub, suggest_commands=app.suggest_commands,
+                                        pretty_exceptions_short=options.short, rich_markup_mode=options.markup)
             for name, command in built.commands.items():
                 commands[name] = command
             continue
@@ -162,15 +165,23 @@ def lazy_command(app: typer.Typer) -> click.Command:
     return group
 
 
-def _command_builder(info, options) -> Callable[[], click.Command]:
-    return lambda: get_command_from_info(info, **options)
+class _Options(NamedTuple):
+    """What typer's own build passes to every command and group it builds."""
+
+    short: bool
+    markup: MarkupMode
 
 
-def _group_builder(info: TyperInfo, suggest_commands: bool, options) -> Callable[[], click.Command]:
-    return lambda: get_group_from_info(info, suggest_commands=suggest_commands, **options)
+def _command_builder(info: CommandInfo, options: _Options) -> Callable[[], click.Command]:
+    return lambda: get_command_from_info(info, pretty_exceptions_short=options.short, rich_markup_mode=options.markup)
 
 
-def _command_summary(info, name: str) -> Callable[[], click.Command]:
+def _group_builder(info: TyperInfo, suggest_commands: bool, options: _Options) -> Callable[[], click.Command]:
+    return lambda: get_group_from_info(info, suggest_commands=suggest_commands,
+                                       pretty_exceptions_short=options.short, rich_markup_mode=options.markup)
+
+
+def _command_summary(info: CommandInfo, name: str) -> Callable[[], click.Command]:
     def summary() -> click.Command:
         import inspect
 

@@ -94,8 +94,8 @@ def run_scan(values: Mapping[str, str]) -> int:
                 raise
             from click.utils import PacifyFlushWrapper
 
-            sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[operator]  # click 8.5 types it as object
-            sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[operator]
+            sys.stdout = PacifyFlushWrapper(sys.stdout)
+            sys.stderr = PacifyFlushWrapper(sys.stderr)
             return 1
     except SystemExit as stop:
         code = stop.code
