@@ -46,7 +46,11 @@ def ensure_venv() -> None:
     print("dev.py: installing mci and its test dependencies into the virtualenv", file=sys.stderr)
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     if subprocess.call(pip + ["-e", f"{ROOT}[test]"]) != 0:
-        fail("pip could not install mci", "see pip's output above", "check the network access to the package index and retry")
+        fail(
+            "pip could not install mci",
+            "see pip's output above",
+            "check the network access to the package index and retry",
+        )
     STAMP.write_text(wanted)
 
 

@@ -53,9 +53,18 @@ def build(home: Path, n: int) -> None:
         for chunk in range(0, n, 10_000):
             with store.transaction():
                 for i in range(chunk, min(n, chunk + 10_000)):
-                    store.append_audit("order", {"event": "order.place.after", "order_id": f"2611230000{i:08d}",
-                                                 "symbol": "INFY", "qty": 10 + i % 90, "price": "1523.45"},
-                                       START + timedelta(milliseconds=i), profile="paper")
+                    store.append_audit(
+                        "order",
+                        {
+                            "event": "order.place.after",
+                            "order_id": f"2611230000{i:08d}",
+                            "symbol": "INFY",
+                            "qty": 10 + i % 90,
+                            "price": "1523.45",
+                        },
+                        START + timedelta(milliseconds=i),
+                        profile="paper",
+                    )
     finally:
         store.close()
 
@@ -100,11 +109,15 @@ def main() -> int:
         base = baseline_kib()
         print(f"python -c (baseline)           peak {base / 1024:7.1f} MiB")
         for n, r in results.items():
-            print(f"verify {n:>9,} records       peak {r['peak_kib'] / 1024:7.1f} MiB  "
-                  f"{r['peak_kib'] / base:5.2f}x baseline  {n / r['seconds']:10,.0f} records/s")
+            print(
+                f"verify {n:>9,} records       peak {r['peak_kib'] / 1024:7.1f} MiB  "
+                f"{r['peak_kib'] / base:5.2f}x baseline  {n / r['seconds']:10,.0f} records/s"
+            )
         ratio = results[LARGE]["peak_kib"] / results[SMALL]["peak_kib"]
         ok = ratio <= TARGET
-        print(f"verify peak {LARGE:,} / {SMALL:,} records: {ratio:.2f}x (target <= {TARGET}x)  {'ok' if ok else 'MISS'}")
+        print(
+            f"verify peak {LARGE:,} / {SMALL:,} records: {ratio:.2f}x (target <= {TARGET}x)  {'ok' if ok else 'MISS'}"
+        )
         if not ok:
             failures.append(f"verify's peak grows {ratio:.2f}x from {SMALL:,} to {LARGE:,} records")
 
@@ -114,8 +127,10 @@ def main() -> int:
         one = append_latency(home, 1)
         two = append_latency(home, 2)
         print(f"append, one connection (anchor check cached)       {one * 1e6:8.0f} us median")
-        print(f"append, two connections (anchor re-read, checked)  {two * 1e6:8.0f} us median "
-              f"(the check: {max(two - one, 0) * 1e6:.0f} us)")
+        print(
+            f"append, two connections (anchor re-read, checked)  {two * 1e6:8.0f} us median "
+            f"(the check: {max(two - one, 0) * 1e6:.0f} us)"
+        )
     for failure in failures:
         print("FAIL: " + failure)
     return 1 if failures else 0

@@ -56,8 +56,17 @@ def resting_request(i: int) -> OrderRequest:
         return OrderRequest(inst.exchange, inst.symbol, "BUY", inst.lot_size, "LIMIT", "MIS", price=below, tag=f"b{i}")
     if kind == 1:
         return OrderRequest(inst.exchange, inst.symbol, "SELL", inst.lot_size, "LIMIT", "MIS", price=above, tag=f"s{i}")
-    return OrderRequest(inst.exchange, inst.symbol, "SELL", inst.lot_size, "SL", "MIS", price=below,
-                        trigger_price=below + inst.tick_size, tag=f"t{i}")
+    return OrderRequest(
+        inst.exchange,
+        inst.symbol,
+        "SELL",
+        inst.lot_size,
+        "SL",
+        "MIS",
+        price=below,
+        trigger_price=below + inst.tick_size,
+        tag=f"t{i}",
+    )
 
 
 def exchange(home: Path, clock: Clock) -> Exchange:
@@ -113,12 +122,18 @@ def main() -> int:
             ex.close()
     ratio = f / z
     verdict = "ok" if ratio <= TARGET else "MISS"
-    print(f"place   0 resting {z * 1000:7.2f} ms   {RESTING} resting {f * 1000:7.2f} ms   ratio {ratio:5.2f}x"
-          f"   target <= {TARGET:.1f}x   {verdict}")
-    print(f"tick    0 resting {zt * 1000:7.2f} ms   {RESTING} resting {ft * 1000:7.2f} ms   ratio {ft / zt:5.2f}x"
-          f"   (a new market minute at every place: informational)")
-    print(f"build   {BUILD} orders {small_build:6.2f} s ({small_build / BUILD * 1000:.2f} ms/order); "
-          f"{RESTING} orders {built:6.2f} s")
+    print(
+        f"place   0 resting {z * 1000:7.2f} ms   {RESTING} resting {f * 1000:7.2f} ms   ratio {ratio:5.2f}x"
+        f"   target <= {TARGET:.1f}x   {verdict}"
+    )
+    print(
+        f"tick    0 resting {zt * 1000:7.2f} ms   {RESTING} resting {ft * 1000:7.2f} ms   ratio {ft / zt:5.2f}x"
+        f"   (a new market minute at every place: informational)"
+    )
+    print(
+        f"build   {BUILD} orders {small_build:6.2f} s ({small_build / BUILD * 1000:.2f} ms/order); "
+        f"{RESTING} orders {built:6.2f} s"
+    )
     return 0 if ok and ratio <= TARGET else 1
 
 

@@ -66,8 +66,11 @@ def seed_account(exchange: Exchange, *, varieties: bool = False) -> dict[Key, in
         qty = 1 + (i * 7) % 25
         product = "CNC" if i % 5 == 4 else "MIS"
         side = "SELL" if (i % 3 == 1 and product == "MIS") else "BUY"
-        exchange.place_order(OrderRequest(inst.exchange, inst.symbol, side, qty, "MARKET", product, tag="seed",
-                                              market_protection=Decimal(-1)))
+        exchange.place_order(
+            OrderRequest(
+                inst.exchange, inst.symbol, side, qty, "MARKET", product, tag="seed", market_protection=Decimal(-1)
+            )
+        )
         positions[Key(inst.exchange, inst.symbol, product)] = qty if side == "BUY" else -qty
     now = exchange.clock.now()
     for j in range(ORDERS):
@@ -77,20 +80,39 @@ def seed_account(exchange: Exchange, *, varieties: bool = False) -> dict[Key, in
         if j % 2 == 0:  # a resting LIMIT far from the market, on the opening side
             side = "BUY" if positions[key] > 0 else "SELL"
             price = round_to_tick(ltp * (Decimal("0.9") if side == "BUY" else Decimal("1.1")), inst.tick_size)
-            request = OrderRequest(inst.exchange, inst.symbol, side, 1, "LIMIT", key.product, price=price,
-                                   tag="resting")
+            request = OrderRequest(
+                inst.exchange, inst.symbol, side, 1, "LIMIT", key.product, price=price, tag="resting"
+            )
         else:  # a stop-loss on the closing side: cancelled before any square-off of that position
             side = "SELL" if positions[key] > 0 else "BUY"
             factor = Decimal("0.9") if side == "SELL" else Decimal("1.1")
             trigger = round_to_tick(ltp * factor, inst.tick_size)
             price = trigger - inst.tick_size if side == "SELL" else trigger + inst.tick_size
-            request = OrderRequest(inst.exchange, inst.symbol, side, abs(positions[key]), "SL", key.product,
-                                   price=price, trigger_price=trigger, tag="stoploss")
+            request = OrderRequest(
+                inst.exchange,
+                inst.symbol,
+                side,
+                abs(positions[key]),
+                "SL",
+                key.product,
+                price=price,
+                trigger_price=trigger,
+                tag="stoploss",
+            )
         if varieties and j in (3, 7):  # a cover order: its entry fills, its stop-loss leg is the resting order
             co = list(DEFAULT_UNIVERSE)[POSITIONS + j]
             ltp = exchange.price_at(co.exchange, co.symbol, now)
-            request = OrderRequest(co.exchange, co.symbol, "BUY", 5, "MARKET", "CO", market_protection=Decimal(-1),
-                                   trigger_price=round_to_tick(ltp * Decimal("0.95"), co.tick_size), variety="co")
+            request = OrderRequest(
+                co.exchange,
+                co.symbol,
+                "BUY",
+                5,
+                "MARKET",
+                "CO",
+                market_protection=Decimal(-1),
+                trigger_price=round_to_tick(ltp * Decimal("0.95"), co.tick_size),
+                variety="co",
+            )
         elif varieties:
             request = replace(request, variety=VARIETIES[j % len(VARIETIES)])
         if request.variety == "amo":  # Kite takes AMOs outside 09:00-15:45 only: placed before the open
@@ -107,9 +129,15 @@ def seed_account(exchange: Exchange, *, varieties: bool = False) -> dict[Key, in
 
 # The mixed book's F&O positions: (tradingsymbol, product, lots, side); the first three are above the freeze quantity.
 FNO_BOOK = (
-    ("NIFTY26DECFUT", "NRML", 40, 1), ("BANKNIFTY26DEC59000CE", "MIS", 30, -1), ("RELIANCE26DECFUT", "NRML", 30, 1),
-    ("INFY26DECFUT", "NRML", 2, -1), ("TCS26DECFUT", "MIS", 1, 1), ("SBIN26DEC910CE", "NRML", 3, 1),
-    ("ITC26DEC410PE", "MIS", 2, -1), ("LT26DECFUT", "NRML", 1, 1), ("AXISBANK26DEC1220CE", "NRML", 2, -1),
+    ("NIFTY26DECFUT", "NRML", 40, 1),
+    ("BANKNIFTY26DEC59000CE", "MIS", 30, -1),
+    ("RELIANCE26DECFUT", "NRML", 30, 1),
+    ("INFY26DECFUT", "NRML", 2, -1),
+    ("TCS26DECFUT", "MIS", 1, 1),
+    ("SBIN26DEC910CE", "NRML", 3, 1),
+    ("ITC26DEC410PE", "MIS", 2, -1),
+    ("LT26DECFUT", "NRML", 1, 1),
+    ("AXISBANK26DEC1220CE", "NRML", 2, -1),
     ("HDFCBANK26DECFUT", "MIS", 1, 1),
 )
 VARIETIES = ("regular", "amo", "iceberg", "auction")
@@ -134,10 +162,25 @@ def seed_mixed(exchange: Exchange) -> tuple[dict[Key, int], int]:
     for i in range(GTTS):
         inst = list(DEFAULT_UNIVERSE)[i]
         ltp = exchange.price_at(inst.exchange, inst.symbol, now)
-        exchange.place_gtt({"type": "single", "condition": {"exchange": inst.exchange, "tradingsymbol": inst.symbol,
-                                                            "trigger_values": [str(ltp * Decimal("0.9"))]},
-                            "orders": [{"transaction_type": "BUY", "quantity": 1, "order_type": "LIMIT",
-                                        "product": "CNC", "price": str(round_to_tick(ltp * Decimal("0.9"), inst.tick_size))}]})
+        exchange.place_gtt(
+            {
+                "type": "single",
+                "condition": {
+                    "exchange": inst.exchange,
+                    "tradingsymbol": inst.symbol,
+                    "trigger_values": [str(ltp * Decimal("0.9"))],
+                },
+                "orders": [
+                    {
+                        "transaction_type": "BUY",
+                        "quantity": 1,
+                        "order_type": "LIMIT",
+                        "product": "CNC",
+                        "price": str(round_to_tick(ltp * Decimal("0.9"), inst.tick_size)),
+                    }
+                ],
+            }
+        )
     return positions, actions
 
 
@@ -171,8 +214,13 @@ def one_run(label: str, spec: str, target: float, *, mixed: bool = False) -> boo
         before, actions = seed_account(exchange), ORDERS + POSITIONS
     token, _, _ = exchange.issue_session("AB1234")
     server = serve("127.0.0.1", 0, exchange, api_key=API_KEY, api_secret=API_SECRET, faults=parse_faults(spec))
-    broker = KiteBroker(API_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()),
-                        root=server.url, timeout=5)
+    broker = KiteBroker(
+        API_KEY,
+        clock=clock,
+        token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()),
+        root=server.url,
+        timeout=5,
+    )
     run_id = f"bench-{int(time.time() * 1000)}"
     try:
         start = time.perf_counter()
@@ -184,8 +232,9 @@ def one_run(label: str, spec: str, target: float, *, mixed: bool = False) -> boo
         broker.close()
         server.shutdown()
     problems = audit(exchange, run_id, before)
-    if gtts is not None and (gtts.remaining or len(gtts.deleted) != GTTS or
-                             any(g["status"] == "active" for g in exchange.gtts())):
+    if gtts is not None and (
+        gtts.remaining or len(gtts.deleted) != GTTS or any(g["status"] == "active" for g in exchange.gtts())
+    ):
         problems.append(f"GTTs: deleted {gtts.deleted}, still active {gtts.remaining}")
     exchange.close()
     bound = actions / RATE
@@ -193,11 +242,15 @@ def one_run(label: str, spec: str, target: float, *, mixed: bool = False) -> boo
     placements = counters["requests"].get("POST /orders/<variety>", {})
     throttled = placements.get("429", 0)
     faults = counters.get("faults", {})
-    print(f"{label}: flat in {elapsed:.2f} s = {ratio:.2f}x the rate-limit bound ({actions} actions / {RATE}/s = {bound:.1f} s); "
-          f"target <= {target}x {'ok' if ratio <= target else 'MISS'}")
-    print(f"    rounds {report.rounds}, cancelled {len(report.cancelled)}, square-offs {len(report.placed)}, "
-          f"placement answers {dict(placements)}, 429 from the rate limiter {throttled}, "
-          f"faults {dict(faults)}, 429 absorbed {report.throttled}, errors recorded {len(report.errors)}")
+    print(
+        f"{label}: flat in {elapsed:.2f} s = {ratio:.2f}x the rate-limit bound ({actions} actions / {RATE}/s = {bound:.1f} s); "
+        f"target <= {target}x {'ok' if ratio <= target else 'MISS'}"
+    )
+    print(
+        f"    rounds {report.rounds}, cancelled {len(report.cancelled)}, square-offs {len(report.placed)}, "
+        f"placement answers {dict(placements)}, 429 from the rate limiter {throttled}, "
+        f"faults {dict(faults)}, 429 absorbed {report.throttled}, errors recorded {len(report.errors)}"
+    )
     if not report.flat:
         problems.append("the report says not flat")
     for p in problems:
@@ -206,8 +259,10 @@ def one_run(label: str, spec: str, target: float, *, mixed: bool = False) -> boo
 
 
 def main() -> int:
-    print(f"flatten {POSITIONS} positions + {ORDERS} open orders at {RATE}/s through KiteBroker -> Kite simulator"
-          f" ({REPEAT} run(s) each; BENCH_REPEAT to change)")
+    print(
+        f"flatten {POSITIONS} positions + {ORDERS} open orders at {RATE}/s through KiteBroker -> Kite simulator"
+        f" ({REPEAT} run(s) each; BENCH_REPEAT to change)"
+    )
     ok = True
     for label, spec, target in RUNS:
         for i in range(REPEAT):
@@ -215,8 +270,16 @@ def main() -> int:
             ok = one_run(f"{label} [{run_spec}]", run_spec, target) and ok
     for i in range(REPEAT):
         run_spec = f"latency=50ms,seed={11 + i}"
-        ok = one_run(f"mixed book: 40 cash + 10 F&O (3 above freeze), {GTTS} GTTs, {ORDERS} orders of every variety "
-                     f"[{run_spec}]", run_spec, 1.2, mixed=True) and ok
+        ok = (
+            one_run(
+                f"mixed book: 40 cash + 10 F&O (3 above freeze), {GTTS} GTTs, {ORDERS} orders of every variety "
+                f"[{run_spec}]",
+                run_spec,
+                1.2,
+                mixed=True,
+            )
+            and ok
+        )
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (uptime)")
     return 0 if ok else 1
 

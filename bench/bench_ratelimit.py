@@ -49,13 +49,24 @@ def child(url: str, token: str, run_id: str, product: str) -> int:
     from mci.store.token_store import TokenRecord
 
     clock = Clock()
-    broker = KiteBroker(API_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()),
-                        root=url, timeout=5)
-    report = flatten(broker, deadline=timedelta(seconds=120), rate=LIMIT, run_id=run_id, clock=clock,
-                     products=[product])
+    broker = KiteBroker(
+        API_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()), root=url, timeout=5
+    )
+    report = flatten(
+        broker, deadline=timedelta(seconds=120), rate=LIMIT, run_id=run_id, clock=clock, products=[product]
+    )
     broker.close()
-    print(json.dumps({"flat": report.flat, "placed": len(report.placed), "cancelled": len(report.cancelled),
-                      "throttled": report.throttled}), flush=True)
+    print(
+        json.dumps(
+            {
+                "flat": report.flat,
+                "placed": len(report.placed),
+                "cancelled": len(report.cancelled),
+                "throttled": report.throttled,
+            }
+        ),
+        flush=True,
+    )
     return 0 if report.flat else 6
 
 
@@ -67,14 +78,25 @@ def seed(exchange) -> None:
     instruments = list(DEFAULT_UNIVERSE)[: POSITIONS * len(PRODUCTS)]
     now = exchange.clock.now()
     for n, product in enumerate(PRODUCTS):
-        mine = instruments[n * POSITIONS:(n + 1) * POSITIONS]
+        mine = instruments[n * POSITIONS : (n + 1) * POSITIONS]
         for i, inst in enumerate(mine):
-            exchange.place_order(OrderRequest(inst.exchange, inst.symbol, "BUY", 1 + i % 5, "MARKET", product,
-                                              tag="seed", market_protection=Decimal(-1)))
+            exchange.place_order(
+                OrderRequest(
+                    inst.exchange,
+                    inst.symbol,
+                    "BUY",
+                    1 + i % 5,
+                    "MARKET",
+                    product,
+                    tag="seed",
+                    market_protection=Decimal(-1),
+                )
+            )
         for inst in mine[:ORDERS]:
             price = round_to_tick(exchange.price_at(inst.exchange, inst.symbol, now) * Decimal("0.9"), inst.tick_size)
-            exchange.place_order(OrderRequest(inst.exchange, inst.symbol, "BUY", 1, "LIMIT", product, price=price,
-                                              tag="resting"))
+            exchange.place_order(
+                OrderRequest(inst.exchange, inst.symbol, "BUY", 1, "LIMIT", product, price=price, tag="resting")
+            )
 
 
 def one_run(label: str, shared: bool) -> bool:
@@ -88,8 +110,14 @@ def one_run(label: str, shared: bool) -> bool:
     clock = Clock(datetime(2026, 11, 23, 10, 0, tzinfo=IST))  # a Monday in session, ticking
     exchange = Exchange(home / "sim.db", clock, seed=7, capital=Decimal("100000000"))
     seed(exchange)
-    server = serve("127.0.0.1", 0, exchange, api_key=API_KEY, api_secret=API_SECRET,
-                   faults=parse_faults("latency=20ms,jitter=10ms,seed=5"))  # Kite's limits: the default
+    server = serve(
+        "127.0.0.1",
+        0,
+        exchange,
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        faults=parse_faults("latency=20ms,jitter=10ms,seed=5"),
+    )  # Kite's limits: the default
     outputs, procs = [], []
     started = time.perf_counter()
     try:
@@ -98,9 +126,15 @@ def one_run(label: str, shared: bool) -> bool:
             rate_dir = home / ("rate" if shared else f"rate-{product}")
             rate_dir.mkdir(mode=0o700, exist_ok=True)
             env = {**os.environ, "MCI_RATE_DIR": str(rate_dir)}
-            procs.append(subprocess.Popen(
-                [sys.executable, __file__, "--child", server.url, token, f"bench-{product.lower()}", product],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "--child", server.url, token, f"bench-{product.lower()}", product],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
+            )
         for p in procs:
             out, err = p.communicate(timeout=300)
             outputs.append((p.returncode, out, err))
@@ -123,12 +157,18 @@ def one_run(label: str, shared: bool) -> bool:
     ideal_span = max(math.ceil(counted / LIMIT) - 1, 0)  # bursts of 10, one a second: the last starts then
     flat = all(code == 0 for code, _, _ in outputs) and not left
     print(f"{label}:")
-    print(f"    order actions {actions} ({counted} counted, {refused} refused 429); "
-          f"most within any 1 s: {worst} = {worst / LIMIT:.2f}x the bound of {LIMIT}")
-    print(f"    total {total:.2f} s (two processes started to both done, Python start-up included) against the "
-          f"ideal {ideal:.1f} s ({counted} actions / {LIMIT} per s): {total / ideal if ideal else 0:.2f}x")
-    print(f"    first to last order action at the server {span:.2f} s against the ideal {ideal_span} s: "
-          f"{span / ideal_span if ideal_span else 0:.2f}x; flat: {flat}")
+    print(
+        f"    order actions {actions} ({counted} counted, {refused} refused 429); "
+        f"most within any 1 s: {worst} = {worst / LIMIT:.2f}x the bound of {LIMIT}"
+    )
+    print(
+        f"    total {total:.2f} s (two processes started to both done, Python start-up included) against the "
+        f"ideal {ideal:.1f} s ({counted} actions / {LIMIT} per s): {total / ideal if ideal else 0:.2f}x"
+    )
+    print(
+        f"    first to last order action at the server {span:.2f} s against the ideal {ideal_span} s: "
+        f"{span / ideal_span if ideal_span else 0:.2f}x; flat: {flat}"
+    )
     for code, out, err in outputs:
         if code != 0:
             print(f"    child exit {code}: {(out + err).strip()[-500:]}")
@@ -139,8 +179,10 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         return child(*sys.argv[2:6])
     n = len(PRODUCTS) * (POSITIONS + ORDERS)
-    print(f"two processes flatten {POSITIONS} positions + {ORDERS} orders each ({n} order actions) "
-          f"through KiteBroker -> Kite simulator (Kite's limits, 20 ms latency)")
+    print(
+        f"two processes flatten {POSITIONS} positions + {ORDERS} orders each ({n} order actions) "
+        f"through KiteBroker -> Kite simulator (Kite's limits, 20 ms latency)"
+    )
     ok = one_run("one limiter for the account, shared by both processes", shared=True)
     one_run("counterfactual: one limiter per process (for comparison only)", shared=False)
     return 0 if ok else 1

@@ -50,23 +50,44 @@ def setup():
     profile = load_profile(None)
     limits = replace(
         profile.risk,
-        max_quantity_per_order=500, max_notional_per_order=Decimal("200000"), max_orders_per_second=Decimal(8),
-        max_order_to_trade_ratio=Decimal(10), allowed_exchanges=("NSE",), allowed_products=("MIS", "CNC"),
+        max_quantity_per_order=500,
+        max_notional_per_order=Decimal("200000"),
+        max_orders_per_second=Decimal(8),
+        max_order_to_trade_ratio=Decimal(10),
+        allowed_exchanges=("NSE",),
+        allowed_products=("MIS", "CNC"),
         allowed_symbols=tuple(i.symbol for i in DEFAULT_UNIVERSE),
     )
     account = Account(
-        capital=Decimal("1000000"), day_pnl=Decimal("-4200.50"),
-        positions=tuple(Holding(f"NSE:{s}", "MIS", q, Decimal(p)) for s, q, p in
-                        (("SBIN", 50, "-1200"), ("ITC", -100, "300.5"), ("TCS", 10, "-900"), ("WIPRO", 200, "150"))),
+        capital=Decimal("1000000"),
+        day_pnl=Decimal("-4200.50"),
+        positions=tuple(
+            Holding(f"NSE:{s}", "MIS", q, Decimal(p))
+            for s, q, p in (("SBIN", 50, "-1200"), ("ITC", -100, "300.5"), ("TCS", 10, "-900"), ("WIPRO", 200, "150"))
+        ),
         last_prices={i.key: i.base_price for i in DEFAULT_UNIVERSE},
         instruments={i.key: InstrumentSpec(i.tick_size, i.lot_size) for i in DEFAULT_UNIVERSE},
         order_times=tuple(NOW - timedelta(seconds=30 * k) for k in range(60, 0, -1)),
-        trades=40, peak_equity=Decimal("1003000"), at=NOW,
+        trades=40,
+        peak_equity=Decimal("1003000"),
+        at=NOW,
     )
-    good = {"exchange": "NSE", "symbol": "INFY", "side": "BUY", "quantity": 100, "order_type": "LIMIT", "product": "MIS",
-            "price": "1510.00", "stop_loss": "1495.00", "target": "1545.00", "signal_time": (NOW - timedelta(seconds=1)).isoformat(),
-            "tag": "bench-1"}
-    bad = dict(good, price="1700.03", quantity=1000, stop_loss="1710", signal_time=(NOW + timedelta(seconds=2)).isoformat())
+    good = {
+        "exchange": "NSE",
+        "symbol": "INFY",
+        "side": "BUY",
+        "quantity": 100,
+        "order_type": "LIMIT",
+        "product": "MIS",
+        "price": "1510.00",
+        "stop_loss": "1495.00",
+        "target": "1545.00",
+        "signal_time": (NOW - timedelta(seconds=1)).isoformat(),
+        "tag": "bench-1",
+    }
+    bad = dict(
+        good, price="1700.03", quantity=1000, stop_loss="1710", signal_time=(NOW + timedelta(seconds=2)).isoformat()
+    )
     return replace(profile, risk=limits), RiskModel.of(limits, account.capital), account, good, bad
 
 
@@ -143,7 +164,9 @@ def main() -> int:
     profile, model, account, good, bad = setup()
     wrong = []
     if not validate(good, model, account, NOW).accepted:
-        wrong.append("the good order was rejected: " + "; ".join(f.what for f in validate(good, model, account, NOW).failures))
+        wrong.append(
+            "the good order was rejected: " + "; ".join(f.what for f in validate(good, model, account, NOW).failures)
+        )
     rejected = validate(bad, model, account, NOW)
     if rejected.accepted or len(rejected.failures) < 5:
         wrong.append(f"the bad order broke {len(rejected.failures)} rules, expected at least 5")
@@ -163,10 +186,14 @@ def main() -> int:
     ratio = checked / loop
     print(f"load: {_uptime()}  ({ORDERS:,} orders, medians of {ROUNDS} alternating rounds)")
     print(f"minimal json.loads + Decimal compare {per_loop:10,.0f}/s  (CPU time)")
-    print(f"stream  risk check - -o json         {ORDERS / checked:10,.0f}/s  {ratio:5.2f}x the minimal loop's CPU time"
-          f"  target <= {TARGET:.1f}x  {'PASS' if ratio <= TARGET else 'MISS'}")
+    print(
+        f"stream  risk check - -o json         {ORDERS / checked:10,.0f}/s  {ratio:5.2f}x the minimal loop's CPU time"
+        f"  target <= {TARGET:.1f}x  {'PASS' if ratio <= TARGET else 'MISS'}"
+    )
     print(f"        per round (stream / minimal): {', '.join(f'{r[0] / b[0]:.2f}x' for b, r in zip(base, real))}")
-    print(f"        wall clock: {wall:5.2f}x (per round: {', '.join(f'{r[1] / b[1]:.2f}x' for b, r in zip(base, real))})")
+    print(
+        f"        wall clock: {wall:5.2f}x (per round: {', '.join(f'{r[1] / b[1]:.2f}x' for b, r in zip(base, real))})"
+    )
     print(f"dict    validate(order)              {per_dict:10,.0f}/s  {per_loop / per_dict:5.2f}x  (informational)")
     print(f"reject  5+ rules broken              {per_reject:10,.0f}/s  {per_loop / per_reject:5.2f}x  (informational)")
     for problem in wrong:

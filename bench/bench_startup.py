@@ -63,7 +63,13 @@ def timed(argv: list[str], env: dict[str, str], repeat: int = REPEAT, warm: bool
 
 def main() -> int:
     home = tempfile.mkdtemp(prefix="mci-bench-")
-    env = {**os.environ, "MCI_HOME": home, "NO_COLOR": "1", "KITE_API_KEY": "bench-key", "KITE_API_SECRET": "bench-secret"}
+    env = {
+        **os.environ,
+        "MCI_HOME": home,
+        "NO_COLOR": "1",
+        "KITE_API_KEY": "bench-key",
+        "KITE_API_SECRET": "bench-secret",
+    }
     env.pop("MCI_AT", None)
     # An installed mci has .pyc files (pip compiles them); a shell that sets
     # PYTHONDONTWRITEBYTECODE would make every run recompile the sources instead.
@@ -85,7 +91,9 @@ def main() -> int:
         base = statistics.median(all_base)
         load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         print(f"load: {load}  ({REPEAT} alternating runs per command, medians)")
-        print(f"baseline python -c pass: {base * 1000:.1f} ms (median of {len(all_base)}, alternating with the commands)")
+        print(
+            f"baseline python -c pass: {base * 1000:.1f} ms (median of {len(all_base)}, alternating with the commands)"
+        )
         misses = 0
         for name, t, row_base, target in measured:
             ratio = t / row_base  # against the baseline sampled alongside this command
@@ -93,18 +101,23 @@ def main() -> int:
             misses += not ok
             print(f"{name:40s} {t * 1000:7.1f} ms  {ratio:5.1f}x  target <= {target:.0f}x  {'PASS' if ok else 'MISS'}")
         # The same scan through typer (what `mci scan` ran before mci.commands.fast): the fast path's gain, this run.
-        typer_base, typer_scan = paired([PY, "-c", "import sys; from mci.app import run; sys.exit(run(sys.argv[1:]))",
-                                         "scan", "--at", AT], env)
+        typer_base, typer_scan = paired(
+            [PY, "-c", "import sys; from mci.app import run; sys.exit(run(sys.argv[1:]))", "scan", "--at", AT], env
+        )
         t = statistics.median(typer_scan)
-        print(f"{'mci scan (paper) through typer':40s} {t * 1000:7.1f} ms  {t / statistics.median(typer_base):5.1f}x  "
-              "(informational: without the typer-free dispatch)")
+        print(
+            f"{'mci scan (paper) through typer':40s} {t * 1000:7.1f} ms  {t / statistics.median(typer_base):5.1f}x  "
+            "(informational: without the typer-free dispatch)"
+        )
         cold_env = dict(env)
         cold = []
         for _ in range(5):
             shutil.rmtree(Path(home) / "cache", ignore_errors=True)
             cold.append(timed(MCI + ["validate", "profiles/paper.yaml"], cold_env, repeat=1, warm=False))
-        print(f"{'mci validate (cold schema cache)':40s} {statistics.median(cold) * 1000:7.1f} ms  "
-              f"{statistics.median(cold) / base:5.1f}x  (informational)")
+        print(
+            f"{'mci validate (cold schema cache)':40s} {statistics.median(cold) * 1000:7.1f} ms  "
+            f"{statistics.median(cold) / base:5.1f}x  (informational)"
+        )
         return 1 if misses else 0
     finally:
         shutil.rmtree(home, ignore_errors=True)

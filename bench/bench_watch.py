@@ -122,13 +122,39 @@ def one_run(mode: str, phase: float, spec: str, with_status: bool = False) -> tu
     ticks: list = []
     server.app.stream.on_tick = ticks.append
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCI_", "KITE_"))}
-    env.update({"MCI_HOME": str(home), "NO_COLOR": "1", "KITE_API_KEY": API_KEY, "KITE_API_SECRET": API_SECRET,
-                "MCI_SIM_URL": server.url, "MCI_ACCESS_TOKEN": token, "MCI_USER_ID": "AB1234",
-                "MCI_AT": START.isoformat()})
+    env.update(
+        {
+            "MCI_HOME": str(home),
+            "NO_COLOR": "1",
+            "KITE_API_KEY": API_KEY,
+            "KITE_API_SECRET": API_SECRET,
+            "MCI_SIM_URL": server.url,
+            "MCI_ACCESS_TOKEN": token,
+            "MCI_USER_ID": "AB1234",
+            "MCI_AT": START.isoformat(),
+        }
+    )
     profile = str(ROOT / "profiles" / "kite-sim.yaml")
-    args = [sys.executable, "-m", "mci", "watch", "-p", profile, "-o", "json", "--interval", f"{int(INTERVAL * 1000)}ms"]
-    proc = subprocess.Popen(args + (["--poll"] if mode == "poll" else []), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    args = [
+        sys.executable,
+        "-m",
+        "mci",
+        "watch",
+        "-p",
+        profile,
+        "-o",
+        "json",
+        "--interval",
+        f"{int(INTERVAL * 1000)}ms",
+    ]
+    proc = subprocess.Popen(
+        args + (["--poll"] if mode == "poll" else []),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     status = None
     lines: list[str] = []
     seen = {k: threading.Event() for k in ("poll", "stream_up", "stream_down")}
@@ -138,12 +164,20 @@ def one_run(mode: str, phase: float, spec: str, with_status: bool = False) -> tu
     try:
         ready = seen["poll"] if mode == "poll" else seen["stream_up"]
         if not ready.wait(30):
-            return None, "the watcher never got ready: " + (proc.stderr.read() if proc.poll() is not None else ""), extra
+            return (
+                None,
+                "the watcher never got ready: " + (proc.stderr.read() if proc.poll() is not None else ""),
+                extra,
+            )
         watching = time.monotonic()
         if with_status:
-            status = subprocess.Popen([sys.executable, "-m", "mci", "status", "-p", profile, "--watch", "-o", "json",
-                                       "--interval", "0.2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      env=env, cwd=ROOT)
+            status = subprocess.Popen(
+                [sys.executable, "-m", "mci", "status", "-p", profile, "--watch", "-o", "json", "--interval", "0.2"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd=ROOT,
+            )
         if mode == "cut":
             server.app.set_faults(parse_faults("stream=cut"))
             if not seen["stream_down"].wait(15):
@@ -180,8 +214,10 @@ def one_run(mode: str, phase: float, spec: str, with_status: bool = False) -> tu
 
 
 def main() -> int:
-    print(f"mci watch (a process, profiles/kite-sim.yaml, kiteconnect + KiteTicker) vs the Kite simulator in this "
-          f"process: breach -> first cancel/square-off order ({REPEAT} run(s) each; BENCH_REPEAT to change)")
+    print(
+        f"mci watch (a process, profiles/kite-sim.yaml, kiteconnect + KiteTicker) vs the Kite simulator in this "
+        f"process: breach -> first cancel/square-off order ({REPEAT} run(s) each; BENCH_REPEAT to change)"
+    )
     print(f"uptime: {os.popen('uptime').read().strip()} (2 shared cores: figures measured under load)")
     ok = True
     for label, mode, spec, target in RUNS:
@@ -198,8 +234,10 @@ def main() -> int:
             seconds, requests, quotes = extra["rest"]
             rest = f"REST while watching {requests / seconds:.2f}/s, quotes {quotes}/s at most"
             if mode == "stream":
-                print(f"    run {i + 1}: {value * 1000:.0f} ms from the tick (move -> tick "
-                      f"{extra['move_to_tick'] * 1000:.0f} ms; first action: {what}); {rest}")
+                print(
+                    f"    run {i + 1}: {value * 1000:.0f} ms from the tick (move -> tick "
+                    f"{extra['move_to_tick'] * 1000:.0f} ms; first action: {what}); {rest}"
+                )
             else:
                 print(f"    run {i + 1}: {value * INTERVAL:.3f} s = {value:.2f}x (first action: {what}); {rest}")
         if not values:
@@ -207,8 +245,10 @@ def main() -> int:
         if target == "tick":
             med, worst = statistics.median(values) * 1000, max(values) * 1000
             verdict = "ok" if med <= 150 and worst <= 400 else "MISS"
-            print(f"  median {med:.0f} ms, worst {worst:.0f} ms from the simulator's tick; "
-                  f"target median <= 150 ms, worst <= 400 ms {verdict}")
+            print(
+                f"  median {med:.0f} ms, worst {worst:.0f} ms from the simulator's tick; "
+                f"target median <= 150 ms, worst <= 400 ms {verdict}"
+            )
         else:
             worst = max(values)
             verdict = "no target" if target is None else f"target <= {target}x {'ok' if worst <= target else 'MISS'}"
@@ -221,9 +261,11 @@ def main() -> int:
             ok = False
             continue
         seconds, requests, quotes = extra["rest"]
-        print(f"    watch {'on the stream' if mode == 'stream' else '--poll'} + status --watch: {requests} REST "
-              f"requests in {seconds:.1f} s ({requests / seconds:.1f}/s), at most {quotes} quote call(s) in any "
-              f"second; target <= 1 {'ok' if quotes <= 1 else 'MISS'}")
+        print(
+            f"    watch {'on the stream' if mode == 'stream' else '--poll'} + status --watch: {requests} REST "
+            f"requests in {seconds:.1f} s ({requests / seconds:.1f}/s), at most {quotes} quote call(s) in any "
+            f"second; target <= 1 {'ok' if quotes <= 1 else 'MISS'}"
+        )
     return 0 if ok else 1
 
 

@@ -24,8 +24,12 @@ def build_trail(home: Path, n: int = len(KINDS)) -> list[dict]:
     try:
         for i in range(n):
             kind = KINDS[i % len(KINDS)]
-            rec = store.append_audit(kind, {"event": f"e{i + 1}", "n": i + 1, "qty": 10 * (i + 1)},
-                                     START + timedelta(minutes=30 * i), profile="paper")
+            rec = store.append_audit(
+                kind,
+                {"event": f"e{i + 1}", "n": i + 1, "qty": 10 * (i + 1)},
+                START + timedelta(minutes=30 * i),
+                profile="paper",
+            )
             written.append({"seq": rec.seq, "hash": rec.hash, "kind": kind})
     finally:
         store.close()
@@ -44,7 +48,15 @@ def rows(home: Path) -> list[tuple]:
 
 def forge(seq: int, ts: str, kind: str, data: dict, prev: str) -> tuple:
     body = {"seq": seq, "ts": ts, "profile": "paper", "kind": kind, "data": data}
-    return (seq, ts, "paper", kind, json.dumps(data, sort_keys=True, separators=(",", ":")), prev, record_hash(prev, body))
+    return (
+        seq,
+        ts,
+        "paper",
+        kind,
+        json.dumps(data, sort_keys=True, separators=(",", ":")),
+        prev,
+        record_hash(prev, body),
+    )
 
 
 def shift_up(conn: sqlite3.Connection, from_seq: int) -> None:
@@ -62,7 +74,10 @@ def rechain(home: Path) -> None:
     prev = "0" * 64
     with db(home) as conn:
         for seq, ts, profile, kind, data, _, _ in conn.execute(
-                "SELECT seq, ts, profile, kind, data, prev_hash, hash FROM audit ORDER BY seq").fetchall():
-            digest = record_hash(prev, {"seq": seq, "ts": ts, "profile": profile, "kind": kind, "data": json.loads(data)})
+            "SELECT seq, ts, profile, kind, data, prev_hash, hash FROM audit ORDER BY seq"
+        ).fetchall():
+            digest = record_hash(
+                prev, {"seq": seq, "ts": ts, "profile": profile, "kind": kind, "data": json.loads(data)}
+            )
             conn.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, seq))
             prev = digest

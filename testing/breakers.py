@@ -12,8 +12,9 @@ from mci.store.breakers import MciCircuitBreaker, breaker_for
 from mci.store.state import StateStore
 
 
-def broker_breaker(store: StateStore, name: str, config: BreakerConfig, *, at: datetime | None = None,
-                   timezone: str = "Asia/Kolkata") -> MciCircuitBreaker:
+def broker_breaker(
+    store: StateStore, name: str, config: BreakerConfig, *, at: datetime | None = None, timezone: str = "Asia/Kolkata"
+) -> MciCircuitBreaker:
     """The breaker as the runners build it; `at` freezes its clock (None: real time)."""
     clock = Clock(at, frozen=True) if at is not None else Clock()
     return breaker_for(name, config, store, counts=counts_against_broker, clock=clock, timezone=timezone)
@@ -34,8 +35,9 @@ def fail(breaker: MciCircuitBreaker, times: int) -> None:
             raise AssertionError("the guarded call did not fail")
 
 
-def trip(store: StateStore, name: str, fail_max: int, reset_timeout: timedelta, *,
-         at: datetime | None = None) -> MciCircuitBreaker:
+def trip(
+    store: StateStore, name: str, fail_max: int, reset_timeout: timedelta, *, at: datetime | None = None
+) -> MciCircuitBreaker:
     """Open breaker `name` at `at` (real time if None) with fail_max failures; returns the breaker."""
     breaker = broker_breaker(store, name, BreakerConfig(fail_max, reset_timeout), at=at)
     fail(breaker, fail_max)

@@ -44,14 +44,17 @@ def seed_positions(exchange: Exchange, spec: list[tuple[str, str, int]]) -> dict
     out: dict[Key, int] = {}
     for symbol, product, qty in spec:
         side = "BUY" if qty > 0 else "SELL"
-        exchange.place_order(OrderRequest("NSE", symbol, side, abs(qty), "MARKET", product, tag="seed", market_protection=D(-1)))
+        exchange.place_order(
+            OrderRequest("NSE", symbol, side, abs(qty), "MARKET", product, tag="seed", market_protection=D(-1))
+        )
         key = Key("NSE", symbol, product)
         out[key] = out.get(key, 0) + qty
     return out
 
 
-def resting_limit(exchange: Exchange, symbol: str, side: str, qty: int, product: str = "MIS",
-                  tag: str = "resting") -> str:
+def resting_limit(
+    exchange: Exchange, symbol: str, side: str, qty: int, product: str = "MIS", tag: str = "resting"
+) -> str:
     inst = DEFAULT_UNIVERSE.get("NSE", symbol)
     ltp = exchange.price_at("NSE", symbol, exchange.clock.now())
     price = round_to_tick(ltp * (D("0.9") if side == "BUY" else D("1.1")), inst.tick_size)
@@ -63,8 +66,9 @@ def resting_stop(exchange: Exchange, symbol: str, side: str, qty: int, product: 
     ltp = exchange.price_at("NSE", symbol, exchange.clock.now())
     trigger = round_to_tick(ltp * (D("0.9") if side == "SELL" else D("1.1")), inst.tick_size)
     price = trigger - inst.tick_size if side == "SELL" else trigger + inst.tick_size
-    return exchange.place_order(OrderRequest("NSE", symbol, side, qty, "SL", product, price=price,
-                                             trigger_price=trigger, tag="stoploss"))
+    return exchange.place_order(
+        OrderRequest("NSE", symbol, side, qty, "SL", product, price=price, trigger_price=trigger, tag="stoploss")
+    )
 
 
 def seed_big_book(exchange: Exchange, n_positions: int = 40, n_orders: int = 20) -> dict[Key, int]:

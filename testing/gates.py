@@ -37,8 +37,14 @@ def spec(id: str, kind: str, check_timeout: str = "10s", severity: str = "critic
     return CheckSpec(id, kind, id, params, timeout=parse_duration(check_timeout), severity=severity)
 
 
-def run(state_dir: Path, *specs: CheckSpec, cwd: Path | None = None, clock: Clock | None = None,
-        name: str = "t", approvals: tuple[Path, ...] = ()) -> GateOutcome:
+def run(
+    state_dir: Path,
+    *specs: CheckSpec,
+    cwd: Path | None = None,
+    clock: Clock | None = None,
+    name: str = "t",
+    approvals: tuple[Path, ...] = (),
+) -> GateOutcome:
     gate = Gate(name, prepare(Checklist(name, "", tuple(specs)), name), "test")
     return run_gate(gate, paper(), clock or Clock(), state_dir, cwd=cwd, approvals=approvals)
 
@@ -65,19 +71,35 @@ def write_profile(base: Path, gates_yaml: str, name: str = "p") -> Path:
     return path
 
 
-def record_drill(state_dir: Path, *, passed: bool, at: datetime | None = None, profile: str = "paper",
-                 phases: list | None = None) -> int:
+def record_drill(
+    state_dir: Path, *, passed: bool, at: datetime | None = None, profile: str = "paper", phases: list | None = None
+) -> int:
     from mci.store.state import StateStore
 
     store = StateStore.open(state_dir)
     try:
         if phases is None:  # the shape mci.drill.model writes
-            phases = [{"name": name, "ok": passed or name != "emergency", "seconds": 0.5, "detail": ""}
-                      for name in ("token", "scan", "ignite", "trading", "breach", "emergency", "reset",
-                                   "reignite", "shutdown", "final_book")]
-        record = store.append_audit("drill", {"profile": profile, "passed": passed, "phases": phases,
-                                              "faults": "5xx=0.2"},
-                                    at or datetime.now(timezone.utc), profile=profile)
+            phases = [
+                {"name": name, "ok": passed or name != "emergency", "seconds": 0.5, "detail": ""}
+                for name in (
+                    "token",
+                    "scan",
+                    "ignite",
+                    "trading",
+                    "breach",
+                    "emergency",
+                    "reset",
+                    "reignite",
+                    "shutdown",
+                    "final_book",
+                )
+            ]
+        record = store.append_audit(
+            "drill",
+            {"profile": profile, "passed": passed, "phases": phases, "faults": "5xx=0.2"},
+            at or datetime.now(timezone.utc),
+            profile=profile,
+        )
         return record.seq
     finally:
         store.close()

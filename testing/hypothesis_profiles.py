@@ -25,9 +25,11 @@ def selected() -> str:
     """The profile MCI_HYPOTHESIS names (``ci`` when unset); an unknown name is a ValueError in WHAT/WHY/HOW."""
     name = os.environ.get(ENV, "").strip() or "ci"
     if name not in PROFILES:
-        raise ValueError(f"WHAT: unknown hypothesis profile {ENV}={name!r}\n"
-                         f"WHY: the suite registers only {', '.join(PROFILES)} (testing/hypothesis_profiles.py)\n"
-                         f"HOW: unset {ENV} for the seeded CI run, or set {ENV}=nightly for the random one")
+        raise ValueError(
+            f"WHAT: unknown hypothesis profile {ENV}={name!r}\n"
+            f"WHY: the suite registers only {', '.join(PROFILES)} (testing/hypothesis_profiles.py)\n"
+            f"HOW: unset {ENV} for the seeded CI run, or set {ENV}=nightly for the random one"
+        )
     return name
 
 
@@ -42,10 +44,22 @@ def examples(ci: int) -> int:
 def load() -> str:
     """Register both profiles and load the selected one; returns its name."""
     slow_machine = [HealthCheck.too_slow]
-    settings.register_profile("ci", derandomize=True, max_examples=CI_EXAMPLES, deadline=None,
-                              suppress_health_check=slow_machine, print_blob=True)
-    settings.register_profile("nightly", derandomize=False, max_examples=CI_EXAMPLES * NIGHTLY_FACTOR,
-                              deadline=None, suppress_health_check=slow_machine, print_blob=True)
+    settings.register_profile(
+        "ci",
+        derandomize=True,
+        max_examples=CI_EXAMPLES,
+        deadline=None,
+        suppress_health_check=slow_machine,
+        print_blob=True,
+    )
+    settings.register_profile(
+        "nightly",
+        derandomize=False,
+        max_examples=CI_EXAMPLES * NIGHTLY_FACTOR,
+        deadline=None,
+        suppress_health_check=slow_machine,
+        print_blob=True,
+    )
     name = selected()
     settings.load_profile(name)
     return name

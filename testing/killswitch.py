@@ -47,8 +47,10 @@ def book(url: str) -> tuple[list, list]:
 
     sim_admin(url, "DELETE", "faults")
     kite = kite_login(url)
-    return ([p for p in kite.positions()["net"] if p["quantity"]],
-            [o for o in kite.orders() if o["status"] in ("OPEN", "TRIGGER PENDING")])
+    return (
+        [p for p in kite.positions()["net"] if p["quantity"]],
+        [o for o in kite.orders() if o["status"] in ("OPEN", "TRIGGER PENDING")],
+    )
 
 
 @pytest.fixture
@@ -68,8 +70,9 @@ def kite_day(sim, run_mci):
         chosen = () if "-p" in args or args[:1] == ("sim",) else ("-p", KITE_PROFILE)
         return run_mci(*args, *chosen, env={**env, **extra}, timeout=timeout)
 
-    login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
-                         timeout=5)
+    login = requests.get(
+        f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False, timeout=5
+    )
     done = run_mci("token", "login", login.headers["Location"], "-p", KITE_PROFILE, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     mci.env = env

@@ -62,7 +62,7 @@ def read_banner(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
             seen += chunk
             for line in seen.decode(errors="replace").splitlines():
                 if line.startswith(BANNER):
-                    return line[len(BANNER):].strip(), seen.decode()
+                    return line[len(BANNER) :].strip(), seen.decode()
     finally:
         selector.close()
     raise TimeoutError(f"mci sim kite printed no banner within {timeout}s: {seen!r}")
@@ -71,8 +71,14 @@ def read_banner(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
 @contextmanager
 def sim_process(home: Path, *args: str, timeout: float = 20) -> Iterator[SimProcess]:
     """`mci sim kite --port 0 ARGS...` listening, its own state under home; stopped on the way out if still running."""
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "sim", "kite", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, cwd=ROOT, env=sim_env(home))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mci", "sim", "kite", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+        cwd=ROOT,
+        env=sim_env(home),
+    )
     running = SimProcess(proc)
     running.url, running.stdout = read_banner(proc, timeout)
     assert running.url, running.stdout

@@ -28,9 +28,18 @@ INSTRUMENTS = {
 LAST_PRICES = {"NSE:INFY": D("1500.00"), "NSE:TCS": D("3000.00"), "NFO:NIFTY26NOVFUT": D("26000.00")}
 
 # BUY 10 INFY at 1500.00, stop 1480.00 (risk ₹200.00), target 1560.00 (reward ₹600.00, 3.0): inside every limit.
-ORDER: dict[str, Any] = {"exchange": "NSE", "symbol": "INFY", "side": "BUY", "quantity": 10, "order_type": "LIMIT",
-                         "product": "MIS", "price": "1500.00", "stop_loss": "1480.00", "target": "1560.00",
-                         "signal_time": (NOW - timedelta(seconds=1)).isoformat()}
+ORDER: dict[str, Any] = {
+    "exchange": "NSE",
+    "symbol": "INFY",
+    "side": "BUY",
+    "quantity": 10,
+    "order_type": "LIMIT",
+    "product": "MIS",
+    "price": "1500.00",
+    "stop_loss": "1480.00",
+    "target": "1560.00",
+    "signal_time": (NOW - timedelta(seconds=1)).isoformat(),
+}
 
 
 @lru_cache(maxsize=1)
@@ -63,8 +72,9 @@ def holdings(*instruments: str, quantity: int = 10, product: str = "MIS") -> tup
     return tuple(Holding(i, product, quantity, D("0")) for i in instruments)
 
 
-def judge(raw: Any, *, acct: Account | None = None, risk: RiskLimits | None = None, capital: D = CAPITAL,
-          now: datetime = NOW) -> Verdict:
+def judge(
+    raw: Any, *, acct: Account | None = None, risk: RiskLimits | None = None, capital: D = CAPITAL, now: datetime = NOW
+) -> Verdict:
     acct = acct or account()
     return validate(raw, RiskModel.of(risk or paper_limits(), capital), acct, now)
 

@@ -107,8 +107,7 @@ class Blips(Wrapped):
     def funds(self):
         self.calls += 1
         if self.always or self.calls in self.failing:
-            raise UnavailableError("Kite is unavailable: reading the margins failed", "GeneralException: 503",
-                                   "retry")
+            raise UnavailableError("Kite is unavailable: reading the margins failed", "GeneralException: 503", "retry")
         return self.inner.funds()
 
 
@@ -170,8 +169,14 @@ class Live:
     """A running `mci ...` whose stdout lines are collected as they come, each with its arrival time (monotonic)."""
 
     def __init__(self, args: list[str], env: dict[str, str]):
-        self.proc = subprocess.Popen([sys.executable, "-m", "mci", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mci", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
         self.lines: list[tuple[float, str]] = []
         self.stderr = ""
         self._cond = threading.Condition()

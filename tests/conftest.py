@@ -48,7 +48,13 @@ def run_mci(mci_home):
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
         full_env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1"})
         full_env.update(env or {})
-        return subprocess.run([sys.executable, "-m", "mci", *args], capture_output=True, text=True,
-                              env=full_env, cwd=cwd or ROOT, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "mci", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd or ROOT,
+            timeout=timeout,
+        )
 
     return run

@@ -152,13 +152,17 @@ def _ratchet(found: set[tuple[str, str]], known: set[tuple[str, str]], rule: str
     new, gone = sorted(found - known), sorted(known - found)
     message = []
     if new:
-        message.append(f"WHAT: new breach of the rule '{rule}': {new}\n"
-                       "WHY: DESIGN.md's layers keep the core a library, with each outside library in one place\n"
-                       "HOW: move the code to the layer that owns it (or import it through that layer)")
+        message.append(
+            f"WHAT: new breach of the rule '{rule}': {new}\n"
+            "WHY: DESIGN.md's layers keep the core a library, with each outside library in one place\n"
+            "HOW: move the code to the layer that owns it (or import it through that layer)"
+        )
     if gone:
-        message.append(f"WHAT: {gone} no longer breach '{rule}'\n"
-                       "WHY: the known-breach list only shrinks\n"
-                       "HOW: remove them from the list in tests/test_architecture.py")
+        message.append(
+            f"WHAT: {gone} no longer breach '{rule}'\n"
+            "WHY: the known-breach list only shrinks\n"
+            "HOW: remove them from the list in tests/test_architecture.py"
+        )
     assert not message, "\n".join(message)
 
 
@@ -166,32 +170,45 @@ def test_the_source_is_read():
     # A parser that found nothing would pass every rule below.
     assert len({i.module for i in IMPORTS}) > 150
     assert Import("mci.brokers.kite_client", "kiteconnect") in {
-        Import(i.module, i.target.split(".")[0]) for i in IMPORTS}
+        Import(i.module, i.target.split(".")[0]) for i in IMPORTS
+    }
 
 
 def test_each_library_lives_in_its_own_layer():
-    found = {(i.module, top) for i in IMPORTS
-             if (top := i.target.split(".")[0]) in LIBRARY_HOMES and not _within(i.module, LIBRARY_HOMES[top])}
+    found = {
+        (i.module, top)
+        for i in IMPORTS
+        if (top := i.target.split(".")[0]) in LIBRARY_HOMES and not _within(i.module, LIBRARY_HOMES[top])
+    }
     _ratchet(found, KNOWN_LIBRARY_BREACHES, "a library lives in its own layer")
 
 
 def test_library_code_never_imports_the_cli_layer():
-    found = {(i.module, i.target) for i in IMPORTS
-             if i.target.startswith("mci.") and _within(i.target, CLI_LAYER) and not _within(i.module, CLI_LAYER)}
+    found = {
+        (i.module, i.target)
+        for i in IMPORTS
+        if i.target.startswith("mci.") and _within(i.target, CLI_LAYER) and not _within(i.module, CLI_LAYER)
+    }
     _ratchet(found, KNOWN_CLI_IMPORTS, "library code never imports the CLI layer")
 
 
 def test_no_new_cycle_between_packages():
-    edges = {(_unit(i.module), _unit(i.target)) for i in IMPORTS
-             if i.target.startswith("mci.") and _unit(i.module) != _unit(i.target)}
+    edges = {
+        (_unit(i.module), _unit(i.target))
+        for i in IMPORTS
+        if i.target.startswith("mci.") and _unit(i.module) != _unit(i.target)
+    }
     edges = {(a, b) for a, b in edges if a not in {"mci", "__version__"} and b not in {"mci", "__version__"}}
     _ratchet(_cycle_edges(edges), KNOWN_CYCLE_EDGES, "no import cycle between packages")
 
 
-@pytest.mark.parametrize("edges, expected", [
-    ({("a", "b"), ("b", "c")}, set()),
-    ({("a", "b"), ("b", "a"), ("b", "c")}, {("a", "b"), ("b", "a")}),
-    ({("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}, {("a", "b"), ("b", "c"), ("c", "a")}),
-])
+@pytest.mark.parametrize(
+    "edges, expected",
+    [
+        ({("a", "b"), ("b", "c")}, set()),
+        ({("a", "b"), ("b", "a"), ("b", "c")}, {("a", "b"), ("b", "a")}),
+        ({("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}, {("a", "b"), ("b", "c"), ("c", "a")}),
+    ],
+)
 def test_cycle_finder(edges, expected):
     assert _cycle_edges(edges) == expected

@@ -29,4 +29,5 @@ def test_the_architecture_table_names_every_package_and_module():
     assert not missing and not gone, (
         f"WHAT: README.md's Architecture table is out of date: missing {missing}, naming what is gone {gone}\n"
         "WHY: the table is the one-line purpose of every package and loose module of cli/mci\n"
-        "HOW: add (or remove) a row `| `name/` | what it is |` in README.md, section Architecture")
+        "HOW: add (or remove) a row `| `name/` | what it is |` in README.md, section Architecture"
+    )

@@ -32,8 +32,9 @@ print("stopped", flush=True)
 def test_a_signal_handler_can_set_it_while_the_main_thread_waits_on_it() -> None:
     seeded = random.Random(18)
     for _ in range(12):
-        child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, cwd=ROOT)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        )
         try:
             assert child.stdout is not None and child.stdout.readline() == "ready\n"
             time.sleep(seeded.random() * 0.02)

@@ -12,8 +12,9 @@ from testing import ROOT
 
 
 def test_mypy_strict_passes_on_the_package() -> None:
-    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "-p", "mci"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "-p", "mci"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     # Every module was checked: a package mypy could not see would pass unread.
     expected = list((ROOT / "cli" / "mci").rglob("*.py"))

@@ -95,8 +95,15 @@ def _envvars(param: click.Parameter) -> str:
 
 
 def _option_row(option: click.Option, ctx: click.Context) -> str:
-    notes = [n for n in ("required" if option.required else "", "repeatable" if option.multiple and "repeat" not in (option.help or "") else "",
-                         "counted" if option.count else "") if n]
+    notes = [
+        n
+        for n in (
+            "required" if option.required else "",
+            "repeatable" if option.multiple and "repeat" not in (option.help or "") else "",
+            "counted" if option.count else "",
+        )
+        if n
+    ]
     help_text = _cell(option.help or "") + (f" ({', '.join(notes)})" if notes else "")
     return f"| `{_cell(_spelled(option, ctx))}` | {_envvars(option)} | {_default(option)} | {help_text} |"
 
@@ -142,11 +149,15 @@ def render() -> str:
     """docs/cli.md as the command tree says it should read now."""
     root = root_command()
     ctx = click.Context(root, info_name=PROG, **root.context_settings)  # -h beside --help, as `mci` runs it
-    lines = ["# `mci` command reference", "",
-             f"<!-- Generated from the command tree by tools/cli_reference.py: do not edit. Run `{REGENERATE}`. -->",
-             "",
-             "Every command and option, with the environment variable that sets it and its default. The same text "
-             "is in `mci COMMAND --help`; exit codes are listed in the README (\"Exit codes\").", ""]
+    lines = [
+        "# `mci` command reference",
+        "",
+        f"<!-- Generated from the command tree by tools/cli_reference.py: do not edit. Run `{REGENERATE}`. -->",
+        "",
+        "Every command and option, with the environment variable that sets it and its default. The same text "
+        'is in `mci COMMAND --help`; exit codes are listed in the README ("Exit codes").',
+        "",
+    ]
     for command, command_ctx in _walk(root, ctx):
         lines += _section(command, command_ctx)
     return "\n".join(lines).rstrip() + "\n"
@@ -162,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     current = path.read_text(encoding="utf-8") if path.exists() else ""
     if args.check:
         if current != text:
-            sys.stderr.write(f"WHAT: {path} does not match the mci command tree\n"
-                             "WHY: a command, option, default or help text changed since it was generated\n"
-                             f"HOW: run `{REGENERATE}` and commit docs/cli.md\n")
+            sys.stderr.write(
+                f"WHAT: {path} does not match the mci command tree\n"
+                "WHY: a command, option, default or help text changed since it was generated\n"
+                f"HOW: run `{REGENERATE}` and commit docs/cli.md\n"
+            )
             return 1
         return 0
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,23 @@ from mci.typer_lazy import LazyGroup, lazy_command  # isort: skip
 import typer
 
 from mci import __version__
-from mci.commands import (audit_cli, calendar_cli, clock_cli, day_cli, drill_cli, gate_cli, onboarding_cli, policy_cli,
-                          risk_cli, scan_cli, sim_cli, status_cli, token_cli, validate_cli, watch_cli)
+from mci.commands import (
+    audit_cli,
+    calendar_cli,
+    clock_cli,
+    day_cli,
+    drill_cli,
+    gate_cli,
+    onboarding_cli,
+    policy_cli,
+    risk_cli,
+    scan_cli,
+    sim_cli,
+    status_cli,
+    token_cli,
+    validate_cli,
+    watch_cli,
+)
 from mci.commands.common import Invocation
 
 HELP = """\
@@ -66,8 +81,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
-                                help="Log more to stderr: -v info, -vv debug."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Log more to stderr: -v info, -vv debug."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only errors to stderr."),
 ) -> None:
     """Mission Control Interface."""
@@ -77,8 +91,23 @@ def main(
 
 
 # Every command is registered one way: its commands/*_cli module's register(app), in the order `mci --help` lists them.
-for _module in (scan_cli, validate_cli, status_cli, token_cli, sim_cli, day_cli, watch_cli, risk_cli, drill_cli,
-                policy_cli, gate_cli, onboarding_cli, audit_cli, clock_cli, calendar_cli):
+for _module in (
+    scan_cli,
+    validate_cli,
+    status_cli,
+    token_cli,
+    sim_cli,
+    day_cli,
+    watch_cli,
+    risk_cli,
+    drill_cli,
+    policy_cli,
+    gate_cli,
+    onboarding_cli,
+    audit_cli,
+    clock_cli,
+    calendar_cli,
+):
     _module.register(app)
 
 

@@ -50,8 +50,14 @@ class Approval:
         return not self.revoked and self.at <= now and (self.expires_at is None or now < self.expires_at)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"subject": self.subject, "by": self.by, "note": self.note, "at": self.at.isoformat(),
-                "expires_at": self.expires_at.isoformat() if self.expires_at else None, "revoked": self.revoked}
+        return {
+            "subject": self.subject,
+            "by": self.by,
+            "note": self.note,
+            "at": self.at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "revoked": self.revoked,
+        }
 
     def describe(self) -> str:
         until = f", until {self.expires_at.isoformat(timespec='minutes')}" if self.expires_at else ""
@@ -64,9 +70,11 @@ def gate_subject(gate: str, check: str) -> str:
 
 def check_subject(subject: str) -> str:
     if not _SUBJECT_RE.match(subject):
-        raise UsageError(f"{subject!r} is not an approval subject",
-                         "a subject is gate:<gate>/<check> or policy:<file>:<key>=<value>, with no spaces",
-                         "copy the subject from `mci gate run` or `mci policy diff` output")
+        raise UsageError(
+            f"{subject!r} is not an approval subject",
+            "a subject is gate:<gate>/<check> or policy:<file>:<key>=<value>, with no spaces",
+            "copy the subject from `mci gate run` or `mci policy diff` output",
+        )
     return subject
 
 
@@ -89,8 +97,11 @@ class ApprovalBook:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise UsageError(f"cannot read the approvals file {path}", exc.strerror or str(exc),
-                                 "fix its permissions, or point --approvals elsewhere") from None
+                raise UsageError(
+                    f"cannot read the approvals file {path}",
+                    exc.strerror or str(exc),
+                    "fix its permissions, or point --approvals elsewhere",
+                ) from None
             for number, line in enumerate(text.splitlines(), start=1):
                 if line.strip():
                     out.append(_parse(line, path, number))
@@ -104,12 +115,24 @@ class ApprovalBook:
                 latest = record
         return latest if latest is not None and latest.valid_at(now) else None
 
-    def record(self, subject: str, *, by: str, note: str, now: datetime, expires_in: timedelta | None = None,
-               revoke: bool = False, path: Path | None = None) -> Approval:
+    def record(
+        self,
+        subject: str,
+        *,
+        by: str,
+        note: str,
+        now: datetime,
+        expires_in: timedelta | None = None,
+        revoke: bool = False,
+        path: Path | None = None,
+    ) -> Approval:
         check_subject(subject)
         if not by.strip() or not note.strip():
-            raise UsageError("an approval needs --by and --note", "a sign-off without who and why is no sign-off",
-                             'pass --by "A. Sharma" --note "why this is acceptable"')
+            raise UsageError(
+                "an approval needs --by and --note",
+                "a sign-off without who and why is no sign-off",
+                'pass --by "A. Sharma" --note "why this is acceptable"',
+            )
         approval = Approval(subject, by.strip(), note.strip(), now, now + expires_in if expires_in else None, revoke)
         target = path or self.paths[0]
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +154,18 @@ def _parse(line: str, path: Path, number: int) -> Approval:
         expires = datetime.fromisoformat(data["expires_at"]) if data.get("expires_at") else None
         if at.tzinfo is None or (expires is not None and expires.tzinfo is None):
             raise ValueError("a time without an offset")
-        return Approval(check_subject(str(data["subject"])), str(data["by"]), str(data["note"]), at, expires,
-                        bool(data.get("revoked", False)), str(path))
+        return Approval(
+            check_subject(str(data["subject"])),
+            str(data["by"]),
+            str(data["note"]),
+            at,
+            expires,
+            bool(data.get("revoked", False)),
+            str(path),
+        )
     except (ValueError, KeyError, TypeError, UsageError) as exc:
-        raise UsageError(f"{path}:{number} is not an approval record", str(exc) or type(exc).__name__,
-                         "fix or remove that line; records are written by `mci gate approve`") from None
+        raise UsageError(
+            f"{path}:{number} is not an approval record",
+            str(exc) or type(exc).__name__,
+            "fix or remove that line; records are written by `mci gate approve`",
+        ) from None

@@ -96,7 +96,7 @@ def decoder(classes: Mapping[str, type]) -> Callable[[dict[str, Any]], Any]:
 
     def hook(obj: dict[str, Any]) -> Any:
         if len(obj) == 1:
-            (tag, value), = obj.items()
+            ((tag, value),) = obj.items()
             if tag == "$dec":
                 return Decimal(value)
             if tag == "$td":

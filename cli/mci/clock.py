@@ -130,8 +130,11 @@ class StoredClock:
     set_at: datetime  # the real time when it was asked
 
     def as_dict(self) -> dict[str, object]:
-        return {"offset_s": self.offset.total_seconds(), "set_to": self.set_to.isoformat(),
-                "set_at": self.set_at.isoformat()}
+        return {
+            "offset_s": self.offset.total_seconds(),
+            "set_to": self.set_to.isoformat(),
+            "set_at": self.set_at.isoformat(),
+        }
 
 
 def read_stored_clock(state_dir: "Path") -> StoredClock | None:
@@ -143,15 +146,24 @@ def read_stored_clock(state_dir: "Path") -> StoredClock | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise UsageError(f"cannot read the rehearsal clock {path}", exc.strerror or str(exc),
-                         "fix its permissions, or remove it with `mci clock clear`") from None
+        raise UsageError(
+            f"cannot read the rehearsal clock {path}",
+            exc.strerror or str(exc),
+            "fix its permissions, or remove it with `mci clock clear`",
+        ) from None
     try:
         data = json.loads(text)
-        return StoredClock(timedelta(seconds=float(data["offset_s"])), datetime.fromisoformat(data["set_to"]),
-                           datetime.fromisoformat(data["set_at"]))
+        return StoredClock(
+            timedelta(seconds=float(data["offset_s"])),
+            datetime.fromisoformat(data["set_to"]),
+            datetime.fromisoformat(data["set_at"]),
+        )
     except (ValueError, KeyError, TypeError, OverflowError):
-        raise UsageError(f"the rehearsal clock {path} is damaged", "it is not the JSON `mci clock set` writes",
-                         "set it again with `mci clock set T`, or remove it with `mci clock clear`") from None
+        raise UsageError(
+            f"the rehearsal clock {path} is damaged",
+            "it is not the JSON `mci clock set` writes",
+            "set it again with `mci clock set T`, or remove it with `mci clock clear`",
+        ) from None
 
 
 def write_stored_clock(state_dir: "Path", at: datetime) -> StoredClock:

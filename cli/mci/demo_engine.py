@@ -82,8 +82,12 @@ class Engine:
         self.wake.set()
 
     def health(self) -> dict[str, Any]:
-        return {"status": self.status, "paused": self.paused, "orders_placed": self.orders_placed,
-                "entries_rejected": self.rejected}
+        return {
+            "status": self.status,
+            "paused": self.paused,
+            "orders_placed": self.orders_placed,
+            "entries_rejected": self.rejected,
+        }
 
     # ------------------------------------------------------------ trading
 
@@ -169,14 +173,23 @@ class Engine:
             self.specs = self.broker.instruments(["NSE"])
         account = Account.from_broker(self.broker, instruments=[key], specs=self.specs)
         ltp = account.last_prices[key]
-        order = {"exchange": "NSE", "symbol": self.symbol, "side": "BUY", "quantity": self.quantity,
-                 "order_type": "MARKET", "product": "MIS", "tag": tag,
-                 # What the broker sends with it (the profile's broker.market_protection): Kite's 2026 rule.
-                 "market_protection": str(self.broker.market_protection),
-                 "stop_loss": str(_tick(ltp * (1 - STOP_DISTANCE), ROUND_FLOOR)),
-                 "target": str(_tick(ltp * (1 + TARGET_DISTANCE), ROUND_CEILING))}
+        order = {
+            "exchange": "NSE",
+            "symbol": self.symbol,
+            "side": "BUY",
+            "quantity": self.quantity,
+            "order_type": "MARKET",
+            "product": "MIS",
+            "tag": tag,
+            # What the broker sends with it (the profile's broker.market_protection): Kite's 2026 rule.
+            "market_protection": str(self.broker.market_protection),
+            "stop_loss": str(_tick(ltp * (1 - STOP_DISTANCE), ROUND_FLOOR)),
+            "target": str(_tick(ltp * (1 + TARGET_DISTANCE), ROUND_CEILING)),
+        }
         now = clock_from().now()
-        verdict = validate({**order, "signal_time": now.isoformat()}, RiskModel.of(self.risk, account.capital), account, now)
+        verdict = validate(
+            {**order, "signal_time": now.isoformat()}, RiskModel.of(self.risk, account.capital), account, now
+        )
         if not verdict.accepted:
             self.rejected += 1
             for failure in verdict.failures:
@@ -198,12 +211,15 @@ class Engine:
         from mci.errors import MciError
 
         try:
-            order_id: str = self.broker.place_order(OrderRequest("NSE", self.symbol, side, self.quantity, order_type, "MIS",
-                                                                      trigger_price=trigger, tag=tag))
+            order_id: str = self.broker.place_order(
+                OrderRequest("NSE", self.symbol, side, self.quantity, order_type, "MIS", trigger_price=trigger, tag=tag)
+            )
         except MciError as exc:
             if exc.details.get("order_id"):  # accepted, then REJECTED by the broker's RMS: its reason, as it gave it
-                log(f"REJECTED {side} {self.quantity} NSE:{self.symbol} MIS {order_type} tag={tag} "
-                    f"order_id={exc.details['order_id']}: {exc.why}")
+                log(
+                    f"REJECTED {side} {self.quantity} NSE:{self.symbol} MIS {order_type} tag={tag} "
+                    f"order_id={exc.details['order_id']}: {exc.why}"
+                )
             raise
         self.orders_placed += 1
         at = f" trigger={trigger}" if trigger is not None else ""
@@ -247,13 +263,19 @@ def open_broker() -> tuple[Any, Any, Any]:
         try:
             bridge_token(os.environ)  # type: ignore[arg-type]
         except OSError as exc:
-            raise UnavailableError("cannot read the access token file named in MCI_TOKEN_FILE",
-                                   exc.strerror or str(exc), "start the engine with `mci ignite`, which writes it") from None
+            raise UnavailableError(
+                "cannot read the access token file named in MCI_TOKEN_FILE",
+                exc.strerror or str(exc),
+                "start the engine with `mci ignite`, which writes it",
+            ) from None
     broker = broker_for(profile, state_dir(), clock_from())
     session = broker.ensure_session()
     if not session.valid:
-        raise MciError(f"the {profile.broker.kind} session of profile {profile.name!r} is not valid",
-                       session.reason or "the broker refused the session", "run `mci token login`, then start again")
+        raise MciError(
+            f"the {profile.broker.kind} session of profile {profile.name!r} is not valid",
+            session.reason or "the broker refused the session",
+            "run `mci token login`, then start again",
+        )
     log(f"broker {broker.name} of profile {profile.name} open (user {session.user_id})")
     from mci.engine.reducing import EntryGate
 
@@ -324,11 +346,16 @@ def main(argv: list[str] | None = None) -> int:
         sock = bind(port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            return fail(f"the demo engine cannot listen on 127.0.0.1:{port}", "the port is in use by another program "
-                        "(another engine, or a copy of this one)",
-                        f"stop that program (ss -ltnp 'sport = :{port}'), or pass --port / set MCI_ENGINE_PORT")
-        return fail(f"the demo engine cannot listen on 127.0.0.1:{port}", exc.strerror or str(exc),
-                    "choose another port with --port")
+            return fail(
+                f"the demo engine cannot listen on 127.0.0.1:{port}",
+                "the port is in use by another program (another engine, or a copy of this one)",
+                f"stop that program (ss -ltnp 'sport = :{port}'), or pass --port / set MCI_ENGINE_PORT",
+            )
+        return fail(
+            f"the demo engine cannot listen on 127.0.0.1:{port}",
+            exc.strerror or str(exc),
+            "choose another port with --port",
+        )
 
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -344,11 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     except MciError as exc:
         sock.close()
         return fail(exc.what, exc.why, exc.how, int(exc.code))
-    engine = Engine(interval=args.interval, max_orders=args.max_orders, symbol=args.symbol, quantity=args.quantity,
-                    today=today)
-    server = make_server("127.0.0.1", port, make_app(engine), threaded=True, request_handler=QuietHandler,
-                         fd=sock.fileno())
+    engine = Engine(
+        interval=args.interval, max_orders=args.max_orders, symbol=args.symbol, quantity=args.quantity, today=today
+    )
+    server = make_server(
+        "127.0.0.1", port, make_app(engine), threaded=True, request_handler=QuietHandler, fd=sock.fileno()
+    )
     sock.close()  # the server holds its own duplicate of the socket
+
     def on_signal(num: int, _frame: object) -> None:
         log(f"SIG{signal.Signals(num).name[3:]}: stopping")
         engine.stop()

@@ -53,8 +53,15 @@ class Verdict:
     detail: dict[str, Any] = field(default_factory=dict)  # the process's own JSON
 
     def as_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile, "path": self.path, "account": self.account, "exit_code": self.exit_code,
-                "verdict": self.verdict, "elapsed": round(self.elapsed, 3), "detail": self.detail}
+        return {
+            "profile": self.profile,
+            "path": self.path,
+            "account": self.account,
+            "exit_code": self.exit_code,
+            "verdict": self.verdict,
+            "elapsed": round(self.elapsed, 3),
+            "detail": self.detail,
+        }
 
 
 def within(env: dict[str, str] | None = None) -> float:
@@ -80,14 +87,19 @@ def _child(args: list[str], out_dir: Path, name: str, deadline: float) -> tuple[
     """Run `mci ARGS` to files; (exit code or None if still running at the deadline, stdout, stderr, pid)."""
     out, err = out_dir / f"{name}.out", out_dir / f"{name}.err"
     with open(out, "wb") as fo, open(err, "wb") as fe:
-        proc = subprocess.Popen([sys.executable, "-m", "mci", *args], stdout=fo, stderr=fe,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mci", *args], stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     try:
         code: int | None = proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
     except subprocess.TimeoutExpired:
         code = None  # left running: a kill is never cut short by the desk
-    return code, out.read_text(encoding="utf-8", errors="replace"), err.read_text(encoding="utf-8", errors="replace"), \
-        proc.pid
+    return (
+        code,
+        out.read_text(encoding="utf-8", errors="replace"),
+        err.read_text(encoding="utf-8", errors="replace"),
+        proc.pid,
+    )
 
 
 def _parse(stdout: str) -> dict[str, Any]:
@@ -105,9 +117,16 @@ def _parse(stdout: str) -> dict[str, Any]:
 def _kill_verdict(m: Member, code: int | None, stdout: str, stderr: str, pid: int, elapsed: float) -> Verdict:
     data = _parse(stdout)
     if code is None:
-        return Verdict(m.name, str(m.path), m.account, int(ExitCode.UNVERIFIED),
-                       f"NO VERDICT: still running after {elapsed:.0f}s (pid {pid}); its output goes on in the "
-                       "desk's report directory", elapsed, data)
+        return Verdict(
+            m.name,
+            str(m.path),
+            m.account,
+            int(ExitCode.UNVERIFIED),
+            f"NO VERDICT: still running after {elapsed:.0f}s (pid {pid}); its output goes on in the "
+            "desk's report directory",
+            elapsed,
+            data,
+        )
     if data.get("status") == "error":
         return Verdict(m.name, str(m.path), m.account, code, f"FAILED: {data['error'].get('what')}", elapsed, data)
     if "mode" in data:
@@ -132,8 +151,14 @@ def _prelatch(m: Member, state_dir: Path, clock: Clock, first: str) -> None:
         kill.store.close()
 
 
-def kill_all(desk: "Desk", state_dir: Path, clock: Clock, *, at: str | None = None,
-             on_verdict: Callable[[Verdict], None] | None = None) -> tuple[list[Verdict], Path]:
+def kill_all(
+    desk: "Desk",
+    state_dir: Path,
+    clock: Clock,
+    *,
+    at: str | None = None,
+    on_verdict: Callable[[Verdict], None] | None = None,
+) -> tuple[list[Verdict], Path]:
     """Every profile's emergency, accounts concurrently; (the verdicts in desk order, the report directory)."""
     found = members(desk, state_dir)
     stamp = clock.now().strftime("%Y%m%dT%H%M%S")
@@ -152,8 +177,17 @@ def kill_all(desk: "Desk", state_dir: Path, clock: Clock, *, at: str | None = No
     def run_group(group: list[Member]) -> None:
         for m in group:
             if m.error is not None:
-                record(Verdict(m.name, str(m.path), m.account, int(m.error.code), f"NOT KILLED: {m.error.what}", 0.0,
-                               {"status": "error", "error": m.error.as_dict()}))
+                record(
+                    Verdict(
+                        m.name,
+                        str(m.path),
+                        m.account,
+                        int(m.error.code),
+                        f"NOT KILLED: {m.error.what}",
+                        0.0,
+                        {"status": "error", "error": m.error.as_dict()},
+                    )
+                )
         live = [m for m in group if m.error is None]
         for m in live[1:]:
             try:
@@ -166,8 +200,16 @@ def kill_all(desk: "Desk", state_dir: Path, clock: Clock, *, at: str | None = No
             try:
                 code, out, err, pid = _child(args, out_dir, m.name, deadline)
             except OSError as exc:
-                record(Verdict(m.name, str(m.path), m.account, int(ExitCode.UNAVAILABLE),
-                               f"FAILED: could not start its kill: {exc}", 0.0))
+                record(
+                    Verdict(
+                        m.name,
+                        str(m.path),
+                        m.account,
+                        int(ExitCode.UNAVAILABLE),
+                        f"FAILED: could not start its kill: {exc}",
+                        0.0,
+                    )
+                )
                 continue
             record(_kill_verdict(m, code, out, err, pid, time.monotonic() - started))
 
@@ -188,17 +230,26 @@ def status_all(desk: "Desk", state_dir: Path, clock: Clock, *, at: str | None = 
 
     def one(m: Member) -> Verdict:
         if m.error is not None:
-            return Verdict(m.name, str(m.path), m.account, int(m.error.code), f"UNREADABLE: {m.error.what}", 0.0,
-                           {"status": "error", "error": m.error.as_dict()})
+            return Verdict(
+                m.name,
+                str(m.path),
+                m.account,
+                int(m.error.code),
+                f"UNREADABLE: {m.error.what}",
+                0.0,
+                {"status": "error", "error": m.error.as_dict()},
+            )
         started = time.monotonic()
-        code, out, err, pid = _child(["status", "-p", str(m.path), "-o", "json", *(["--at", at] if at else [])],
-                                     out_dir, m.name, deadline)
+        code, out, err, pid = _child(
+            ["status", "-p", str(m.path), "-o", "json", *(["--at", at] if at else [])], out_dir, m.name, deadline
+        )
         data = _parse(out)
         elapsed = time.monotonic() - started
         if code is None or "lifecycle" not in data:
             why = "no answer within 60s" if code is None else (err.strip().splitlines() or ["no output"])[-1]
-            return Verdict(m.name, str(m.path), m.account, code or int(ExitCode.UNAVAILABLE), f"UNKNOWN: {why}",
-                           elapsed, data)
+            return Verdict(
+                m.name, str(m.path), m.account, code or int(ExitCode.UNAVAILABLE), f"UNKNOWN: {why}", elapsed, data
+            )
         return Verdict(m.name, str(m.path), m.account, code, _brief(data), elapsed, data)
 
     with ThreadPoolExecutor(max_workers=max(1, len(found)), thread_name_prefix="desk") as pool:
@@ -219,7 +270,8 @@ def _brief(data: dict[str, Any]) -> str:
     day = pnl.get("day") if isinstance(pnl, dict) else None
     latches = life.get("scoped_latches") or []
     return f"{state}{' + ' + str(len(latches)) + ' scoped latch(es)' if latches else ''}; {book}" + (
-        f"; day P&L {day}" if day is not None else "")
+        f"; day P&L {day}" if day is not None else ""
+    )
 
 
 def worst(verdicts: list[Verdict]) -> int:

@@ -137,13 +137,20 @@ class StepResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "title": self.title, "status": self.status.value,
-            "summary": self.summary, "attempts": self.attempts, "resumed": self.resumed,
+            "id": self.id,
+            "kind": self.kind,
+            "title": self.title,
+            "status": self.status.value,
+            "summary": self.summary,
+            "attempts": self.attempts,
+            "resumed": self.resumed,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "duration_s": round((self.finished_at - self.started_at).total_seconds(), 3)
-            if self.started_at and self.finished_at else None,
-            "error": error_dict(self.error), "facts": jsonable(dict(self.facts)),
+            if self.started_at and self.finished_at
+            else None,
+            "error": error_dict(self.error),
+            "facts": jsonable(dict(self.facts)),
         }
 
 

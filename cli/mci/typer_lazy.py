@@ -155,8 +155,12 @@ def lazy_command(app: typer.Typer) -> click.Command:
     for sub in app.registered_groups:
         solved = solve_typer_info_defaults(sub)
         if not solved.name:  # merged into this group by typer: build it now, as typer does
-            built = get_group_from_info(sub, suggest_commands=app.suggest_commands,
-                                        pretty_exceptions_short=options.short, rich_markup_mode=options.markup)
+            built = get_group_from_info(
+                sub,
+                suggest_commands=app.suggest_commands,
+                pretty_exceptions_short=options.short,
+                rich_markup_mode=options.markup,
+            )
             for name, command in built.commands.items():
                 commands[name] = command
             continue
@@ -177,8 +181,9 @@ def _command_builder(info: CommandInfo, options: _Options) -> Callable[[], click
 
 
 def _group_builder(info: TyperInfo, suggest_commands: bool, options: _Options) -> Callable[[], click.Command]:
-    return lambda: get_group_from_info(info, suggest_commands=suggest_commands,
-                                       pretty_exceptions_short=options.short, rich_markup_mode=options.markup)
+    return lambda: get_group_from_info(
+        info, suggest_commands=suggest_commands, pretty_exceptions_short=options.short, rich_markup_mode=options.markup
+    )
 
 
 def _command_summary(info: CommandInfo, name: str) -> Callable[[], click.Command]:
@@ -186,12 +191,14 @@ def _command_summary(info: CommandInfo, name: str) -> Callable[[], click.Command
         import inspect
 
         text = inspect.getdoc(info.callback) if info.help is None else inspect.cleandoc(info.help)
-        return click.Command(name, help=text, short_help=info.short_help, hidden=info.hidden,
-                             deprecated=info.deprecated)
+        return click.Command(
+            name, help=text, short_help=info.short_help, hidden=info.hidden, deprecated=info.deprecated
+        )
 
     return summary
 
 
 def _group_summary(solved: TyperInfo) -> Callable[[], click.Command]:
-    return lambda: click.Command(solved.name, help=solved.help, short_help=solved.short_help, hidden=solved.hidden,
-                                 deprecated=solved.deprecated)
+    return lambda: click.Command(
+        solved.name, help=solved.help, short_help=solved.short_help, hidden=solved.hidden, deprecated=solved.deprecated
+    )

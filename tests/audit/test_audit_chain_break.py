@@ -85,7 +85,7 @@ def _append(home, event: str = "next") -> None:
 def test_a_rewritten_chain_is_a_break_when_next_appended(mci_home):
     written = build_trail(mci_home)
     with db(mci_home) as conn:
-        conn.execute("UPDATE audit SET data = '{\"event\":\"e4\",\"n\":4,\"qty\":1}' WHERE seq = 4")
+        conn.execute('UPDATE audit SET data = \'{"event":"e4","n":4,"qty":1}\' WHERE seq = 4')
     rechain(mci_home)
     _append(mci_home)
     verdict = command.verify(mci_home)

@@ -109,22 +109,41 @@ def test_a_paper_day_leaves_order_state_and_token_records_and_verifies(run_mci, 
     env = {"MCI_AT": WEDNESDAY}
     assert run_mci("scan", env=env).returncode == 0
     # The account mci's paper profile reads holds two positions and a resting order.
-    broker = PaperBroker(mci_home, "paper", Clock(datetime(2026, 11, 25, 10, 30, tzinfo=IST)), capital=D("1000000"), seed=7)
+    broker = PaperBroker(
+        mci_home, "paper", Clock(datetime(2026, 11, 25, 10, 30, tzinfo=IST)), capital=D("1000000"), seed=7
+    )
     try:
-        broker.exchange.place_order(OrderRequest("NSE", "INFY", "BUY", 10, "MARKET", "MIS", tag="seed", market_protection=-1))
-        broker.exchange.place_order(OrderRequest("NSE", "SBIN", "SELL", 5, "MARKET", "MIS", tag="seed", market_protection=-1))
+        broker.exchange.place_order(
+            OrderRequest("NSE", "INFY", "BUY", 10, "MARKET", "MIS", tag="seed", market_protection=-1)
+        )
+        broker.exchange.place_order(
+            OrderRequest("NSE", "SBIN", "SELL", 5, "MARKET", "MIS", tag="seed", market_protection=-1)
+        )
         ltp = broker.exchange.price_at("NSE", "RELIANCE", broker.exchange.clock.now())
-        broker.exchange.place_order(OrderRequest("NSE", "RELIANCE", "BUY", 2, "LIMIT", "MIS",
-                                                 price=(ltp * D("0.9")).quantize(D("1")), tag="resting"))
+        broker.exchange.place_order(
+            OrderRequest(
+                "NSE", "RELIANCE", "BUY", 2, "LIMIT", "MIS", price=(ltp * D("0.9")).quantize(D("1")), tag="resting"
+            )
+        )
     finally:
         broker.close()
     kill = run_mci("shutdown", "--emergency", env=env)
     assert kill.returncode == 0, kill.stdout + kill.stderr
     token = "tok" + "x" * 29
-    proc = subprocess.run([sys.executable, "-m", "mci", "token", "set", "--user-id", "AB1234"], input=token,
-                          capture_output=True, text=True, cwd=ROOT, timeout=60,
-                          env={**{k: v for k, v in os.environ.items() if not k.startswith("MCI_")},
-                               "MCI_HOME": str(mci_home), "MCI_AT": WEDNESDAY, "NO_COLOR": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "mci", "token", "set", "--user-id", "AB1234"],
+        input=token,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("MCI_")},
+            "MCI_HOME": str(mci_home),
+            "MCI_AT": WEDNESDAY,
+            "NO_COLOR": "1",
+        },
+    )
     assert proc.returncode == 0, proc.stderr
     expired = run_mci("token", "status", env={"MCI_AT": "2026-11-26T07:00:00"})  # past 06:00 IST: dead
     assert expired.returncode == 1 and "EXPIRED" in expired.stdout

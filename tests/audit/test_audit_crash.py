@@ -63,8 +63,12 @@ CHILD = textwrap.dedent("""
 
 
 def _child(home, hook: str = "none", count: int = -1) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(home), hook, str(count)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(home), hook, str(count)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _assert_intact(home, context: str) -> None:
@@ -112,8 +116,10 @@ def test_a_kill_between_the_commit_and_the_confirmation_leaves_the_pending_head(
     store.append_audit("order", {"event": "next"}, START, profile="paper")
     store.close()
     assert "chain_break" not in [r[3] for r in rows(mci_home)]
-    assert read_anchor(anchor_path(mci_home / "state.db")).seq == 4 and read_anchor(
-        anchor_path(mci_home / "state.db")).pending is None
+    assert (
+        read_anchor(anchor_path(mci_home / "state.db")).seq == 4
+        and read_anchor(anchor_path(mci_home / "state.db")).pending is None
+    )
     _assert_intact(mci_home, "before-confirm, next append")
 
 

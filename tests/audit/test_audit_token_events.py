@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def profile():
     from mci.config import load_profile
 
-    return load_profile(ROOT / "profiles" / "kite-sim.yaml", env={"KITE_API_KEY": "simkey-4321", "KITE_API_SECRET": SECRET})
+    return load_profile(
+        ROOT / "profiles" / "kite-sim.yaml", env={"KITE_API_KEY": "simkey-4321", "KITE_API_SECRET": SECRET}
+    )
 
 
 def token_records(home: Path) -> list[dict]:
@@ -42,9 +44,17 @@ def test_login_failure_login_and_expiry_are_audited_without_secrets(tmp_path, pr
         raise RuntimeError(f"Token is invalid: {REQUEST} {SECRET}")
 
     with pytest.raises(MciError):
-        command.login(profile, Clock(NOW, frozen=True), tmp_path, request_token=REQUEST, generate_session=refuse, env={})
-    command.login(profile, Clock(NOW, frozen=True), tmp_path, request_token=REQUEST, env={},
-                  generate_session=lambda _: {"access_token": TOKEN, "user_id": "AB1234"})
+        command.login(
+            profile, Clock(NOW, frozen=True), tmp_path, request_token=REQUEST, generate_session=refuse, env={}
+        )
+    command.login(
+        profile,
+        Clock(NOW, frozen=True),
+        tmp_path,
+        request_token=REQUEST,
+        env={},
+        generate_session=lambda _: {"access_token": TOKEN, "user_id": "AB1234"},
+    )
     later = Clock(datetime(2026, 11, 24, 7, 0, tzinfo=IST), frozen=True)
     assert command.status(profile, later, tmp_path, env={}) == 1
     assert command.status(profile, later, tmp_path, env={}) == 1  # the same dead token: one record

@@ -52,7 +52,9 @@ def _edit_data(home):
     with db(home) as conn:
         data = json.loads(conn.execute("SELECT data FROM audit WHERE seq = 4").fetchone()[0])
         data["qty"] = 4000  # an order quantity "corrected" after the fact
-        conn.execute("UPDATE audit SET data = ? WHERE seq = 4", (json.dumps(data, sort_keys=True, separators=(",", ":")),))
+        conn.execute(
+            "UPDATE audit SET data = ? WHERE seq = 4", (json.dumps(data, sort_keys=True, separators=(",", ":")),)
+        )
 
 
 def _edit_kind(home):

@@ -257,7 +257,9 @@ def test_stop_that_would_trigger_at_once_is_rejected_in_the_book(ex):
         ex.place_order(sell(1, "SBIN", order_type="SL-M", trigger_price=D("905")))
     order = ex.order(err.value.details["order_id"])
     assert order.status == "REJECTED"
-    assert order.status_message == "RMS:Rule: Check trigger price vs ltp for sl-m orders; trigger price: 905, ltp 900.00"
+    assert (
+        order.status_message == "RMS:Rule: Check trigger price vs ltp for sl-m orders; trigger price: 905, ltp 900.00"
+    )
 
 
 def test_cancel_releases_margin_and_cannot_cancel_twice(ex):
@@ -418,12 +420,15 @@ def test_a_schema_1_account_is_migrated_to_kites_2026_columns(tmp_path, clock):
 
     from mci.brokers.sim import exchange as module
 
-    v1 = (module._SCHEMA.replace(",\n    market_protection TEXT NOT NULL DEFAULT '0'", "")
-          .replace("CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL);\n", ""))
+    v1 = module._SCHEMA.replace(",\n    market_protection TEXT NOT NULL DEFAULT '0'", "").replace(
+        "CREATE TABLE mis_blocked (instrument TEXT PRIMARY KEY, set_at TEXT NOT NULL);\n", ""
+    )
     assert "market_protection" not in v1 and "mis_blocked" not in v1
     conn = sqlite3.connect(tmp_path / "old.db")
     conn.executescript(v1 + "PRAGMA user_version = 1;")
-    conn.execute("INSERT INTO account (id, seed, opening_cash, slippage, created_at) VALUES (1, 7, '1000000', '0', 'x')")
+    conn.execute(
+        "INSERT INTO account (id, seed, opening_cash, slippage, created_at) VALUES (1, 7, '1000000', '0', 'x')"
+    )
     conn.commit()
     conn.close()
     ex = Exchange(tmp_path / "old.db", clock, seed=7, capital=D("1000000"))

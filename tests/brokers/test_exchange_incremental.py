@@ -50,7 +50,9 @@ class RescanExchange(Exchange):
             self._match_order(c, row, now, on_arrival=False)
 
     def _order_margin(self, c, now):
-        projected = {(e, s, p): int(q) for e, s, p, q in c.execute("SELECT exchange, symbol, product, quantity FROM positions")}
+        projected = {
+            (e, s, p): int(q) for e, s, p, q in c.execute("SELECT exchange, symbol, product, quantity FROM positions")
+        }
         blocked = D(0)
         for o in self._all_resting(c):
             key = (o["exchange"], o["symbol"], o["product"])
@@ -65,7 +67,9 @@ class RescanExchange(Exchange):
         return blocked
 
     def _projected(self, c, key):
-        projected = {(e, s, p): int(q) for e, s, p, q in c.execute("SELECT exchange, symbol, product, quantity FROM positions")}
+        projected = {
+            (e, s, p): int(q) for e, s, p, q in c.execute("SELECT exchange, symbol, product, quantity FROM positions")
+        }
         for o in self._all_resting(c):
             k = (o["exchange"], o["symbol"], o["product"])
             left = o["quantity"] - o["filled_quantity"]
@@ -138,7 +142,9 @@ def snapshot(ex: Exchange) -> dict:
 def test_cached_book_answers_exactly_as_a_rescanned_book(tmp_path, seed):
     cached_clock, fresh_clock = StepClock(T0), StepClock(T0)
     capital, slippage = D("300000"), D("0.001")
-    cached = [Exchange(tmp_path / "cached.db", cached_clock, seed=5, capital=capital, slippage=slippage) for _ in range(2)]
+    cached = [
+        Exchange(tmp_path / "cached.db", cached_clock, seed=5, capital=capital, slippage=slippage) for _ in range(2)
+    ]
     fresh = RescanExchange(tmp_path / "fresh.db", fresh_clock, seed=5, capital=capital, slippage=slippage)
     cached[0].seed_position("NSE", "ITC", "CNC", 50, D("410"))
     fresh.seed_position("NSE", "ITC", "CNC", 50, D("410"))
@@ -152,8 +158,12 @@ def test_cached_book_answers_exactly_as_a_rescanned_book(tmp_path, seed):
         assert snapshot(cached[1]) == snapshot(fresh)
         statuses = [o.status for o in cached[0].orders()]
         assert len(cached[0].trades()) > 10 and "OPEN" in statuses and "CANCELLED" in statuses
-        assert any(e.status == "TRIGGER PENDING" for o in cached[0].orders() for e in cached[0].order_history(o.order_id)
-                   if o.status == "COMPLETE")  # a stop triggered and filled while resting
+        assert any(
+            e.status == "TRIGGER PENDING"
+            for o in cached[0].orders()
+            for e in cached[0].order_history(o.order_id)
+            if o.status == "COMPLETE"
+        )  # a stop triggered and filled while resting
     finally:
         for ex in (*cached, fresh):
             ex.close()

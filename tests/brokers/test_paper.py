@@ -62,9 +62,13 @@ def test_ensure_session_issues_one_and_session_reports_expiry(tmp_path):
     assert broker.ensure_session().issued_at == info.issued_at  # no second session while one is valid
 
     # Another process at 05:59:59 the next morning sees the same, still valid session.
-    late = PaperBroker(tmp_path, "p", Clock(datetime(2026, 11, 24, 5, 59, 59, tzinfo=IST), frozen=True), capital=D(1), seed=1)
+    late = PaperBroker(
+        tmp_path, "p", Clock(datetime(2026, 11, 24, 5, 59, 59, tzinfo=IST), frozen=True), capital=D(1), seed=1
+    )
     assert late.session().valid
-    expired = PaperBroker(tmp_path, "p", Clock(datetime(2026, 11, 24, 6, 0, tzinfo=IST), frozen=True), capital=D(1), seed=1)
+    expired = PaperBroker(
+        tmp_path, "p", Clock(datetime(2026, 11, 24, 6, 0, tzinfo=IST), frozen=True), capital=D(1), seed=1
+    )
     s = expired.session()
     assert not s.valid and "expired" in s.reason
     renewed = expired.ensure_session()
@@ -87,7 +91,9 @@ def test_orders_positions_and_ltp_map_to_the_protocol(tmp_path):
     broker.exchange.set_price("NSE", "RELIANCE", D("1400"))
     assert broker.ltp(["NSE:RELIANCE"]) == {"NSE:RELIANCE": D("1400.00")}
     oid = broker.place_order(OrderRequest("NSE", "RELIANCE", "BUY", 10, tag="mci1"))
-    resting = broker.place_order(OrderRequest("NSE", "RELIANCE", "SELL", 10, order_type="LIMIT", price=D("1450"), tag="mci2"))
+    resting = broker.place_order(
+        OrderRequest("NSE", "RELIANCE", "SELL", 10, order_type="LIMIT", price=D("1450"), tag="mci2")
+    )
     orders = broker.orders()
     assert all(isinstance(o, Order) for o in orders)
     assert [(o.order_id, o.status, o.is_open) for o in orders] == [(oid, "COMPLETE", False), (resting, "OPEN", True)]

@@ -13,7 +13,16 @@ import time
 import pytest
 
 from mci.brokers.ratelimit import (
-    ORDER, OTHER, QUOTE, DayBudgetExhausted, FileStore, Limits, RateLimiter, Window, account_key, for_account,
+    ORDER,
+    OTHER,
+    QUOTE,
+    DayBudgetExhausted,
+    FileStore,
+    Limits,
+    RateLimiter,
+    Window,
+    account_key,
+    for_account,
 )
 from mci.brokers.ratelimit import rate_dir as resolve_rate_dir
 from mci.errors import ExitCode, UnavailableError
@@ -69,8 +78,9 @@ def test_limiters_of_one_account_in_one_process_share_the_window(rate_dir):
 
 def test_the_day_budget_is_a_clear_error_and_resets_the_next_ist_day(tmp_path):
     wall = [1_795_000_000.0]  # 2026-11-18 in IST
-    limiter = RateLimiter(Limits(order=(Window(100, 1.0),), placements_per_day=3), FileStore(tmp_path / "a.json"),
-                          wall=lambda: wall[0])
+    limiter = RateLimiter(
+        Limits(order=(Window(100, 1.0),), placements_per_day=3), FileStore(tmp_path / "a.json"), wall=lambda: wall[0]
+    )
     for _ in range(3):
         with limiter.slot(ORDER, placement=True) as ok:
             assert ok

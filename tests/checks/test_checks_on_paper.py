@@ -16,7 +16,13 @@ from mci.checks.risk import RiskParameters  # noqa: E402
 from mci.checks.token import TokenExpiry, TokenValidity  # noqa: E402
 from mci.clock import Clock  # noqa: E402
 from mci.config.model import (  # noqa: E402
-    BreakerConfig, BrokerConfig, Checklist, MarketConfig, Profile, RiskLimits, ScanConfig,
+    BreakerConfig,
+    BrokerConfig,
+    Checklist,
+    MarketConfig,
+    Profile,
+    RiskLimits,
+    ScanConfig,
 )
 from mci.results import Status  # noqa: E402
 from mci.store.state import StateStore  # noqa: E402
@@ -26,10 +32,18 @@ MONDAY_1030_IST = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
 
 def context(tmp_path: Path, capital: Decimal) -> CheckContext:
     clock = Clock(MONDAY_1030_IST, frozen=True)
-    risk = RiskLimits(Decimal("0.02"), Decimal("0.06"), Decimal("0.15"), Decimal("0.05"), 3, Decimal("2"),
-                      Decimal("0.10"))
-    profile = Profile("paper", tmp_path / "paper.yaml", BrokerConfig("paper", capital), MarketConfig(), risk,
-                      {"broker": BreakerConfig()}, ScanConfig(Checklist("x", "", ())))
+    risk = RiskLimits(
+        Decimal("0.02"), Decimal("0.06"), Decimal("0.15"), Decimal("0.05"), 3, Decimal("2"), Decimal("0.10")
+    )
+    profile = Profile(
+        "paper",
+        tmp_path / "paper.yaml",
+        BrokerConfig("paper", capital),
+        MarketConfig(),
+        risk,
+        {"broker": BreakerConfig()},
+        ScanConfig(Checklist("x", "", ())),
+    )
     broker = paper.PaperBroker(tmp_path, "paper", clock, capital=capital, seed=1)
     store = StateStore.open(tmp_path)
     return CheckContext(profile, clock, tmp_path, lambda: store, lambda: broker)
@@ -55,7 +69,9 @@ def test_paper_account_checks_pass_on_a_fresh_account(tmp_path):
     assert "2% of ₹1,000,000.00 = ₹20,000.00 per trade" in risk.summary
 
 
-@pytest.mark.parametrize("capital, status", [(Decimal("50000.00"), Status.PASSED), (Decimal("49999.99"), Status.FAILED)])
+@pytest.mark.parametrize(
+    "capital, status", [(Decimal("50000.00"), Status.PASSED), (Decimal("49999.99"), Status.FAILED)]
+)
 def test_paper_balance_at_the_threshold(tmp_path, capital, status):
     ctx = context(tmp_path, capital)
     TokenValidity().run(ctx, {})

@@ -33,9 +33,17 @@ class Broker:
 
     name = "test"
 
-    def __init__(self, *, session: SessionInfo | None = None, funds: Funds | None = None,
-                 positions: list[Position] | None = None, orders: list[Order] | None = None,
-                 skew: timedelta = timedelta(0), latency: float = 0.0, down: bool = False):
+    def __init__(
+        self,
+        *,
+        session: SessionInfo | None = None,
+        funds: Funds | None = None,
+        positions: list[Position] | None = None,
+        orders: list[Order] | None = None,
+        skew: timedelta = timedelta(0),
+        latency: float = 0.0,
+        down: bool = False,
+    ):
         self._session = session or SessionInfo(True, "AB1234", T0 - timedelta(hours=2), NEXT_0600_IST)
         self._funds = funds or Funds(Decimal("950000.00"), Decimal("50000.00"), Decimal("1000000.00"))
         self._positions = positions or []
@@ -69,30 +77,50 @@ class Broker:
 
 
 def make_profile(kind: str = "paper", **risk_overrides) -> Profile:
-    risk = RiskLimits(max_risk_per_trade=Decimal("0.02"), max_daily_loss=Decimal("0.06"),
-                      max_drawdown=Decimal("0.15"), max_position_loss=Decimal("0.05"), max_open_positions=5,
-                      min_risk_reward=Decimal("2"), price_band=Decimal("0.10"))
-    return Profile(name="test", path=Path("test.yaml"), broker=BrokerConfig(kind=kind, capital=Decimal("1000000")),
-                   market=MarketConfig(), risk=replace(risk, **risk_overrides),
-                   breakers={"broker": BreakerConfig(5, timedelta(seconds=60))}, scan=ScanConfig(Checklist("x", "", ())))
+    risk = RiskLimits(
+        max_risk_per_trade=Decimal("0.02"),
+        max_daily_loss=Decimal("0.06"),
+        max_drawdown=Decimal("0.15"),
+        max_position_loss=Decimal("0.05"),
+        max_open_positions=5,
+        min_risk_reward=Decimal("2"),
+        price_band=Decimal("0.10"),
+    )
+    return Profile(
+        name="test",
+        path=Path("test.yaml"),
+        broker=BrokerConfig(kind=kind, capital=Decimal("1000000")),
+        market=MarketConfig(),
+        risk=replace(risk, **risk_overrides),
+        breakers={"broker": BreakerConfig(5, timedelta(seconds=60))},
+        scan=ScanConfig(Checklist("x", "", ())),
+    )
 
 
 @pytest.fixture
 def make_ctx(tmp_path):
-    def make(broker: Broker | None = None, *, profile: Profile | None = None, clock: Clock | None = None,
-             store=None) -> CheckContext:
+    def make(
+        broker: Broker | None = None, *, profile: Profile | None = None, clock: Clock | None = None, store=None
+    ) -> CheckContext:
         broker = broker or Broker()
         the_store = store or StateStore.open(tmp_path)
         clock = clock or Clock(T0, frozen=True)
-        return CheckContext(profile=profile or make_profile(), clock=clock, state_dir=tmp_path,
-                            store_factory=lambda: the_store, broker_factory=lambda: broker, breaker_clock=clock)
+        return CheckContext(
+            profile=profile or make_profile(),
+            clock=clock,
+            state_dir=tmp_path,
+            store_factory=lambda: the_store,
+            broker_factory=lambda: broker,
+            breaker_clock=clock,
+        )
 
     return make
 
 
 def order(order_id: str, status: str, placed_at: datetime, symbol: str = "INFY") -> Order:
-    return Order(order_id, "NSE", symbol, "BUY", 10, "LIMIT", "MIS", Decimal("1500.00"), Decimal("0"), status,
-                 "mci-1", placed_at)
+    return Order(
+        order_id, "NSE", symbol, "BUY", 10, "LIMIT", "MIS", Decimal("1500.00"), Decimal("0"), status, "mci-1", placed_at
+    )
 
 
 def position(symbol: str, quantity: int) -> Position:
@@ -132,13 +160,16 @@ def test_token_expiry_passes_with_a_countdown_to_0600_ist(make_ctx):
     assert out.summary == "expires 2026-11-24 06:00 IST, in 19h30m"
 
 
-@pytest.mark.parametrize("left, status", [
-    (timedelta(minutes=30, seconds=1), Status.PASSED),
-    (timedelta(minutes=30), Status.WARNED),
-    (timedelta(seconds=1), Status.WARNED),
-    (timedelta(0), Status.FAILED),
-    (timedelta(seconds=-1), Status.FAILED),
-])
+@pytest.mark.parametrize(
+    "left, status",
+    [
+        (timedelta(minutes=30, seconds=1), Status.PASSED),
+        (timedelta(minutes=30), Status.WARNED),
+        (timedelta(seconds=1), Status.WARNED),
+        (timedelta(0), Status.FAILED),
+        (timedelta(seconds=-1), Status.FAILED),
+    ],
+)
 def test_token_expiry_edges(make_ctx, left, status):
     broker = Broker(session=SessionInfo(True, "AB1234", T0 - timedelta(hours=20), T0 + left))
     out = TokenExpiry().run(make_ctx(broker), {"warn_within": "30m"})
@@ -218,11 +249,14 @@ def test_connectivity_lets_unavailable_propagate_for_the_runner_to_retry(make_ct
 # -- account.balance ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("available, status", [
-    (Decimal("50000.00"), Status.PASSED),
-    (Decimal("49999.99"), Status.FAILED),
-    (Decimal("950000.00"), Status.PASSED),
-])
+@pytest.mark.parametrize(
+    "available, status",
+    [
+        (Decimal("50000.00"), Status.PASSED),
+        (Decimal("49999.99"), Status.FAILED),
+        (Decimal("950000.00"), Status.PASSED),
+    ],
+)
 def test_balance_threshold_edges(make_ctx, available, status):
     broker = Broker(funds=Funds(available, Decimal("0"), Decimal("1000000")))
     out = AccountBalance().run(make_ctx(broker), {"min_available": Decimal("50000")})
@@ -277,12 +311,15 @@ def test_risk_consistent_limits_pass(make_ctx):
     assert out.status is Status.PASSED  # 3 × 2% = 6% is not above 6%
 
 
-@pytest.mark.parametrize("overrides, words", [
-    ({"max_risk_per_trade": Decimal("0.07")}, "max_risk_per_trade 7% exceeds max_daily_loss 6%"),
-    ({"max_position_loss": Decimal("0.08")}, "max_position_loss 8% exceeds max_daily_loss 6%"),
-    ({"max_drawdown": Decimal("0")}, "risk.max_drawdown is 0%"),
-    ({"max_open_positions": 0}, "max_open_positions is 0"),
-])
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ({"max_risk_per_trade": Decimal("0.07")}, "max_risk_per_trade 7% exceeds max_daily_loss 6%"),
+        ({"max_position_loss": Decimal("0.08")}, "max_position_loss 8% exceeds max_daily_loss 6%"),
+        ({"max_drawdown": Decimal("0")}, "risk.max_drawdown is 0%"),
+        ({"max_open_positions": 0}, "max_open_positions is 0"),
+    ],
+)
 def test_risk_inconsistent_limits_fail(make_ctx, overrides, words):
     out = RiskParameters().run(make_ctx(profile=make_profile(**overrides)), {})
     assert out.status is Status.FAILED
@@ -311,9 +348,13 @@ def test_young_open_orders_pass(make_ctx):
 
 
 def test_stale_open_orders_fail_listing_id_symbol_and_age(make_ctx):
-    broker = Broker(orders=[order("220101000001", "TRIGGER PENDING", T0 - timedelta(minutes=12, seconds=3), "TCS"),
-                            order("2", "OPEN", T0 - timedelta(minutes=1)),
-                            order("3", "CANCELLED", T0 - timedelta(hours=2))])
+    broker = Broker(
+        orders=[
+            order("220101000001", "TRIGGER PENDING", T0 - timedelta(minutes=12, seconds=3), "TCS"),
+            order("2", "OPEN", T0 - timedelta(minutes=1)),
+            order("3", "CANCELLED", T0 - timedelta(hours=2)),
+        ]
+    )
     out = StaleOrders().run(make_ctx(broker), {"max_age": timedelta(minutes=5)})
     assert out.status is Status.FAILED
     assert out.error.what == "1 open order(s) older than 5m"
@@ -339,8 +380,9 @@ def test_system_health_passes_on_this_machine(make_ctx):
 
 class UnwritableStore:
     def health_probe(self) -> None:
-        raise UnavailableError("the state database is not writable", "SQLite says: disk I/O error",
-                               "check free disk space")
+        raise UnavailableError(
+            "the state database is not writable", "SQLite says: disk I/O error", "check free disk space"
+        )
 
 
 def test_system_health_lists_every_problem(make_ctx):

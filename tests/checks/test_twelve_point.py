@@ -14,7 +14,15 @@ from mci.checks import load_all
 from mci.checks.base import REGISTRY, CheckContext
 from mci.clock import Clock
 from mci.config.model import (
-    BreakerConfig, BrokerConfig, Checklist, CheckSpec, MarketConfig, Profile, RetryPolicy, RiskLimits, ScanConfig,
+    BreakerConfig,
+    BrokerConfig,
+    Checklist,
+    CheckSpec,
+    MarketConfig,
+    Profile,
+    RetryPolicy,
+    RiskLimits,
+    ScanConfig,
 )
 from mci.units import parse_duration
 from mci.engine.runner import run_checklist
@@ -25,10 +33,18 @@ ROOT = Path(__file__).resolve().parents[2]
 FILE = ROOT / "rules" / "scanner" / "twelve-point.yaml"
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)  # Monday 10:30 IST
 ORDER = [
-    ("token_validity", "token.validity"), ("token_expiry", "token.expiry"), ("market_hours", "market.hours"),
-    ("weekend", "market.weekend"), ("holiday", "market.holiday"), ("circuit_breakers", "breaker.state"),
-    ("broker_connectivity", "broker.connectivity"), ("balance", "account.balance"), ("positions", "account.positions"),
-    ("risk_parameters", "risk.parameters"), ("order_queue", "orders.stale"), ("system_health", "system.health"),
+    ("token_validity", "token.validity"),
+    ("token_expiry", "token.expiry"),
+    ("market_hours", "market.hours"),
+    ("weekend", "market.weekend"),
+    ("holiday", "market.holiday"),
+    ("circuit_breakers", "breaker.state"),
+    ("broker_connectivity", "broker.connectivity"),
+    ("balance", "account.balance"),
+    ("positions", "account.positions"),
+    ("risk_parameters", "risk.parameters"),
+    ("order_queue", "orders.stale"),
+    ("system_health", "system.health"),
 ]
 MARKET_KINDS = {"market.hours", "market.weekend", "market.holiday"}
 
@@ -44,13 +60,23 @@ def checklist() -> Checklist:
     specs = []
     for c in doc["checks"]:
         retry = c.get("retry")
-        specs.append(CheckSpec(
-            id=c["id"], kind=c["kind"], title=c["title"], params=c.get("params", {}), needs=tuple(c.get("needs", ())),
-            timeout=parse_duration(c.get("timeout", defaults.get("timeout", "10s"))),
-            retry=RetryPolicy(retry["attempts"], parse_duration(retry["initial"]), parse_duration(retry["max"]),
-                              retry["jitter"]) if retry else RetryPolicy(),
-            breaker=c.get("breaker"), severity=c.get("severity", defaults.get("severity", "critical")),
-        ))
+        specs.append(
+            CheckSpec(
+                id=c["id"],
+                kind=c["kind"],
+                title=c["title"],
+                params=c.get("params", {}),
+                needs=tuple(c.get("needs", ())),
+                timeout=parse_duration(c.get("timeout", defaults.get("timeout", "10s"))),
+                retry=RetryPolicy(
+                    retry["attempts"], parse_duration(retry["initial"]), parse_duration(retry["max"]), retry["jitter"]
+                )
+                if retry
+                else RetryPolicy(),
+                breaker=c.get("breaker"),
+                severity=c.get("severity", defaults.get("severity", "critical")),
+            )
+        )
     return Checklist(doc["name"], doc["description"], tuple(specs), FILE)
 
 
@@ -106,10 +132,18 @@ def test_the_checklist_runs_and_our_nine_checks_pass_or_warn(tmp_path):
     load_all()
     clock = Clock(T0)
     store = StateStore.open(tmp_path)
-    risk = RiskLimits(Decimal("0.02"), Decimal("0.06"), Decimal("0.15"), Decimal("0.05"), 5, Decimal("2"),
-                      Decimal("0.10"))
-    profile = Profile("paper", tmp_path / "p.yaml", BrokerConfig("paper", Decimal("1000000")), MarketConfig(), risk,
-                      {"broker": BreakerConfig()}, ScanConfig(checklist()))
+    risk = RiskLimits(
+        Decimal("0.02"), Decimal("0.06"), Decimal("0.15"), Decimal("0.05"), 5, Decimal("2"), Decimal("0.10")
+    )
+    profile = Profile(
+        "paper",
+        tmp_path / "p.yaml",
+        BrokerConfig("paper", Decimal("1000000")),
+        MarketConfig(),
+        risk,
+        {"broker": BreakerConfig()},
+        ScanConfig(checklist()),
+    )
     broker = Broker(clock)
     ctx = CheckContext(profile, clock, tmp_path, lambda: store, lambda: broker)
     start = time.monotonic()

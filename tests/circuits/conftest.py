@@ -16,6 +16,8 @@ def sim_thread(tmp_path):
     """The simulator in a thread, Kite's rate limits off, its clock frozen on a Monday in session; (url, exchange)."""
     from mci.brokers.sim.limits import RateLimits
 
-    with sim_exchange(tmp_path / "sim.db", frozen_monday(), Decimal("10000000")) as exchange, \
-            kite_sim.sim_thread(exchange, rate_limits=RateLimits.off()) as server:
+    with (
+        sim_exchange(tmp_path / "sim.db", frozen_monday(), Decimal("10000000")) as exchange,
+        kite_sim.sim_thread(exchange, rate_limits=RateLimits.off()) as server,
+    ):
         yield server.url, exchange

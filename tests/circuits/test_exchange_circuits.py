@@ -13,8 +13,17 @@ from testing.kite_sim import kite_login
 
 
 def _sell(kite: KiteConnect, symbol: str, qty: int, **extra) -> str:
-    return kite.place_order(variety="regular", exchange="NSE", tradingsymbol=symbol, transaction_type="SELL",
-                            quantity=qty, product="MIS", order_type="MARKET", market_protection=-1, **extra)
+    return kite.place_order(
+        variety="regular",
+        exchange="NSE",
+        tradingsymbol=symbol,
+        transaction_type="SELL",
+        quantity=qty,
+        product="MIS",
+        order_type="MARKET",
+        market_protection=-1,
+        **extra,
+    )
 
 
 def _last(kite: KiteConnect, order_id: str) -> dict:
@@ -33,14 +42,26 @@ def test_a_market_exit_at_a_locked_lower_circuit_rests_there_and_fills_when_lift
     # No buyers: the market order is now a limit at the circuit price (Kite's market protection), unfilled.
     assert (rest["status"], rest["filled_quantity"], rest["pending_quantity"]) == ("OPEN", 0, 10)
     assert rest["price"] == quote["lower_circuit_limit"]
-    buy = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
-                           quantity=1, product="MIS", order_type="MARKET", market_protection=-1)
+    buy = kite.place_order(
+        variety="regular",
+        exchange="NSE",
+        tradingsymbol="INFY",
+        transaction_type="BUY",
+        quantity=1,
+        product="MIS",
+        order_type="MARKET",
+        market_protection=-1,
+    )
     assert _last(kite, buy)["status"] == "COMPLETE"  # sellers there are: a buyer fills at once
     assert _last(kite, order_id)["status"] == "OPEN"
 
     sim_admin(url, "POST", "circuits", instrument="NSE:INFY", lift=True)
     done = _last(kite, order_id)
-    assert (done["status"], done["filled_quantity"], done["average_price"]) == ("COMPLETE", 10, quote["lower_circuit_limit"])
+    assert (done["status"], done["filled_quantity"], done["average_price"]) == (
+        "COMPLETE",
+        10,
+        quote["lower_circuit_limit"],
+    )
     assert [p["quantity"] for p in kite.positions()["net"] if p["tradingsymbol"] == "INFY"] == [1]
 
 
@@ -50,7 +71,11 @@ def test_on_circuit_cancel_is_the_exchanges_lpp_cancellation_in_kites_words(sim_
     sim_admin(url, "PUT", "faults", spec="circuit=SBIN,oncircuit=cancel")
     kite = kite_login(url)
     last = _last(kite, _sell(kite, "SBIN", 5))
-    assert (last["status"], last["filled_quantity"], last["status_message"]) == ("CANCELLED", 0, kite_rules.LPP_CANCELLED)
+    assert (last["status"], last["filled_quantity"], last["status_message"]) == (
+        "CANCELLED",
+        0,
+        kite_rules.LPP_CANCELLED,
+    )
     sim_admin(url, "DELETE", "faults")  # the spec that locked it is gone: the lock is lifted
     assert sim_admin(url, "GET", "circuits")["circuits"] == []
     assert _last(kite, _sell(kite, "SBIN", 5))["status"] == "COMPLETE"
@@ -80,8 +105,16 @@ def test_an_instruments_own_band_refuses_a_limit_beyond_it_with_kites_text(sim_t
     close = exchange.quote(["NSE:INFY"])["NSE:INFY"].close
     assert upper - close <= close * 5 / 100 < upper - close + 1  # ±5% of the close, to the tick
     kite = kite_login(url)
-    order_id = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
-                                quantity=1, product="MIS", order_type="LIMIT", price=str(upper + 1))
+    order_id = kite.place_order(
+        variety="regular",
+        exchange="NSE",
+        tradingsymbol="INFY",
+        transaction_type="BUY",
+        quantity=1,
+        product="MIS",
+        order_type="LIMIT",
+        price=str(upper + 1),
+    )
     last = _last(kite, order_id)
     assert (last["status"], last["status_message"]) == ("REJECTED", kite_rules.CIRCUIT_EXCEEDED)
 

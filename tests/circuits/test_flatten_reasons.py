@@ -75,8 +75,9 @@ class RejectingExits:
         self.sent += 1
         lower, upper = self.inner.exchange.circuit_limits(request.exchange, request.symbol)
         beyond = upper * 2 if request.side == "BUY" else lower / 2
-        return self.inner.place_order(replace(request, order_type="LIMIT", price=beyond.quantize(D("0.05")),
-                                              market_protection=None))
+        return self.inner.place_order(
+            replace(request, order_type="LIMIT", price=beyond.quantize(D("0.05")), market_protection=None)
+        )
 
 
 def test_an_exit_rejected_by_rms_is_reported_with_kites_text_and_not_retried_forever(paper):

@@ -22,8 +22,10 @@ def _kite(url: str):
 
 
 def _book(kite) -> tuple[list, list]:
-    return ([p for p in kite.positions()["net"] if p["quantity"]],
-            [o for o in kite.orders() if o["status"] in ("OPEN", "TRIGGER PENDING")])
+    return (
+        [p for p in kite.positions()["net"] if p["quantity"]],
+        [o for o in kite.orders() if o["status"] in ("OPEN", "TRIGGER PENDING")],
+    )
 
 
 def _orders_by_symbol(kite) -> dict[str, list[dict]]:
@@ -61,7 +63,9 @@ def test_a_position_locked_at_its_circuit_is_named_exit_6_then_closed_by_a_rerun
     assert Decimal(kinds["resting"]["price"]) == Decimal(lower)
     kite = _kite(sim.url)
     resting = [o for o in kite.orders() if o["status"] == "OPEN"]
-    assert [(o["tradingsymbol"], o["transaction_type"], o["pending_quantity"]) for o in resting] == [("INFY", "SELL", 10)]
+    assert [(o["tradingsymbol"], o["transaction_type"], o["pending_quantity"]) for o in resting] == [
+        ("INFY", "SELL", 10)
+    ]
     assert [p["quantity"] for p in kite.positions()["net"] if p["tradingsymbol"] == "INFY"] == [10]
 
     lifted = mci("sim", "faults", "--clear")

@@ -33,12 +33,16 @@ def test_docs_cli_md_matches_the_command_tree():
     expected = cli_reference.render()
     current = cli_reference.OUTPUT.read_text(encoding="utf-8") if cli_reference.OUTPUT.exists() else ""
     if current != expected:
-        diff = "".join(difflib.unified_diff(current.splitlines(True), expected.splitlines(True),
-                                            "docs/cli.md", "the command tree", n=1))
+        diff = "".join(
+            difflib.unified_diff(
+                current.splitlines(True), expected.splitlines(True), "docs/cli.md", "the command tree", n=1
+            )
+        )
         raise AssertionError(
             "WHAT: docs/cli.md does not match the mci command tree\n"
             "WHY: a command, option, environment variable, default or help text changed since it was generated\n"
-            f"HOW: run `{cli_reference.REGENERATE}` and commit docs/cli.md\n" + diff[:4000])
+            f"HOW: run `{cli_reference.REGENERATE}` and commit docs/cli.md\n" + diff[:4000]
+        )
 
 
 def test_the_reference_has_a_section_for_every_command_and_every_option():
@@ -59,8 +63,13 @@ def test_the_script_writes_the_reference_and_its_check_mode_names_the_fix(tmp_pa
     target.write_text(cli_reference.render().replace("--metrics-file", "--metrics"), encoding="utf-8")
 
     def tool(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tools.cli_reference", "--output", str(target), *args],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "tools.cli_reference", "--output", str(target), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     stale = tool("--check")
     assert stale.returncode == 1 and "HOW: run `python3 dev.py cli-reference`" in stale.stderr, stale.stderr

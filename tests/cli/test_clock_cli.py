@@ -14,7 +14,10 @@ def test_a_stored_clock_is_one_clock_across_processes(run_mci):
     time.sleep(1.5)
     status = json.loads(run_mci("status", "-o", "json").stdout)
     finished = datetime.fromisoformat(status["last_scan"]["finished_at"])
-    assert finished.astimezone().isoformat()[:16] == datetime.fromisoformat("2026-11-25T09:20+05:30").astimezone().isoformat()[:16]
+    assert (
+        finished.astimezone().isoformat()[:16]
+        == datetime.fromisoformat("2026-11-25T09:20+05:30").astimezone().isoformat()[:16]
+    )
     now = datetime.fromisoformat(json.loads(run_mci("clock", "show", "-o", "json").stdout)["now"])
     # A later process reads the same ticking clock: the scan is as old as the real time that passed since it.
     assert timedelta(seconds=1.5) <= now - finished < timedelta(seconds=30)
@@ -33,7 +36,9 @@ def test_clear_returns_to_real_time_and_both_changes_are_audited(run_mci):
     cleared = json.loads(run_mci("clock", "clear", "-o", "json").stdout)
     assert cleared["source"] == "real"
     assert abs(datetime.fromisoformat(cleared["now"]) - datetime.now().astimezone()) < timedelta(seconds=30)
-    records = [json.loads(line) for line in run_mci("audit", "tail", "--kind", "clock", "-o", "json").stdout.splitlines()]
+    records = [
+        json.loads(line) for line in run_mci("audit", "tail", "--kind", "clock", "-o", "json").stdout.splitlines()
+    ]
     assert [r["data"]["event"] for r in records] == ["set", "cleared"]
 
 

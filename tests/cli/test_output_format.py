@@ -22,10 +22,12 @@ def test_an_error_after_the_check_renders_in_the_format_asked_for(run_mci):
 
 
 def test_the_format_of_one_run_does_not_leak_into_the_next(mci_home):
-    code = ("import sys; from mci.app import run; "
-            "first = run(['audit', 'show', '0', '-o', 'json']); sys.stdout.flush(); "
-            "print('---', flush=True); second = run(['scan', '--metrics-file', '/nonexistent/m.prom']); "
-            "print(first, second)")
+    code = (
+        "import sys; from mci.app import run; "
+        "first = run(['audit', 'show', '0', '-o', 'json']); sys.stdout.flush(); "
+        "print('---', flush=True); second = run(['scan', '--metrics-file', '/nonexistent/m.prom']); "
+        "print(first, second)"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
     env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1"})
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
@@ -34,15 +36,20 @@ def test_the_format_of_one_run_does_not_leak_into_the_next(mci_home):
     # The second run fails while click parses, before its command checks --output: text, on stderr, whatever the
     # first run asked for.
     assert rest == "2 2\n"
-    assert done.stderr.startswith("error: WHAT: --metrics-file /nonexistent/m.prom: the folder /nonexistent does not exist")
+    assert done.stderr.startswith(
+        "error: WHAT: --metrics-file /nonexistent/m.prom: the folder /nonexistent does not exist"
+    )
 
 
-@pytest.mark.parametrize("argv, why", [
-    (["clock", "show", "-o", "xml"], "this command writes text or json"),
-    (["gate", "list", "-o", "junit"], "this command writes text or json"),
-    (["scan", "--at", AT, "-o", "yaml"], "mci scan writes text, json or junit"),
-    (["policy", "diff", "--base", "HEAD", "-o", "csv"], "mci policy diff writes text, json or junit"),
-])
+@pytest.mark.parametrize(
+    "argv, why",
+    [
+        (["clock", "show", "-o", "xml"], "this command writes text or json"),
+        (["gate", "list", "-o", "junit"], "this command writes text or json"),
+        (["scan", "--at", AT, "-o", "yaml"], "mci scan writes text, json or junit"),
+        (["policy", "diff", "--base", "HEAD", "-o", "csv"], "mci policy diff writes text, json or junit"),
+    ],
+)
 def test_every_command_refuses_an_unknown_format_one_way(run_mci, argv, why):
     done = run_mci(*argv)
     assert done.returncode == 2 and done.stdout == ""

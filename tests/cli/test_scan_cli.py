@@ -56,13 +56,16 @@ def test_scan_fails_with_what_why_how_when_the_market_is_shut(run_mci, at, faili
     assert _checks(js.stdout)[failing]["error"]["how"]
 
 
-@pytest.mark.parametrize("at, code, status", [
-    (f"{MONDAY}T09:14:59", 0, "warned"),   # pre-open warns
-    (f"{MONDAY}T09:15:00", 0, "passed"),
-    (f"{MONDAY}T15:14:59", 0, "passed"),
-    (f"{MONDAY}T15:15:00", 1, "failed"),   # the paper profile may trade MIS: not armed after its 15:15 cut-off
-    (f"{MONDAY}T15:30:00", 1, "failed"),
-])
+@pytest.mark.parametrize(
+    "at, code, status",
+    [
+        (f"{MONDAY}T09:14:59", 0, "warned"),  # pre-open warns
+        (f"{MONDAY}T09:15:00", 0, "passed"),
+        (f"{MONDAY}T15:14:59", 0, "passed"),
+        (f"{MONDAY}T15:15:00", 1, "failed"),  # the paper profile may trade MIS: not armed after its 15:15 cut-off
+        (f"{MONDAY}T15:30:00", 1, "failed"),
+    ],
+)
 def test_market_hours_edges(run_mci, at, code, status):
     proc = run_mci("scan", "--at", at, "-o", "json")
     assert proc.returncode == code, proc.stdout + proc.stderr
@@ -94,7 +97,7 @@ def test_scan_fails_when_capital_is_below_the_balance_threshold(run_mci, tmp_pat
         if line.strip().startswith("capital:"):
             line = line.split("capital:")[0] + "capital: ₹40,000"
         elif "broker:" in line and "capital:" in line:
-            line = line.replace(line[line.index("capital:"):].split(",")[0].split("}")[0], "capital: ₹40,000")
+            line = line.replace(line[line.index("capital:") :].split(",")[0].split("}")[0], "capital: ₹40,000")
         elif line.strip().startswith("name:"):
             line = line.split("name:")[0] + "name: poor"
         lines.append(line)
@@ -121,8 +124,12 @@ def test_junit_output_is_valid_and_counts_failures(run_mci):
 
 def test_scan_of_an_invalid_profile_exits_2_with_a_position(run_mci, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8").replace("max_daily_loss: 6%", "max_daily_loss: 60%"),
-                   encoding="utf-8")
+    bad.write_text(
+        (ROOT / "profiles" / "paper.yaml")
+        .read_text(encoding="utf-8")
+        .replace("max_daily_loss: 6%", "max_daily_loss: 60%"),
+        encoding="utf-8",
+    )
     proc = run_mci("scan", "-p", str(bad), "--at", f"{MONDAY}T10:30:00")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "bad.yaml:" in proc.stderr and "WHAT:" in proc.stderr

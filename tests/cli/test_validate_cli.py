@@ -31,8 +31,12 @@ def test_placeholder_env_does_not_excuse_a_literal_secret(run_mci, tmp_path):
 def test_invalid_profile_reports_every_error_with_file_line_col(run_mci, tmp_path):
     paper = (ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "bad.yaml"
-    bad.write_text(paper.replace("max_daily_loss: 6%", "max_daily_loss: 60%")
-                   .replace("max_open_positions: 5", "max_open_positions: five"), encoding="utf-8")
+    bad.write_text(
+        paper.replace("max_daily_loss: 6%", "max_daily_loss: 60%").replace(
+            "max_open_positions: 5", "max_open_positions: five"
+        ),
+        encoding="utf-8",
+    )
     proc = run_mci("validate", str(bad), "-o", "json")
     assert proc.returncode == 2
     payload = json.loads(proc.stdout)

@@ -36,10 +36,18 @@ def round_trip(value, tmp_path: Path, classes=CLASSES):
 
 def test_values_come_back_with_their_types(tmp_path):
     value = {
-        "decimal": Decimal("2.0"), "exp": Decimal("1E+6"), "duration": timedelta(days=1, microseconds=5),
-        "day": date(2026, 11, 23), "time": time(9, 15), "path": Path("/x/y.yaml"), "tuple": (1, ("a",)),
-        "set": frozenset({5, 6}), "list": [None, True, 0, 1.5, "₹"], "dates": {date(2026, 1, 26): "Republic Day"},
-        "dollar": {"$dec": "not a tag"}, "nested": Outer("o", Inner(time(15, 30), ("t",)), {"k": [Decimal("0.02")]}),
+        "decimal": Decimal("2.0"),
+        "exp": Decimal("1E+6"),
+        "duration": timedelta(days=1, microseconds=5),
+        "day": date(2026, 11, 23),
+        "time": time(9, 15),
+        "path": Path("/x/y.yaml"),
+        "tuple": (1, ("a",)),
+        "set": frozenset({5, 6}),
+        "list": [None, True, 0, 1.5, "₹"],
+        "dates": {date(2026, 1, 26): "Republic Day"},
+        "dollar": {"$dec": "not a tag"},
+        "nested": Outer("o", Inner(time(15, 30), ("t",)), {"k": [Decimal("0.02")]}),
     }
     back = round_trip(value, tmp_path)
     assert back == value
@@ -48,8 +56,9 @@ def test_values_come_back_with_their_types(tmp_path):
     assert list(back["dates"]) == [date(2026, 1, 26)] and back["dollar"] == {"$dec": "not a tag"}
 
 
-@pytest.mark.parametrize("value", [object(), {1, 2}, Outer("o", Inner(time(1)), {"x": object()}),
-                                   time(9, 15, tzinfo=timezone.utc)])
+@pytest.mark.parametrize(
+    "value", [object(), {1, 2}, Outer("o", Inner(time(1)), {"x": object()}), time(9, 15, tzinfo=timezone.utc)]
+)
 def test_an_unknown_value_is_not_written(tmp_path, value):
     assert not cache.write(tmp_path / "entry", value, CLASSES)
     assert not (tmp_path / "entry").exists()

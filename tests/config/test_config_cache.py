@@ -34,7 +34,9 @@ def test_second_run_hits_the_cache_without_importing_jsonschema(repo, tmp_path):
     profile = repo.profile()
     assert validate_paths([profile], env={}, cache_dir=cache).ok
     assert len(markers(cache)) == 2  # the profile and its merged checklist
-    result = subprocess.run([sys.executable, "-c", WARM_RUN, str(profile), str(cache)], capture_output=True, text=True, cwd=repo.root)
+    result = subprocess.run(
+        [sys.executable, "-c", WARM_RUN, str(profile), str(cache)], capture_output=True, text=True, cwd=repo.root
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hit"
 

@@ -183,9 +183,12 @@ def test_money_with_commas_in_a_flow_mapping_gets_a_hint(repo):
 
 
 def test_needs_cycle_points_into_the_rule(repo):
-    repo.rule("scanner/mini", "version: 1\nkind: checklist\nname: mini\nchecks:\n"
-              "  - {id: a, kind: token.validity, needs: [b]}\n"
-              "  - {id: b, kind: token.expiry, needs: [a]}\n")
+    repo.rule(
+        "scanner/mini",
+        "version: 1\nkind: checklist\nname: mini\nchecks:\n"
+        "  - {id: a, kind: token.validity, needs: [b]}\n"
+        "  - {id: b, kind: token.expiry, needs: [a]}\n",
+    )
     errors = errors_of(repo.profile())
     error = only(errors)
     assert str(error.location) == "rules/scanner/mini.yaml:6:41"
@@ -193,9 +196,12 @@ def test_needs_cycle_points_into_the_rule(repo):
 
 
 def test_needs_unknown_and_duplicate_ids(repo):
-    path = repo.rule("scanner/bad", "version: 1\nkind: checklist\nname: bad\nchecks:\n"
-                     "  - {id: a, kind: token.validity, needs: [zz]}\n"
-                     "  - {id: a, kind: token.expiry}\n")
+    path = repo.rule(
+        "scanner/bad",
+        "version: 1\nkind: checklist\nname: bad\nchecks:\n"
+        "  - {id: a, kind: token.validity, needs: [zz]}\n"
+        "  - {id: a, kind: token.expiry}\n",
+    )
     errors = errors_of(path)
     assert sorted(str(e.location) for e in errors) == ["rules/scanner/bad.yaml:5:43", "rules/scanner/bad.yaml:6:10"]
 
@@ -208,8 +214,11 @@ def test_undeclared_breaker(repo):
 
 
 def test_params_of_the_wrong_kind(repo):
-    path = repo.rule("scanner/bad", "version: 1\nkind: checklist\nname: bad\nchecks:\n"
-                     "  - id: a\n    kind: token.validity\n    params: {warn_within: 5m}\n")
+    path = repo.rule(
+        "scanner/bad",
+        "version: 1\nkind: checklist\nname: bad\nchecks:\n"
+        "  - id: a\n    kind: token.validity\n    params: {warn_within: 5m}\n",
+    )
     error = only(errors_of(path))
     assert str(error.location) == "rules/scanner/bad.yaml:7:14"
 
@@ -287,7 +296,9 @@ def test_top_level_not_a_mapping(repo, text):
     assert "not a mapping" in only(errors_of(repo.profile(text))).what
 
 
-@pytest.mark.parametrize("value", ["!!python/object/apply:os.system [echo hi]", "!custom x", "!!binary aGVsbG8=", "!!set {a, b}"])
+@pytest.mark.parametrize(
+    "value", ["!!python/object/apply:os.system [echo hi]", "!custom x", "!!binary aGVsbG8=", "!!set {a, b}"]
+)
 def test_non_core_tags_are_refused(repo, value):
     path = repo.profile(PROFILE.replace("name: t", f"name: {value}"))
     error = only(errors_of(path))
@@ -322,7 +333,9 @@ def test_missing_path(repo):
 
 
 def test_load_profile_reports_all_errors(repo):
-    text = PROFILE.replace("max_risk_per_trade: 2%", "max_risk_per_trade: 9%").replace("max_open_positions: 5", "max_open_positions: x")
+    text = PROFILE.replace("max_risk_per_trade: 2%", "max_risk_per_trade: 9%").replace(
+        "max_open_positions: 5", "max_open_positions: x"
+    )
     with pytest.raises(ConfigErrors) as caught:
         load_profile(repo.profile(text), env={})
     assert [e.location.line for e in caught.value.errors] == [7, 11]
@@ -335,7 +348,11 @@ def test_load_profile_of_a_checklist(repo):
 
 def test_missing_required_keys(repo):
     errors = errors_of(repo.profile("version: 1\nname: t\n"))
-    assert {e.what for e in errors} == {"the document is missing 'broker'", "the document is missing 'risk'", "the document is missing 'scan'"}
+    assert {e.what for e in errors} == {
+        "the document is missing 'broker'",
+        "the document is missing 'risk'",
+        "the document is missing 'scan'",
+    }
 
 
 def test_engine_needs_exactly_one_way_to_start(repo):

@@ -28,7 +28,9 @@ def test_units():
 
 
 def test_typed_profile(repo):
-    profile = load_profile(repo.profile(PROFILE + "  override:\n    balance:\n      min_available: ₹10,00,000\n"), env={})
+    profile = load_profile(
+        repo.profile(PROFILE + "  override:\n    balance:\n      min_available: ₹10,00,000\n"), env={}
+    )
     assert profile.name == "t"
     assert profile.broker.capital == Decimal("1000000")
     assert profile.risk.max_risk_per_trade == Decimal("0.02")
@@ -46,21 +48,33 @@ def test_typed_profile(repo):
 
 
 def test_money_values_are_exact(repo):
-    text = PROFILE.replace("capital: 1000000", "capital: 1000000.10").replace("min_risk_reward: 2.0", "min_risk_reward: 1.1")
+    text = PROFILE.replace("capital: 1000000", "capital: 1000000.10").replace(
+        "min_risk_reward: 2.0", "min_risk_reward: 1.1"
+    )
     profile = load_profile(repo.profile(text), env={})
     assert profile.broker.capital == Decimal("1000000.10")
     assert profile.risk.min_risk_reward == Decimal("1.1")
 
 
 def test_checklist_defaults_and_retry(repo):
-    path = repo.rule("scanner/r", "version: 1\nkind: checklist\nname: r\n"
-                     "defaults: {timeout: 3s, retry: {attempts: 2}, severity: advisory}\nchecks:\n"
-                     "  - {id: a, kind: orders.stale, params: {max_age: 5m}, retry: {attempts: 4, initial: 100ms, max: 2s, jitter: false}}\n"
-                     "  - {id: b, kind: token.validity, timeout: 1s}\n")
+    path = repo.rule(
+        "scanner/r",
+        "version: 1\nkind: checklist\nname: r\n"
+        "defaults: {timeout: 3s, retry: {attempts: 2}, severity: advisory}\nchecks:\n"
+        "  - {id: a, kind: orders.stale, params: {max_age: 5m}, retry: {attempts: 4, initial: 100ms, max: 2s, jitter: false}}\n"
+        "  - {id: b, kind: token.validity, timeout: 1s}\n",
+    )
     checklist = load_checklist(path, env={})
     a, b = checklist.checks
-    assert a.params == {"max_age": timedelta(minutes=5)} and a.timeout == timedelta(seconds=3) and a.severity == "advisory"
-    assert (a.retry.attempts, a.retry.initial, a.retry.max_wait, a.retry.jitter) == (4, timedelta(milliseconds=100), timedelta(seconds=2), False)
+    assert (
+        a.params == {"max_age": timedelta(minutes=5)} and a.timeout == timedelta(seconds=3) and a.severity == "advisory"
+    )
+    assert (a.retry.attempts, a.retry.initial, a.retry.max_wait, a.retry.jitter) == (
+        4,
+        timedelta(milliseconds=100),
+        timedelta(seconds=2),
+        False,
+    )
     assert b.timeout == timedelta(seconds=1) and b.retry.attempts == 2
 
 
@@ -72,9 +86,12 @@ def test_load_checklist_refuses_a_bad_one(repo):
 
 
 def test_sequence_document(repo):
-    path = repo.rule("shutdown/graceful", "version: 1\nkind: sequence\nname: graceful\nsteps:\n"
-                     "  - {id: pause, kind: engine.pause}\n"
-                     "  - {id: stop, kind: engine.stop, params: {signal: TERM, grace: 10s}, on_error: escalate}\n")
+    path = repo.rule(
+        "shutdown/graceful",
+        "version: 1\nkind: sequence\nname: graceful\nsteps:\n"
+        "  - {id: pause, kind: engine.pause}\n"
+        "  - {id: stop, kind: engine.stop, params: {signal: TERM, grace: 10s}, on_error: escalate}\n",
+    )
     profile = load_profile(repo.profile(PROFILE + "shutdown:\n  graceful: {use: shutdown/graceful}\n"), env={})
     steps = profile.shutdown["graceful"].steps
     assert [s.id for s in steps] == ["pause", "stop"]
@@ -138,18 +155,39 @@ def test_schema_is_documented_and_closed(kind):
 def test_check_kinds_are_exact():
     schema = json.loads((SCHEMAS / "checklist.schema.json").read_text(encoding="utf-8"))
     assert schema["$defs"]["check"]["properties"]["kind"]["enum"] == [
-        "token.validity", "token.expiry", "market.hours", "market.weekend", "market.holiday", "breaker.state",
-        "broker.connectivity", "account.balance", "account.positions", "risk.parameters", "orders.stale",
+        "token.validity",
+        "token.expiry",
+        "market.hours",
+        "market.weekend",
+        "market.holiday",
+        "breaker.state",
+        "broker.connectivity",
+        "account.balance",
+        "account.positions",
+        "risk.parameters",
+        "orders.stale",
         "order_path",  # Kite's static-IP rule: kite profiles add it to their scan
         "system.health",
-        "command", "http", "file", "coverage", "junit", "metric", "drill", "approval",  # gate evidence (mci gate)
+        "command",
+        "http",
+        "file",
+        "coverage",
+        "junit",
+        "metric",
+        "drill",
+        "approval",  # gate evidence (mci gate)
     ]
 
 
 def test_ceilings_are_stated_in_descriptions():
     risk = json.loads((SCHEMAS / "profile.schema.json").read_text(encoding="utf-8"))["properties"]["risk"]["properties"]
-    for name, limit in {"max_risk_per_trade": "5%", "max_daily_loss": "20%", "max_drawdown": "30%",
-                        "max_position_loss": "10%", "price_band": "20%"}.items():
+    for name, limit in {
+        "max_risk_per_trade": "5%",
+        "max_daily_loss": "20%",
+        "max_drawdown": "30%",
+        "max_position_loss": "10%",
+        "price_band": "20%",
+    }.items():
         assert risk[name]["x-ceiling"] == limit and f"at most {limit}" in risk[name]["description"]
 
 
@@ -171,9 +209,15 @@ def test_shipped_paper_profile():
     profile = load_profile(env={})
     assert profile.name == "paper" and profile.broker.kind == "paper" and profile.broker.seed == 7
     assert profile.broker.capital == Decimal("1000000")
-    assert (profile.risk.max_risk_per_trade, profile.risk.max_daily_loss, profile.risk.max_drawdown,
-            profile.risk.max_position_loss, profile.risk.max_open_positions, profile.risk.min_risk_reward,
-            profile.risk.price_band) == (Decimal("0.02"), Decimal("0.06"), Decimal("0.15"), Decimal("0.05"), 5, Decimal("2.0"), Decimal("0.1"))
+    assert (
+        profile.risk.max_risk_per_trade,
+        profile.risk.max_daily_loss,
+        profile.risk.max_drawdown,
+        profile.risk.max_position_loss,
+        profile.risk.max_open_positions,
+        profile.risk.min_risk_reward,
+        profile.risk.price_band,
+    ) == (Decimal("0.02"), Decimal("0.06"), Decimal("0.15"), Decimal("0.05"), 5, Decimal("2.0"), Decimal("0.1"))
     assert profile.scan.checklist.by_id()["balance"].params["min_available"] == Decimal("50000")
     assert profile.engine["start"] == {"command": ["python", "-m", "mci.demo_engine"]}
     assert profile.engine["health"]["within"] == timedelta(seconds=30)
@@ -192,8 +236,9 @@ def test_profile_repr_never_shows_the_api_secret(tmp_path):
 
     from mci.config.model import BrokerConfig, TokenStoreConfig
 
-    broker = BrokerConfig("kite", api_key="k", api_secret="s3cr3t-value-xyz",
-                          token_store=TokenStoreConfig(key="k3y-material-abc"))
+    broker = BrokerConfig(
+        "kite", api_key="k", api_secret="s3cr3t-value-xyz", token_store=TokenStoreConfig(key="k3y-material-abc")
+    )
     assert "s3cr3t-value-xyz" not in repr(broker)
     assert "k3y-material-abc" not in repr(broker)
     assert Decimal(0) == broker.slippage

@@ -47,7 +47,7 @@ def mutate(data: st.DataObject, source: list[str] = LINES) -> str:
         elif op == "char" and line.strip():
             at = data.draw(st.integers(0, max(0, len(line) - 2)))
             char = data.draw(st.sampled_from(list(":-[]{}#&*!|>'\"%@`,? \t0a\u20b9$")))
-            lines[index] = line[:at] + char + line[at + 1:]
+            lines[index] = line[:at] + char + line[at + 1 :]
         elif op == "indent":
             lines[index] = "  " + line
         elif op == "dedent":
@@ -76,16 +76,54 @@ def test_random_bytes(repo, raw):
 
 
 YAMLISH = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12), st.sampled_from(["2%", "₹5,000", "15m", "${env:X}", "09:15"])),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.sampled_from(
-        ["version", "kind", "name", "broker", "risk", "scan", "use", "override", "checks", "id", "needs", "params",
-         "api_secret", "engine", "start", "breakers", "max_age", "capital"]), children, max_size=5)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.text(max_size=12),
+        st.sampled_from(["2%", "₹5,000", "15m", "${env:X}", "09:15"]),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "version",
+                    "kind",
+                    "name",
+                    "broker",
+                    "risk",
+                    "scan",
+                    "use",
+                    "override",
+                    "checks",
+                    "id",
+                    "needs",
+                    "params",
+                    "api_secret",
+                    "engine",
+                    "start",
+                    "breakers",
+                    "max_age",
+                    "capital",
+                ]
+            ),
+            children,
+            max_size=5,
+        ),
+    ),
     max_leaves=20,
 )
 
 
 @settings(max_examples=examples(200), deadline=None, suppress_health_check=FIXTURE_OK)
-@given(doc=st.dictionaries(st.sampled_from(["version", "kind", "name", "broker", "risk", "scan", "checks", "steps", "engine"]), YAMLISH, max_size=6))
+@given(
+    doc=st.dictionaries(
+        st.sampled_from(["version", "kind", "name", "broker", "risk", "scan", "checks", "steps", "engine"]),
+        YAMLISH,
+        max_size=6,
+    )
+)
 def test_random_structures(repo, doc):
     import json
 

@@ -18,17 +18,23 @@ from mci.validation import validate_paths
 from mci.config.profile_cache import Slot, holds_secret
 from mci.errors import ConfigErrors
 
-PROFILE_ENV = PROFILE + """\
+PROFILE_ENV = (
+    PROFILE
+    + """\
 engine:
   health: {http: "http://127.0.0.1:${env:MCI_TEST_PORT:-8787}/health", within: 30s}
 """
+)
 
 SECRET = "s3cr3t-value-never-on-disk"
-LIVE = PROFILE.replace("  kind: paper\n  capital: 1000000\n", """\
+LIVE = PROFILE.replace(
+    "  kind: paper\n  capital: 1000000\n",
+    """\
   kind: kite
   api_key: ${env:MCI_TEST_API_KEY}
   api_secret: ${env:MCI_TEST_API_SECRET}
-""")
+""",
+)
 
 
 @pytest.fixture
@@ -80,11 +86,18 @@ def test_a_warm_load_reads_no_yaml(repo, tmp_path):
     cache_dir = tmp_path / "cache"
     profile = repo.profile()
     load_profile(profile, env={}, cache_dir=cache_dir)
-    code = ("import sys; from pathlib import Path; from mci.config import load_profile; "
-            "p = load_profile(Path(sys.argv[1]), env={}, cache_dir=Path(sys.argv[2])); "
-            "print(p.name, 'yaml' in sys.modules, 'mci.config.loader' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(profile), str(cache_dir)], capture_output=True, text=True,
-                         cwd=repo.root, timeout=60)
+    code = (
+        "import sys; from pathlib import Path; from mci.config import load_profile; "
+        "p = load_profile(Path(sys.argv[1]), env={}, cache_dir=Path(sys.argv[2])); "
+        "print(p.name, 'yaml' in sys.modules, 'mci.config.loader' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(profile), str(cache_dir)],
+        capture_output=True,
+        text=True,
+        cwd=repo.root,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["t", "False", "False"]
 
@@ -151,11 +164,15 @@ def test_an_interpolated_variable_changed_set_or_unset_misses(repo, tmp_path, bu
 
 def test_a_variable_a_rule_reads_is_checked_too(repo, tmp_path, builds):
     cache_dir = tmp_path / "cache"
-    repo.rule("scanner/mini", MINI.replace("min_available: 50000", "min_available: \"${env:MCI_TEST_MIN:-50000}\""))
+    repo.rule("scanner/mini", MINI.replace("min_available: 50000", 'min_available: "${env:MCI_TEST_MIN:-50000}"'))
     profile = repo.profile()
 
     def minimum(env):
-        return str(load_profile(profile, env=env, cache_dir=cache_dir).scan.checklist.by_id()["balance"].params["min_available"])
+        return str(
+            load_profile(profile, env=env, cache_dir=cache_dir)
+            .scan.checklist.by_id()["balance"]
+            .params["min_available"]
+        )
 
     assert minimum({}) == "50000"
     assert minimum({"MCI_TEST_MIN": "70000"}) == "70000"
@@ -264,14 +281,16 @@ def test_a_damaged_entry_is_ignored_and_replaced(repo, tmp_path, builds, damage)
 
         return f"{cache.FORMAT} {hashlib.sha256(text).hexdigest()}\n".encode() + text
 
-    entry.write_bytes({
-        "garbage": b"\x00\xffnot an entry",
-        "truncated": raw[: len(raw) // 2],
-        "empty": b"",
-        "bad checksum": header + b"\n" + body.replace(b'"name":"t"', b'"name":"u"'),
-        "other shape": sealed(json.dumps({"key": entry.name, "profile": None}).encode()),
-        "unknown class": sealed(body.replace(b'"$dc":"Profile"', b'"$dc":"Popen"')),
-    }[damage])
+    entry.write_bytes(
+        {
+            "garbage": b"\x00\xffnot an entry",
+            "truncated": raw[: len(raw) // 2],
+            "empty": b"",
+            "bad checksum": header + b"\n" + body.replace(b'"name":"t"', b'"name":"u"'),
+            "other shape": sealed(json.dumps({"key": entry.name, "profile": None}).encode()),
+            "unknown class": sealed(body.replace(b'"$dc":"Profile"', b'"$dc":"Popen"')),
+        }[damage]
+    )
     assert load_profile(profile, env={}, cache_dir=cache_dir) == expected
     assert len(builds) == 2
     assert cache.read(entry, profile_cache.CLASSES)["profile"] == expected  # rewritten whole

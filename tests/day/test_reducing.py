@@ -24,8 +24,17 @@ def _infy(mci) -> tuple[int, Decimal]:
 
 
 def _order(side: str, quantity: int, ltp: Decimal, **extra: str) -> str:
-    order = {"exchange": "NSE", "symbol": "INFY", "side": side, "quantity": quantity, "order_type": "LIMIT",
-             "product": "MIS", "price": str(ltp), "signal_time": WEDNESDAY + "+05:30", **extra}
+    order = {
+        "exchange": "NSE",
+        "symbol": "INFY",
+        "side": side,
+        "quantity": quantity,
+        "order_type": "LIMIT",
+        "product": "MIS",
+        "price": str(ltp),
+        "signal_time": WEDNESDAY + "+05:30",
+        **extra,
+    }
     return json.dumps(order)
 
 
@@ -50,7 +59,10 @@ def test_pause_refuses_entries_accepts_exits_then_resume(day, tmp_path, mci_home
     held, ltp = _infy(mci)
     assert held >= 1
     tick = Decimal("0.05")
-    stop, target = (ltp * Decimal("0.99") / tick).to_integral_value() * tick, (ltp * Decimal("1.03") / tick).to_integral_value() * tick
+    stop, target = (
+        (ltp * Decimal("0.99") / tick).to_integral_value() * tick,
+        (ltp * Decimal("1.03") / tick).to_integral_value() * tick,
+    )
     entry = _order("BUY", 1, ltp, stop_loss=str(stop), target=str(target))
     exit_ = _order("SELL", 1, ltp)
 
@@ -97,8 +109,11 @@ def test_pause_refuses_entries_accepts_exits_then_resume(day, tmp_path, mci_home
 
     audit = mci("audit", "tail", "-n", "50", "-o", "json")
     assert audit.returncode == 0, audit.stderr
-    moves = [(r["data"].get("trigger"), r["data"].get("to")) for r in
-             (json.loads(line) for line in audit.stdout.splitlines() if line.strip()) if r.get("kind") == "lifecycle"]
+    moves = [
+        (r["data"].get("trigger"), r["data"].get("to"))
+        for r in (json.loads(line) for line in audit.stdout.splitlines() if line.strip())
+        if r.get("kind") == "lifecycle"
+    ]
     assert ("pause", "reducing") in moves and ("resume", "running") in moves
 
     # The kill switch works from reducing.
@@ -133,8 +148,10 @@ def test_an_engine_without_a_pause_adapter_is_refused_clearly(run_mci, tmp_path)
     text = (root / "profiles" / "paper.yaml").read_text(encoding="utf-8")
     port = free_port()
     # An engine mci can start and check only by its process: no HTTP health, no pause or resume declared.
-    text = text.replace('  health: {http: "http://127.0.0.1:${env:MCI_ENGINE_PORT:-8787}/health", within: 30s, '
-                        'interval: 250ms}\n', '  health: {command: [python, -c, "pass"], within: 30s}\n')
+    text = text.replace(
+        '  health: {http: "http://127.0.0.1:${env:MCI_ENGINE_PORT:-8787}/health", within: 30s, interval: 250ms}\n',
+        '  health: {command: [python, -c, "pass"], within: 30s}\n',
+    )
     for line in [s for s in text.splitlines() if s.startswith(("  pause:", "  resume:"))]:
         text = text.replace(line + "\n", "")
     assert "pause:" not in text.split("engine:", 1)[1].split("\n\n", 1)[0]
@@ -162,7 +179,18 @@ def test_an_offline_risk_check_neither_needs_nor_creates_a_state_db(run_mci, mci
     order.write_text(_order("BUY", 1, Decimal("1500"), stop_loss="1490", target="1525"), encoding="utf-8")
     instruments = tmp_path / "nse.csv"
     instruments.write_text("exchange,tradingsymbol,tick_size,lot_size\nNSE,INFY,0.05,1\n", encoding="utf-8")
-    proc = run_mci("risk", "check", str(order), "--capital", "1000000", "--ltp", "NSE:INFY=1500",
-                   "--instruments", str(instruments), "--at", WEDNESDAY)
+    proc = run_mci(
+        "risk",
+        "check",
+        str(order),
+        "--capital",
+        "1000000",
+        "--ltp",
+        "NSE:INFY=1500",
+        "--instruments",
+        str(instruments),
+        "--at",
+        WEDNESDAY,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not (mci_home / "state.db").exists()

@@ -28,8 +28,15 @@ from mci.config import load_profile
 ROOT = Path(__file__).resolve().parents[2]
 WEDNESDAY = "2026-11-25T10:30:00"
 SYMBOLS = ["RELIANCE", "INFY", "TCS", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "LT", "AXISBANK", "KOTAKBANK"]
-STEPS = ["stop_accepting", "complete_pending", "close_connections", "square_off_intraday", "clear_secrets",
-         "log_final_state", "finish"]
+STEPS = [
+    "stop_accepting",
+    "complete_pending",
+    "close_connections",
+    "square_off_intraday",
+    "clear_secrets",
+    "log_final_state",
+    "finish",
+]
 
 
 @pytest.fixture
@@ -44,12 +51,23 @@ def account(tmp_path, mci_home):
     profile = load_profile(path)
     broker = broker_for(profile, mci_home, Clock(parse_instant(WEDNESDAY)))
     for n, symbol in enumerate(SYMBOLS):
-        broker.place_order(OrderRequest("NSE", symbol, "BUY" if n % 3 else "SELL", 1 + n, product="MIS", tag=f"seed{n}"))
+        broker.place_order(
+            OrderRequest("NSE", symbol, "BUY" if n % 3 else "SELL", 1 + n, product="MIS", tag=f"seed{n}")
+        )
     broker.place_order(OrderRequest("NSE", "WIPRO", "BUY", 5, product="CNC", tag="seedcnc"))
     price = broker.ltp(["NSE:INFY"])["NSE:INFY"]
-    broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, order_type="LIMIT", product="MIS",
-                                    price=round_to_tick(price * Decimal("0.9"), Decimal("0.05")),
-                                    tag="seedlimit"))
+    broker.place_order(
+        OrderRequest(
+            "NSE",
+            "INFY",
+            "BUY",
+            1,
+            order_type="LIMIT",
+            product="MIS",
+            price=round_to_tick(price * Decimal("0.9"), Decimal("0.05")),
+            tag="seedlimit",
+        )
+    )
     before = {(p.symbol, p.product): p.quantity for p in broker.positions() if p.quantity}
     broker.close()
     return path, before
@@ -92,11 +110,23 @@ KILL_POINTS = {
 def test_killed_shutdown_resumes_and_never_doubles_an_order(account, mci_home, point):
     path, before = account
     env = _env(mci_home)
-    scan = subprocess.run([sys.executable, "-m", "mci", "scan", "-p", str(path)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    scan = subprocess.run(
+        [sys.executable, "-m", "mci", "scan", "-p", str(path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert scan.returncode == 0, scan.stdout + scan.stderr
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "shutdown", "--end-of-day", "-p", str(path)], env=env,
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mci", "shutdown", "--end-of-day", "-p", str(path)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     reached = False
     while time.monotonic() < deadline and proc.poll() is None:
@@ -114,14 +144,20 @@ def test_killed_shutdown_resumes_and_never_doubles_an_order(account, mci_home, p
     proc.wait()
     assert reached, f"never reached {point}: {proc.communicate()}"
 
-    rerun = subprocess.run([sys.executable, "-m", "mci", "shutdown", "--end-of-day", "-p", str(path), "-o", "json"],
-                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "mci", "shutdown", "--end-of-day", "-p", str(path), "-o", "json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     out = json.loads(rerun.stdout)
     assert out["lifecycle"] == "stopped"
     # The kill may land after the last step wrote its verdict: then the rerun is a no-op ("already stopped").
     with sqlite3.connect(mci_home / "state.db") as db:
-        (run_id,), = db.execute("SELECT run_id FROM runs WHERE purpose = 'end_of_day'").fetchall()
+        ((run_id,),) = db.execute("SELECT run_id FROM runs WHERE purpose = 'end_of_day'").fetchall()
     rows = [r for r in _journal(mci_home) if r[0] == run_id]
     done = defaultdict(int)
     for _, step, _, status in rows:

@@ -85,8 +85,14 @@ def test_a_whole_day_then_the_emergency_latch(day, mci_home):
     assert down.returncode == 0, down.stdout + down.stderr
     out = json.loads(down.stdout)
     steps = out["run"]["steps"]
-    assert [s["id"] for s in steps] == ["stop_accepting", "complete_pending", "close_connections", "clear_secrets",
-                                        "log_final_state", "finish"]
+    assert [s["id"] for s in steps] == [
+        "stop_accepting",
+        "complete_pending",
+        "close_connections",
+        "clear_secrets",
+        "log_final_state",
+        "finish",
+    ]
     assert all(s["status"] == "passed" for s in steps)
     assert out["lifecycle"] == "stopped"
     assert wait_for(lambda: not alive(pid), timeout=5)
@@ -130,13 +136,25 @@ def test_ignite_scan_first_then_two_concurrent_ignites_start_one_engine(day, run
     assert mci("scan").returncode == 0
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
     env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1", "MCI_ENGINE_PORT": str(port), "MCI_AT": WEDNESDAY})
-    procs = [subprocess.Popen([sys.executable, "-m", "mci", "ignite"], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mci", "ignite"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     codes = sorted(p.wait(timeout=60) for p in procs)
     outputs = [p.communicate() for p in procs]
     assert codes[0] == 0 and codes[1] in (4, 5), (codes, outputs)
-    engines = [p for p in cmdlines_with("mci.demo_engine") if alive(p)
-               and str(mci_home) in Path(f"/proc/{p}/environ").read_bytes().decode(errors="replace")]
+    engines = [
+        p
+        for p in cmdlines_with("mci.demo_engine")
+        if alive(p) and str(mci_home) in Path(f"/proc/{p}/environ").read_bytes().decode(errors="replace")
+    ]
     assert len(engines) == 1
     assert mci("shutdown").returncode == 0
     assert wait_for(lambda: not any(alive(p) for p in engines), timeout=5)
@@ -146,8 +164,10 @@ def test_a_graceful_step_that_fails_escalates_to_the_emergency_flatten(run_mci, 
     """An engine that cannot be paused must not keep trading: the shutdown escalates, flattens and latches."""
     port = free_port()
     text = (ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8")
-    text = text.replace('pause: {http: {url: "http://127.0.0.1:${env:MCI_ENGINE_PORT:-8787}/pause", method: POST}}',
-                        'pause: {command: ["false"]}')
+    text = text.replace(
+        'pause: {http: {url: "http://127.0.0.1:${env:MCI_ENGINE_PORT:-8787}/pause", method: POST}}',
+        'pause: {command: ["false"]}',
+    )
     assert 'pause: {command: ["false"]}' in text
     profile = tmp_path / "paper.yaml"
     profile.write_text(text, encoding="utf-8")

@@ -20,8 +20,13 @@ def sandboxes(tmp_path) -> Path:
 @pytest.fixture
 def drill(run_mci, sandboxes):
     def run(*args: str, timeout: float = 150, env: dict[str, str] | None = None):
-        extra = {"TMPDIR": str(sandboxes), "KITE_API_KEY": "operator-key", "KITE_API_SECRET": OPERATOR_SECRET,
-                 "MCI_TOKEN_KEY": "operator-token-key-never-used", **(env or {})}
+        extra = {
+            "TMPDIR": str(sandboxes),
+            "KITE_API_KEY": "operator-key",
+            "KITE_API_SECRET": OPERATOR_SECRET,
+            "MCI_TOKEN_KEY": "operator-token-key-never-used",
+            **(env or {}),
+        }
         return run_mci("drill", "--at", AT, *args, env=extra, timeout=timeout)
 
     return run

@@ -67,7 +67,8 @@ def _profile_without_square_off(tmp_path):
     emergency = (ROOT / "rules" / "shutdown" / "emergency.yaml").read_text(encoding="utf-8")
     start, end = emergency.index("  - id: square_off"), emergency.index("  - id: log_final_state")
     rules.joinpath("no-square-off.yaml").write_text(
-        emergency[:start].replace("name: emergency", "name: no-square-off") + emergency[end:], encoding="utf-8")
+        emergency[:start].replace("name: emergency", "name: no-square-off") + emergency[end:], encoding="utf-8"
+    )
     text = PAPER.read_text(encoding="utf-8").replace("name: paper\n", "name: paper-nosq\n")
     text = text.replace("emergency: {use: shutdown/emergency}", "emergency: {use: shutdown/no-square-off}")
     assert "shutdown/no-square-off" in text
@@ -95,7 +96,9 @@ def test_refusals_start_nothing_and_record_nothing(drill, mci_home, tmp_path, sa
     paper_faults = drill("-p", str(PAPER), "--faults", "5xx=0.2")
     assert paper_faults.returncode == 2 and "WHAT: --faults applies to the Kite simulator" in paper_faults.stderr
 
-    live = KITE_SIM.read_text(encoding="utf-8").replace("${env:MCI_SIM_URL:-http://127.0.0.1:8765}", "https://api.kite.trade")
+    live = KITE_SIM.read_text(encoding="utf-8").replace(
+        "${env:MCI_SIM_URL:-http://127.0.0.1:8765}", "https://api.kite.trade"
+    )
     (tmp_path / "live.yaml").write_text(live.replace("name: kite-sim", "name: live-copy"), encoding="utf-8")
     real_root = drill("-p", str(tmp_path / "live.yaml"), "-o", "json")
     assert real_root.returncode == 2, real_root.stdout + real_root.stderr
@@ -110,5 +113,3 @@ def test_refusals_start_nothing_and_record_nothing(drill, mci_home, tmp_path, sa
         assert OPERATOR_SECRET not in proc.stdout + proc.stderr
     assert drill_records(mci_home) == []
     assert list(sandboxes.iterdir()) == []
-
-

@@ -14,8 +14,14 @@ from testing.drill import AT, PAPER, ROOT, drill_records, processes_of
 def test_ctrl_c_mid_day_stops_the_engine_and_the_watcher(mci_home, sandboxes):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCI_", "KITE_"))}
     env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1", "TMPDIR": str(sandboxes)})
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "drill", "-p", str(PAPER), "--at", AT, "--keep"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mci", "drill", "-p", str(PAPER), "--at", AT, "--keep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     seen, sandbox = [], None
     try:
         assert proc.stdout is not None

@@ -14,13 +14,22 @@ from mci.drill.prepare import rehearsal_instant
 from mci.errors import UsageError
 
 IST = ZoneInfo("Asia/Kolkata")
-PRICES = {f"NSE:{s}": D(p) for s, p in zip(CANDIDATES, ("1420", "3120", "985", "1390", "905", "3920", "1215", "2105",
-                                                        "412", "248"))}
+PRICES = {
+    f"NSE:{s}": D(p)
+    for s, p in zip(CANDIDATES, ("1420", "3120", "985", "1390", "905", "3920", "1215", "2105", "412", "248"))
+}
 
 
 def plan(**over):
-    args = dict(capital=D("1000000"), max_daily_loss=D("0.06"), max_position_loss=D("0.05"), max_open_positions=5,
-                open_instruments={"NSE:INFY"}, day_pnl=D("-12.5"), prices=PRICES)
+    args = dict(
+        capital=D("1000000"),
+        max_daily_loss=D("0.06"),
+        max_position_loss=D("0.05"),
+        max_open_positions=5,
+        open_instruments={"NSE:INFY"},
+        day_pnl=D("-12.5"),
+        prices=PRICES,
+    )
     args.update(over)
     return plan_breach(**args)
 
@@ -52,11 +61,14 @@ def _profile(path):
     return load_profile(path, env={"KITE_API_KEY": "k", "KITE_API_SECRET": "s"})
 
 
-@pytest.mark.parametrize("now, expected", [
-    ("2026-11-25T09:00", "2026-11-25T10:00"),  # a trading morning: today
-    ("2026-11-25T11:00", "2026-11-26T10:00"),  # later that day: the next one
-    ("2026-11-27T18:00", "2026-11-30T10:00"),  # a Friday evening: Monday
-])
+@pytest.mark.parametrize(
+    "now, expected",
+    [
+        ("2026-11-25T09:00", "2026-11-25T10:00"),  # a trading morning: today
+        ("2026-11-25T11:00", "2026-11-26T10:00"),  # later that day: the next one
+        ("2026-11-27T18:00", "2026-11-30T10:00"),  # a Friday evening: Monday
+    ],
+)
 def test_the_rehearsal_runs_on_the_next_trading_day_at_ten(now, expected):
     at = rehearsal_instant(_profile(PAPER), None, datetime.fromisoformat(now).replace(tzinfo=IST))
     assert at == datetime.fromisoformat(expected).replace(tzinfo=IST)

@@ -26,9 +26,13 @@ def test_an_engine_that_never_gets_healthy_aborts_the_ignition(run_mci, tmp_path
     assert health in shipped
     # An engine that starts (a sleeping process) but never answers: port 9 (discard) refuses on 127.0.0.1.
     profile = tmp_path / "paper.yaml"
-    profile.write_text(shipped.replace(health, 'health: {http: "http://127.0.0.1:9/health", within: 1s, interval: 250ms}')
-                       .replace("start: {command: [python, -m, mci.demo_engine]}",
-                                'start: {command: [python, -c, "import time; time.sleep(60)"]}'), encoding="utf-8")
+    profile.write_text(
+        shipped.replace(health, 'health: {http: "http://127.0.0.1:9/health", within: 1s, interval: 250ms}').replace(
+            "start: {command: [python, -m, mci.demo_engine]}",
+            'start: {command: [python, -c, "import time; time.sleep(60)"]}',
+        ),
+        encoding="utf-8",
+    )
     done = run_mci("ignite", "--scan", "-p", str(profile), env={"MCI_AT": WEDNESDAY}, timeout=120)
     assert "internal error" not in done.stderr, done.stderr
     assert "ignition aborted at step health" in done.stderr, done.stdout + done.stderr

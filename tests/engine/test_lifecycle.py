@@ -20,9 +20,15 @@ def life(tmp_path):
 
 
 def test_the_whole_day_in_order(life):
-    for trigger, dest in [("token_ok", "ready"), ("scan_passed", "armed"), ("ignite", "igniting"),
-                          ("engine_healthy", "running"), ("shutdown", "stopping"), ("stopped", "stopped"),
-                          ("token_ok", "ready")]:
+    for trigger, dest in [
+        ("token_ok", "ready"),
+        ("scan_passed", "armed"),
+        ("ignite", "igniting"),
+        ("engine_healthy", "running"),
+        ("shutdown", "stopping"),
+        ("stopped", "stopped"),
+        ("token_ok", "ready"),
+    ]:
         move = life.fire(trigger, NOW)
         assert move.dest == dest
         assert life.current().state == dest

@@ -77,8 +77,9 @@ def profile() -> Profile:
 
 def scan(profile: Profile, home: Path, check: CheckSpec) -> ScanResult:
     store = StateStore.open(home)  # a connection of its own, like `mci scan`'s
-    ctx = CheckContext(profile=profile, clock=Clock(), state_dir=home, store_factory=lambda: store,
-                       broker_factory=lambda: None)
+    ctx = CheckContext(
+        profile=profile, clock=Clock(), state_dir=home, store_factory=lambda: store, broker_factory=lambda: None
+    )
     try:
         return run_checklist(Checklist("t", "", (check,)), ctx)
     finally:
@@ -100,15 +101,34 @@ def lines(path: Path) -> list[str]:
 def test_a_breaker_the_scan_opened_refuses_a_sequence_step(profile, mci_home, tmp_path):
     fail_max = profile.breakers["broker"].fail_max
     calls: list[int] = []
-    result = scan(profile, mci_home, CheckSpec(id="net", kind=Down.kind, title="Net", params={"calls": calls},
-                                               breaker="broker", retry=replace(FAST, attempts=fail_max + 2)))
+    result = scan(
+        profile,
+        mci_home,
+        CheckSpec(
+            id="net",
+            kind=Down.kind,
+            title="Net",
+            params={"calls": calls},
+            breaker="broker",
+            retry=replace(FAST, attempts=fail_max + 2),
+        ),
+    )
     net = result.results[0]
     assert net.status is Status.FAILED and len(calls) == fail_max  # the attempt that tripped it was the last
     assert isinstance(net.error, BreakerOpenError)
 
     log = tmp_path / "steps.log"
-    done = sequence(profile, mci_home, StepSpec(id="cancel", kind="test.record", title="cancel",
-                                                params={"log": str(log), "name": "cancel"}, breaker="broker"))
+    done = sequence(
+        profile,
+        mci_home,
+        StepSpec(
+            id="cancel",
+            kind="test.record",
+            title="cancel",
+            params={"log": str(log), "name": "cancel"},
+            breaker="broker",
+        ),
+    )
     assert done.status == "failed" and lines(log) == []  # refused: the step never ran
     assert isinstance(done.error, BreakerOpenError) and done.error.code is ExitCode.UNAVAILABLE
     assert done.error.what.startswith("circuit breaker broker is open since ")
@@ -118,15 +138,29 @@ def test_a_breaker_the_scan_opened_refuses_a_sequence_step(profile, mci_home, tm
 def test_a_breaker_a_sequence_opened_refuses_a_scan_check(profile, mci_home, tmp_path):
     fail_max = profile.breakers["broker"].fail_max
     log = tmp_path / "steps.log"
-    done = sequence(profile, mci_home, StepSpec(id="flaky", kind="test.flaky", title="flaky",
-                                                params={"log": str(log), "fail_times": 99}, breaker="broker",
-                                                retry=replace(FAST, attempts=fail_max + 2)))
+    done = sequence(
+        profile,
+        mci_home,
+        StepSpec(
+            id="flaky",
+            kind="test.flaky",
+            title="flaky",
+            params={"log": str(log), "fail_times": 99},
+            breaker="broker",
+            retry=replace(FAST, attempts=fail_max + 2),
+        ),
+    )
     assert done.status == "failed" and lines(log).count("flaky-call") == fail_max
     assert isinstance(done.error, BreakerOpenError)
 
     calls: list[int] = []
-    result = scan(profile, mci_home, CheckSpec(id="balance", kind=Answers.kind, title="Balance",
-                                               params={"calls": calls}, breaker="broker", retry=FAST))
+    result = scan(
+        profile,
+        mci_home,
+        CheckSpec(
+            id="balance", kind=Answers.kind, title="Balance", params={"calls": calls}, breaker="broker", retry=FAST
+        ),
+    )
     balance = result.results[0]
     assert balance.status is Status.FAILED and calls == []  # refused: the check never ran, and was not retried
     assert balance.attempts == 1 and balance.error.code is ExitCode.UNAVAILABLE
@@ -136,14 +170,33 @@ def test_a_breaker_a_sequence_opened_refuses_a_scan_check(profile, mci_home, tmp
 def test_either_runners_trial_call_closes_it_for_both(profile, mci_home, tmp_path):
     quick = replace(profile, breakers={"broker": BreakerConfig(2, timedelta(milliseconds=300))})
     calls: list[int] = []
-    scan(quick, mci_home, CheckSpec(id="net", kind=Down.kind, title="Net", params={"calls": calls},
-                                    breaker="broker", retry=replace(FAST, attempts=2)))
+    scan(
+        quick,
+        mci_home,
+        CheckSpec(
+            id="net",
+            kind=Down.kind,
+            title="Net",
+            params={"calls": calls},
+            breaker="broker",
+            retry=replace(FAST, attempts=2),
+        ),
+    )
     assert StateStore.open(mci_home).breaker("broker").state == "open"
 
     time.sleep(0.35)  # the cooldown, in real time: the next call is the trial
     log = tmp_path / "steps.log"
-    done = sequence(quick, mci_home, StepSpec(id="cancel", kind="test.record", title="cancel",
-                                              params={"log": str(log), "name": "cancel"}, breaker="broker"))
+    done = sequence(
+        quick,
+        mci_home,
+        StepSpec(
+            id="cancel",
+            kind="test.record",
+            title="cancel",
+            params={"log": str(log), "name": "cancel"},
+            breaker="broker",
+        ),
+    )
     assert done.status == "done" and lines(log) == ["cancel"]
 
     store = StateStore.open(mci_home)
@@ -151,8 +204,11 @@ def test_either_runners_trial_call_closes_it_for_both(profile, mci_home, tmp_pat
     moves = [(r.data["from"], r.data["to"]) for r in store.audit_records() if r.kind == "breaker"]
     assert moves == [("closed", "open"), ("open", "half-open"), ("half-open", "closed")]
     answered: list[int] = []
-    result = scan(quick, mci_home, CheckSpec(id="balance", kind=Answers.kind, title="Balance",
-                                             params={"calls": answered}, breaker="broker"))
+    result = scan(
+        quick,
+        mci_home,
+        CheckSpec(id="balance", kind=Answers.kind, title="Balance", params={"calls": answered}, breaker="broker"),
+    )
     assert result.results[0].status is Status.PASSED and answered == [1]
 
 

@@ -16,7 +16,15 @@ from mci.brokers.base import Funds, SessionInfo
 from mci.checks.base import Check, CheckContext, CheckOutcome, register
 from mci.clock import Clock
 from mci.config.model import (
-    BreakerConfig, BrokerConfig, Checklist, CheckSpec, MarketConfig, Profile, RetryPolicy, RiskLimits, ScanConfig,
+    BreakerConfig,
+    BrokerConfig,
+    Checklist,
+    CheckSpec,
+    MarketConfig,
+    Profile,
+    RetryPolicy,
+    RiskLimits,
+    ScanConfig,
 )
 from mci.engine.runner import call_with_timeout, run_checklist
 from mci.errors import ConfigError, MciError, UnavailableError
@@ -114,8 +122,9 @@ class Broker:
 
     def ensure_session(self) -> SessionInfo:
         self.calls.append("ensure_session")
-        return SessionInfo(self.valid, "AB1234", T0, T0 + timedelta(hours=20),
-                           "" if self.valid else "the access token was revoked")
+        return SessionInfo(
+            self.valid, "AB1234", T0, T0 + timedelta(hours=20), "" if self.valid else "the access token was revoked"
+        )
 
     def session(self) -> SessionInfo:
         return self.ensure_session()
@@ -129,24 +138,38 @@ class Broker:
 
 
 def profile(breakers: dict[str, BreakerConfig] | None = None) -> Profile:
-    risk = RiskLimits(Decimal("0.02"), Decimal("0.06"), Decimal("0.15"), Decimal("0.05"), 5, Decimal("2"),
-                      Decimal("0.10"))
-    return Profile(name="test", path=Path("test.yaml"), broker=BrokerConfig(kind="paper", capital=Decimal("1000000")),
-                   market=MarketConfig(), risk=risk, breakers=breakers or {"broker": BreakerConfig(5, timedelta(seconds=60))},
-                   scan=ScanConfig(Checklist("x", "", ())))
+    risk = RiskLimits(
+        Decimal("0.02"), Decimal("0.06"), Decimal("0.15"), Decimal("0.05"), 5, Decimal("2"), Decimal("0.10")
+    )
+    return Profile(
+        name="test",
+        path=Path("test.yaml"),
+        broker=BrokerConfig(kind="paper", capital=Decimal("1000000")),
+        market=MarketConfig(),
+        risk=risk,
+        breakers=breakers or {"broker": BreakerConfig(5, timedelta(seconds=60))},
+        scan=ScanConfig(Checklist("x", "", ())),
+    )
 
 
 def context(tmp_path: Path, broker: Broker | None = None, breakers=None) -> CheckContext:
     broker = broker or Broker()
     store = StateStore.open(tmp_path)
     clock = Clock(T0)
-    return CheckContext(profile=profile(breakers), clock=clock, state_dir=tmp_path,
-                        store_factory=lambda: store, broker_factory=lambda: broker, breaker_clock=clock)
+    return CheckContext(
+        profile=profile(breakers),
+        clock=clock,
+        state_dir=tmp_path,
+        store_factory=lambda: store,
+        broker_factory=lambda: broker,
+        breaker_clock=clock,
+    )
 
 
 def spec(id: str, kind: str = "test.sleeps", **kw: Any) -> CheckSpec:
-    return CheckSpec(id=id, kind=kind, title=kw.pop("title", id.replace("_", " ").capitalize()),
-                     params=kw.pop("params", {}), **kw)
+    return CheckSpec(
+        id=id, kind=kind, title=kw.pop("title", id.replace("_", " ").capitalize()), params=kw.pop("params", {}), **kw
+    )
 
 
 def run(tmp_path, *specs: CheckSpec, broker=None, **kw):
@@ -178,8 +201,13 @@ def test_results_keep_declared_order(tmp_path):
 
 
 def test_failed_need_skips_dependents_with_a_reason_and_fails_the_run(tmp_path):
-    result = run(tmp_path, spec("first", "test.fails"), spec("second", needs=("first",)),
-                 spec("third", needs=("second",)), spec("other", params={"seconds": 0}))
+    result = run(
+        tmp_path,
+        spec("first", "test.fails"),
+        spec("second", needs=("first",)),
+        spec("third", needs=("second",)),
+        spec("other", params={"seconds": 0}),
+    )
     r = by_id(result)
     assert r["first"].status is Status.FAILED
     assert r["second"].status is Status.SKIPPED
@@ -216,9 +244,12 @@ def test_hung_check_times_out_and_the_run_finishes(tmp_path):
     release = threading.Event()
     try:
         start = time.monotonic()
-        result = run(tmp_path, spec("hang", "test.hangs", params={"release": release},
-                                    timeout=timedelta(milliseconds=200)),
-                     spec("after", needs=("hang",)), spec("fine", params={"seconds": 0}))
+        result = run(
+            tmp_path,
+            spec("hang", "test.hangs", params={"release": release}, timeout=timedelta(milliseconds=200)),
+            spec("after", needs=("hang",)),
+            spec("fine", params={"seconds": 0}),
+        )
         took = time.monotonic() - start
     finally:
         release.set()
@@ -273,8 +304,12 @@ def test_a_critical_check_skipped_behind_an_advisory_failure_fails_the_run(tmp_p
 
 def test_all_skipped_is_failed_overall(tmp_path):
     # Every check needs a check that does not run (cycle): nothing checked, nothing passes.
-    result = run(tmp_path, spec("only", "test.fails", severity="advisory"),
-                 spec("s1", needs=("only",), severity="advisory"), spec("s2", needs=("only",), severity="advisory"))
+    result = run(
+        tmp_path,
+        spec("only", "test.fails", severity="advisory"),
+        spec("s1", needs=("only",), severity="advisory"),
+        spec("s2", needs=("only",), severity="advisory"),
+    )
     assert by_id(result)["s1"].status is Status.SKIPPED
     from mci.results import overall
 
@@ -289,8 +324,9 @@ def test_list_of_only_skipped_checks_fails(tmp_path):
 
 
 def test_unknown_kind_and_unknown_need_fail_not_pass(tmp_path):
-    result = run(tmp_path, spec("ghost", "no.such.kind"), spec("lost", needs=("nowhere",)),
-                 spec("fine", params={"seconds": 0}))
+    result = run(
+        tmp_path, spec("ghost", "no.such.kind"), spec("lost", needs=("nowhere",)), spec("fine", params={"seconds": 0})
+    )
     r = by_id(result)
     assert r["ghost"].status is Status.FAILED and "no.such.kind" in r["ghost"].error.what
     assert r["lost"].status is Status.FAILED and "nowhere" in r["lost"].error.what
@@ -299,8 +335,13 @@ def test_unknown_kind_and_unknown_need_fail_not_pass(tmp_path):
 
 def test_broker_checks_wait_for_the_token_check_and_skip_when_it_fails(tmp_path):
     broker = Broker(valid=False)
-    result = run(tmp_path, spec("balance", "test.uses_broker"), spec("token_validity", "token.validity"),
-                 spec("local", params={"seconds": 0}), broker=broker)
+    result = run(
+        tmp_path,
+        spec("balance", "test.uses_broker"),
+        spec("token_validity", "token.validity"),
+        spec("local", params={"seconds": 0}),
+        broker=broker,
+    )
     r = by_id(result)
     assert r["token_validity"].status is Status.FAILED
     assert "revoked" in r["token_validity"].error.why
@@ -320,8 +361,16 @@ def test_broker_checks_run_after_a_valid_token(tmp_path):
 def test_open_breaker_fails_fast_without_calling_the_broker(tmp_path):
     trip(StateStore.open(tmp_path), "broker", 5, timedelta(seconds=60), at=T0 - timedelta(seconds=10))
     broker = Broker()
-    result = run(tmp_path, spec("balance", "test.uses_broker", breaker="broker",
-                                retry=RetryPolicy(attempts=3, initial=timedelta(milliseconds=10))), broker=broker)
+    result = run(
+        tmp_path,
+        spec(
+            "balance",
+            "test.uses_broker",
+            breaker="broker",
+            retry=RetryPolicy(attempts=3, initial=timedelta(milliseconds=10)),
+        ),
+        broker=broker,
+    )
     balance = by_id(result)["balance"]
     assert balance.status is Status.FAILED
     assert balance.error.what.startswith("circuit breaker broker is open since 2026-11-23 10:29:50")
@@ -333,9 +382,14 @@ def test_a_rehearsal_clock_never_dates_a_breaker(tmp_path):
     """--at moves the market clock, not the breaker's: its cooldown is judged in real time."""
     from dataclasses import replace
 
-    ctx = replace(context(tmp_path, breakers={"broker": BreakerConfig(1, timedelta(seconds=60))}),
-                  clock=Clock(T0 - timedelta(days=30)), breaker_clock=Clock())
-    run_checklist(Checklist("t", "", (spec("net", "test.flaky", params={"calls": [], "failures": 1}, breaker="broker"),)), ctx)
+    ctx = replace(
+        context(tmp_path, breakers={"broker": BreakerConfig(1, timedelta(seconds=60))}),
+        clock=Clock(T0 - timedelta(days=30)),
+        breaker_clock=Clock(),
+    )
+    run_checklist(
+        Checklist("t", "", (spec("net", "test.flaky", params={"calls": [], "failures": 1}, breaker="broker"),)), ctx
+    )
     record = StateStore.open(tmp_path).breaker("broker")
     assert record.state == "open"
     assert abs((record.opened_at - datetime.now(timezone.utc)).total_seconds()) < 10
@@ -343,7 +397,9 @@ def test_a_rehearsal_clock_never_dates_a_breaker(tmp_path):
 
 def test_breaker_counts_unavailable_attempts_and_a_success_closes_it(tmp_path):
     retry = RetryPolicy(attempts=3, initial=timedelta(milliseconds=10), max_wait=timedelta(milliseconds=20))
-    result = run(tmp_path, spec("net", "test.flaky", params={"calls": [], "failures": 5}, breaker="broker", retry=retry))
+    result = run(
+        tmp_path, spec("net", "test.flaky", params={"calls": [], "failures": 5}, breaker="broker", retry=retry)
+    )
     assert by_id(result)["net"].status is Status.FAILED
     store = StateStore.open(tmp_path)
     assert store.breaker("broker").fail_counter == 3
@@ -354,9 +410,12 @@ def test_breaker_counts_unavailable_attempts_and_a_success_closes_it(tmp_path):
 def test_breaker_opening_mid_retries_stops_the_retries(tmp_path):
     calls: list[int] = []
     retry = RetryPolicy(attempts=5, initial=timedelta(milliseconds=10), max_wait=timedelta(milliseconds=20))
-    result = run_checklist(Checklist("t", "", (spec("net", "test.flaky", params={"calls": calls, "failures": 9},
-                                                    breaker="broker", retry=retry),)),
-                           context(tmp_path, breakers={"broker": BreakerConfig(2, timedelta(seconds=60))}))
+    result = run_checklist(
+        Checklist(
+            "t", "", (spec("net", "test.flaky", params={"calls": calls, "failures": 9}, breaker="broker", retry=retry),)
+        ),
+        context(tmp_path, breakers={"broker": BreakerConfig(2, timedelta(seconds=60))}),
+    )
     net = by_id(result)["net"]
     assert len(calls) == 2
     assert net.status is Status.FAILED and "circuit breaker broker opened on this failure" in net.error.what
@@ -364,8 +423,13 @@ def test_breaker_opening_mid_retries_stops_the_retries(tmp_path):
 
 def test_on_update_sees_pending_running_and_final_states(tmp_path):
     seen: list[tuple[str, Status]] = []
-    run(tmp_path, spec("a", params={"seconds": 0.01}), spec("b", "test.fails", needs=("a",)),
-        spec("c", needs=("b",)), on_update=lambda r: seen.append((r.id, r.status)))
+    run(
+        tmp_path,
+        spec("a", params={"seconds": 0.01}),
+        spec("b", "test.fails", needs=("a",)),
+        spec("c", needs=("b",)),
+        on_update=lambda r: seen.append((r.id, r.status)),
+    )
     assert [s for i, s in seen if i == "a"] == [Status.PENDING, Status.RUNNING, Status.PASSED]
     assert seen.count(("b", Status.FAILED)) == 1
     assert [s for i, s in seen if i == "c"] == [Status.PENDING, Status.SKIPPED]
@@ -404,8 +468,9 @@ def test_build_retrying_waits_grow_and_cap(monkeypatch):
     from mci.engine.retrying import BreakerOpenError, build_retrying
 
     slept: list[float] = []
-    policy = RetryPolicy(attempts=4, initial=timedelta(milliseconds=100), max_wait=timedelta(milliseconds=250),
-                         jitter=False)
+    policy = RetryPolicy(
+        attempts=4, initial=timedelta(milliseconds=100), max_wait=timedelta(milliseconds=250), jitter=False
+    )
     retrying = build_retrying(policy, sleep=slept.append)
     calls: list[int] = []
 
@@ -434,8 +499,7 @@ def test_tenacity_is_not_imported_when_nothing_is_retried(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys, mci.engine.runner, mci.checks; mci.checks.load_all(); "
-            "print('tenacity' in sys.modules)")
+    code = "import sys, mci.engine.runner, mci.checks; mci.checks.load_all(); print('tenacity' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -18,8 +18,11 @@ MONDAY = "2026-11-23T10:30:00+05:30"  # in session: the paper scan passes and ar
 def _audit(home):
     store = StateStore.open(home)
     try:
-        return [(r.kind, r.data.get("trigger")) for r in store.audit_records()], store.last_scan("paper"), \
-            store.lifecycle("paper").state
+        return (
+            [(r.kind, r.data.get("trigger")) for r in store.audit_records()],
+            store.last_scan("paper"),
+            store.lifecycle("paper").state,
+        )
     finally:
         store.close()
 

@@ -27,7 +27,9 @@ from testing.breakers import trip
 from tests.engine import stepkinds  # noqa: F401 — registers the test step kinds
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST_RETRY = RetryPolicy(attempts=3, initial=timedelta(milliseconds=10), max_wait=timedelta(milliseconds=20), jitter=False)
+FAST_RETRY = RetryPolicy(
+    attempts=3, initial=timedelta(milliseconds=10), max_wait=timedelta(milliseconds=20), jitter=False
+)
 
 
 def step(id: str, kind: str = "test.record", on_error: str = "abort", **kw) -> StepSpec:
@@ -63,7 +65,11 @@ def test_steps_run_in_order_and_the_journal_and_audit_record_each(profile, mci_h
     assert lines(log) == ["one", "two", "three"]
     assert [s.id for s in seen] == ["one", "two", "three"]
     records = Journal(ctx.store, profile.name).steps(result.run_id)
-    assert [(r.step_id, r.status, r.attempt) for r in records] == [("one", "done", 1), ("two", "done", 1), ("three", "done", 1)]
+    assert [(r.step_id, r.status, r.attempt) for r in records] == [
+        ("one", "done", 1),
+        ("two", "done", 1),
+        ("three", "done", 1),
+    ]
     kinds = [(r.kind, r.data.get("status")) for r in ctx.store.audit_records()]
     assert kinds[0] == ("run", "running") and kinds[-1] == ("run", "done")
     assert kinds.count(("step", "running")) == 3 and kinds.count(("step", "done")) == 3
@@ -87,8 +93,11 @@ def test_a_verdict_is_never_retried(profile, mci_home, log):
 
 
 def test_abort_skips_the_rest(profile, mci_home, log):
-    steps = [step("a", params={"log": str(log), "name": "a"}), step("bad", "test.fail"),
-             step("c", params={"log": str(log), "name": "c"})]
+    steps = [
+        step("a", params={"log": str(log), "name": "a"}),
+        step("bad", "test.fail"),
+        step("c", params={"log": str(log), "name": "c"}),
+    ]
     result, _, _ = run(profile, mci_home, steps)
     assert result.status == "failed"
     assert [s.status for s in result.steps] == [Status.PASSED, Status.FAILED, Status.SKIPPED]
@@ -155,7 +164,11 @@ def test_a_journaled_run_resumes_at_its_first_unfinished_step(profile, mci_home,
     assert result.steps[0].resumed and result.steps[0].summary == "recorded one"
     records = Journal(ctx.store, profile.name).steps("gresume1")
     assert [(r.step_id, r.attempt, r.status) for r in records] == [
-        ("one", 1, "done"), ("two", 1, "running"), ("two", 2, "done"), ("three", 1, "done")]
+        ("one", 1, "done"),
+        ("two", 1, "running"),
+        ("two", 2, "done"),
+        ("three", 1, "done"),
+    ]
     assert Journal(ctx.store, profile.name).unfinished("graceful") is None
 
 
@@ -186,8 +199,13 @@ def test_sigkill_mid_run_then_rerun_finishes_each_step_once(profile, mci_home, l
     script = tmp_path / "crash.py"
     script.write_text(CRASH_SCRIPT.format(root=str(ROOT)))
     env = {**os.environ, "MCI_HOME": str(mci_home), "PYTHONPATH": f"{ROOT}:{ROOT / 'cli'}"}
-    proc = subprocess.Popen([sys.executable, str(script), str(log), str(mci_home)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(log), str(mci_home)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while len(lines(log)) < kill_after and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -195,8 +213,9 @@ def test_sigkill_mid_run_then_rerun_finishes_each_step_once(profile, mci_home, l
     proc.wait()
     before = lines(log)
     assert len(before) >= kill_after and len(before) < 4
-    rerun = subprocess.run([sys.executable, str(script), str(log), str(mci_home)], env=env, capture_output=True,
-                           text=True, timeout=30)
+    rerun = subprocess.run(
+        [sys.executable, str(script), str(log), str(mci_home)], env=env, capture_output=True, text=True, timeout=30
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.split()[0] == "done"
     done = lines(log)

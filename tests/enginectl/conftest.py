@@ -35,4 +35,3 @@ def demo_profile(make_profile):
         return make_profile(block, name), port
 
     return make
-

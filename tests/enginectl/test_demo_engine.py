@@ -18,8 +18,13 @@ from tests.enginectl.helpers import engine_env, free_port, wait_for
 
 
 def spawn(home, port, *args):
-    return subprocess.Popen([sys.executable, "-m", "mci.demo_engine", "--port", str(port), "--interval", "0.05", *args],
-                            env=engine_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mci.demo_engine", "--port", str(port), "--interval", "0.05", *args],
+        env=engine_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def health(port):
@@ -122,8 +127,13 @@ def test_refuses_a_port_in_use_with_what_why_how(mci_home):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "mci.demo_engine", "--port", str(port)], env=engine_env(mci_home),
-                              capture_output=True, text=True, timeout=20)
+        done = subprocess.run(
+            [sys.executable, "-m", "mci.demo_engine", "--port", str(port)],
+            env=engine_env(mci_home),
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     assert done.returncode == 2
     assert "WHAT: " in done.stderr and "WHY: the port is in use" in done.stderr and "HOW: " in done.stderr
     assert "Traceback" not in done.stderr
@@ -132,8 +142,13 @@ def test_refuses_a_port_in_use_with_what_why_how(mci_home):
 def test_port_from_the_environment(mci_home):
     port = free_port()
     env = {**engine_env(mci_home), "MCI_ENGINE_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "mci.demo_engine", "--max-orders", "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mci.demo_engine", "--max-orders", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_for(lambda: settled(port, 0), timeout=10)
     finally:
@@ -146,8 +161,13 @@ def test_an_unusable_profile_ends_the_engine_with_what_why_how(mci_home, tmp_pat
     bad.write_text("version: 1\nkind: profile\nname: bad\n")
     port = free_port()
     env = {**engine_env(mci_home), "MCI_PROFILE": str(bad)}
-    done = subprocess.run([sys.executable, "-m", "mci.demo_engine", "--port", str(port)], env=env,
-                          capture_output=True, text=True, timeout=20)
+    done = subprocess.run(
+        [sys.executable, "-m", "mci.demo_engine", "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert done.returncode == 2 and "WHAT: " in done.stderr and "Traceback" not in done.stderr
 
 
@@ -195,13 +215,20 @@ def test_kite_engine_gets_the_token_from_its_file_and_trades_the_simulator(mci_h
     head = (ROOT / "profiles" / "kite-sim.yaml").read_text(encoding="utf-8").split("\nengine:")[0]
     profile_path = tmp_path / "profiles" / "kite-sim.yaml"
     profile_path.parent.mkdir()
-    profile_path.write_text(head + "\nengine:\n"
-                            "  start: {command: [python, -m, mci.demo_engine, --interval, '0.05', --max-orders, '2']}\n"
-                            f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 15s, interval: 50ms}}\n"
-                            "  token_via: file\n")
+    profile_path.write_text(
+        head + "\nengine:\n"
+        "  start: {command: [python, -m, mci.demo_engine, --interval, '0.05', --max-orders, '2']}\n"
+        f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 15s, interval: 50ms}}\n"
+        "  token_via: file\n"
+    )
     with serve("127.0.0.1", 0, exchange, api_key="sim-key", api_secret="sim-secret") as sim:
-        env = {**engine_env(mci_home), "KITE_API_KEY": "sim-key", "KITE_API_SECRET": "sim-secret",
-               "MCI_SIM_URL": sim.url, "MCI_ENGINE_PORT": str(port)}
+        env = {
+            **engine_env(mci_home),
+            "KITE_API_KEY": "sim-key",
+            "KITE_API_SECRET": "sim-secret",
+            "MCI_SIM_URL": sim.url,
+            "MCI_ENGINE_PORT": str(port),
+        }
         ctl = EngineControl(load_profile(profile_path, env=env), mci_home, env=env)
         try:
             ctl.start(token)
@@ -231,5 +258,7 @@ def test_an_entry_the_broker_rejects_is_logged_with_the_brokers_reason(mci_home)
     assert code == 0, err
     (order,) = book(mci_home)
     assert order.status == "REJECTED" and order.order_type == "MARKET"
-    assert (f"REJECTED BUY 1 NSE:INFY MIS MARKET tag={order.tag} order_id={order.order_id}: "
-            "MIS (intraday) orders are blocked for INFY. Place a CNC (delivery) order instead.") in out + err
+    assert (
+        f"REJECTED BUY 1 NSE:INFY MIS MARKET tag={order.tag} order_id={order.order_id}: "
+        "MIS (intraday) orders are blocked for INFY. Place a CNC (delivery) order instead."
+    ) in out + err

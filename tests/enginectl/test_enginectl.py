@@ -75,7 +75,10 @@ def test_demo_engine_lifecycle_start_idempotent_pause_stop(demo_profile, control
     to_stop = time.monotonic() - t0
     assert stopped.was_running and stopped.how == "signal" and not stopped.forced and stopped.pid == info.pid
     assert to_stop < 2, f"stopped after {to_stop:.2f}s"
-    assert not Path(f"/proc/{info.pid}").exists() or "Z" in Path(f"/proc/{info.pid}/stat").read_text().rsplit(")", 1)[1][:3]
+    assert (
+        not Path(f"/proc/{info.pid}").exists()
+        or "Z" in Path(f"/proc/{info.pid}/stat").read_text().rsplit(")", 1)[1][:3]
+    )
     assert not port_answers(f"http://127.0.0.1:{port}/")
     assert not ctl.pidfile.exists()
     assert ctl.running() is None
@@ -90,14 +93,32 @@ def test_pidfile_naming_a_reused_pid_is_not_the_engine(demo_profile, control, mc
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
     try:
         ctl.pidfile.parent.mkdir(parents=True)
-        ctl.pidfile.write_text(json.dumps({"pid": bystander.pid, "start_time": 1, "argv": ["python"],
-                                           "started_at": "2026-11-23T09:15:00+05:30", "how": "command",
-                                           "log_offset": 0}))
+        ctl.pidfile.write_text(
+            json.dumps(
+                {
+                    "pid": bystander.pid,
+                    "start_time": 1,
+                    "argv": ["python"],
+                    "started_at": "2026-11-23T09:15:00+05:30",
+                    "how": "command",
+                    "log_offset": 0,
+                }
+            )
+        )
         assert ctl.running() is None
         assert not ctl.pidfile.exists()  # stale pidfile cleaned
-        ctl.pidfile.write_text(json.dumps({"pid": bystander.pid, "start_time": 1, "argv": ["python"],
-                                           "started_at": "2026-11-23T09:15:00+05:30", "how": "command",
-                                           "log_offset": 0}))
+        ctl.pidfile.write_text(
+            json.dumps(
+                {
+                    "pid": bystander.pid,
+                    "start_time": 1,
+                    "argv": ["python"],
+                    "started_at": "2026-11-23T09:15:00+05:30",
+                    "how": "command",
+                    "log_offset": 0,
+                }
+            )
+        )
         assert not ctl.stop().was_running
         info = ctl.start(None)  # starts a real engine instead of trusting the pid
         assert info.pid != bystander.pid
@@ -110,10 +131,14 @@ def test_pidfile_naming_a_reused_pid_is_not_the_engine(demo_profile, control, mc
 
 def test_engine_that_exits_at_once_fails_fast_with_the_log_tail(make_profile, control, mci_home):
     port = free_port()
-    script = ("import os, sys; print('boom: cannot read config.ini'); "
-              "print('token was', os.environ.get('KITE_ACCESS_TOKEN')); sys.exit(3)")
-    profile = make_profile(f"  start: {{command: [python, -c, \"{script}\"]}}\n"
-                           f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 20s, interval: 1s}}\n")
+    script = (
+        "import os, sys; print('boom: cannot read config.ini'); "
+        "print('token was', os.environ.get('KITE_ACCESS_TOKEN')); sys.exit(3)"
+    )
+    profile = make_profile(
+        f'  start: {{command: [python, -c, "{script}"]}}\n'
+        f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 20s, interval: 1s}}\n"
+    )
     ctl = control(profile)
     ctl.start(TOKEN)
     t0 = time.monotonic()
@@ -202,13 +227,16 @@ def test_a_file_that_is_not_executable_is_a_config_error(make_profile, control, 
 
 SLEEPER = "import signal, time; print('up', flush=True); time.sleep(60)"
 # 'RE' 'ADY' apart: the log's header line quotes the argv, and the test must wait for the output itself.
-STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('RE' + 'ADY', flush=True); "
-            "time.sleep(60)")
+STUBBORN = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('RE' + 'ADY', flush=True); "
+    "time.sleep(60)"
+)
 
 
 def test_engine_ignoring_term_is_killed_after_the_grace(make_profile, control):
-    ctl = control(make_profile(f"  start: {{command: [python, -c, \"{STUBBORN}\"]}}\n"
-                               "  stop: {signal: TERM, grace: 300ms}\n"))
+    ctl = control(
+        make_profile(f'  start: {{command: [python, -c, "{STUBBORN}"]}}\n  stop: {{signal: TERM, grace: 300ms}}\n')
+    )
     info = ctl.start(None)
     assert wait_for(lambda: "READY" in ctl.log_path.read_text())
     ok, detail = ctl.probe()
@@ -222,8 +250,12 @@ def test_engine_ignoring_term_is_killed_after_the_grace(make_profile, control):
 def test_health_by_command_and_pause_with_nothing_declared(make_profile, control, tmp_path):
     (tmp_path / "profiles").mkdir()
     flag = tmp_path / "profiles" / "ready"
-    ctl = control(make_profile(f"  start: {{command: [python, -c, \"{SLEEPER}\"]}}\n"
-                               f"  health: {{command: [test, -e, '{flag}'], within: 5s, interval: 50ms}}\n"))
+    ctl = control(
+        make_profile(
+            f'  start: {{command: [python, -c, "{SLEEPER}"]}}\n'
+            f"  health: {{command: [test, -e, '{flag}'], within: 5s, interval: 50ms}}\n"
+        )
+    )
     assert ctl.pause().how == "none"  # not running
     ctl.start(None)
     assert ctl.probe() == (False, f"test -e {flag}: exit status 1")
@@ -236,14 +268,20 @@ def test_health_by_command_and_pause_with_nothing_declared(make_profile, control
 
 def test_pause_and_stop_by_declared_signal_and_command(make_profile, control, tmp_path):
     (tmp_path / "profiles").mkdir()
-    script = ("import signal, sys, time\n"
-              "signal.signal(signal.SIGUSR1, lambda *a: print('paused', flush=True))\n"
-              "print('up', flush=True)\n"
-              "while True: time.sleep(0.05)\n")
+    script = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGUSR1, lambda *a: print('paused', flush=True))\n"
+        "print('up', flush=True)\n"
+        "while True: time.sleep(0.05)\n"
+    )
     (tmp_path / "profiles" / "engine.py").write_text(script)
-    ctl = control(make_profile("  start: {command: [python, engine.py]}\n"
-                               "  pause: {signal: USR1}\n"
-                               "  stop: {command: [python, -c, 'print(1)'], grace: 200ms}\n"))
+    ctl = control(
+        make_profile(
+            "  start: {command: [python, engine.py]}\n"
+            "  pause: {signal: USR1}\n"
+            "  stop: {command: [python, -c, 'print(1)'], grace: 200ms}\n"
+        )
+    )
     ctl.start(None)
     assert wait_for(lambda: "up" in ctl.log_path.read_text())
     assert ctl.pause().how == "signal"
@@ -287,7 +325,9 @@ esac
     result = ctl.stop()
     assert result.how == "systemd"
     assert [line for line in calls.read_text().splitlines() if line.split()[0] in ("start", "stop")] == [
-        "start demo.service", "stop demo.service"]  # started once: the second start found it active
+        "start demo.service",
+        "stop demo.service",
+    ]  # started once: the second start found it active
     assert not ctl.env_file.exists() and not ctl.token_file.exists()
 
 
@@ -324,13 +364,21 @@ def test_systemd_unit_already_active_is_adopted_not_started_twice(make_profile, 
 def test_engine_started_paused_and_stopped_over_http(make_profile, control, mci_home):
     port = free_port()
     # The engine runs already (a supervisor's, say); mci "starts" it by resuming it, and stops it over HTTP.
-    engine = subprocess.Popen([sys.executable, "-m", "mci.demo_engine", "--port", str(port), "--max-orders", "0"],
-                              env=engine_env(mci_home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "mci.demo_engine", "--port", str(port), "--max-orders", "0"],
+        env=engine_env(mci_home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert wait_for(lambda: port_answers(f"http://127.0.0.1:{port}/"), timeout=10)
-        ctl = control(make_profile(f"  start: {{http: {{url: 'http://127.0.0.1:{port}/resume'}}}}\n"
-                                   f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 5s, interval: 50ms}}\n"
-                                   "  token_via: file\n"))
+        ctl = control(
+            make_profile(
+                f"  start: {{http: {{url: 'http://127.0.0.1:{port}/resume'}}}}\n"
+                f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 5s, interval: 50ms}}\n"
+                "  token_via: file\n"
+            )
+        )
         info = ctl.start(TOKEN)
         assert info.how == "http" and info.pid is None
         ctl.wait_healthy()
@@ -349,8 +397,12 @@ def test_engine_started_paused_and_stopped_over_http(make_profile, control, mci_
 
 def test_wait_healthy_gives_up_after_within(make_profile, control):
     port = free_port()
-    ctl = control(make_profile(f"  start: {{command: [python, -c, \"{SLEEPER}\"]}}\n"
-                               f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 300ms, interval: 100ms}}\n"))
+    ctl = control(
+        make_profile(
+            f'  start: {{command: [python, -c, "{SLEEPER}"]}}\n'
+            f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 300ms, interval: 100ms}}\n"
+        )
+    )
     ctl.start(None)
     t0 = time.monotonic()
     with pytest.raises(UnavailableError) as caught:
@@ -376,9 +428,14 @@ def test_default_pause_on_an_engine_without_a_pause_route_says_so(make_profile, 
         "    def do_GET(self):\n"
         "        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n"
         "    def log_message(self, *a): pass\n"
-        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
-    ctl = control(make_profile("  start: {command: [python, engine.py]}\n"
-                               f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 5s, interval: 50ms}}\n"))
+        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    )
+    ctl = control(
+        make_profile(
+            "  start: {command: [python, engine.py]}\n"
+            f"  health: {{http: 'http://127.0.0.1:{port}/health', within: 5s, interval: 50ms}}\n"
+        )
+    )
     ctl.start(None)
     ctl.wait_healthy()
     result = ctl.pause()

@@ -23,14 +23,22 @@ def main() -> int:
     url, api_key, token, run_id, rate = sys.argv[1:6]
     products = sys.argv[6].split(",") if len(sys.argv) > 6 else None
     clock = Clock()
-    broker = KiteBroker(api_key, clock=clock, token=TokenRecord.issued(token, "AB1234", api_key, clock.now()),
-                        root=url, timeout=5)
+    broker = KiteBroker(
+        api_key, clock=clock, token=TokenRecord.issued(token, "AB1234", api_key, clock.now()), root=url, timeout=5
+    )
 
     def on_event(kind: str, data: dict) -> None:
         print(json.dumps({"kind": kind, **data}), flush=True)
 
-    report = flatten(broker, deadline=timedelta(seconds=60), rate=float(rate), run_id=run_id, clock=clock,
-                     on_event=on_event, products=products)
+    report = flatten(
+        broker,
+        deadline=timedelta(seconds=60),
+        rate=float(rate),
+        run_id=run_id,
+        clock=clock,
+        on_event=on_event,
+        products=products,
+    )
     print(json.dumps({"kind": "report", **report.as_dict()}), flush=True)
     return 0 if report.flat else 6
 

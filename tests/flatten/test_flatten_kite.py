@@ -59,8 +59,15 @@ def sim(exchange):
 
 def kite_broker(srv, exchange, clock, **kw) -> KiteBroker:
     token, _, _ = exchange.issue_session("AB1234")
-    return KiteBroker(API_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()),
-                      root=srv.url, timeout=5, api_secret=API_SECRET, **kw)
+    return KiteBroker(
+        API_KEY,
+        clock=clock,
+        token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()),
+        root=srv.url,
+        timeout=5,
+        api_secret=API_SECRET,
+        **kw,
+    )
 
 
 def assert_clean(seen: dict, before: dict, srv=None, run_id: str = "") -> None:
@@ -96,8 +103,9 @@ def test_faults_5xx_resets_and_lost_answers_never_duplicate(exchange, sim, clock
     srv = sim("latency=50ms,5xx=0.2,lost=0.2,reset=0.05,seed=5")
     # one try per call inside KiteBroker: the flatten's own retries and tag lookups do the work
     broker = kite_broker(srv, exchange, clock, retry=ONE_TRY)
-    report = flatten(broker, deadline=timedelta(seconds=60), rate=10, run_id="kite-faults", clock=clock,
-                     on_event=events)
+    report = flatten(
+        broker, deadline=timedelta(seconds=60), rate=10, run_id="kite-faults", clock=clock, on_event=events
+    )
     broker.close()
     assert report.flat
     assert_clean(audit_exchange(exchange, "kite-faults", before), before, srv, "kite-faults")
@@ -127,8 +135,12 @@ def test_a_flatten_killed_mid_square_off_is_rerun_without_duplicates(exchange, s
     run_id = "crash-resume"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     out = (tmp_path / "child.out").open("w")
-    child = subprocess.Popen([sys.executable, str(HERE / "flatten_child.py"), srv.url, API_KEY, token, run_id, "5"],
-                             stdout=out, stderr=subprocess.STDOUT, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "flatten_child.py"), srv.url, API_KEY, token, run_id, "5"],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
 
     def ours() -> int:
         return sum(1 for o in exchange.orders() if parse_own_tag(o.tag, run_id, Key(o.exchange, o.symbol, o.product)))
@@ -163,8 +175,13 @@ def test_a_flatten_killed_mid_square_off_is_rerun_without_duplicates(exchange, s
 def test_a_refused_token_raises_unavailable_with_the_login_hint(exchange, sim, clock):
     seed_big_book(exchange, n_positions=2, n_orders=0)
     srv = sim()
-    broker = KiteBroker(API_KEY, clock=clock, token=TokenRecord.issued("not-a-token", "AB1234", API_KEY, clock.now()),
-                        root=srv.url, timeout=5)
+    broker = KiteBroker(
+        API_KEY,
+        clock=clock,
+        token=TokenRecord.issued("not-a-token", "AB1234", API_KEY, clock.now()),
+        root=srv.url,
+        timeout=5,
+    )
     start = time.monotonic()
     with pytest.raises(UnavailableError) as info:
         flatten(broker, deadline=timedelta(seconds=30), rate=10, run_id="bad-token", clock=clock)

@@ -43,8 +43,16 @@ def lost(what: str) -> UnavailableError:
 
 
 def _book(paper):
-    mixed = [("RELIANCE", "MIS", 10), ("INFY", "MIS", 25), ("TCS", "CNC", 3), ("SBIN", "MIS", 40),
-             ("ITC", "CNC", 100), ("HDFCBANK", "MIS", -15), ("WIPRO", "MIS", -60), ("AXISBANK", "MIS", -8)]
+    mixed = [
+        ("RELIANCE", "MIS", 10),
+        ("INFY", "MIS", 25),
+        ("TCS", "CNC", 3),
+        ("SBIN", "MIS", 40),
+        ("ITC", "CNC", 100),
+        ("HDFCBANK", "MIS", -15),
+        ("WIPRO", "MIS", -60),
+        ("AXISBANK", "MIS", -8),
+    ]
     before = seed_positions(paper.exchange, mixed)
     resting = [
         resting_limit(paper.exchange, "RELIANCE", "BUY", 5),  # opening side
@@ -85,11 +93,13 @@ def test_paper_five_long_three_short_and_resting_orders_end_flat_with_every_acti
         if kind.endswith(".after"):
             ident = "order_id" if kind.startswith("order.cancel") else "tag"
             opened = kind.replace(".after", ".before")
-            assert any(k == opened and d[ident] == data[ident] and d["attempt"] == data["attempt"]
-                       for k, d in events.calls[:i])
+            assert any(
+                k == opened and d[ident] == data[ident] and d["attempt"] == data["attempt"] for k, d in events.calls[:i]
+            )
     infy_stop = resting[1]
-    t_cancel = next(i for i, (k, d) in enumerate(events.calls)
-                    if k == "order.cancel.after" and d["order_id"] == infy_stop)
+    t_cancel = next(
+        i for i, (k, d) in enumerate(events.calls) if k == "order.cancel.after" and d["order_id"] == infy_stop
+    )
     t_place = next(i for i, (k, d) in enumerate(events.calls) if k == "order.place.before" and d["symbol"] == "INFY")
     assert t_cancel < t_place
     assert not events.overlapped and all(d["run_id"] == "eod-1" for _, d in events.calls)
@@ -104,8 +114,9 @@ def test_already_flat_account_does_nothing(paper, events):
 
 
 def test_products_filter_squares_off_mis_only_and_keeps_cnc(paper):
-    before = seed_positions(paper.exchange, [("INFY", "MIS", 10), ("INFY", "CNC", 7), ("SBIN", "CNC", 20),
-                                             ("ITC", "MIS", -30)])
+    before = seed_positions(
+        paper.exchange, [("INFY", "MIS", 10), ("INFY", "CNC", 7), ("SBIN", "CNC", 20), ("ITC", "MIS", -30)]
+    )
     mis_order = resting_limit(paper.exchange, "ITC", "SELL", 5, "MIS")
     cnc_order = resting_stop(paper.exchange, "SBIN", "SELL", 20, "CNC")
     report = flatten(paper, deadline=timedelta(seconds=10), rate=FAST, run_id="eod-mis", products={"MIS"})
@@ -296,9 +307,11 @@ def test_a_failing_event_sink_is_recorded_and_does_not_stop_the_close(paper):
 
 def test_cancel_open_orders_cancels_everything_and_leaves_positions(paper, events):
     seed_positions(paper.exchange, [("INFY", "MIS", 10)])
-    ids = [resting_limit(paper.exchange, "INFY", "BUY", 1), resting_stop(paper.exchange, "INFY", "SELL", 10),
-           resting_limit(paper.exchange, "SBIN", "SELL", 2, "MIS",
-                         tag=square_off_tag("c", 1, Key("NSE", "SBIN", "MIS")))]
+    ids = [
+        resting_limit(paper.exchange, "INFY", "BUY", 1),
+        resting_stop(paper.exchange, "INFY", "SELL", 10),
+        resting_limit(paper.exchange, "SBIN", "SELL", 2, "MIS", tag=square_off_tag("c", 1, Key("NSE", "SBIN", "MIS"))),
+    ]
     report = cancel_open_orders(paper, rate=FAST, deadline=time.monotonic() + 5, run_id="c", on_event=events)
     assert report.flat and report.scope == "cancel" and set(report.cancelled) == set(ids)
     assert report.placed == () and report.remaining_positions == ()
@@ -321,7 +334,8 @@ def test_an_order_that_fills_before_its_cancel_is_not_an_error(paper):
     assert report.flat and report.cancelled == () and report.errors == ()
     assert [o.status for o in paper.orders() if o.order_id == rid] == ["COMPLETE"]
     assert audit_exchange(paper.exchange, "race", {Key("NSE", "INFY", "MIS"): 12})["closed"] == {
-        Key("NSE", "INFY", "MIS"): 12}
+        Key("NSE", "INFY", "MIS"): 12
+    }
 
 
 def test_an_account_that_cannot_be_read_raises_unavailable(paper):
@@ -342,8 +356,12 @@ def test_an_account_that_cannot_be_read_raises_unavailable(paper):
 def test_a_refused_session_raises_at_once(paper):
     class Expired(Wrapped):
         def orders(self):
-            raise MciError("Kite refused the access token while reading the order book", "TokenException",
-                           "run `mci token login`", ExitCode.FAILED)
+            raise MciError(
+                "Kite refused the access token while reading the order book",
+                "TokenException",
+                "run `mci token login`",
+                ExitCode.FAILED,
+            )
 
     start = time.monotonic()
     with pytest.raises(UnavailableError) as info:
@@ -379,8 +397,9 @@ def test_run_id_is_required(paper):
 def test_square_off_requests_are_market_orders_of_the_opposite_side(paper, events):
     seed_positions(paper.exchange, [("INFY", "CNC", 4), ("SBIN", "MIS", -6)])
     flatten(paper, deadline=timedelta(seconds=5), rate=FAST, run_id="sides", on_event=events)
-    got = sorted((d["symbol"], d["side"], d["quantity"], d["order_type"], d["product"])
-                 for d in events.of("order.place.before"))
+    got = sorted(
+        (d["symbol"], d["side"], d["quantity"], d["order_type"], d["product"]) for d in events.of("order.place.before")
+    )
     assert got == [("INFY", "SELL", 4, "MARKET", "CNC"), ("SBIN", "BUY", 6, "MARKET", "MIS")]
     assert all(len(d["tag"]) == 20 and d["tag"].isalnum() for d in events.of("order.place.before"))
 

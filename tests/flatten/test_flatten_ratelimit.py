@@ -53,7 +53,7 @@ def seed(exchange: Exchange, products: tuple[str, ...], per_product: int, orders
 
     symbols = [i.symbol for i in DEFAULT_UNIVERSE][: per_product * len(products)]
     for n, product in enumerate(products):
-        mine = symbols[n * per_product:(n + 1) * per_product]
+        mine = symbols[n * per_product : (n + 1) * per_product]
         seed_positions(exchange, [(s, product, 3 + i % 4) for i, s in enumerate(mine)])
         for s in mine[:orders_per_product]:
             resting_limit(exchange, s, "BUY", 1, product)
@@ -72,8 +72,9 @@ def measured(server) -> tuple[int, int, int]:
 def test_an_emergency_run_stays_under_ten_a_second_across_its_steps(exchange, srv, clock):
     seed(exchange, ("MIS",), per_product=30, orders_per_product=30)
     token, _, _ = exchange.issue_session("AB1234")
-    broker = KiteBroker(API_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()),
-                        root=srv.url, timeout=5)
+    broker = KiteBroker(
+        API_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", API_KEY, clock.now()), root=srv.url, timeout=5
+    )
     srv.app.requests.clear()
     # the emergency sequence's two steps (orders.cancel_all, positions.square_off), back to back on one broker
     cancelled = cancel_open_orders(broker, rate=10, deadline=timedelta(seconds=30), run_id="steps", clock=clock)
@@ -90,20 +91,45 @@ def test_an_emergency_run_stays_under_ten_a_second_across_its_steps(exchange, sr
 def test_two_processes_flattening_one_account_share_its_limit(exchange, srv, clock, rate_dir, tmp_path):
     seed(exchange, ("MIS", "CNC"), per_product=25, orders_per_product=10)
     srv.app.requests.clear()
-    env = {**os.environ, "MCI_RATE_DIR": str(rate_dir),
-           "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "MCI_RATE_DIR": str(rate_dir),
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
     children = []
     for product in ("MIS", "CNC"):
         token, _, _ = exchange.issue_session("AB1234")
         out = (tmp_path / f"{product}.out").open("w")
-        children.append((subprocess.Popen(
-            [sys.executable, str(HERE / "flatten_child.py"), srv.url, API_KEY, token, f"two-{product.lower()}", "10",
-             product], stdout=out, stderr=subprocess.STDOUT, env=env), out, product))
+        children.append(
+            (
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(HERE / "flatten_child.py"),
+                        srv.url,
+                        API_KEY,
+                        token,
+                        f"two-{product.lower()}",
+                        "10",
+                        product,
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                ),
+                out,
+                product,
+            )
+        )
     for child, out, product in children:
         assert child.wait(timeout=90) == 0, (tmp_path / f"{product}.out").read_text()[-3000:]
         out.close()
-    reports = [json.loads(line) for _, _, p in children for line in (tmp_path / f"{p}.out").read_text().splitlines()
-               if line.startswith('{"kind": "report"')]
+    reports = [
+        json.loads(line)
+        for _, _, p in children
+        for line in (tmp_path / f"{p}.out").read_text().splitlines()
+        if line.startswith('{"kind": "report"')
+    ]
     assert len(reports) == 2 and all(r["flat"] for r in reports)
     assert {p.product for p in exchange.positions() if p.quantity} == set()
     requests, worst, refused = measured(srv)

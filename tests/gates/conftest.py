@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 
-CALC = '''\
+CALC = """\
 def add(a, b):
     return a + b
 
@@ -40,9 +40,9 @@ def clamp(x, lo, hi):
     if x > hi:
         return hi
     return x
-'''
+"""
 
-GOOD_TESTS = '''\
+GOOD_TESTS = """\
 import pytest
 
 from calc import add, clamp, div, mul, sub
@@ -60,9 +60,9 @@ def test_div_by_zero():
 @pytest.mark.parametrize("x, want", [(-1, 0), (5, 5), (11, 10)])
 def test_clamp(x, want):
     assert clamp(x, 0, 10) == want
-'''
+"""
 
-BAD_TESTS = '''\
+BAD_TESTS = """\
 from calc import add, sub
 
 
@@ -72,7 +72,7 @@ def test_add():
 
 def test_sub_is_wrong():
     assert sub(2, 3) == 1
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,24 @@ def make_project(base: Path, tests: str) -> Project:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_", "MCI_"))}
     env["PYTHONPATH"] = str(base)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=calc",
-         "--cov-report=xml:coverage.xml", "--junitxml=junit.xml", "tests"],
-        cwd=base, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--cov=calc",
+            "--cov-report=xml:coverage.xml",
+            "--junitxml=junit.xml",
+            "tests",
+        ],
+        cwd=base,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (base / "coverage.xml").is_file() and (base / "junit.xml").is_file(), proc.stdout + proc.stderr
     return Project(base, base / "coverage.xml", base / "junit.xml", proc.returncode)
 

@@ -24,7 +24,10 @@ def test_exit_zero_with_matching_output_passes(tmp_path):
 
 
 def test_wrong_exit_code_fails_with_the_output_as_why(tmp_path):
-    r = one(tmp_path, spec("c", "command", argv=[PY, "-c", "import sys; sys.stderr.write('E501 line too long\\n'); sys.exit(3)"]))
+    r = one(
+        tmp_path,
+        spec("c", "command", argv=[PY, "-c", "import sys; sys.stderr.write('E501 line too long\\n'); sys.exit(3)"]),
+    )
     assert r.status is Status.FAILED
     assert "exited 3, expected 0" in r.error.what and "E501 line too long" in r.error.why
     assert "run `{python} -c" in r.error.how
@@ -42,9 +45,21 @@ def test_expected_exit_codes_and_output_patterns(tmp_path):
 
 def test_stdin_cwd_and_env_reach_the_child(tmp_path):
     (tmp_path / "work").mkdir()
-    code = "import os, sys; print(sys.stdin.read().upper(), os.getcwd(), os.environ['GREETING'], os.environ['API_TOKEN'])"
-    r = one(tmp_path, spec("c", "command", argv=[PY, "-c", code], stdin="hello", cwd="work",
-                           env={"GREETING": "namaste", "API_TOKEN": "tok-123456789"}), cwd=tmp_path)
+    code = (
+        "import os, sys; print(sys.stdin.read().upper(), os.getcwd(), os.environ['GREETING'], os.environ['API_TOKEN'])"
+    )
+    r = one(
+        tmp_path,
+        spec(
+            "c",
+            "command",
+            argv=[PY, "-c", code],
+            stdin="hello",
+            cwd="work",
+            env={"GREETING": "namaste", "API_TOKEN": "tok-123456789"},
+        ),
+        cwd=tmp_path,
+    )
     assert r.status is Status.PASSED, r.error
     assert "HELLO" in r.facts["stdout_tail"] and str(tmp_path / "work") in r.facts["stdout_tail"]
     assert "namaste ***" in r.facts["stdout_tail"]  # a secret-named variable's value is never shown
@@ -77,9 +92,11 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 def test_a_timeout_fails_and_kills_the_command_and_what_it_started(tmp_path):
     pids = tmp_path / "pids"
-    code = ("import subprocess, sys, time, pathlib; "
-            "g = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-            f"pathlib.Path({str(pids)!r}).write_text(f'{{__import__(\"os\").getpid()}} {{g.pid}}'); time.sleep(60)")
+    code = (
+        "import subprocess, sys, time, pathlib; "
+        "g = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"pathlib.Path({str(pids)!r}).write_text(f'{{__import__(\"os\").getpid()}} {{g.pid}}'); time.sleep(60)"
+    )
     started = time.monotonic()
     r = one(tmp_path, spec("c", "command", check_timeout="3s", argv=[PY, "-c", code]))
     took = time.monotonic() - started
@@ -102,8 +119,11 @@ def test_the_runner_timeout_still_fails_a_check_that_hangs_outside_the_command(t
     # Belt and braces: should the command's own deadline not fire, the runner's timeout fails the check.
     import mci.checks.command as command
 
-    monkeypatch.setattr(command.P, "duration", lambda params, name, default: default if name != "timeout" else
-                        __import__("datetime").timedelta(seconds=30))
+    monkeypatch.setattr(
+        command.P,
+        "duration",
+        lambda params, name, default: default if name != "timeout" else __import__("datetime").timedelta(seconds=30),
+    )
     r = one(tmp_path, spec("c", "command", check_timeout="1s", argv=[PY, "-c", "import time; time.sleep(3)"]))
     assert r.status is Status.FAILED and "timed out" in r.error.what
 

@@ -47,10 +47,16 @@ def test_a_drill_after_the_clock_does_not_count(tmp_path):
 
 def test_profile_and_phases_filters(tmp_path):
     # Phases as `mci drill` records them (mci.drill.model): {"name", "ok", "seconds", "detail"}.
-    record_drill(tmp_path, passed=True, profile="kite-sim",
-                 phases=[{"name": "emergency", "ok": True, "seconds": 1.2, "detail": "flat, halted"},
-                         {"name": "reignite", "ok": False, "seconds": 0.4, "detail": "scan failed"},
-                         {"name": "shutdown", "ok": True, "seconds": 0.1, "detail": "", "skipped": True}])
+    record_drill(
+        tmp_path,
+        passed=True,
+        profile="kite-sim",
+        phases=[
+            {"name": "emergency", "ok": True, "seconds": 1.2, "detail": "flat, halted"},
+            {"name": "reignite", "ok": False, "seconds": 0.4, "detail": "scan failed"},
+            {"name": "shutdown", "ok": True, "seconds": 0.1, "detail": "", "skipped": True},
+        ],
+    )
     assert one(tmp_path, spec("d", "drill", max_age="7d", profile="live")).status is Status.FAILED
     assert one(tmp_path, spec("d", "drill", max_age="7d", profile="kite-sim")).status is Status.PASSED
     assert one(tmp_path, spec("d", "drill", max_age="7d", phases=["emergency"])).status is Status.PASSED
@@ -78,18 +84,27 @@ def test_an_approval_check_needs_a_recorded_valid_sign_off(tmp_path):
     assert r.status is Status.FAILED
     assert r.error.what == "no valid sign-off from the CTO for gate:go-no-go/cto_signoff"
     assert r.error.how == 'mci gate approve go-no-go cto_signoff --by "NAME" --note "WHY"'
-    _book(tmp_path).record(gate_subject("go-no-go", "cto_signoff"), by="R. Iyer", note="reviewed drill #4",
-                           now=NOW() - timedelta(minutes=5), expires_in=timedelta(days=7))
+    _book(tmp_path).record(
+        gate_subject("go-no-go", "cto_signoff"),
+        by="R. Iyer",
+        note="reviewed drill #4",
+        now=NOW() - timedelta(minutes=5),
+        expires_in=timedelta(days=7),
+    )
     r = one(tmp_path, spec("cto_signoff", "approval"), name="go-no-go", cwd=tmp_path)
     assert r.status is Status.PASSED, r.error
-    assert r.facts["by"] == "R. Iyer" and r.facts["note"] == "reviewed drill #4" and "signed off by R. Iyer" in r.summary
+    assert (
+        r.facts["by"] == "R. Iyer" and r.facts["note"] == "reviewed drill #4" and "signed off by R. Iyer" in r.summary
+    )
     # The same check id in another gate is another subject.
     assert one(tmp_path, spec("cto_signoff", "approval"), name="go-live", cwd=tmp_path).status is Status.FAILED
 
 
 def test_expired_revoked_and_unnamed_sign_offs_fail(tmp_path):
     subject = gate_subject("g", "ok")
-    _book(tmp_path).record(subject, by="A. Rao", note="fine", now=NOW() - timedelta(days=1), expires_in=timedelta(days=7))
+    _book(tmp_path).record(
+        subject, by="A. Rao", note="fine", now=NOW() - timedelta(days=1), expires_in=timedelta(days=7)
+    )
     r = one(tmp_path, spec("ok", "approval"), name="g", cwd=tmp_path, clock=later(timedelta(days=7)))
     assert r.status is Status.FAILED and "expired" in r.error.why
     r = one(tmp_path, spec("ok", "approval", approvers=["R. Iyer"]), name="g", cwd=tmp_path)

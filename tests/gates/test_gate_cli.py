@@ -32,14 +32,18 @@ def test_an_unknown_gate_is_a_usage_error_with_the_choices(run_mci):
 
 def test_a_gate_file_and_its_errors(run_mci, tmp_path):
     gate = tmp_path / "mine.yaml"
-    gate.write_text("version: 1\nkind: checklist\nname: mine\nchecks:\n"
-                    "  - {id: hello, kind: command, params: {argv: ['{python}', -c, 'print(1)']}}\n")
+    gate.write_text(
+        "version: 1\nkind: checklist\nname: mine\nchecks:\n"
+        "  - {id: hello, kind: command, params: {argv: ['{python}', -c, 'print(1)']}}\n"
+    )
     proc = run_mci("gate", "run", str(gate), "-o", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["gate"] == "mine"
-    gate.write_text("version: 1\nkind: checklist\nname: mine\nchecks:\n"
-                    "  - {id: hello, kind: command, timeout: 2s, params: {argv: [x], timeout: 5s}}\n"
-                    "  - {id: cov, kind: coverage, params: {min: 150%}}\n")
+    gate.write_text(
+        "version: 1\nkind: checklist\nname: mine\nchecks:\n"
+        "  - {id: hello, kind: command, timeout: 2s, params: {argv: [x], timeout: 5s}}\n"
+        "  - {id: cov, kind: coverage, params: {min: 150%}}\n"
+    )
     proc = run_mci("gate", "run", str(gate))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "mine.yaml" in proc.stderr
@@ -63,8 +67,21 @@ def test_approve_writes_the_file_and_the_audit_then_run_sees_it(run_mci, tmp_pat
     gate.write_text("version: 1\nkind: checklist\nname: g\nchecks:\n  - {id: ok, kind: approval}\n")
     repo = tmp_path / "repo"
     repo.mkdir()
-    proc = run_mci("gate", "approve", str(gate), "ok", "--by", "A. Sharma", "--note", "tested on staging",
-                   "--file", ".mci/approvals.jsonl", "-o", "json", cwd=repo)
+    proc = run_mci(
+        "gate",
+        "approve",
+        str(gate),
+        "ok",
+        "--by",
+        "A. Sharma",
+        "--note",
+        "tested on staging",
+        "--file",
+        ".mci/approvals.jsonl",
+        "-o",
+        "json",
+        cwd=repo,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout)
     assert out["subject"] == "gate:g/ok" and out["by"] == "A. Sharma" and out["file"] == ".mci/approvals.jsonl"
@@ -80,8 +97,20 @@ def test_approve_writes_the_file_and_the_audit_then_run_sees_it(run_mci, tmp_pat
     proc = run_mci("gate", "run", str(gate), "--approvals", str(repo / ".mci" / "approvals.jsonl"), cwd=tmp_path)
     assert proc.returncode == 0 and "signed off by A. Sharma" in proc.stdout
 
-    proc = run_mci("gate", "approve", str(gate), "ok", "--by", "A. Sharma", "--note", "found a gap", "--revoke",
-                   "--file", ".mci/approvals.jsonl", cwd=repo)
+    proc = run_mci(
+        "gate",
+        "approve",
+        str(gate),
+        "ok",
+        "--by",
+        "A. Sharma",
+        "--note",
+        "found a gap",
+        "--revoke",
+        "--file",
+        ".mci/approvals.jsonl",
+        cwd=repo,
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("revoked: gate:g/ok")
     proc = run_mci("gate", "run", str(gate), cwd=repo)
     assert proc.returncode == 1 and "revoked by A. Sharma" in proc.stdout
@@ -95,12 +124,15 @@ def test_text_output_names_the_gate_and_says_how_to_approve(run_mci, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once closed
-    profile = write_profile(tmp_path, f"""
+    profile = write_profile(
+        tmp_path,
+        f"""
         gates:
           go-no-go:
             use: gates/go-no-go
             override: {{health: {{url: "http://127.0.0.1:{port}/health", within: 300ms, interval: 100ms}}}}
-    """)
+    """,
+    )
     proc = run_mci("gate", "run", "go-no-go", "-p", str(profile), cwd=tmp_path)
     assert proc.returncode == 1
     first = proc.stdout.splitlines()[0]

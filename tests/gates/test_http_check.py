@@ -77,7 +77,9 @@ def test_a_probe_window_longer_than_the_check_is_refused(tmp_path, health):
 def test_credentials_in_the_url_and_headers_are_never_shown(tmp_path, health):
     url = health.url.replace("http://", "http://ops:hunter2-password@") + "?token=abcdef123456"
     health.play((401, {"status": "denied"}))
-    r = one(tmp_path, spec("h", "http", url=url, within="200ms", headers={"Authorization": "Bearer very-secret-token-xyz"}))
+    r = one(
+        tmp_path, spec("h", "http", url=url, within="200ms", headers={"Authorization": "Bearer very-secret-token-xyz"})
+    )
     shown = repr(r.as_dict())
     assert r.status is Status.FAILED
     assert "hunter2" not in shown and "abcdef123456" not in shown and "very-secret" not in shown

@@ -35,7 +35,9 @@ def test_coverage_exactly_at_the_minimum(tmp_path, good_project):
 
 def test_coverage_per_package(tmp_path, good_project):
     r = one(tmp_path, spec("cov", "coverage", file=str(good_project.coverage), min="50%", packages={"calc": "100%"}))
-    assert r.status is (Status.PASSED if read_coverage(good_project.coverage).package_rate("calc") == 1 else Status.FAILED)
+    assert r.status is (
+        Status.PASSED if read_coverage(good_project.coverage).package_rate("calc") == 1 else Status.FAILED
+    )
     r = one(tmp_path, spec("cov", "coverage", file=str(good_project.coverage), min="50%", packages={"billing": "80%"}))
     assert r.status is Status.FAILED and "package billing is not in the report" in r.error.what
 
@@ -45,8 +47,9 @@ def test_no_report_an_empty_one_or_one_that_measured_nothing_fails(tmp_path, goo
     assert r.status is Status.FAILED and "does not exist" in r.error.what and "--cov-report=xml" in r.error.how
     (tmp_path / "coverage.xml").write_text("")
     assert "is empty" in one(tmp_path, spec("cov", "coverage", min="75%"), cwd=tmp_path).error.what
-    (tmp_path / "coverage.xml").write_text('<?xml version="1.0" ?><coverage line-rate="1" lines-valid="0" '
-                                           'lines-covered="0"><packages/></coverage>')
+    (tmp_path / "coverage.xml").write_text(
+        '<?xml version="1.0" ?><coverage line-rate="1" lines-valid="0" lines-covered="0"><packages/></coverage>'
+    )
     r = one(tmp_path, spec("cov", "coverage", min="75%"), cwd=tmp_path)
     assert r.status is Status.FAILED and "measured no lines" in r.error.what
     r = one(tmp_path, spec("cov", "coverage", file=str(good_project.junit), min="75%"))
@@ -68,7 +71,9 @@ def test_junit_from_pytest(tmp_path, good_project, bad_project):
     assert r.summary == "5 tests: 5 passed, 0 failed, 0 errors, 0 skipped"
     r = one(tmp_path, spec("t", "junit", file=str(bad_project.junit)))
     assert r.status is Status.FAILED and "1 failed and 0 errors" in r.error.what
-    assert "tests.test_calc.test_sub_is_wrong" in r.error.why and r.facts["failing"] == ["tests.test_calc.test_sub_is_wrong"]
+    assert "tests.test_calc.test_sub_is_wrong" in r.error.why and r.facts["failing"] == [
+        "tests.test_calc.test_sub_is_wrong"
+    ]
     r = one(tmp_path, spec("t", "junit", file=str(good_project.junit), min_tests=6))
     assert r.status is Status.FAILED and "fewer than 6" in r.error.what
 
@@ -84,8 +89,10 @@ def test_junit_missing_empty_foreign_or_without_tests_fails(tmp_path, good_proje
     r = one(tmp_path, spec("t", "junit", file=str(good_project.coverage)))
     assert "not a JUnit report" in r.error.what
     # Totals that claim an error the cases do not show (a crashed run) are believed.
-    (tmp_path / "junit.xml").write_text("<testsuites><testsuite name='x' tests='1' errors='1'>"
-                                        "<testcase classname='m' name='a'/></testsuite></testsuites>")
+    (tmp_path / "junit.xml").write_text(
+        "<testsuites><testsuite name='x' tests='1' errors='1'>"
+        "<testcase classname='m' name='a'/></testsuite></testsuites>"
+    )
     assert "0 failed and 1 errors" in one(tmp_path, spec("t", "junit"), cwd=tmp_path).error.what
 
 
@@ -95,7 +102,10 @@ def test_file_exists_size_age_and_sha256(tmp_path):
     assert r.status is Status.FAILED and "does not exist" in r.error.what
     doc.parent.mkdir()
     doc.write_text("")
-    assert "fewer than min_size 1" in one(tmp_path, spec("f", "file", path="docs/runbook.md", min_size=1), cwd=tmp_path).error.what
+    assert (
+        "fewer than min_size 1"
+        in one(tmp_path, spec("f", "file", path="docs/runbook.md", min_size=1), cwd=tmp_path).error.what
+    )
     doc.write_text("# Runbook\n1. mci kill\n")
     digest = hashlib.sha256(doc.read_bytes()).hexdigest()
     r = one(tmp_path, spec("f", "file", path="docs/runbook.md", min_size=1, sha256=digest, max_age="1h"), cwd=tmp_path)
@@ -111,8 +121,14 @@ def test_file_exists_size_age_and_sha256(tmp_path):
 def test_metric_from_a_file_compared_exactly(tmp_path):
     write_json(tmp_path / "oms.json", {"orders_per_minute": 1000, "runs": [{"p95_ms": "180.5"}], "ok": True})
     base = {"file": "oms.json"}
-    for op, value, passes in ((">=", 1000, True), (">", 1000, False), ("==", 1000, True), ("<", Decimal("1000.01"), True),
-                              ("<=", 999, False), ("!=", 1000, False)):
+    for op, value, passes in (
+        (">=", 1000, True),
+        (">", 1000, False),
+        ("==", 1000, True),
+        ("<", Decimal("1000.01"), True),
+        ("<=", 999, False),
+        ("!=", 1000, False),
+    ):
         r = one(tmp_path, spec("m", "metric", json_path="orders_per_minute", op=op, value=value, **base), cwd=tmp_path)
         assert (r.status is Status.PASSED) is passes, (op, value, r.summary)
     r = one(tmp_path, spec("m", "metric", json_path="runs[0].p95_ms", op="<", value=200, **base), cwd=tmp_path)

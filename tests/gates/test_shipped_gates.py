@@ -19,19 +19,25 @@ def _junit(stdout: str) -> dict[str, str]:
     root = ET.fromstring(stdout)
     out = {}
     for case in root.iter("testcase"):
-        out[case.get("name")] = "failed" if case.find("failure") is not None else (
-            "skipped" if case.find("skipped") is not None else "passed")
+        out[case.get("name")] = (
+            "failed"
+            if case.find("failure") is not None
+            else ("skipped" if case.find("skipped") is not None else "passed")
+        )
     return out
 
 
 def test_ci_quality_passes_on_a_clean_project_and_fails_on_a_broken_one(run_mci, tmp_path, good_project, bad_project):
-    profile = write_profile(tmp_path, """
+    profile = write_profile(
+        tmp_path,
+        """
         gates:
           ci:
             use: gates/ci-quality
             override:
               lint: {argv: ["{python}", -m, compileall, -q, calc]}
-    """)
+    """,
+    )
     proc = run_mci("gate", "run", "ci", "-p", str(profile), cwd=good_project.root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "GATE PASSED" in proc.stdout and "5 tests: 5 passed" in proc.stdout
@@ -49,13 +55,17 @@ def test_ci_quality_passes_on_a_clean_project_and_fails_on_a_broken_one(run_mci,
     broken = tmp_path / "lintme"
     broken.mkdir()
     (broken / "bad.py").write_text("def f(:\n")
-    profile = write_profile(tmp_path, f"""
+    profile = write_profile(
+        tmp_path,
+        f"""
         gates:
           ci:
             use: gates/ci-quality
             override:
               lint: {{argv: ["{{python}}", -m, compileall, -q, "{broken}"]}}
-    """, name="lint")
+    """,
+        name="lint",
+    )
     proc = run_mci("gate", "run", "ci", "-p", str(profile), "-o", "json", cwd=good_project.root)
     assert proc.returncode == 1
     statuses = _statuses(proc.stdout)
@@ -76,13 +86,16 @@ def test_ci_quality_by_rule_name_without_a_profile_entry(run_mci, good_project):
 
 
 def test_smoke_needs_n_green_in_a_row(run_mci, tmp_path, health):
-    profile = write_profile(tmp_path, f"""
+    profile = write_profile(
+        tmp_path,
+        f"""
         gates:
           smoke:
             use: gates/smoke
             override:
               engine_health: {{url: "{health.url}", interval: 100ms}}
-    """)
+    """,
+    )
     ok, bad = (200, {"status": "ok"}), (503, {"status": "starting"})
     health.play(ok, ok, bad, ok, ok, ok, ok, ok)
     proc = run_mci("gate", "run", "smoke", "-p", str(profile), "-o", "json")
@@ -92,13 +105,17 @@ def test_smoke_needs_n_green_in_a_row(run_mci, tmp_path, health):
     assert "5 in a row after 3 bad probe(s)" in check["summary"]
 
     health.play(ok, ok, ok, ok, bad, cycle=True)  # never five in a row
-    profile = write_profile(tmp_path, f"""
+    profile = write_profile(
+        tmp_path,
+        f"""
         gates:
           smoke:
             use: gates/smoke
             override:
               engine_health: {{url: "{health.url}", interval: 100ms, within: 2s}}
-    """, name="flappy")
+    """,
+        name="flappy",
+    )
     proc = run_mci("gate", "run", "smoke", "-p", str(profile), "-o", "junit")
     assert proc.returncode == 1
     failure = ET.fromstring(proc.stdout).find(".//failure")
@@ -119,17 +136,21 @@ def _workspace(tmp_path, good_project):
 APPROVALS = ("critical_fixes", "rollback_tested", "team_trained", "alerts_configured", "compliance", "cto_signoff")
 
 
-def test_go_no_go_passes_with_every_item_evidenced_and_fails_when_evidence_lapses(run_mci, tmp_path, mci_home,
-                                                                               good_project, health):
+def test_go_no_go_passes_with_every_item_evidenced_and_fails_when_evidence_lapses(
+    run_mci, tmp_path, mci_home, good_project, health
+):
     work = _workspace(tmp_path, good_project)
-    profile = write_profile(tmp_path, f"""
+    profile = write_profile(
+        tmp_path,
+        f"""
         gates:
           go-live:
             use: gates/go-no-go
             override:
               health: {{url: "{health.url}", interval: 100ms}}
               cto_signoff: {{approvers: ["R. Iyer"]}}
-    """)
+    """,
+    )
     p = ("-p", str(profile))
     proc = run_mci("gate", "run", "go-live", *p, "-o", "json", cwd=work)
     assert proc.returncode == 1
@@ -141,8 +162,20 @@ def test_go_no_go_passes_with_every_item_evidenced_and_fails_when_evidence_lapse
     assert refused.returncode == 2 and "not a named approver" in refused.stderr
     for check in APPROVALS:
         by = "R. Iyer" if check == "cto_signoff" else "A. Sharma"
-        done = run_mci("gate", "approve", "go-live", check, *p, "--by", by, "--note", f"{check} reviewed", "--expires", "7d",
-                       cwd=work)
+        done = run_mci(
+            "gate",
+            "approve",
+            "go-live",
+            check,
+            *p,
+            "--by",
+            by,
+            "--note",
+            f"{check} reviewed",
+            "--expires",
+            "7d",
+            cwd=work,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"approved: gate:go-live/{check} by {by}" in done.stdout
     record_drill(mci_home, passed=True, at=datetime.now(timezone.utc) - timedelta(days=1))

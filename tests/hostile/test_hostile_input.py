@@ -36,16 +36,24 @@ def test_validate_a_device_that_never_ends_is_refused_at_once(run_mci):
 def test_validate_reads_a_profile_piped_to_dev_stdin(mci_home):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
     env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1"})
-    done = subprocess.run([sys.executable, "-m", "mci", "validate", "/dev/stdin"], capture_output=True, text=True,
-                          input=(ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8"), env=env, cwd=ROOT,
-                          timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "mci", "validate", "/dev/stdin"],
+        capture_output=True,
+        text=True,
+        input=(ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8"),
+        env=env,
+        cwd=ROOT,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("valid: 5 document(s): /dev/stdin")
 
 
 @pytest.mark.parametrize("at", ["0001-01-01T00:00", "9999-12-31T23:59", "1969-07-20T20:17"])
-@pytest.mark.parametrize("command", [["scan"], ["token", "status", "-p", "profiles/kite-sim.yaml"],
-                                     ["risk", "limits", "--capital", "100000"]])
+@pytest.mark.parametrize(
+    "command",
+    [["scan"], ["token", "status", "-p", "profiles/kite-sim.yaml"], ["risk", "limits", "--capital", "100000"]],
+)
 def test_an_instant_outside_the_rehearsable_years_is_a_usage_error(run_mci, command, at):
     done = run_mci(*command, "--at", at, env={"KITE_API_KEY": "k", "KITE_API_SECRET": "s"})
     clean_refusal(done)
@@ -65,7 +73,11 @@ def test_arbitrary_bytes_never_crash_validate_or_risk_check(run_mci, tmp_path, d
     path.write_bytes(data)
     for command in (["validate", str(path)], ["risk", "check", str(path), "--capital", "100000"]):
         done = run_mci(*command, "--at", "2026-11-25T10:30", timeout=20)
-        assert done.returncode != INTERNAL and "Traceback" not in done.stdout + done.stderr, (command, data, done.stderr)
+        assert done.returncode != INTERNAL and "Traceback" not in done.stdout + done.stderr, (
+            command,
+            data,
+            done.stderr,
+        )
 
 
 @settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

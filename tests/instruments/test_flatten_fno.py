@@ -29,18 +29,33 @@ NIFTY, BANK, RELI = "NIFTY26DECFUT", "BANKNIFTY26DEC59000CE", "RELIANCE26DECFUT"
 def broker(server, exchange, sim_clock):
     clock = Clock(sim_clock.now(), frozen=True)
     token, _, _ = exchange.issue_session("AB1234")
-    kb = KiteBroker(SIM_KEY, clock=clock, token=TokenRecord.issued(token, "AB1234", SIM_KEY, clock.now()),
-                    root=server.url, timeout=5, api_secret=SIM_SECRET)
+    kb = KiteBroker(
+        SIM_KEY,
+        clock=clock,
+        token=TokenRecord.issued(token, "AB1234", SIM_KEY, clock.now()),
+        root=server.url,
+        timeout=5,
+        api_secret=SIM_SECRET,
+    )
     yield kb
     kb.close()
 
 
 def seed(exchange) -> dict[Key, int]:
-    spec = {Key("NFO", NIFTY, "NRML"): 65 * 60, Key("NFO", BANK, "MIS"): -30 * 45, Key("NFO", RELI, "NRML"): 500 * 25,
-            Key("NSE", "INFY", "CNC"): 40}
+    spec = {
+        Key("NFO", NIFTY, "NRML"): 65 * 60,
+        Key("NFO", BANK, "MIS"): -30 * 45,
+        Key("NFO", RELI, "NRML"): 500 * 25,
+        Key("NSE", "INFY", "CNC"): 40,
+    }
     for key, qty in spec.items():
-        exchange.seed_position(key.exchange, key.symbol, key.product, qty,
-                               exchange.price_at(key.exchange, key.symbol, exchange.clock.now()))
+        exchange.seed_position(
+            key.exchange,
+            key.symbol,
+            key.product,
+            qty,
+            exchange.price_at(key.exchange, key.symbol, exchange.clock.now()),
+        )
     return spec
 
 
@@ -54,8 +69,9 @@ def test_exits_above_the_freeze_quantity_are_sliced_paced_and_learnt(server, exc
     # The freeze fault: RELIANCE futures now freeze at 2 lots, which mci's shipped data (20 lots) does not know.
     assert exchange.set_freeze_quantity("NFO", RELI, 1200) == 1000
     events: list[tuple[str, dict]] = []
-    report = flatten(broker, deadline=timedelta(seconds=60), run_id="fno1",
-                     on_event=lambda kind, data: events.append((kind, data)))
+    report = flatten(
+        broker, deadline=timedelta(seconds=60), run_id="fno1", on_event=lambda kind, data: events.append((kind, data))
+    )
     assert report.flat, report.errors
     seen = audit_exchange(exchange, "fno1", before)
     assert seen["open"] == [] and seen["positions"] == {} and seen["duplicate_tags"] == {} and seen["sides_ok"]
@@ -65,7 +81,9 @@ def test_exits_above_the_freeze_quantity_are_sliced_paced_and_learnt(server, exc
     for o in exchange.orders():
         tag = parse_own_tag(o.tag, "fno1", Key(o.exchange, o.symbol, o.product))
         if tag is not None and o.status == "COMPLETE":
-            assert o.quantity <= caps[o.symbol] and o.quantity % DEFAULT_UNIVERSE.get(o.exchange, o.symbol).lot_size == 0
+            assert (
+                o.quantity <= caps[o.symbol] and o.quantity % DEFAULT_UNIVERSE.get(o.exchange, o.symbol).lot_size == 0
+            )
             per_round[(o.symbol, tag.round_no)] += 1
     assert max(per_round.values()) <= 10  # Kite's 10 slices, the rest in later rounds
     assert sum(n for (s, _), n in per_round.items() if s == RELI) == 13  # 12,500 in slices of 1,000
@@ -81,12 +99,25 @@ def test_varieties_and_cover_orders_are_cancelled_as_kite_requires(server, excha
     session = exchange.clock.now()
     for variety in ("amo", "regular", "iceberg", "auction"):  # the AMO before the open, as Kite takes them
         exchange.clock.set(session.replace(hour=8, minute=45) if variety == "amo" else session, frozen=True)
-        resting[variety] = exchange.place_order(OrderRequest("NSE", "TCS", "BUY", 5, "LIMIT", "CNC",
-                                                             price=limit(exchange, "TCS"), tag="r" + variety,
-                                                             variety=variety))
+        resting[variety] = exchange.place_order(
+            OrderRequest(
+                "NSE", "TCS", "BUY", 5, "LIMIT", "CNC", price=limit(exchange, "TCS"), tag="r" + variety, variety=variety
+            )
+        )
     ltp = exchange.price_at("NSE", "SBIN", exchange.clock.now())
-    entry = exchange.place_order(OrderRequest("NSE", "SBIN", "BUY", 20, "MARKET", "CO", market_protection=D(-1),
-                                              trigger_price=round_to_tick(ltp * D("0.95"), D("0.05")), variety="co"))
+    entry = exchange.place_order(
+        OrderRequest(
+            "NSE",
+            "SBIN",
+            "BUY",
+            20,
+            "MARKET",
+            "CO",
+            market_protection=D(-1),
+            trigger_price=round_to_tick(ltp * D("0.95"), D("0.05")),
+            variety="co",
+        )
+    )
     report = flatten(broker, deadline=timedelta(seconds=30), run_id="var1")
     assert report.flat, report.errors
     orders = {o.order_id: o for o in exchange.orders()}
@@ -99,9 +130,13 @@ def test_varieties_and_cover_orders_are_cancelled_as_kite_requires(server, excha
 
 def test_the_emergency_deletes_active_gtts_once_and_audits_each(server, exchange, broker):
     ltp = exchange.price_at("NSE", "INFY", exchange.clock.now())
-    body = {"type": "single", "condition": {"exchange": "NSE", "tradingsymbol": "INFY", "trigger_values": [str(ltp)]},
-            "orders": [{"transaction_type": "BUY", "quantity": 1, "order_type": "LIMIT", "product": "CNC",
-                        "price": str(ltp)}]}
+    body = {
+        "type": "single",
+        "condition": {"exchange": "NSE", "tradingsymbol": "INFY", "trigger_values": [str(ltp)]},
+        "orders": [
+            {"transaction_type": "BUY", "quantity": 1, "order_type": "LIMIT", "product": "CNC", "price": str(ltp)}
+        ],
+    }
     ids = [exchange.place_gtt(body) for _ in range(3)]
     exchange.delete_gtt(ids[0])  # already gone: listed, never deleted again
     events: list[tuple[str, dict]] = []
@@ -129,21 +164,35 @@ def test_policy_diff_flags_a_profile_that_keeps_its_gtts_through_the_kill():
     assert "GTTs are no longer deleted" in dropped.why
 
 
-def test_a_stock_option_is_closed_with_a_marketable_limit_since_kite_blocks_its_market_orders(server, exchange, broker,
-                                                                                             kite):
+def test_a_stock_option_is_closed_with_a_marketable_limit_since_kite_blocks_its_market_orders(
+    server, exchange, broker, kite
+):
     from kiteconnect import exceptions as kex
 
     with pytest.raises(kex.OrderException, match="Market orders are blocked for stock options"):
-        kite.place_order(variety="regular", exchange="NFO", tradingsymbol="SBIN26DEC910CE", transaction_type="BUY",
-                         quantity=750, product="NRML", order_type="MARKET", market_protection=-1)
+        kite.place_order(
+            variety="regular",
+            exchange="NFO",
+            tradingsymbol="SBIN26DEC910CE",
+            transaction_type="BUY",
+            quantity=750,
+            product="NRML",
+            order_type="MARKET",
+            market_protection=-1,
+        )
     before = {Key("NFO", "SBIN26DEC910CE", "NRML"): 750 * 3, Key("NFO", "NIFTY26DEC26000PE", "MIS"): -65 * 2}
     for key, qty in before.items():
-        exchange.seed_position("NFO", key.symbol, key.product, qty, exchange.price_at("NFO", key.symbol, exchange.clock.now()))
+        exchange.seed_position(
+            "NFO", key.symbol, key.product, qty, exchange.price_at("NFO", key.symbol, exchange.clock.now())
+        )
     report = flatten(broker, deadline=timedelta(seconds=30), run_id="opt1")
     assert report.flat, report.errors
     ours = [o for o in exchange.orders() if parse_own_tag(o.tag, "opt1", Key(o.exchange, o.symbol, o.product))]
     kinds = {o.symbol: (o.order_type, o.side, o.status) for o in ours}
-    assert kinds == {"SBIN26DEC910CE": ("LIMIT", "SELL", "COMPLETE"), "NIFTY26DEC26000PE": ("MARKET", "BUY", "COMPLETE")}
+    assert kinds == {
+        "SBIN26DEC910CE": ("LIMIT", "SELL", "COMPLETE"),
+        "NIFTY26DEC26000PE": ("MARKET", "BUY", "COMPLETE"),
+    }
     [sbin] = [o for o in ours if o.symbol == "SBIN26DEC910CE"]
     ltp = exchange.price_at("NFO", "SBIN26DEC910CE", exchange.clock.now())
     assert sbin.price == (ltp * D("0.95") / D("0.05")).to_integral_value(rounding="ROUND_FLOOR") * D("0.05")
@@ -162,6 +211,9 @@ def test_the_nfo_dump_is_read_only_when_a_position_may_need_slicing(server, exch
     report = flatten(broker, deadline=timedelta(seconds=60), run_id="lowered")
     assert report.flat, report.errors
     assert dump_reads() == 1
-    done = sorted(o.quantity for o in exchange.orders()
-                  if parse_own_tag(o.tag, "lowered", Key("NFO", RELI, "NRML")) and o.status == "COMPLETE")
+    done = sorted(
+        o.quantity
+        for o in exchange.orders()
+        if parse_own_tag(o.tag, "lowered", Key("NFO", RELI, "NRML")) and o.status == "COMPLETE"
+    )
     assert done == [1000] * 5

@@ -18,10 +18,17 @@ FUT = "NIFTY26DECFUT"
 
 
 def place(kite, symbol, qty, side="BUY", product="NRML", **kw):
-    return kite.place_order(variety=kw.pop("variety", "regular"), exchange=kw.pop("exchange", "NFO"),
-                            tradingsymbol=symbol, transaction_type=side, quantity=qty, product=product,
-                            order_type=kw.pop("order_type", "MARKET"), market_protection=kw.pop("market_protection", -1),
-                            **kw)
+    return kite.place_order(
+        variety=kw.pop("variety", "regular"),
+        exchange=kw.pop("exchange", "NFO"),
+        tradingsymbol=symbol,
+        transaction_type=side,
+        quantity=qty,
+        product=product,
+        order_type=kw.pop("order_type", "MARKET"),
+        market_protection=kw.pop("market_protection", -1),
+        **kw,
+    )
 
 
 def test_the_nfo_dump_lists_live_futures_and_options_in_kites_format(kite):
@@ -67,8 +74,15 @@ def test_nfo_takes_nrml_and_mis_whole_lots_and_not_cnc(kite, exchange):
         place(kite, "INFY", 1, exchange="NSE")
     place(kite, FUT, 130, product="NRML")
     option_ltp = exchange.price_at("NFO", "SBIN26DEC910CE", exchange.clock.now())  # a stock option: LIMIT only
-    place(kite, "SBIN26DEC910CE", 750, side="SELL", product="MIS", order_type="LIMIT",
-          price=float(round_to_tick(option_ltp * D("0.95"), D("0.05"))))
+    place(
+        kite,
+        "SBIN26DEC910CE",
+        750,
+        side="SELL",
+        product="MIS",
+        order_type="LIMIT",
+        price=float(round_to_tick(option_ltp * D("0.95"), D("0.05"))),
+    )
     net = {(p["tradingsymbol"], p["product"]): p for p in kite.positions()["net"]}
     assert net[(FUT, "NRML")]["quantity"] == 130 and net[(FUT, "NRML")]["exchange"] == "NFO"
     assert net[("SBIN26DEC910CE", "MIS")]["quantity"] == -750
@@ -123,6 +137,14 @@ def test_the_contract_module_imports_first_or_second():
     import sys
 
     for first in ("mci.brokers.sim.fno", "mci.brokers.sim.universe"):
-        done = subprocess.run([sys.executable, "-c", f"import {first}; from mci.brokers.sim.universe import "
-                               "DEFAULT_UNIVERSE as U; print(len(U))"], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import {first}; from mci.brokers.sim.universe import DEFAULT_UNIVERSE as U; print(len(U))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0 and int(done.stdout) > 60 * 3, done.stderr

@@ -12,16 +12,21 @@ from mci.clock import Clock, parse_instant
 from mci.config import load_profile
 from testing.killswitch import ROOT, WEDNESDAY
 
-GTT = {"type": "single", "condition": {"exchange": "NSE", "tradingsymbol": "INFY", "trigger_values": ["1400"]},
-       "orders": [{"transaction_type": "BUY", "quantity": 1, "order_type": "LIMIT", "product": "CNC", "price": "1400"}]}
+GTT = {
+    "type": "single",
+    "condition": {"exchange": "NSE", "tradingsymbol": "INFY", "trigger_values": ["1400"]},
+    "orders": [{"transaction_type": "BUY", "quantity": 1, "order_type": "LIMIT", "product": "CNC", "price": "1400"}],
+}
 
 
 def paper_profile(tmp_path, *, keep_gtts: bool = False) -> str:
     (tmp_path / "profiles").mkdir(exist_ok=True)
     text = (ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8")
     if keep_gtts:
-        text = text.replace("emergency: {use: shutdown/emergency}",
-                            "emergency: {use: shutdown/emergency, override: {delete_gtts: {enabled: false}}}")
+        text = text.replace(
+            "emergency: {use: shutdown/emergency}",
+            "emergency: {use: shutdown/emergency, override: {delete_gtts: {enabled: false}}}",
+        )
     path = tmp_path / "profiles" / "paper.yaml"
     path.write_text(text, encoding="utf-8")
     return str(path)
@@ -35,9 +40,19 @@ def seed(profile: str, mci_home) -> None:
     ex.seed_position("NFO", "NIFTY26DECFUT", "NRML", 65 * 40, ex.price_at("NFO", "NIFTY26DECFUT", now))
     ex.seed_position("NFO", "BANKNIFTY26DEC59000PE", "MIS", -30 * 25, ex.price_at("NFO", "BANKNIFTY26DEC59000PE", now))
     ltp = ex.price_at("NSE", "SBIN", now)
-    broker.place_order(OrderRequest("NSE", "SBIN", "BUY", 10, "MARKET", "CO", market_protection=D(-1),
-                                    trigger_price=(ltp * D("0.95")).quantize(D("0.05")) // D("0.05") * D("0.05"),
-                                    variety="co"))
+    broker.place_order(
+        OrderRequest(
+            "NSE",
+            "SBIN",
+            "BUY",
+            10,
+            "MARKET",
+            "CO",
+            market_protection=D(-1),
+            trigger_price=(ltp * D("0.95")).quantize(D("0.05")) // D("0.05") * D("0.05"),
+            variety="co",
+        )
+    )
     for _ in range(3):
         ex.place_gtt(GTT)
     broker.close()

@@ -23,9 +23,18 @@ def test_every_variety_is_kept_and_cancelled_only_on_its_own_route(kite, exchang
     extra.update({"auction_number": "22"} if variety == "auction" else {})
     if variety == "amo":  # Kite takes AMOs outside 09:00-15:45 only: this one after the close, for the next session
         sim_clock.set(sim_clock.now().replace(hour=15, minute=50), frozen=True)
-    order_id = kite.place_order(variety=variety, exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
-                                quantity=10, product="CNC", order_type="LIMIT", price=limit_price(exchange, "INFY", "BUY"),
-                                tag="resting", **extra)
+    order_id = kite.place_order(
+        variety=variety,
+        exchange="NSE",
+        tradingsymbol="INFY",
+        transaction_type="BUY",
+        quantity=10,
+        product="CNC",
+        order_type="LIMIT",
+        price=limit_price(exchange, "INFY", "BUY"),
+        tag="resting",
+        **extra,
+    )
     [order] = kite.orders()
     assert order["order_id"] == order_id and order["variety"] == variety and order["status"] == "OPEN"
     wrong = "amo" if variety == "regular" else "regular"
@@ -38,21 +47,46 @@ def test_every_variety_is_kept_and_cancelled_only_on_its_own_route(kite, exchang
 
 def test_an_amo_in_the_session_is_refused_before_the_book(kite, exchange):
     with pytest.raises(kex.OrderException, match="AMO orders are not allowed between 09:00 and 15:45 for NSE"):
-        kite.place_order(variety="amo", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY", quantity=1,
-                         product="CNC", order_type="LIMIT", price=limit_price(exchange, "INFY", "BUY"))
+        kite.place_order(
+            variety="amo",
+            exchange="NSE",
+            tradingsymbol="INFY",
+            transaction_type="BUY",
+            quantity=1,
+            product="CNC",
+            order_type="LIMIT",
+            price=limit_price(exchange, "INFY", "BUY"),
+        )
     assert kite.orders() == []
 
 
 def test_an_unknown_variety_is_refused(kite):
     with pytest.raises(kex.InputException, match="Invalid `variety`"):
-        kite.place_order(variety="bo", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY", quantity=1,
-                         product="MIS", order_type="MARKET", market_protection=-1)
+        kite.place_order(
+            variety="bo",
+            exchange="NSE",
+            tradingsymbol="INFY",
+            transaction_type="BUY",
+            quantity=1,
+            product="MIS",
+            order_type="MARKET",
+            market_protection=-1,
+        )
 
 
 def test_a_cover_orders_stop_leg_is_exited_with_its_parent_never_cancelled_alone(kite, exchange):
     ltp = float(exchange.price_at("NSE", "SBIN", exchange.clock.now()))
-    entry = kite.place_order(variety="co", exchange="NSE", tradingsymbol="SBIN", transaction_type="BUY", quantity=20,
-                             product="CO", order_type="MARKET", trigger_price=round(ltp * 0.95, 1), market_protection=-1)
+    entry = kite.place_order(
+        variety="co",
+        exchange="NSE",
+        tradingsymbol="SBIN",
+        transaction_type="BUY",
+        quantity=20,
+        product="CO",
+        order_type="MARKET",
+        trigger_price=round(ltp * 0.95, 1),
+        market_protection=-1,
+    )
     orders = {o["order_id"]: o for o in kite.orders()}
     assert orders[entry]["status"] == "COMPLETE" and orders[entry]["variety"] == "co"
     [leg] = [o for o in orders.values() if o["parent_order_id"] == entry]
@@ -73,29 +107,80 @@ def test_gtts_are_served_in_kites_format(server, kite, exchange):
 
     server.app.set_rate_limits(RateLimits.off())  # a dozen calls in a burst: Kite's 10/s is not what this tests
     ltp = float(exchange.price_at("NSE", "INFY", exchange.clock.now()))
-    placed = kite.place_gtt(kite.GTT_TYPE_SINGLE, "INFY", "NSE", [round(ltp * 0.9, 1)], ltp,
-                            [{"transaction_type": "BUY", "quantity": 5, "order_type": "LIMIT", "product": "CNC",
-                              "price": round(ltp * 0.9, 1)}])
+    placed = kite.place_gtt(
+        kite.GTT_TYPE_SINGLE,
+        "INFY",
+        "NSE",
+        [round(ltp * 0.9, 1)],
+        ltp,
+        [
+            {
+                "transaction_type": "BUY",
+                "quantity": 5,
+                "order_type": "LIMIT",
+                "product": "CNC",
+                "price": round(ltp * 0.9, 1),
+            }
+        ],
+    )
     trigger_id = placed["trigger_id"]
-    two = kite.place_gtt(kite.GTT_TYPE_OCO, "INFY", "NSE", [round(ltp * 0.9, 1), round(ltp * 1.1, 1)], ltp,
-                         [{"transaction_type": "SELL", "quantity": 5, "order_type": "LIMIT", "product": "CNC",
-                           "price": round(ltp * 0.9, 1)},
-                          {"transaction_type": "SELL", "quantity": 5, "order_type": "LIMIT", "product": "CNC",
-                           "price": round(ltp * 1.1, 1)}])["trigger_id"]
+    two = kite.place_gtt(
+        kite.GTT_TYPE_OCO,
+        "INFY",
+        "NSE",
+        [round(ltp * 0.9, 1), round(ltp * 1.1, 1)],
+        ltp,
+        [
+            {
+                "transaction_type": "SELL",
+                "quantity": 5,
+                "order_type": "LIMIT",
+                "product": "CNC",
+                "price": round(ltp * 0.9, 1),
+            },
+            {
+                "transaction_type": "SELL",
+                "quantity": 5,
+                "order_type": "LIMIT",
+                "product": "CNC",
+                "price": round(ltp * 1.1, 1),
+            },
+        ],
+    )["trigger_id"]
     listed = {g["id"]: g for g in kite.get_gtts()}
     assert set(listed) == {trigger_id, two}
     assert listed[trigger_id]["status"] == "active" and listed[trigger_id]["type"] == "single"
     assert listed[two]["type"] == "two-leg" and len(listed[two]["orders"]) == 2
     assert listed[trigger_id]["condition"]["tradingsymbol"] == "INFY"
     assert kite.get_gtt(trigger_id)["orders"][0]["quantity"] == 5
-    kite.modify_gtt(trigger_id, kite.GTT_TYPE_SINGLE, "INFY", "NSE", [round(ltp * 0.8, 1)], ltp,
-                    [{"transaction_type": "BUY", "quantity": 7, "order_type": "LIMIT", "product": "CNC",
-                      "price": round(ltp * 0.8, 1)}])
+    kite.modify_gtt(
+        trigger_id,
+        kite.GTT_TYPE_SINGLE,
+        "INFY",
+        "NSE",
+        [round(ltp * 0.8, 1)],
+        ltp,
+        [
+            {
+                "transaction_type": "BUY",
+                "quantity": 7,
+                "order_type": "LIMIT",
+                "product": "CNC",
+                "price": round(ltp * 0.8, 1),
+            }
+        ],
+    )
     assert kite.get_gtt(trigger_id)["orders"][0]["quantity"] == 7
     assert kite.delete_gtt(trigger_id) == {"trigger_id": trigger_id}
     assert kite.get_gtt(trigger_id)["status"] == "deleted"
     with pytest.raises(kex.OrderException, match="cannot be deleted"):
         kite.delete_gtt(trigger_id)
     with pytest.raises(kex.InputException, match="trigger_values"):
-        kite._post("gtt.place", params={"type": "single", "condition": '{"exchange": "NSE", "tradingsymbol": "INFY", '
-                                         '"trigger_values": [1, 2]}', "orders": '[{"quantity": 1}]'})
+        kite._post(
+            "gtt.place",
+            params={
+                "type": "single",
+                "condition": '{"exchange": "NSE", "tradingsymbol": "INFY", "trigger_values": [1, 2]}',
+                "orders": '[{"quantity": 1}]',
+            },
+        )

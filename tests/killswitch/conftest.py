@@ -26,5 +26,3 @@ def paper_day(run_mci, mci_home):
             os.killpg(pid, 9)
         except OSError:
             pass
-
-

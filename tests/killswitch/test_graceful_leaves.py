@@ -39,11 +39,31 @@ def seed_paper(home) -> dict[str, str]:
         broker.place_order(OrderRequest("NSE", "TCS", "SELL", 2, product="MIS", tag="seedmis"))
         ltp = broker.ltp(["NSE:INFY", "NSE:SBIN"])
         trigger = round_to_tick(ltp["NSE:INFY"] * Decimal("0.95"), Decimal("0.05"))
-        stop = broker.place_order(OrderRequest("NSE", "INFY", "SELL", 10, order_type="SL", product="CNC",
-                                               price=trigger - Decimal("0.05"), trigger_price=trigger, tag="seedstop"))
-        limit = broker.place_order(OrderRequest("NSE", "SBIN", "BUY", 1, order_type="LIMIT", product="MIS",
-                                                price=round_to_tick(ltp["NSE:SBIN"] * Decimal("0.9"), Decimal("0.05")),
-                                                tag="seedlimit"))
+        stop = broker.place_order(
+            OrderRequest(
+                "NSE",
+                "INFY",
+                "SELL",
+                10,
+                order_type="SL",
+                product="CNC",
+                price=trigger - Decimal("0.05"),
+                trigger_price=trigger,
+                tag="seedstop",
+            )
+        )
+        limit = broker.place_order(
+            OrderRequest(
+                "NSE",
+                "SBIN",
+                "BUY",
+                1,
+                order_type="LIMIT",
+                product="MIS",
+                price=round_to_tick(ltp["NSE:SBIN"] * Decimal("0.9"), Decimal("0.05")),
+                tag="seedlimit",
+            )
+        )
         return {"stop": stop, "limit": limit}
     finally:
         broker.close()
@@ -122,9 +142,10 @@ def test_a_kill_between_the_last_step_and_the_run_done_leaves_both_undone(mci_ho
 def kite_graceful(tmp_path, revoke: bool) -> str:
     (tmp_path / "profiles").mkdir(exist_ok=True)
     text = (ROOT / "profiles" / "kite-sim.yaml").read_text(encoding="utf-8")
-    text += ("\nshutdown:\n  graceful:\n    use: shutdown/graceful\n    override:\n"
-             "      complete_pending: {within: 1s}\n"
-             + ("      clear_secrets: {revoke: true}\n" if revoke else ""))
+    text += (
+        "\nshutdown:\n  graceful:\n    use: shutdown/graceful\n    override:\n"
+        "      complete_pending: {within: 1s}\n" + ("      clear_secrets: {revoke: true}\n" if revoke else "")
+    )
     path = tmp_path / "profiles" / "kite-sim.yaml"
     path.write_text(text, encoding="utf-8")
     return str(path)
@@ -158,15 +179,17 @@ def test_revoke_invalidates_the_session_at_the_broker_and_the_kill_says_so(kite_
     mci = kite_day
     profile = kite_graceful(tmp_path, revoke=True)
     token = stored_token(mci_home)
-    ok = requests.get(f"{sim.url}/user/profile", headers={"X-Kite-Version": "3",
-                                                         "Authorization": f"token sim-key:{token}"}, timeout=5)
+    ok = requests.get(
+        f"{sim.url}/user/profile", headers={"X-Kite-Version": "3", "Authorization": f"token sim-key:{token}"}, timeout=5
+    )
     assert ok.status_code == 200
     assert mci("scan", "-p", profile).returncode == 0
     down = mci("shutdown", "-p", profile)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "token revoked at the broker" in down.stdout
-    refused = requests.get(f"{sim.url}/user/profile", headers={"X-Kite-Version": "3",
-                                                              "Authorization": f"token sim-key:{token}"}, timeout=5)
+    refused = requests.get(
+        f"{sim.url}/user/profile", headers={"X-Kite-Version": "3", "Authorization": f"token sim-key:{token}"}, timeout=5
+    )
     assert refused.status_code == 403 and refused.json()["error_type"] == "TokenException"
     assert not list((mci_home / "tokens").glob("*.emergency"))
     kill = mci("kill", "-p", profile, MCI_VERIFY_WITHIN="2s")

@@ -23,16 +23,22 @@ from mci.config import load_profile
 def paper(tmp_path, name: str) -> str:
     (tmp_path / "profiles").mkdir(exist_ok=True)
     path = tmp_path / "profiles" / f"{name}.yaml"
-    path.write_text((ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8").replace(
-        "\nname: paper\n", f"\nname: {name}\n", 1), encoding="utf-8")
+    path.write_text(
+        (ROOT / "profiles" / "paper.yaml")
+        .read_text(encoding="utf-8")
+        .replace("\nname: paper\n", f"\nname: {name}\n", 1),
+        encoding="utf-8",
+    )
     return str(path)
 
 
 def kite_copy(tmp_path, name: str) -> str:
     (tmp_path / "profiles").mkdir(exist_ok=True)
     path = tmp_path / "profiles" / f"{name}.yaml"
-    path.write_text(open(KITE_PROFILE, encoding="utf-8").read().replace("\nname: kite-sim\n", f"\nname: {name}\n", 1),
-                    encoding="utf-8")
+    path.write_text(
+        open(KITE_PROFILE, encoding="utf-8").read().replace("\nname: kite-sim\n", f"\nname: {name}\n", 1),
+        encoding="utf-8",
+    )
     return str(path)
 
 
@@ -52,8 +58,9 @@ def seed_paper(home, profile: str) -> None:
 def paper_book(home, profile: str) -> list:
     b = paper_broker(home, profile)
     try:
-        return [(p.symbol, p.quantity) for p in b.positions() if p.quantity] + [o.order_id for o in b.orders()
-                                                                                if o.is_open]
+        return [(p.symbol, p.quantity) for p in b.positions() if p.quantity] + [
+            o.order_id for o in b.orders() if o.is_open
+        ]
     finally:
         b.close()
 
@@ -84,8 +91,11 @@ def square_offs(url: str) -> list[tuple[str, int, str]]:
 
     sim_admin(url, "DELETE", "faults")
     orders = _past_429(lambda: kite_login(url).orders())
-    return [(o["tradingsymbol"], o["quantity"], o["tag"]) for o in orders
-            if o.get("tag") and len(o["tag"]) == 20 and o["tag"].startswith("f")]
+    return [
+        (o["tradingsymbol"], o["quantity"], o["tag"])
+        for o in orders
+        if o.get("tag") and len(o["tag"]) == 20 and o["tag"].startswith("f")
+    ]
 
 
 def lifecycle(mci, profile: str) -> str:
@@ -97,8 +107,11 @@ def test_kill_all_flattens_two_paper_profiles_and_one_kite_account(kite_day, sim
     mci = kite_day
     a, b = paper(tmp_path, "desk-a"), paper(tmp_path, "desk-b")
     desk = tmp_path / "desk.yaml"
-    desk.write_text(f"version: 1\nkind: desk\nname: trading-desk\nprofiles:\n  - profiles/desk-a.yaml\n"
-                    f"  - profiles/desk-b.yaml\n  - {KITE_PROFILE}\n", encoding="utf-8")
+    desk.write_text(
+        f"version: 1\nkind: desk\nname: trading-desk\nprofiles:\n  - profiles/desk-a.yaml\n"
+        f"  - profiles/desk-b.yaml\n  - {KITE_PROFILE}\n",
+        encoding="utf-8",
+    )
     seed_paper(mci_home, a)
     seed_paper(mci_home, b)
     seed_book(sim.url)
@@ -115,7 +128,10 @@ def test_kill_all_flattens_two_paper_profiles_and_one_kite_account(kite_day, sim
     out = json.loads(done.stdout)
     assert out["exit_code"] == 0
     assert [(p["profile"], p["exit_code"], p["verdict"]) for p in out["profiles"]] == [
-        ("desk-a", 0, "flat"), ("desk-b", 0, "flat"), ("kite-sim", 0, "flat")]
+        ("desk-a", 0, "flat"),
+        ("desk-b", 0, "flat"),
+        ("kite-sim", 0, "flat"),
+    ]
     assert len({p["account"] for p in out["profiles"]}) == 3
     assert paper_book(mci_home, a) == [] and paper_book(mci_home, b) == []
     assert sim_book(sim.url) == ([], [])
@@ -131,8 +147,10 @@ def test_kill_all_reports_the_worst_exit_code_and_never_waits_for_a_broken_profi
     mci = kite_day
     a = paper(tmp_path, "desk-a")
     broken = tmp_path / "profiles" / "broken.yaml"
-    broken.write_text("version: 1\nkind: profile\nname: broken\nbroker: {kind: paper}\nrisk: {max_daily_loss: 90%}\n",
-                      encoding="utf-8")
+    broken.write_text(
+        "version: 1\nkind: profile\nname: broken\nbroker: {kind: paper}\nrisk: {max_daily_loss: 90%}\n",
+        encoding="utf-8",
+    )
     desk = tmp_path / "desk"
     desk.mkdir()
     for p in (a, str(broken)):
@@ -147,16 +165,15 @@ def test_kill_all_reports_the_worst_exit_code_and_never_waits_for_a_broken_profi
     assert paper_book(mci_home, a) == []
 
 
-def test_two_profiles_on_one_kite_account_share_one_limiter_and_one_latch(kite_day, sim, mci_home, tmp_path,
-                                                                          rate_dir):
+def test_two_profiles_on_one_kite_account_share_one_limiter_and_one_latch(kite_day, sim, mci_home, tmp_path, rate_dir):
     mci = kite_day
     other = kite_copy(tmp_path, "kite-sim-b")
-    login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
-                         timeout=5)
+    login = requests.get(
+        f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False, timeout=5
+    )
     assert mci("token", "login", login.headers["Location"], "-p", other).returncode == 0
     desk = tmp_path / "desk.yaml"
-    desk.write_text(f"version: 1\nkind: desk\nprofiles: [{KITE_PROFILE}, profiles/kite-sim-b.yaml]\n",
-                    encoding="utf-8")
+    desk.write_text(f"version: 1\nkind: desk\nprofiles: [{KITE_PROFILE}, profiles/kite-sim-b.yaml]\n", encoding="utf-8")
 
     # One `mci kill` of one profile latches its sibling on the same account too (the desk names it).
     seed_book(sim.url)
@@ -193,8 +210,10 @@ def test_a_slow_account_does_not_delay_the_others(kite_day, sim, mci_home, tmp_p
     mci = kite_day
     a, b = paper(tmp_path, "desk-a"), paper(tmp_path, "desk-b")
     desk = tmp_path / "desk.yaml"
-    desk.write_text(f"version: 1\nkind: desk\nprofiles: [{KITE_PROFILE}, profiles/desk-a.yaml, "
-                    "profiles/desk-b.yaml]\n", encoding="utf-8")
+    desk.write_text(
+        f"version: 1\nkind: desk\nprofiles: [{KITE_PROFILE}, profiles/desk-a.yaml, profiles/desk-b.yaml]\n",
+        encoding="utf-8",
+    )
     seed_paper(mci_home, a)
     seed_paper(mci_home, b)
     seed_book(sim.url)
@@ -208,8 +227,9 @@ def test_a_slow_account_does_not_delay_the_others(kite_day, sim, mci_home, tmp_p
     assert sim_book(sim.url) == ([], []) and paper_book(mci_home, a) == [] == paper_book(mci_home, b)
 
 
-def test_an_account_still_flattening_at_the_desk_deadline_is_reported_without_a_verdict(kite_day, sim, mci_home,
-                                                                                      tmp_path):
+def test_an_account_still_flattening_at_the_desk_deadline_is_reported_without_a_verdict(
+    kite_day, sim, mci_home, tmp_path
+):
     """MCI_DESK_WITHIN=2s and a simulator answering after 1.5 s: the paper verdict is in, the Kite kill is
     reported as still running (exit 7, its pid) and left to finish on its own: it is never cut short."""
     from testing.killswitch import alive

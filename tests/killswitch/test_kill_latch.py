@@ -37,8 +37,13 @@ def head(home) -> int:
 def spawn_kill(env: dict, home) -> subprocess.Popen:
     full = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MCI_")}
     full.update({"MCI_HOME": str(home), "NO_COLOR": "1", **env})
-    return subprocess.Popen([sys.executable, "-m", "mci", "kill", "-p", KITE_PROFILE], env=full, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mci", "kill", "-p", KITE_PROFILE],
+        env=full,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_a_kill_sigkilled_anywhere_leaves_the_profile_halted(kite_day, sim, mci_home):

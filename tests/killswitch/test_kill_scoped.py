@@ -40,12 +40,21 @@ def seed(home, profile=None) -> dict[str, str]:
         ltp = b.ltp(["NSE:SBIN", "NSE:INFY"])
         below = {k: round_to_tick(v * Decimal("0.9"), Decimal("0.05")) for k, v in ltp.items()}
         return {
-            "mis_strat": b.place_order(OrderRequest("NSE", "SBIN", "BUY", 1, order_type="LIMIT", product="MIS",
-                                                    price=below["NSE:SBIN"], tag="strat2")),
-            "mis_other": b.place_order(OrderRequest("NSE", "SBIN", "BUY", 2, order_type="LIMIT", product="MIS",
-                                                    price=below["NSE:SBIN"], tag="other3")),
-            "cnc": b.place_order(OrderRequest("NSE", "INFY", "BUY", 1, order_type="LIMIT", product="CNC",
-                                              price=below["NSE:INFY"], tag="holding2")),
+            "mis_strat": b.place_order(
+                OrderRequest(
+                    "NSE", "SBIN", "BUY", 1, order_type="LIMIT", product="MIS", price=below["NSE:SBIN"], tag="strat2"
+                )
+            ),
+            "mis_other": b.place_order(
+                OrderRequest(
+                    "NSE", "SBIN", "BUY", 2, order_type="LIMIT", product="MIS", price=below["NSE:SBIN"], tag="other3"
+                )
+            ),
+            "cnc": b.place_order(
+                OrderRequest(
+                    "NSE", "INFY", "BUY", 1, order_type="LIMIT", product="CNC", price=below["NSE:INFY"], tag="holding2"
+                )
+            ),
         }
     finally:
         b.close()
@@ -54,8 +63,10 @@ def seed(home, profile=None) -> dict[str, str]:
 def book(home, profile=None) -> tuple[dict[tuple[str, str], int], set[str]]:
     b = _broker(home, profile)
     try:
-        return ({(p.symbol, p.product): p.quantity for p in b.positions() if p.quantity},
-                {o.order_id for o in b.orders() if o.is_open})
+        return (
+            {(p.symbol, p.product): p.quantity for p in b.positions() if p.quantity},
+            {o.order_id for o in b.orders() if o.is_open},
+        )
     finally:
         b.close()
 
@@ -67,8 +78,17 @@ def risk(mci, *orders: dict) -> tuple[int, list[dict]]:
 
 def entry(symbol: str, product: str, price: str, tag: str | None = None) -> dict:
     p = Decimal(price)
-    order = {"exchange": "NSE", "symbol": symbol, "side": "BUY", "quantity": 1, "product": product, "price": price,
-             "stop_loss": str(p - 5), "target": str(p + 15), "signal_time": SIGNAL}
+    order = {
+        "exchange": "NSE",
+        "symbol": symbol,
+        "side": "BUY",
+        "quantity": 1,
+        "product": product,
+        "price": price,
+        "stop_loss": str(p - 5),
+        "target": str(p + 15),
+        "signal_time": SIGNAL,
+    }
     return {**order, "tag": tag} if tag else order
 
 
@@ -83,8 +103,15 @@ def mci(run_mci):
 
         full = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
         full.update({"MCI_HOME": os.environ["MCI_HOME"], "NO_COLOR": "1", "MCI_AT": WEDNESDAY, **env})
-        return subprocess.run([sys.executable, "-m", "mci", *args], input=input, capture_output=True, text=True,
-                              env=full, cwd=ROOT, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "mci", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=full,
+            cwd=ROOT,
+            timeout=120,
+        )
 
     return run
 
@@ -100,7 +127,9 @@ def test_kill_product_mis_leaves_exactly_the_cnc_and_latches_only_mis(mci, mci_h
     out = json.loads(done.stdout)
     assert out["scope"] == {"products": ["MIS"], "symbols": [], "tag": None}
     assert sorted((x["type"], x["instrument"], x["quantity"]) for x in out["outside"]) == [
-        ("order", "NSE:INFY", 1), ("position", "NSE:INFY", 10)]
+        ("order", "NSE:INFY", 1),
+        ("position", "NSE:INFY", 10),
+    ]
     assert out["lifecycle"] == "armed"  # the profile is not halted: the engine trades the rest
     assert out["report"]["latched"] is True
     assert "left running" in out["report"]["engine"]
@@ -141,7 +170,9 @@ def test_kill_tag_closes_what_the_strategy_opened_and_nothing_else(mci, mci_home
     # SBIN MIS was 5 (strat1) + 3 (other2): the strategy's 5 are closed, the other 3 stay, as does everything else.
     assert positions == {("INFY", "CNC"): 10, ("TCS", "MIS"): -2, ("SBIN", "MIS"): 3}
     assert open_orders == {ids["mis_other"], ids["cnc"]}  # strat2 was cancelled
-    outside = {(x["type"], x["instrument"], x.get("product"), x["quantity"]) for x in json.loads(done.stdout)["outside"]}
+    outside = {
+        (x["type"], x["instrument"], x.get("product"), x["quantity"]) for x in json.loads(done.stdout)["outside"]
+    }
     assert ("position", "NSE:SBIN", "MIS", 3) in outside and ("position", "NSE:TCS", "MIS", -2) in outside
 
     # A second kill of the same scope finds nothing left to close (the first kill's square-off counts).
@@ -178,8 +209,12 @@ def test_a_sequence_declares_its_scope_and_a_kill_may_only_narrow_it(mci, mci_ho
     text = text.replace("name: emergency\n", "name: emergency-mis\nscope:\n  products: [MIS]\n", 1)
     (tmp_path / "rules" / "shutdown" / "emergency-mis.yaml").write_text(text, encoding="utf-8")
     profile = tmp_path / "profiles" / "paper.yaml"
-    profile.write_text((ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8").replace(
-        "emergency: {use: shutdown/emergency}", "emergency: {use: shutdown/emergency-mis}"), encoding="utf-8")
+    profile.write_text(
+        (ROOT / "profiles" / "paper.yaml")
+        .read_text(encoding="utf-8")
+        .replace("emergency: {use: shutdown/emergency}", "emergency: {use: shutdown/emergency-mis}"),
+        encoding="utf-8",
+    )
     assert mci("validate", str(profile)).returncode == 0
     seed(mci_home)
 

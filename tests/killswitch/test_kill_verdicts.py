@@ -29,8 +29,10 @@ def short_deadlines(tmp_path) -> str:
     """The kite-sim profile with the emergency's flatten deadlines cut to 2 s: a dead broker fails fast."""
     (tmp_path / "profiles").mkdir(exist_ok=True)
     text = (ROOT / "profiles" / "kite-sim.yaml").read_text(encoding="utf-8")
-    text += ("\nshutdown:\n  emergency:\n    use: shutdown/emergency\n    override:\n"
-             "      cancel_orders: {within: 2s}\n      square_off: {within: 2s}\n")
+    text += (
+        "\nshutdown:\n  emergency:\n    use: shutdown/emergency\n    override:\n"
+        "      cancel_orders: {within: 2s}\n      square_off: {within: 2s}\n"
+    )
     path = tmp_path / "profiles" / "kite-sim.yaml"
     path.write_text(text, encoding="utf-8")
     return str(path)
@@ -60,7 +62,9 @@ def test_not_flat_is_exit_6_with_the_list_as_read_when_shown(run_mci, mci_home, 
     (tmp_path / "rules" / "shutdown" / "cancel-only.yaml").write_text(
         "version: 1\nkind: sequence\nname: cancel-only\nsteps:\n"
         "  - {id: cancel_orders, kind: orders.cancel_all, title: Cancel every open order}\n"
-        "  - {id: halt, kind: lifecycle.halt, title: Latch}\n", encoding="utf-8")
+        "  - {id: halt, kind: lifecycle.halt, title: Latch}\n",
+        encoding="utf-8",
+    )
     (tmp_path / "profiles").mkdir()
     text = (ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8")
     text = text.replace("emergency: {use: shutdown/emergency}", "emergency: {use: shutdown/cancel-only}")

@@ -17,9 +17,14 @@ def start_sim(mci_home):
     started: list[SimProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None, timeout: float = 20) -> SimProcess:
-        proc = subprocess.Popen([sys.executable, "-m", "mci", "sim", "kite", "--port", "0", *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, cwd=ROOT,
-                                env=env if env is not None else sim_env(mci_home))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mci", "sim", "kite", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            cwd=ROOT,
+            env=env if env is not None else sim_env(mci_home),
+        )
         sim = SimProcess(proc)
         started.append(sim)
         sim.url, sim.stdout = read_banner(proc, timeout)
@@ -39,6 +44,8 @@ def sim_server(tmp_path):
     """A simulator in a thread: frozen clock at MONDAY_10AM, no rate limits (the fault tests send hundreds a second)."""
     from mci.brokers.sim.limits import RateLimits
 
-    with sim_exchange(tmp_path / "sim.db", frozen_monday(), Decimal("10000000")) as exchange, \
-            sim_thread(exchange, rate_limits=RateLimits.off()) as server:
+    with (
+        sim_exchange(tmp_path / "sim.db", frozen_monday(), Decimal("10000000")) as exchange,
+        sim_thread(exchange, rate_limits=RateLimits.off()) as server,
+    ):
         yield server

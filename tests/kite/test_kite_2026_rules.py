@@ -36,8 +36,9 @@ def kite(sim_server):
 def kite_broker(sim_server, kite, **kw) -> KiteBroker:
     clock = sim_server.app.exchange.clock
     record = TokenRecord.issued(kite.access_token, "AB1234", SIM_KEY, clock.now())
-    return KiteBroker(SIM_KEY, clock=clock, token=record, root=sim_server.url, timeout=5, api_secret=SIM_SECRET,
-                      retry=ONE_TRY, **kw)
+    return KiteBroker(
+        SIM_KEY, clock=clock, token=record, root=sim_server.url, timeout=5, api_secret=SIM_SECRET, retry=ONE_TRY, **kw
+    )
 
 
 def admin(sim_server, method: str, path: str, body: dict | None = None) -> dict:
@@ -59,14 +60,17 @@ def ltp(kite, key: str = "NSE:INFY") -> D:
 
 @pytest.mark.parametrize("order_type, extra", [("MARKET", {}), ("SL-M", {"trigger_price": "1"})])
 @pytest.mark.parametrize("protection", [None, 0, "0.0"])
-def test_market_and_slm_orders_without_protection_are_refused_with_kites_words(kite, sim_server, order_type, extra,
-                                                                               protection):
+def test_market_and_slm_orders_without_protection_are_refused_with_kites_words(
+    kite, sim_server, order_type, extra, protection
+):
     kw = dict(extra) if protection is None else {**extra, "market_protection": protection}
     with pytest.raises(kex.InputException) as err:
         kite.place_order("regular", "NSE", "INFY", "SELL", 1, "MIS", order_type, **kw)
     assert err.value.code == 400
-    assert str(err.value) == ("Market orders without market protection are not allowed via API. "
-                              "Please set market protection or use a Limit order.")
+    assert str(err.value) == (
+        "Market orders without market protection are not allowed via API. "
+        "Please set market protection or use a Limit order."
+    )
     assert sim_server.app.exchange.orders() == []  # refused: nothing recorded
 
 
@@ -80,8 +84,9 @@ def test_accepted_protection_is_echoed_in_the_book(kite, protection, shown):
 
 def test_a_modify_with_zero_protection_is_refused(kite):
     trigger = str(((ltp(kite) * D("0.9")) * 20).to_integral_value() / 20)
-    oid = kite.place_order("regular", "NSE", "INFY", "SELL", 1, "MIS", "SL-M", trigger_price=trigger,
-                           market_protection=-1)
+    oid = kite.place_order(
+        "regular", "NSE", "INFY", "SELL", 1, "MIS", "SL-M", trigger_price=trigger, market_protection=-1
+    )
     assert last(kite, oid)["status"] == "TRIGGER PENDING"
     with pytest.raises(kex.InputException) as err:
         kite.modify_order("regular", oid, market_protection=0)
@@ -97,7 +102,9 @@ def test_kite_broker_sends_the_profiles_protection_on_market_and_slm(sim_server,
     broker.close()
     broker = kite_broker(sim_server, kite, market_protection=D("4"))
     trigger = ((ltp(kite) * D("0.9")) * 20).to_integral_value() / 20
-    stop = broker.place_order(OrderRequest("NSE", "INFY", "SELL", 2, "SL-M", "MIS", trigger_price=trigger, tag="mpstop"))
+    stop = broker.place_order(
+        OrderRequest("NSE", "INFY", "SELL", 2, "SL-M", "MIS", trigger_price=trigger, tag="mpstop")
+    )
     assert last(kite, stop)["market_protection"] == 4 and last(kite, stop)["status"] == "TRIGGER PENDING"
     limit = broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "LIMIT", "MIS", price=trigger, tag="mplimit"))
     assert last(kite, limit)["market_protection"] == 0  # a LIMIT order carries none
@@ -114,12 +121,22 @@ def test_kite_broker_refuses_a_protection_kite_would_refuse(sim_server, kite):
 
 
 def test_order_writes_from_an_unregistered_ip_are_refused_and_reads_still_work(kite, sim_server):
-    resting = kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "LIMIT",
-                               price=str(((ltp(kite) * D("0.95")) * 20).to_integral_value() / 20))
+    resting = kite.place_order(
+        "regular",
+        "NSE",
+        "INFY",
+        "BUY",
+        1,
+        "MIS",
+        "LIMIT",
+        price=str(((ltp(kite) * D("0.95")) * 20).to_integral_value() / 20),
+    )
     assert admin(sim_server, "PUT", "order-ips", {"ips": "203.0.113.7"}) == {"ips": ["203.0.113.7"]}
-    for write in (lambda: kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1),
-                  lambda: kite.modify_order("regular", resting, quantity=2),
-                  lambda: kite.cancel_order("regular", resting)):
+    for write in (
+        lambda: kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1),
+        lambda: kite.modify_order("regular", resting, quantity=2),
+        lambda: kite.cancel_order("regular", resting),
+    ):
         with pytest.raises(kex.PermissionException) as err:
             write()
         assert err.value.code == 403 and "127.0.0.1" in str(err.value)
@@ -189,22 +206,37 @@ def test_rms_rejections_are_accepted_requests_whose_orders_turn_rejected(kite, s
     cases = {
         "quantity": dict(quantity=100_001, order_type="MARKET", market_protection=-1),
         "circuit": dict(quantity=1, order_type="LIMIT", price=str(upper + D("0.05"))),
-        "trigger": dict(quantity=1, order_type="SL-M", transaction_type="SELL", market_protection=-1,
-                        trigger_price=str(last_price + D(1))),
+        "trigger": dict(
+            quantity=1,
+            order_type="SL-M",
+            transaction_type="SELL",
+            market_protection=-1,
+            trigger_price=str(last_price + D(1)),
+        ),
         "margin": dict(quantity=90_000, order_type="MARKET", product="CNC", market_protection=-1),
     }
     messages = {}
     for name, kw in cases.items():
-        params = {"variety": "regular", "exchange": "NSE", "tradingsymbol": "SBIN", "transaction_type": "BUY",
-                  "product": "MIS", **kw}
+        params = {
+            "variety": "regular",
+            "exchange": "NSE",
+            "tradingsymbol": "SBIN",
+            "transaction_type": "BUY",
+            "product": "MIS",
+            **kw,
+        }
         oid = kite.place_order(**params)  # 200 with an order_id: the request was accepted
         row = last(kite, oid)
         assert row["status"] == "REJECTED" and row["exchange_order_id"] is None, name
         messages[name] = row["status_message"]
     assert messages["quantity"] == "Maximum quantity per order for Equity is 1,00,000"
-    assert messages["circuit"] == "Price exceeds circuit limits for the instrument. Place an order within the daily range."
-    assert messages["trigger"] == (f"RMS:Rule: Check trigger price vs ltp for sl-m orders; "
-                                   f"trigger price: {last_price + 1}, ltp {last_price.quantize(D('0.01'))}")
+    assert (
+        messages["circuit"] == "Price exceeds circuit limits for the instrument. Place an order within the daily range."
+    )
+    assert messages["trigger"] == (
+        f"RMS:Rule: Check trigger price vs ltp for sl-m orders; "
+        f"trigger price: {last_price + 1}, ltp {last_price.quantize(D('0.01'))}"
+    )
     assert messages["margin"].startswith("Insufficient funds. Required margin is ")
     assert kite.positions()["net"] == []
 
@@ -214,7 +246,10 @@ def test_an_intraday_blocked_stock_takes_no_new_mis_exposure_but_can_be_closed(k
     assert admin(sim_server, "POST", "mis-blocked", {"instrument": "NSE:SBIN"}) == {"instruments": ["NSE:SBIN"]}
     more = kite.place_order("regular", "NSE", "SBIN", "BUY", 1, "MIS", "MARKET", market_protection=-1)
     assert last(kite, more)["status"] == "REJECTED"
-    assert last(kite, more)["status_message"] == "MIS (intraday) orders are blocked for SBIN. Place a CNC (delivery) order instead."
+    assert (
+        last(kite, more)["status_message"]
+        == "MIS (intraday) orders are blocked for SBIN. Place a CNC (delivery) order instead."
+    )
     cnc = kite.place_order("regular", "NSE", "SBIN", "BUY", 1, "CNC", "MARKET", market_protection=-1)
     assert last(kite, cnc)["status"] == "COMPLETE"
     close = kite.place_order("regular", "NSE", "SBIN", "SELL", 10, "MIS", "MARKET", market_protection=-1)
@@ -234,19 +269,28 @@ def test_a_rejected_square_off_is_reported_with_kites_reason_and_the_numbers(sim
     # A freeze quantity above Kite's 1,00,000: the one square-off order is REJECTED by Kite's RMS.
     admin(sim_server, "POST", "positions", {"instrument": "NSE:SBIN", "quantity": 150_000})
     broker = kite_broker(sim_server, kite)
-    report = flatten(broker, deadline=timedelta(seconds=2), rate=10, run_id="toobig", freeze_quantity=200_000,
-                     clock=sim_server.app.exchange.clock)
+    report = flatten(
+        broker,
+        deadline=timedelta(seconds=2),
+        rate=10,
+        run_id="toobig",
+        freeze_quantity=200_000,
+        clock=sim_server.app.exchange.clock,
+    )
     assert not report.flat
-    assert any("SELL 150000 NSE:SBIN MIS" in e and "Maximum quantity per order for Equity is 1,00,000" in e
-               for e in report.errors), report.errors
+    assert any(
+        "SELL 150000 NSE:SBIN MIS" in e and "Maximum quantity per order for Equity is 1,00,000" in e
+        for e in report.errors
+    ), report.errors
     broker.close()
 
 
 def test_the_flatten_slices_a_close_above_kites_maximum_and_ends_flat(sim_server, kite):
     admin(sim_server, "POST", "positions", {"instrument": "NSE:SBIN", "quantity": 250_000})
     broker = kite_broker(sim_server, kite)
-    report = flatten(broker, deadline=timedelta(seconds=10), rate=10, run_id="sliced",
-                     clock=sim_server.app.exchange.clock)
+    report = flatten(
+        broker, deadline=timedelta(seconds=10), rate=10, run_id="sliced", clock=sim_server.app.exchange.clock
+    )
     assert report.flat, report.errors
     sizes = sorted(o["quantity"] for o in kite.orders())
     assert sizes == [50_000, 100_000, 100_000] and all(o["status"] == "COMPLETE" for o in kite.orders())
@@ -259,8 +303,11 @@ def test_a_refused_write_that_speaks_of_the_ip_is_an_ip_refusal_whatever_its_err
     from kiteconnect.exceptions import InputException
 
     broker = kite_broker(sim_server, kite)
-    error = broker._error(InputException("Order request from IP 198.51.100.9 is not whitelisted", code=400),
-                          "cancelling order 0", write=True)
+    error = broker._error(
+        InputException("Order request from IP 198.51.100.9 is not whitelisted", code=400),
+        "cancelling order 0",
+        write=True,
+    )
     assert error.details["refusal"] == "ip" and "IP Whitelist" in error.how
     plain = broker._error(InputException("Invalid `order_id`.", code=400), "cancelling order 0", write=True)
     assert plain.details.get("refusal") is None

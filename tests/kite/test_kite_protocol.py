@@ -65,8 +65,14 @@ def mono():
 def server(exchange, mono):
     # Time stands still for the limits (mono): order actions are limited as Kite does; quotes and the other
     # endpoints are not, or a frozen second would refuse every second read (tests/kite/test_sim_rate_limits.py).
-    with sim_thread(exchange, API_KEY, API_SECRET, redirect_url="http://127.0.0.1:9/callback", monotonic=mono,
-                    rate_limits=parse_rate_limits("quote=off,other=off")) as srv:
+    with sim_thread(
+        exchange,
+        API_KEY,
+        API_SECRET,
+        redirect_url="http://127.0.0.1:9/callback",
+        monotonic=mono,
+        rate_limits=parse_rate_limits("quote=off,other=off"),
+    ) as srv:
         yield srv
 
 
@@ -197,8 +203,20 @@ def test_limit_sl_and_slm_orders_rest_modify_and_cancel(kite):
     assert latest["modified"] is True
 
     trigger = tick(last * D("1.05"))
-    sl = kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "SL", price=str(trigger + 1), trigger_price=str(trigger))
-    slm = kite.place_order("regular", "NSE", "INFY", "SELL", 1, "MIS", "SL-M", trigger_price=str(tick(last * D("0.95"))), market_protection=-1)
+    sl = kite.place_order(
+        "regular", "NSE", "INFY", "BUY", 1, "MIS", "SL", price=str(trigger + 1), trigger_price=str(trigger)
+    )
+    slm = kite.place_order(
+        "regular",
+        "NSE",
+        "INFY",
+        "SELL",
+        1,
+        "MIS",
+        "SL-M",
+        trigger_price=str(tick(last * D("0.95"))),
+        market_protection=-1,
+    )
     statuses = {o["order_id"]: o["status"] for o in kite.orders()}
     assert statuses == {limit: "OPEN", sl: "TRIGGER PENDING", slm: "TRIGGER PENDING"}
     for oid in (limit, sl, slm):
@@ -219,7 +237,9 @@ def test_input_errors_are_400_input_exceptions(kite):
     with pytest.raises(kex.InputException):
         kite.place_order("regular", "NSE", "NOSUCH", "BUY", 1, "MIS", "MARKET", market_protection=-1)
     with pytest.raises(kex.InputException):
-        kite.place_order("bo", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1)  # no "bo" variety (kite_rules.VARIETIES)
+        kite.place_order(
+            "bo", "NSE", "INFY", "BUY", 1, "MIS", "MARKET", market_protection=-1
+        )  # no "bo" variety (kite_rules.VARIETIES)
     with pytest.raises(kex.InputException):
         kite.order_history("999")
     with pytest.raises(kex.InputException):
@@ -260,8 +280,10 @@ def test_unknown_route_is_a_json_error(server):
 
 
 def test_money_is_written_from_decimal_text():
-    assert dumps({"a": D("99725.05000000002"), "b": D("0.00"), "c": D("161"), "d": [D("-2.50")]}) == \
-        '{"a":99725.05000000002,"b":0,"c":161,"d":[-2.5]}'
+    assert (
+        dumps({"a": D("99725.05000000002"), "b": D("0.00"), "c": D("161"), "d": [D("-2.50")]})
+        == '{"a":99725.05000000002,"b":0,"c":161,"d":[-2.5]}'
+    )
 
 
 # ---------------------------------------------------------------- shapes against the real samples
@@ -308,9 +330,13 @@ def check_shape(actual, samples: list, path: str = "$") -> list[str]:
 def test_the_shape_check_catches_missing_keys_and_wrong_types():
     want = {"a": 1, "b": None, "c": [{"x": "s"}], "d": {"e": True}}
     assert check_shape({"a": 2.5, "b": "any", "c": [{"x": "t"}], "d": {"e": False}}, [want]) == []
-    assert check_shape({"a": "1", "b": None, "c": [], "d": {"e": True}}, [want]) == ["$.a: string, the sample has ['number']"]
+    assert check_shape({"a": "1", "b": None, "c": [], "d": {"e": True}}, [want]) == [
+        "$.a: string, the sample has ['number']"
+    ]
     assert check_shape({"a": 1, "b": None, "c": [{}], "d": {"e": None}}, [want]) == [
-        "$.c[0].x: missing", "$.d.e: null, the sample has ['boolean']"]
+        "$.c[0].x: missing",
+        "$.d.e: null, the sample has ['boolean']",
+    ]
 
 
 def sample(name: str):
@@ -321,7 +347,9 @@ def sample(name: str):
 def busy(server, kite):
     """An account with a filled, a resting and a modified order (so every list has rows)."""
     filled = kite.place_order("regular", "NSE", "INFY", "BUY", 2, "MIS", "MARKET", market_protection=-1)
-    resting = kite.place_order("regular", "NSE", "INFY", "BUY", 1, "CNC", "LIMIT", price=str(tick(ltp(kite) * D("0.9"))))
+    resting = kite.place_order(
+        "regular", "NSE", "INFY", "BUY", 1, "CNC", "LIMIT", price=str(tick(ltp(kite) * D("0.9")))
+    )
     return kite, filled, resting
 
 
@@ -339,9 +367,20 @@ ENDPOINTS = [
     ("ltp", "GET", "/quote/ltp", {"i": ["NSE:INFY"]}),
     ("ohlc", "GET", "/quote/ohlc", {"i": ["NSE:INFY"]}),
     ("order_modify", "PUT", "/orders/regular/{resting}", {"quantity": "2"}),
-    ("order_response", "POST", "/orders/regular", {"exchange": "NSE", "tradingsymbol": "SBIN", "transaction_type": "BUY",
-                                                   "quantity": "1", "product": "MIS", "order_type": "MARKET",
-                                                   "market_protection": "-1"}),
+    (
+        "order_response",
+        "POST",
+        "/orders/regular",
+        {
+            "exchange": "NSE",
+            "tradingsymbol": "SBIN",
+            "transaction_type": "BUY",
+            "quantity": "1",
+            "product": "MIS",
+            "order_type": "MARKET",
+            "market_protection": "-1",
+        },
+    ),
     ("order_cancel", "DELETE", "/orders/regular/{resting}", None),
 ]
 
@@ -375,9 +414,13 @@ def test_generate_session_matches_the_sample(server):
     import hashlib
 
     checksum = hashlib.sha256((API_KEY + token + API_SECRET).encode()).hexdigest()
-    r = requests.post(server.url + "/session/token", data={"api_key": API_KEY, "request_token": token, "checksum": checksum})
+    r = requests.post(
+        server.url + "/session/token", data={"api_key": API_KEY, "request_token": token, "checksum": checksum}
+    )
     assert check_shape(r.json()["data"], [sample("generate_session")["data"]]) == []
-    r = requests.delete(server.url + "/session/token", params={"api_key": API_KEY, "access_token": r.json()["data"]["access_token"]})
+    r = requests.delete(
+        server.url + "/session/token", params={"api_key": API_KEY, "access_token": r.json()["data"]["access_token"]}
+    )
     assert r.json() == sample("session_logout")
 
 
@@ -386,8 +429,16 @@ def test_generate_session_matches_the_sample(server):
 
 def broker_for_server(server, clock, token: str, **kw) -> KiteBroker:
     record = TokenRecord.issued(token, "AB1234", API_KEY, clock.now())
-    return KiteBroker(API_KEY, clock=clock, token=record, root=server.url, timeout=5, api_secret=API_SECRET,
-                      retry=kw.pop("retry", FAST), **kw)
+    return KiteBroker(
+        API_KEY,
+        clock=clock,
+        token=record,
+        root=server.url,
+        timeout=5,
+        api_secret=API_SECRET,
+        retry=kw.pop("retry", FAST),
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -520,7 +571,9 @@ def test_429_is_retried_then_unavailable(broker, mono, exchange):
 
 def test_modify_and_cancel_through_the_broker(broker, exchange):
     price = exchange.ltp(["NSE:INFY"])["NSE:INFY"]
-    oid = broker.place_order(OrderRequest("NSE", "INFY", "BUY", 1, "LIMIT", "CNC", price=(price * D("0.9") * 20).to_integral_value() / 20))
+    oid = broker.place_order(
+        OrderRequest("NSE", "INFY", "BUY", 1, "LIMIT", "CNC", price=(price * D("0.9") * 20).to_integral_value() / 20)
+    )
     broker.modify_order(oid, quantity=3)
     assert exchange.order(oid).quantity == 3
     broker.cancel_order(oid)
@@ -534,8 +587,9 @@ def test_server_down_is_unavailable(clock, exchange):
     srv = serve("127.0.0.1", 0, exchange, api_key=API_KEY, api_secret=API_SECRET)
     url = srv.url
     srv.shutdown()
-    b = KiteBroker(API_KEY, clock=clock, token=TokenRecord.issued("x", None, API_KEY, clock.now()), root=url,
-                   timeout=1, retry=FAST)
+    b = KiteBroker(
+        API_KEY, clock=clock, token=TokenRecord.issued("x", None, API_KEY, clock.now()), root=url, timeout=1, retry=FAST
+    )
     with pytest.raises(UnavailableError):
         b.funds()
 
@@ -543,9 +597,15 @@ def test_server_down_is_unavailable(clock, exchange):
 def test_from_profile_reads_mci_access_token(server, clock, kite, tmp_path, monkeypatch):
     monkeypatch.setenv("MCI_ACCESS_TOKEN", kite.access_token)
     risk = RiskLimits(D("0.02"), D("0.06"), D("0.15"), D("0.05"), 5, D("2"), D("0.1"))
-    profile = Profile(name="kite-sim", path=tmp_path / "kite-sim.yaml",
-                      broker=BrokerConfig(kind="kite", api_key=API_KEY, api_secret=API_SECRET, root=server.url),
-                      market=MarketConfig(), risk=risk, breakers={}, scan=ScanConfig(Checklist("empty", "", ())))
+    profile = Profile(
+        name="kite-sim",
+        path=tmp_path / "kite-sim.yaml",
+        broker=BrokerConfig(kind="kite", api_key=API_KEY, api_secret=API_SECRET, root=server.url),
+        market=MarketConfig(),
+        risk=risk,
+        breakers={},
+        scan=ScanConfig(Checklist("empty", "", ())),
+    )
     from mci.brokers.factory import broker_for
 
     b = broker_for(profile, tmp_path, clock)

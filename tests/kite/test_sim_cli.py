@@ -117,8 +117,10 @@ def test_the_account_persists_in_db_across_restarts(start_sim, tmp_path):
 
 
 def test_mci_help_does_not_import_the_simulator():
-    code = ("import sys, mci.app; heavy = [m for m in sys.modules if m.startswith(('werkzeug', 'kiteconnect', "
-            "'mci.brokers.sim', 'mci.commands.sim'))]; print(heavy)")
+    code = (
+        "import sys, mci.app; heavy = [m for m in sys.modules if m.startswith(('werkzeug', 'kiteconnect', "
+        "'mci.brokers.sim', 'mci.commands.sim'))]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.strip() in ("['mci.commands.sim_cli']", "[]"), out.stdout + out.stderr
 
@@ -233,8 +235,10 @@ def test_an_unreachable_simulator_is_exit_3(run_mci):
 
 def test_admin_endpoints_json_in_and_out(sim):
     url = sim.url
-    assert data(url, "POST", "price", json={"instrument": "NSE:ITC", "price": "400.05"}) == \
-        (200, {"status": "success", "data": {"instrument": "NSE:ITC", "last_price": "400.05"}})
+    assert data(url, "POST", "price", json={"instrument": "NSE:ITC", "price": "400.05"}) == (
+        200,
+        {"status": "success", "data": {"instrument": "NSE:ITC", "last_price": "400.05"}},
+    )
     status, body = data(url, "POST", "price", json={"instrument": "NSE:ITC", "price": 1, "move": "+1%"})
     assert status == 400 and body["error"]["what"] == "say one of price, move or clear"
     status, body = data(url, "PUT", "faults", json={"spec": 7})

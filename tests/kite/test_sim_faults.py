@@ -55,8 +55,16 @@ def statuses(kite, n: int) -> list:
 
 def test_a_full_spec_parses_and_prints_canonically():
     spec = parse_faults(" seed=7, lost=50%, reset=0.05,burst=5 ,429=0.1,5xx=0.3,jitter=20ms,latency=0.05s")
-    assert spec == FaultSpec(latency=timedelta(milliseconds=50), jitter=timedelta(milliseconds=20), server_error=0.3,
-                             too_many=0.1, burst=5, reset=0.05, lost=0.5, seed=7)
+    assert spec == FaultSpec(
+        latency=timedelta(milliseconds=50),
+        jitter=timedelta(milliseconds=20),
+        server_error=0.3,
+        too_many=0.1,
+        burst=5,
+        reset=0.05,
+        lost=0.5,
+        seed=7,
+    )
     assert str(spec) == "latency=50ms,jitter=20ms,5xx=0.3,429=0.1,burst=5,reset=0.05,lost=0.5,seed=7"
     assert parse_faults(str(spec)) == spec
     assert spec.as_dict()["latency_ms"] == 50 and spec.as_dict()["spec"] == str(spec)
@@ -67,19 +75,22 @@ def test_none_is_no_faults(text):
     assert parse_faults(text) == FaultSpec() and not FaultSpec().active and str(FaultSpec()) == "none"
 
 
-@pytest.mark.parametrize("text, why", [
-    ("5xx=1.5", "outside 0..1"),
-    ("5xx=abc", "not a rate"),
-    ("latency=50", "not a duration"),
-    ("latency=2m", "longer than 60s"),
-    ("latency=40s,jitter=30s", "latency + jitter"),
-    ("burst=0", "outside 1..10000"),
-    ("seed=x", "not a whole number"),
-    ("timeout=5", "unknown key 'timeout'"),
-    ("5xx=0.1,5xx=0.2", "given twice"),
-    ("5xx", "not key=value"),
-    ("5xx=0.1,,", "not key=value"),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("5xx=1.5", "outside 0..1"),
+        ("5xx=abc", "not a rate"),
+        ("latency=50", "not a duration"),
+        ("latency=2m", "longer than 60s"),
+        ("latency=40s,jitter=30s", "latency + jitter"),
+        ("burst=0", "outside 1..10000"),
+        ("seed=x", "not a whole number"),
+        ("timeout=5", "unknown key 'timeout'"),
+        ("5xx=0.1,5xx=0.2", "given twice"),
+        ("5xx", "not key=value"),
+        ("5xx=0.1,,", "not key=value"),
+    ],
+)
 def test_a_bad_spec_is_a_usage_error_with_what_why_how(text, why):
     with pytest.raises(UsageError) as info:
         parse_faults(text)
@@ -97,8 +108,9 @@ def fates(spec: str, n: int, placement: bool = False) -> list:
 
 
 def test_the_injector_is_reproducible_for_a_seed_and_differs_across_seeds():
-    assert fates("5xx=0.3,429=0.1,burst=3,reset=0.1,lost=0.5,jitter=10ms,seed=11", 500, True) == \
-        fates("5xx=0.3,429=0.1,burst=3,reset=0.1,lost=0.5,jitter=10ms,seed=11", 500, True)
+    assert fates("5xx=0.3,429=0.1,burst=3,reset=0.1,lost=0.5,jitter=10ms,seed=11", 500, True) == fates(
+        "5xx=0.3,429=0.1,burst=3,reset=0.1,lost=0.5,jitter=10ms,seed=11", 500, True
+    )
     assert fates("5xx=0.3,seed=11", 200) != fates("5xx=0.3,seed=12", 200)
 
 
@@ -125,8 +137,7 @@ def test_rates_are_honoured_approximately():
 
 def seed_starting_with(spec: str, kinds: list) -> int:
     """A seed whose first requests meet exactly these fault kinds (the sequence is a function of the seed)."""
-    return next(seed for seed in range(10_000)
-                if [f.kind for f in fates(f"{spec},seed={seed}", len(kinds))] == kinds)
+    return next(seed for seed in range(10_000) if [f.kind for f in fates(f"{spec},seed={seed}", len(kinds))] == kinds)
 
 
 def test_429_comes_in_bursts_of_the_declared_length():
@@ -192,8 +203,15 @@ def test_429_bursts_are_network_exceptions_that_kite_broker_retries(sim_server, 
         kite.profile()
     assert info.value.code == 429 and "Too many requests" in str(info.value)
 
-    broker = KiteBroker(SIM_KEY, clock=sim_server.app.exchange.clock, token=token_for(kite, sim_server),
-                        root=sim_server.url, timeout=5, api_secret=SIM_SECRET, retry=FAST)
+    broker = KiteBroker(
+        SIM_KEY,
+        clock=sim_server.app.exchange.clock,
+        token=token_for(kite, sim_server),
+        root=sim_server.url,
+        timeout=5,
+        api_secret=SIM_SECRET,
+        retry=FAST,
+    )
     try:
         # A burst shorter than the attempts: the order goes through once (a 429 is a clean refusal, nothing placed).
         seed = seed_starting_with("429=0.2,burst=2", ["429", "429", None, None])
@@ -258,13 +276,22 @@ def test_admin_paths_are_never_faulted(sim_server):
 
 def test_200_orders_with_half_their_answers_lost_make_exactly_200_orders(sim_server):
     kite = kite_login(sim_server.url)
-    broker = KiteBroker(SIM_KEY, clock=sim_server.app.exchange.clock, token=token_for(kite, sim_server),
-                        root=sim_server.url, timeout=5, api_secret=SIM_SECRET, retry=FAST)
+    broker = KiteBroker(
+        SIM_KEY,
+        clock=sim_server.app.exchange.clock,
+        token=token_for(kite, sim_server),
+        root=sim_server.url,
+        timeout=5,
+        api_secret=SIM_SECRET,
+        retry=FAST,
+    )
     requests.post(sim_server.url + "/_sim/counters/reset", timeout=5)
     set_faults(sim_server, "lost=0.5,seed=7")
     try:
-        ids = [broker.place_order(OrderRequest("NSE", "INFY", "BUY" if i % 2 else "SELL", 1, "MARKET", "MIS"))
-               for i in range(200)]
+        ids = [
+            broker.place_order(OrderRequest("NSE", "INFY", "BUY" if i % 2 else "SELL", 1, "MARKET", "MIS"))
+            for i in range(200)
+        ]
     finally:
         broker.close()
     seen = counters(sim_server)

@@ -62,7 +62,9 @@ def kite(server, mono):
 
 
 def resting(kite) -> str:
-    return kite.place_order("regular", "NSE", "INFY", "BUY", 1, "MIS", "LIMIT", price=1300)  # below the market, inside the ±20% circuit band
+    return kite.place_order(
+        "regular", "NSE", "INFY", "BUY", 1, "MIS", "LIMIT", price=1300
+    )  # below the market, inside the ±20% circuit band
 
 
 def raw(server, kite, method: str, path: str, **kw) -> requests.Response:
@@ -79,8 +81,11 @@ def test_the_eleventh_order_action_in_a_second_is_refused_with_kites_body(server
     kite.modify_order("regular", a, price=1302)  # 10: place, modify and cancel count together
     r = raw(server, kite, "DELETE", f"/orders/regular/{a}")
     assert r.status_code == 429 and r.json() == KITE_429
-    for action in (lambda: resting(kite), lambda: kite.modify_order("regular", a, price=1303),
-                   lambda: kite.cancel_order("regular", a)):
+    for action in (
+        lambda: resting(kite),
+        lambda: kite.modify_order("regular", a, price=1303),
+        lambda: kite.cancel_order("regular", a),
+    ):
         with pytest.raises(kex.NetworkException) as info:
             action()
         assert info.value.code == 429 and str(info.value) == "Too many requests"

@@ -30,8 +30,9 @@ def test_scan_passes_survives_5xx_and_fails_unavailable_with_the_breaker_open(st
         return done
 
     # Morning login through the simulator's real flow: the redirect URL is what a browser would land on.
-    login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
-                         timeout=5)
+    login = requests.get(
+        f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False, timeout=5
+    )
     assert mci("token", "login", login.headers["Location"], "-p", PROFILE).returncode == 0, outputs[-1]
 
     scan = mci("scan", "-p", PROFILE, "-o", "json")
@@ -76,8 +77,9 @@ def test_order_path_fails_from_an_unregistered_ip_naming_it_and_passes_once_regi
     sim = start_sim("--at", AT, "--order-ips", "203.0.113.7")
     assert "order writes (place/modify/cancel) allowed from: 203.0.113.7" in sim.stdout
     env = {"KITE_API_KEY": SIM_KEY, "KITE_API_SECRET": SIM_SECRET, "MCI_SIM_URL": sim.url, "MCI_AT": AT}
-    login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
-                         timeout=5)
+    login = requests.get(
+        f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False, timeout=5
+    )
     assert run_mci("token", "login", login.headers["Location"], "-p", PROFILE, env=env).returncode == 0
 
     scan = run_mci("scan", "-p", PROFILE, "-o", "json", env=env)
@@ -99,7 +101,11 @@ def test_order_path_fails_from_an_unregistered_ip_naming_it_and_passes_once_regi
     text = (ROOT / "profiles" / "kite-sim.yaml").read_text(encoding="utf-8")
     for ips, status in (("[203.0.113.7]", "warned"), ("[127.0.0.1]", "passed")):
         profile = tmp_path / f"kite-ips-{status}.yaml"
-        profile.write_text(text.replace("  market_protection: -1\n", f"  market_protection: -1\n  static_ips: {ips}\n")
-                           .replace("../schemas/", str(ROOT / "schemas") + "/"), encoding="utf-8")
+        profile.write_text(
+            text.replace("  market_protection: -1\n", f"  market_protection: -1\n  static_ips: {ips}\n").replace(
+                "../schemas/", str(ROOT / "schemas") + "/"
+            ),
+            encoding="utf-8",
+        )
         scan = run_mci("scan", "-p", str(profile), "-o", "json", env=env)
         assert checks(scan)["order_path"]["status"] == status, scan.stdout + scan.stderr

@@ -25,9 +25,14 @@ class Ticker:
 
     def __init__(self, url: str, access_token: str, mode: str, tokens: list[int], api_key: str = SIM_KEY):
         root = url.replace("http://", "ws://", 1)
-        self.proc = subprocess.Popen([sys.executable, CLIENT, root, api_key, access_token, mode,
-                                      ",".join(map(str, tokens))], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, CLIENT, root, api_key, access_token, mode, ",".join(map(str, tokens))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         self.lines: "queue.Queue[dict[str, Any]]" = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -48,8 +53,9 @@ class Ticker:
                 return event
         return None
 
-    def tick_of(self, token: int, match: Callable[[dict[str, Any]], bool] = lambda t: True,
-                timeout: float = 15, since: int = 0) -> dict[str, Any] | None:
+    def tick_of(
+        self, token: int, match: Callable[[dict[str, Any]], bool] = lambda t: True, timeout: float = 15, since: int = 0
+    ) -> dict[str, Any] | None:
         """The first tick of `token` matching, among the events seen from index `since` on, or the next ones."""
         found: list[dict[str, Any]] = []
 
@@ -113,8 +119,12 @@ def test_the_three_modes_carry_the_exchange_prices_and_a_move_is_a_tick(session,
     prices = ex.quote(["NSE:INFY", "NSE:TCS", "NSE:RELIANCE"])
     assert quote["mode"] == "quote" and D(repr(quote["last_price"])) == prices["NSE:INFY"].last_price
     q = prices["NSE:INFY"]
-    assert {k: D(repr(v)) for k, v in quote["ohlc"].items()} == {"open": q.open, "high": q.high, "low": q.low,
-                                                                  "close": q.close}
+    assert {k: D(repr(v)) for k, v in quote["ohlc"].items()} == {
+        "open": q.open,
+        "high": q.high,
+        "low": q.low,
+        "close": q.close,
+    }
     full = t.tick_of(tcs, lambda x: x["mode"] == "full")
     assert full is not None, t.seen
     assert D(repr(full["last_price"])) == prices["NSE:TCS"].last_price
@@ -150,8 +160,17 @@ def test_order_updates_follow_the_book(session, tickers):
     time.sleep(0.3)  # the publisher's first look at the book: what is already there is no update
     ltp = server.app.exchange.ltp(["NSE:ITC"])["NSE:ITC"]
     price = (ltp * D("0.97") / D("0.05")).quantize(D(1)) * D("0.05")
-    order_id = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="ITC", transaction_type="BUY",
-                                quantity=1, order_type="LIMIT", product="MIS", price=float(price), tag="tickertest")
+    order_id = kite.place_order(
+        variety="regular",
+        exchange="NSE",
+        tradingsymbol="ITC",
+        transaction_type="BUY",
+        quantity=1,
+        order_type="LIMIT",
+        product="MIS",
+        price=float(price),
+        tag="tickertest",
+    )
     update = t.until(lambda e: e["event"] == "order" and e["data"]["order_id"] == order_id)
     assert update is not None, t.seen
     data = update["data"]
@@ -166,8 +185,11 @@ def test_order_updates_follow_the_book(session, tickers):
 def test_a_wrong_api_key_or_access_token_is_refused_at_the_handshake(session, tickers, wrong):
     server, access = session
     token = token_of(server.app.exchange, "INFY")
-    t = (tickers(server.url, "not-a-token", "ltp", [token]) if wrong == "token"
-         else tickers(server.url, access, "ltp", [token], api_key="other-key"))
+    t = (
+        tickers(server.url, "not-a-token", "ltp", [token])
+        if wrong == "token"
+        else tickers(server.url, access, "ltp", [token], api_key="other-key")
+    )
     event = t.until(lambda e: e["event"] in ("connect", "reconnect", "error"), timeout=15)
     assert event is not None and event["event"] != "connect", t.seen
     assert not [e for e in t.seen if e["event"] in ("connect", "ticks")]
@@ -213,7 +235,10 @@ def test_dropped_and_delayed_ticks(session, tickers):
     moved = time.monotonic()
     assert t.tick_of(infy, lambda x: D(repr(x["last_price"])) == late, timeout=10) is not None, t.seen
     assert time.monotonic() - moved >= 0.7
-    assert str(parse_faults("stream_drop=1,stream_delay=700ms,stream=cut")) == "stream=cut,stream_drop=1,stream_delay=700ms"
+    assert (
+        str(parse_faults("stream_drop=1,stream_delay=700ms,stream=cut"))
+        == "stream=cut,stream_drop=1,stream_delay=700ms"
+    )
 
 
 def test_a_fourth_connection_of_one_api_key_is_refused(session, tickers):

@@ -29,8 +29,7 @@ def say(**event: Any) -> None:
 def main() -> int:
     root, api_key, access_token, mode, tokens = sys.argv[1:6]
     subscribed = [int(t) for t in tokens.split(",") if t]
-    kws = KiteTicker(api_key, access_token, root=root, reconnect_max_delay=5, reconnect_max_tries=5,
-                     connect_timeout=5)
+    kws = KiteTicker(api_key, access_token, root=root, reconnect_max_delay=5, reconnect_max_tries=5, connect_timeout=5)
 
     def on_connect(ws: KiteTicker, response: Any) -> None:
         say(event="connect")

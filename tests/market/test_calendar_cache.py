@@ -59,7 +59,9 @@ def test_an_edited_calendar_misses(calendars, tmp_path, parses):
     path = calendars / "nse.yaml"
     text = path.read_text(encoding="utf-8")
     christmas = "  - {date: 2026-12-25, name: Christmas}\n"
-    path.write_text(text.replace(christmas, christmas + "  - {date: 2026-12-24, name: Test holiday}\n"), encoding="utf-8")
+    path.write_text(
+        text.replace(christmas, christmas + "  - {date: 2026-12-24, name: Test holiday}\n"), encoding="utf-8"
+    )
     edited = load(cache_dir)
     assert len(parses) == 2 and edited.holiday_name(date(2026, 12, 24)) == "Test holiday"
 
@@ -87,8 +89,14 @@ def test_a_damaged_entry_is_ignored(calendars, tmp_path, parses, damage):
 
 
 def test_a_warm_scan_path_reads_no_yaml(tmp_path):
-    code = ("import sys; from pathlib import Path; from mci.market.calendar import load_calendar; "
-            "c = load_calendar('nse', Path(sys.argv[1])); print(c.name, 'yaml' in sys.modules)")
-    outs = [subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
-                           timeout=60) for _ in range(2)]
+    code = (
+        "import sys; from pathlib import Path; from mci.market.calendar import load_calendar; "
+        "c = load_calendar('nse', Path(sys.argv[1])); print(c.name, 'yaml' in sys.modules)"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=60
+        )
+        for _ in range(2)
+    ]
     assert [o.stdout.split() for o in outs] == [["nse", "True"], ["nse", "False"]], outs[1].stderr

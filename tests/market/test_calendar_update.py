@@ -30,9 +30,22 @@ def _shipped() -> cal.ExchangeCalendar:
 
 
 def _listing(entries: dict[str, list[tuple[str, str]]]) -> bytes:
-    return json.dumps({seg: [{"Sr_no": i, "tradingDate": d, "weekDay": "", "description": n,
-                              "morning_session": "", "evening_session": ""} for i, (d, n) in enumerate(rows, 1)]
-                       for seg, rows in entries.items()}).encode()
+    return json.dumps(
+        {
+            seg: [
+                {
+                    "Sr_no": i,
+                    "tradingDate": d,
+                    "weekDay": "",
+                    "description": n,
+                    "morning_session": "",
+                    "evening_session": "",
+                }
+                for i, (d, n) in enumerate(rows, 1)
+            ]
+            for seg, rows in entries.items()
+        }
+    ).encode()
 
 
 class _Server:
@@ -90,12 +103,15 @@ def test_the_fixture_parses_per_segment():
     assert listing.origin == str(FIXTURE) and listing.read_at == NOW
 
 
-@pytest.mark.parametrize("body, words", [
-    (b"<html>Access Denied</html>", "not JSON"),
-    (b"[1, 2]", "segment lists"),
-    (json.dumps({"CM": [{"tradingDate": "2027-01-26"}]}).encode(), "not like 26-Jan-2027"),
-    (json.dumps({"XX": []}).encode(), "none of the segments"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b"<html>Access Denied</html>", "not JSON"),
+        (b"[1, 2]", "segment lists"),
+        (json.dumps({"CM": [{"tradingDate": "2027-01-26"}]}).encode(), "not like 26-Jan-2027"),
+        (json.dumps({"XX": []}).encode(), "none of the segments"),
+    ],
+)
 def test_anything_else_is_what_why_how(tmp_path, body, words):
     saved = tmp_path / "saved.json"
     saved.write_bytes(body)
@@ -141,17 +157,31 @@ def test_a_new_year_extends_coverage_and_leaves_weekend_days_out():
     plan = calendar_update.plan(_shipped(), nse_holidays.read_file(FIXTURE, now=NOW))
     assert plan.years == (2027,) and plan.extends and plan.covers_until == date(2027, 12, 31)
     assert [(c.kind, c.day) for c in plan.changes] == [
-        ("added", date(2027, 1, 26)), ("added", date(2027, 3, 10)), ("added", date(2027, 9, 7)), ("added", date(2027, 12, 24))]
+        ("added", date(2027, 1, 26)),
+        ("added", date(2027, 3, 10)),
+        ("added", date(2027, 9, 7)),
+        ("added", date(2027, 12, 24)),
+    ]
     assert [d for d, _ in plan.skipped] == [date(2027, 5, 1), date(2027, 8, 15), date(2027, 10, 2), date(2027, 12, 25)]
     assert "2027" in plan.text and "read 2026-12-04T10:00:00+00:00" in plan.text
     assert str(FIXTURE) in plan.text  # the source says where and when
 
 
 def test_the_diff_names_added_removed_and_renamed_days():
-    body = _listing({"CM": [("26-Jan-2026", "Republic Day"), ("03-Mar-2026", "Holi (Dhuleti)"),
-                            ("27-Mar-2026", "Test: moved Ram Navami")],
-                     "FO": [("26-Jan-2026", "Republic Day"), ("03-Mar-2026", "Holi (Dhuleti)"),
-                            ("27-Mar-2026", "Test: moved Ram Navami")]})
+    body = _listing(
+        {
+            "CM": [
+                ("26-Jan-2026", "Republic Day"),
+                ("03-Mar-2026", "Holi (Dhuleti)"),
+                ("27-Mar-2026", "Test: moved Ram Navami"),
+            ],
+            "FO": [
+                ("26-Jan-2026", "Republic Day"),
+                ("03-Mar-2026", "Holi (Dhuleti)"),
+                ("27-Mar-2026", "Test: moved Ram Navami"),
+            ],
+        }
+    )
     listing = nse_holidays.parse(body, "saved.json", now=NOW)
     plan = calendar_update.plan(_shipped(), listing)
     kinds = {(c.kind, c.day) for c in plan.changes}
@@ -267,8 +297,12 @@ def test_a_refused_fetch_is_exit_3_with_what_why_how(run_mci, tmp_path):
 
 
 def test_doctor_warns_30_days_ahead_and_names_the_command(run_mci):
-    for at, level in (("2026-11-30T10:00", "ok"), ("2026-12-01T10:00", "warn"), ("2026-12-04T10:00", "warn"),
-                      ("2027-01-01T10:00", "fail")):
+    for at, level in (
+        ("2026-11-30T10:00", "ok"),
+        ("2026-12-01T10:00", "warn"),
+        ("2026-12-04T10:00", "warn"),
+        ("2027-01-01T10:00", "fail"),
+    ):
         proc = run_mci("doctor", "--at", at, "-o", "json")
         found = {f["check"]: f for f in json.loads(proc.stdout)["findings"]}["calendar"]
         assert found["level"] == level, (at, found)
@@ -281,8 +315,9 @@ def test_doctor_says_when_a_local_copy_covers_less_than_the_shipped_calendar(run
 
     text = (rules_dir() / "calendars" / "nse.yaml").read_text(encoding="utf-8")
     text = text.replace("until: 2026-12-31", "until: 2026-07-31")
-    text = "".join(line for line in text.splitlines(keepends=True)
-                   if not re.search(r"date: 2026-(0[89]|1[0-2])-", line))
+    text = "".join(
+        line for line in text.splitlines(keepends=True) if not re.search(r"date: 2026-(0[89]|1[0-2])-", line)
+    )
     (mci_home / "calendars").mkdir()
     (mci_home / "calendars" / "nse.yaml").write_text(text, encoding="utf-8")
     proc = run_mci("doctor", "--at", "2026-05-04T10:00", "-o", "json")

@@ -21,9 +21,9 @@ IST = ZoneInfo("Asia/Kolkata")
 ROOT = Path(__file__).resolve().parents[2]
 MCX_CSV = ROOT / "tests" / "fixtures" / "mcx_holidays_2027.fixture.csv"
 NSE_JSON = ROOT / "tests" / "fixtures" / "nse_holiday_master_2027.fixture.json"
-SUMMER = "2026-07-15"   # a Wednesday while New York keeps daylight saving time: MCX closes 23:30
-WINTER = "2026-12-09"   # a Wednesday on US standard time: MCX closes 23:55
-HOLI = "2026-03-03"     # MCX: morning closed, evening open
+SUMMER = "2026-07-15"  # a Wednesday while New York keeps daylight saving time: MCX closes 23:30
+WINTER = "2026-12-09"  # a Wednesday on US standard time: MCX closes 23:55
+HOLI = "2026-03-03"  # MCX: morning closed, evening open
 REPUBLIC = "2026-01-26"  # MCX: both sessions closed
 
 
@@ -78,14 +78,18 @@ def test_a_profile_s_exchanges_choose_its_calendars(tmp_path):
     paper = load_profile(None)
     mixed = replace(paper, risk=replace(paper.risk, allowed_exchanges=("NSE", "NFO", "MCX", "CDS")))
     assert [(segments, c.name) for segments, c in calendars_for(mixed, tmp_path)] == [
-        (("CM", "FO"), "nse"), (("MCX",), "mcx"), (("CD",), "nse-cd")]
+        (("CM", "FO"), "nse"),
+        (("MCX",), "mcx"),
+        (("CD",), "nse-cd"),
+    ]
     assert [c.name for _, c in calendars_for(paper, tmp_path)] == ["nse"]
 
 
 def test_the_mcx_square_off_is_25_minutes_before_each_day_s_close(tmp_path, mcx):
     paper = load_profile(None)
-    profile = replace(paper, risk=replace(paper.risk, allowed_exchanges=("MCX",)),
-                      watch=replace(paper.watch, square_off=None))
+    profile = replace(
+        paper, risk=replace(paper.risk, allowed_exchanges=("MCX",)), watch=replace(paper.watch, square_off=None)
+    )
     assert cutoff_on(profile, mcx, "MCX", date(2026, 7, 15)).broker_at == ist(2026, 7, 15, 23, 5)
     assert cutoff_on(profile, mcx, "MCX", date(2026, 12, 9)).broker_at == ist(2026, 12, 9, 23, 30)
     assert cutoff_on(profile, mcx, "MCX", date(2026, 1, 1)).broker_at == ist(2026, 1, 1, 16, 35)  # no evening
@@ -98,14 +102,17 @@ def test_the_mcx_square_off_is_25_minutes_before_each_day_s_close(tmp_path, mcx)
 # ---------------------------------------------------------------- end to end
 
 
-@pytest.mark.parametrize("at, code, status", [
-    (f"{SUMMER}T21:00", 0, "passed"),     # the evening session of a normal day
-    (f"{REPUBLIC}T21:00", 1, "failed"),   # MCX closed for both sessions
-    (f"{HOLI}T10:30", 1, "failed"),       # the morning is closed ...
-    (f"{HOLI}T21:00", 0, "passed"),       # ... the evening trades
-    (f"{SUMMER}T23:40", 1, "failed"),     # after the 23:30 summer close
-    (f"{WINTER}T23:20", 1, "failed"),     # open, but after the profile's 23:00 entry cut-off
-])
+@pytest.mark.parametrize(
+    "at, code, status",
+    [
+        (f"{SUMMER}T21:00", 0, "passed"),  # the evening session of a normal day
+        (f"{REPUBLIC}T21:00", 1, "failed"),  # MCX closed for both sessions
+        (f"{HOLI}T10:30", 1, "failed"),  # the morning is closed ...
+        (f"{HOLI}T21:00", 0, "passed"),  # ... the evening trades
+        (f"{SUMMER}T23:40", 1, "failed"),  # after the 23:30 summer close
+        (f"{WINTER}T23:20", 1, "failed"),  # open, but after the profile's 23:00 entry cut-off
+    ],
+)
 def test_the_scan_of_an_mcx_profile_follows_mcx(run_mci, tmp_path, at, code, status):
     proc = run_mci("scan", "-p", str(_profile(tmp_path, "MCX")), "--at", at, "-o", "json")
     assert proc.returncode == code, proc.stdout + proc.stderr
@@ -124,8 +131,9 @@ def test_the_evening_close_moves_with_us_dst_in_the_scan(run_mci, tmp_path):
 
 
 def test_a_profile_of_nse_and_mcx_warns_when_one_is_closed(run_mci, tmp_path):
-    proc = run_mci("scan", "-p", str(_profile(tmp_path, "NSE, MCX", square_off=None)), "--at", f"{SUMMER}T21:00",
-                   "-o", "json")
+    proc = run_mci(
+        "scan", "-p", str(_profile(tmp_path, "NSE, MCX", square_off=None)), "--at", f"{SUMMER}T21:00", "-o", "json"
+    )
     assert proc.returncode == 0, proc.stdout
     hours = _checks(proc)["market_hours"]
     assert hours["status"] == "warned" and hours["error"]["what"].startswith("CM: market closed")
@@ -141,13 +149,33 @@ def test_ignite_follows_the_mcx_session(run_mci, tmp_path):
 
 def _risk(run_mci, tmp_path, profile: Path, at: str, exchange: str = "MCX", symbol: str = "CRUDEOIL26DECFUT"):
     order = tmp_path / "order.json"
-    order.write_text(json.dumps({"exchange": exchange, "symbol": symbol, "side": "BUY", "quantity": 1,
-                                 "order_type": "LIMIT", "product": "MIS", "price": "6000", "stop_loss": "5990",
-                                 "target": "6030", "signal_time": at + "+05:30"}))
+    order.write_text(
+        json.dumps(
+            {
+                "exchange": exchange,
+                "symbol": symbol,
+                "side": "BUY",
+                "quantity": 1,
+                "order_type": "LIMIT",
+                "product": "MIS",
+                "price": "6000",
+                "stop_loss": "5990",
+                "target": "6030",
+                "signal_time": at + "+05:30",
+            }
+        )
+    )
     account = tmp_path / "account.json"
     key = f"{exchange}:{symbol}"
-    account.write_text(json.dumps({"capital": "1000000", "last_prices": {key: "6000"},
-                                   "instruments": {key: {"tick_size": "1", "lot_size": 1}}}))
+    account.write_text(
+        json.dumps(
+            {
+                "capital": "1000000",
+                "last_prices": {key: "6000"},
+                "instruments": {key: {"tick_size": "1", "lot_size": 1}},
+            }
+        )
+    )
     proc = run_mci("risk", "check", str(order), "-p", str(profile), "--account", str(account), "--at", at, "-o", "json")
     return proc, json.loads(proc.stdout.splitlines()[0])
 
@@ -166,7 +194,9 @@ def test_risk_check_judges_an_mcx_entry_on_mcx_s_session(run_mci, tmp_path):
     holi_evening, verdict = _risk(run_mci, tmp_path, profile, f"{HOLI}T21:00:00")
     assert holi_evening.returncode == 0, verdict
     closed, verdict = _risk(run_mci, tmp_path, profile, f"{REPUBLIC}T21:00:00")
-    assert closed.returncode == 1 and "MCX is closed on Monday 2026-01-26 (Republic Day)" in verdict["failures"][0]["what"]
+    assert (
+        closed.returncode == 1 and "MCX is closed on Monday 2026-01-26 (Republic Day)" in verdict["failures"][0]["what"]
+    )
     nse, verdict = _risk(run_mci, tmp_path, profile, f"{SUMMER}T21:00:00", "NSE", "INFY")
     assert nse.returncode == 1 and "after the intraday entry cut-off" in verdict["failures"][0]["what"]
 
@@ -208,8 +238,9 @@ def test_calendar_update_segment_mcx_from_a_saved_table(run_mci, tmp_path, mci_h
     profile = str(_profile(tmp_path, "MCX"))
     before = run_mci("scan", "-p", profile, "--at", "2027-03-10T21:00", "-o", "json")
     assert before.returncode == 1  # beyond the shipped data
-    done = run_mci("calendar", "update", "-p", profile, "--segment", "MCX", "--from-file", str(MCX_CSV),
-                   "--install", "-o", "json")
+    done = run_mci(
+        "calendar", "update", "-p", profile, "--segment", "MCX", "--from-file", str(MCX_CSV), "--install", "-o", "json"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     payload = json.loads(done.stdout)
     assert payload["calendar"] == "mcx" and payload["covers"]["until"] == "2027-12-31"
@@ -219,16 +250,35 @@ def test_calendar_update_segment_mcx_from_a_saved_table(run_mci, tmp_path, mci_h
     written = (mci_home / "calendars" / "mcx.yaml").read_text(encoding="utf-8")
     assert "dst_close: {zone: America/New_York" in written and "closed: morning" in written
     assert run_mci("validate", str(mci_home / "calendars" / "mcx.yaml")).returncode == 0
-    for at, code in (("2027-03-10T10:30", 1), ("2027-03-10T21:00", 0), ("2027-01-26T21:00", 1),
-                     ("2027-01-01T21:00", 1), ("2027-01-01T10:30", 0), ("2027-03-11T10:30", 0)):
+    for at, code in (
+        ("2027-03-10T10:30", 1),
+        ("2027-03-10T21:00", 0),
+        ("2027-01-26T21:00", 1),
+        ("2027-01-01T21:00", 1),
+        ("2027-01-01T10:30", 0),
+        ("2027-03-11T10:30", 0),
+    ):
         proc = run_mci("scan", "-p", profile, "--at", at, "-o", "json")
         assert proc.returncode == code, (at, proc.stdout)
 
 
 def test_calendar_update_segment_cd_starts_the_expired_calendar_again(run_mci, tmp_path, mci_home):
     profile = str(_profile(tmp_path, "CDS", square_off='"16:30"'))
-    done = run_mci("calendar", "update", "-p", profile, "--segment", "CD", "--from-file", str(NSE_JSON),
-                   "--install", "--at", "2027-01-04T10:00", "-o", "json")
+    done = run_mci(
+        "calendar",
+        "update",
+        "-p",
+        profile,
+        "--segment",
+        "CD",
+        "--from-file",
+        str(NSE_JSON),
+        "--install",
+        "--at",
+        "2027-01-04T10:00",
+        "-o",
+        "json",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     payload = json.loads(done.stdout)
     assert payload["calendar"] == "nse-cd" and any("now covers from 2027-01-01" in n for n in payload["notes"])
@@ -247,14 +297,22 @@ def test_calendar_update_refuses_mcx_mixed_with_nse_or_without_a_file(run_mci, t
 def test_policy_diff_reads_a_morning_only_holiday_and_the_dst_close():
     from mci.policy.compare_calendar import compare_calendars
 
-    base = {"sessions": {"dst_close": {"zone": "America/New_York", "end": "23:30"}},
-            "holidays": [{"date": "2026-01-26", "name": "Republic Day"}]}
-    looser = {"sessions": {"dst_close": {"zone": "America/New_York", "end": "23:45"}},
-              "holidays": [{"date": "2026-01-26", "name": "Republic Day", "closed": "morning"}]}
+    base = {
+        "sessions": {"dst_close": {"zone": "America/New_York", "end": "23:30"}},
+        "holidays": [{"date": "2026-01-26", "name": "Republic Day"}],
+    }
+    looser = {
+        "sessions": {"dst_close": {"zone": "America/New_York", "end": "23:45"}},
+        "holidays": [{"date": "2026-01-26", "name": "Republic Day", "closed": "morning"}],
+    }
     assert {c.key: c.kind for c in compare_calendars(base, looser)} == {
-        "holidays.2026-01-26.closed": "loosening", "sessions.dst_close.end": "loosening"}
+        "holidays.2026-01-26.closed": "loosening",
+        "sessions.dst_close.end": "loosening",
+    }
     assert {c.key: c.kind for c in compare_calendars(looser, base)} == {
-        "holidays.2026-01-26.closed": "tightening", "sessions.dst_close.end": "tightening"}
+        "holidays.2026-01-26.closed": "tightening",
+        "sessions.dst_close.end": "tightening",
+    }
 
 
 def test_a_part_closed_is_checked_at_file_and_line(run_mci, tmp_path):
@@ -276,11 +334,14 @@ def test_a_part_closed_is_checked_at_file_and_line(run_mci, tmp_path):
     assert proc.returncode == 2 and "evening_start" in proc.stdout
 
 
-@pytest.mark.parametrize("body, words", [
-    (b"Date,Holiday\n01-Jan-2027,New Year\n", "no column Morning Session, Evening Session"),
-    (b"Date,Holiday,Morning Session,Evening Session\n2027/01/26,Republic Day,Closed,Closed\n", "not a date"),
-    (b"Date,Holiday,Morning Session,Evening Session\n26-Jan-2027,Republic Day,Shut,Closed\n", "not Open or Closed"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b"Date,Holiday\n01-Jan-2027,New Year\n", "no column Morning Session, Evening Session"),
+        (b"Date,Holiday,Morning Session,Evening Session\n2027/01/26,Republic Day,Closed,Closed\n", "not a date"),
+        (b"Date,Holiday,Morning Session,Evening Session\n26-Jan-2027,Republic Day,Shut,Closed\n", "not Open or Closed"),
+    ],
+)
 def test_a_saved_mcx_table_that_is_not_one_is_what_why_how(tmp_path, body, words):
     from datetime import timezone
 

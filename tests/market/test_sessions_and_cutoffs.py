@@ -47,8 +47,13 @@ def nse():
 
 
 def run(check, profile, instant, tmp_path):
-    ctx = CheckContext(profile=profile, clock=Clock(start=instant, frozen=True), state_dir=tmp_path,
-                       store_factory=None, broker_factory=None)
+    ctx = CheckContext(
+        profile=profile,
+        clock=Clock(start=instant, frozen=True),
+        state_dir=tmp_path,
+        store_factory=None,
+        broker_factory=None,
+    )
     return check().run(ctx, {})
 
 
@@ -64,7 +69,11 @@ def test_the_budget_sunday_trades_and_the_next_sunday_does_not(nse):
 
 
 def test_muhurat_bounds_are_the_days_own(nse):
-    assert nse.session_bounds(MUHURAT) == (ist(2025, 10, 21, 13, 30), ist(2025, 10, 21, 13, 45), ist(2025, 10, 21, 14, 45))
+    assert nse.session_bounds(MUHURAT) == (
+        ist(2025, 10, 21, 13, 30),
+        ist(2025, 10, 21, 13, 45),
+        ist(2025, 10, 21, 14, 45),
+    )
     assert nse.next_open(ist(2025, 10, 20, 16, 0)) == ist(2025, 10, 21, 13, 45)
     assert nse.phase(ist(2025, 10, 21, 14, 45)) is MarketPhase.CLOSED_AFTER
 
@@ -72,14 +81,17 @@ def test_muhurat_bounds_are_the_days_own(nse):
 # ---------------------------------------------------------------- the scan's checks
 
 
-@pytest.mark.parametrize("hms, status", [
-    ((13, 29, 59), Status.FAILED),   # before the Muhurat pre-open
-    ((13, 30, 0), Status.WARNED),    # pre-open
-    ((13, 44, 59), Status.WARNED),
-    ((13, 45, 0), Status.PASSED),    # the session's first minute
-    ((14, 44, 59), Status.PASSED),
-    ((14, 45, 0), Status.FAILED),    # its end
-])
+@pytest.mark.parametrize(
+    "hms, status",
+    [
+        ((13, 29, 59), Status.FAILED),  # before the Muhurat pre-open
+        ((13, 30, 0), Status.WARNED),  # pre-open
+        ((13, 44, 59), Status.WARNED),
+        ((13, 45, 0), Status.PASSED),  # the session's first minute
+        ((14, 44, 59), Status.PASSED),
+        ((14, 45, 0), Status.FAILED),  # its end
+    ],
+)
 def test_muhurat_session_start_and_end_minute(tmp_path, delivery, hms, status):
     out = run(HoursCheck, delivery, ist(2025, 10, 21, *hms), tmp_path)
     assert out.status is status, out
@@ -93,12 +105,15 @@ def test_in_the_muhurat_session_every_market_check_passes(tmp_path, delivery):
     assert run(HolidayCheck, delivery, ist(2025, 10, 22, 10, 0), tmp_path).status is Status.FAILED  # Balipratipada
 
 
-@pytest.mark.parametrize("hms, status", [
-    ((9, 7, 59), Status.WARNED),
-    ((9, 15, 0), Status.PASSED),
-    ((15, 14, 59), Status.PASSED),
-    ((15, 15, 0), Status.FAILED),  # the paper profile's intraday entry cut-off (watch.square_off)
-])
+@pytest.mark.parametrize(
+    "hms, status",
+    [
+        ((9, 7, 59), Status.WARNED),
+        ((9, 15, 0), Status.PASSED),
+        ((15, 14, 59), Status.PASSED),
+        ((15, 15, 0), Status.FAILED),  # the paper profile's intraday entry cut-off (watch.square_off)
+    ],
+)
 def test_the_budget_sunday_is_a_session_day(tmp_path, paper, hms, status):
     at = ist(2026, 2, 1, *hms)
     assert run(HoursCheck, paper, at, tmp_path).status is status
@@ -173,17 +188,35 @@ def test_the_session_rule_never_holds_back_an_exit(paper, nse):
 
 
 def _order(at: str, product: str = "MIS") -> str:
-    return json.dumps({"exchange": "NSE", "symbol": "INFY", "side": "BUY", "quantity": 10, "order_type": "LIMIT",
-                       "product": product, "price": "1500", "stop_loss": "1480", "target": "1560",
-                       "signal_time": at + "+05:30"})
+    return json.dumps(
+        {
+            "exchange": "NSE",
+            "symbol": "INFY",
+            "side": "BUY",
+            "quantity": 10,
+            "order_type": "LIMIT",
+            "product": product,
+            "price": "1500",
+            "stop_loss": "1480",
+            "target": "1560",
+            "signal_time": at + "+05:30",
+        }
+    )
 
 
 def _risk(run_mci, tmp_path, at: str, product: str = "MIS"):
     path = tmp_path / "order.json"
     path.write_text(_order(at, product))
     account = tmp_path / "account.json"
-    account.write_text(json.dumps({"capital": "1000000", "last_prices": {"NSE:INFY": "1500"},
-                                   "instruments": {"NSE:INFY": {"tick_size": "0.05", "lot_size": 1}}}))
+    account.write_text(
+        json.dumps(
+            {
+                "capital": "1000000",
+                "last_prices": {"NSE:INFY": "1500"},
+                "instruments": {"NSE:INFY": {"tick_size": "0.05", "lot_size": 1}},
+            }
+        )
+    )
     proc = run_mci("risk", "check", str(path), "--account", str(account), "--at", at, "-o", "json")
     return proc, json.loads(proc.stdout.splitlines()[0])
 
@@ -201,10 +234,17 @@ def test_risk_check_of_an_mis_entry_at_1516_names_the_cutoff(run_mci, tmp_path):
     assert sunday.returncode == 1 and "closed on Sunday 2026-11-29" in verdict["failures"][0]["what"]
 
 
-@pytest.mark.parametrize("at, code", [
-    ("2026-02-01T10:30", 0), ("2026-02-01T15:30", 1), ("2026-02-08T10:30", 1),           # Budget Sunday
-    ("2025-10-21T13:50", 0), ("2025-10-21T14:30", 1), ("2025-10-21T10:00", 1),           # Muhurat, paper cut-off 14:30
-])
+@pytest.mark.parametrize(
+    "at, code",
+    [
+        ("2026-02-01T10:30", 0),
+        ("2026-02-01T15:30", 1),
+        ("2026-02-08T10:30", 1),  # Budget Sunday
+        ("2025-10-21T13:50", 0),
+        ("2025-10-21T14:30", 1),
+        ("2025-10-21T10:00", 1),  # Muhurat, paper cut-off 14:30
+    ],
+)
 def test_scan_follows_special_sessions_end_to_end(run_mci, at, code):
     proc = run_mci("scan", "--at", at, "-o", "json")
     assert proc.returncode == code, proc.stdout + proc.stderr
@@ -217,15 +257,22 @@ def _profile(tmp_path: Path, square_off: str, market: str = "") -> Path:
     text = (ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8")
     text = text.replace('square_off: "15:15"', f'square_off: "{square_off}"')
     if market:
-        text = text.replace("  timezone: Asia/Kolkata    # market hours", market + "\n  timezone: Asia/Kolkata    # market hours")
+        text = text.replace(
+            "  timezone: Asia/Kolkata    # market hours", market + "\n  timezone: Asia/Kolkata    # market hours"
+        )
     path = tmp_path / "p.yaml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-@pytest.mark.parametrize("square_off, code, words", [
-    ("15:17", 0, None), ("15:18", 0, "only 2 minute(s) before"), ("15:20", 2, "not before the broker's CM square-off 15:20"),
-])
+@pytest.mark.parametrize(
+    "square_off, code, words",
+    [
+        ("15:17", 0, None),
+        ("15:18", 0, "only 2 minute(s) before"),
+        ("15:20", 2, "not before the broker's CM square-off 15:20"),
+    ],
+)
 def test_validate_holds_watch_square_off_before_the_broker(run_mci, tmp_path, square_off, code, words):
     proc = run_mci("validate", str(_profile(tmp_path, square_off)), "-o", "json")
     assert proc.returncode == code, proc.stdout
@@ -239,11 +286,11 @@ def test_validate_holds_watch_square_off_before_the_broker(run_mci, tmp_path, sq
 
 
 def test_validate_per_segment_and_entry_cutoff(run_mci, tmp_path):
-    fo = _profile(tmp_path, "15:22", "  broker_square_off: {FO: \"15:25\"}")
+    fo = _profile(tmp_path, "15:22", '  broker_square_off: {FO: "15:25"}')
     text = fo.read_text().replace("  warn_at: 80%", "  warn_at: 80%\n  allowed_exchanges: [NFO]")
     fo.write_text(text)
     assert run_mci("validate", str(fo)).returncode == 0  # 3 minutes before F&O's 15:25
-    late = _profile(tmp_path, "15:10", "  entry_cutoff: \"15:21\"")
+    late = _profile(tmp_path, "15:10", '  entry_cutoff: "15:21"')
     proc = run_mci("validate", str(late))
     assert proc.returncode == 2 and "market.entry_cutoff 15:21 is after the broker's CM square-off 15:20" in proc.stdout
 
@@ -269,11 +316,17 @@ def test_validate_a_calendar_at_file_line(run_mci, tmp_path):
 def test_a_profile_may_name_a_calendar_file(run_mci, tmp_path):
     text = (rules_dir() / "calendars" / "nse.yaml").read_text(encoding="utf-8")
     (tmp_path / "cal").mkdir()
-    (tmp_path / "cal" / "mine.yaml").write_text(text.replace("  - {date: 2026-11-23, name: X}\n", "").replace(
-        "  - {date: 2026-12-25, name: Christmas}\n", "  - {date: 2026-12-25, name: Christmas}\n"
-        "  - {date: 2026-12-24, name: Office closed}\n"))
-    profile = (ROOT / "profiles" / "paper.yaml").read_text(encoding="utf-8").replace(
-        "calendar: nse ", "calendar: cal/mine.yaml ")
+    (tmp_path / "cal" / "mine.yaml").write_text(
+        text.replace("  - {date: 2026-11-23, name: X}\n", "").replace(
+            "  - {date: 2026-12-25, name: Christmas}\n",
+            "  - {date: 2026-12-25, name: Christmas}\n  - {date: 2026-12-24, name: Office closed}\n",
+        )
+    )
+    profile = (
+        (ROOT / "profiles" / "paper.yaml")
+        .read_text(encoding="utf-8")
+        .replace("calendar: nse ", "calendar: cal/mine.yaml ")
+    )
     (tmp_path / "p.yaml").write_text(profile)
     assert run_mci("validate", str(tmp_path / "p.yaml")).returncode == 0
     proc = run_mci("scan", "-p", str(tmp_path / "p.yaml"), "--at", "2026-12-24T10:30", "-o", "json")
@@ -283,10 +336,13 @@ def test_a_profile_may_name_a_calendar_file(run_mci, tmp_path):
     assert run_mci("scan", "--at", "2026-12-24T10:30").returncode == 0  # the shipped profile: a trading day
 
 
-@pytest.mark.parametrize("scan_at, ignite_at, words", [
-    ("2026-11-23T15:14:00", "2026-11-23T15:16:00", "after the intraday entry cut-off 15:15"),
-    ("2025-10-21T14:25:00", "2025-10-21T14:31:00", "after the intraday entry cut-off 14:30"),  # Muhurat
-])
+@pytest.mark.parametrize(
+    "scan_at, ignite_at, words",
+    [
+        ("2026-11-23T15:14:00", "2026-11-23T15:16:00", "after the intraday entry cut-off 15:15"),
+        ("2025-10-21T14:25:00", "2025-10-21T14:31:00", "after the intraday entry cut-off 14:30"),  # Muhurat
+    ],
+)
 def test_a_fresh_scan_does_not_ignite_after_the_cutoff(run_mci, scan_at, ignite_at, words):
     scan = run_mci("scan", "--at", scan_at)
     assert scan.returncode == 0, scan.stdout
@@ -295,12 +351,15 @@ def test_a_fresh_scan_does_not_ignite_after_the_cutoff(run_mci, scan_at, ignite_
     assert words in ignite.stdout + ignite.stderr and "HOW:" in ignite.stdout + ignite.stderr
 
 
-@pytest.mark.parametrize("exchanges, status", [
-    (("NSE", "NFO"), Status.PASSED),   # CM and FO: the shipped NSE calendar's own segments
-    (("NSE", "MCX"), Status.PASSED),   # CM on NSE's calendar, MCX on MCX's: both known
-    (("MCX", "CDS"), Status.WARNED),   # MCX known; CD's shipped list ended in 2024: said on every scan
-    (("CDS",), Status.FAILED),         # nothing the profile trades is known: no "open" from NSE's days
-])
+@pytest.mark.parametrize(
+    "exchanges, status",
+    [
+        (("NSE", "NFO"), Status.PASSED),  # CM and FO: the shipped NSE calendar's own segments
+        (("NSE", "MCX"), Status.PASSED),  # CM on NSE's calendar, MCX on MCX's: both known
+        (("MCX", "CDS"), Status.WARNED),  # MCX known; CD's shipped list ended in 2024: said on every scan
+        (("CDS",), Status.FAILED),  # nothing the profile trades is known: no "open" from NSE's days
+    ],
+)
 def test_the_holiday_check_answers_for_each_segment_on_its_own_calendar(tmp_path, paper, exchanges, status):
     profile = replace(paper, risk=replace(paper.risk, allowed_exchanges=exchanges))
     out = run(HolidayCheck, profile, ist(2026, 11, 23, 10, 0), tmp_path)  # a Monday, NSE open

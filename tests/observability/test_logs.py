@@ -59,8 +59,12 @@ def test_every_record_is_scrubbed_message_extra_and_exception(mci_home, monkeypa
     token, secret = "AT-obs-0123456789abcdef", "api-secret-obs-never"
     monkeypatch.setenv("KITE_API_SECRET", secret)
     register(token)
-    logs.event("WARNING", f"login ok with {token}", header=f"Authorization: token sim-key:{token}",
-               nested={"api_secret": secret, "list": [token]})
+    logs.event(
+        "WARNING",
+        f"login ok with {token}",
+        header=f"Authorization: token sim-key:{token}",
+        nested={"api_secret": secret, "list": [token]},
+    )
     logs.event("ERROR", "raw url access_token=zzz-unknown-token&request_token=rrr-unknown")
     try:
         raise RuntimeError(f"broker said: token {token} is invalid (secret {secret})")

@@ -45,8 +45,9 @@ def test_the_direct_line_is_the_line_loguru_writes(tmp_path):
     direct, through = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert "AT-direct" not in path.read_text(encoding="utf-8")
     assert direct["line"] != through["line"]
-    assert {k: v for k, v in direct.items() if k not in ("at", "line")} == \
-           {k: v for k, v in through.items() if k not in ("at", "line")}
+    assert {k: v for k, v in direct.items() if k not in ("at", "line")} == {
+        k: v for k, v in through.items() if k not in ("at", "line")
+    }
     assert direct["logger"] == "__main__" and direct["function"] == "caller"
     assert direct["extra"] == {"order": {"tag": "t1", "token": "***"}, "n": 3}
     assert list(direct) == list(through)  # the same keys in the same order
@@ -57,8 +58,11 @@ def test_a_record_that_would_rotate_the_file_goes_through_loguru(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "mci.jsonl").write_text("x" * 590 + "\n", encoding="utf-8")
-    done = _run(tmp_path, "import sys\nfrom mci.observability import logs\nlogs.event('INFO', 'one record')\nprint('loguru' in sys.modules)",
-                env={"MCI_LOG_ROTATION": "600"})
+    done = _run(
+        tmp_path,
+        "import sys\nfrom mci.observability import logs\nlogs.event('INFO', 'one record')\nprint('loguru' in sys.modules)",
+        env={"MCI_LOG_ROTATION": "600"},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True"]
     files = sorted(p.name for p in logs.iterdir())
@@ -71,7 +75,9 @@ def test_a_scan_writes_its_record_without_loading_loguru(run_mci, mci_home):
     assert done.returncode == 0, done.stderr
     [record] = [json.loads(line) for line in (mci_home / "logs" / "mci.jsonl").read_text(encoding="utf-8").splitlines()]
     assert record["message"].startswith("scan ") and record["logger"] == "mci.commands.scan"
-    code = ("import sys\nfrom mci.__main__ import main\nsys.argv = ['mci', 'scan', '--at', %r]\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\nsys.stderr.write(str('loguru' in sys.modules))" % MONDAY)
+    code = (
+        "import sys\nfrom mci.__main__ import main\nsys.argv = ['mci', 'scan', '--at', %r]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\nsys.stderr.write(str('loguru' in sys.modules))" % MONDAY
+    )
     again = _run(mci_home, code)
     assert again.stderr.endswith("False"), again.stderr

@@ -28,6 +28,13 @@ def test_stderr_gets_its_records_however_they_come_the_file_gets_all(mci_home, c
     logs.event("INFO", "now shown")
     assert "now shown" in capsys.readouterr().err
     messages = [line["message"] for line in log_lines(mci_home)]
-    for message in ("only in the file", "a stdlib warning", "an mci warning", "below stderr", "a direct error", "now shown"):
+    for message in (
+        "only in the file",
+        "a stdlib warning",
+        "an mci warning",
+        "below stderr",
+        "a direct error",
+        "now shown",
+    ):
         assert message in messages
     logs.set_verbosity(0, False)

@@ -34,8 +34,9 @@ def test_no_token_nor_api_secret_in_any_file_or_stream(sim, run_mci, mci_home, t
         streams.extend([done.stdout, done.stderr])
         return done
 
-    login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
-                         timeout=5)
+    login = requests.get(
+        f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False, timeout=5
+    )
     assert mci("token", "login", login.headers["Location"], "-p", str(profile)).returncode == 0, streams[-1]
 
     # The access token the simulator issued, read back from the encrypted store.
@@ -50,8 +51,10 @@ def test_no_token_nor_api_secret_in_any_file_or_stream(sim, run_mci, mci_home, t
     # A position and a resting order, so the kill really cancels and squares off.
     admin = sim.url + "/_sim/"
     ltp = requests.get(admin + "price", params={"i": "NSE:INFY"}, timeout=10).json()["data"]["last_price"]
-    for path, body in (("positions", {"instrument": "NSE:INFY", "quantity": 10, "price": str(ltp)}),
-                       ("orders", {"instrument": "NSE:ITC", "side": "BUY", "quantity": 1, "price": "350"})):
+    for path, body in (
+        ("positions", {"instrument": "NSE:INFY", "quantity": 10, "price": str(ltp)}),
+        ("orders", {"instrument": "NSE:ITC", "side": "BUY", "quantity": 1, "price": "350"}),
+    ):
         assert requests.post(admin + path, json=body, timeout=10).status_code == 200
 
     prom = mci_home / "metrics" / "mci.prom"

@@ -59,8 +59,9 @@ def hook():
 
 def test_a_webhook_receives_the_json_body(run_mci, mci_home, tmp_path, hook):
     url, received = hook
-    profile = profile_with(tmp_path, [{"on": ["kill_switch"], "webhook": url, "headers": {"X-Team": "desk-1"},
-                                       "timeout": "3s"}])
+    profile = profile_with(
+        tmp_path, [{"on": ["kill_switch"], "webhook": url, "headers": {"X-Team": "desk-1"}, "timeout": "3s"}]
+    )
     kill = run_mci("shutdown", "--emergency", "-p", str(profile), "--at", MONDAY)
     assert kill.returncode == 0, kill.stdout + kill.stderr
     deadline = time.monotonic() + 15
@@ -74,11 +75,14 @@ def test_a_webhook_receives_the_json_body(run_mci, mci_home, tmp_path, hook):
 
 
 def test_a_hanging_or_failing_notifier_never_delays_nor_changes_the_command(run_mci, mci_home, tmp_path):
-    profile = profile_with(tmp_path, [
-        {"on": ["kill_switch"], "command": ["sleep", "30"], "timeout": "1s"},
-        {"on": ["kill_switch"], "command": ["false"]},
-        {"on": ["kill_switch"], "webhook": "http://127.0.0.1:9/nothing-listens", "timeout": "1s"},
-    ])
+    profile = profile_with(
+        tmp_path,
+        [
+            {"on": ["kill_switch"], "command": ["sleep", "30"], "timeout": "1s"},
+            {"on": ["kill_switch"], "command": ["false"]},
+            {"on": ["kill_switch"], "webhook": "http://127.0.0.1:9/nothing-listens", "timeout": "1s"},
+        ],
+    )
     plain = run_mci("kill", "--at", MONDAY)  # the shipped profile: no notifier (a baseline)
     assert plain.returncode == 0
     started = time.monotonic()
@@ -126,8 +130,12 @@ def test_a_watcher_killed_outright_is_notified_once_by_the_next_status(run_mci, 
     profile = profile_with(tmp_path, [recorder(out, on=["watcher_died"])])
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
     env.update({"MCI_HOME": str(mci_home), "NO_COLOR": "1"})
-    watcher = subprocess.Popen([sys.executable, "-m", "mci", "watch", "-p", str(profile), "--at", MONDAY],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "mci", "watch", "-p", str(profile), "--at", MONDAY],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while "watcher:   alive" not in run_mci("status", "-p", str(profile)).stdout:

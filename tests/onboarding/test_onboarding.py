@@ -97,14 +97,24 @@ def test_doctor_reaches_a_running_kite_simulator(run_mci, mci_home):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
     env.update({"MCI_HOME": str(mci_home), "KITE_API_KEY": "k", "KITE_API_SECRET": "s"})
-    sim = subprocess.Popen([sys.executable, "-m", "mci", "sim", "kite", "--port", str(port)], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "mci", "sim", "kite", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         from tests.enginectl.helpers import wait_for
 
         assert wait_for(lambda: _listening(port), timeout=20)
-        out = run_mci("doctor", "-p", "profiles/kite-sim.yaml", "-o", "json",
-                      env={"KITE_API_KEY": "k", "KITE_API_SECRET": "s", "MCI_SIM_URL": f"http://127.0.0.1:{port}"})
+        out = run_mci(
+            "doctor",
+            "-p",
+            "profiles/kite-sim.yaml",
+            "-o",
+            "json",
+            env={"KITE_API_KEY": "k", "KITE_API_SECRET": "s", "MCI_SIM_URL": f"http://127.0.0.1:{port}"},
+        )
         found = {f["check"]: f for f in json.loads(out.stdout)["findings"]}
         assert found["broker"]["level"] == "ok", found["broker"]
         assert found["token store"]["level"] == "warn"  # no login yet: a warning, not a failure
@@ -190,12 +200,16 @@ def test_the_bash_script_completes_in_bash(tmp_path):
     assert mci.exists(), "dev.py installs the mci console script next to the venv's Python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCI_", "_MCI", "COMP_"))}
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
-    script = subprocess.run([str(mci), "--show-completion", "bash"], capture_output=True, text=True, env=env,
-                            timeout=30).stdout
+    script = subprocess.run(
+        [str(mci), "--show-completion", "bash"], capture_output=True, text=True, env=env, timeout=30
+    ).stdout
     assert "complete" in script and "_mci_completion" in script
     (tmp_path / "completion.bash").write_text(script)
-    probe = (f"source {tmp_path / 'completion.bash'}; COMP_WORDS=(mci ri); COMP_CWORD=1; "
-             "_mci_completion mci ri mci; printf '%s\\n' \"${COMPREPLY[@]}\"")
-    out = subprocess.run(["bash", "--norc", "--noprofile", "-c", probe], capture_output=True, text=True, env=env,
-                         timeout=30)
+    probe = (
+        f"source {tmp_path / 'completion.bash'}; COMP_WORDS=(mci ri); COMP_CWORD=1; "
+        "_mci_completion mci ri mci; printf '%s\\n' \"${COMPREPLY[@]}\""
+    )
+    out = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", probe], capture_output=True, text=True, env=env, timeout=30
+    )
     assert out.stdout.split() == ["risk"], out.stdout + out.stderr

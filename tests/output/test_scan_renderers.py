@@ -19,29 +19,56 @@ from mci.results import Status
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)  # 10:30 IST
 
 
-def check(id: str, status: Status, summary: str = "", error: MciError | None = None, severity: str = "critical",
-          **facts) -> CheckResult:
-    return CheckResult(id, f"test.{id}", id.replace("_", " ").capitalize(), severity, status, summary, error, facts,
-                       T0, T0 + timedelta(milliseconds=120), timedelta(milliseconds=120), 1)
+def check(
+    id: str, status: Status, summary: str = "", error: MciError | None = None, severity: str = "critical", **facts
+) -> CheckResult:
+    return CheckResult(
+        id,
+        f"test.{id}",
+        id.replace("_", " ").capitalize(),
+        severity,
+        status,
+        summary,
+        error,
+        facts,
+        T0,
+        T0 + timedelta(milliseconds=120),
+        timedelta(milliseconds=120),
+        1,
+    )
 
 
-BALANCE = MciError("₹40,000.00 available, below the ₹50,000.00 threshold",
-                   "the broker reports ₹40,000.00 usable for new orders", "add funds to the trading account")
-RISK = MciError("5 positions each losing 2% would breach the 6% daily loss", "5 × 2% = 10% > 6%",
-                "lower max_open_positions")
+BALANCE = MciError(
+    "₹40,000.00 available, below the ₹50,000.00 threshold",
+    "the broker reports ₹40,000.00 usable for new orders",
+    "add funds to the trading account",
+)
+RISK = MciError(
+    "5 positions each losing 2% would breach the 6% daily loss", "5 × 2% = 10% > 6%", "lower max_open_positions"
+)
 
 
 def scan(status: Status = Status.FAILED) -> ScanResult:
     results = (
         check("token_validity", Status.PASSED, "session valid for AB1234"),
-        check("risk_parameters", Status.WARNED, "2% of ₹1,000,000.00 = ₹20,000.00 per trade", RISK,
-              capital=Decimal("1000000.00")),
+        check(
+            "risk_parameters",
+            Status.WARNED,
+            "2% of ₹1,000,000.00 = ₹20,000.00 per trade",
+            RISK,
+            capital=Decimal("1000000.00"),
+        ),
         check("balance", Status.FAILED, BALANCE.what, BALANCE, available=Decimal("40000.00")),
-        check("order_queue", Status.SKIPPED, "needs balance, which failed",
-              MciError("check order_queue did not run", "needs balance, which failed", "fix balance first")),
+        check(
+            "order_queue",
+            Status.SKIPPED,
+            "needs balance, which failed",
+            MciError("check order_queue did not run", "needs balance, which failed", "fix balance first"),
+        ),
     )
-    return ScanResult("twelve-point", "paper", status, results, T0, T0 + timedelta(milliseconds=420),
-                      timedelta(milliseconds=420))
+    return ScanResult(
+        "twelve-point", "paper", status, results, T0, T0 + timedelta(milliseconds=420), timedelta(milliseconds=420)
+    )
 
 
 def test_text_has_the_checklist_the_what_why_how_and_the_verdict():
@@ -62,8 +89,9 @@ def test_text_has_the_checklist_the_what_why_how_and_the_verdict():
 
 
 def test_text_colour_only_when_asked_and_passing_verdict():
-    passed = ScanResult("twelve-point", "paper", Status.PASSED,
-                        (check("token_validity", Status.PASSED, "ok"),), T0, T0, timedelta(0))
+    passed = ScanResult(
+        "twelve-point", "paper", Status.PASSED, (check("token_validity", Status.PASSED, "ok"),), T0, T0, timedelta(0)
+    )
     plain = render_scan(passed, color=False)
     assert plain.splitlines()[-1].startswith("1 checks: 1 passed, 0 warned, 0 failed — SCAN PASSED")
     assert "WHAT:" not in plain
@@ -71,24 +99,54 @@ def test_text_colour_only_when_asked_and_passing_verdict():
 
 
 def test_text_mentions_retries():
-    retried = CheckResult("broker_connectivity", "broker.connectivity", "Broker API connectivity", "critical",
-                          Status.PASSED, "answered in 40ms", None, {}, T0, T0, timedelta(0), 3)
+    retried = CheckResult(
+        "broker_connectivity",
+        "broker.connectivity",
+        "Broker API connectivity",
+        "critical",
+        Status.PASSED,
+        "answered in 40ms",
+        None,
+        {},
+        T0,
+        T0,
+        timedelta(0),
+        3,
+    )
     result = ScanResult("twelve-point", "paper", Status.PASSED, (retried,), T0, T0, timedelta(0))
     assert "answered in 40ms (after 3 attempts)" in render_scan(result, color=False)
 
 
 def test_json_parses_with_stable_keys():
     payload = json.loads(scan_to_json(scan()))
-    assert list(payload)[:8] == ["schema_version", "profile", "checklist", "status", "started_at", "finished_at",
-                                 "duration_s", "counts"]
+    assert list(payload)[:8] == [
+        "schema_version",
+        "profile",
+        "checklist",
+        "status",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "counts",
+    ]
     assert payload["status"] == "failed"
     assert payload["duration_s"] == 0.42
     assert payload["started_at"] == "2026-11-23T05:00:00+00:00"
     assert payload["counts"] == {"passed": 1, "warned": 1, "failed": 1, "skipped": 1}
     first, warned, failed, skipped = payload["checks"]
     for entry in payload["checks"]:
-        assert {"id", "kind", "title", "severity", "status", "summary", "attempts", "duration_s", "error",
-                "facts"} <= set(entry)
+        assert {
+            "id",
+            "kind",
+            "title",
+            "severity",
+            "status",
+            "summary",
+            "attempts",
+            "duration_s",
+            "error",
+            "facts",
+        } <= set(entry)
     assert first["error"] is None
     assert failed["error"] == {"what": BALANCE.what, "why": BALANCE.why, "how": BALANCE.how, "code": "failed"}
     assert failed["facts"] == {"available": "40000.00"}  # Decimal as an exact string, never a float
@@ -100,7 +158,12 @@ def test_junit_parses_and_counts_failures_and_skips():
     root = ET.fromstring(scan_to_junit(scan()))
     suite = root.find("testsuite")
     assert suite.get("name") == "twelve-point"
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("4", "1", "1", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == (
+        "4",
+        "1",
+        "1",
+        "0",
+    )
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert all(c.get("classname") == "mci.scan.twelve-point" for c in cases.values())
     failure = cases["balance"].find("failure")
@@ -116,8 +179,9 @@ def test_junit_parses_and_counts_failures_and_skips():
 
 
 def test_junit_marks_crashes_by_code():
-    crash = MciError("check x crashed", "KeyError: 'k'", "this is a bug in mci; run with -v and report it",
-                     ExitCode.INTERNAL)
+    crash = MciError(
+        "check x crashed", "KeyError: 'k'", "this is a bug in mci; run with -v and report it", ExitCode.INTERNAL
+    )
     result = ScanResult("t", "p", Status.FAILED, (check("x", Status.FAILED, crash.what, crash),), T0, T0, timedelta(0))
     failure = ET.fromstring(scan_to_junit(result)).find("testsuite/testcase/failure")
     assert failure.get("type") == "internal"
@@ -126,8 +190,9 @@ def test_junit_marks_crashes_by_code():
 def test_live_checklist_draws_spinners_and_marks():
     from rich.console import Console
 
-    checklist = Checklist("t", "", (CheckSpec("a", "k", "Alpha", {}), CheckSpec("b", "k", "Beta", {}),
-                                    CheckSpec("c", "k", "Gamma", {})))
+    checklist = Checklist(
+        "t", "", (CheckSpec("a", "k", "Alpha", {}), CheckSpec("b", "k", "Beta", {}), CheckSpec("c", "k", "Gamma", {}))
+    )
     sink = io.StringIO()
     console = Console(file=sink, force_terminal=True, width=80)
     live = LiveChecklist(checklist, console=console)

@@ -16,9 +16,22 @@ class Repo:
         self.root = root
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid",
-                               "-c", "commit.gpgsign=false", *args], cwd=self.root, capture_output=True, text=True,
-                              check=True)
+        done = subprocess.run(
+            [
+                "git",
+                "-c",
+                "user.name=Test",
+                "-c",
+                "user.email=test@example.invalid",
+                "-c",
+                "commit.gpgsign=false",
+                *args,
+            ],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return done.stdout
 
     def commit(self, message: str = "change") -> None:

@@ -36,8 +36,10 @@ def test_raising_max_daily_loss_fails_with_file_line_and_the_approve_command(rep
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"profiles/paper.yaml:{line}:19: LOOSENING WHAT: risk.max_daily_loss raised from 6% to 8%" in result.stdout
     assert "WHY: the day may lose 8% of capital before the kill switch trips, instead of 6%" in result.stdout
-    assert ("mci policy approve policy:profiles/paper.yaml:risk.max_daily_loss=8% --by NAME --note WHY "
-            "--file .mci/approvals.jsonl") in result.stdout
+    assert (
+        "mci policy approve policy:profiles/paper.yaml:risk.max_daily_loss=8% --by NAME --note WHY "
+        "--file .mci/approvals.jsonl"
+    ) in result.stdout
     assert "FAILED" in result.stdout.splitlines()[-1]
 
 
@@ -90,8 +92,10 @@ def test_dropping_clear_sensitive_data_from_graceful_shutdown_is_flagged(repo, p
     result = policy("diff", "--base", "HEAD")
     assert result.returncode == 1
     line = repo.line_of(GRACEFUL, "steps:")
-    assert (f"rules/shutdown/graceful.yaml:{line}:1: LOOSENING WHAT: sequence graceful: step clear_secrets "
-            "(Clear sensitive data, secrets.clear) removed") in result.stdout
+    assert (
+        f"rules/shutdown/graceful.yaml:{line}:1: LOOSENING WHAT: sequence graceful: step clear_secrets "
+        "(Clear sensitive data, secrets.clear) removed"
+    ) in result.stdout
     assert "no longer cleared at shutdown" in result.stdout
     assert "policy:rules/shutdown/graceful.yaml:steps.clear_secrets=removed" in result.stdout
 
@@ -117,8 +121,19 @@ def test_a_rule_change_is_reported_once_against_the_rule_not_every_profile(repo,
 
 def _approval(subject: str, *, at: datetime | None = None, expires: datetime | None = None) -> str:
     at = at or datetime.now(timezone.utc) - timedelta(minutes=1)
-    return json.dumps({"subject": subject, "by": "A. Sharma", "note": "reviewed", "at": at.isoformat(),
-                       "expires_at": expires.isoformat() if expires else None, "revoked": False}) + "\n"
+    return (
+        json.dumps(
+            {
+                "subject": subject,
+                "by": "A. Sharma",
+                "note": "reviewed",
+                "at": at.isoformat(),
+                "expires_at": expires.isoformat() if expires else None,
+                "revoked": False,
+            }
+        )
+        + "\n"
+    )
 
 
 def test_an_approval_of_the_exact_subject_lets_the_loosening_pass(repo, policy):
@@ -141,8 +156,14 @@ def test_an_approval_of_another_value_does_not_cover_it(repo, policy):
 def test_an_expired_approval_does_not_cover_it(repo, policy):
     repo.replace(PAPER, "max_daily_loss: 6%", "max_daily_loss: 8%")
     now = datetime.now(timezone.utc)
-    repo.write(".mci/approvals.jsonl", _approval("policy:profiles/paper.yaml:risk.max_daily_loss=8%",
-                                                 at=now - timedelta(days=8), expires=now - timedelta(days=1)))
+    repo.write(
+        ".mci/approvals.jsonl",
+        _approval(
+            "policy:profiles/paper.yaml:risk.max_daily_loss=8%",
+            at=now - timedelta(days=8),
+            expires=now - timedelta(days=1),
+        ),
+    )
     assert policy("diff", "--base", "HEAD").returncode == 1
 
 
@@ -191,8 +212,10 @@ def test_breaker_made_more_tolerant(repo, policy):
     assert result.returncode == 1
     line = repo.line_of(PAPER, "fail_max: 10")
     got = {(f["subject"], f["line"], f["kind"]) for f in _findings(result)}
-    assert got == {("policy:profiles/paper.yaml:breakers.broker.fail_max=10", line, "loosening"),
-                   ("policy:profiles/paper.yaml:breakers.broker.reset_timeout=15s", line, "loosening")}
+    assert got == {
+        ("policy:profiles/paper.yaml:breakers.broker.fail_max=10", line, "loosening"),
+        ("policy:profiles/paper.yaml:breakers.broker.reset_timeout=15s", line, "loosening"),
+    }
 
 
 def test_steps_reordered(repo, policy):
@@ -203,15 +226,19 @@ def test_steps_reordered(repo, policy):
     [finding] = _findings(result)
     assert "steps reordered" in finding["what"]
     assert finding["line"] == repo.line_of(END_OF_DAY, "- id: square_off_intraday")
-    assert finding["subject"].startswith("policy:rules/shutdown/end-of-day.yaml:steps.order=stop_accepting,"
-                                         "complete_pending,square_off_intraday,close_connections")
+    assert finding["subject"].startswith(
+        "policy:rules/shutdown/end-of-day.yaml:steps.order=stop_accepting,"
+        "complete_pending,square_off_intraday,close_connections"
+    )
 
 
 def test_emergency_sequence_weakened(repo, policy):
-    repo.replace(EMERGENCY, "      within: 30s\n    timeout: 60s\n", "      within: 30s\n    timeout: 60s\n    on_error: abort\n")
+    repo.replace(
+        EMERGENCY, "      within: 30s\n    timeout: 60s\n", "      within: 30s\n    timeout: 60s\n    on_error: abort\n"
+    )
     repo.replace(EMERGENCY, "    timeout: 2m\n\n  - id: log_final_state", "    timeout: 5m\n\n  - id: log_final_state")
     text = repo.read(EMERGENCY)
-    repo.write(EMERGENCY, text[:text.index("  - id: halt")])
+    repo.write(EMERGENCY, text[: text.index("  - id: halt")])
     result = policy("diff", "--base", "HEAD", "-o", "json")
     assert result.returncode == 1
     subjects = {f["subject"]: f for f in _findings(result)}
@@ -221,14 +248,18 @@ def test_emergency_sequence_weakened(repo, policy):
         "policy:rules/shutdown/emergency.yaml:steps.halt=removed",
     }
     assert all(f["kind"] == "loosening" for f in subjects.values())
-    assert subjects["policy:rules/shutdown/emergency.yaml:steps.cancel_orders.on_error=abort"]["line"] == \
-        repo.line_of(EMERGENCY, "on_error: abort")
+    assert subjects["policy:rules/shutdown/emergency.yaml:steps.cancel_orders.on_error=abort"]["line"] == repo.line_of(
+        EMERGENCY, "on_error: abort"
+    )
     assert "latches halted" in subjects["policy:rules/shutdown/emergency.yaml:steps.halt=removed"]["why"]
 
 
 def test_graceful_step_no_longer_escalates(repo, policy):
-    repo.replace(GRACEFUL, "    on_error: escalate          # an engine that cannot be paused",
-                 "    on_error: continue          # an engine that cannot be paused")
+    repo.replace(
+        GRACEFUL,
+        "    on_error: escalate          # an engine that cannot be paused",
+        "    on_error: continue          # an engine that cannot be paused",
+    )
     [finding] = _findings(policy("diff", "--base", "HEAD", "-o", "json"))
     assert finding["kind"] == "loosening"
     assert finding["subject"] == "policy:rules/shutdown/graceful.yaml:steps.stop_accepting.on_error=continue"
@@ -265,8 +296,12 @@ def test_nothing_changed_passes(repo, policy):
 
 
 def test_a_new_profile_is_reported_and_judged_against_the_loosest_existing_one(repo, policy):
-    repo.write("profiles/aggressive.yaml", repo.read(PAPER).replace("max_daily_loss: 6%", "max_daily_loss: 18%")
-               .replace("name: paper", "name: aggressive"))
+    repo.write(
+        "profiles/aggressive.yaml",
+        repo.read(PAPER)
+        .replace("max_daily_loss: 6%", "max_daily_loss: 18%")
+        .replace("name: paper", "name: aggressive"),
+    )
     result = policy("diff", "--base", "HEAD", "-o", "json")
     assert result.returncode == 1  # issue 16: 18% is looser than every profile at the base
     note, loosening = sorted(_findings(result), key=lambda f: f["kind"] != "neutral")
@@ -347,8 +382,10 @@ def test_junit_output(repo, policy):
     cases = root.findall(".//testcase")
     assert len(cases) == 3
     failed = sorted(c.get("name") for c in cases if c.find("failure") is not None)
-    assert failed == ["policy:profiles/paper.yaml:risk.max_daily_loss=8%",
-                      "policy:rules/shutdown/graceful.yaml:steps.clear_secrets=removed"]
+    assert failed == [
+        "policy:profiles/paper.yaml:risk.max_daily_loss=8%",
+        "policy:rules/shutdown/graceful.yaml:steps.clear_secrets=removed",
+    ]
 
 
 # ---- usage errors: exit 2, no traceback ------------------------------------------------------
@@ -394,8 +431,9 @@ def test_a_live_profile_compares_without_its_secrets(repo, policy):
     repo.replace("profiles/zerodha-live.yaml", "max_orders_per_second: 5", "max_orders_per_second: 9")
     result = policy("diff", "--base", "HEAD", "-o", "json")  # KITE_API_SECRET and MCI_TOKEN_KEY are unset
     assert result.returncode == 1, result.stdout + result.stderr
-    assert [f["subject"] for f in _findings(result)] == \
-        ["policy:profiles/zerodha-live.yaml:risk.max_orders_per_second=9"]
+    assert [f["subject"] for f in _findings(result)] == [
+        "policy:profiles/zerodha-live.yaml:risk.max_orders_per_second=9"
+    ]
 
 
 def test_unknown_output_is_a_usage_error(repo, policy):
@@ -405,7 +443,11 @@ def test_unknown_output_is_a_usage_error(repo, policy):
 
 
 def test_a_deleted_rule_is_compared_with_the_shipped_rule_profiles_fall_back_to(repo, policy):
-    repo.replace(GRACEFUL, "    on_error: continue          # a missing report", "    on_error: escalate          # a missing report")
+    repo.replace(
+        GRACEFUL,
+        "    on_error: continue          # a missing report",
+        "    on_error: escalate          # a missing report",
+    )
     repo.commit("stricter than shipped")
     repo.path(GRACEFUL).unlink()
     result = policy("diff", "--base", "HEAD", "-o", "json")
@@ -433,7 +475,9 @@ def test_a_submodule_named_like_a_rule_file_is_not_read_as_one(repo, policy, whe
 
     Its commit elsewhere (a real submodule) is `missing` to cat-file; one in this repository comes with a body
     that must not be read as the next file's header."""
-    commit = "1234567890abcdef1234567890abcdef12345678" if where.startswith("a") else repo.git("rev-parse", "HEAD").strip()
+    commit = (
+        "1234567890abcdef1234567890abcdef12345678" if where.startswith("a") else repo.git("rev-parse", "HEAD").strip()
+    )
     repo.git("update-index", "--add", "--cacheinfo", f"160000,{commit},rules/gates/vendored.yaml")
     repo.git("commit", "-q", "-m", "a submodule")
     repo.path("rules/gates/vendored.yaml").mkdir()  # its checkout

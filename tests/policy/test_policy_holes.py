@@ -14,8 +14,10 @@ def _findings(result) -> list[dict]:
 
 
 def test_a_copied_profile_with_a_looser_daily_loss_is_a_loosening(repo, policy):
-    repo.write("profiles/loose.yaml", repo.read(PAPER).replace("max_daily_loss: 6%", "max_daily_loss: 20%")
-               .replace("name: paper", "name: loose"))
+    repo.write(
+        "profiles/loose.yaml",
+        repo.read(PAPER).replace("max_daily_loss: 6%", "max_daily_loss: 20%").replace("name: paper", "name: loose"),
+    )
     result = policy("diff", "--base", "HEAD", "-o", "json")
     assert result.returncode == 1, result.stdout + result.stderr
     found = {f["subject"]: f for f in _findings(result)}
@@ -27,8 +29,10 @@ def test_a_copied_profile_with_a_looser_daily_loss_is_a_loosening(repo, policy):
 
 
 def test_a_new_profile_as_tight_as_an_existing_one_passes(repo, policy):
-    repo.write("profiles/copy.yaml", repo.read(PAPER).replace("name: paper", "name: copy")
-               .replace("max_daily_loss: 6%", "max_daily_loss: 4%"))
+    repo.write(
+        "profiles/copy.yaml",
+        repo.read(PAPER).replace("name: paper", "name: copy").replace("max_daily_loss: 6%", "max_daily_loss: 4%"),
+    )
     result = policy("diff", "--base", "HEAD", "-o", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     [note] = _findings(result)
@@ -68,8 +72,12 @@ def test_removing_an_emergency_within_compares_with_the_default(repo, policy):
     repo.replace(EMERGENCY, "      within: 90s ", "      within: 60s ")  # square_off back to its default 60s
     repo.commit("shorter")
     text = repo.read(EMERGENCY)
-    repo.write(EMERGENCY, text.replace("    params:\n      within: 60s               # re-read and repeat until flat "
-                                       "or this passes\n", ""))
+    repo.write(
+        EMERGENCY,
+        text.replace(
+            "    params:\n      within: 60s               # re-read and repeat until flat or this passes\n", ""
+        ),
+    )
     assert repo.read(EMERGENCY) != text
     assert policy("diff", "--base", "HEAD").returncode == 0  # 60s explicit == 60s default
 
@@ -88,27 +96,32 @@ def test_policy_approve_refuses_a_subject_that_matches_nothing(repo, policy):
     repo.commit("loosen, approved")
     later = policy("approve", "policy:profiles/paper.yaml:risk.max_daily_loss=8%", "--by", "A", "--note", "B")
     assert later.returncode == 2 and "since HEAD" in later.stderr
-    again = policy("approve", "policy:profiles/paper.yaml:risk.max_daily_loss=8%", "--by", "A", "--note", "B",
-                   "--base", "HEAD~1")
+    again = policy(
+        "approve", "policy:profiles/paper.yaml:risk.max_daily_loss=8%", "--by", "A", "--note", "B", "--base", "HEAD~1"
+    )
     assert again.returncode == 0, again.stderr
 
 
 def test_validate_refuses_risk_limits_that_cannot_hold_together(run_mci, tmp_path):
-    base = (tmp_path / "ok.yaml")
+    base = tmp_path / "ok.yaml"
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / PAPER).read_text(encoding="utf-8")
-    cases = {"zero.yaml": text.replace("max_risk_per_trade: 2%", "max_risk_per_trade: 0%"),
-             "over.yaml": text.replace("max_risk_per_trade: 2%", "max_risk_per_trade: 5%")
-                              .replace("max_daily_loss: 6%", "max_daily_loss: 4%")
-                              .replace("max_position_loss: 5%", "max_position_loss: 4%"),
-             "reduce.yaml": text.replace("  token_warning: 30m", "  token_warning: 30m\n  reduce_at: 100%")}
+    cases = {
+        "zero.yaml": text.replace("max_risk_per_trade: 2%", "max_risk_per_trade: 0%"),
+        "over.yaml": text.replace("max_risk_per_trade: 2%", "max_risk_per_trade: 5%")
+        .replace("max_daily_loss: 6%", "max_daily_loss: 4%")
+        .replace("max_position_loss: 5%", "max_position_loss: 4%"),
+        "reduce.yaml": text.replace("  token_warning: 30m", "  token_warning: 30m\n  reduce_at: 100%"),
+    }
     base.write_text(text, encoding="utf-8")
     assert run_mci("validate", str(base)).returncode == 0
     line = next(n for n, s in enumerate(cases["over.yaml"].splitlines(), 1) if "max_risk_per_trade: 5%" in s)
-    said = {"zero.yaml": ["risk.max_risk_per_trade is 0%"],
-            "over.yaml": [f"over.yaml:{line}:", "exceeds max_daily_loss"],
-            "reduce.yaml": ["watch.reduce_at"]}
+    said = {
+        "zero.yaml": ["risk.max_risk_per_trade is 0%"],
+        "over.yaml": [f"over.yaml:{line}:", "exceeds max_daily_loss"],
+        "reduce.yaml": ["watch.reduce_at"],
+    }
     for name, body in cases.items():
         assert body != text, name
         path = tmp_path / name

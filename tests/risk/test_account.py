@@ -42,9 +42,24 @@ def test_a_carried_position_counts_only_todays_mark_to_market():
 
 def test_orders_are_sorted_and_fills_counted():
     t0 = datetime(2026, 11, 23, 4, 30, tzinfo=timezone.utc)
-    orders = [Order(str(i), "NSE", "INFY", "BUY", 1, "MARKET", "MIS", D("0"), D("0"), "COMPLETE" if i % 2 else "CANCELLED",
-                    None, t0 - timedelta(seconds=i), filled_quantity=1 if i % 2 else 0) for i in range(5)]
+    orders = [
+        Order(
+            str(i),
+            "NSE",
+            "INFY",
+            "BUY",
+            1,
+            "MARKET",
+            "MIS",
+            D("0"),
+            D("0"),
+            "COMPLETE" if i % 2 else "CANCELLED",
+            None,
+            t0 - timedelta(seconds=i),
+            filled_quantity=1 if i % 2 else 0,
+        )
+        for i in range(5)
+    ]
     account = Account.from_broker(Book([], orders))
     assert list(account.order_times) == sorted(o.placed_at for o in orders)
     assert account.trades == 2
-

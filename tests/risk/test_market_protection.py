@@ -7,11 +7,13 @@ import pytest
 from testing.risk import judge, order, rules
 
 
-@pytest.mark.parametrize("order_type, extra", [("MARKET", {"price": None}),
-                                               ("SL-M", {"price": None, "trigger_price": "1450.00"})])
+@pytest.mark.parametrize(
+    "order_type, extra", [("MARKET", {"price": None}), ("SL-M", {"price": None, "trigger_price": "1450.00"})]
+)
 def test_a_market_or_slm_order_without_protection_is_refused_with_kites_words(order_type, extra):
-    verdict = judge(order(order_type=order_type, market_protection=None, side="SELL", stop_loss=None, target=None,
-                          **extra))
+    verdict = judge(
+        order(order_type=order_type, market_protection=None, side="SELL", stop_loss=None, target=None, **extra)
+    )
     assert not verdict.accepted and "market_protection" in rules(verdict)
     (failure,) = [f for f in verdict.failures if f.rule == "market_protection"]
     assert failure.what == f"a {order_type} order has no market_protection"

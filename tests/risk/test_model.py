@@ -65,18 +65,23 @@ def test_per_trade_above_position_loss_is_a_warning():
 @pytest.mark.parametrize("positions, warned", [(3, False), (4, True), (5, True)])
 def test_a_full_book_over_the_daily_loss_is_a_warning(positions, warned):
     found = problems(max_open_positions=positions)
-    assert levels(found) == ([("warning", f"{positions} positions each losing 2% would breach the 6% daily loss")]
-                             if warned else [])
+    assert levels(found) == (
+        [("warning", f"{positions} positions each losing 2% would breach the 6% daily loss")] if warned else []
+    )
 
 
-@pytest.mark.parametrize("changes, what", [
-    ({"max_drawdown": D("0")}, "risk.max_drawdown is 0%"),
-    ({"price_band": D("0")}, "risk.price_band is 0%"),
-    ({"max_open_positions": 0}, "risk.max_open_positions is 0"),
-    ({"min_risk_reward": D("0")}, "risk.min_risk_reward is 0"),
-    ({"warn_at": D("0")}, "risk.warn_at is 0%"),
-    ({"warn_at": D("1.01")}, "risk.warn_at is 101%"),
-], ids=["drawdown 0", "band 0", "no position", "rr 0", "warn_at 0", "warn_at over 100%"])
+@pytest.mark.parametrize(
+    "changes, what",
+    [
+        ({"max_drawdown": D("0")}, "risk.max_drawdown is 0%"),
+        ({"price_band": D("0")}, "risk.price_band is 0%"),
+        ({"max_open_positions": 0}, "risk.max_open_positions is 0"),
+        ({"min_risk_reward": D("0")}, "risk.min_risk_reward is 0"),
+        ({"warn_at": D("0")}, "risk.warn_at is 0%"),
+        ({"warn_at": D("1.01")}, "risk.warn_at is 101%"),
+    ],
+    ids=["drawdown 0", "band 0", "no position", "rr 0", "warn_at 0", "warn_at over 100%"],
+)
 def test_unusable_limits_are_errors(changes, what):
     assert ("error", what) in levels(problems(**{"max_open_positions": 3, **changes}))
 
@@ -103,8 +108,15 @@ def context(tmp_path: Path, risk, capital: D = CAPITAL):
     from mci.store.state import StateStore
 
     clock = Clock(MONDAY_1030_IST, frozen=True)
-    profile = Profile("paper", tmp_path / "paper.yaml", BrokerConfig("paper", capital), MarketConfig(), risk,
-                      {"broker": BreakerConfig()}, ScanConfig(Checklist("x", "", ())))
+    profile = Profile(
+        "paper",
+        tmp_path / "paper.yaml",
+        BrokerConfig("paper", capital),
+        MarketConfig(),
+        risk,
+        {"broker": BreakerConfig()},
+        ScanConfig(Checklist("x", "", ())),
+    )
     broker = paper.PaperBroker(tmp_path, "paper", clock, capital=capital, seed=1)
     store = StateStore.open(tmp_path)
     return CheckContext(profile, clock, tmp_path, lambda: store, lambda: broker)
@@ -135,10 +147,14 @@ def test_check_10_warns_on_the_paper_profiles_full_book(tmp_path):
     assert out.error.what == "5 positions each losing 2% would breach the 6% daily loss"
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"max_risk_per_trade": D("0.07")}, "max_risk_per_trade 7% exceeds max_daily_loss 6%"),
-    ({"max_position_loss": D("0.08")}, "max_position_loss 8% exceeds max_daily_loss 6%"),
-], ids=["per trade > daily", "position > daily"])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"max_risk_per_trade": D("0.07")}, "max_risk_per_trade 7% exceeds max_daily_loss 6%"),
+        ({"max_position_loss": D("0.08")}, "max_position_loss 8% exceeds max_daily_loss 6%"),
+    ],
+    ids=["per trade > daily", "position > daily"],
+)
 def test_check_10_fails_an_inconsistent_set(tmp_path, changes, words):
     from mci.results import Status
 

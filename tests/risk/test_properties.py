@@ -20,35 +20,96 @@ FAST = settings(deadline=None, max_examples=examples(300), suppress_health_check
 
 # ---------------------------------------------------------------- arbitrary JSON never raises
 
-FIELDS = ("exchange", "symbol", "side", "quantity", "order_type", "product", "price", "trigger_price",
-          "stop_loss", "target", "signal_time", "tag")
+FIELDS = (
+    "exchange",
+    "symbol",
+    "side",
+    "quantity",
+    "order_type",
+    "product",
+    "price",
+    "trigger_price",
+    "stop_loss",
+    "target",
+    "signal_time",
+    "tag",
+)
 
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-10**400, max_value=10**400)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
 
 # Numbers as a strategy would send them, and as a broken one would: exact strings, floats, extremes.
-numeric_text = st.sampled_from([
-    "1500", "1500.00", " 1500.05 ", "0", "-0", "-1500", "0.00001", "1e30", "1e-30", "9e999999", "1e-999999",
-    "NaN", "nan", "-Infinity", "inf", "1_500", "₹1500", "1,500", "0x10", "", " ", "1500.000000000000000000000000001",
-])
-numbers = (numeric_text | st.integers(min_value=-10**40, max_value=10**40)
-           | st.floats(allow_nan=True, allow_infinity=True)
-           | st.decimals(allow_nan=False, allow_infinity=False).map(str)
-           | st.decimals(min_value=D("0.01"), max_value=D("1e12"), places=2).map(str))
-times = (st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat())
-         | st.datetimes().map(lambda t: t.isoformat())  # naive
-         | st.sampled_from([NOW.isoformat(), "2026-11-23T10:00:00Z", "2026-11-23", "yesterday", "0001-01-01T00:00:00+14:00",
-                            "9999-12-31T23:59:59.999999-12:00"]))
+numeric_text = st.sampled_from(
+    [
+        "1500",
+        "1500.00",
+        " 1500.05 ",
+        "0",
+        "-0",
+        "-1500",
+        "0.00001",
+        "1e30",
+        "1e-30",
+        "9e999999",
+        "1e-999999",
+        "NaN",
+        "nan",
+        "-Infinity",
+        "inf",
+        "1_500",
+        "₹1500",
+        "1,500",
+        "0x10",
+        "",
+        " ",
+        "1500.000000000000000000000000001",
+    ]
+)
+numbers = (
+    numeric_text
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.decimals(allow_nan=False, allow_infinity=False).map(str)
+    | st.decimals(min_value=D("0.01"), max_value=D("1e12"), places=2).map(str)
+)
+times = (
+    st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat())
+    | st.datetimes().map(lambda t: t.isoformat())  # naive
+    | st.sampled_from(
+        [
+            NOW.isoformat(),
+            "2026-11-23T10:00:00Z",
+            "2026-11-23",
+            "yesterday",
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59.999999-12:00",
+        ]
+    )
+)
 per_field = {
     "exchange": st.sampled_from(["NSE", "nse", "BSE", "NFO", "", "NSE:INFY"]),
     "symbol": st.sampled_from(["INFY", "TCS", "NIFTY26NOVFUT", "infy ", "", "NOPE"]),
     "side": st.sampled_from(["BUY", "SELL", "buy", "HOLD", ""]),
     "order_type": st.sampled_from(["LIMIT", "MARKET", "SL", "SL-M", "STOP", ""]),
     "product": st.sampled_from(["MIS", "CNC", "NRML", "XYZ"]),
-    "quantity": numbers, "price": numbers, "trigger_price": numbers, "stop_loss": numbers, "target": numbers,
-    "signal_time": times, "tag": st.text(max_size=10),
+    "quantity": numbers,
+    "price": numbers,
+    "trigger_price": numbers,
+    "stop_loss": numbers,
+    "target": numbers,
+    "signal_time": times,
+    "tag": st.text(max_size=10),
 }
 
 
@@ -63,8 +124,9 @@ def order_shaped(draw) -> dict:
             else:
                 out.pop(name, None)
     else:
-        out = {name: draw(per_field[name] | json_values)
-               for name in draw(st.lists(st.sampled_from(FIELDS), unique=True))}
+        out = {
+            name: draw(per_field[name] | json_values) for name in draw(st.lists(st.sampled_from(FIELDS), unique=True))
+        }
     if draw(st.booleans()):
         out.update(draw(st.dictionaries(st.text(max_size=10), json_values, max_size=2)))
     return out
@@ -79,8 +141,15 @@ HOSTILE_ACCOUNTS = [
 
 
 def assert_clear_verdict(raw, acct) -> None:
-    model = RiskModel.of(limits(max_quantity_per_order=1000, max_notional_per_order=D("500000"),
-                                max_orders_per_second=D(8), max_order_to_trade_ratio=D(10)), acct.capital)
+    model = RiskModel.of(
+        limits(
+            max_quantity_per_order=1000,
+            max_notional_per_order=D("500000"),
+            max_orders_per_second=D(8),
+            max_order_to_trade_ratio=D(10),
+        ),
+        acct.capital,
+    )
     verdict = validate(raw, model, acct, NOW)  # must not raise
     if verdict.accepted:
         assert verdict.failures == ()
@@ -105,8 +174,12 @@ def test_order_shaped_objects_with_hostile_values_are_a_verdict_never_an_excepti
 
 
 @FAST
-@given(field=st.sampled_from(["quantity", "price", "trigger_price", "stop_loss", "target"]), value=numbers,
-       order_type=st.sampled_from(["LIMIT", "SL", "SL-M", "MARKET"]), which=st.integers(0, len(HOSTILE_ACCOUNTS) - 1))
+@given(
+    field=st.sampled_from(["quantity", "price", "trigger_price", "stop_loss", "target"]),
+    value=numbers,
+    order_type=st.sampled_from(["LIMIT", "SL", "SL-M", "MARKET"]),
+    which=st.integers(0, len(HOSTILE_ACCOUNTS) - 1),
+)
 def test_one_hostile_number_in_a_well_formed_order_is_a_verdict_never_an_exception(field, value, order_type, which):
     raw = {**ORDER, "order_type": order_type, "trigger_price": "1500.00", field: value}
     if order_type in ("MARKET", "SL-M") and field != "price":
@@ -143,7 +216,8 @@ def worlds(draw) -> World:
         max_risk_per_trade=draw(mostly(pct(100, 500), pct(1, 500))),
         max_daily_loss=draw(mostly(pct(300, 2000), pct(1, 2000))),
         max_drawdown=draw(mostly(pct(500, 3000), pct(1, 3000))),
-        max_position_loss=draw(pct(1, 1000)), max_open_positions=draw(st.integers(1, 8)),
+        max_position_loss=draw(pct(1, 1000)),
+        max_open_positions=draw(st.integers(1, 8)),
         min_risk_reward=draw(st.integers(10, 40).map(lambda x: D(x) / 10)),
         price_band=draw(mostly(pct(200, 2000), pct(1, 2000))),
         require_stop_loss=draw(st.booleans()),
@@ -164,16 +238,28 @@ def worlds(draw) -> World:
     pnl_range = draw(mostly(st.just(5), st.just(30)))  # percent of capital either way
     day_pnl = D(draw(st.integers(-int(capital * pnl_range), int(capital * pnl_range)))) / 100
     peak = draw(st.none() | st.integers(0, int(capital * 20)).map(lambda p: capital + D(p) / 100))
-    acct = Account(capital=capital, day_pnl=day_pnl, positions=positions, last_prices={key: ltp},
-                   instruments={key: InstrumentSpec(tick, lot), **INSTRUMENTS}, peak_equity=peak)
+    acct = Account(
+        capital=capital,
+        day_pnl=day_pnl,
+        positions=positions,
+        last_prices={key: ltp},
+        instruments={key: InstrumentSpec(tick, lot), **INSTRUMENTS},
+        peak_equity=peak,
+    )
 
     side = draw(st.sampled_from(["BUY", "SELL"]))
     order_type = draw(st.sampled_from(["LIMIT", "MARKET", "SL", "SL-M"]))
     quantity = lot * draw(st.integers(1, 20)) + draw(st.sampled_from([0, 0, 0, 0, 0, 1]))
     spread = draw(st.sampled_from([0, 3, 30, int(ltp / tick) // 5]))
     near = max(ltp + tick * draw(st.integers(-spread, spread)), tick)
-    raw: dict = {"exchange": "NSE", "symbol": "STOCK", "side": side, "quantity": quantity, "order_type": order_type,
-                 "product": draw(st.sampled_from(["MIS", "MIS", "CNC"]))}
+    raw: dict = {
+        "exchange": "NSE",
+        "symbol": "STOCK",
+        "side": side,
+        "quantity": quantity,
+        "order_type": order_type,
+        "product": draw(st.sampled_from(["MIS", "MIS", "CNC"])),
+    }
     if order_type in ("LIMIT", "SL"):
         raw["price"] = str(near)
     if order_type in ("MARKET", "SL-M"):
@@ -232,8 +318,12 @@ def broken_limits(w: World) -> list[str]:
     if held and (held > 0) != (side == "BUY") and qty <= abs(held):
         return broken  # an exit: the entry limits do not apply
 
-    entry = {"LIMIT": prices.get("price"), "SL": prices.get("price"), "SL-M": prices.get("trigger_price"),
-             "MARKET": ltp}[o["order_type"]]
+    entry = {
+        "LIMIT": prices.get("price"),
+        "SL": prices.get("price"),
+        "SL-M": prices.get("trigger_price"),
+        "MARKET": ltp,
+    }[o["order_type"]]
     if r.max_quantity_per_order is not None and qty > r.max_quantity_per_order:
         broken.append("quantity")
     if r.max_notional_per_order is not None and entry * qty > r.max_notional_per_order:
@@ -282,8 +372,9 @@ def test_the_generator_reaches_both_verdicts():
     """Guards the property above against a generator that only ever produces rejections (or acceptances)."""
     seen = Counter()
 
-    @settings(deadline=None, max_examples=200, database=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        deadline=None, max_examples=200, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(w=worlds())
     def sample(w):
         seen[validate(w.raw, RiskModel.of(w.limits, w.capital), w.account, NOW).accepted] += 1

@@ -17,13 +17,24 @@ from testing.risk import CAPITAL, INSTRUMENTS, LAST_PRICES, NOW, account, limits
 from tests.risk.test_properties import HOSTILE_ACCOUNTS, order_shaped
 from testing.hypothesis_profiles import examples
 
-MODEL = RiskModel.of(limits(max_quantity_per_order=1000, max_notional_per_order=D("500000"),
-                            max_orders_per_second=D(8), max_order_to_trade_ratio=D(10)), CAPITAL)
+MODEL = RiskModel.of(
+    limits(
+        max_quantity_per_order=1000,
+        max_notional_per_order=D("500000"),
+        max_orders_per_second=D(8),
+        max_order_to_trade_ratio=D(10),
+    ),
+    CAPITAL,
+)
 
 
 @settings(deadline=None, max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
-@given(raw=order_shaped(), which=st.integers(0, len(HOSTILE_ACCOUNTS) - 1), line=st.integers(1, 10**9),
-       symbol=st.text(max_size=8))
+@given(
+    raw=order_shaped(),
+    which=st.integers(0, len(HOSTILE_ACCOUNTS) - 1),
+    line=st.integers(1, 10**9),
+    symbol=st.text(max_size=8),
+)
 def test_the_verdict_line_is_what_json_dumps_writes(raw, which, line, symbol):
     if symbol.strip() and isinstance(raw, dict) and "symbol" in raw:
         raw = dict(raw, symbol=symbol)  # quotes, backslashes, control and non-ASCII characters in the label
@@ -34,8 +45,9 @@ def test_the_verdict_line_is_what_json_dumps_writes(raw, which, line, symbol):
 @pytest.mark.parametrize("symbol", ['IN"F\\Y\u20b9', "A\u2028B\x7f", "\u00e9T\u00c9", "X/Y\tZ"])
 def test_an_accepted_order_with_any_characters_in_its_label_is_the_line_json_dumps_writes(symbol):
     key = f"NSE:{symbol.strip().upper()}"
-    listed = account(instruments={**INSTRUMENTS, key: InstrumentSpec(D("0.01"), 1)},
-                     last_prices={**LAST_PRICES, key: D("1500.00")})
+    listed = account(
+        instruments={**INSTRUMENTS, key: InstrumentSpec(D("0.01"), 1)}, last_prices={**LAST_PRICES, key: D("1500.00")}
+    )
     verdict = validate(order(symbol=symbol), MODEL, listed, NOW)
     assert verdict.accepted, verdict.failures  # the direct path, not json.dumps
     text = _json_verdict(verdict, 7)
@@ -45,9 +57,14 @@ def test_an_accepted_order_with_any_characters_in_its_label_is_the_line_json_dum
     assert ok.accepted and _json_verdict(ok, 3) == json.dumps({"line": 3, **ok.as_dict()}, ensure_ascii=False)
 
 
-@pytest.mark.parametrize("text, key", [('{"quantity": 10, "quantity": 100000}', "quantity"),
-                                       ('{"a": {"b": 1, "c": 2, "b": 3}}', "b"),
-                                       ('{"x": 1, "y": 2, "x": 1, "y": 2}', "x")])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ('{"quantity": 10, "quantity": 100000}', "quantity"),
+        ('{"a": {"b": 1, "c": 2, "b": 3}}', "b"),
+        ('{"x": 1, "y": 2, "x": 1, "y": 2}', "x"),
+    ],
+)
 def test_a_duplicate_key_is_refused_by_name(text, key):
     with pytest.raises(ValueError, match=f"the key '{key}' appears twice"):
         _loads(text)
@@ -72,8 +89,10 @@ def test_a_new_account_is_judged_afresh_not_by_the_facts_of_the_previous_one():
     full = replace(base, positions=tuple(Holding(f"NSE:S{k}", "MIS", 1, D("0")) for k in range(5)))
     assert [f.rule for f in validate(order(), MODEL, full, NOW).failures] == ["max_open_positions"]
     busy = replace(base, order_times=(NOW,) * 30, trades=1)
-    assert {f.rule for f in validate(order(), MODEL, busy, NOW).failures} == {"max_orders_per_second",
-                                                                            "max_order_to_trade_ratio"}
+    assert {f.rule for f in validate(order(), MODEL, busy, NOW).failures} == {
+        "max_orders_per_second",
+        "max_order_to_trade_ratio",
+    }
     assert validate(order(), MODEL, base, NOW).accepted  # and back
     narrow = RiskModel.of(limits(allowed_symbols=("TCS",)), CAPITAL)
     assert [f.rule for f in validate(order(), narrow, base, NOW).failures] == ["allowed_symbols"]
@@ -103,20 +122,25 @@ def test_the_plain_text_fields_read_as_the_general_path_reads_them(raw, texts):
 
     if texts[0]:  # strings with spaces, case, blanks and non-ASCII in every text field, not only the order's own
         raw = dict(zip(("exchange", "symbol", "side", "order_type", "product", "tag"), texts)) | {
-            k: v for k, v in raw.items() if k not in ("exchange", "symbol", "side", "order_type", "product", "tag")}
+            k: v for k, v in raw.items() if k not in ("exchange", "symbol", "side", "order_type", "product", "tag")
+        }
     plain = _plain_texts(raw)
     if plain is not None:
         failures: list = []
         assert _texts(raw, failures) == plain
         # What parse() adds on the plain path: the side and order-type refusals, nothing else.
-        assert [f.what for f in failures] == ([f"side {plain[2]!r} is not BUY or SELL"] if plain[2] not in SIDES else []) + (
-            [f"order_type {plain[3]!r} is unknown"] if plain[3] not in ORDER_TYPES else [])
+        assert [f.what for f in failures] == (
+            [f"side {plain[2]!r} is not BUY or SELL"] if plain[2] not in SIDES else []
+        ) + ([f"order_type {plain[3]!r} is unknown"] if plain[3] not in ORDER_TYPES else [])
 
 
 @settings(deadline=None, max_examples=examples(400))
-@given(value=st.decimals(allow_nan=False, allow_infinity=False) | st.integers(0, 10**22).map(D)
-       | st.integers(1, 10**24).map(lambda n: D(n).scaleb(-8)),
-       key=st.sampled_from(["notional", "risk", "reward", "risk_reward"]))
+@given(
+    value=st.decimals(allow_nan=False, allow_infinity=False)
+    | st.integers(0, 10**22).map(D)
+    | st.integers(1, 10**24).map(lambda n: D(n).scaleb(-8)),
+    key=st.sampled_from(["notional", "risk", "reward", "risk_reward"]),
+)
 def test_facts_read_as_format_money_and_quantize_write_them(value, key):
     from mci.units import format_money
     from mci.risk import Verdict

@@ -34,9 +34,15 @@ def reader(stream) -> queue.Queue:
 
 
 @pytest.mark.parametrize("output", ["json", "text"])
-@pytest.mark.parametrize("offline", [[], ["--capital", "1000000", "--ltp", "NSE:INFY=1510"],
-                                     ["--capital", "1000000", "--ltp", "NSE:INFY=1510", "--instruments"]],
-                         ids=["paper broker", "offline account", "offline account with instruments"])
+@pytest.mark.parametrize(
+    "offline",
+    [
+        [],
+        ["--capital", "1000000", "--ltp", "NSE:INFY=1510"],
+        ["--capital", "1000000", "--ltp", "NSE:INFY=1510", "--instruments"],
+    ],
+    ids=["paper broker", "offline account", "offline account with instruments"],
+)
 def test_each_verdict_arrives_while_the_pipe_stays_open(mci_home, tmp_path, offline, output):
     # Not PYTHONUNBUFFERED: a strategy's environment seldom has it, and it would hide a verdict mci holds back.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCI_", "KITE_", "PYTHONUNBUFFERED"))}
@@ -44,9 +50,15 @@ def test_each_verdict_arrives_while_the_pipe_stays_open(mci_home, tmp_path, offl
     if offline and offline[-1] == "--instruments":  # every order accepted is answered by the accept path
         (tmp_path / "nse.csv").write_text(KITE_CSV, encoding="utf-8")
         offline = [*offline, str(tmp_path / "nse.csv")]
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "risk", "check", "-", "--at", AT, "-o", output, *offline],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mci", "risk", "check", "-", "--at", AT, "-o", output, *offline],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     verdicts = reader(proc.stdout)
     try:
         for n, quantity in enumerate([10, 100000, 20, 30], start=1):

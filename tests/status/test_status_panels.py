@@ -59,8 +59,12 @@ def test_watch_json_is_one_line_per_refresh(run_mci, mci_home):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCI_")}
     env["MCI_HOME"] = str(mci_home)
-    proc = subprocess.Popen([sys.executable, "-m", "mci", "status", "--watch", "--interval", "0.2", "-o", "json"],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mci", "status", "--watch", "--interval", "0.2", "-o", "json"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         lines = [proc.stdout.readline(), proc.stdout.readline()]
         assert all(json.loads(line)["lifecycle"]["state"] == "idle" for line in lines)

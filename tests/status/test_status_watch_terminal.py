@@ -45,13 +45,20 @@ def complete(screen: str) -> bool:
 
 def test_status_watch_in_a_pty_read_with_pyte(paper_day):
     import pyte  # the `test` extra: a terminal emulator reading the screen the pty shows
+
     env, mci = paper_day
     env = {**env, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
     env.pop("NO_COLOR", None)
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-    proc = subprocess.Popen([*mci, "status", "--watch", "--interval", "0.5"], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [*mci, "status", "--watch", "--interval", "0.5"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
     os.close(slave)
     screen = pyte.Screen(COLS, ROWS)
     stream = pyte.ByteStream(screen)
@@ -89,14 +96,19 @@ def test_status_watch_in_tmux(paper_day, tmp_path):
     name = f"mci-status-{uuid.uuid4().hex[:8]}"
     tmux = ["tmux", "-S", socket]
     command = " ".join([*mci, "status", "--watch", "--interval", "0.5"])
-    subprocess.run([*tmux, "new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), command],
-                   env=env, check=True, timeout=10)
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), command],
+        env=env,
+        check=True,
+        timeout=10,
+    )
     try:
         screen = ""
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
-            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", name], capture_output=True, text=True,
-                                    env=env, timeout=10).stdout
+            screen = subprocess.run(
+                [*tmux, "capture-pane", "-p", "-t", name], capture_output=True, text=True, env=env, timeout=10
+            ).stdout
             if complete(screen) and "orders 0 " not in screen:
                 break
             time.sleep(0.3)

@@ -195,8 +195,14 @@ def test_reset_closes_audits_and_refuses_unknown_names(tmp_path):
     before, after = reset_breaker("broker", {"broker": SLOW}, store, now)
     assert (before.state, after.state, after.fail_counter) == ("open", "closed", 0)
     last = list(store.audit_records())[-1]
-    assert last.data == {"name": "broker", "from": "open", "to": "closed", "failures": 0, "event": "reset",
-                         "by": "operator"}
+    assert last.data == {
+        "name": "broker",
+        "from": "open",
+        "to": "closed",
+        "failures": 0,
+        "event": "reset",
+        "by": "operator",
+    }
     with pytest.raises(UsageError) as unknown:
         reset_breaker("brokr", {"broker": SLOW, "engine": FAST}, store, now)
     assert unknown.value.code == ExitCode.INVALID

@@ -33,8 +33,11 @@ def hold(mci_home):
     procs: list[subprocess.Popen] = []
 
     def start(command: str, *, ignore_term: bool = False, seconds: float = 30) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(mci_home), command, "1" if ignore_term else "0",
-                                 str(seconds)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(mci_home), command, "1" if ignore_term else "0", str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "locked"
         procs.append(proc)
         return proc

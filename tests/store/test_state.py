@@ -104,8 +104,9 @@ def test_health_probe_fails_cleanly_on_a_read_only_database(tmp_path):
     import threading
 
     readonly._lock = threading.RLock()
-    readonly._conn = sqlite3.connect(f"file:{tmp_path / 'state.db'}?mode=ro", uri=True, isolation_level=None,
-                                     check_same_thread=False)
+    readonly._conn = sqlite3.connect(
+        f"file:{tmp_path / 'state.db'}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+    )
     with pytest.raises(UnavailableError) as info:
         readonly.health_probe()
     assert "not writable" in info.value.what or "busy or read-only" in info.value.what

@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def profile():
     from mci.config import load_profile
 
-    return load_profile(ROOT / "profiles" / "kite-sim.yaml",
-                        env={"KITE_API_KEY": "simkey-4321", "KITE_API_SECRET": SECRET})
+    return load_profile(
+        ROOT / "profiles" / "kite-sim.yaml", env={"KITE_API_KEY": "simkey-4321", "KITE_API_SECRET": SECRET}
+    )
 
 
 @pytest.fixture
@@ -64,8 +65,13 @@ def _run(capsys, fn, *args, **kwargs):
     return code, out.out, out.err
 
 
-def _login(profile, tmp_path, env, text=f"http://127.0.0.1:8765/redirect?action=login&status=success&request_token={REQUEST}",
-           **kw):
+def _login(
+    profile,
+    tmp_path,
+    env,
+    text=f"http://127.0.0.1:8765/redirect?action=login&status=success&request_token={REQUEST}",
+    **kw,
+):
     kw.setdefault("generate_session", fake_session())
     return command.login(profile, at(NOW), tmp_path, kw.pop("output", "text"), request_token=text, env=env, **kw)
 
@@ -87,16 +93,18 @@ def test_login_with_the_redirect_url_saves_the_token(capsys, tmp_path, profile, 
 
 def test_login_prints_the_url_and_reads_stdin(capsys, tmp_path, profile, env):
     stdin = io.StringIO(f"{REQUEST}\n")
-    code, out, _ = _run(capsys, command.login, profile, at(NOW), tmp_path, "text",
-                        generate_session=fake_session(), env=env, stdin=stdin)
+    code, out, _ = _run(
+        capsys, command.login, profile, at(NOW), tmp_path, "text", generate_session=fake_session(), env=env, stdin=stdin
+    )
     assert code == 0
     assert "http://127.0.0.1:8765/connect/login?v=3&api_key=simkey-4321" in out
 
 
 def test_login_json_keeps_stdout_pure_json(capsys, tmp_path, profile, env):
     stdin = io.StringIO(REQUEST)
-    code, out, err = _run(capsys, command.login, profile, at(NOW), tmp_path, "json",
-                          generate_session=fake_session(), env=env, stdin=stdin)
+    code, out, err = _run(
+        capsys, command.login, profile, at(NOW), tmp_path, "json", generate_session=fake_session(), env=env, stdin=stdin
+    )
     data = json.loads(out)
     assert (code, data["status"], data["state"], data["user_id"]) == (0, "saved", "valid", "AB1234")
     assert "connect/login" in err
@@ -107,22 +115,28 @@ def test_the_default_login_url_is_kites(profile):
     assert kite_session.login_url(plain) == "https://kite.zerodha.com/connect/login?v=3&api_key=simkey-4321"
 
 
-@pytest.mark.parametrize("text, token", [
-    (REQUEST, REQUEST),
-    (f"  {REQUEST}  \n", REQUEST),
-    (f"https://example.com/cb?request_token={REQUEST}&action=login&status=success", REQUEST),
-    (f"?status=success&request_token={REQUEST}", REQUEST),
-])
+@pytest.mark.parametrize(
+    "text, token",
+    [
+        (REQUEST, REQUEST),
+        (f"  {REQUEST}  \n", REQUEST),
+        (f"https://example.com/cb?request_token={REQUEST}&action=login&status=success", REQUEST),
+        (f"?status=success&request_token={REQUEST}", REQUEST),
+    ],
+)
 def test_parse_request_token(text, token):
     assert kite_session.parse_request_token(text) == token
 
 
-@pytest.mark.parametrize("text, code", [
-    ("", ExitCode.INVALID),
-    ("https://example.com/cb?action=login&status=success", ExitCode.INVALID),
-    ("https://example.com/cb?status=cancelled&request_token=abcdefgh", ExitCode.FAILED),
-    ("has spaces in it", ExitCode.INVALID),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("", ExitCode.INVALID),
+        ("https://example.com/cb?action=login&status=success", ExitCode.INVALID),
+        ("https://example.com/cb?status=cancelled&request_token=abcdefgh", ExitCode.FAILED),
+        ("has spaces in it", ExitCode.INVALID),
+    ],
+)
 def test_bad_request_tokens(text, code):
     with pytest.raises(MciError) as bad:
         kite_session.parse_request_token(text)
@@ -136,12 +150,15 @@ def _kite_error(name: str, message: str, code: int):
     return exc
 
 
-@pytest.mark.parametrize("exc, code", [
-    (_kite_error("TokenException", f"Token is invalid or has expired: {REQUEST} {SECRET}", 403), ExitCode.FAILED),
-    (_kite_error("NetworkException", f"gateway down for {SECRET}", 503), ExitCode.UNAVAILABLE),
-    (ConnectionRefusedError(f"refused {REQUEST}"), ExitCode.UNAVAILABLE),
-    (RuntimeError(f"odd {SECRET}"), ExitCode.FAILED),
-])
+@pytest.mark.parametrize(
+    "exc, code",
+    [
+        (_kite_error("TokenException", f"Token is invalid or has expired: {REQUEST} {SECRET}", 403), ExitCode.FAILED),
+        (_kite_error("NetworkException", f"gateway down for {SECRET}", 503), ExitCode.UNAVAILABLE),
+        (ConnectionRefusedError(f"refused {REQUEST}"), ExitCode.UNAVAILABLE),
+        (RuntimeError(f"odd {SECRET}"), ExitCode.FAILED),
+    ],
+)
 def test_session_failures_are_redacted_what_why_how(capsys, tmp_path, profile, env, exc, code):
     def failing(request_token):
         raise exc
@@ -173,8 +190,17 @@ def test_a_recent_login_time_wins_over_now():
 
 
 def test_set_from_stdin(capsys, tmp_path, profile, env):
-    code, out, _ = _run(capsys, command.set_token, profile, at(NOW), tmp_path, "text", user_id="AB1234",
-                        env=env, stdin=io.StringIO(TOKEN + "\n"))
+    code, out, _ = _run(
+        capsys,
+        command.set_token,
+        profile,
+        at(NOW),
+        tmp_path,
+        "text",
+        user_id="AB1234",
+        env=env,
+        stdin=io.StringIO(TOKEN + "\n"),
+    )
     assert code == 0 and "token saved for AB1234" in out
     with pytest.raises(UsageError):
         command.set_token(profile, at(NOW), tmp_path, "text", env=env, stdin=io.StringIO("two words"))
@@ -183,13 +209,16 @@ def test_set_from_stdin(capsys, tmp_path, profile, env):
 EXPIRES = datetime(2026, 11, 24, 6, 0, tzinfo=IST)
 
 
-@pytest.mark.parametrize("moment, state, code, words", [
-    (NOW + timedelta(hours=1), "valid", 0, "valid for AB1234"),
-    (EXPIRES - timedelta(minutes=12), "expiring", 1, "still usable"),
-    (EXPIRES - timedelta(seconds=1), "expiring", 1, "in 1s"),
-    (EXPIRES, "expired", 1, "EXPIRED"),
-    (EXPIRES + timedelta(hours=3), "expired", 1, "3h00m ago"),
-])
+@pytest.mark.parametrize(
+    "moment, state, code, words",
+    [
+        (NOW + timedelta(hours=1), "valid", 0, "valid for AB1234"),
+        (EXPIRES - timedelta(minutes=12), "expiring", 1, "still usable"),
+        (EXPIRES - timedelta(seconds=1), "expiring", 1, "in 1s"),
+        (EXPIRES, "expired", 1, "EXPIRED"),
+        (EXPIRES + timedelta(hours=3), "expired", 1, "3h00m ago"),
+    ],
+)
 def test_status_states_and_exit_codes(capsys, tmp_path, profile, env, moment, state, code, words):
     _run(capsys, _login, profile, tmp_path, env)
     got, out, _ = _run(capsys, command.status, profile, at(moment), tmp_path, "text", env=env)
@@ -242,12 +271,24 @@ class _KiteSession(BaseHTTPRequestHandler):
         form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         type(self).seen.append((self.path, form))
         if form.get("request_token") == [REQUEST]:
-            status, body = 200, {"status": "success", "data": {
-                "user_id": "XX0000", "access_token": TOKEN, "public_token": "p", "api_key": "simkey-4321",
-                "login_time": datetime.now(IST).strftime("%Y-%m-%d %H:%M:%S")}}
+            status, body = (
+                200,
+                {
+                    "status": "success",
+                    "data": {
+                        "user_id": "XX0000",
+                        "access_token": TOKEN,
+                        "public_token": "p",
+                        "api_key": "simkey-4321",
+                        "login_time": datetime.now(IST).strftime("%Y-%m-%d %H:%M:%S"),
+                    },
+                },
+            )
         else:
-            status, body = 403, {"status": "error", "message": "Token is invalid or has expired.",
-                                 "error_type": "TokenException"}
+            status, body = (
+                403,
+                {"status": "error", "message": "Token is invalid or has expired.", "error_type": "TokenException"},
+            )
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -291,8 +332,9 @@ def test_kite_unreachable_is_unavailable(tmp_path, profile, env, monkeypatch):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    local = replace(profile, broker=replace(profile.broker, root=f"http://127.0.0.1:{port}",
-                                            timeout=timedelta(seconds=2)))
+    local = replace(
+        profile, broker=replace(profile.broker, root=f"http://127.0.0.1:{port}", timeout=timedelta(seconds=2))
+    )
     with pytest.raises(UnavailableError):
         command.login(local, Clock(), tmp_path, "text", request_token=REQUEST, env=env)
 

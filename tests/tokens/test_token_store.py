@@ -169,8 +169,15 @@ def test_the_format_version_is_authenticated_and_checked(tmp_path, key, record):
     assert "not an mci token store" in junk.value.what
 
 
-@pytest.mark.parametrize("encode", [lambda k: base64.b64encode(k).decode(), lambda k: k.hex(),
-                                    lambda k: base64.urlsafe_b64encode(k).decode(), lambda k: k.hex().upper()])
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda k: base64.b64encode(k).decode(),
+        lambda k: k.hex(),
+        lambda k: base64.urlsafe_b64encode(k).decode(),
+        lambda k: k.hex().upper(),
+    ],
+)
 def test_keys_in_base64_or_hex(key, encode):
     assert parse_key(f"  {encode(key)}\n", "MCI_TOKEN_KEY") == key
 
@@ -301,8 +308,12 @@ def test_open_token_store_follows_the_profile(tmp_path, key, record):
     assert TokenStore(default.path, key, env={}).load().access_token == TOKEN
 
     key_file = _key_file(tmp_path, key)
-    custom = replace(profile, broker=replace(profile.broker, token_store=TokenStoreConfig(
-        path=tmp_path / "elsewhere" / "t.enc", key_file=key_file)))
+    custom = replace(
+        profile,
+        broker=replace(
+            profile.broker, token_store=TokenStoreConfig(path=tmp_path / "elsewhere" / "t.enc", key_file=key_file)
+        ),
+    )
     store = open_token_store(custom, tmp_path, env={"MCI_TOKEN_KEY": "ignored: the profile's key file wins"})
     assert store.path == tmp_path / "elsewhere" / "t.enc" and "key file" in store.key_description
     store.save(record)
@@ -313,7 +324,9 @@ def test_redact():
     assert redact("token abc123 and abc123 again", ["abc123"]) == "token *** and *** again"
     assert redact("secret-long contains secret", ["secret", "secret-long"]) == "*** contains ***"
     assert redact("nothing", [None, ""]) == "nothing"
-    err = redact_error(MciError("bad abc123", "why abc123", "how", ExitCode.FAILED, details={"t": "abc123"}), ["abc123"])
+    err = redact_error(
+        MciError("bad abc123", "why abc123", "how", ExitCode.FAILED, details={"t": "abc123"}), ["abc123"]
+    )
     assert "abc123" not in err.render() and err.code == ExitCode.FAILED and err.details == {"t": "***"}
 
 

@@ -56,7 +56,9 @@ def open_book(admin: Admin) -> dict[str, tuple[D, int]]:
         admin.call("POST", "positions", instrument=f"NSE:{symbol}", quantity=qty, price=str(ltp))
         book[symbol] = (ltp, qty)
     itc = admin.ltp("ITC")
-    admin.call("POST", "orders", instrument="NSE:ITC", side="BUY", quantity=1, price=str((itc * D("0.9")).quantize(D(1))))
+    admin.call(
+        "POST", "orders", instrument="NSE:ITC", side="BUY", quantity=1, price=str((itc * D("0.9")).quantize(D(1)))
+    )
     return book
 
 
@@ -68,8 +70,9 @@ def morning(sim, run_mci):
     def mci(*args: str):
         return run_mci(*args, "-p", PROFILE, env=env, timeout=90)
 
-    login = requests.get(f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False,
-                         timeout=5)
+    login = requests.get(
+        f"{sim.url}/connect/login", params={"api_key": SIM_KEY, "v": 3}, allow_redirects=False, timeout=5
+    )
     done = run_mci("token", "login", login.headers["Location"], "-p", PROFILE, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     admin = Admin(sim.url)
@@ -113,7 +116,9 @@ def test_a_day_loss_over_the_limit_is_flat_and_halted_within_a_poll_plus_the_fla
     run = report["outcome"]["run"]
     flatten_s = sum(step["duration_s"] or 0 for step in run["steps"])
     detect_s = seen[0] - moved
-    print(f"breach seen {detect_s:.3f}s after the move, flat {flat_at - moved:.3f}s after it (emergency {flatten_s:.3f}s)")
+    print(
+        f"breach seen {detect_s:.3f}s after the move, flat {flat_at - moved:.3f}s after it (emergency {flatten_s:.3f}s)"
+    )
     # A poll that had just read the old prices sees the move one interval later, plus its own read and confirmation.
     assert detect_s <= INTERVAL + 0.75, detect_s
     assert flat_at - moved <= INTERVAL + flatten_s + 1.5, (flat_at - moved, flatten_s)

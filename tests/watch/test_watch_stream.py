@@ -60,8 +60,15 @@ def profile_file(tmp_path: Path, reconcile: str) -> Path:
 
 
 def environment(home: Path, server, token: str) -> dict[str, str]:
-    return mci_env(home, KITE_API_KEY=KEY, KITE_API_SECRET=SECRET, MCI_SIM_URL=server.url, MCI_ACCESS_TOKEN=token,
-                   MCI_USER_ID="AB1234", MCI_AT=START.isoformat())
+    return mci_env(
+        home,
+        KITE_API_KEY=KEY,
+        KITE_API_SECRET=SECRET,
+        MCI_SIM_URL=server.url,
+        MCI_ACCESS_TOKEN=token,
+        MCI_USER_ID="AB1234",
+        MCI_AT=START.isoformat(),
+    )
 
 
 def events(live: Live) -> list[dict]:
@@ -139,8 +146,9 @@ def test_the_stream_comes_back_after_a_cut(account, tmp_path):
         server.app.set_faults(parse_faults("stream=cut"))
         assert watcher.wait_line(is_event("stream_down"), timeout=15)
         server.app.set_faults(parse_faults("none"))
-        back = watcher.wait_line(lambda line: len([1 for _, s in watcher.lines if '"event":"stream_up"' in s]) >= 2,
-                                 timeout=30)
+        back = watcher.wait_line(
+            lambda line: len([1 for _, s in watcher.lines if '"event":"stream_up"' in s]) >= 2, timeout=30
+        )
         assert back is not None, [line for _, line in watcher.lines]
         exchange.move_price("NSE", BOOK[3], D("-12"))
         moved = time.monotonic()
@@ -157,9 +165,13 @@ def test_status_watch_beside_the_watcher_stays_within_one_quote_a_second(account
     env = environment(tmp_path / "home", server, token)
     profile = str(profile_file(tmp_path, "5s"))
     watcher = Live(["watch", "-p", profile, "-o", "json"], env)
-    status = subprocess.Popen([sys.executable, "-m", "mci", "status", "-p", profile, "--watch", "-o", "json",
-                               "--interval", "0.2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                              cwd=ROOT)
+    status = subprocess.Popen(
+        [sys.executable, "-m", "mci", "status", "-p", profile, "--watch", "-o", "json", "--interval", "0.2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         assert watcher.wait_line(is_event("stream_up")), watcher.stderr
         time.sleep(2)
@@ -228,15 +240,23 @@ def test_no_command_but_watch_loads_the_websocket_client(account, tmp_path):
     exchange, server, token = account
     env = environment(tmp_path / "home", server, token)
     profile = str(profile_file(tmp_path, "5s"))
-    probe = ("import atexit, runpy, sys\n"
-             "atexit.register(lambda: sys.stderr.write('\\nLOADED %s\\n' % sorted(m for m in ('twisted', 'autobahn', "
-             "'kiteconnect.ticker') if m in sys.modules)))\n"
-             "sys.argv = ['mci'] + sys.argv[1:]\n"
-             "runpy.run_module('mci', run_name='__main__', alter_sys=True)\n")
-    for args in (["status", "-p", profile], ["watch", "--once", "-p", profile], ["scan", "-p", profile],
-                 ["validate", profile], ["sim", "faults", "--help"]):
-        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, cwd=ROOT,
-                              timeout=120)
+    probe = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: sys.stderr.write('\\nLOADED %s\\n' % sorted(m for m in ('twisted', 'autobahn', "
+        "'kiteconnect.ticker') if m in sys.modules)))\n"
+        "sys.argv = ['mci'] + sys.argv[1:]\n"
+        "runpy.run_module('mci', run_name='__main__', alter_sys=True)\n"
+    )
+    for args in (
+        ["status", "-p", profile],
+        ["watch", "--once", "-p", profile],
+        ["scan", "-p", profile],
+        ["validate", profile],
+        ["sim", "faults", "--help"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+        )
         assert "\nLOADED []\n" in done.stderr, (args, done.returncode, done.stderr[-2000:])
 
 

@@ -69,10 +69,16 @@ def test_a_soft_threshold_warns_once_per_rule_until_it_is_back_to_ok(home, clock
     lose(home, clock, profile, prices, D("12500"))  # day loss 50,000 of 60,000: 83%, each position 25%
     notified: list[tuple[str, dict]] = []
     events = Events()
-    script = Script(clock, {2: lambda: lose(home, clock, profile, prices, D("0")),
-                            3: lambda: lose(home, clock, profile, prices, D("12500"))})
-    report = watcher(profile, clock, home, wait=script, on_event=events,
-                     notify=lambda kind, data: notified.append((kind, data))).run(max_polls=5)
+    script = Script(
+        clock,
+        {
+            2: lambda: lose(home, clock, profile, prices, D("0")),
+            3: lambda: lose(home, clock, profile, prices, D("12500")),
+        },
+    )
+    report = watcher(
+        profile, clock, home, wait=script, on_event=events, notify=lambda kind, data: notified.append((kind, data))
+    ).run(max_polls=5)
 
     assert report.status == "stopped" and report.exit_code == ExitCode.OK
     warnings = events.of("risk_warning")
@@ -89,7 +95,9 @@ def test_a_breach_runs_the_emergency_flattens_and_latches_halted(home, clock, pr
     broker = paper(home, clock, profile)
     from mci.brokers.base import OrderRequest
 
-    broker.place_order(OrderRequest("NSE", "ITC", "BUY", 10, "LIMIT", "MIS", price=D("350.00")))  # resting below, inside the ±20% circuit band
+    broker.place_order(
+        OrderRequest("NSE", "ITC", "BUY", 10, "LIMIT", "MIS", price=D("350.00"))
+    )  # resting below, inside the ±20% circuit band
     broker.close()
     events, steps = Events(), []
     script = Script(clock, {2: lambda: lose(home, clock, profile, prices, D("16000"))})  # 64,000 > 60,000
@@ -98,7 +106,14 @@ def test_a_breach_runs_the_emergency_flattens_and_latches_halted(home, clock, pr
     assert report.status == "tripped" and report.exit_code == ExitCode.FAILED  # 1: the guard acted, flat
     assert report.polls == 3  # it acted on the first poll that saw the breach
     assert report.outcome["flat"] is True and report.outcome["lifecycle"] == "halted"
-    assert [s.id for s in steps] == ["kill_engine", "delete_gtts", "cancel_orders", "square_off", "log_final_state", "halt"]
+    assert [s.id for s in steps] == [
+        "kill_engine",
+        "delete_gtts",
+        "cancel_orders",
+        "square_off",
+        "log_final_state",
+        "halt",
+    ]
     assert open_positions(home, clock, profile) == []
     broker = paper(home, clock, profile)
     assert not [o for o in broker.orders() if o.is_open]
@@ -216,7 +231,9 @@ def test_the_intraday_peak_survives_a_restart_the_same_day(home, clock, profile)
     drawdown = next(u for u in usages if u.rule == "drawdown")
     assert drawdown.value == D("10000.00") and summary["peak_equity"] == "1010000.00"
     store = StateStore.open(home)
-    assert Watchers(store, "paper").peak(clock.now().astimezone(IST).date() + timedelta(days=1)) is None  # a new day, a new peak
+    assert (
+        Watchers(store, "paper").peak(clock.now().astimezone(IST).date() + timedelta(days=1)) is None
+    )  # a new day, a new peak
     store.close()
 
 
@@ -297,7 +314,9 @@ def test_a_refused_token_rebuilds_the_broker_so_a_later_login_is_picked_up(home,
 
     class NoToken(Blips):
         def funds(self):
-            raise MciError("no Kite access token: cannot read the margins", "no stored session", "run `mci token login`")
+            raise MciError(
+                "no Kite access token: cannot read the margins", "no stored session", "run `mci token login`"
+            )
 
     built = []
 
@@ -384,10 +403,16 @@ def test_at_reduce_at_the_watcher_moves_to_reducing_and_still_halts_at_the_hard_
     _running(home, clock)
     prices = hold(home, clock, profile, BOOK)
     events, notified = Events(), []
-    script = Script(clock, {1: lambda: lose(home, clock, profile, prices, D("12500")),  # 50,000 of 60,000
-                            3: lambda: lose(home, clock, profile, prices, D("16000"))})  # 64,000 > 60,000
-    report = watcher(profile, clock, home, wait=script, on_event=events,
-                     notify=lambda kind, data: notified.append(kind)).run(max_polls=10)
+    script = Script(
+        clock,
+        {
+            1: lambda: lose(home, clock, profile, prices, D("12500")),  # 50,000 of 60,000
+            3: lambda: lose(home, clock, profile, prices, D("16000")),
+        },
+    )  # 64,000 > 60,000
+    report = watcher(
+        profile, clock, home, wait=script, on_event=events, notify=lambda kind, data: notified.append(kind)
+    ).run(max_polls=10)
 
     assert [e.kind for e in events.of("reducing")] == ["reducing"]  # polls 2 and 3 both over: one move
     assert "watch.reduce_at 80%" in events.of("reducing")[0].text and "reducing" in notified

@@ -52,7 +52,9 @@ def members(desk: "Desk", state_dir: Path) -> list[Member]:
     names = [m.name for m in out if m.profile is not None]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ConfigError(f"the desk {desk.source} has two profiles named {', '.join(twice)}",
-                          "a profile's lifecycle, lock and paper account are kept by its name: they would be one",
-                          "give each profile of the desk its own `name:`")
+        raise ConfigError(
+            f"the desk {desk.source} has two profiles named {', '.join(twice)}",
+            "a profile's lifecycle, lock and paper account are kept by its name: they would be one",
+            "give each profile of the desk its own `name:`",
+        )
     return out

@@ -80,7 +80,15 @@ class Order:
 
 
 OPEN_ORDER_STATUSES = frozenset(
-    {"OPEN", "TRIGGER PENDING", "OPEN PENDING", "VALIDATION PENDING", "PUT ORDER REQ RECEIVED", "MODIFY PENDING", "AMO REQ RECEIVED"}
+    {
+        "OPEN",
+        "TRIGGER PENDING",
+        "OPEN PENDING",
+        "VALIDATION PENDING",
+        "PUT ORDER REQ RECEIVED",
+        "MODIFY PENDING",
+        "AMO REQ RECEIVED",
+    }
 )
 
 
@@ -101,7 +109,6 @@ class OrderRequest:
     # Kite's order variety (regular, amo, co, iceberg, auction: mci.brokers.kite_rules.VARIETIES); a cover order ("co")
     # sends its stop-loss as trigger_price.
     variety: str = "regular"
-
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,14 @@ PROBE_ORDER_ID = "0"
 _IP_REFUSAL = re.compile(r"\bIP\b|whitelist|static ip", re.IGNORECASE)
 DEFAULT_ROOT = "https://api.kite.trade"  # kiteconnect's own default
 # What Kite rate-limits together (mci.brokers.ratelimit): the client's method names, by bucket.
-_CATEGORY = {"place_order": ORDER, "modify_order": ORDER, "cancel_order": ORDER,
-             "quote": QUOTE, "ltp": QUOTE, "ohlc": QUOTE}
+_CATEGORY = {
+    "place_order": ORDER,
+    "modify_order": ORDER,
+    "cancel_order": ORDER,
+    "quote": QUOTE,
+    "ltp": QUOTE,
+    "ohlc": QUOTE,
+}
 
 
 def new_tag() -> str:
@@ -134,12 +140,17 @@ class KiteBroker:
         limiter: RateLimiter | None = None,
     ):
         if not api_key:
-            raise ConfigError("the kite broker has no api_key", "every Kite request is signed with the app's api_key",
-                              "set broker.api_key: ${env:KITE_API_KEY} and export it")
+            raise ConfigError(
+                "the kite broker has no api_key",
+                "every Kite request is signed with the app's api_key",
+                "set broker.api_key: ${env:KITE_API_KEY} and export it",
+            )
         if kite_rules.market_protection_value(market_protection) is None:
-            raise ConfigError(f"market protection {market_protection} is not one Kite accepts",
-                              "Kite refuses MARKET and SL-M orders without market protection, and 0 too",
-                              "set broker.market_protection to -1 (automatic) or a percentage above 0 up to 100")
+            raise ConfigError(
+                f"market protection {market_protection} is not one Kite accepts",
+                "Kite refuses MARKET and SL-M orders without market protection, and 0 too",
+                "set broker.market_protection to -1 (automatic) or a percentage above 0 up to 100",
+            )
         self.market_protection = Decimal(market_protection)
         self.clock = clock
         self.root = root
@@ -170,8 +181,11 @@ class KiteBroker:
 
                     KiteConnect = kite_connect()
                     root, timeout = self.root, self._timeout
-                    self._adopt(KiteConnect(self._api_key, root=root, timeout=timeout) if root
-                                else KiteConnect(self._api_key, timeout=timeout))
+                    self._adopt(
+                        KiteConnect(self._api_key, root=root, timeout=timeout)
+                        if root
+                        else KiteConnect(self._api_key, timeout=timeout)
+                    )
         return self._client
 
     def _adopt(self, kite: Any) -> None:
@@ -183,25 +197,37 @@ class KiteBroker:
         self._client = kite
 
     @classmethod
-    def from_profile(cls, profile: "Profile", state_dir: Path, clock: Clock, *,
-                     emergency: bool = False) -> "KiteBroker":
+    def from_profile(
+        cls, profile: "Profile", state_dir: Path, clock: Clock, *, emergency: bool = False
+    ) -> "KiteBroker":
         """`emergency`: the kill switch may also use the session a graceful shutdown kept for it (token_store)."""
         from mci.store.token_store import open_token_store
 
         broker = profile.broker
         if broker.kind != "kite":
-            raise ConfigError(f"profile {profile.name!r} uses the {broker.kind!r} broker, not kite",
-                              "only a kite profile talks to Kite Connect", "use the broker the profile names")
+            raise ConfigError(
+                f"profile {profile.name!r} uses the {broker.kind!r} broker, not kite",
+                "only a kite profile talks to Kite Connect",
+                "use the broker the profile names",
+            )
         store = open_token_store(profile, Path(state_dir), clock=clock)
         token = store.load_for_emergency() if emergency else store.load()
-        made = cls(broker.api_key or "", clock=clock, token=token, root=broker.root,
-                   timeout=broker.timeout.total_seconds(), api_secret=broker.api_secret,
-                   market_protection=broker.market_protection)
+        made = cls(
+            broker.api_key or "",
+            clock=clock,
+            token=token,
+            root=broker.root,
+            timeout=broker.timeout.total_seconds(),
+            api_secret=broker.api_secret,
+            market_protection=broker.market_protection,
+        )
         if token is None:
             revoked = store.revoked()
             if revoked:
-                made.no_token_why = (f"the session was revoked at Kite (DELETE /session/token) at {revoked.get('at')} "
-                                     f"by {revoked.get('by')}; a revoked token can never be used again")
+                made.no_token_why = (
+                    f"the session was revoked at Kite (DELETE /session/token) at {revoked.get('at')} "
+                    f"by {revoked.get('by')}; a revoked token can never be used again"
+                )
         return made
 
     def __repr__(self) -> str:
@@ -237,42 +263,71 @@ class KiteBroker:
         status = getattr(exc, "code", None) if is_kite_error(exc) else None  # kiteconnect's exceptions carry it
         if status:
             details["http_status"] = int(status)  # 429 (refused, nothing placed) vs 5xx (ambiguous) for callers
-        if write and is_kite_error(exc) and name != "TokenException" and (name == "PermissionException"
-                                                                         or _IP_REFUSAL.search(message)):
+        if (
+            write
+            and is_kite_error(exc)
+            and name != "TokenException"
+            and (name == "PermissionException" or _IP_REFUSAL.search(message))
+        ):
             # Not the token (reads still work): Kite refuses order writes from an unregistered IP (kite_rules).
-            return MciError(f"Kite refused the order request while {action}", why, kite_rules.IP_REGISTER_HOW,
-                            ExitCode.FAILED, details={**details, "refusal": "ip"})
+            return MciError(
+                f"Kite refused the order request while {action}",
+                why,
+                kite_rules.IP_REGISTER_HOW,
+                ExitCode.FAILED,
+                details={**details, "refusal": "ip"},
+            )
         if is_kite_error(exc) and name in ("TokenException", "PermissionException"):
-            return MciError(f"Kite refused the access token while {action}", why, LOGIN_HOW, ExitCode.FAILED,
-                            details=details)
+            return MciError(
+                f"Kite refused the access token while {action}", why, LOGIN_HOW, ExitCode.FAILED, details=details
+            )
         if is_transient(exc):
-            return UnavailableError(f"Kite is unavailable: {action} failed", why,
-                                    "check the network and https://kite.trade status (or the simulator), then retry; "
-                                    "the broker breaker opens if this repeats", **details)
+            return UnavailableError(
+                f"Kite is unavailable: {action} failed",
+                why,
+                "check the network and https://kite.trade status (or the simulator), then retry; "
+                "the broker breaker opens if this repeats",
+                **details,
+            )
         if is_kite_error(exc) and name in ("InputException", "OrderException"):
-            return MciError(f"Kite refused the request while {action}", why,
-                            "correct the request (instrument, quantity, price, product) and send it again",
-                            ExitCode.FAILED, details=details)
+            return MciError(
+                f"Kite refused the request while {action}",
+                why,
+                "correct the request (instrument, quantity, price, product) and send it again",
+                ExitCode.FAILED,
+                details=details,
+            )
         if is_kite_error(exc):
-            return MciError(f"Kite answered with an error while {action}", why,
-                            "retry later; if it repeats, check the Kite status page", ExitCode.FAILED, details=details)
+            return MciError(
+                f"Kite answered with an error while {action}",
+                why,
+                "retry later; if it repeats, check the Kite status page",
+                ExitCode.FAILED,
+                details=details,
+            )
         return MciError(f"{action} failed", why, "retry; if it repeats, report it with this message", ExitCode.FAILED)
 
     def _retrying(self) -> Any:
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
         r = self._retry
-        return Retrying(stop=stop_after_attempt(max(1, r.attempts)),
-                        wait=wait_exponential(multiplier=r.initial, max=r.max_wait) + wait_random(0, r.jitter),
-                        retry=retry_if_exception(is_transient), reraise=True)
+        return Retrying(
+            stop=stop_after_attempt(max(1, r.attempts)),
+            wait=wait_exponential(multiplier=r.initial, max=r.max_wait) + wait_random(0, r.jitter),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
 
     def _send(self, action: str, fn: Callable[..., T], *args: Any, placement: bool = False, **kwargs: Any) -> T:
         """One request, once the account's limiter admits it (a caller's covering slot admits the first)."""
         category = _CATEGORY.get(getattr(fn, "__name__", ""), OTHER)
         with self.limiter.slot(category, placement=placement) as ok:
             if not ok:
-                raise NoSlot(f"{action}: not sent", "the deadline passed while the account's rate limit was full",
-                             "nothing was sent; the caller decides whether to try again")
+                raise NoSlot(
+                    f"{action}: not sent",
+                    "the deadline passed while the account's rate limit was full",
+                    "nothing was sent; the caller decides whether to try again",
+                )
             return fn(*args, **kwargs)
 
     def _call(self, action: str, fn: Callable[..., T], *args: Any, write: bool = False, **kwargs: Any) -> T:
@@ -292,8 +347,13 @@ class KiteBroker:
             return SessionInfo(False, None, None, None, "no Kite access token is stored for this profile")
         now = self.clock.now()
         if now >= token.expires_at:
-            return SessionInfo(False, token.user_id, token.issued_at, token.expires_at,
-                               f"the access token expired at {token.expires_at.astimezone(zone(IST)):%Y-%m-%d %H:%M %Z}")
+            return SessionInfo(
+                False,
+                token.user_id,
+                token.issued_at,
+                token.expires_at,
+                f"the access token expired at {token.expires_at.astimezone(zone(IST)):%Y-%m-%d %H:%M %Z}",
+            )
         try:
             profile = self._call("checking the session", self._kite.profile)
         except MciError as exc:
@@ -315,8 +375,11 @@ class KiteBroker:
 
     def funds(self) -> Funds:
         equity = self._call("reading the margins", self._kite.margins, "equity")
-        return Funds(available=_dec(equity.get("net")), used=_dec((equity.get("utilised") or {}).get("debits")),
-                     opening=_dec((equity.get("available") or {}).get("opening_balance")))
+        return Funds(
+            available=_dec(equity.get("net")),
+            used=_dec((equity.get("utilised") or {}).get("debits")),
+            opening=_dec((equity.get("available") or {}).get("opening_balance")),
+        )
 
     def positions(self) -> list[Position]:
         data = self._call("reading the positions", self._kite.positions)
@@ -370,7 +433,9 @@ class KiteBroker:
         if not keys:
             return {}
         data = self._call("reading circuit limits", self._kite.quote, keys)
-        return {k: (_dec(v.get("lower_circuit_limit")), _dec(v.get("upper_circuit_limit"))) for k, v in (data or {}).items()}
+        return {
+            k: (_dec(v.get("lower_circuit_limit")), _dec(v.get("upper_circuit_limit"))) for k, v in (data or {}).items()
+        }
 
     def instruments(self, exchanges: Iterable[str]) -> dict[str, InstrumentSpec]:
         out: dict[str, InstrumentSpec] = {}
@@ -382,7 +447,9 @@ class KiteBroker:
                 # Kite's dump has no freeze quantity: NSE's limits ship in kite_rules (rounded down to whole lots).
                 limit = kite_rules.freeze_limit(row["exchange"], row["tradingsymbol"])
                 freeze = kite_rules.effective_freeze(limit, lot) if limit and lot > 0 else None
-                out[f"{row['exchange']}:{row['tradingsymbol']}"] = InstrumentSpec(Decimal(repr(row["tick_size"])), lot, freeze)
+                out[f"{row['exchange']}:{row['tradingsymbol']}"] = InstrumentSpec(
+                    Decimal(repr(row["tick_size"])), lot, freeze
+                )
         return out
 
     # ------------------------------------------------------------ orders
@@ -390,8 +457,12 @@ class KiteBroker:
     def place_order(self, request: OrderRequest) -> str:
         """Place once: tag it, retry only what is safe, look the tag up after an ambiguous failure."""
         if self._token is None:
-            raise MciError("no Kite access token: cannot place the order", "this profile has no stored session",
-                           LOGIN_HOW, ExitCode.FAILED)
+            raise MciError(
+                "no Kite access token: cannot place the order",
+                "this profile has no stored session",
+                LOGIN_HOW,
+                ExitCode.FAILED,
+            )
         tag = request.tag or new_tag()
         params: dict[str, Any] = {
             "variety": request.variety, "exchange": request.exchange, "tradingsymbol": request.symbol,
@@ -454,13 +525,24 @@ class KiteBroker:
             return  # the order exists; its status is for the order book to tell
         if history and history[-1].get("status") == "REJECTED":
             reason = history[-1].get("status_message") or "Kite rejected the order"
-            raise MciError(f"order {order_id} was rejected: {action}", reason,
-                           "correct the order as Kite's reason says (quantity, price, trigger, product, funds), "
-                           "then place it again", ExitCode.FAILED,
-                           details={"order_id": order_id, "error_type": "OrderException", "status_message": reason})
+            raise MciError(
+                f"order {order_id} was rejected: {action}",
+                reason,
+                "correct the order as Kite's reason says (quantity, price, trigger, product, funds), "
+                "then place it again",
+                ExitCode.FAILED,
+                details={"order_id": order_id, "error_type": "OrderException", "status_message": reason},
+            )
 
-    def modify_order(self, order_id: str, *, quantity: int | None = None, price: Decimal | None = None,
-                     trigger_price: Decimal | None = None, market_protection: Decimal | None = None) -> None:
+    def modify_order(
+        self,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        price: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+        market_protection: Decimal | None = None,
+    ) -> None:
         """`market_protection`: a new protection for a MARKET/SL-M order; None keeps the one it was placed with."""
         params: dict[str, Any] = {}
         if quantity is not None:
@@ -477,8 +559,14 @@ class KiteBroker:
         """Cancel on the order's own variety's route; with `parent_order_id`, exit a cover order's stop-loss leg
         (kiteconnect exit_order; mci.brokers.kite_rules.CO_EXIT_NEEDS_PARENT)."""
         try:
-            self._call(f"cancelling order {order_id}", self._kite.cancel_order, variety, order_id,
-                       parent_order_id=parent_order_id, write=True)
+            self._call(
+                f"cancelling order {order_id}",
+                self._kite.cancel_order,
+                variety,
+                order_id,
+                parent_order_id=parent_order_id,
+                write=True,
+            )
         except MciError as exc:
             # A retried cancel whose first try landed is refused as "already cancelled": that is success.
             if exc.details.get("error_type") != "OrderException":
@@ -491,8 +579,16 @@ class KiteBroker:
     def gtts(self) -> list[Gtt]:
         """The account's GTTs (kiteconnect get_gtts, https://kite.trade/docs/connect/v3/gtt/)."""
         rows = self._call("reading the GTTs", self._kite.get_gtts) or []
-        return [Gtt(int(g["id"]), str(g.get("status") or ""), str((g.get("condition") or {}).get("exchange") or ""),
-                    str((g.get("condition") or {}).get("tradingsymbol") or ""), str(g.get("type") or "")) for g in rows]
+        return [
+            Gtt(
+                int(g["id"]),
+                str(g.get("status") or ""),
+                str((g.get("condition") or {}).get("exchange") or ""),
+                str((g.get("condition") or {}).get("tradingsymbol") or ""),
+                str(g.get("type") or ""),
+            )
+            for g in rows
+        ]
 
     def delete_gtt(self, trigger_id: int) -> None:
         """Delete a GTT; one already gone (deleted, triggered meanwhile) is not an error once the list confirms it."""
@@ -510,15 +606,23 @@ class KiteBroker:
         Returns the refusal (details["refusal"] == "ip" when the IP is not registered); raises what a retry may
         cure (UnavailableError). Nothing is traded: no order has this id."""
         try:
-            self._call("probing the order path (cancelling an order id that cannot exist)", self._kite.cancel_order,
-                       VARIETY, PROBE_ORDER_ID, write=True)
+            self._call(
+                "probing the order path (cancelling an order id that cannot exist)",
+                self._kite.cancel_order,
+                VARIETY,
+                PROBE_ORDER_ID,
+                write=True,
+            )
         except MciError as exc:
             if exc.code == ExitCode.UNAVAILABLE:
                 raise
             return exc
-        raise MciError(f"cancelling the impossible order id {PROBE_ORDER_ID!r} succeeded",
-                       "the broker answered success for an order that cannot exist, so its refusals prove nothing",
-                       "check broker.root: it should be Kite Connect or the mci simulator", ExitCode.FAILED)
+        raise MciError(
+            f"cancelling the impossible order id {PROBE_ORDER_ID!r} succeeded",
+            "the broker answered success for an order that cannot exist, so its refusals prove nothing",
+            "check broker.root: it should be Kite Connect or the mci simulator",
+            ExitCode.FAILED,
+        )
 
     def logout(self) -> None:
         """Invalidate the access token at Kite (DELETE /session/token): dead for every holder, not only for mci.
@@ -535,8 +639,9 @@ class KiteBroker:
         from mci.brokers.kite_stream import KiteStream, ticker_root
 
         if self._token is None:
-            raise MciError("no Kite session to stream with", self.no_token_why, "run `mci token login`",
-                           ExitCode.FAILED)
+            raise MciError(
+                "no Kite session to stream with", self.no_token_why, "run `mci token login`", ExitCode.FAILED
+            )
         return KiteStream(self._api_key, self._token.access_token, ticker_root(self.root))
 
     def close(self) -> None:

@@ -14,7 +14,11 @@ import importlib.util
 import sys
 from typing import Any
 
-_LAZY = {"KiteConnect": "kiteconnect.connect", "KiteTicker": "kiteconnect.ticker", "exceptions": "kiteconnect.exceptions"}
+_LAZY = {
+    "KiteConnect": "kiteconnect.connect",
+    "KiteTicker": "kiteconnect.ticker",
+    "exceptions": "kiteconnect.exceptions",
+}
 
 
 def _register_lazy_package() -> None:

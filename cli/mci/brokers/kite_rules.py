@@ -21,8 +21,10 @@ from typing import Any
 # https://kite.trade/forum/discussion/comment/52940): -1 is automatic, else a percentage above 0 up to 100.
 NEEDS_MARKET_PROTECTION = ("MARKET", "SL-M")
 AUTO_MARKET_PROTECTION = Decimal(-1)
-MARKET_PROTECTION_REQUIRED = ("Market orders without market protection are not allowed via API. "
-                              "Please set market protection or use a Limit order.")
+MARKET_PROTECTION_REQUIRED = (
+    "Market orders without market protection are not allowed via API. "
+    "Please set market protection or use a Limit order."
+)
 
 
 def market_protection_value(value: Any) -> Decimal | None:
@@ -82,9 +84,11 @@ INSUFFICIENT_FUNDS = "Insufficient funds. Required margin is {required:.2f} but 
 # Kite's exact error text and code were not found in any public source: the simulator answers 403
 # PermissionException (a permission, not the token) and names the address it saw.
 IP_NOT_ALLOWED = "Order requests are not allowed from IP {ip}. Register this IP under IP Whitelist on the Kite Connect developer console."
-IP_REGISTER_HOW = ("register the address under IP Whitelist on the Kite Connect developer console "
-                   "(developers.kite.trade → Profile), or run from a machine with a registered static IP; "
-                   "Kite allows one change per calendar week")
+IP_REGISTER_HOW = (
+    "register the address under IP Whitelist on the Kite Connect developer console "
+    "(developers.kite.trade → Profile), or run from a machine with a registered static IP; "
+    "Kite allows one change per calendar week"
+)
 
 # ---------------------------------------------------------------- F&O: freeze quantity, varieties, cover orders
 # NSE's quantity freeze: "all orders that are entered in the trading system with quantity more than the respective
@@ -97,15 +101,28 @@ IP_REGISTER_HOW = ("register the address under IP Whitelist on the Kite Connect 
 # Index limits in units, NSE circulars effective 2025-11-03 (BANKNIFTY 600, NIFTY 1800, FINNIFTY 1800, MIDCPNIFTY 2800,
 # NIFTYNXT50 600: https://rhnvrm.github.io/stock-market-circulars/circulars/nse/2025/nse-2025-10-31-c75672c8d864935e-quantity-freeze-limits-for-indices)
 # and unchanged for 2026-02-01 (https://www.icicidirect.com/faqs/fno/what-is-a-quantity-freeze-limit-in-futures-and-options).
-INDEX_FREEZE_QUANTITY: dict[str, int] = {"NIFTY": 1800, "BANKNIFTY": 600, "FINNIFTY": 1800, "MIDCPNIFTY": 2800,
-                                         "NIFTYNXT50": 600}
+INDEX_FREEZE_QUANTITY: dict[str, int] = {
+    "NIFTY": 1800,
+    "BANKNIFTY": 600,
+    "FINNIFTY": 1800,
+    "MIDCPNIFTY": 2800,
+    "NIFTYNXT50": 600,
+}
 # Stock derivatives: NSE publishes a freeze quantity per underlying (nseindia.com, "Volume Freeze Quantity", linked from
 # https://support.zerodha.com/category/trading-and-markets/margin-leverage-and-product-and-order-types/articles/what-does-the-order-rejection-error-rms-rule-check-freeze-quantity-for-nse-cash-mean).
 # That file could not be read from here: these are the simulator's stand-ins (about 20 lots each), NOT NSE's figures;
 # a profile trading stock F&O live must check them against NSE's file.
 STOCK_FREEZE_QUANTITY: dict[str, int] = {
-    "RELIANCE": 10000, "INFY": 8000, "TCS": 3500, "HDFCBANK": 11000, "ICICIBANK": 14000, "SBIN": 15000,
-    "ITC": 32000, "LT": 3500, "AXISBANK": 12500, "TATASTEEL": 55000,
+    "RELIANCE": 10000,
+    "INFY": 8000,
+    "TCS": 3500,
+    "HDFCBANK": 11000,
+    "ICICIBANK": 14000,
+    "SBIN": 15000,
+    "ITC": 32000,
+    "LT": 3500,
+    "AXISBANK": 12500,
+    "TATASTEEL": 55000,
 }
 # "the Nifty quantity freeze limit remains 1,800; however, with the revised lot size of 65, the effective freeze
 # quantity becomes 1,755 (i.e., the highest divisible lot multiple below 1,800)":
@@ -160,8 +177,10 @@ VARIETIES = ("regular", "amo", "co", "iceberg", "auction")
 # (https://kite.trade/forum/profile/comments/sujith?page=p44); the second leg "will have a parent_order_id field which
 # points to the first leg order" (https://kite.trade/forum/discussion/comment/27221/). kiteconnect: exit_order(variety,
 # order_id, parent_order_id) is cancel_order with parent_order_id.
-CO_EXIT_NEEDS_PARENT = ("A cover order's stop-loss leg is exited with its parent_order_id: "
-                        "cancelling it alone would leave the position hanging.")
+CO_EXIT_NEEDS_PARENT = (
+    "A cover order's stop-loss leg is exited with its parent_order_id: "
+    "cancelling it alone would leave the position hanging."
+)
 
 # Kite's RMS "Blocks market orders for stock options due to illiquidity"
 # (https://support.zerodha.com/category/console/portfolio/holdings/articles/kite-order-rejections): such orders are
@@ -179,6 +198,7 @@ def is_stock_option(exchange: str, tradingsymbol: str) -> bool:
     name = underlying(symbol)
     return name is not None and name not in INDEX_FREEZE_QUANTITY
 
+
 # After-market orders: Kite "Blocks AMO orders placed between 9:00 AM and 3:45 PM for EQ and CDS, 9:10 AM and 3:45 for
 # FO" (https://support.zerodha.com/category/console/portfolio/holdings/articles/kite-order-rejections), refused before
 # the book like the freeze quantity. Kite's exact wording was not found; this is the simulator's.
@@ -193,6 +213,7 @@ def amo_blocked(exchange: str, at: time) -> str | None:
     if start is None or not start <= at < AMO_BLOCKED_UNTIL:
         return None
     return AMO_BLOCKED.format(start=f"{start:%H:%M}", end=f"{AMO_BLOCKED_UNTIL:%H:%M}", exchange=exchange.upper())
+
 
 # ---------------------------------------------------------------- circuits, market protection, LPP (issue 13)
 # An instrument at its circuit has one side only: "When a stock hits the lower circuit ... Only sellers remain ...
@@ -209,8 +230,10 @@ def amo_blocked(exchange: str, at: time) -> str | None:
 # words (https://support.zerodha.com/category/trading-and-markets/kite-web-and-mobile/kite-error-messages/articles/price-out-of-lpp-range,
 # and "This validation occurs during order matching. If the order is within the range at that time, it will
 # execute; otherwise, it will be cancelled": https://kite.trade/forum/discussion/13838/the-order-was-cancelled-by-the-exchange).
-LPP_CANCELLED = ("The order was cancelled by the exchange because the price is outside the current allowed "
-                 "limit price protection range.")
+LPP_CANCELLED = (
+    "The order was cancelled by the exchange because the price is outside the current allowed "
+    "limit price protection range."
+)
 # A remainder left by a partial fill rests in the book: "it filled whatever quantity the protection band allowed and
 # left any remainder resting in the book as a limit order at the cap" (https://v2.webnotes.in/how-to-fix-market-executed-as-limit/);
 # the fix it gives is "to re-place the unfilled quantity rather than to fight the stranded order".

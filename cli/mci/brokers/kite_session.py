@@ -52,24 +52,35 @@ def parse_request_token(text: str) -> str:
     """The request token from the URL Kite redirected to, or the bare token."""
     raw = text.strip()
     if not raw:
-        raise UsageError("no request token given", "the input was empty",
-                         "paste the full URL the browser was redirected to after login, or its request_token")
+        raise UsageError(
+            "no request token given",
+            "the input was empty",
+            "paste the full URL the browser was redirected to after login, or its request_token",
+        )
     if "request_token=" in raw or "://" in raw or raw.startswith("?"):
         query = parse_qs(urlsplit(raw).query if "://" in raw else raw.split("?", 1)[-1])
         status = (query.get("status") or [""])[0]
         if status and status != "success":
-            raise MciError(f"the Kite login did not succeed (status={status})",
-                           "Kite redirected without a usable request token",
-                           "open the login URL again and complete the login", ExitCode.FAILED)
+            raise MciError(
+                f"the Kite login did not succeed (status={status})",
+                "Kite redirected without a usable request token",
+                "open the login URL again and complete the login",
+                ExitCode.FAILED,
+            )
         tokens = query.get("request_token") or []
         if not tokens:
-            raise UsageError("the URL has no request_token", "Kite puts the request token in the redirect URL's query",
-                             "paste the whole URL from the browser's address bar after logging in")
+            raise UsageError(
+                "the URL has no request_token",
+                "Kite puts the request token in the redirect URL's query",
+                "paste the whole URL from the browser's address bar after logging in",
+            )
         raw = tokens[0].strip()
     if not _REQUEST_TOKEN_RE.fullmatch(raw):
-        raise UsageError("that does not look like a Kite request token",
-                         "a request token is 6-128 letters and digits",
-                         "paste the full redirect URL, or the value of its request_token parameter")
+        raise UsageError(
+            "that does not look like a Kite request token",
+            "a request token is 6-128 letters and digits",
+            "paste the full redirect URL, or the value of its request_token parameter",
+        )
     return raw
 
 
@@ -136,8 +147,11 @@ def session_error(exc: Exception, secrets: list[str | None]) -> MciError:
     message = redact(str(exc), secrets) or type(exc).__name__
     name = type(exc).__name__
     if unreachable(exc):  # the network, a 429 or a 5xx: what a breaker counts against the broker
-        return UnavailableError("cannot reach Kite to create the session", f"{name}: {message}",
-                                "check the network and the broker root (broker.root), then log in again")
+        return UnavailableError(
+            "cannot reach Kite to create the session",
+            f"{name}: {message}",
+            "check the network and the broker root (broker.root), then log in again",
+        )
     if is_kite_error(exc):
         return MciError(
             "Kite refused the request token",
@@ -146,8 +160,12 @@ def session_error(exc: Exception, secrets: list[str | None]) -> MciError:
             "redirect at once; check api_key and api_secret belong to the same Kite app",
             ExitCode.FAILED,
         )
-    return MciError("creating the Kite session failed", f"{name}: {message}",
-                    "log in again; if it repeats, report it with this message", ExitCode.FAILED)
+    return MciError(
+        "creating the Kite session failed",
+        f"{name}: {message}",
+        "log in again; if it repeats, report it with this message",
+        ExitCode.FAILED,
+    )
 
 
 def exchange(generate: GenerateSession, request_token: str, secrets: list[str | None]) -> Mapping[str, Any]:
@@ -162,6 +180,10 @@ def session_of(response: Mapping[str, Any], now: datetime) -> Session:
     """The access token, user and issue time of a session response; one without an access token is refused."""
     access_token = response.get("access_token")
     if not isinstance(access_token, str) or not access_token:
-        raise MciError("Kite answered without an access token", "the session response has no access_token",
-                       "log in again; if it repeats, check the broker root points at Kite", ExitCode.FAILED)
+        raise MciError(
+            "Kite answered without an access token",
+            "the session response has no access_token",
+            "log in again; if it repeats, check the broker root points at Kite",
+            ExitCode.FAILED,
+        )
     return Session(access_token, response.get("user_id"), issue_time(response.get("login_time"), now))

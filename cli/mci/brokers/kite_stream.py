@@ -32,9 +32,9 @@ def ticker_root(rest_root: str | None) -> str | None:
     if rest_root is None or rest_root.rstrip("/") == "https://api.kite.trade":
         return None
     if rest_root.startswith("https://"):
-        return "wss://" + rest_root[len("https://"):].rstrip("/")
+        return "wss://" + rest_root[len("https://") :].rstrip("/")
     if rest_root.startswith("http://"):
-        return "ws://" + rest_root[len("http://"):].rstrip("/")
+        return "ws://" + rest_root[len("http://") :].rstrip("/")
     return rest_root
 
 
@@ -128,17 +128,24 @@ class KiteStream:
         from mci.brokers.kite_client import kite_ticker
 
         KiteTicker = kite_ticker()
-        kws = KiteTicker(self._api_key, self._access_token, root=self.root, reconnect=True,
-                         reconnect_max_tries=RECONNECT_MAX_TRIES, reconnect_max_delay=RECONNECT_MAX_DELAY,
-                         connect_timeout=CONNECT_TIMEOUT)
+        kws = KiteTicker(
+            self._api_key,
+            self._access_token,
+            root=self.root,
+            reconnect=True,
+            reconnect_max_tries=RECONNECT_MAX_TRIES,
+            reconnect_max_delay=RECONNECT_MAX_DELAY,
+            connect_timeout=CONNECT_TIMEOUT,
+        )
         kws.on_connect = self._on_connect
         kws.on_ticks = self._on_ticks
         kws.on_order_update = self._on_order
         kws.on_message = lambda ws, payload, is_binary: self._events.heard()
         kws.on_close = lambda ws, code, reason: self._down(f"the ticker connection closed ({code}: {_short(reason)})")
         kws.on_error = lambda ws, code, reason: self._down(f"the ticker connection failed ({code}: {_short(reason)})")
-        kws.on_reconnect = lambda ws, attempt: self._down(f"{self._failure}; reconnecting (attempt {attempt})",
-                                                          failure=False)
+        kws.on_reconnect = lambda ws, attempt: self._down(
+            f"{self._failure}; reconnecting (attempt {attempt})", failure=False
+        )
         kws.on_noreconnect = lambda ws: self._down("the ticker gave up reconnecting")
         self._kws = kws
         kws.connect(threaded=True)
@@ -184,5 +191,6 @@ class KiteStream:
                 self._events.put(Tick(key, Decimal(repr(price)), now))
 
     def _on_order(self, ws: Any, data: dict[str, Any]) -> None:
-        self._events.put(OrderUpdate(str(data.get("order_id", "")), str(data.get("status", "")), time.monotonic(),
-                                     dict(data)))
+        self._events.put(
+            OrderUpdate(str(data.get("order_id", "")), str(data.get("status", "")), time.monotonic(), dict(data))
+        )

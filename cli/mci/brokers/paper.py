@@ -108,8 +108,15 @@ class PaperBroker:
                 "a paper account starts with the cash the profile gives it",
                 "set broker.capital, e.g. capital: 1000000",
             )
-        return cls(state_dir, profile.name, clock, capital=broker.capital, seed=broker.seed, slippage=broker.slippage,
-                   market_protection=broker.market_protection)
+        return cls(
+            state_dir,
+            profile.name,
+            clock,
+            capital=broker.capital,
+            seed=broker.seed,
+            slippage=broker.slippage,
+            market_protection=broker.market_protection,
+        )
 
     def __repr__(self) -> str:
         return f"PaperBroker(db={str(self.db_path)!r})"
@@ -181,8 +188,11 @@ class PaperBroker:
     def instruments(self, exchanges: Iterable[str]) -> dict[str, InstrumentSpec]:
         wanted = {e.upper() for e in exchanges}
         lowered = self.exchange.freeze_overrides()
-        return {i.key: InstrumentSpec(i.tick_size, i.lot_size, lowered.get(i.key, i.freeze_quantity))
-                for i in self.exchange.universe if i.exchange in wanted}
+        return {
+            i.key: InstrumentSpec(i.tick_size, i.lot_size, lowered.get(i.key, i.freeze_quantity))
+            for i in self.exchange.universe
+            if i.exchange in wanted
+        }
 
     def place_order(self, request: OrderRequest) -> str:
         if request.order_type in kite_rules.NEEDS_MARKET_PROTECTION and request.market_protection is None:
@@ -198,16 +208,25 @@ class PaperBroker:
         trigger_price: Decimal | None = None,
         market_protection: Decimal | None = None,
     ) -> None:
-        self.exchange.modify_order(order_id, quantity=quantity, price=price, trigger_price=trigger_price,
-                                   market_protection=market_protection)
+        self.exchange.modify_order(
+            order_id, quantity=quantity, price=price, trigger_price=trigger_price, market_protection=market_protection
+        )
 
     def cancel_order(self, order_id: str, *, variety: str | None = None, parent_order_id: str | None = None) -> None:
         """Cancel on the order's own variety; a cover order's stop-loss leg is exited with its parent_order_id."""
         self.exchange.cancel_order(order_id, variety=variety, parent_order_id=parent_order_id)
 
     def gtts(self) -> list[Gtt]:
-        return [Gtt(g["id"], g["status"], str(g["body"]["condition"].get("exchange", "")),
-                    str(g["body"]["condition"].get("tradingsymbol", "")), str(g["body"]["type"])) for g in self.exchange.gtts()]
+        return [
+            Gtt(
+                g["id"],
+                g["status"],
+                str(g["body"]["condition"].get("exchange", "")),
+                str(g["body"]["condition"].get("tradingsymbol", "")),
+                str(g["body"]["type"]),
+            )
+            for g in self.exchange.gtts()
+        ]
 
     def delete_gtt(self, trigger_id: int) -> None:
         self.exchange.delete_gtt(trigger_id)

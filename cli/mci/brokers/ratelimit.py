@@ -88,8 +88,12 @@ class Limits:
 
 
 # Kite's limits (sources in the module docstring).
-KITE_LIMITS = Limits(order=(Window(10, 1.0), Window(400, 60.0)), quote=(Window(1, 1.0),),
-                     other=(Window(10, 1.0),), placements_per_day=5000)
+KITE_LIMITS = Limits(
+    order=(Window(10, 1.0), Window(400, 60.0)),
+    quote=(Window(1, 1.0),),
+    other=(Window(10, 1.0),),
+    placements_per_day=5000,
+)
 
 
 class DayBudgetExhausted(MciError):
@@ -196,10 +200,18 @@ class _Cover:
 class RateLimiter:
     """Admits requests by category under `limits`; `slot()` around each request."""
 
-    def __init__(self, limits: Limits, store: MemoryStore | FileStore | None = None, *,
-                 margin: float = DEFAULT_MARGIN, stale_after: float = math.inf,
-                 monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 wall: Callable[[], float] = time.time, name: str = "the broker account"):
+    def __init__(
+        self,
+        limits: Limits,
+        store: MemoryStore | FileStore | None = None,
+        *,
+        margin: float = DEFAULT_MARGIN,
+        stale_after: float = math.inf,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
+        name: str = "the broker account",
+    ):
         self.limits = limits
         self.store = store if store is not None else MemoryStore()
         self.margin = margin
@@ -280,7 +292,10 @@ class RateLimiter:
                 f"Kite allows {budget} order placements per account per day ({day['placements']} made on {today}, "
                 "IST); modifications and cancellations still work",
                 "close positions by cancelling orders or from Kite's web console; new placements resume "
-                "after midnight IST", ExitCode.UNAVAILABLE, details={"rate_limit": "day"})
+                "after midnight IST",
+                ExitCode.UNAVAILABLE,
+                details={"rate_limit": "day"},
+            )
         day["placements"] += 1
 
     # ------------------------------------------------------------ admission
@@ -340,8 +355,15 @@ class RateLimiter:
         return covers
 
     @contextmanager
-    def slot(self, category: str = ORDER, deadline: float | None = None, *, placement: bool = False,
-             cover: bool = False, on_end: Callable[[], None] | None = None) -> Iterator[bool]:
+    def slot(
+        self,
+        category: str = ORDER,
+        deadline: float | None = None,
+        *,
+        placement: bool = False,
+        cover: bool = False,
+        on_end: Callable[[], None] | None = None,
+    ) -> Iterator[bool]:
         """`with limiter.slot(ORDER, deadline) as ok:` — ok is False when the deadline passed first.
 
         cover=True: the next slot of the same category taken in this thread, inside this one (the
@@ -397,9 +419,11 @@ def rate_dir(env: Mapping[str, str] | None = None) -> Path:
             if st.st_uid != os.getuid() or st.st_mode & 0o022:
                 raise PermissionError(f"{p} belongs to uid {st.st_uid} or is writable by others")
     except OSError as exc:
-        raise UnavailableError(f"cannot use the rate-limit directory {path}",
-                               f"{exc.strerror or exc}; it holds the order budget every mci process shares",
-                               f"set {RATE_DIR_ENV} to a directory only you can write (mode 0700)") from None
+        raise UnavailableError(
+            f"cannot use the rate-limit directory {path}",
+            f"{exc.strerror or exc}; it holds the order budget every mci process shares",
+            f"set {RATE_DIR_ENV} to a directory only you can write (mode 0700)",
+        ) from None
     return path
 
 
@@ -412,8 +436,9 @@ _shared: dict[tuple[Path, str], FileStore] = {}
 _shared_lock = threading.Lock()
 
 
-def for_account(root: str, api_key: str, *, request_timeout: float, limits: Limits = KITE_LIMITS,
-                env: dict[str, str] | None = None) -> RateLimiter:
+def for_account(
+    root: str, api_key: str, *, request_timeout: float, limits: Limits = KITE_LIMITS, env: dict[str, str] | None = None
+) -> RateLimiter:
     """The limiter of the Kite account behind (root, api_key), shared with every process of this user on the host."""
     directory = rate_dir(env)
     key = account_key(root, api_key)

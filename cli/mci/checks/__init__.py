@@ -14,8 +14,20 @@ from typing import Any, Iterable, Mapping
 
 from mci.errors import ConfigError
 
-CHECK_MODULES = ("token", "broker", "order_path", "risk", "system", "breaker", "market",
-                 "command", "web", "reports", "files", "evidence")  # the last five: gate evidence
+CHECK_MODULES = (
+    "token",
+    "broker",
+    "order_path",
+    "risk",
+    "system",
+    "breaker",
+    "market",
+    "command",
+    "web",
+    "reports",
+    "files",
+    "evidence",
+)  # the last five: gate evidence
 
 
 def load_all(kinds: Iterable[str] | None = None) -> None:

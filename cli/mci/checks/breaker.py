@@ -21,11 +21,14 @@ class BreakerState(Check):
     def run(self, ctx: CheckContext, params: Mapping[str, Any]) -> CheckOutcome:
         declared = dict(ctx.profile.breakers or {})
         if not declared:
-            return CheckOutcome.warned("no circuit breakers declared", MciError(
-                "the profile declares no circuit breakers",
-                "repeated broker failures will not trip anything, so a failing broker keeps being called",
-                "declare one under `breakers:` in the profile, e.g. broker: {fail_max: 5, reset_timeout: 60s}",
-            ))
+            return CheckOutcome.warned(
+                "no circuit breakers declared",
+                MciError(
+                    "the profile declares no circuit breakers",
+                    "repeated broker failures will not trip anything, so a failing broker keeps being called",
+                    "declare one under `breakers:` in the profile, e.g. broker: {fail_max: 5, reset_timeout: 60s}",
+                ),
+            )
         from mci.store.breakers import breaker_views
 
         tz = zone(ctx.profile.market.timezone)
@@ -39,8 +42,12 @@ class BreakerState(Check):
         for view in breaker_views(declared, ctx.store, ctx.breaker_clock.now()):
             name, state = view.name, view.state
             cooling = view.trial_in is not None
-            facts[name] = {"state": state, "fail_counter": view.fail_counter, "fail_max": view.fail_max,
-                           "opened_at": view.opened_at}
+            facts[name] = {
+                "state": state,
+                "fail_counter": view.fail_counter,
+                "fail_max": view.fail_max,
+                "opened_at": view.opened_at,
+            }
             line = f"{name}: {state} ({view.fail_counter}/{view.fail_max} failures)"
             lines.append(line)
             if cooling and view.opened_at is not None:
@@ -52,15 +59,22 @@ class BreakerState(Check):
                 trial.append(name)
         summary = "; ".join(lines)
         if open_:
-            return CheckOutcome.failed(UnavailableError(
-                f"circuit breaker {', '.join(open_names)} is open",
-                "; ".join(open_) + " — the calls it guards failed repeatedly",
-                "find why the broker calls fail (network, broker status, token) and scan again after the cooldown",
-            ), **facts)
+            return CheckOutcome.failed(
+                UnavailableError(
+                    f"circuit breaker {', '.join(open_names)} is open",
+                    "; ".join(open_) + " — the calls it guards failed repeatedly",
+                    "find why the broker calls fail (network, broker status, token) and scan again after the cooldown",
+                ),
+                **facts,
+            )
         if trial:
-            return CheckOutcome.warned(summary, MciError(
-                f"circuit breaker {', '.join(trial)} is half-open",
-                "it tripped earlier; its cooldown is over and the next call is a trial that closes or reopens it",
-                "watch the broker checks in this scan: if they pass, the breaker closes",
-            ), **facts)
+            return CheckOutcome.warned(
+                summary,
+                MciError(
+                    f"circuit breaker {', '.join(trial)} is half-open",
+                    "it tripped earlier; its cooldown is over and the next call is a trial that closes or reopens it",
+                    "watch the broker checks in this scan: if they pass, the breaker closes",
+                ),
+                **facts,
+            )
         return CheckOutcome.passed(summary, **facts)

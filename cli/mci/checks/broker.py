@@ -41,11 +41,13 @@ class BrokerConnectivity(Check):
         latency = timedelta(seconds=time.monotonic() - t0)
         now = ctx.clock.now()
         if server.tzinfo is None:
-            return CheckOutcome.failed(MciError(
-                "the broker's server time has no time zone",
-                "the broker adapter returned a naive date-time, so the clock skew cannot be measured",
-                "this is a bug in the broker adapter; run with -v and report it",
-            ))
+            return CheckOutcome.failed(
+                MciError(
+                    "the broker's server time has no time zone",
+                    "the broker adapter returned a naive date-time, so the clock skew cannot be measured",
+                    "this is a bug in the broker adapter; run with -v and report it",
+                )
+            )
         facts: dict[str, Any] = {"latency_s": latency, "server_time": server, "max_latency_s": max_latency}
         # With --at the local clock is a rehearsal clock; only a broker sharing it (paper) can be compared.
         compare_skew = not ctx.clock.overridden or ctx.profile.broker.kind == "paper"
@@ -59,15 +61,22 @@ class BrokerConnectivity(Check):
             facts.update(clock_skew_s=skew, max_clock_skew_s=max_skew)
             if skew > max_skew:
                 symptoms.append("its clock is off")
-                problems.append(f"its clock differs from this machine's by {_ms(skew)}, above the {_ms(max_skew)} limit")
-        summary = f"answered in {_ms(latency)}" + (f", clock skew {_ms(skew)}" if compare_skew else
-                                                    ", clock skew not compared (clock overridden)")
+                problems.append(
+                    f"its clock differs from this machine's by {_ms(skew)}, above the {_ms(max_skew)} limit"
+                )
+        summary = f"answered in {_ms(latency)}" + (
+            f", clock skew {_ms(skew)}" if compare_skew else ", clock skew not compared (clock overridden)"
+        )
         if problems:
-            return CheckOutcome.warned(summary, MciError(
-                f"the {ctx.profile.broker.kind} broker is reachable but {' and '.join(symptoms)}",
-                "; ".join(problems),
-                "check the network path to the broker; for clock skew, enable NTP (timedatectl set-ntp true)",
-            ), **facts)
+            return CheckOutcome.warned(
+                summary,
+                MciError(
+                    f"the {ctx.profile.broker.kind} broker is reachable but {' and '.join(symptoms)}",
+                    "; ".join(problems),
+                    "check the network path to the broker; for clock skew, enable NTP (timedatectl set-ntp true)",
+                ),
+                **facts,
+            )
         return CheckOutcome.passed(summary, **facts)
 
 
@@ -84,14 +93,17 @@ class AccountBalance(Check):
         facts = {"available": funds.available, "used": funds.used, "opening": funds.opening, "min_available": minimum}
         if funds.available >= minimum:
             return CheckOutcome.passed(f"{format_money(funds.available)} available ≥ {format_money(minimum)}", **facts)
-        return CheckOutcome.failed(MciError(
-            f"{format_money(funds.available)} available, below the {format_money(minimum)} threshold",
-            f"the broker reports {format_money(funds.available)} usable for new orders "
-            f"({format_money(funds.used)} used as margin, {format_money(funds.opening)} at opening); "
-            f"the checklist requires at least {format_money(minimum)}, short by {format_money(minimum - funds.available)}",
-            "add funds to the trading account, or lower min_available in the profile's scan override "
-            "if the strategy truly needs less",
-        ), **facts)
+        return CheckOutcome.failed(
+            MciError(
+                f"{format_money(funds.available)} available, below the {format_money(minimum)} threshold",
+                f"the broker reports {format_money(funds.available)} usable for new orders "
+                f"({format_money(funds.used)} used as margin, {format_money(funds.opening)} at opening); "
+                f"the checklist requires at least {format_money(minimum)}, short by {format_money(minimum - funds.available)}",
+                "add funds to the trading account, or lower min_available in the profile's scan override "
+                "if the strategy truly needs less",
+            ),
+            **facts,
+        )
 
 
 @register
@@ -109,12 +121,15 @@ class AccountPositions(Check):
         if len(held) <= limit:
             detail = f" ({', '.join(listing)})" if listing else ""
             return CheckOutcome.passed(f"{len(held)} open position(s) ≤ {limit} allowed{detail}", **facts)
-        return CheckOutcome.failed(MciError(
-            f"{len(held)} open positions, above the limit of {limit}",
-            f"the broker holds: {', '.join(listing)}",
-            "square off at the broker what should not be carried into the session, "
-            "or raise risk.max_open_positions if the limit is wrong",
-        ), **facts)
+        return CheckOutcome.failed(
+            MciError(
+                f"{len(held)} open positions, above the limit of {limit}",
+                f"the broker holds: {', '.join(listing)}",
+                "square off at the broker what should not be carried into the session, "
+                "or raise risk.max_open_positions if the limit is wrong",
+            ),
+            **facts,
+        )
 
 
 @register
@@ -132,18 +147,23 @@ class StaleOrders(Check):
         facts: dict[str, Any] = {"open": len(open_orders), "stale": len(stale), "max_age_s": max_age}
         if not stale:
             if open_orders:
-                return CheckOutcome.passed(f"{len(open_orders)} open order(s), none older than {format_duration(max_age)}",
-                                           **facts)
+                return CheckOutcome.passed(
+                    f"{len(open_orders)} open order(s), none older than {format_duration(max_age)}", **facts
+                )
             return CheckOutcome.passed("no open orders", **facts)
-        listing = [f"{o.order_id} {o.exchange}:{o.symbol} {o.side} {o.quantity} {o.status} "
-                   f"age {format_duration(_age(age))}" for o, age in stale]
+        listing = [
+            f"{o.order_id} {o.exchange}:{o.symbol} {o.side} {o.quantity} {o.status} age {format_duration(_age(age))}"
+            for o, age in stale
+        ]
         facts["orders"] = [{"order_id": o.order_id, "symbol": o.symbol, "age_s": age} for o, age in stale]
-        return CheckOutcome.failed(MciError(
-            f"{len(stale)} open order(s) older than {format_duration(max_age)}",
-            "; ".join(listing),
-            "cancel them at the broker before igniting, "
-            "so nothing fills behind the engine's back",
-        ), **facts)
+        return CheckOutcome.failed(
+            MciError(
+                f"{len(stale)} open order(s) older than {format_duration(max_age)}",
+                "; ".join(listing),
+                "cancel them at the broker before igniting, so nothing fills behind the engine's back",
+            ),
+            **facts,
+        )
 
 
 def _age(delta: timedelta) -> timedelta:

@@ -56,8 +56,11 @@ def child_env(params: Mapping[str, Any]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in MINIMAL_ENV or k in keep}
     for name, value in P.mapping(params, "env").items():
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ConfigError(f"env {name} has the value {type(value).__name__}, not text",
-                              "environment variables are text", f"quote the value of env.{name}")
+            raise ConfigError(
+                f"env {name} has the value {type(value).__name__}, not text",
+                "environment variables are text",
+                f"quote the value of env.{name}",
+            )
         env[name] = str(value)
     return env
 
@@ -69,9 +72,11 @@ def _regex(params: Mapping[str, Any], name: str) -> re.Pattern[str] | None:
     try:
         return re.compile(P.text(params, name), re.MULTILINE)
     except re.error as exc:
-        raise ConfigError(f"check parameter {name} is not a regular expression: {exc}",
-                          "stdout_match, stderr_match and output_not_match are Python regular expressions",
-                          f"fix `{name}`") from None
+        raise ConfigError(
+            f"check parameter {name} is not a regular expression: {exc}",
+            "stdout_match, stderr_match and output_not_match are Python regular expressions",
+            f"fix `{name}`",
+        ) from None
 
 
 @register
@@ -89,45 +94,67 @@ class Command(Check):
         env = child_env(params)
         stdin = params.get("stdin")
         if stdin is not None and not isinstance(stdin, str):
-            raise ConfigError("check parameter stdin must be text", "it is written to the command's standard input",
-                              "quote it, or use a YAML block (stdin: |)")
+            raise ConfigError(
+                "check parameter stdin must be text",
+                "it is written to the command's standard input",
+                "quote it, or use a YAML block (stdin: |)",
+            )
         patterns = {name: _regex(params, name) for name in ("stdout_match", "stderr_match", "output_not_match")}
         hidden = P.secrets(ctx, [str(v) for k, v in P.mapping(params, "env").items() if P.SECRET_NAME_RE.search(k)])
         label = redact(display(declared), hidden)
         facts: dict[str, Any] = {"argv": label, "cwd": P.shown(cwd, ctx), "timeout": timeout}
 
         if not cwd.is_dir():
-            raise MciError(f"`{label}` cannot start: its folder {cwd} does not exist",
-                           "cwd must be an existing folder (relative paths start where mci gate run was started)",
-                           "create the folder, or fix `cwd` in the check's params")
+            raise MciError(
+                f"`{label}` cannot start: its folder {cwd} does not exist",
+                "cwd must be an existing folder (relative paths start where mci gate run was started)",
+                "create the folder, or fix `cwd` in the check's params",
+            )
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=os.name == "posix")
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=os.name == "posix",
+            )
         except FileNotFoundError:
-            raise MciError(f"`{label}` cannot start: {argv[0]} is not found",
-                           f"no program {argv[0]!r} on PATH (or at that path) for the gate's environment",
-                           f"install {declared[0]} where the gate runs, or fix `argv` in the check's params") from None
+            raise MciError(
+                f"`{label}` cannot start: {argv[0]} is not found",
+                f"no program {argv[0]!r} on PATH (or at that path) for the gate's environment",
+                f"install {declared[0]} where the gate runs, or fix `argv` in the check's params",
+            ) from None
         except PermissionError:
-            raise MciError(f"`{label}` cannot start: {argv[0]} is not executable", "the file has no execute permission",
-                           f"chmod +x {argv[0]}, or run it through its interpreter in `argv`") from None
+            raise MciError(
+                f"`{label}` cannot start: {argv[0]} is not executable",
+                "the file has no execute permission",
+                f"chmod +x {argv[0]}, or run it through its interpreter in `argv`",
+            ) from None
         try:
             out, err = proc.communicate(stdin.encode("utf-8") if stdin is not None else None, timeout.total_seconds())
         except subprocess.TimeoutExpired:
             _kill(proc)
             facts["duration"] = timedelta(seconds=time.monotonic() - started)
-            return CheckOutcome.failed(MciError(
-                f"`{label}` timed out after {_secs(timeout)}",
-                "the command did not finish within the check's `timeout`; it and what it started were killed",
-                "run it by hand to see where it hangs; if it is legitimately slow, raise `timeout` (and the check's timeout:)",
-            ), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"`{label}` timed out after {_secs(timeout)}",
+                    "the command did not finish within the check's `timeout`; it and what it started were killed",
+                    "run it by hand to see where it hangs; if it is legitimately slow, raise `timeout` (and the check's timeout:)",
+                ),
+                **facts,
+            )
         except BaseException:
             _kill(proc)  # the runner abandoned us, or the process is interrupted: leave no child behind
             raise
         elapsed = timedelta(seconds=time.monotonic() - started)
         stdout = redact(out.decode("utf-8", "replace"), hidden)
         stderr = redact(err.decode("utf-8", "replace"), hidden)
-        facts.update(exit_code=proc.returncode, duration=elapsed, stdout_tail=P.tail(stdout), stderr_tail=P.tail(stderr))
+        facts.update(
+            exit_code=proc.returncode, duration=elapsed, stdout_tail=P.tail(stdout), stderr_tail=P.tail(stderr)
+        )
 
         problems = []
         if proc.returncode not in expected:
@@ -142,11 +169,14 @@ class Command(Check):
             problems.append(f"its output contains /{bad.pattern}/")
         if problems:
             said = P.tail(stderr or stdout, lines=6, chars=600) or "(it printed nothing)"
-            return CheckOutcome.failed(MciError(
-                f"`{label}`: {'; '.join(problems)}",
-                f"its last output: {said}",
-                f"run `{label}` in {P.shown(cwd, ctx)} and fix what it reports",
-            ), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"`{label}`: {'; '.join(problems)}",
+                    f"its last output: {said}",
+                    f"run `{label}` in {P.shown(cwd, ctx)} and fix what it reports",
+                ),
+                **facts,
+            )
         return CheckOutcome.passed(f"`{label}` exited {proc.returncode} in {_secs(elapsed)}", **facts)
 
 

@@ -40,15 +40,30 @@ class FileCheck(Check):
         if expected is not None:
             expected = P.text(params, "sha256").strip().lower()
             if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-                raise ConfigError("check parameter sha256 is not a SHA-256 digest", "it must be 64 hex digits",
-                                  "take it from `sha256sum FILE`")
+                raise ConfigError(
+                    "check parameter sha256 is not a SHA-256 digest",
+                    "it must be 64 hex digits",
+                    "take it from `sha256sum FILE`",
+                )
         where = P.shown(path, ctx)
         if not path.exists():
-            return CheckOutcome.failed(MciError(f"{where} does not exist", "the gate requires this file as evidence",
-                                                "write or copy it there, or fix `path` in the check's params"), path=where)
+            return CheckOutcome.failed(
+                MciError(
+                    f"{where} does not exist",
+                    "the gate requires this file as evidence",
+                    "write or copy it there, or fix `path` in the check's params",
+                ),
+                path=where,
+            )
         if not path.is_file():
-            return CheckOutcome.failed(MciError(f"{where} is not a file", "the gate requires a file at this path",
-                                                "fix `path` in the check's params"), path=where)
+            return CheckOutcome.failed(
+                MciError(
+                    f"{where} is not a file",
+                    "the gate requires a file at this path",
+                    "fix `path` in the check's params",
+                ),
+                path=where,
+            )
         size = path.stat().st_size
         facts: dict[str, Any] = {"path": where, "size": size, "age": P.age_of(path, ctx.clock.now())}
         problems = []
@@ -63,8 +78,14 @@ class FileCheck(Check):
             if actual != expected:
                 problems.append(f"its sha256 is {actual[:12]}…, expected {expected[:12]}…")
         if problems:
-            return CheckOutcome.failed(MciError(f"{where}: {problems[0]}", "; ".join(problems),
-                                                "replace the file with the current, approved version"), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"{where}: {problems[0]}",
+                    "; ".join(problems),
+                    "replace the file with the current, approved version",
+                ),
+                **facts,
+            )
         return CheckOutcome.passed(f"{where} present ({size} bytes, written {P.human(facts['age'])} ago)", **facts)
 
 
@@ -77,32 +98,49 @@ class MetricCheck(Check):
         try:
             jsonpath.parse(path_expr)
         except jsonpath.PathError as exc:
-            raise ConfigError(f"check parameter json_path: {exc}", "it names one value in the JSON document",
-                              "write it like orders_per_minute or results[0].p95_ms") from None
+            raise ConfigError(
+                f"check parameter json_path: {exc}",
+                "it names one value in the JSON document",
+                "write it like orders_per_minute or results[0].p95_ms",
+            ) from None
         op = P.text(params, "op", example="'>='")
         if op not in jsonpath.OPS:
-            raise ConfigError(f"check parameter op is {op!r}", f"a metric is compared with one of {' '.join(jsonpath.OPS)}",
-                              "quote it in YAML: op: '>='")
+            raise ConfigError(
+                f"check parameter op is {op!r}",
+                f"a metric is compared with one of {' '.join(jsonpath.OPS)}",
+                "quote it in YAML: op: '>='",
+            )
         bound = P.number(params, "value")
         has_file, has_url = params.get("file") is not None, params.get("url") is not None
         if has_file == has_url:
-            raise ConfigError("a metric check needs exactly one of file and url",
-                              f"it has {'both' if has_file else 'neither'}", "set `file: report.json` or `url: http://...`")
+            raise ConfigError(
+                "a metric check needs exactly one of file and url",
+                f"it has {'both' if has_file else 'neither'}",
+                "set `file: report.json` or `url: http://...`",
+            )
         document, source, facts = self._document(ctx, params) if has_file else self._fetched(ctx, params)
         if isinstance(document, CheckOutcome):
             return document
         try:
             actual = jsonpath.as_number(jsonpath.lookup(document, path_expr))
         except jsonpath.PathError as exc:
-            return CheckOutcome.failed(MciError(f"{source}: no number at {path_expr}", str(exc),
-                                                "check the report's format, or fix `json_path`"), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"{source}: no number at {path_expr}", str(exc), "check the report's format, or fix `json_path`"
+                ),
+                **facts,
+            )
         facts.update(json_path=path_expr, value=actual, op=op, bound=bound)
         text = f"{path_expr} = {actual} {op} {bound}"
         if not jsonpath.compare(actual, op, bound):
-            return CheckOutcome.failed(MciError(f"{path_expr} is {actual}, which is not {op} {bound}",
-                                                f"read from {source}",
-                                                "fix what the metric measures and produce a new report; do not lower the bound to pass"),
-                                       **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"{path_expr} is {actual}, which is not {op} {bound}",
+                    f"read from {source}",
+                    "fix what the metric measures and produce a new report; do not lower the bound to pass",
+                ),
+                **facts,
+            )
         return CheckOutcome.passed(f"{text} ({source})", **facts)
 
     @staticmethod
@@ -113,21 +151,51 @@ class MetricCheck(Check):
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return CheckOutcome.failed(MciError(f"{where} does not exist", "the metric is read from that report",
-                                                "produce the report (the job that measures it), or fix `file`"), **facts), where, facts
+            return (
+                CheckOutcome.failed(
+                    MciError(
+                        f"{where} does not exist",
+                        "the metric is read from that report",
+                        "produce the report (the job that measures it), or fix `file`",
+                    ),
+                    **facts,
+                ),
+                where,
+                facts,
+            )
         except OSError as exc:
-            return CheckOutcome.failed(MciError(f"{where} cannot be read", exc.strerror or str(exc),
-                                                "fix its permissions, or fix `file`"), **facts), where, facts
+            return (
+                CheckOutcome.failed(
+                    MciError(f"{where} cannot be read", exc.strerror or str(exc), "fix its permissions, or fix `file`"),
+                    **facts,
+                ),
+                where,
+                facts,
+            )
         reason = P.staleness(ctx, path, P.duration(params, "max_age", None))
         if reason:
-            return CheckOutcome.failed(MciError(f"the metric report is stale: {reason}",
-                                                "an old measurement describes an old system",
-                                                "measure again and write a fresh report"), **facts), where, facts
+            return (
+                CheckOutcome.failed(
+                    MciError(
+                        f"the metric report is stale: {reason}",
+                        "an old measurement describes an old system",
+                        "measure again and write a fresh report",
+                    ),
+                    **facts,
+                ),
+                where,
+                facts,
+            )
         try:
             return json.loads(raw.decode("utf-8"), parse_float=Decimal), where, facts
         except ValueError as exc:
-            return CheckOutcome.failed(MciError(f"{where} is not JSON", str(exc)[:200],
-                                                "the metric check reads a JSON document"), **facts), where, facts
+            return (
+                CheckOutcome.failed(
+                    MciError(f"{where} is not JSON", str(exc)[:200], "the metric check reads a JSON document"), **facts
+                ),
+                where,
+                facts,
+            )
 
     @staticmethod
     def _fetched(ctx: CheckContext, params: Mapping[str, Any]) -> tuple[Any, str, dict[str, Any]]:
@@ -141,10 +209,26 @@ class MetricCheck(Check):
         facts: dict[str, Any] = {"url": source, "status": answer.status}
         if answer.status != 200:
             why = answer.problem if answer.status is None else f"status {answer.status}"
-            return CheckOutcome.failed(MciError(f"GET {source} gave no metric", why,
-                                                "bring the metrics endpoint up, or fix `url`"), **facts), source, facts
+            return (
+                CheckOutcome.failed(
+                    MciError(f"GET {source} gave no metric", why, "bring the metrics endpoint up, or fix `url`"),
+                    **facts,
+                ),
+                source,
+                facts,
+            )
         try:
             return decode_json(answer.body), source, facts
         except ValueError as exc:
-            return CheckOutcome.failed(MciError(f"GET {source} did not answer JSON", str(exc)[:200],
-                                                "point `url` at an endpoint that serves JSON"), **facts), source, facts
+            return (
+                CheckOutcome.failed(
+                    MciError(
+                        f"GET {source} did not answer JSON",
+                        str(exc)[:200],
+                        "point `url` at an endpoint that serves JSON",
+                    ),
+                    **facts,
+                ),
+                source,
+                facts,
+            )

@@ -51,8 +51,9 @@ def _per_calendar(ctx: CheckContext, judge: Judge) -> CheckOutcome:
         return CheckOutcome.passed(summary, **facts)
     segments, worst = (failed or warned)[0]
     assert worst.error is not None
-    error = MciError(f"{label[segments]}: {worst.error.what}", worst.error.why, worst.error.how,
-                     details=worst.error.details)
+    error = MciError(
+        f"{label[segments]}: {worst.error.what}", worst.error.why, worst.error.how, details=worst.error.details
+    )
     if len(failed) == len(outcomes):
         return CheckOutcome(Status.FAILED, summary, error, facts)
     return CheckOutcome.warned(summary, error, **facts)
@@ -124,7 +125,9 @@ class WeekendCheck(Check):
             error = _closed_today(calendar, local)
             if error is None:  # a weekend day the exchange declared open
                 special = _special_text(calendar, local.date())
-                return CheckOutcome.passed(f"a weekend day, but {calendar.label} trades: {special}", special=special, **facts)
+                return CheckOutcome.passed(
+                    f"a weekend day, but {calendar.label} trades: {special}", special=special, **facts
+                )
             return CheckOutcome.failed(error, **facts)
         return CheckOutcome.passed(f"a weekday: {_day(local.date())}", **facts)
 
@@ -162,7 +165,9 @@ class HolidayCheck(Check):
                 f"after {calendar.covers_until} mci cannot tell holidays from trading days, and every scan will fail",
                 update_how(calendar),
             )
-            return CheckOutcome.warned(f"not a holiday ({_day(d)}); calendar ends {calendar.covers_until}", error, **facts)
+            return CheckOutcome.warned(
+                f"not a holiday ({_day(d)}); calendar ends {calendar.covers_until}", error, **facts
+            )
         if name:
             joined = f"a holiday with a {special}" if calendar.special_session(d) else f"a holiday: {special}"
             return CheckOutcome.passed(f"{name}, {joined} ({_day(d)})", holiday=name, **facts)
@@ -203,7 +208,9 @@ class HoursCheck(Check):
         return _per_calendar(ctx, lambda c, cal, local: self.judge(c, cal, local, params))
 
     @staticmethod
-    def judge(ctx: CheckContext, calendar: ExchangeCalendar, local: datetime, params: Mapping[str, Any]) -> CheckOutcome:
+    def judge(
+        ctx: CheckContext, calendar: ExchangeCalendar, local: datetime, params: Mapping[str, Any]
+    ) -> CheckOutcome:
         regular_pre, regular = calendar.regular_sessions(local.date())
         pre_open = _time_param(params, "pre_open", regular_pre.start)
         opens = _time_param(params, "open", regular.start)
@@ -214,7 +221,11 @@ class HoursCheck(Check):
             assert day is not None
             pre_open, opens, closes = (day[0] or day[1]).start, day[1].start, day[1].end
         if special is not None:  # the circular's hours for that day, whatever the params say of a regular day
-            pre_open, opens, closes = (special.pre_open or special.normal).start, special.normal.start, special.normal.end
+            pre_open, opens, closes = (
+                (special.pre_open or special.normal).start,
+                special.normal.start,
+                special.normal.end,
+            )
         if not pre_open <= opens < closes:
             raise ConfigError(
                 "market.hours: the session times are out of order",

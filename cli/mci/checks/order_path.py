@@ -68,15 +68,21 @@ class OrderPath(Check):
     def run(self, ctx: CheckContext, params: Mapping[str, Any]) -> CheckOutcome:
         mismatch = str(params.get("static_ip_mismatch", "warn"))
         if mismatch not in ("warn", "fail"):
-            raise ConfigError(f"check parameter static_ip_mismatch is {mismatch!r}", "it says what a host without the "
-                              "declared static IP does to the scan", "set static_ip_mismatch: warn (default) or fail")
+            raise ConfigError(
+                f"check parameter static_ip_mismatch is {mismatch!r}",
+                "it says what a host without the declared static IP does to the scan",
+                "set static_ip_mismatch: warn (default) or fail",
+            )
         broker_cfg = ctx.profile.broker
         probe = getattr(ctx.broker, "probe_order_path", None)
         if probe is None:
-            return CheckOutcome.failed(MciError(
-                f"the {broker_cfg.kind} broker cannot prove its order path",
-                "its adapter has no harmless write to probe with, so nothing shows that orders can be cancelled",
-                "report it: every broker adapter must implement probe_order_path"))
+            return CheckOutcome.failed(
+                MciError(
+                    f"the {broker_cfg.kind} broker cannot prove its order path",
+                    "its adapter has no harmless write to probe with, so nothing shows that orders can be cancelled",
+                    "report it: every broker adapter must implement probe_order_path",
+                )
+            )
         refusal = probe()
         facts: dict[str, Any] = {"broker": broker_cfg.kind}
         if refusal is None:  # paper: the write path is this process
@@ -86,18 +92,29 @@ class OrderPath(Check):
             seen = _IP_IN_TEXT.search(refusal.why or "")
             address = seen.group(1) if seen else None
             facts["ip_seen_by_broker"] = address
-            return CheckOutcome.failed(MciError(
-                "Kite refuses order writes from this machine"
-                + (f": it sees the request coming from {address}" if address else ""),
-                f"a harmless cancel was refused as not allowed from this IP ({refusal.why}); since 2026-04-01 Kite "
-                "accepts place, modify and cancel only from the static IPs registered for the app, so the kill "
-                "switch could not cancel or square off anything from here",
-                (f"register {address}: " if address else "") + IP_REGISTER_HOW, ExitCode.FAILED), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    "Kite refuses order writes from this machine"
+                    + (f": it sees the request coming from {address}" if address else ""),
+                    f"a harmless cancel was refused as not allowed from this IP ({refusal.why}); since 2026-04-01 Kite "
+                    "accepts place, modify and cancel only from the static IPs registered for the app, so the kill "
+                    "switch could not cancel or square off anything from here",
+                    (f"register {address}: " if address else "") + IP_REGISTER_HOW,
+                    ExitCode.FAILED,
+                ),
+                **facts,
+            )
         if refusal.details.get("error_type") not in ("InputException", "OrderException"):
             # A refused token, or anything else: the write path is not proven.
-            return CheckOutcome.failed(MciError(
-                "the order path could not be proven", f"a harmless cancel was refused: {refusal.why}",
-                refusal.how, ExitCode.FAILED), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    "the order path could not be proven",
+                    f"a harmless cancel was refused: {refusal.why}",
+                    refusal.how,
+                    ExitCode.FAILED,
+                ),
+                **facts,
+            )
         summary = "order writes reach the order system (a cancel of a non-existent order was refused as unknown)"
         return self._static_ips(ctx, summary, mismatch, facts)
 
@@ -108,9 +125,14 @@ class OrderPath(Check):
         try:
             wanted = {_normal(ip) for ip in declared}
         except ValueError as exc:
-            return CheckOutcome.failed(ConfigError(f"broker.static_ips has an address that is not one: {exc}",
-                                                   "static_ips lists the IPs registered on the Kite developer console",
-                                                   "write each like 203.0.113.7 or 2001:db8::7"), **facts)
+            return CheckOutcome.failed(
+                ConfigError(
+                    f"broker.static_ips has an address that is not one: {exc}",
+                    "static_ips lists the IPs registered on the Kite developer console",
+                    "write each like 203.0.113.7 or 2001:db8::7",
+                ),
+                **facts,
+            )
         root = ctx.profile.broker.root
         have = set()
         for address in host_addresses(urlsplit(root).hostname if root else KITE_API_HOST):
@@ -120,14 +142,16 @@ class OrderPath(Check):
                 continue
         facts.update(static_ips=sorted(wanted), host_addresses=sorted(have))
         if wanted & have:
-            return CheckOutcome.passed(f"{summary}; this machine has the static IP {', '.join(sorted(wanted & have))}",
-                                       **facts)
+            return CheckOutcome.passed(
+                f"{summary}; this machine has the static IP {', '.join(sorted(wanted & have))}", **facts
+            )
         error = MciError(
             f"this machine has none of the static IPs in broker.static_ips ({', '.join(sorted(wanted))})",
             f"its addresses are {', '.join(sorted(have)) or 'unknown'}; behind NAT the public address is not one of "
             "them, but on a host that should own the registered IP, orders would come from another address",
             f"run from the machine that owns the registered IP, or correct broker.static_ips; {IP_REGISTER_HOW}",
-            ExitCode.FAILED)
+            ExitCode.FAILED,
+        )
         if mismatch == "fail":
             return CheckOutcome.failed(error, **facts)
         return CheckOutcome.warned(f"{summary}; but {error.what}", error, **facts)

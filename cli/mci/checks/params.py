@@ -40,16 +40,21 @@ def base_dir(ctx: CheckContext) -> Path:
 
 def _bad(name: str, value: Any, reason: str) -> ConfigError:
     shown = value if not isinstance(value, str) or len(value) < 80 else value[:77] + "..."
-    return ConfigError(f"check parameter {name} has the unusable value {shown!r}", reason,
-                       f"fix `{name}` under the check's `params` (or the profile's gate override)")
+    return ConfigError(
+        f"check parameter {name} has the unusable value {shown!r}",
+        reason,
+        f"fix `{name}` under the check's `params` (or the profile's gate override)",
+    )
 
 
 def required(params: Mapping[str, Any], name: str, example: str) -> Any:
     value = params.get(name)
     if value is None:
-        raise ConfigError(f"check parameter {name} is required",
-                          "the gate gives this check no value for it, and a gate must not guess one",
-                          f"set `{name}` under the check's `params` (e.g. {name}: {example})")
+        raise ConfigError(
+            f"check parameter {name} is required",
+            "the gate gives this check no value for it, and a gate must not guess one",
+            f"set `{name}` under the check's `params` (e.g. {name}: {example})",
+        )
     return value
 
 
@@ -136,8 +141,14 @@ def mapping(params: Mapping[str, Any], name: str) -> dict[str, Any]:
     return dict(value)
 
 
-def file_path(ctx: CheckContext, params: Mapping[str, Any], name: str, default: str | None = None, *,
-              example: str = "reports/result.json") -> Path:
+def file_path(
+    ctx: CheckContext,
+    params: Mapping[str, Any],
+    name: str,
+    default: str | None = None,
+    *,
+    example: str = "reports/result.json",
+) -> Path:
     """A path param; relative paths start at the directory `mci gate run` was started in (CI: the checkout)."""
     raw = Path(text(params, name, default, example=example)).expanduser()
     return raw if raw.is_absolute() else base_dir(ctx) / raw

@@ -17,15 +17,23 @@ from mci.errors import ConfigError, MciError
 
 
 def _missing(kind: str, path: str, exc: ReportError, how: str) -> CheckOutcome:
-    return CheckOutcome.failed(MciError(f"no usable {kind} report: {exc}",
-                                        f"the gate judges {path}, and without it there is nothing to judge",
-                                        how), file=path)
+    return CheckOutcome.failed(
+        MciError(
+            f"no usable {kind} report: {exc}", f"the gate judges {path}, and without it there is nothing to judge", how
+        ),
+        file=path,
+    )
 
 
 def _stale(reason: str, path: str) -> CheckOutcome:
-    return CheckOutcome.failed(MciError(f"the report is stale: {reason}",
-                                        "an old report describes an old run, not the code being gated",
-                                        "run the tests again to write a fresh report, then the gate"), file=path)
+    return CheckOutcome.failed(
+        MciError(
+            f"the report is stale: {reason}",
+            "an old report describes an old run, not the code being gated",
+            "run the tests again to write a fresh report, then the gate",
+        ),
+        file=path,
+    )
 
 
 @register
@@ -37,25 +45,44 @@ class CoverageCheck(Check):
         minimum = P.percent(params, "min")
         op = P.text(params, "op", ">=")
         if op not in (">=", ">"):
-            raise ConfigError(f"coverage op {op!r} is not >= or >", "coverage is judged at or above a minimum",
-                              "use op: '>=' (default) or op: '>'")
+            raise ConfigError(
+                f"coverage op {op!r} is not >= or >",
+                "coverage is judged at or above a minimum",
+                "use op: '>=' (default) or op: '>'",
+            )
         packages = {name: P.percent({"min": v}, "min") for name, v in P.mapping(params, "packages").items()}
         max_age = P.duration(params, "max_age", None)
         where = P.shown(path, ctx)
         try:
             report = read_coverage(path)
         except ReportError as exc:
-            return _missing("coverage", where, exc, "run the tests with coverage first, e.g. "
-                            "`pytest --cov=YOUR_PACKAGE --cov-report=xml`, or fix `file` in the check's params")
+            return _missing(
+                "coverage",
+                where,
+                exc,
+                "run the tests with coverage first, e.g. "
+                "`pytest --cov=YOUR_PACKAGE --cov-report=xml`, or fix `file` in the check's params",
+            )
         reason = P.staleness(ctx, path, max_age)
         if reason:
             return _stale(reason, where)
-        facts: dict[str, Any] = {"file": where, "line_rate": report.rate, "lines_valid": report.lines_valid,
-                                 "lines_covered": report.lines_covered, "min": minimum, "op": op}
+        facts: dict[str, Any] = {
+            "file": where,
+            "line_rate": report.rate,
+            "lines_valid": report.lines_valid,
+            "lines_covered": report.lines_covered,
+            "min": minimum,
+            "op": op,
+        }
         if report.lines_valid == 0:
-            return CheckOutcome.failed(MciError(f"{where} measured no lines at all",
-                                                "a coverage run that measured nothing reports 100% of nothing",
-                                                "point --cov at the package under test"), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"{where} measured no lines at all",
+                    "a coverage run that measured nothing reports 100% of nothing",
+                    "point --cov at the package under test",
+                ),
+                **facts,
+            )
         ok = report.rate >= minimum if op == ">=" else report.rate > minimum
         problems = [] if ok else [f"line coverage {P.pct(report.rate)} is not {op} {P.pct(minimum)}"]
         package_facts = {}
@@ -71,11 +98,14 @@ class CoverageCheck(Check):
             facts["packages"] = package_facts
         summary = f"{P.pct(report.rate)} of {report.lines_valid} lines {op} {P.pct(minimum)}"
         if problems:
-            return CheckOutcome.failed(MciError(
-                f"coverage too low: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
-                f"{where}: {'; '.join(problems)}; {report.lines_covered} of {report.lines_valid} lines covered",
-                "add tests for the uncovered code (`coverage report -m` lists the lines), then run the gate again",
-            ), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"coverage too low: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                    f"{where}: {'; '.join(problems)}; {report.lines_covered} of {report.lines_valid} lines covered",
+                    "add tests for the uncovered code (`coverage report -m` lists the lines), then run the gate again",
+                ),
+                **facts,
+            )
         return CheckOutcome.passed(summary, **facts)
 
 
@@ -93,15 +123,28 @@ class JUnitCheck(Check):
         try:
             report = read_junit(path)
         except ReportError as exc:
-            return _missing("JUnit", where, exc, "run the tests with a JUnit report first, e.g. "
-                            "`pytest --junitxml=junit.xml`, or fix `file` in the check's params")
+            return _missing(
+                "JUnit",
+                where,
+                exc,
+                "run the tests with a JUnit report first, e.g. "
+                "`pytest --junitxml=junit.xml`, or fix `file` in the check's params",
+            )
         reason = P.staleness(ctx, path, max_age)
         if reason:
             return _stale(reason, where)
-        facts = {"file": where, "tests": report.tests, "passed": report.passed, "failures": report.failures,
-                 "errors": report.errors, "skipped": report.skipped}
-        counts = (f"{report.tests} tests: {report.passed} passed, {report.failures} failed, "
-                  f"{report.errors} errors, {report.skipped} skipped")
+        facts = {
+            "file": where,
+            "tests": report.tests,
+            "passed": report.passed,
+            "failures": report.failures,
+            "errors": report.errors,
+            "skipped": report.skipped,
+        }
+        counts = (
+            f"{report.tests} tests: {report.passed} passed, {report.failures} failed, "
+            f"{report.errors} errors, {report.skipped} skipped"
+        )
         problems = []
         if report.tests < min_tests:
             problems.append(f"{report.tests} test(s) ran, fewer than {min_tests}")
@@ -111,9 +154,13 @@ class JUnitCheck(Check):
             problems.append(f"{report.skipped} skipped, more than {max_skipped}")
         if problems:
             names = ", ".join(report.failed_names[:5]) + (" …" if len(report.failed_names) > 5 else "")
-            return CheckOutcome.failed(MciError(
-                f"tests do not pass: {'; '.join(problems)}",
-                f"{where}: {counts}" + (f"; failing: {names}" if names else ""),
-                "fix the failing tests (or the test run that ran none), then run the gate on a fresh report",
-            ), failing=list(report.failed_names[:20]), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"tests do not pass: {'; '.join(problems)}",
+                    f"{where}: {counts}" + (f"; failing: {names}" if names else ""),
+                    "fix the failing tests (or the test run that ran none), then run the gate on a fresh report",
+                ),
+                failing=list(report.failed_names[:20]),
+                **facts,
+            )
         return CheckOutcome.passed(counts, **facts)

@@ -44,14 +44,22 @@ class SystemHealth(Check):
             free_mb = _free_bytes(ctx.state_dir) // MIB
         except OSError as exc:
             infrastructure = True
-            problems.append((f"disk: cannot read free space of {ctx.state_dir} ({exc.strerror or exc})",
-                             "check the state directory exists (MCI_HOME)"))
+            problems.append(
+                (
+                    f"disk: cannot read free space of {ctx.state_dir} ({exc.strerror or exc})",
+                    "check the state directory exists (MCI_HOME)",
+                )
+            )
         else:
             facts["disk_free_mb"] = free_mb
             if free_mb < min_free_mb:
                 infrastructure = True
-                problems.append((f"disk: {free_mb} MB free in {ctx.state_dir}, below {min_free_mb} MB",
-                                 "free space on that filesystem or move MCI_HOME"))
+                problems.append(
+                    (
+                        f"disk: {free_mb} MB free in {ctx.state_dir}, below {min_free_mb} MB",
+                        "free space on that filesystem or move MCI_HOME",
+                    )
+                )
             else:
                 passed.append(f"disk {free_mb} MB free")
 
@@ -68,8 +76,12 @@ class SystemHealth(Check):
         version = sys.version_info[:3]
         facts["python"] = ".".join(map(str, version))
         if version[:2] < MIN_PYTHON:
-            problems.append((f"python: {facts['python']} is older than {'.'.join(map(str, MIN_PYTHON))}",
-                             "run mci with Python 3.11 or newer"))
+            problems.append(
+                (
+                    f"python: {facts['python']} is older than {'.'.join(map(str, MIN_PYTHON))}",
+                    "run mci with Python 3.11 or newer",
+                )
+            )
         else:
             passed.append(f"Python {facts['python']}")
 
@@ -77,17 +89,24 @@ class SystemHealth(Check):
         facts["clock"] = now
         facts["clock_overridden"] = ctx.clock.overridden
         if not 2020 <= now.year <= 2100:
-            problems.append((f"clock: it reads {now.isoformat()}, outside 2020..2100",
-                             "set the system clock (enable NTP) or fix the --at / MCI_AT value"))
+            problems.append(
+                (
+                    f"clock: it reads {now.isoformat()}, outside 2020..2100",
+                    "set the system clock (enable NTP) or fix the --at / MCI_AT value",
+                )
+            )
         else:
             passed.append("clock sane" + (" (overridden)" if ctx.clock.overridden else ""))
 
         if problems:
             make = UnavailableError if infrastructure else MciError
-            return CheckOutcome.failed(make(
-                f"system health: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
-                f"({', '.join(p.split(':')[0] for p, _ in problems)})",
-                "; ".join(p for p, _ in problems),
-                "; ".join(h for _, h in problems),
-            ), **facts)
+            return CheckOutcome.failed(
+                make(
+                    f"system health: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
+                    f"({', '.join(p.split(':')[0] for p, _ in problems)})",
+                    "; ".join(p for p, _ in problems),
+                    "; ".join(h for _, h in problems),
+                ),
+                **facts,
+            )
         return CheckOutcome.passed(", ".join(passed), **facts)

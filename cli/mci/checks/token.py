@@ -43,18 +43,25 @@ class TokenValidity(Check):
         info = ctx.broker.ensure_session()
         now = ctx.clock.now()
         if not info.valid:
-            return CheckOutcome.failed(MciError(
-                f"the {ctx.profile.broker.kind} broker session is not valid",
-                info.reason or "the broker reports no valid session and gives no reason",
-                _relogin_how(ctx),
-            ), user_id=info.user_id)
+            return CheckOutcome.failed(
+                MciError(
+                    f"the {ctx.profile.broker.kind} broker session is not valid",
+                    info.reason or "the broker reports no valid session and gives no reason",
+                    _relogin_how(ctx),
+                ),
+                user_id=info.user_id,
+            )
         if info.expires_at is not None and info.expires_at <= now:
             # A session the broker still calls valid but whose expiry has passed will fail on first use.
-            return CheckOutcome.failed(MciError(
-                f"the broker session expired at {_local(ctx, info.expires_at)}",
-                "Kite access tokens die at 06:00 IST the morning after login (CR-004)",
-                _relogin_how(ctx),
-            ), user_id=info.user_id, expires_at=info.expires_at)
+            return CheckOutcome.failed(
+                MciError(
+                    f"the broker session expired at {_local(ctx, info.expires_at)}",
+                    "Kite access tokens die at 06:00 IST the morning after login (CR-004)",
+                    _relogin_how(ctx),
+                ),
+                user_id=info.user_id,
+                expires_at=info.expires_at,
+            )
         who = f" for {info.user_id}" if info.user_id else ""
         return CheckOutcome.passed(f"session valid{who}", user_id=info.user_id, expires_at=info.expires_at)
 
@@ -69,26 +76,35 @@ class TokenExpiry(Check):
         info = ctx.broker.session()
         now = ctx.clock.now()
         if info.expires_at is None:
-            return CheckOutcome.failed(MciError(
-                "cannot tell when the broker session expires",
-                "the broker reports no expiry for the session" + (f" ({info.reason})" if info.reason else ""),
-                _relogin_how(ctx),
-            ))
+            return CheckOutcome.failed(
+                MciError(
+                    "cannot tell when the broker session expires",
+                    "the broker reports no expiry for the session" + (f" ({info.reason})" if info.reason else ""),
+                    _relogin_how(ctx),
+                )
+            )
         left = info.expires_at - now
         when = _local(ctx, info.expires_at)
         facts = {"expires_at": info.expires_at, "remaining_s": left, "warn_within_s": warn_within}
         if left <= timedelta(0):
-            return CheckOutcome.failed(MciError(
-                f"the broker session expired at {when}",
-                f"it expired {_countdown(-left)} ago; Kite access tokens die at 06:00 IST the morning after login (CR-004)",
-                _relogin_how(ctx),
-            ), **facts)
+            return CheckOutcome.failed(
+                MciError(
+                    f"the broker session expired at {when}",
+                    f"it expired {_countdown(-left)} ago; Kite access tokens die at 06:00 IST the morning after login (CR-004)",
+                    _relogin_how(ctx),
+                ),
+                **facts,
+            )
         summary = f"expires {when}, in {_countdown(left)}"
         if left <= warn_within:
-            return CheckOutcome.warned(summary, MciError(
-                f"the broker session expires in {_countdown(left)}, at {when}",
-                f"that is within the warning window of {format_duration(warn_within)}; "
-                "the engine would lose the broker when it dies",
-                _relogin_how(ctx) + " before igniting",
-            ), **facts)
+            return CheckOutcome.warned(
+                summary,
+                MciError(
+                    f"the broker session expires in {_countdown(left)}, at {when}",
+                    f"that is within the warning window of {format_duration(warn_within)}; "
+                    "the engine would lose the broker when it dies",
+                    _relogin_how(ctx) + " before igniting",
+                ),
+                **facts,
+            )
         return CheckOutcome.passed(summary, **facts)

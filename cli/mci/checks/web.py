@@ -40,8 +40,11 @@ def checked_url(params: Mapping[str, Any]) -> str:
     url = P.text(params, "url", example="http://127.0.0.1:8787/health")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"check parameter url is not an http(s) URL: {public_url(url)!r}",
-                          "the http and metric checks speak HTTP only", "write it like http://127.0.0.1:8787/health")
+        raise ConfigError(
+            f"check parameter url is not an http(s) URL: {public_url(url)!r}",
+            "the http and metric checks speak HTTP only",
+            "write it like http://127.0.0.1:8787/health",
+        )
     return url
 
 
@@ -52,8 +55,14 @@ class Answer:
     problem: str = ""  # why there was no answer
 
 
-def fetch(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None, body: str | None = None,
-          timeout: timedelta) -> Answer:
+def fetch(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    body: str | None = None,
+    timeout: timedelta,
+) -> Answer:
     # urllib.request (with http.client, email and ssl) costs ~10 ms: loaded only when a check calls out,
     # not by every scan that loads the check modules.
     import urllib.error
@@ -64,8 +73,9 @@ def fetch(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = 
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None
 
-    request = urllib.request.Request(url, method=method, headers=dict(headers or {}),
-                                     data=body.encode("utf-8") if body is not None else None)
+    request = urllib.request.Request(
+        url, method=method, headers=dict(headers or {}), data=body.encode("utf-8") if body is not None else None
+    )
     handlers: list[Any] = [NoRedirect]
     if urlsplit(url).hostname in LOOPBACK:
         handlers.append(urllib.request.ProxyHandler({}))  # this machine is never behind the CI's HTTP proxy
@@ -108,14 +118,20 @@ class Http(Check):
             try:
                 jsonpath.parse(path)
             except jsonpath.PathError as exc:
-                raise ConfigError(f"json: {exc}", "json maps JSON paths to the values expected there",
-                                  "write keys like status or checks.db.ok") from None
+                raise ConfigError(
+                    f"json: {exc}",
+                    "json maps JSON paths to the values expected there",
+                    "write keys like status or checks.db.ok",
+                ) from None
         body_match = params.get("body_match")
         try:
             body_re = re.compile(P.text(params, "body_match")) if body_match is not None else None
         except re.error as exc:
-            raise ConfigError(f"check parameter body_match is not a regular expression: {exc}", "it is searched in the body",
-                              "fix `body_match`") from None
+            raise ConfigError(
+                f"check parameter body_match is not a regular expression: {exc}",
+                "it is searched in the body",
+                "fix `body_match`",
+            ) from None
         repeat = P.whole(params, "repeat", 1, minimum=1)
         interval = P.duration(params, "interval", timedelta(seconds=1)) or timedelta(0)
         within = P.duration(params, "within", DEFAULT_WITHIN) or DEFAULT_WITHIN
@@ -130,8 +146,13 @@ class Http(Check):
         last_problem = ""
         while True:
             remaining = deadline - clock.monotonic()
-            answer = fetch(url, method=method, headers=headers, body=body,
-                           timeout=min(request_timeout, timedelta(seconds=max(remaining, 0.05))))
+            answer = fetch(
+                url,
+                method=method,
+                headers=headers,
+                body=body,
+                timeout=min(request_timeout, timedelta(seconds=max(remaining, 0.05))),
+            )
             probes += 1
             problem = self._judge(answer, statuses, expect_json, body_re)
             history.append(str(answer.status) if answer.status is not None else "none")
@@ -147,8 +168,15 @@ class Http(Check):
                 break
             clock.sleep(interval.total_seconds())
 
-        facts = {"url": shown, "method": method, "probes": probes, "streak": streak, "best_streak": best,
-                 "required": repeat, "statuses": history[-20:]}
+        facts = {
+            "url": shown,
+            "method": method,
+            "probes": probes,
+            "streak": streak,
+            "best_streak": best,
+            "required": repeat,
+            "statuses": history[-20:],
+        }
         if streak >= repeat:
             in_a_row = f", {repeat} in a row" if repeat > 1 else ""
             flaps = f" after {probes - repeat} bad probe(s)" if probes > repeat else ""
@@ -157,15 +185,20 @@ class Http(Check):
             what = f"{method} {shown}: {last_problem}"
         else:
             what = f"{method} {shown} was not green {repeat} times in a row within {within.total_seconds():g}s"
-        return CheckOutcome.failed(MciError(
-            what,
-            f"{probes} probe(s), best streak {best} of {repeat}; last bad probe: {last_problem}",
-            "bring the service up and healthy, then run the gate again; "
-            "if it needs longer to settle, raise `within` (and the check's timeout:)",
-        ), **facts)
+        return CheckOutcome.failed(
+            MciError(
+                what,
+                f"{probes} probe(s), best streak {best} of {repeat}; last bad probe: {last_problem}",
+                "bring the service up and healthy, then run the gate again; "
+                "if it needs longer to settle, raise `within` (and the check's timeout:)",
+            ),
+            **facts,
+        )
 
     @staticmethod
-    def _judge(answer: Answer, statuses: set[int], expect_json: Mapping[str, Any], body_re: re.Pattern[str] | None) -> str | None:
+    def _judge(
+        answer: Answer, statuses: set[int], expect_json: Mapping[str, Any], body_re: re.Pattern[str] | None
+    ) -> str | None:
         """None when the answer is green, else why not."""
         if answer.status is None:
             return answer.problem
@@ -182,8 +215,10 @@ class Http(Check):
                 except jsonpath.PathError as exc:
                     return f"status {answer.status} but {exc}"
                 if not jsonpath.same(actual, expected):
-                    return f"status {answer.status} but {path} is {json.dumps(actual, default=str)[:60]}, " \
-                           f"expected {json.dumps(expected, default=str)[:60]}"
+                    return (
+                        f"status {answer.status} but {path} is {json.dumps(actual, default=str)[:60]}, "
+                        f"expected {json.dumps(expected, default=str)[:60]}"
+                    )
         if body_re is not None and not body_re.search(answer.body.decode("utf-8", "replace")):
             return f"status {answer.status} but the body does not match /{body_re.pattern}/"
         return None

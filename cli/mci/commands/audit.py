@@ -20,8 +20,7 @@ from mci.clock import Clock, parse_instant, zone
 from mci.errors import ExitCode, UsageError
 from mci.output import console
 from mci.store.audit import canonical_json
-from mci.store.audit_trail import (SQLITE_MAX_INT, Problem, Row, Verdict, check_chain, hash_matches, iter_rows,
-                                   verify)
+from mci.store.audit_trail import SQLITE_MAX_INT, Problem, Row, Verdict, check_chain, hash_matches, iter_rows, verify
 
 DISPLAY_TZ = "Asia/Kolkata"
 CSV_FIELDS = ("seq", "ts", "profile", "kind", "data", "prev_hash", "hash")
@@ -53,9 +52,12 @@ def _render_verdict(verdict: Verdict, output: str, state_dir: Path) -> int:
         _emit(f"audit trail TAMPERED ({p.category}): {verdict.records} record(s){span}; {where}")
         _emit(f"  WHAT: {p.what}\n  WHY: {p.why}\n  HOW: {p.how}")
     for b in verdict.breaks:
-        _emit(f"chain_break at seq {b.seq} ({_local(b.ts)} IST): {b.data.get('category', '?')}: "
-              f"{b.data.get('what', '')}")
-        _emit("  evidence: " + canonical_json({k: v for k, v in b.data.items() if k not in ("what", "why", "category")}))
+        _emit(
+            f"chain_break at seq {b.seq} ({_local(b.ts)} IST): {b.data.get('category', '?')}: {b.data.get('what', '')}"
+        )
+        _emit(
+            "  evidence: " + canonical_json({k: v for k, v in b.data.items() if k not in ("what", "why", "category")})
+        )
     for note in verdict.notes:
         _emit(f"note: {note}")
     return code
@@ -83,9 +85,18 @@ def _line(row: Row, width: int = 110) -> str:
     return f"{row.seq:>6}  {_local(row.ts)}  {row.profile or '-':<12} {row.kind:<11} {summary}"
 
 
-def tail(state_dir: Path, output: str = "text", *, n: int = 20, kind: list[str] | None = None,
-         profile: str | None = None, follow: bool = False, interval: float = 1.0,
-         polls: int | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
+def tail(
+    state_dir: Path,
+    output: str = "text",
+    *,
+    n: int = 20,
+    kind: list[str] | None = None,
+    profile: str | None = None,
+    follow: bool = False,
+    interval: float = 1.0,
+    polls: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     """The last n records (oldest first); --follow keeps printing new ones until interrupted (or `polls` rounds)."""
     if n < 0:
         raise UsageError("-n cannot be negative", f"got {n}", "use -n 20 (or -n 0 with --follow for new ones only)")
@@ -123,12 +134,18 @@ def _show_line(row: Row, output: str) -> None:
 
 def show(state_dir: Path, seq: int, output: str = "text") -> int:
     if not 1 <= seq <= SQLITE_MAX_INT:
-        raise UsageError(f"no audit record can have seq {seq}", "sequence numbers start at 1 and fit in 63 bits",
-                         "list the recent ones with `mci audit tail` and pass one of their seq numbers")
+        raise UsageError(
+            f"no audit record can have seq {seq}",
+            "sequence numbers start at 1 and fit in 63 bits",
+            "list the recent ones with `mci audit tail` and pass one of their seq numbers",
+        )
     found = list(iter_rows(state_dir, seq=seq))
     if not found:
-        raise UsageError(f"no audit record with seq {seq}", f"the state DB in {state_dir} has none",
-                         "list the recent ones: mci audit tail")
+        raise UsageError(
+            f"no audit record with seq {seq}",
+            f"the state DB in {state_dir} has none",
+            "list the recent ones: mci audit tail",
+        )
     row = found[0]
     checks = hash_matches(row)
     if output == "json":
@@ -141,8 +158,10 @@ def show(state_dir: Path, seq: int, output: str = "text") -> int:
     _emit(f"prev_hash: {row.prev_hash}")
     _emit(f"hash:      {row.hash} ({'matches its content' if checks else 'DOES NOT match its content'})")
     data = row.data()
-    _emit("data:\n" + (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) if not isinstance(data, str)
-                       else data))
+    _emit(
+        "data:\n"
+        + (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) if not isinstance(data, str) else data)
+    )
     _emit("(run `mci audit verify` to check the whole chain)")
     return int(ExitCode.OK)
 
@@ -161,8 +180,11 @@ def parse_when(text: str, now: datetime, flag: str) -> datetime:
     try:
         return parse_instant(text)
     except Exception:
-        raise UsageError(f"cannot read {flag} {text!r}", f"{flag} takes an ISO-8601 instant or a duration back from now",
-                         f"write it like {flag} 2026-11-23T09:00 (IST) or {flag} 2h") from None
+        raise UsageError(
+            f"cannot read {flag} {text!r}",
+            f"{flag} takes an ISO-8601 instant or a duration back from now",
+            f"write it like {flag} 2026-11-23T09:00 (IST) or {flag} 2h",
+        ) from None
 
 
 def _selected(rows: Iterable[Row], since: datetime | None, until: datetime | None) -> Iterator[Row]:
@@ -197,10 +219,21 @@ def write_export(rows: Iterable[Row], fmt: str, stream: TextIO) -> int:
     return count
 
 
-def export(state_dir: Path, clock: Clock, fmt: str = "jsonl", *, since: str | None = None, until: str | None = None,
-           kind: list[str] | None = None, profile: str | None = None, out: Path | None = None) -> int:
+def export(
+    state_dir: Path,
+    clock: Clock,
+    fmt: str = "jsonl",
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    kind: list[str] | None = None,
+    profile: str | None = None,
+    out: Path | None = None,
+) -> int:
     if fmt not in ("csv", "jsonl"):
-        raise UsageError(f"unknown export format {fmt!r}", "export writes csv or jsonl", "use --format csv or --format jsonl")
+        raise UsageError(
+            f"unknown export format {fmt!r}", "export writes csv or jsonl", "use --format csv or --format jsonl"
+        )
     now = clock.now()
     lo = parse_when(since, now, "--since") if since else None
     hi = parse_when(until, now, "--until") if until else None
@@ -219,13 +252,18 @@ def _export_target(out: Path) -> Path:
     """--out checked before anything is read: a file path in a directory that exists (none is created)."""
     path = out.expanduser()
     if path.is_dir():
-        raise UsageError(f"--out {out} is a directory", "export writes one file and will not guess a name inside it",
-                         f"name the file, e.g. --out {path / 'audit.jsonl'}")
+        raise UsageError(
+            f"--out {out} is a directory",
+            "export writes one file and will not guess a name inside it",
+            f"name the file, e.g. --out {path / 'audit.jsonl'}",
+        )
     parent = path.parent
     if not parent.is_dir():
-        raise UsageError(f"cannot write {path}: its directory {parent} does not exist",
-                         "mci does not create directories for --out (a typo would scatter exports)",
-                         f"create it first (mkdir -p {parent}) or choose an existing directory")
+        raise UsageError(
+            f"cannot write {path}: its directory {parent} does not exist",
+            "mci does not create directories for --out (a typo would scatter exports)",
+            f"create it first (mkdir -p {parent}) or choose an existing directory",
+        )
     return path
 
 
@@ -235,8 +273,9 @@ def _write_atomic(path: Path, write: Callable[[TextIO], int]) -> int:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise UsageError(f"cannot write {path}", exc.strerror or str(exc),
-                         "choose a writable directory for --out") from None
+        raise UsageError(
+            f"cannot write {path}", exc.strerror or str(exc), "choose a writable directory for --out"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             count = write(fh)

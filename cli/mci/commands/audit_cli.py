@@ -18,14 +18,17 @@ def register(app: "typer.Typer") -> None:
 
     audit_app = typer.Typer(
         help="The hash-chained audit trail of the state DB: every order action, state change, approval and "
-             "token event. Read it, check it has not been tampered with, export it.",
-        no_args_is_help=True)
+        "token event. Read it, check it has not been tampered with, export it.",
+        no_args_is_help=True,
+    )
 
     @audit_app.command("tail")
     def audit_tail(
         n: int = typer.Option(20, "-n", "--lines", help="How many of the latest records to show."),
         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records until Ctrl-C."),
-        kind: List[str] = typer.Option([], "--kind", "-k", help="Only this kind (order, token, lifecycle, …); repeatable."),
+        kind: List[str] = typer.Option(
+            [], "--kind", "-k", help="Only this kind (order, token, lifecycle, …); repeatable."
+        ),
         profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Only records of this profile name."),
         output: str = output_opt,
     ) -> None:
@@ -77,13 +80,18 @@ def register(app: "typer.Typer") -> None:
     @audit_app.command("export")
     def audit_export(
         fmt: str = typer.Option("jsonl", "--format", "-f", help="csv or jsonl."),
-        since: Optional[str] = typer.Option(None, "--since", metavar="ISO|DURATION",
-                                            help="From this instant (no offset means IST) or this long ago (2h, 1d)."),
+        since: Optional[str] = typer.Option(
+            None,
+            "--since",
+            metavar="ISO|DURATION",
+            help="From this instant (no offset means IST) or this long ago (2h, 1d).",
+        ),
         until: Optional[str] = typer.Option(None, "--until", metavar="ISO|DURATION", help="Up to this instant."),
         kind: List[str] = typer.Option([], "--kind", "-k", help="Only this kind; repeatable."),
         profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Only records of this profile name."),
-        out: Optional[Path] = typer.Option(None, "--out", metavar="FILE",
-                                           help="Write this file (atomically), not stdout; its directory must exist."),
+        out: Optional[Path] = typer.Option(
+            None, "--out", metavar="FILE", help="Write this file (atomically), not stdout; its directory must exist."
+        ),
         at: Optional[str] = at_opt,
     ) -> None:
         """Export audit records as CSV (data as canonical JSON) or JSON lines, with their hashes.
@@ -96,7 +104,8 @@ def register(app: "typer.Typer") -> None:
         from mci.commands import audit as command
 
         clock, directory = setup("text", at)
-        raise typer.Exit(command.export(directory, clock, fmt, since=since, until=until, kind=list(kind),
-                                        profile=profile, out=out))
+        raise typer.Exit(
+            command.export(directory, clock, fmt, since=since, until=until, kind=list(kind), profile=profile, out=out)
+        )
 
     app.add_typer(audit_app, name="audit")

@@ -66,8 +66,15 @@ def reset(profile: "Profile", name: str, clock: Clock, state_dir: Path, output: 
     finally:
         store.close()
     if output == "json":
-        _emit_json({"profile": profile.name, "name": name, "from": before.state, "to": after.state,
-                   "failures_before": before.fail_counter})
+        _emit_json(
+            {
+                "profile": profile.name,
+                "name": name,
+                "from": before.state,
+                "to": after.state,
+                "failures_before": before.fail_counter,
+            }
+        )
     else:
         _emit(f"breaker {name}: {before.state} ({before.fail_counter} failures) -> {after.state}")
     return int(ExitCode.OK)

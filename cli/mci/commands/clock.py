@@ -14,7 +14,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mci.clock import IST, UTC, StoredClock, clear_stored_clock, parse_instant, read_stored_clock, write_stored_clock, zone
+from mci.clock import (
+    IST,
+    UTC,
+    StoredClock,
+    clear_stored_clock,
+    parse_instant,
+    read_stored_clock,
+    write_stored_clock,
+    zone,
+)
 from mci.errors import ExitCode
 from mci.output import console
 
@@ -33,8 +42,12 @@ def _describe(stored: StoredClock | None, env_at: str | None) -> dict[str, Any]:
     real = datetime.now(UTC)
     if env_at:
         now = parse_instant(env_at)
-        return {"source": "MCI_AT", "now": now.isoformat(), "note": "MCI_AT starts every process's clock at "
-                f"{env_at}: each command sees its own clock; `mci clock set` keeps one for the state directory"}
+        return {
+            "source": "MCI_AT",
+            "now": now.isoformat(),
+            "note": "MCI_AT starts every process's clock at "
+            f"{env_at}: each command sees its own clock; `mci clock set` keeps one for the state directory",
+        }
     if stored is None:
         return {"source": "real", "now": real.isoformat()}
     return {"source": "state-dir", "now": (real + stored.offset).isoformat(), **stored.as_dict()}
@@ -51,9 +64,11 @@ def _render(view: dict[str, Any], output: str) -> None:
         console.emit(f"clock: MCI_AT, {now} at this process's start\n  {view['note']}", sys.stdout)
     else:
         hours = view["offset_s"] / 3600
-        console.emit(f"clock: rehearsal (mci clock set), now {now}; real time {hours:+.2f} h\n"
-                     "  every command in this state directory reads it; `mci clock clear` returns to real time",
-                     sys.stdout)
+        console.emit(
+            f"clock: rehearsal (mci clock set), now {now}; real time {hours:+.2f} h\n"
+            "  every command in this state directory reads it; `mci clock clear` returns to real time",
+            sys.stdout,
+        )
 
 
 def set_clock(state_dir: Path, at: str, output: str) -> int:

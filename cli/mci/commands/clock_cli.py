@@ -22,8 +22,9 @@ def register(app: "typer.Typer") -> None:
         output_format(output)
         return state_dir()
 
-    clock_app = typer.Typer(help="One rehearsal clock for the state directory, shared by every command run there.",
-                            no_args_is_help=True)
+    clock_app = typer.Typer(
+        help="One rehearsal clock for the state directory, shared by every command run there.", no_args_is_help=True
+    )
 
     @clock_app.command("set")
     def clock_set(

@@ -17,10 +17,16 @@ from mci.commands.metrics_opt import metrics_path as _metrics_path
 if TYPE_CHECKING:
     from mci.clock import Clock
 
-PROFILE_OPT = typer.Option(None, "--profile", "-p", envvar="MCI_PROFILE",
-                           help="Profile YAML (default: the shipped paper profile).")
-AT_OPT = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
-                      help="Start the clock at this instant (it then ticks); no offset means IST.")
+PROFILE_OPT = typer.Option(
+    None, "--profile", "-p", envvar="MCI_PROFILE", help="Profile YAML (default: the shipped paper profile)."
+)
+AT_OPT = typer.Option(
+    None,
+    "--at",
+    envvar="MCI_AT",
+    metavar="ISO-8601",
+    help="Start the clock at this instant (it then ticks); no offset means IST.",
+)
 TEXT_OR_JSON = ("text", "json")
 TEXT_JSON_OR_JUNIT = ("text", "json", "junit")  # a report CI reads: scan, gate run, policy diff
 
@@ -42,8 +48,14 @@ def _words(formats: tuple[str, ...]) -> str:
 
 OUTPUT_OPT = output_option()
 
-METRICS_OPT = typer.Option(None, "--metrics-file", metavar="PATH", envvar="MCI_METRICS_FILE", callback=_metrics_path,
-                           help="Also write the run as Prometheus text here (node_exporter textfile collector), atomically.")
+METRICS_OPT = typer.Option(
+    None,
+    "--metrics-file",
+    metavar="PATH",
+    envvar="MCI_METRICS_FILE",
+    callback=_metrics_path,
+    help="Also write the run as Prometheus text here (node_exporter textfile collector), atomically.",
+)
 
 
 class Invocation:
@@ -63,7 +75,10 @@ def output_format(output: str, formats: tuple[str, ...] = TEXT_OR_JSON) -> str:
         if formats == TEXT_OR_JSON:
             why, how = "this command writes text or json", "use --output text or --output json"
         else:
-            why, how = f"{click.get_current_context().command_path} writes {_words(formats)}", f"use --output {_words(formats)}"
+            why, how = (
+                f"{click.get_current_context().command_path} writes {_words(formats)}",
+                f"use --output {_words(formats)}",
+            )
         raise UsageError(f"unknown output {output!r}", why, how)
     ctx = click.get_current_context(silent=True)
     if ctx is not None and isinstance(ctx.obj, Invocation):

@@ -30,8 +30,16 @@ def _profile(profile_path: Path | None, state_dir: Path) -> "Profile":
     return load_profile(profile_path, cache_dir=state_dir / "cache")
 
 
-def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, scan_first: bool,
-           dry_run: bool, metrics_file: Path | None = None) -> int:
+def ignite(
+    profile_path: Path | None,
+    clock: Clock,
+    state_dir: Path,
+    output: str,
+    *,
+    scan_first: bool,
+    dry_run: bool,
+    metrics_file: Path | None = None,
+) -> int:
     import time
 
     from mci.engine.ignition import ignite as run
@@ -40,24 +48,48 @@ def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str
     started = time.monotonic()
     profile = _profile(profile_path, state_dir)
     outcome = run(profile, clock, state_dir, scan_first=scan_first, dry_run=dry_run, on_step=_printer(output))
-    event("INFO" if int(outcome.exit_code) == 0 else "WARNING", f"ignite: lifecycle {outcome.lifecycle_state}",
-          profile=profile.name, exit_code=int(outcome.exit_code), dry_run=dry_run)
+    event(
+        "INFO" if int(outcome.exit_code) == 0 else "WARNING",
+        f"ignite: lifecycle {outcome.lifecycle_state}",
+        profile=profile.name,
+        exit_code=int(outcome.exit_code),
+        dry_run=dry_run,
+    )
     if scan_first and outcome.scan is not None and int(outcome.exit_code) != 0 and outcome.lifecycle_state == "blocked":
         from mci.observability.notify import fire
 
-        fire(profile, "scan_failed", f"ignite --scan of {profile.name}: the scan failed",
-             {"scan_id": outcome.scan.scan_id, "exit_code": int(outcome.exit_code)}, clock.now())
+        fire(
+            profile,
+            "scan_failed",
+            f"ignite --scan of {profile.name}: the scan failed",
+            {"scan_id": outcome.scan.scan_id, "exit_code": int(outcome.exit_code)},
+            clock.now(),
+        )
     if metrics_file is not None:
         from mci.engine.run_metrics import write_run
 
         scan = outcome.scan.result.as_dict() if outcome.scan is not None else None
-        write_run(metrics_file, "ignite", profile, state_dir, clock.now(), started=started,
-                  exit_code=int(outcome.exit_code), checklist=str(scan.get("checklist")) if scan else None,
-                  checks=scan.get("checks", []) if scan else ())
+        write_run(
+            metrics_file,
+            "ignite",
+            profile,
+            state_dir,
+            clock.now(),
+            started=started,
+            exit_code=int(outcome.exit_code),
+            checklist=str(scan.get("checklist")) if scan else None,
+            checks=scan.get("checks", []) if scan else (),
+        )
     if output == "json":
-        emit_json({"status": "dry-run" if dry_run else "running", "lifecycle": outcome.lifecycle_state,
-                   "plan": outcome.plan, "run": outcome.result.as_dict() if outcome.result else None,
-                   "scan_id": outcome.scan.scan_id if outcome.scan else None})
+        emit_json(
+            {
+                "status": "dry-run" if dry_run else "running",
+                "lifecycle": outcome.lifecycle_state,
+                "plan": outcome.plan,
+                "run": outcome.result.as_dict() if outcome.result else None,
+                "scan_id": outcome.scan.scan_id if outcome.scan else None,
+            }
+        )
     elif dry_run:
         from mci.output.steps_text import plan_text
 
@@ -68,8 +100,17 @@ def ignite(profile_path: Path | None, clock: Clock, state_dir: Path, output: str
     return int(outcome.exit_code)
 
 
-def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, mode: str,
-             metrics_file: Path | None = None, command: str = "shutdown", selection: Any = None) -> int:
+def shutdown(
+    profile_path: Path | None,
+    clock: Clock,
+    state_dir: Path,
+    output: str,
+    *,
+    mode: str,
+    metrics_file: Path | None = None,
+    command: str = "shutdown",
+    selection: Any = None,
+) -> int:
     import time
 
     from mci.engine import shutdown as core
@@ -79,8 +120,12 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
     profile = _profile(profile_path, state_dir)
     printer = _printer(output)
     if mode == "emergency":
-        event("INFO", f"emergency shutdown of {profile.name}: latch halted, cancel every order, square off",
-              profile=profile.name, command=command)
+        event(
+            "INFO",
+            f"emergency shutdown of {profile.name}: latch halted, cancel every order, square off",
+            profile=profile.name,
+            command=command,
+        )
         outcome = core.emergency(profile, clock, state_dir, on_step=printer, command=command, selection=selection)
     else:
         event("INFO", f"{mode} shutdown of {profile.name}", profile=profile.name)
@@ -97,7 +142,9 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
             for line in _report_lines(outcome):
                 emit(line)
         if outcome.remaining:
-            emit(f"remaining, {(outcome.report or {}).get('remaining_as_of') or 'as read at ' + _ist(outcome.read_at)}:")
+            emit(
+                f"remaining, {(outcome.report or {}).get('remaining_as_of') or 'as read at ' + _ist(outcome.read_at)}:"
+            )
         for item in outcome.remaining:
             emit(f"  remaining: {item}")
         if outcome.remaining:
@@ -110,8 +157,11 @@ def shutdown(profile_path: Path | None, clock: Clock, state_dir: Path, output: s
         if outcome.scope is not None:
             from mci.flatten.scope import describe
 
-            emit(f"left open outside the scope: {len(outcome.outside)} item(s)" if outcome.outside else
-                 "left open outside the scope: nothing")
+            emit(
+                f"left open outside the scope: {len(outcome.outside)} item(s)"
+                if outcome.outside
+                else "left open outside the scope: nothing"
+            )
             for line in describe(outcome.outside):
                 emit(f"  left open: {line}")
         head = {0: "SHUTDOWN COMPLETE", 7: "SHUTDOWN UNVERIFIED"}.get(int(outcome.exit_code), "SHUTDOWN INCOMPLETE")
@@ -125,7 +175,9 @@ def _ist(moment: datetime | None) -> str:
     return moment.astimezone(zone("Asia/Kolkata")).strftime("%H:%M:%S IST") if moment else "an unknown time"
 
 
-def _fresh_remaining(profile: "Profile", clock: Clock, state_dir: Path, outcome: "ShutdownOutcome") -> "ShutdownOutcome":
+def _fresh_remaining(
+    profile: "Profile", clock: Clock, state_dir: Path, outcome: "ShutdownOutcome"
+) -> "ShutdownOutcome":
     """A NOT FLAT list is read again as it is shown: nobody should close by hand what already closed."""
     from dataclasses import replace
 
@@ -138,27 +190,43 @@ def _fresh_remaining(profile: "Profile", clock: Clock, state_dir: Path, outcome:
     book = reread(profile, clock, state_dir, selection=scope)
     if book.flat is None:
         stale = f"as of {_ist(outcome.read_at)} — it could be stale: the re-read failed ({book.error.what if book.error else '?'})"
-        return replace(outcome, note=outcome.note + f"; the list is {stale}", report={**(outcome.report or {}),
-                       "remaining_as_of": stale})
+        return replace(
+            outcome,
+            note=outcome.note + f"; the list is {stale}",
+            report={**(outcome.report or {}), "remaining_as_of": stale},
+        )
     if book.flat:
-        return replace(outcome, flat=True, remaining=[], read_at=book.read_at, exit_code=ExitCode.OK,
-                       outside=book.outside,
-                       note=f"flat{'' if scope is None else ' in scope ' + scope.label()}: no open position, no open "
-                            f"order (as read at {_ist(book.read_at)}, after the orders sent settled); {latch} until "
-                            "`mci reset --confirm`")
-    return replace(outcome, remaining=book.remaining, read_at=book.read_at, outside=book.outside,
-                   note=f"NOT FLAT: {len(book.remaining)} item(s) remain (as read at {_ist(book.read_at)}); close them "
-                        f"at the broker now; {latch}")
+        return replace(
+            outcome,
+            flat=True,
+            remaining=[],
+            read_at=book.read_at,
+            exit_code=ExitCode.OK,
+            outside=book.outside,
+            note=f"flat{'' if scope is None else ' in scope ' + scope.label()}: no open position, no open "
+            f"order (as read at {_ist(book.read_at)}, after the orders sent settled); {latch} until "
+            "`mci reset --confirm`",
+        )
+    return replace(
+        outcome,
+        remaining=book.remaining,
+        read_at=book.read_at,
+        outside=book.outside,
+        note=f"NOT FLAT: {len(book.remaining)} item(s) remain (as read at {_ist(book.read_at)}); close them "
+        f"at the broker now; {latch}",
+    )
 
 
 def _report_lines(outcome: "ShutdownOutcome") -> list[str]:
     """What the kill could do, one line each: the engine, the flatten, where it audited, the latch."""
     r = outcome.report or {}
     flat = {True: "yes", False: "NO: positions or orders remain", None: "unknown: the book could not be read"}
-    lines = [f"engine:    {r.get('engine', '?')}",
-             f"flattened: {flat[outcome.flat]}",
-             f"audited:   {r.get('audited', '?')}",
-             f"latched:   {_latched_text(outcome, r)}"]
+    lines = [
+        f"engine:    {r.get('engine', '?')}",
+        f"flattened: {flat[outcome.flat]}",
+        f"audited:   {r.get('audited', '?')}",
+        f"latched:   {_latched_text(outcome, r)}",
+    ]
     lines += [f"state DB:  {note}" for note in r.get("state_db") or []]
     if r.get("siblings"):
         lines.append(f"also latched (same Kite account): {', '.join(r['siblings'])}")
@@ -175,24 +243,48 @@ def _latched_text(outcome: "ShutdownOutcome", r: dict[str, Any]) -> str:
     return "yes (halted)"
 
 
-def _observe_shutdown(profile: "Profile", clock: Clock, state_dir: Path, outcome: "ShutdownOutcome", mode: str,
-                      command: str, started: float,
-                      metrics_file: Path | None) -> None:
+def _observe_shutdown(
+    profile: "Profile",
+    clock: Clock,
+    state_dir: Path,
+    outcome: "ShutdownOutcome",
+    mode: str,
+    command: str,
+    started: float,
+    metrics_file: Path | None,
+) -> None:
     """Log, notify (kill_switch, shutdown_incomplete), write the metrics: none of it can change the outcome."""
     from mci.observability.logs import event
     from mci.observability.notify import fire
 
     code = int(outcome.exit_code)
-    event("INFO" if code == 0 else "WARNING", f"{mode} shutdown: {outcome.note} (lifecycle {outcome.lifecycle_state})",
-          profile=profile.name, exit_code=code, flat=outcome.flat, remaining=len(outcome.remaining))
-    data = {"mode": mode, "exit_code": code, "lifecycle": outcome.lifecycle_state, "flat": outcome.flat,
-            "remaining": outcome.remaining}
+    event(
+        "INFO" if code == 0 else "WARNING",
+        f"{mode} shutdown: {outcome.note} (lifecycle {outcome.lifecycle_state})",
+        profile=profile.name,
+        exit_code=code,
+        flat=outcome.flat,
+        remaining=len(outcome.remaining),
+    )
+    data = {
+        "mode": mode,
+        "exit_code": code,
+        "lifecycle": outcome.lifecycle_state,
+        "flat": outcome.flat,
+        "remaining": outcome.remaining,
+    }
     if mode == "emergency":
-        fire(profile, "kill_switch", f"kill switch on {profile.name} (mci {command}): {outcome.note}", data,
-             clock.now())
+        fire(
+            profile, "kill_switch", f"kill switch on {profile.name} (mci {command}): {outcome.note}", data, clock.now()
+        )
     if code == 6:
-        fire(profile, "shutdown_incomplete", f"{mode} shutdown of {profile.name} incomplete: {outcome.note}", data,
-             clock.now())
+        fire(
+            profile,
+            "shutdown_incomplete",
+            f"{mode} shutdown of {profile.name} incomplete: {outcome.note}",
+            data,
+            clock.now(),
+        )
     if metrics_file is not None:
         from mci.engine.run_metrics import write_run
 
@@ -210,10 +302,14 @@ def reduce(profile_path: Path | None, clock: Clock, state_dir: Path, output: str
     else:
         from mci.watch.reading import risk_read
 
-        outcome = reducing.resume(profile, clock, state_dir,
-                                  lambda store: risk_read(profile, clock, state_dir, store), reason=reason)
-    event("INFO", f"{action}: lifecycle {outcome.state}" + ("" if outcome.changed else " (unchanged)"),
-          profile=profile.name)
+        outcome = reducing.resume(
+            profile, clock, state_dir, lambda store: risk_read(profile, clock, state_dir, store), reason=reason
+        )
+    event(
+        "INFO",
+        f"{action}: lifecycle {outcome.state}" + ("" if outcome.changed else " (unchanged)"),
+        profile=profile.name,
+    )
     if output == "json":
         emit_json(outcome.as_dict())
         return 0

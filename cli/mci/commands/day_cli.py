@@ -22,7 +22,9 @@ def register(app: "typer.Typer") -> None:
     def ignite(
         scan: bool = typer.Option(False, "--scan", help="Run the scan first; ignite only if it passes."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and do nothing."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
         metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
         """Start the trading engine: only from armed (a passed scan younger than scan.max_age), never while halted.
@@ -35,16 +37,23 @@ def register(app: "typer.Typer") -> None:
         clock, directory = setup(output, at)
         from mci.commands import day as command
 
-        raise typer.Exit(command.ignite(profile, clock, directory, output, scan_first=scan, dry_run=dry_run,
-                                     metrics_file=metrics_file))
+        raise typer.Exit(
+            command.ignite(
+                profile, clock, directory, output, scan_first=scan, dry_run=dry_run, metrics_file=metrics_file
+            )
+        )
 
     @app.command()
     def shutdown(
-        emergency: bool = typer.Option(False, "--emergency",
-                                       help="Kill the engine, cancel every order, square off every position, latch halted."),
-        end_of_day: bool = typer.Option(False, "--end-of-day",
-                                        help="The graceful steps plus squaring off intraday (MIS) positions."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        emergency: bool = typer.Option(
+            False, "--emergency", help="Kill the engine, cancel every order, square off every position, latch halted."
+        ),
+        end_of_day: bool = typer.Option(
+            False, "--end-of-day", help="The graceful steps plus squaring off intraday (MIS) positions."
+        ),
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
         metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
         """Stop the day: the six graceful steps of CR-002 (positions kept and recorded), or --end-of-day / --emergency.
@@ -60,25 +69,36 @@ def register(app: "typer.Typer") -> None:
 
         clock, directory = setup(output, at)
         if emergency and end_of_day:
-            raise UsageError("--emergency and --end-of-day together", "they are different sequences",
-                             "choose one: --end-of-day for the close, --emergency to flatten now")
+            raise UsageError(
+                "--emergency and --end-of-day together",
+                "they are different sequences",
+                "choose one: --end-of-day for the close, --emergency to flatten now",
+            )
         mode = "emergency" if emergency else "end_of_day" if end_of_day else "graceful"
         from mci.commands import day as command
 
         raise typer.Exit(command.shutdown(profile, clock, directory, output, mode=mode, metrics_file=metrics_file))
 
     @app.command()
-    def kill(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
-             metrics_file: Optional[Path] = metrics_opt,
-             product: List[str] = typer.Option([], "--product", metavar="MIS|CNC|NRML|MTF",
-                                               help="Only this product's orders and positions; repeatable."),
-             tag: Optional[str] = typer.Option(None, "--tag", metavar="PREFIX",
-                                               help="Only orders tagged PREFIX* and the positions they opened today."),
-             symbol: List[str] = typer.Option([], "--symbol", metavar="[EXCHANGE:]SYMBOL",
-                                              help="Only this instrument; repeatable."),
-             all_profiles: bool = typer.Option(False, "--all", help="Every profile of the desk, concurrently."),
-             desk: Optional[Path] = typer.Option(None, "--desk", metavar="DIR|FILE",
-                                                 help="The desk for --all (default $MCI_DESK, else $MCI_HOME/desk).")) -> None:
+    def kill(
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
+        metrics_file: Optional[Path] = metrics_opt,
+        product: List[str] = typer.Option(
+            [], "--product", metavar="MIS|CNC|NRML|MTF", help="Only this product's orders and positions; repeatable."
+        ),
+        tag: Optional[str] = typer.Option(
+            None, "--tag", metavar="PREFIX", help="Only orders tagged PREFIX* and the positions they opened today."
+        ),
+        symbol: List[str] = typer.Option(
+            [], "--symbol", metavar="[EXCHANGE:]SYMBOL", help="Only this instrument; repeatable."
+        ),
+        all_profiles: bool = typer.Option(False, "--all", help="Every profile of the desk, concurrently."),
+        desk: Optional[Path] = typer.Option(
+            None, "--desk", metavar="DIR|FILE", help="The desk for --all (default $MCI_DESK, else $MCI_HOME/desk)."
+        ),
+    ) -> None:
         """Alias of `mci shutdown --emergency`: latch halted first, then stop the engine and flatten.
 
         \b
@@ -97,14 +117,18 @@ def register(app: "typer.Typer") -> None:
         scoped = bool(product or tag is not None or symbol)
         if all_profiles:
             if scoped:  # -p / MCI_PROFILE is ignored: the desk names the profiles
-                raise UsageError("--all with a scope", "a desk kill is account-wide on every profile of the desk",
-                                 "run `mci kill --all`, or a scoped kill on one profile (-p PROFILE --product MIS)")
+                raise UsageError(
+                    "--all with a scope",
+                    "a desk kill is account-wide on every profile of the desk",
+                    "run `mci kill --all`, or a scoped kill on one profile (-p PROFILE --product MIS)",
+                )
             from mci.commands import desk as desk_command
 
             raise typer.Exit(desk_command.kill_all(desk, clock, directory, output, at))
         if desk is not None:
-            raise UsageError("--desk without --all", "--desk names the profiles `--all` acts on",
-                             "add --all, or drop --desk")
+            raise UsageError(
+                "--desk without --all", "--desk names the profiles `--all` acts on", "add --all, or drop --desk"
+            )
         selection = None
         if scoped:
             from mci.flatten.scope import Selection
@@ -112,13 +136,25 @@ def register(app: "typer.Typer") -> None:
             selection = Selection.of(product, symbol, tag)
         from mci.commands import day as command
 
-        raise typer.Exit(command.shutdown(profile, clock, directory, output, mode="emergency",
-                                         metrics_file=metrics_file, command="kill", selection=selection))
+        raise typer.Exit(
+            command.shutdown(
+                profile,
+                clock,
+                directory,
+                output,
+                mode="emergency",
+                metrics_file=metrics_file,
+                command="kill",
+                selection=selection,
+            )
+        )
 
     @app.command()
     def pause(
         reason: str = typer.Option("", "--reason", help="Why, kept in the audit log and the notification."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
     ) -> None:
         """Reduce-only: pause the engine's entries (running → reducing); exits go on, `mci risk check` refuses entries.
 
@@ -135,7 +171,9 @@ def register(app: "typer.Typer") -> None:
     @app.command()
     def resume(
         reason: str = typer.Option("", "--reason", help="Why, kept in the audit log and the notification."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
     ) -> None:
         """Leave reduce-only (reducing → running) after a fresh risk read; refused over a hard limit.
 
@@ -153,7 +191,9 @@ def register(app: "typer.Typer") -> None:
     def reset(
         confirm: bool = typer.Option(False, "--confirm", help="Required: unlatch on purpose."),
         reason: str = typer.Option("", "--reason", help="Why, kept in the audit log."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
     ) -> None:
         """Unlatch the kill switch: halted → idle (then `mci scan` starts a new day).
 
@@ -168,8 +208,11 @@ def register(app: "typer.Typer") -> None:
 
     @app.command()
     def graph(
-        target: str = typer.Argument("lifecycle", help="lifecycle, a purpose (ignite, graceful, end_of_day, "
-                                                       "emergency), a rule (shutdown/graceful) or a sequence file."),
+        target: str = typer.Argument(
+            "lifecycle",
+            help="lifecycle, a purpose (ignite, graceful, end_of_day, "
+            "emergency), a rule (shutdown/graceful) or a sequence file.",
+        ),
         profile: Optional[Path] = profile_opt,
     ) -> None:
         """Print the lifecycle state machine or a sequence as a Mermaid diagram.

@@ -20,16 +20,16 @@ from mci.output.console import color_enabled, emit, emit_json
 INTERRUPTED = 130
 
 
-def run(profile_path: Path | None, state_dir: Path, output: str, *, faults: str | None, at: str | None,
-        keep: bool) -> int:
+def run(
+    profile_path: Path | None, state_dir: Path, output: str, *, faults: str | None, at: str | None, keep: bool
+) -> int:
     from mci.drill import DrillOptions, run_drill
     from mci.drill.record import record
     from mci.errors import UnavailableError
 
     printer = _Printer(output == "text")
     with _sigterm_interrupts():
-        report = run_drill(DrillOptions(profile_path, faults, at, keep), on_start=printer.start,
-                           on_phase=printer.phase)
+        report = run_drill(DrillOptions(profile_path, faults, at, keep), on_start=printer.start, on_phase=printer.phase)
     unrecorded = None
     try:
         report.recorded = record(report, state_dir)
@@ -55,8 +55,10 @@ class _Printer:
         if not self.text:
             return
         faults = f"faults {report.faults}" if report.faults else "no faults"
-        emit(f"mci drill: profile {report.profile} ({report.broker} broker), rehearsal clock "
-             f"{report.rehearsal_at:%Y-%m-%d %H:%M %Z}, {faults}")
+        emit(
+            f"mci drill: profile {report.profile} ({report.broker} broker), rehearsal clock "
+            f"{report.rehearsal_at:%Y-%m-%d %H:%M %Z}, {faults}"
+        )
         if report.sandbox:
             emit(f"  sandbox (kept): {report.sandbox}")
 
@@ -82,8 +84,10 @@ class _Printer:
         if unrecorded is not None:
             emit(f"NOT RECORDED: {unrecorded.render()}")
         elif report.recorded:
-            emit(f"recorded: audit #{report.recorded['seq']} (kind drill) in {report.recorded['state_dir']}"
-                 f" — the `drill` gate reads it")
+            emit(
+                f"recorded: audit #{report.recorded['seq']} (kind drill) in {report.recorded['state_dir']}"
+                f" — the `drill` gate reads it"
+            )
 
 
 @contextmanager

@@ -18,14 +18,25 @@ def register(app: "typer.Typer") -> None:
 
     @app.command()
     def drill(
-        faults: Optional[str] = typer.Option(None, "--faults", metavar="SPEC",
-                                             help="Kite simulator faults for the whole day, e.g. 5xx=0.2,lost=0.1,seed=3 "
-                                                  "(kite profiles only; see `mci sim kite --help`)."),
-        at: Optional[str] = typer.Option(None, "--at", metavar="ISO-8601",
-                                         help="The rehearsal clock's start, inside a session (default: the next "
-                                              "trading day, 45 minutes after the open: 10:00 IST on NSE)."),
-        keep: bool = typer.Option(False, "--keep", help="Keep the sandbox directory (engine log, state) and print where."),
-        profile: Optional[Path] = profile_opt, output: str = output_opt,
+        faults: Optional[str] = typer.Option(
+            None,
+            "--faults",
+            metavar="SPEC",
+            help="Kite simulator faults for the whole day, e.g. 5xx=0.2,lost=0.1,seed=3 "
+            "(kite profiles only; see `mci sim kite --help`).",
+        ),
+        at: Optional[str] = typer.Option(
+            None,
+            "--at",
+            metavar="ISO-8601",
+            help="The rehearsal clock's start, inside a session (default: the next "
+            "trading day, 45 minutes after the open: 10:00 IST on NSE).",
+        ),
+        keep: bool = typer.Option(
+            False, "--keep", help="Keep the sandbox directory (engine log, state) and print where."
+        ),
+        profile: Optional[Path] = profile_opt,
+        output: str = output_opt,
     ) -> None:
         """Rehearse a whole trading day in a throwaway sandbox, and record the verdict for the `drill` gate.
 

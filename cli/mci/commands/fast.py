@@ -19,8 +19,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Optional
 
-_OPTIONS = {"--profile": "profile", "-p": "profile", "--at": "at", "--output": "output", "-o": "output",
-            "--metrics-file": "metrics_file"}
+_OPTIONS = {
+    "--profile": "profile",
+    "-p": "profile",
+    "--at": "at",
+    "--output": "output",
+    "-o": "output",
+    "--metrics-file": "metrics_file",
+}
 # What typer reads when an option is absent (the envvar= of PROFILE_OPT, AT_OPT, METRICS_OPT in commands/common.py).
 _ENV = {"profile": "MCI_PROFILE", "at": "MCI_AT", "metrics_file": "MCI_METRICS_FILE"}
 _PATHS = ("profile", "metrics_file")
@@ -81,8 +87,9 @@ def run_scan(values: Mapping[str, str]) -> int:
             state.command_words = "mci scan"  # what click's context would name it in the audit trail
 
             profile = Path(values["profile"]) if "profile" in values else None
-            return command.run(profile, clock_from(values.get("at"), env={}), state_dir(), output,
-                               metrics_file=metrics_file)
+            return command.run(
+                profile, clock_from(values.get("at"), env={}), state_dir(), output, metrics_file=metrics_file
+            )
         except EOFError:
             sys.stderr.write("\nAborted!\n")  # typer's _main: an echo, then click.Abort's message
             sys.stderr.flush()

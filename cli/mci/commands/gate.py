@@ -19,8 +19,15 @@ def _profile(profile_path: Optional[Path], state_dir: Path) -> "Profile":
     return load_profile(profile_path, cache_dir=state_dir / "cache")
 
 
-def run(profile_path: Optional[Path], name: str, clock: Clock, state_dir: Path, output: str,
-        approvals: list[Path], metrics_file: Optional[Path] = None) -> int:
+def run(
+    profile_path: Optional[Path],
+    name: str,
+    clock: Clock,
+    state_dir: Path,
+    output: str,
+    approvals: list[Path],
+    metrics_file: Optional[Path] = None,
+) -> int:
     import time
 
     from mci.gates.resolve import resolve_gate
@@ -43,9 +50,17 @@ def run(profile_path: Optional[Path], name: str, clock: Clock, state_dir: Path, 
     if metrics_file is not None:
         from mci.engine.run_metrics import write_run
 
-        write_run(metrics_file, "gate", profile, state_dir, clock.now(), started=started,
-                  exit_code=int(outcome.exit_code), checklist=f"gate:{gate.name}",
-                  checks=outcome.result.as_dict().get("checks", []))
+        write_run(
+            metrics_file,
+            "gate",
+            profile,
+            state_dir,
+            clock.now(),
+            started=started,
+            exit_code=int(outcome.exit_code),
+            checklist=f"gate:{gate.name}",
+            checks=outcome.result.as_dict().get("checks", []),
+        )
 
     if output == "json":
         payload = {"gate": gate.name, "source": gate.source, **outcome.result.as_dict(), "audit_seq": outcome.audit_seq}
@@ -61,8 +76,19 @@ def run(profile_path: Optional[Path], name: str, clock: Clock, state_dir: Path, 
     return int(outcome.exit_code)
 
 
-def approve(profile_path: Optional[Path], name: str, check: str, *, by: str, note: str, expires: Optional[str],
-            file: Optional[Path], revoke: bool, state_dir: Path, output: str) -> int:
+def approve(
+    profile_path: Optional[Path],
+    name: str,
+    check: str,
+    *,
+    by: str,
+    note: str,
+    expires: Optional[str],
+    file: Optional[Path],
+    revoke: bool,
+    state_dir: Path,
+    output: str,
+) -> int:
     from mci.approvals import ApprovalBook
     from mci.gates.resolve import resolve_gate
     from mci.store.state import StateStore
@@ -73,16 +99,23 @@ def approve(profile_path: Optional[Path], name: str, check: str, *, by: str, not
     approvable = [s.id for s in gate.checklist.checks if s.kind == "approval"]
     spec = specs.get(check)
     if spec is None or spec.kind != "approval":
-        why = (f"gate {gate.name} has no check {check!r}" if spec is None
-               else f"{check} is a {spec.kind} check: it judges evidence, not a sign-off")
-        raise UsageError(f"{check} cannot be approved in gate {gate.name}",
-                         f"{why}; its approval checks are: {', '.join(approvable) or 'none'}",
-                         f"name one of those: mci gate approve {gate.name} CHECK --by WHO --note WHY")
+        why = (
+            f"gate {gate.name} has no check {check!r}"
+            if spec is None
+            else f"{check} is a {spec.kind} check: it judges evidence, not a sign-off"
+        )
+        raise UsageError(
+            f"{check} cannot be approved in gate {gate.name}",
+            f"{why}; its approval checks are: {', '.join(approvable) or 'none'}",
+            f"name one of those: mci gate approve {gate.name} CHECK --by WHO --note WHY",
+        )
     approvers = [a.strip() for a in spec.params.get("approvers") or [] if isinstance(a, str)]
     if approvers and not revoke and by.strip().casefold() not in {a.casefold() for a in approvers}:
-        raise UsageError(f"{by} is not a named approver of {gate.name}/{check}",
-                         f"this check accepts a sign-off only from: {', '.join(approvers)}",
-                         f"have one of them run the approval with --by \"{approvers[0]}\"")
+        raise UsageError(
+            f"{by} is not a named approver of {gate.name}/{check}",
+            f"this check accepts a sign-off only from: {', '.join(approvers)}",
+            f'have one of them run the approval with --by "{approvers[0]}"',
+        )
     expires_in = None
     if expires:
         from mci.units import parse_duration
@@ -90,24 +123,45 @@ def approve(profile_path: Optional[Path], name: str, check: str, *, by: str, not
         try:
             expires_in = parse_duration(expires)
         except ValueError as exc:
-            raise UsageError(f"--expires {expires!r} is not a duration", str(exc), "write it like 7d, 12h or 30m") from None
+            raise UsageError(
+                f"--expires {expires!r} is not a duration", str(exc), "write it like 7d, 12h or 30m"
+            ) from None
         if expires_in.total_seconds() <= 0:
-            raise UsageError("--expires must be longer than zero", "an approval that is already expired approves nothing",
-                             "write it like 7d")
+            raise UsageError(
+                "--expires must be longer than zero",
+                "an approval that is already expired approves nothing",
+                "write it like 7d",
+            )
     subject = str(spec.params["subject"])
     now = Clock().now()  # a sign-off is dated by the real clock, never by --at: it must not be back-dated
     book = ApprovalBook.default(state_dir)
     approval = book.record(subject, by=by, note=note, now=now, expires_in=expires_in, revoke=revoke, path=file)
     store = StateStore.open(state_dir)
     try:
-        record = store.append_audit("approval", {
-            **approval.as_dict(), "file": approval.source, "gate": gate.name, "check": check,
-        }, now, profile=profile.name)
+        record = store.append_audit(
+            "approval",
+            {
+                **approval.as_dict(),
+                "file": approval.source,
+                "gate": gate.name,
+                "check": check,
+            },
+            now,
+            profile=profile.name,
+        )
     finally:
         store.close()
     if output == "json":
-        emit_json({"status": "revoked" if revoke else "approved", "gate": gate.name, "check": check,
-                   **approval.as_dict(), "file": approval.source, "audit_seq": record.seq})
+        emit_json(
+            {
+                "status": "revoked" if revoke else "approved",
+                "gate": gate.name,
+                "check": check,
+                **approval.as_dict(),
+                "file": approval.source,
+                "audit_seq": record.seq,
+            }
+        )
     else:
         from mci.gates.render import render_approval
 
@@ -121,9 +175,22 @@ def list_gates(profile_path: Optional[Path], state_dir: Path, output: str) -> in
     profile = _profile(profile_path, state_dir)
     gates = profile_gates(profile) + rule_gates(profile, state_dir / "cache")
     if output == "json":
-        emit_json({"profile": profile.name, "gates": [
-            {"name": g.name, "origin": g.origin, "source": g.source, "checks": g.checks,
-             "description": g.description, "error": g.error} for g in gates]})
+        emit_json(
+            {
+                "profile": profile.name,
+                "gates": [
+                    {
+                        "name": g.name,
+                        "origin": g.origin,
+                        "source": g.source,
+                        "checks": g.checks,
+                        "description": g.description,
+                        "error": g.error,
+                    }
+                    for g in gates
+                ],
+            }
+        )
     else:
         from mci.gates.render import render_list
 

@@ -18,16 +18,25 @@ def register(app: "typer.Typer") -> None:
     from mci.commands.common import PROFILE_OPT as profile_opt
     from mci.commands.common import TEXT_JSON_OR_JUNIT, output_option, setup
 
-    gate_app = typer.Typer(help="Deployment gates: go/no-go checklists (CI quality, smoke, safety audit, go-live) "
-                                "and their sign-offs.", no_args_is_help=True)
+    gate_app = typer.Typer(
+        help="Deployment gates: go/no-go checklists (CI quality, smoke, safety audit, go-live) and their sign-offs.",
+        no_args_is_help=True,
+    )
 
     @gate_app.command("run")
     def gate_run(
-        name: str = typer.Argument(..., metavar="NAME", help="A gate of the profile, rules/gates/NAME.yaml, or a .yaml file."),
-        approvals: List[Path] = typer.Option([], "--approvals", metavar="FILE",
-                                             help="Another approvals file to read (repeatable); "
-                                                  "$MCI_HOME/approvals.jsonl and ./.mci/approvals.jsonl are always read."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
+        name: str = typer.Argument(
+            ..., metavar="NAME", help="A gate of the profile, rules/gates/NAME.yaml, or a .yaml file."
+        ),
+        approvals: List[Path] = typer.Option(
+            [],
+            "--approvals",
+            metavar="FILE",
+            help="Another approvals file to read (repeatable); "
+            "$MCI_HOME/approvals.jsonl and ./.mci/approvals.jsonl are always read.",
+        ),
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
         output: str = output_option(*TEXT_JSON_OR_JUNIT),
         metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
@@ -43,22 +52,29 @@ def register(app: "typer.Typer") -> None:
         clock, directory = setup(output, at, TEXT_JSON_OR_JUNIT)
         from mci.commands import gate as command
 
-        raise typer.Exit(command.run(profile, name, clock, directory, output, list(approvals),
-                                     metrics_file=metrics_file))
+        raise typer.Exit(
+            command.run(profile, name, clock, directory, output, list(approvals), metrics_file=metrics_file)
+        )
 
     @gate_app.command("approve")
     def gate_approve(
         name: str = typer.Argument(..., metavar="NAME", help="The gate, by the name you run it by."),
         check: str = typer.Argument(..., metavar="CHECK", help="The id of an approval check of that gate."),
-        by: str = typer.Option(..., "--by", help="Who signs off (a name, e.g. \"A. Sharma, Head of Trading\")."),
+        by: str = typer.Option(..., "--by", help='Who signs off (a name, e.g. "A. Sharma, Head of Trading").'),
         note: str = typer.Option(..., "--note", help="Why this is acceptable: what was reviewed or tested."),
-        expires: Optional[str] = typer.Option(None, "--expires", metavar="DURATION",
-                                              help="The sign-off lapses after this long, e.g. 7d."),
-        file: Optional[Path] = typer.Option(None, "--file", metavar="FILE",
-                                            help="Write here instead of $MCI_HOME/approvals.jsonl, e.g. "
-                                                 ".mci/approvals.jsonl to commit it with the change."),
+        expires: Optional[str] = typer.Option(
+            None, "--expires", metavar="DURATION", help="The sign-off lapses after this long, e.g. 7d."
+        ),
+        file: Optional[Path] = typer.Option(
+            None,
+            "--file",
+            metavar="FILE",
+            help="Write here instead of $MCI_HOME/approvals.jsonl, e.g. "
+            ".mci/approvals.jsonl to commit it with the change.",
+        ),
         revoke: bool = typer.Option(False, "--revoke", help="Withdraw the sign-off (recorded, never erased)."),
-        profile: Optional[Path] = profile_opt, output: str = output_opt,
+        profile: Optional[Path] = profile_opt,
+        output: str = output_opt,
     ) -> None:
         """Record a named sign-off for an approval check of a gate (and an audit record of it).
 
@@ -69,8 +85,20 @@ def register(app: "typer.Typer") -> None:
         from mci.commands import gate as command
 
         _, directory = setup(output, None)
-        raise typer.Exit(command.approve(profile, name, check, by=by, note=note, expires=expires, file=file,
-                                         revoke=revoke, state_dir=directory, output=output))
+        raise typer.Exit(
+            command.approve(
+                profile,
+                name,
+                check,
+                by=by,
+                note=note,
+                expires=expires,
+                file=file,
+                revoke=revoke,
+                state_dir=directory,
+                output=output,
+            )
+        )
 
     @gate_app.command("list")
     def gate_list(profile: Optional[Path] = profile_opt, output: str = output_opt) -> None:

@@ -13,7 +13,9 @@ def metrics_path(value: Optional[Path]) -> Optional[Path]:
         if not parent.is_dir():
             from mci.errors import UsageError
 
-            raise UsageError(f"--metrics-file {value}: the folder {parent} does not exist",
-                             "mci writes the metrics file into an existing folder and never creates one silently",
-                             f"create it (mkdir -p {parent}) or fix the path")
+            raise UsageError(
+                f"--metrics-file {value}: the folder {parent} does not exist",
+                "mci writes the metrics file into an existing folder and never creates one silently",
+                f"create it (mkdir -p {parent}) or fix the path",
+            )
     return value

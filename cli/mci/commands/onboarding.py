@@ -60,18 +60,28 @@ def init(path: Path | None, kite: bool, name: str | None, force: bool, output: s
     if target.is_dir():
         target = target / ("kite.yaml" if kite else "paper.yaml")
     if target.suffix not in (".yaml", ".yml"):
-        raise UsageError(f"{target} does not end in .yaml", "mci reads profiles from .yaml files",
-                         f"give a path such as {target.with_suffix('.yaml')}")
+        raise UsageError(
+            f"{target} does not end in .yaml",
+            "mci reads profiles from .yaml files",
+            f"give a path such as {target.with_suffix('.yaml')}",
+        )
     name = name or target.stem
     if not NAME.match(name):
-        raise UsageError(f"{name!r} is not a valid profile name", "names are letters, digits, '_', '.', '-'",
-                         "pass --name NAME")
+        raise UsageError(
+            f"{name!r} is not a valid profile name", "names are letters, digits, '_', '.', '-'", "pass --name NAME"
+        )
     if not target.parent.is_dir():
-        raise UsageError(f"the folder {target.parent} does not exist", "mci init writes into an existing folder "
-                         "and never creates one silently", f"create it (mkdir -p {target.parent}) or fix the path")
+        raise UsageError(
+            f"the folder {target.parent} does not exist",
+            "mci init writes into an existing folder and never creates one silently",
+            f"create it (mkdir -p {target.parent}) or fix the path",
+        )
     if target.exists() and not force:
-        raise UsageError(f"{target} already exists", "mci init never overwrites a profile by accident",
-                         "choose another path, or pass --force to replace it")
+        raise UsageError(
+            f"{target} already exists",
+            "mci init never overwrites a profile by accident",
+            "choose another path, or pass --force to replace it",
+        )
     source = profiles_dir() / ("kite-sim.yaml" if kite else "paper.yaml")
     body = source.read_text(encoding="utf-8")
     lines = body.splitlines(keepends=True)
@@ -92,14 +102,25 @@ def init(path: Path | None, kite: bool, name: str | None, force: bool, output: s
     if not ok and not existed:
         target.unlink()
     if output == "json":
-        emit_json({"status": "written" if ok else "invalid", "path": str(target), "name": name,
-                   "broker": "kite" if kite else "paper", "errors": [e.as_dict() for e in report.errors]})
+        emit_json(
+            {
+                "status": "written" if ok else "invalid",
+                "path": str(target),
+                "name": name,
+                "broker": "kite" if kite else "paper",
+                "errors": [e.as_dict() for e in report.errors],
+            }
+        )
     else:
         for error in report.errors:
             emit(error.render())
         if ok:
             emit(f"wrote {target}: a {'Kite' if kite else 'paper'} starter profile named {name!r} (valid)")
-            emit(f"next:  mci scan -p {target}" if not kite else f"next:  mci sim kite   then   mci token login -p {target}")
+            emit(
+                f"next:  mci scan -p {target}"
+                if not kite
+                else f"next:  mci sim kite   then   mci token login -p {target}"
+            )
         else:
             emit(f"the starter profile did not validate (a bug in mci init); {target} was not kept")
     return int(ExitCode.OK if ok else ExitCode.INVALID)
@@ -145,8 +166,14 @@ def doctor(profile_path: Path | None, clock: "Clock", output: str, env: dict[str
             emit(f"{f.level.upper():<5} {f.check:<13} {f.detail}")
             if f.how and f.level != "ok":
                 emit(f"      {'':<13} HOW: {f.how}")
-        emit("doctor: " + ("a check FAILED" if failed else "ok" + (" (with warnings)" if any(
-            f.level == "warn" for f in findings) else "")))
+        emit(
+            "doctor: "
+            + (
+                "a check FAILED"
+                if failed
+                else "ok" + (" (with warnings)" if any(f.level == "warn" for f in findings) else "")
+            )
+        )
     return int(ExitCode.FAILED if failed else ExitCode.OK)
 
 
@@ -179,14 +206,20 @@ def _state_dir(env: dict[str, str]) -> tuple[Path | None, Finding]:
         return None, Finding("state dir", "fail", _what(exc), getattr(exc, "how", "") or "set MCI_HOME")
     mode = stat.S_IMODE(path.stat().st_mode)
     if not os.access(path, os.W_OK | os.X_OK):
-        return path, Finding("state dir", "fail", f"{path} is not writable (mode {mode:04o})",
-                             f"chmod u+rwx {path}, or set MCI_HOME to a writable directory")
+        return path, Finding(
+            "state dir",
+            "fail",
+            f"{path} is not writable (mode {mode:04o})",
+            f"chmod u+rwx {path}, or set MCI_HOME to a writable directory",
+        )
     if mode & 0o022:
-        return path, Finding("state dir", "warn", f"{path} is writable by others (mode {mode:04o})",
-                             f"chmod 700 {path}")
+        return path, Finding(
+            "state dir", "warn", f"{path} is writable by others (mode {mode:04o})", f"chmod 700 {path}"
+        )
     if mode & 0o077:
-        return path, Finding("state dir", "warn", f"{path} is readable by others (mode {mode:04o})",
-                             f"chmod 700 {path}")
+        return path, Finding(
+            "state dir", "warn", f"{path} is readable by others (mode {mode:04o})", f"chmod 700 {path}"
+        )
     return path, Finding("state dir", "ok", f"{path} (mode {mode:04o}, writable)")
 
 
@@ -227,8 +260,12 @@ def _calendar(profile: "Profile", clock: "Clock", state: Path | None) -> Finding
         return findings[0]
     rank = {"ok": 0, "warn": 1, "fail": 2}
     worst = max(findings, key=lambda f: rank[f.level])
-    return Finding("calendar", worst.level, "; ".join(f.detail for f in findings),
-                   "; ".join(dict.fromkeys(f.how for f in findings if f.how and f.level != "ok")))
+    return Finding(
+        "calendar",
+        worst.level,
+        "; ".join(f.detail for f in findings),
+        "; ".join(dict.fromkeys(f.how for f in findings if f.how and f.level != "ok")),
+    )
 
 
 def _one_calendar(calendar: "ExchangeCalendar", segments: tuple[str, ...], clock: "Clock") -> Finding:
@@ -237,8 +274,10 @@ def _one_calendar(calendar: "ExchangeCalendar", segments: tuple[str, ...], clock
     today = calendar.local(clock.now()).date()
     left = (calendar.covers_until - today).days
     status = "EXPIRED: the scan fails" if left < 0 else f"{left} day(s) left"
-    detail = (f"{calendar.label} holidays known until {calendar.covers_until} "
-              f"({'/'.join(segments)}; {status}; {calendar.path})")
+    detail = (
+        f"{calendar.label} holidays known until {calendar.covers_until} "
+        f"({'/'.join(segments)}; {status}; {calendar.path})"
+    )
     how = update_how(calendar)
     if left < 0:
         return Finding("calendar", "fail", detail, how)
@@ -246,9 +285,13 @@ def _one_calendar(calendar: "ExchangeCalendar", segments: tuple[str, ...], clock
         return Finding("calendar", "warn", detail, how)
     shipped = _shipped_beyond(calendar)
     if shipped is not None:  # a local copy from an older update shadows a newer shipped calendar
-        return Finding("calendar", "warn", f"{detail}; the shipped {shipped.path} covers until {shipped.covers_until}",
-                       f"run `mci calendar update --install` again (it starts from the local copy), or remove "
-                       f"{calendar.path} to use the shipped calendar")
+        return Finding(
+            "calendar",
+            "warn",
+            f"{detail}; the shipped {shipped.path} covers until {shipped.covers_until}",
+            f"run `mci calendar update --install` again (it starts from the local copy), or remove "
+            f"{calendar.path} to use the shipped calendar",
+        )
     return Finding("calendar", "ok", detail)
 
 
@@ -278,8 +321,12 @@ def _broker(profile: "Profile", timeout: float = 5.0) -> Finding:
         code = exc.code  # any HTTP answer means the API is reachable
     except Exception as exc:  # noqa: BLE001
         reason = getattr(exc, "reason", exc)
-        return Finding("broker", "fail", f"{root} unreachable: {reason}",
-                       "check the network (and `mci sim kite` for a simulator profile)")
+        return Finding(
+            "broker",
+            "fail",
+            f"{root} unreachable: {reason}",
+            "check the network (and `mci sim kite` for a simulator profile)",
+        )
     return Finding("broker", "ok", f"{root} answers (HTTP {code})")
 
 
@@ -288,10 +335,16 @@ def _engine_port(env: dict[str, str]) -> Finding:
     try:
         port = int(raw)
     except ValueError:
-        return Finding("engine port", "fail", f"MCI_ENGINE_PORT={raw!r} is not a port number", "export MCI_ENGINE_PORT=8787")
+        return Finding(
+            "engine port", "fail", f"MCI_ENGINE_PORT={raw!r} is not a port number", "export MCI_ENGINE_PORT=8787"
+        )
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         in_use = s.connect_ex(("127.0.0.1", port)) == 0
     if in_use:
-        return Finding("engine port", "warn", f"127.0.0.1:{port} is in use (a running engine, or another program)",
-                       "if it is not your engine: export MCI_ENGINE_PORT=<a free port>")
+        return Finding(
+            "engine port",
+            "warn",
+            f"127.0.0.1:{port} is in use (a running engine, or another program)",
+            "if it is not your engine: export MCI_ENGINE_PORT=<a free port>",
+        )
     return Finding("engine port", "ok", f"127.0.0.1:{port} is free for the demo engine (MCI_ENGINE_PORT)")

@@ -19,7 +19,9 @@ def register(app: "typer.Typer") -> None:
 
     @app.command()
     def init(
-        path: Optional[Path] = typer.Argument(None, help="Where to write it (default: ./paper.yaml, with --kite ./kite.yaml)."),
+        path: Optional[Path] = typer.Argument(
+            None, help="Where to write it (default: ./paper.yaml, with --kite ./kite.yaml)."
+        ),
         kite: bool = typer.Option(False, "--kite", help="A Kite Connect profile (the local simulator by default)."),
         name: Optional[str] = typer.Option(None, "--name", help="The profile's name (default: the file name)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing file."),

@@ -15,17 +15,30 @@ def register(app: "typer.Typer") -> None:
     from mci.commands.common import TEXT_JSON_OR_JUNIT, output_format, output_option
     from mci.commands.common import OUTPUT_OPT as output_opt
 
-    policy_app = typer.Typer(help="Config changes as policy: report every loosening since a base version (the CI gate), "
-                                  "approve one on purpose.", no_args_is_help=True)
+    policy_app = typer.Typer(
+        help="Config changes as policy: report every loosening since a base version (the CI gate), "
+        "approve one on purpose.",
+        no_args_is_help=True,
+    )
 
     @policy_app.command("diff")
     def policy_diff(
-        paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders to compare (default: every profile "
-                                                     "and rule changed since --base)."),
-        base: str = typer.Option(..., "--base", metavar="REF|FILE", help="A git ref (origin/main, HEAD, a tag) or "
-                                 "the old version of the one file given."),
-        approvals: List[Path] = typer.Option([], "--approvals", metavar="FILE", help="Another approvals file to read "
-                                             "(repeatable); .mci/approvals.jsonl and the state dir's are always read."),
+        paths: Optional[List[Path]] = typer.Argument(
+            None, help="Files or folders to compare (default: every profile and rule changed since --base)."
+        ),
+        base: str = typer.Option(
+            ...,
+            "--base",
+            metavar="REF|FILE",
+            help="A git ref (origin/main, HEAD, a tag) or the old version of the one file given.",
+        ),
+        approvals: List[Path] = typer.Option(
+            [],
+            "--approvals",
+            metavar="FILE",
+            help="Another approvals file to read "
+            "(repeatable); .mci/approvals.jsonl and the state dir's are always read.",
+        ),
         output: str = output_option(*TEXT_JSON_OR_JUNIT),
     ) -> None:
         """Compare changed profiles and rules with their base version and report every loosening.
@@ -52,8 +65,15 @@ def register(app: "typer.Typer") -> None:
 
         output_format(output, TEXT_JSON_OR_JUNIT)
         directory = state_dir()
-        report = diff(list(paths or []), base, cwd=Path.cwd(), state_dir=directory, extra_approvals=approvals,
-                      cache_dir=directory / "cache", now=Clock().now())
+        report = diff(
+            list(paths or []),
+            base,
+            cwd=Path.cwd(),
+            state_dir=directory,
+            extra_approvals=approvals,
+            cache_dir=directory / "cache",
+            now=Clock().now(),
+        )
         if output == "json":
             emit(render.to_json(report))
         elif output == "junit":
@@ -64,15 +84,25 @@ def register(app: "typer.Typer") -> None:
 
     @policy_app.command("approve")
     def policy_approve(
-        subject: str = typer.Argument(..., metavar="SUBJECT", help="policy:<file>:<key>=<value>, as mci policy diff "
-                                      "prints it."),
+        subject: str = typer.Argument(
+            ..., metavar="SUBJECT", help="policy:<file>:<key>=<value>, as mci policy diff prints it."
+        ),
         by: str = typer.Option(..., "--by", metavar="WHO", help="Who approves."),
         note: str = typer.Option(..., "--note", metavar="WHY", help="Why the loosening is acceptable."),
         expires: Optional[str] = typer.Option(None, "--expires", metavar="DURATION", help="Valid this long, e.g. 7d."),
-        file: Optional[Path] = typer.Option(None, "--file", metavar="PATH", help="Approvals file (default: "
-                                            ".mci/approvals.jsonl at the repository root)."),
-        base: str = typer.Option("HEAD", "--base", metavar="REF|FILE", help="What the change is compared with, as "
-                                 "given to mci policy diff: the subject must be one of its loosenings."),
+        file: Optional[Path] = typer.Option(
+            None,
+            "--file",
+            metavar="PATH",
+            help="Approvals file (default: .mci/approvals.jsonl at the repository root).",
+        ),
+        base: str = typer.Option(
+            "HEAD",
+            "--base",
+            metavar="REF|FILE",
+            help="What the change is compared with, as "
+            "given to mci policy diff: the subject must be one of its loosenings.",
+        ),
         output: str = output_opt,
     ) -> None:
         """Record an approval of one loosening, so mci policy diff lets it pass.
@@ -92,11 +122,22 @@ def register(app: "typer.Typer") -> None:
         from mci.policy.approve import approve
 
         output_format(output)
-        approval, target = approve(subject, by=by, note=note, expires=expires, file=file, cwd=Path.cwd(),
-                                   state_dir=state_dir(), now=Clock().now(), base=base)
+        approval, target = approve(
+            subject,
+            by=by,
+            note=note,
+            expires=expires,
+            file=file,
+            cwd=Path.cwd(),
+            state_dir=state_dir(),
+            now=Clock().now(),
+            base=base,
+        )
         if output == "json":
             emit_json({"status": "approved", "file": str(target), "approval": approval.as_dict()})
         else:
-            emit(f"approved {approval.subject}: {approval.describe()}\n  recorded in {target}: commit it with the change")
+            emit(
+                f"approved {approval.subject}: {approval.describe()}\n  recorded in {target}: commit it with the change"
+            )
 
     app.add_typer(policy_app, name="policy")

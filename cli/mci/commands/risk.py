@@ -50,7 +50,9 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
 # Without the duplicate check, for the accept path: mci.risk.accept rules a duplicate out from the line's text.
 _PLAIN_DECODER = json.JSONDecoder()
 # Its scanner (what its decode() runs after skipping whitespace): (value, end) from a position, or StopIteration.
-_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(cast(Any, _PLAIN_DECODER))  # typeshed: its own type
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    cast(Any, _PLAIN_DECODER)
+)  # typeshed: its own type
 
 
 def _loads(text: str) -> Any:
@@ -145,14 +147,19 @@ def read_instruments(path: Path) -> "dict[str, InstrumentSpec]":
             for row in reader:
                 tick, lot = decimal_of(row.get("tick_size")), row.get("lot_size", "")
                 if tick is None or tick <= 0 or not lot.isdigit() or int(lot) < 1:
-                    raise ValueError(f"row {row.get('exchange')}:{row.get('tradingsymbol')} has tick {row.get('tick_size')!r}, lot {lot!r}")
+                    raise ValueError(
+                        f"row {row.get('exchange')}:{row.get('tradingsymbol')} has tick {row.get('tick_size')!r}, lot {lot!r}"
+                    )
                 out[f"{row['exchange']}:{row['tradingsymbol']}"] = InstrumentSpec(tick, int(lot))
             if not out:
                 raise ValueError("it lists no instrument")
             return out
     except (OSError, KeyError, ValueError, csv.Error) as exc:
-        raise UsageError(f"cannot read the instrument list {path}", str(exc) or type(exc).__name__,
-                         "pass Kite's instrument dump (CSV with exchange, tradingsymbol, tick_size, lot_size)") from None
+        raise UsageError(
+            f"cannot read the instrument list {path}",
+            str(exc) or type(exc).__name__,
+            "pass Kite's instrument dump (CSV with exchange, tradingsymbol, tick_size, lot_size)",
+        ) from None
 
 
 def _ltp_flags(values: list[str]) -> dict[str, Decimal]:
@@ -163,14 +170,18 @@ def _ltp_flags(values: list[str]) -> dict[str, Decimal]:
         key, sep, price = value.partition("=")
         d = decimal_of(price)
         if not sep or ":" not in key or d is None or d <= 0:
-            raise UsageError(f"--ltp {value!r} is not EXCHANGE:SYMBOL=PRICE", "each last price names its instrument",
-                             "write it like --ltp NSE:INFY=1500.50")
+            raise UsageError(
+                f"--ltp {value!r} is not EXCHANGE:SYMBOL=PRICE",
+                "each last price names its instrument",
+                "write it like --ltp NSE:INFY=1500.50",
+            )
         out[key.upper()] = d
     return out
 
 
-def offline_account(account_file: Path | None, capital: str | None, day_pnl: str | None, ltp: list[str],
-                    instruments_file: Path | None) -> "Account | None":
+def offline_account(
+    account_file: Path | None, capital: str | None, day_pnl: str | None, ltp: list[str], instruments_file: Path | None
+) -> "Account | None":
     """The account from flags and files, or None to read it from the broker."""
     from mci.units import parse_money
     from mci.risk import Account
@@ -178,8 +189,11 @@ def offline_account(account_file: Path | None, capital: str | None, day_pnl: str
 
     if account_file is None and capital is None:
         if day_pnl is not None:
-            raise UsageError("--day-pnl without an offline account", "with no --capital or --account the broker reports the P&L",
-                             "add --capital, or drop --day-pnl")
+            raise UsageError(
+                "--day-pnl without an offline account",
+                "with no --capital or --account the broker reports the P&L",
+                "add --capital, or drop --day-pnl",
+            )
         return None
     if account_file is not None:
         try:
@@ -194,14 +208,21 @@ def offline_account(account_file: Path | None, capital: str | None, day_pnl: str
         try:
             changes["capital"] = parse_money(capital)
         except ValueError as exc:
-            raise UsageError(f"--capital {capital!r} is not an amount", str(exc), "write it like 1000000 or ₹10,00,000") from None
+            raise UsageError(
+                f"--capital {capital!r} is not an amount", str(exc), "write it like 1000000 or ₹10,00,000"
+            ) from None
         if changes["capital"] <= 0:
-            raise UsageError("--capital must be above ₹0", "every limit is a share of capital", "pass the opening balance")
+            raise UsageError(
+                "--capital must be above ₹0", "every limit is a share of capital", "pass the opening balance"
+            )
     if day_pnl is not None:
         pnl = decimal_of(day_pnl)
         if pnl is None:
-            raise UsageError(f"--day-pnl {day_pnl!r} is not an amount", "a loss is negative, e.g. -2500",
-                             "write it like --day-pnl -2500.50")
+            raise UsageError(
+                f"--day-pnl {day_pnl!r} is not an amount",
+                "a loss is negative, e.g. -2500",
+                "write it like --day-pnl -2500.50",
+            )
         changes["day_pnl"] = pnl
     changes["last_prices"] = {**account.last_prices, **_ltp_flags(ltp)}
     if instruments_file is not None:
@@ -217,7 +238,11 @@ class _Prices:
         self.exchanges: set[str] = set()
 
     def ready_for(self, raw: Any) -> "Account":
-        if not isinstance(raw, dict) or not isinstance(raw.get("exchange"), str) or not isinstance(raw.get("symbol"), str):
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("exchange"), str)
+            or not isinstance(raw.get("symbol"), str)
+        ):
             return self.account
         exchange = raw["exchange"].strip().upper()
         key = f"{exchange}:{raw['symbol'].strip().upper()}"
@@ -237,8 +262,16 @@ class _Prices:
         return self.account
 
 
-def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream: TextIO, *,
-          account: "Account | None", batch: bool = False) -> int:
+def check(
+    profile: "Profile",
+    clock: Clock,
+    state_dir: Path,
+    output: str,
+    stream: TextIO,
+    *,
+    account: "Account | None",
+    batch: bool = False,
+) -> int:
     """Judge each order as it arrives; exit 0 all accepted, 1 any rejected, 2 any line not an order.
 
     A batch (a file, or an offline account) is judged at one instant, the batch's start: the 20,000th
@@ -329,9 +362,11 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
             return False
         label, notional, risk, reward, ratio = hit
         if as_json:  # _show()'s line for this verdict (tests/risk/test_accept_path.py compares them)
-            write(f'{{"line": {number}, "accepted": true, "order": {_ENCODE(label)}, "exit": false, "facts": '
-                  f'{{"notional": "{notional}", "risk": "{risk}", "reward": "{reward}", "risk_reward": "{ratio}"}}, '
-                  '"failures": []}\n')
+            write(
+                f'{{"line": {number}, "accepted": true, "order": {_ENCODE(label)}, "exit": false, "facts": '
+                f'{{"notional": "{notional}", "risk": "{risk}", "reward": "{reward}", "risk_reward": "{ratio}"}}, '
+                '"failures": []}\n'
+            )
         else:
             write(f"ACCEPTED  {label} (notional {notional}, risk {risk}, reward {reward}, risk:reward {ratio})\n")
         if each:
@@ -355,8 +390,9 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
                 from mci.risk import Verdict
                 from mci.risk.intent import Failure
 
-                verdict = Verdict(False, (Failure("json", f"line {line} is not JSON", raw.message,
-                                                  "send one JSON object per line"),))
+                verdict = Verdict(
+                    False, (Failure("json", f"line {line} is not JSON", raw.message, "send one JSON object per line"),)
+                )
                 bad += 1
             else:
                 verdict = validate(raw, model, current, frozen or clock.now(), session)
@@ -377,8 +413,11 @@ def check(profile: "Profile", clock: Clock, state_dir: Path, output: str, stream
         if broker is not None:
             broker.close()
     if not seen:
-        raise UsageError("no order to check", "the input was empty",
-                         "pass a file with one JSON order (or JSON lines), or pipe them to `mci risk check -`")
+        raise UsageError(
+            "no order to check",
+            "the input was empty",
+            "pass a file with one JSON order (or JSON lines), or pipe them to `mci risk check -`",
+        )
     return 2 if bad else 1 if rejected else 0
 
 
@@ -445,9 +484,13 @@ def _reduce_only(verdict: Any, profile: str) -> Any:
     """An entry while the profile is reducing: rejected, beside whatever else it failed."""
     from mci.risk.intent import Failure
 
-    failure = Failure("lifecycle", f"profile {profile} is reducing: only exits are accepted",
-                      "`mci pause` (or the watcher at watch.reduce_at) stopped new entries; this order would open "
-                      "or add to a position", "send only orders that reduce an open position, or `mci resume` first")
+    failure = Failure(
+        "lifecycle",
+        f"profile {profile} is reducing: only exits are accepted",
+        "`mci pause` (or the watcher at watch.reduce_at) stopped new entries; this order would open "
+        "or add to a position",
+        "send only orders that reduce an open position, or `mci resume` first",
+    )
     return replace(verdict, accepted=False, failures=(*verdict.failures, failure))
 
 
@@ -456,7 +499,9 @@ def _show(verdict: Any, line: int, output: str, write: Callable[[str], Any]) -> 
         write(_json_verdict(verdict, line) + "\n")
         return
     label = verdict.intent.label() if verdict.intent else f"line {line}"
-    facts = ", ".join(f"{k.replace('_', ':') if k == 'risk_reward' else k} {v}" for k, v in verdict.facts_text().items())
+    facts = ", ".join(
+        f"{k.replace('_', ':') if k == 'risk_reward' else k} {v}" for k, v in verdict.facts_text().items()
+    )
     if verdict.accepted:
         write(f"ACCEPTED  {label}{f' ({facts})' if facts else ''}{' [exit]' if verdict.exit else ''}\n")
         return
@@ -474,8 +519,10 @@ def _json_verdict(verdict: Any, line: int) -> str:
     if not verdict.accepted or verdict.failures or verdict.intent is None or type(line) is not int:
         return json.dumps({"line": line, **verdict.as_dict()}, ensure_ascii=False)
     facts = ", ".join(f"{_ENCODE(k)}: {_ENCODE(v)}" for k, v in verdict.facts_text().items())
-    return (f'{{"line": {line}, "accepted": true, "order": {_ENCODE(verdict.intent.label())}, '
-            f'"exit": {"true" if verdict.exit else "false"}, "facts": {{{facts}}}, "failures": []}}')
+    return (
+        f'{{"line": {line}, "accepted": true, "order": {_ENCODE(verdict.intent.label())}, '
+        f'"exit": {"true" if verdict.exit else "false"}, "facts": {{{facts}}}, "failures": []}}'
+    )
 
 
 def limits(profile: "Profile", clock: Clock, state_dir: Path, output: str, *, capital: str | None) -> int:
@@ -488,7 +535,9 @@ def limits(profile: "Profile", clock: Clock, state_dir: Path, output: str, *, ca
         try:
             amount = parse_money(capital)
         except ValueError as exc:
-            raise UsageError(f"--capital {capital!r} is not an amount", str(exc), "write it like 500000 or ₹5,00,000") from None
+            raise UsageError(
+                f"--capital {capital!r} is not an amount", str(exc), "write it like 500000 or ₹5,00,000"
+            ) from None
     else:
         from mci.brokers.factory import broker_for
 
@@ -500,18 +549,29 @@ def limits(profile: "Profile", clock: Clock, state_dir: Path, output: str, *, ca
     model = RiskModel.of(profile.risk, amount)
     problems = model.problems()
     r = profile.risk
-    rows = [("max_risk_per_trade", format_percent(r.max_risk_per_trade), format_money(model.max_risk_per_trade)),
-            ("max_daily_loss", format_percent(r.max_daily_loss), format_money(model.max_daily_loss)),
-            ("max_position_loss", format_percent(r.max_position_loss), format_money(model.max_position_loss)),
-            ("max_drawdown", format_percent(r.max_drawdown) + " of the peak", format_money(model.max_drawdown(amount)) + " at the open"),
-            ("max_open_positions", str(r.max_open_positions), ""),
-            ("min_risk_reward", str(r.min_risk_reward), ""),
-            ("price_band", "±" + format_percent(r.price_band), ""),
-            ("warn_at", format_percent(r.warn_at) + " of each limit", "")]
+    rows = [
+        ("max_risk_per_trade", format_percent(r.max_risk_per_trade), format_money(model.max_risk_per_trade)),
+        ("max_daily_loss", format_percent(r.max_daily_loss), format_money(model.max_daily_loss)),
+        ("max_position_loss", format_percent(r.max_position_loss), format_money(model.max_position_loss)),
+        (
+            "max_drawdown",
+            format_percent(r.max_drawdown) + " of the peak",
+            format_money(model.max_drawdown(amount)) + " at the open",
+        ),
+        ("max_open_positions", str(r.max_open_positions), ""),
+        ("min_risk_reward", str(r.min_risk_reward), ""),
+        ("price_band", "±" + format_percent(r.price_band), ""),
+        ("warn_at", format_percent(r.warn_at) + " of each limit", ""),
+    ]
     if output == "json":
-        emit_json({"profile": profile.name, "capital": str(amount),
-                   "limits": [{"name": n, "declared": d, "rupees": m} for n, d, m in rows],
-                   "problems": [p.__dict__ for p in problems]})
+        emit_json(
+            {
+                "profile": profile.name,
+                "capital": str(amount),
+                "limits": [{"name": n, "declared": d, "rupees": m} for n, d, m in rows],
+                "problems": [p.__dict__ for p in problems],
+            }
+        )
     else:
         emit(f"risk limits of {profile.name} on capital {format_money(amount)}")
         for name, declared, money in rows:

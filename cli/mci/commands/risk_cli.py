@@ -17,21 +17,39 @@ def register(app: "typer.Typer") -> None:
     from mci.commands.common import PROFILE_OPT as profile_opt
     from mci.commands.common import setup
 
-    risk_app = typer.Typer(help="Risk limits: check orders before they are placed, show the limits in rupees.",
-                           no_args_is_help=True)
+    risk_app = typer.Typer(
+        help="Risk limits: check orders before they are placed, show the limits in rupees.", no_args_is_help=True
+    )
 
     @risk_app.command("check")
     def risk_check(
-        orders: str = typer.Argument(..., metavar="ORDER.json|-",
-                                     help="A JSON order, an array of them, or JSON lines; - reads stdin as it arrives."),
-        account: Optional[Path] = typer.Option(None, "--account", help="Account state JSON (offline): capital, day_pnl, "
-                                               "positions, last_prices, instruments, orders, peak_equity."),
+        orders: str = typer.Argument(
+            ...,
+            metavar="ORDER.json|-",
+            help="A JSON order, an array of them, or JSON lines; - reads stdin as it arrives.",
+        ),
+        account: Optional[Path] = typer.Option(
+            None,
+            "--account",
+            help="Account state JSON (offline): capital, day_pnl, "
+            "positions, last_prices, instruments, orders, peak_equity.",
+        ),
         capital: Optional[str] = typer.Option(None, "--capital", help="Capital (offline), e.g. 1000000 or ₹10,00,000."),
-        day_pnl: Optional[str] = typer.Option(None, "--day-pnl", help="The day's P&L so far (offline); a loss is negative."),
-        ltp: List[str] = typer.Option([], "--ltp", metavar="EXCHANGE:SYMBOL=PRICE", help="A last price (offline); repeatable."),
-        instruments: Optional[Path] = typer.Option(None, "--instruments", metavar="FILE.csv",
-                                                   help="Kite's instrument dump for tick/lot sizes and symbols (offline)."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        day_pnl: Optional[str] = typer.Option(
+            None, "--day-pnl", help="The day's P&L so far (offline); a loss is negative."
+        ),
+        ltp: List[str] = typer.Option(
+            [], "--ltp", metavar="EXCHANGE:SYMBOL=PRICE", help="A last price (offline); repeatable."
+        ),
+        instruments: Optional[Path] = typer.Option(
+            None,
+            "--instruments",
+            metavar="FILE.csv",
+            help="Kite's instrument dump for tick/lot sizes and symbols (offline).",
+        ),
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
     ) -> None:
         """Accept or reject each order against every risk limit of the profile, listing every failed rule.
 
@@ -60,14 +78,20 @@ def register(app: "typer.Typer") -> None:
         except OSError as exc:
             from mci.errors import UsageError
 
-            raise UsageError(f"cannot read {orders}", exc.strerror or str(exc), "pass a JSON file, or - for stdin") from None
+            raise UsageError(
+                f"cannot read {orders}", exc.strerror or str(exc), "pass a JSON file, or - for stdin"
+            ) from None
         with stream:
             raise typer.Exit(command.check(loaded, clock, directory, output, stream, account=offline, batch=True))
 
     @risk_app.command("limits")
     def risk_limits(
-        capital: Optional[str] = typer.Option(None, "--capital", help="Capital to compute with (default: the broker's opening balance)."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        capital: Optional[str] = typer.Option(
+            None, "--capital", help="Capital to compute with (default: the broker's opening balance)."
+        ),
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
     ) -> None:
         """Every risk limit in rupees for today's capital, and whether the limits hold together.
 

@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from mci.engine.scan import ScanOutcome
 
 
-def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *,
-        metrics_file: Path | None = None) -> int:
+def run(
+    profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, metrics_file: Path | None = None
+) -> int:
     import time
 
     from mci.config import load_profile
@@ -50,28 +51,59 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *
     return int(outcome.exit_code)
 
 
-def _observe(profile: "Profile", clock: Clock, state_dir: Path, outcome: "ScanOutcome", started: float,
-             metrics_file: Path | None) -> None:
+def _observe(
+    profile: "Profile", clock: Clock, state_dir: Path, outcome: "ScanOutcome", started: float, metrics_file: Path | None
+) -> None:
     """Log, notify (scan_failed, token_expiring) and write the metrics; none of it can fail the scan."""
     from mci.observability.logs import event
     from mci.observability.notify import fire
 
     result = outcome.result.as_dict()
     checks = result.get("checks", [])
-    event("INFO", f"scan {result.get('status')}: lifecycle {outcome.lifecycle_state}", profile=profile.name,
-          scan_id=outcome.scan_id, exit_code=int(outcome.exit_code))
+    event(
+        "INFO",
+        f"scan {result.get('status')}: lifecycle {outcome.lifecycle_state}",
+        profile=profile.name,
+        scan_id=outcome.scan_id,
+        exit_code=int(outcome.exit_code),
+    )
     failed = [c["id"] for c in checks if c.get("status") == "failed"]
     if int(outcome.exit_code) != 0:
-        fire(profile, "scan_failed", f"scan of {profile.name} failed: {', '.join(failed) or outcome.note}",
-             {"scan_id": outcome.scan_id, "failed": failed, "exit_code": int(outcome.exit_code),
-              "lifecycle": outcome.lifecycle_state}, clock.now())
-    expiry = next((c for c in checks if c.get("id") == "token_expiry" and c.get("status") in ("warned", "failed")), None)
+        fire(
+            profile,
+            "scan_failed",
+            f"scan of {profile.name} failed: {', '.join(failed) or outcome.note}",
+            {
+                "scan_id": outcome.scan_id,
+                "failed": failed,
+                "exit_code": int(outcome.exit_code),
+                "lifecycle": outcome.lifecycle_state,
+            },
+            clock.now(),
+        )
+    expiry = next(
+        (c for c in checks if c.get("id") == "token_expiry" and c.get("status") in ("warned", "failed")), None
+    )
     if expiry is not None:
-        fire(profile, "token_expiring", f"the access token of {profile.name}: {expiry.get('summary', '')}",
-             {"check": "token_expiry", "status": expiry.get("status")}, clock.now())
+        fire(
+            profile,
+            "token_expiring",
+            f"the access token of {profile.name}: {expiry.get('summary', '')}",
+            {"check": "token_expiry", "status": expiry.get("status")},
+            clock.now(),
+        )
     if metrics_file is None:
         return
     from mci.engine.run_metrics import write_run
 
-    write_run(metrics_file, "scan", profile, state_dir, clock.now(), started=started, exit_code=int(outcome.exit_code),
-              checklist=str(result.get("checklist") or "scan"), checks=checks)
+    write_run(
+        metrics_file,
+        "scan",
+        profile,
+        state_dir,
+        clock.now(),
+        started=started,
+        exit_code=int(outcome.exit_code),
+        checklist=str(result.get("checklist") or "scan"),
+        checks=checks,
+    )

@@ -20,36 +20,62 @@ def register(app: "typer.Typer") -> None:
     from mci.commands.common import OUTPUT_OPT as output_opt
     from mci.commands.common import output_format
 
-    sim_app = typer.Typer(help="The Kite Connect simulator: run it (`mci sim kite`) and drive it for rehearsals.",
-                          no_args_is_help=True)
+    sim_app = typer.Typer(
+        help="The Kite Connect simulator: run it (`mci sim kite`) and drive it for rehearsals.", no_args_is_help=True
+    )
 
     @sim_app.command("kite")
     def kite(
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless --allow-remote)."),
         port: int = typer.Option(8765, "--port", help="Port to listen on (0: any free port)."),
-        api_key: Optional[str] = typer.Option(None, "--api-key", envvar="KITE_API_KEY",
-                                              help="The api_key mci must sign with (default: $KITE_API_KEY)."),
+        api_key: Optional[str] = typer.Option(
+            None, "--api-key", envvar="KITE_API_KEY", help="The api_key mci must sign with (default: $KITE_API_KEY)."
+        ),
         api_secret: Optional[str] = typer.Option(
-            None, "--api-secret", envvar="KITE_API_SECRET", show_envvar=True,
-            help="Prefer the KITE_API_SECRET variable: a secret on the command line is visible to every user in `ps`."),
+            None,
+            "--api-secret",
+            envvar="KITE_API_SECRET",
+            show_envvar=True,
+            help="Prefer the KITE_API_SECRET variable: a secret on the command line is visible to every user in `ps`.",
+        ),
         seed: int = typer.Option(1, "--seed", help="Price paths, and faults whose spec has no seed=."),
-        faults: Optional[str] = typer.Option(None, "--faults", metavar="SPEC",
-                                             help="e.g. latency=50ms,jitter=20ms,5xx=0.3,429=0.1,burst=5,"
-                                                  "reset=0.05,lost=0.5,seed=7 (see `mci sim faults --help`)."),
-        db: Optional[Path] = typer.Option(None, "--db", help="The account's SQLite file (default: $MCI_HOME/kite-sim.db); "
-                                                             "it persists orders, positions and sessions across restarts."),
-        capital: str = typer.Option("1000000", "--capital",
-                                    help="Opening cash of a new account (an existing --db keeps its own)."),
-        at: Optional[str] = typer.Option(None, "--at", envvar="MCI_AT", metavar="ISO-8601",
-                                         help="Start the simulator's clock at this instant (it then ticks); no offset means IST."),
+        faults: Optional[str] = typer.Option(
+            None,
+            "--faults",
+            metavar="SPEC",
+            help="e.g. latency=50ms,jitter=20ms,5xx=0.3,429=0.1,burst=5,"
+            "reset=0.05,lost=0.5,seed=7 (see `mci sim faults --help`).",
+        ),
+        db: Optional[Path] = typer.Option(
+            None,
+            "--db",
+            help="The account's SQLite file (default: $MCI_HOME/kite-sim.db); "
+            "it persists orders, positions and sessions across restarts.",
+        ),
+        capital: str = typer.Option(
+            "1000000", "--capital", help="Opening cash of a new account (an existing --db keeps its own)."
+        ),
+        at: Optional[str] = typer.Option(
+            None,
+            "--at",
+            envvar="MCI_AT",
+            metavar="ISO-8601",
+            help="Start the simulator's clock at this instant (it then ticks); no offset means IST.",
+        ),
         rate_limits: Optional[str] = typer.Option(
-            None, "--rate-limits", metavar="SPEC",
+            None,
+            "--rate-limits",
+            metavar="SPEC",
             help="Kite's limits by default (order=10/s,order=400/min,place=5000/day,quote=1/s,other=10/s); "
-                 "override some, e.g. order=20/s,quote=off, or turn all off with `off` (see `mci sim limits --help`)."),
+            "override some, e.g. order=20/s,quote=off, or turn all off with `off` (see `mci sim limits --help`).",
+        ),
         allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
         order_ips: Optional[str] = typer.Option(
-            None, "--order-ips", metavar="IP,IP",
-            help="Client IPs allowed to place/modify/cancel, as Kite's static-IP whitelist (default: 127.0.0.1,::1)."),
+            None,
+            "--order-ips",
+            metavar="IP,IP",
+            help="Client IPs allowed to place/modify/cancel, as Kite's static-IP whitelist (default: 127.0.0.1,::1).",
+        ),
     ) -> None:
         """Serve the simulated exchange over the Kite Connect v3 API until Ctrl-C / SIGTERM (then exit 0).
 
@@ -62,19 +88,34 @@ def register(app: "typer.Typer") -> None:
         from mci.paths import state_dir
 
         if any(arg == "--api-secret" or arg.startswith("--api-secret=") for arg in sys.argv[1:]):
-            sys.stderr.write("warning: --api-secret on the command line is visible to other users in `ps`; "
-                             "export KITE_API_SECRET instead\n")
+            sys.stderr.write(
+                "warning: --api-secret on the command line is visible to other users in `ps`; "
+                "export KITE_API_SECRET instead\n"
+            )
         try:
             amount = parse_money(capital)
         except ValueError as exc:
-            raise UsageError(f"--capital {capital!r} is not an amount", str(exc), "pass it like 1000000 or ₹10,00,000") from None
+            raise UsageError(
+                f"--capital {capital!r} is not an amount", str(exc), "pass it like 1000000 or ₹10,00,000"
+            ) from None
         from mci.commands import sim as command
 
-        raise typer.Exit(command.serve_kite(
-            host=host, port=port, api_key=api_key, api_secret=api_secret, seed=seed, faults=faults,
-            db=db if db is not None else state_dir() / "kite-sim.db", capital=amount, at=at, rate_limits=rate_limits,
-            allow_remote=allow_remote, order_ips=order_ips,
-        ))
+        raise typer.Exit(
+            command.serve_kite(
+                host=host,
+                port=port,
+                api_key=api_key,
+                api_secret=api_secret,
+                seed=seed,
+                faults=faults,
+                db=db if db is not None else state_dir() / "kite-sim.db",
+                capital=amount,
+                at=at,
+                rate_limits=rate_limits,
+                allow_remote=allow_remote,
+                order_ips=order_ips,
+            )
+        )
 
     @sim_app.command("status")
     def status(url: str = url_opt, output: str = output_opt) -> None:
@@ -90,10 +131,13 @@ def register(app: "typer.Typer") -> None:
     @sim_app.command("price")
     def price(
         instrument: str = typer.Argument(..., help="EXCHANGE:SYMBOL, e.g. NSE:RELIANCE."),
-        value: Optional[str] = typer.Argument(None, metavar="[PRICE]", help="Pin the price here (until moved or cleared)."),
+        value: Optional[str] = typer.Argument(
+            None, metavar="[PRICE]", help="Pin the price here (until moved or cleared)."
+        ),
         move: Optional[str] = typer.Option(None, "--move", help="Move by a percentage, e.g. +2% or -1.5%."),
         clear: bool = typer.Option(False, "--clear", help="Back to the seeded price path."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Show, set, move or clear an instrument's price.
 
@@ -108,7 +152,8 @@ def register(app: "typer.Typer") -> None:
     def faults(
         spec: Optional[str] = typer.Argument(None, metavar="[SPEC]", help="The faults to inject from now on."),
         clear: bool = typer.Option(False, "--clear", help="No faults."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Show or set the injected faults (admin calls are never faulted).
 
@@ -134,7 +179,8 @@ def register(app: "typer.Typer") -> None:
     @sim_app.command("limits")
     def limits(
         spec: Optional[str] = typer.Argument(None, metavar="[SPEC]", help="The rate limits from now on."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Show or set the rate limits the simulator enforces (429 "Too many requests" beyond them).
 
@@ -155,7 +201,8 @@ def register(app: "typer.Typer") -> None:
     def requests(
         bucket: Optional[str] = typer.Option(None, "--bucket", help="order, quote, other (default: all)."),
         window: float = typer.Option(1.0, "--window", help="Seconds: report the most requests within any such window."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """The request log (server timestamps): per bucket, requests, 429s and the most within any window.
 
@@ -170,8 +217,11 @@ def register(app: "typer.Typer") -> None:
         raise typer.Exit(command.requests(url, bucket, window, output_format(output)))
 
     @sim_app.command("counters")
-    def counters(reset: bool = typer.Option(False, "--reset", help="Zero them (and show the zeros)."),
-                 url: str = url_opt, output: str = output_opt) -> None:
+    def counters(
+        reset: bool = typer.Option(False, "--reset", help="Zero them (and show the zeros)."),
+        url: str = url_opt,
+        output: str = output_opt,
+    ) -> None:
         """Requests by route and status, orders placed by tag, faults injected by kind.
 
         \b
@@ -185,7 +235,8 @@ def register(app: "typer.Typer") -> None:
     def clock(
         at: Optional[str] = typer.Argument(None, metavar="[ISO-8601]", help="Set the clock (no offset means IST)."),
         frozen: bool = typer.Option(False, "--frozen", help="Stand still at that instant instead of ticking."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Show or set the simulator's clock (sessions, order times, market hours, the Date header).
 
@@ -205,7 +256,8 @@ def register(app: "typer.Typer") -> None:
         quantity: int = typer.Argument(..., help="Signed: a short is negative, e.g. -10."),
         price_: Optional[str] = typer.Option(None, "--price", help="Average price (default: the last price)."),
         product: str = typer.Option("MIS", "--product", help="MIS or CNC."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Set a position outright, as if carried in (no order, no trade).
 
@@ -226,7 +278,8 @@ def register(app: "typer.Typer") -> None:
         order_type: Optional[str] = typer.Option(None, "--type", help="MARKET, LIMIT, SL or SL-M."),
         product: str = typer.Option("MIS", "--product", help="MIS or CNC."),
         tag: Optional[str] = typer.Option(None, "--tag", help="Order tag (default: simadmin)."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Place an order at the exchange directly (no rate limit, no faults): e.g. a resting order left over.
 
@@ -235,14 +288,28 @@ def register(app: "typer.Typer") -> None:
         """
         from mci.commands import sim as command
 
-        raise typer.Exit(command.order(url, instrument, side.upper(), quantity, price_, trigger, order_type,
-                                      product.upper(), tag, output_format(output)))
+        raise typer.Exit(
+            command.order(
+                url,
+                instrument,
+                side.upper(),
+                quantity,
+                price_,
+                trigger,
+                order_type,
+                product.upper(),
+                tag,
+                output_format(output),
+            )
+        )
 
     @sim_app.command("order-ips")
     def order_ips(
-        ips: Optional[str] = typer.Argument(None, metavar="[IP,IP]",
-                                            help="The new allow-list (\"\" refuses every order write)."),
-        url: str = url_opt, output: str = output_opt,
+        ips: Optional[str] = typer.Argument(
+            None, metavar="[IP,IP]", help='The new allow-list ("" refuses every order write).'
+        ),
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Show or set the client IPs the simulator accepts order writes from (Kite's static-IP rule).
 
@@ -260,7 +327,8 @@ def register(app: "typer.Typer") -> None:
     def mis_block(
         instrument: Optional[str] = typer.Argument(None, help="EXCHANGE:SYMBOL (none: list the blocked ones)."),
         unblock: bool = typer.Option(False, "--unblock", help="Allow intraday orders in it again."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Block new intraday (MIS) exposure in an instrument, as Kite's RMS does for some stocks.
 
@@ -277,9 +345,12 @@ def register(app: "typer.Typer") -> None:
     @sim_app.command("freeze")
     def freeze(
         instrument: Optional[str] = typer.Argument(None, help="EXCHANGE:SYMBOL (none: list the lowered ones)."),
-        quantity: Optional[int] = typer.Option(None, "--quantity", help="The new freeze quantity (rounded down to lots)."),
+        quantity: Optional[int] = typer.Option(
+            None, "--quantity", help="The new freeze quantity (rounded down to lots)."
+        ),
         clear: bool = typer.Option(False, "--clear", help="Restore NSE's freeze quantity."),
-        url: str = url_opt, output: str = output_opt,
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """The `freeze` fault: lower an F&O instrument's freeze quantity, so that its exits must slice.
 
@@ -299,9 +370,11 @@ def register(app: "typer.Typer") -> None:
         upper: bool = typer.Option(False, "--upper", help="Lock it at its upper circuit: no sellers."),
         lift: bool = typer.Option(False, "--lift", help="Lift the lock: the counter-side is back."),
         band: Optional[str] = typer.Option(None, "--band", help="Its price band, e.g. 5% (`default`: ±20%)."),
-        cancel: bool = typer.Option(False, "--cancel",
-                                    help="With --lower/--upper: market orders meeting the lock are cancelled (LPP)."),
-        url: str = url_opt, output: str = output_opt,
+        cancel: bool = typer.Option(
+            False, "--cancel", help="With --lower/--upper: market orders meeting the lock are cancelled (LPP)."
+        ),
+        url: str = url_opt,
+        output: str = output_opt,
     ) -> None:
         """Lock an instrument at its circuit, lift it, or set its price band (to rehearse a stuck exit).
 

@@ -27,8 +27,9 @@ def _age(then: datetime | None, now: datetime) -> str:
     return (f"{hours}h{minutes:02d}m ago" if hours else f"{minutes}m{sec:02d}s ago") if seconds >= 60 else f"{sec}s ago"
 
 
-def _snapshot(profile: "Profile", clock: Clock, state_dir: Path,
-              account: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+def _snapshot(
+    profile: "Profile", clock: Clock, state_dir: Path, account: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything `mci status` shows, as JSON data; the second dict holds what only the text view needs."""
     from mci.store.day_record import read_day
     from mci.watch.stale import notify_if_stale
@@ -41,8 +42,12 @@ def _snapshot(profile: "Profile", clock: Clock, state_dir: Path,
     scoped = _scoped_latches(day.latches)
     notify_if_stale(profile, state_dir, watcher)
     engine, lock = _engine_and_lock(profile, state_dir)
-    lifecycle = {"state": life.state, "since": life.since, "reason": life.reason,
-                 **_lifecycle_truth(life.state, engine, lock, day.emergency_run, day.error)}
+    lifecycle = {
+        "state": life.state,
+        "since": life.since,
+        "reason": life.reason,
+        **_lifecycle_truth(life.state, engine, lock, day.emergency_run, day.error),
+    }
     if scoped:  # a scoped kill's latches (mci.store.latches): entries in them are refused until `mci reset`
         lifecycle["scoped_latches"] = scoped
         text = "scoped kill latched: " + ", ".join(s["label"] for s in scoped) + " (`mci reset --confirm` clears)"
@@ -51,8 +56,13 @@ def _snapshot(profile: "Profile", clock: Clock, state_dir: Path,
         "profile": profile.name,
         "broker": profile.broker.kind,
         "lifecycle": lifecycle,
-        "last_scan": None if scan is None else {
-            "id": scan.id, "status": scan.status, "finished_at": scan.finished_at, "fresh": fresh,
+        "last_scan": None
+        if scan is None
+        else {
+            "id": scan.id,
+            "status": scan.status,
+            "finished_at": scan.finished_at,
+            "fresh": fresh,
         },
         "breakers": {n: {"state": b.state, "failures": b.fail_counter} for n, b in breakers.items()},
         "engine": engine,
@@ -71,8 +81,9 @@ def _snapshot(profile: "Profile", clock: Clock, state_dir: Path,
     return data, extra
 
 
-def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str,
-        watch: bool = False, interval: float = 2.0) -> int:
+def run(
+    profile_path: Path | None, clock: Clock, state_dir: Path, output: str, watch: bool = False, interval: float = 2.0
+) -> int:
     from mci.config import load_profile
 
     profile = load_profile(profile_path, cache_dir=state_dir / "cache")
@@ -92,8 +103,12 @@ def _emit_text(profile: "Profile", state_dir: Path, data: dict[str, Any], extra:
     engine, lock, runs = data["engine"], data["lock"], data["runs"]
     emit(f"profile:   {profile.name} ({profile.broker.kind})")
     shown = data["lifecycle"]
-    emit(f"lifecycle: {shown['state']}" + (f" (recorded: {shown['recorded']})" if shown.get("recorded") else "")
-         + f" since {_age(life.since, now)}" + (f" — {life.reason}" if life.reason else ""))
+    emit(
+        f"lifecycle: {shown['state']}"
+        + (f" (recorded: {shown['recorded']})" if shown.get("recorded") else "")
+        + f" since {_age(life.since, now)}"
+        + (f" — {life.reason}" if life.reason else "")
+    )
     if shown.get("note"):
         emit(f"           WARNING: {shown['note']}")
     if scan is None:
@@ -106,17 +121,26 @@ def _emit_text(profile: "Profile", state_dir: Path, data: dict[str, Any], extra:
     if engine is None:
         emit("engine:    not running")
     else:
-        emit(f"engine:    pid {engine['pid']} ({engine['how']}), {'healthy' if engine['healthy'] else 'NOT healthy'}"
-             f" — {engine['detail']}; log {engine['log_path']}")
+        emit(
+            f"engine:    pid {engine['pid']} ({engine['how']}), {'healthy' if engine['healthy'] else 'NOT healthy'}"
+            f" — {engine['detail']}; log {engine['log_path']}"
+        )
     emit(f"watcher:   {_watcher_text(watcher)}")
     if lock is not None:
         emit(f"lock:      held by pid {lock['pid']} (mci {lock['command']}) since {lock['since']}")
     for run in runs[:1]:
-        emit(f"last run:  {run['purpose']} {run['run_id']} {run['status']} ({run['sequence']}, started {run['started_at']})")
+        emit(
+            f"last run:  {run['purpose']} {run['run_id']} {run['status']} ({run['sequence']}, started {run['started_at']})"
+        )
     from mci.commands.status_view import text_lines
 
-    for line in text_lines({"ok": data["account"]["ok"], "error": data["account"]["error"],
-                            **{k: data[k] for k in ("positions", "orders", "risk", "pnl")}}):
+    for line in text_lines(
+        {
+            "ok": data["account"]["ok"],
+            "error": data["account"]["error"],
+            **{k: data[k] for k in ("positions", "orders", "risk", "pnl")},
+        }
+    ):
         emit(line)
     emit(f"state dir: {state_dir}")
 
@@ -170,8 +194,13 @@ def _watch(profile: "Profile", clock: Clock, state_dir: Path, output: str, inter
 _ENGINELESS = ("idle", "ready", "blocked", "armed", "stopped", "unknown")
 
 
-def _lifecycle_truth(state: str, engine: dict[str, Any] | None, lock: dict[str, Any] | None,
-                     emergency_run: "RunRecord | None", db_error: str | None) -> dict[str, Any]:
+def _lifecycle_truth(
+    state: str,
+    engine: dict[str, Any] | None,
+    lock: dict[str, Any] | None,
+    emergency_run: "RunRecord | None",
+    db_error: str | None,
+) -> dict[str, Any]:
     """What the recorded lifecycle alone would hide: an emergency under way or cut short, a live engine."""
     out: dict[str, Any] = {}
     notes: list[str] = []
@@ -183,15 +212,19 @@ def _lifecycle_truth(state: str, engine: dict[str, Any] | None, lock: dict[str, 
         notes.append(f"emergency in progress (pid {lock['pid']}, since {lock['since']})")
     elif emergency_run is not None:
         out["emergency"] = "interrupted"
-        notes.append(f"emergency interrupted: run {emergency_run.run_id} (started "
-                     f"{emergency_run.started_at.isoformat(timespec='seconds')}) did not finish; the latch holds; "
-                     "run `mci kill` again to finish the flatten")
+        notes.append(
+            f"emergency interrupted: run {emergency_run.run_id} (started "
+            f"{emergency_run.started_at.isoformat(timespec='seconds')}) did not finish; the latch holds; "
+            "run `mci kill` again to finish the flatten"
+        )
     if engine is not None and engine.get("pid") and state in _ENGINELESS:
         out["recorded"] = state
         out["state"] = "running"
         recorded = "cannot be read" if state == "unknown" else f"records {state}"
-        notes.append(f"the lifecycle {recorded}, but engine pid {engine['pid']} is RUNNING: "
-                     "`mci shutdown` stops it, `mci kill` stops it and flattens")
+        notes.append(
+            f"the lifecycle {recorded}, but engine pid {engine['pid']} is RUNNING: "
+            "`mci shutdown` stops it, `mci kill` stops it and flattens"
+        )
     if notes:
         out["note"] = "; ".join(notes)
     return out
@@ -204,9 +237,17 @@ def _scoped_latches(latches: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _runs(records: "list[RunRecord]") -> list[dict[str, Any]]:
-    return [{"run_id": r.run_id, "purpose": r.purpose, "sequence": r.sequence, "status": r.status,
-             "started_at": r.started_at.isoformat(), "finished_at": r.finished_at.isoformat() if r.finished_at else None}
-            for r in records]
+    return [
+        {
+            "run_id": r.run_id,
+            "purpose": r.purpose,
+            "sequence": r.sequence,
+            "status": r.status,
+            "started_at": r.started_at.isoformat(),
+            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        }
+        for r in records
+    ]
 
 
 def _watcher_text(live: "Liveness") -> str:
@@ -220,8 +261,12 @@ def _watcher_text(live: "Liveness") -> str:
         until = f", square-off {square_off[11:16]}" if isinstance(square_off, str) and len(square_off) >= 16 else ""
         feed = (r.summary or {}).get("feed")  # "stream", or "polling (...)": the watcher's own words
         on = f", {'on the stream' if feed == 'stream' else str(feed).upper()}" if feed else ""
-        return (f"alive, pid {r.pid}, every {r.interval.total_seconds():g}s, {beat}" + (f", risk {level}" if level else "")
-                + on + until)
+        return (
+            f"alive, pid {r.pid}, every {r.interval.total_seconds():g}s, {beat}"
+            + (f", risk {level}" if level else "")
+            + on
+            + until
+        )
     if live.state == "stale":
         why = "its process is gone" if not live.process_alive else "it is not beating (hung, or a slow broker)"
         return f"STALE, pid {r.pid}: {why}; {beat}; restart `mci watch`"

@@ -21,10 +21,13 @@ def register(app: "typer.Typer") -> None:
         profile: Optional[Path] = profile_opt,
         at: Optional[str] = at_opt,
         output: str = output_option(metavar="[text|json]"),
-        watch: bool = typer.Option(False, "--watch", "-w",
-                                   help="Redraw the panels live until Ctrl-C (json: one line per refresh)."),
+        watch: bool = typer.Option(
+            False, "--watch", "-w", help="Redraw the panels live until Ctrl-C (json: one line per refresh)."
+        ),
         interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch."),
-        all_profiles: bool = typer.Option(False, "--all", help="One line per profile of the desk (see mci kill --all)."),
+        all_profiles: bool = typer.Option(
+            False, "--all", help="One line per profile of the desk (see mci kill --all)."
+        ),
         desk: Optional[Path] = typer.Option(None, "--desk", metavar="DIR|FILE", help="The desk for --all."),
     ) -> None:
         """The day at a glance: session and lifecycle, engine health, positions, orders, risk usage (bars), P&L.

@@ -64,22 +64,44 @@ def read_account(profile: "Profile", clock: "Clock", state_dir: Path) -> dict[st
     return {
         "ok": True,
         "error": None,
-        "positions": [{
-            "instrument": f"{p.exchange}:{p.symbol}", "product": p.product, "quantity": p.quantity,
-            "average_price": str(p.average_price), "last_price": str(p.last_price), "pnl": str(p.day_pnl),
-        } for p in positions],
+        "positions": [
+            {
+                "instrument": f"{p.exchange}:{p.symbol}",
+                "product": p.product,
+                "quantity": p.quantity,
+                "average_price": str(p.average_price),
+                "last_price": str(p.last_price),
+                "pnl": str(p.day_pnl),
+            }
+            for p in positions
+        ],
         "orders": {
-            "total": len(orders), "open": sum(1 for o in orders if o.is_open), "trades": account.trades,
+            "total": len(orders),
+            "open": sum(1 for o in orders if o.is_open),
+            "trades": account.trades,
             "by_status": by_status,
-            "recent": [{"order_id": o.order_id, "placed_at": o.placed_at.isoformat(), "side": o.side,
-                        "quantity": o.quantity, "instrument": f"{o.exchange}:{o.symbol}", "status": o.status,
-                        "tag": o.tag} for o in recent],
+            "recent": [
+                {
+                    "order_id": o.order_id,
+                    "placed_at": o.placed_at.isoformat(),
+                    "side": o.side,
+                    "quantity": o.quantity,
+                    "instrument": f"{o.exchange}:{o.symbol}",
+                    "status": o.status,
+                    "tag": o.tag,
+                }
+                for o in recent
+            ],
         },
         "risk": [u.as_dict() for u in usages],
         "pnl": {
-            "day": str(account.day_pnl), "realised": str(realised), "unrealised": str(unrealised),
-            "capital": str(account.capital), "equity": str(account.equity),
-            "available": str(funds.available), "used_margin": str(funds.used),
+            "day": str(account.day_pnl),
+            "realised": str(realised),
+            "unrealised": str(unrealised),
+            "capital": str(account.capital),
+            "equity": str(account.equity),
+            "available": str(funds.available),
+            "used_margin": str(funds.used),
         },
     }
 
@@ -130,26 +152,42 @@ def render(snapshot: dict[str, Any], now_text: str) -> "RenderableType":
     # 1. session and lifecycle
     life = snapshot["lifecycle"]
     scan = snapshot["last_scan"]
-    rows = [("profile", f"{snapshot['profile']} ({snapshot['broker']})"),
-            ("lifecycle", f"{life['state'].upper()}" + (f" — {life['reason']}" if life.get("reason") else "")),
-            ("since", snapshot["lifecycle_since_text"]),
-            ("last scan", "none" if scan is None else
-             f"#{scan['id']} {scan['status']}, {'fresh' if scan['fresh'] else 'stale'}"),
-            ("breakers", ", ".join(f"{n} {b['state']}" for n, b in snapshot["breakers"].items()) or "none"),
-            ("lock", "free" if snapshot["lock"] is None else
-             f"pid {snapshot['lock']['pid']} (mci {snapshot['lock']['command']})")]
+    rows = [
+        ("profile", f"{snapshot['profile']} ({snapshot['broker']})"),
+        ("lifecycle", f"{life['state'].upper()}" + (f" — {life['reason']}" if life.get("reason") else "")),
+        ("since", snapshot["lifecycle_since_text"]),
+        (
+            "last scan",
+            "none" if scan is None else f"#{scan['id']} {scan['status']}, {'fresh' if scan['fresh'] else 'stale'}",
+        ),
+        ("breakers", ", ".join(f"{n} {b['state']}" for n, b in snapshot["breakers"].items()) or "none"),
+        (
+            "lock",
+            "free"
+            if snapshot["lock"] is None
+            else f"pid {snapshot['lock']['pid']} (mci {snapshot['lock']['command']})",
+        ),
+    ]
     if snapshot["runs"]:
         r = snapshot["runs"][0]
         rows.append(("last run", f"{r['purpose']} {r['status']}"))
     if life.get("note"):
         rows.append(("WARNING", life["note"]))
-    state_style = {"running": "green", "armed": "green", "reducing": "yellow", "halted": "red", "blocked": "red"}.get(life["state"], "cyan")
+    state_style = {"running": "green", "armed": "green", "reducing": "yellow", "halted": "red", "blocked": "red"}.get(
+        life["state"], "cyan"
+    )
     session = panel("Session", kv(rows), state_style)
 
     # 2. engine health
     engine = snapshot["engine"]
-    rows = [("engine", "not running" if engine is None else
-             f"pid {engine['pid']} ({engine['how']}), {'HEALTHY' if engine['healthy'] else 'NOT HEALTHY'}")]
+    rows = [
+        (
+            "engine",
+            "not running"
+            if engine is None
+            else f"pid {engine['pid']} ({engine['how']}), {'HEALTHY' if engine['healthy'] else 'NOT HEALTHY'}",
+        )
+    ]
     if engine is not None:
         rows.append(("detail", str(engine["detail"])))
     rows.append(("watcher", snapshot["watcher_text"]))
@@ -165,14 +203,26 @@ def render(snapshot: dict[str, Any], now_text: str) -> "RenderableType":
         positions = Text("no positions")
     else:
         positions = Table(box=None, pad_edge=False, expand=True)
-        columns: tuple[tuple[str, JustifyMethod], ...] = (("instrument", "left"), ("prod", "left"), ("qty", "right"),
-                                                          ("avg", "right"), ("ltp", "right"), ("P&L", "right"))
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("instrument", "left"),
+            ("prod", "left"),
+            ("qty", "right"),
+            ("avg", "right"),
+            ("ltp", "right"),
+            ("P&L", "right"),
+        )
         for col, justify in columns:
             positions.add_column(col, justify=justify, no_wrap=True)
         for p in account["positions"]:
             pnl = Decimal(p["pnl"])
-            positions.add_row(p["instrument"], p["product"], str(p["quantity"]), p["average_price"], p["last_price"],
-                              Text(_money(pnl), style="green" if pnl >= 0 else "red"))
+            positions.add_row(
+                p["instrument"],
+                p["product"],
+                str(p["quantity"]),
+                p["average_price"],
+                p["last_price"],
+                Text(_money(pnl), style="green" if pnl >= 0 else "red"),
+            )
 
     # 4. order activity
     orders: RenderableType
@@ -180,8 +230,10 @@ def render(snapshot: dict[str, Any], now_text: str) -> "RenderableType":
         orders = unavailable
     else:
         o = account["orders"]
-        head = Text(f"orders {o['total']} · open {o['open']} · filled {o['trades']}"
-                    + ("" if not o["by_status"] else " · " + ", ".join(f"{k} {v}" for k, v in sorted(o["by_status"].items()))))
+        head = Text(
+            f"orders {o['total']} · open {o['open']} · filled {o['trades']}"
+            + ("" if not o["by_status"] else " · " + ", ".join(f"{k} {v}" for k, v in sorted(o["by_status"].items())))
+        )
         if o["recent"]:
             table = Table(box=None, pad_edge=False, expand=True)
             for col in ("time", "side", "qty", "instrument", "status"):
@@ -204,9 +256,17 @@ def render(snapshot: dict[str, Any], now_text: str) -> "RenderableType":
             used = Decimal(u["used"])
             style = {"ok": "green", "warn": "yellow", "breach": "bold red"}[u["level"]]
             risk.add_row(u["rule"], Text(bar(used, 12), style=style), Text(percent(used), style=style), u["text"])
-    risk_level = "cyan" if unavailable is not None else (
-        "red" if any(u["level"] == "breach" for u in account["risk"]) else
-        "yellow" if any(u["level"] == "warn" for u in account["risk"]) else "green")
+    risk_level = (
+        "cyan"
+        if unavailable is not None
+        else (
+            "red"
+            if any(u["level"] == "breach" for u in account["risk"])
+            else "yellow"
+            if any(u["level"] == "warn" for u in account["risk"])
+            else "green"
+        )
+    )
 
     # 6. P&L
     pnl_body: RenderableType
@@ -215,10 +275,17 @@ def render(snapshot: dict[str, Any], now_text: str) -> "RenderableType":
     else:
         p = account["pnl"]
         day = Decimal(p["day"])
-        pnl_body = kv([("day P&L", _money(day)), ("realised", _money(p["realised"])),
-                       ("unrealised", _money(p["unrealised"])), ("capital", _money(p["capital"])),
-                       ("equity", _money(p["equity"])), ("available", _money(p["available"])),
-                       ("margin used", _money(p["used_margin"]))])
+        pnl_body = kv(
+            [
+                ("day P&L", _money(day)),
+                ("realised", _money(p["realised"])),
+                ("unrealised", _money(p["unrealised"])),
+                ("capital", _money(p["capital"])),
+                ("equity", _money(p["equity"])),
+                ("available", _money(p["available"])),
+                ("margin used", _money(p["used_margin"])),
+            ]
+        )
 
     def row(left: "RenderableType", right: "RenderableType", ratios: tuple[int, int] = (1, 1)) -> "Table":
         grid = Table.grid(expand=True)
@@ -228,8 +295,12 @@ def render(snapshot: dict[str, Any], now_text: str) -> "RenderableType":
         return grid
 
     title = Text(f"mci status — {snapshot['profile']} — {now_text}  (Ctrl-C to quit)", style="bold")
-    return Group(title, row(session, engine_panel), row(panel("Positions", positions), panel("Orders", orders)),
-                 row(panel("Risk usage", risk, risk_level), panel("P&L", pnl_body), (5, 2)))
+    return Group(
+        title,
+        row(session, engine_panel),
+        row(panel("Positions", positions), panel("Orders", orders)),
+        row(panel("Risk usage", risk, risk_level), panel("P&L", pnl_body), (5, 2)),
+    )
 
 
 def text_lines(account: dict[str, Any]) -> list[str]:
@@ -238,8 +309,10 @@ def text_lines(account: dict[str, Any]) -> list[str]:
         return [f"account:   unavailable: {account['error']}"]
     lines = []
     for p in account["positions"]:
-        lines.append(f"position:  {p['instrument']} {p['product']} qty {p['quantity']} avg {p['average_price']}"
-                     f" ltp {p['last_price']} P&L {_money(p['pnl'])}")
+        lines.append(
+            f"position:  {p['instrument']} {p['product']} qty {p['quantity']} avg {p['average_price']}"
+            f" ltp {p['last_price']} P&L {_money(p['pnl'])}"
+        )
     if not account["positions"]:
         lines.append("positions: none")
     o = account["orders"]
@@ -248,6 +321,8 @@ def text_lines(account: dict[str, Any]) -> list[str]:
         used = Decimal(u["used"])
         lines.append(f"risk:      {u['rule']:<15} {bar(used)} {percent(used)} {u['level']}: {u['text']}")
     p = account["pnl"]
-    lines.append(f"P&L:       day {_money(p['day'])} (realised {_money(p['realised'])}, unrealised"
-                 f" {_money(p['unrealised'])}); equity {_money(p['equity'])} of capital {_money(p['capital'])}")
+    lines.append(
+        f"P&L:       day {_money(p['day'])} (realised {_money(p['realised'])}, unrealised"
+        f" {_money(p['unrealised'])}); equity {_money(p['equity'])} of capital {_money(p['capital'])}"
+    )
     return lines

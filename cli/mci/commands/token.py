@@ -26,8 +26,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, TextIO
 
-from mci.brokers.kite_session import (GenerateSession, exchange, kite_generate_session, login_url, parse_request_token,
-                                      session_of)
+from mci.brokers.kite_session import (
+    GenerateSession,
+    exchange,
+    kite_generate_session,
+    login_url,
+    parse_request_token,
+    session_of,
+)
 from mci.clock import IST, Clock, zone
 from mci.errors import ExitCode, MciError, UsageError
 from mci.output import console
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
     from mci.store.token_store import TokenStatus, TokenStore
 
 _ACCESS_TOKEN_RE = re.compile(r"[!-~]{6,512}")  # printable ASCII, no spaces
+
 
 def _emit(text: str, stream: TextIO | None = None) -> None:
     console.emit(text, stream or sys.stdout)  # looked up per call: redirected stdout is honoured
@@ -66,8 +73,9 @@ def local(moment: datetime, tz: str = IST) -> str:
 # -- commands -----------------------------------------------------------------------------------
 
 
-def _open(profile: "Profile", clock: Clock, state_dir: Path, env: Mapping[str, str] | None,
-          audit: bool) -> "tuple[TokenStore, StateStore | None]":
+def _open(
+    profile: "Profile", clock: Clock, state_dir: Path, env: Mapping[str, str] | None, audit: bool
+) -> "tuple[TokenStore, StateStore | None]":
     from mci.store.state import StateStore
     from mci.store.token_store import open_token_store
 
@@ -103,20 +111,40 @@ def _saved(profile: "Profile", store: "TokenStore", record: Any, now: datetime, 
 
     state = token_state(record.expires_at, now)
     if output == "json":
-        _emit_json({"status": "saved", "profile": profile.name, "how": how, "state": state, "user_id": record.user_id,
-                   "issued_at": record.issued_at, "expires_at": record.expires_at,
-                   "remaining_s": int((record.expires_at - now).total_seconds()), "path": str(store.path),
-                   "key": store.key_description})
+        _emit_json(
+            {
+                "status": "saved",
+                "profile": profile.name,
+                "how": how,
+                "state": state,
+                "user_id": record.user_id,
+                "issued_at": record.issued_at,
+                "expires_at": record.expires_at,
+                "remaining_s": int((record.expires_at - now).total_seconds()),
+                "path": str(store.path),
+                "key": store.key_description,
+            }
+        )
     else:
         who = f" for {record.user_id}" if record.user_id else ""
-        _emit(f"token saved{who} (encrypted, {store.path}); expires {local(record.expires_at)}"
-             f" (in {countdown(record.expires_at - now)})")
+        _emit(
+            f"token saved{who} (encrypted, {store.path}); expires {local(record.expires_at)}"
+            f" (in {countdown(record.expires_at - now)})"
+        )
     return int(ExitCode.OK)
 
 
-def login(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text", *,
-          request_token: str | None = None, generate_session: GenerateSession | None = None,
-          env: Mapping[str, str] | None = None, stdin: TextIO | None = None) -> int:
+def login(
+    profile: "Profile",
+    clock: Clock,
+    state_dir: Path,
+    output: str = "text",
+    *,
+    request_token: str | None = None,
+    generate_session: GenerateSession | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     from mci.store.token_store import TokenRecord
 
     store, state = _open(profile, clock, state_dir, env, audit=True)
@@ -134,8 +162,9 @@ def login(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
             response = exchange(generate, token, [token, profile.broker.api_secret])
         except MciError as error:
             if state is not None:  # the attempt is audited; the request token and the secret never are
-                state.append_audit("token", {"event": "login_failed", "what": error.what}, clock.now(),
-                                   profile=profile.name)
+                state.append_audit(
+                    "token", {"event": "login_failed", "what": error.what}, clock.now(), profile=profile.name
+                )
             raise
         now = clock.now()
         session = session_of(response, now)
@@ -147,8 +176,16 @@ def login(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
             state.close()
 
 
-def set_token(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text", *,
-              user_id: str | None = None, env: Mapping[str, str] | None = None, stdin: TextIO | None = None) -> int:
+def set_token(
+    profile: "Profile",
+    clock: Clock,
+    state_dir: Path,
+    output: str = "text",
+    *,
+    user_id: str | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     """Store an access token read from stdin (automation), issued now."""
     from mci.store.token_store import TokenRecord
 
@@ -157,9 +194,11 @@ def set_token(profile: "Profile", clock: Clock, state_dir: Path, output: str = "
         _refuse_memory_only(store)
         text = _read_input(stdin or sys.stdin, "access token: ", hidden=True).strip()
         if not _ACCESS_TOKEN_RE.fullmatch(text):
-            raise UsageError("no usable access token on stdin",
-                             "expected one access token: 6-512 printable characters without spaces",
-                             "pipe it in: printf %s \"$TOKEN\" | mci token set --user-id AB1234")
+            raise UsageError(
+                "no usable access token on stdin",
+                "expected one access token: 6-512 printable characters without spaces",
+                'pipe it in: printf %s "$TOKEN" | mci token set --user-id AB1234',
+            )
         now = clock.now()
         record = TokenRecord.issued(text, user_id, profile.broker.api_key, now)
         store.save(record, how="set")
@@ -173,8 +212,15 @@ def _status_exit(status: "TokenStatus") -> int:
     return int(ExitCode.OK if status.state == "valid" else ExitCode.FAILED)
 
 
-def status(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text", *,
-           env: Mapping[str, str] | None = None, warn_within: timedelta = timedelta(minutes=30)) -> int:
+def status(
+    profile: "Profile",
+    clock: Clock,
+    state_dir: Path,
+    output: str = "text",
+    *,
+    env: Mapping[str, str] | None = None,
+    warn_within: timedelta = timedelta(minutes=30),
+) -> int:
     store, _ = _open(profile, clock, state_dir, env, audit=False)
     now = clock.now()
     st = store.status(now, warn_within)
@@ -185,9 +231,15 @@ def status(profile: "Profile", clock: Clock, state_dir: Path, output: str = "tex
         audit_expired_once(state_dir, profile.name, now, st)
     paper = profile.broker.kind == "paper"
     if output == "json":
-        payload = {"profile": profile.name, "broker": profile.broker.kind, **st.as_dict(),
-                   "expires_in": countdown(st.remaining) if st.remaining is not None else None,
-                   "key": store.key_description, "memory_only": store.memory_only, "exit_code": code}
+        payload = {
+            "profile": profile.name,
+            "broker": profile.broker.kind,
+            **st.as_dict(),
+            "expires_in": countdown(st.remaining) if st.remaining is not None else None,
+            "key": store.key_description,
+            "memory_only": store.memory_only,
+            "exit_code": code,
+        }
         if paper and st.state == "missing":
             payload["note"] = "the paper broker issues its own session; no Kite token is needed"
         _emit_json(payload)
@@ -195,8 +247,11 @@ def status(profile: "Profile", clock: Clock, state_dir: Path, output: str = "tex
     who = f" for {st.user_id}" if st.user_id else ""
     if st.state == "missing":
         _emit(f"token: missing — no access token stored for profile {profile.name}")
-        _emit("  the paper broker issues its own session; no Kite token is needed" if paper
-             else "  run `mci token login` (or `mci token set` from automation)")
+        _emit(
+            "  the paper broker issues its own session; no Kite token is needed"
+            if paper
+            else "  run `mci token login` (or `mci token set` from automation)"
+        )
     else:
         assert st.expires_at is not None and st.remaining is not None
         when = local(st.expires_at)
@@ -208,15 +263,20 @@ def status(profile: "Profile", clock: Clock, state_dir: Path, output: str = "tex
         else:
             _emit(f"token: EXPIRED{who} at {when} ({countdown(st.remaining)} ago)")
             _emit("  Kite access tokens die at 06:00 IST (CR-004): run `mci token login`")
-    source = "environment (MCI_ACCESS_TOKEN, memory-only)" if st.source == "env" else f"{store.path} (key: {store.key_description})"
+    source = (
+        "environment (MCI_ACCESS_TOKEN, memory-only)"
+        if st.source == "env"
+        else f"{store.path} (key: {store.key_description})"
+    )
     _emit(f"store: {source}")
     if st.note:
         _emit(f"note:  {st.note}")
     return code
 
 
-def clear(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text", *,
-          env: Mapping[str, str] | None = None) -> int:
+def clear(
+    profile: "Profile", clock: Clock, state_dir: Path, output: str = "text", *, env: Mapping[str, str] | None = None
+) -> int:
     store, state = _open(profile, clock, state_dir, env, audit=True)
     try:
         removed = store.clear()
@@ -225,11 +285,20 @@ def clear(profile: "Profile", clock: Clock, state_dir: Path, output: str = "text
             state.close()
     still = store.memory_only
     if output == "json":
-        _emit_json({"status": "cleared" if removed else "absent", "profile": profile.name, "path": str(store.path),
-                   "memory_only": still})
+        _emit_json(
+            {
+                "status": "cleared" if removed else "absent",
+                "profile": profile.name,
+                "path": str(store.path),
+                "memory_only": still,
+            }
+        )
     else:
-        _emit(f"token cleared: {store.path} overwritten and removed" if removed
-             else f"no stored token for profile {profile.name} ({store.path})")
+        _emit(
+            f"token cleared: {store.path} overwritten and removed"
+            if removed
+            else f"no stored token for profile {profile.name} ({store.path})"
+        )
         if still:
             _emit("note: MCI_ACCESS_TOKEN is still set; the token from the environment remains in use")
     return int(ExitCode.OK)

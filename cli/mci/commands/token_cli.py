@@ -27,14 +27,18 @@ def register(app: "typer.Typer") -> None:
         clock, directory = setup(output, at)
         return load_profile(profile_path, cache_dir=directory / "cache"), clock, directory
 
-    token_app = typer.Typer(help="The Kite access token: login, set, status, clear (it dies at 06:00 IST).",
-                            no_args_is_help=True)
+    token_app = typer.Typer(
+        help="The Kite access token: login, set, status, clear (it dies at 06:00 IST).", no_args_is_help=True
+    )
 
     @token_app.command("login")
     def token_login(
         request_token: Optional[str] = typer.Argument(
-            None, help="The redirect URL after login, or its request_token (default: prompt / stdin)."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+            None, help="The redirect URL after login, or its request_token (default: prompt / stdin)."
+        ),
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
     ) -> None:
         """Print the Kite login URL, take the redirect (or request_token), store the access token encrypted.
 
@@ -50,7 +54,9 @@ def register(app: "typer.Typer") -> None:
     @token_app.command("set")
     def token_set(
         user_id: Optional[str] = typer.Option(None, "--user-id", help="The Kite user id the token belongs to."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
     ) -> None:
         """Store an access token read from stdin (for automation), issued now.
 
@@ -63,8 +69,9 @@ def register(app: "typer.Typer") -> None:
         raise typer.Exit(command.set_token(loaded, clock, directory, output, user_id=user_id))
 
     @token_app.command("status")
-    def token_status(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
-                     output: str = output_opt) -> None:
+    def token_status(
+        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt
+    ) -> None:
         """Valid, expiring, expired or missing, with the 06:00 IST expiry and a countdown.
 
         \b
@@ -77,8 +84,9 @@ def register(app: "typer.Typer") -> None:
         raise typer.Exit(command.status(loaded, clock, directory, output))
 
     @token_app.command("clear")
-    def token_clear(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
-                    output: str = output_opt) -> None:
+    def token_clear(
+        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt
+    ) -> None:
         """Overwrite and delete the stored token.
 
         \b
@@ -92,8 +100,9 @@ def register(app: "typer.Typer") -> None:
     breaker_app = typer.Typer(help="Circuit breakers: status, reset.", no_args_is_help=True)
 
     @breaker_app.command("status")
-    def breaker_status(profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
-                       output: str = output_opt) -> None:
+    def breaker_status(
+        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt
+    ) -> None:
         """Every breaker of the profile: state, failures/fail_max, opened at, trial call in.
 
         \b
@@ -105,9 +114,12 @@ def register(app: "typer.Typer") -> None:
         raise typer.Exit(command.status(loaded, clock, directory, output))
 
     @breaker_app.command("reset")
-    def breaker_reset(name: str = typer.Argument(..., help="The breaker to close."),
-                      profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt,
-                      output: str = output_opt) -> None:
+    def breaker_reset(
+        name: str = typer.Argument(..., help="The breaker to close."),
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
+    ) -> None:
         """Close a breaker and zero its failures (audited). Exit 2 for an unknown name.
 
         \b

@@ -17,12 +17,14 @@ def run(paths: list[Path], output: str, cache_dir: Path | None, placeholder_env:
     report = validate_paths(paths, env=env, cache_dir=cache_dir)
     ok = not report.errors
     if output == "json":
-        emit_json({
-            "status": "valid" if ok else "invalid",
-            "documents": [{"path": str(p), "kind": kind} for p, kind in report.documents],
-            "errors": [e.as_dict() for e in report.errors],
-            "warnings": [w.as_dict() for w in report.warnings],
-        })
+        emit_json(
+            {
+                "status": "valid" if ok else "invalid",
+                "documents": [{"path": str(p), "kind": kind} for p, kind in report.documents],
+                "errors": [e.as_dict() for e in report.errors],
+                "warnings": [w.as_dict() for w in report.warnings],
+            }
+        )
     else:
         for error in report.errors:
             emit(error.render())

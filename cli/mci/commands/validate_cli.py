@@ -29,8 +29,9 @@ def register(app: "typer.Typer") -> None:
         paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders (default: the active profile)."),
         profile: Optional[Path] = profile_opt,
         output: str = output_option(metavar="[text|json]"),
-        placeholder_env: bool = typer.Option(False, "--placeholder-env",
-                                             help="Treat unset ${env:...} variables as placeholders (CI without secrets)."),
+        placeholder_env: bool = typer.Option(
+            False, "--placeholder-env", help="Treat unset ${env:...} variables as placeholders (CI without secrets)."
+        ),
     ) -> None:
         """Validate profiles, checklists and sequences, and every rule a profile uses.
 

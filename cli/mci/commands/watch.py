@@ -35,8 +35,17 @@ def _interval(text: str | None) -> timedelta | None:
         raise UsageError(f"--interval {text!r} is not a duration", str(exc), "pass it like 1s or 500ms") from None
 
 
-def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *, interval: str | None,
-        once: bool, metrics_file: Path | None = None, poll: bool = False) -> int:
+def run(
+    profile_path: Path | None,
+    clock: Clock,
+    state_dir: Path,
+    output: str,
+    *,
+    interval: str | None,
+    once: bool,
+    metrics_file: Path | None = None,
+    poll: bool = False,
+) -> int:
     import time
 
     from mci.config import load_profile
@@ -57,36 +66,56 @@ def run(profile_path: Path | None, clock: Clock, state_dir: Path, output: str, *
         if e.kind == "poll" and metrics_file is not None:
             observer.metrics(0, e.data.get("summary"))  # rewritten at every poll
 
-    watcher = Watcher(profile, clock, state_dir, interval=every, on_event=on_event, on_step=printer.step,
-                      notify=observer.notify, stream=False if poll else None)
+    watcher = Watcher(
+        profile,
+        clock,
+        state_dir,
+        interval=every,
+        on_event=on_event,
+        on_step=printer.step,
+        notify=observer.notify,
+        stream=False if poll else None,
+    )
     with _stop_on_signals(watcher):
         try:
             report = watcher.run()
         except BaseException as exc:
             from mci.observability.notify import fire
 
-            fire(profile, "watcher_died", f"mci watch of {profile.name} died: {type(exc).__name__}: {exc}",
-                 {"error": type(exc).__name__}, clock.now())
+            fire(
+                profile,
+                "watcher_died",
+                f"mci watch of {profile.name} died: {type(exc).__name__}: {exc}",
+                {"error": type(exc).__name__},
+                clock.now(),
+            )
             raise
     if int(report.exit_code) == 6 and not observer.incomplete_said:
         from mci.observability.notify import fire
 
-        fire(profile, "shutdown_incomplete", f"mci watch of {profile.name}: {report.note}", report.as_dict(),
-             clock.now())
+        fire(
+            profile, "shutdown_incomplete", f"mci watch of {profile.name}: {report.note}", report.as_dict(), clock.now()
+        )
     observer.metrics(int(report.exit_code), report.summary or None)
     if output == "json":
         emit(_line({"event": "report", **report.as_dict()}))
     else:
-        emit(f"{'WATCH ENDED' if report.exit_code == 0 else 'WATCH ENDED (' + report.status.upper() + ')'} — "
-             f"{report.note} ({report.polls} poll(s), {report.failed_polls} failed"
-             + (f", {report.ticks} tick(s) judged)" if report.ticks else ")"))
+        emit(
+            f"{'WATCH ENDED' if report.exit_code == 0 else 'WATCH ENDED (' + report.status.upper() + ')'} — "
+            f"{report.note} ({report.polls} poll(s), {report.failed_polls} failed"
+            + (f", {report.ticks} tick(s) judged)" if report.ticks else ")")
+        )
     return int(report.exit_code)
 
 
 class _Observer:
     """The watcher's notify hook (profile notifications) and the metrics file; neither can stop the guard."""
 
-    EVENTS = {"risk_breach": "kill_switch", "token_expiring": "token_expiring", "emergency_failed": "shutdown_incomplete"}
+    EVENTS = {
+        "risk_breach": "kill_switch",
+        "token_expiring": "token_expiring",
+        "emergency_failed": "shutdown_incomplete",
+    }
 
     def __init__(self, profile: Any, clock: Clock, state_dir: Path, started: float, metrics_file: Path | None):
         self.profile, self.clock, self.state_dir, self.started = profile, clock, state_dir, started
@@ -108,8 +137,16 @@ class _Observer:
             return
         from mci.engine.run_metrics import write_run
 
-        write_run(self.metrics_file, "watch", self.profile, self.state_dir, self.clock.now(), started=self.started,
-                  exit_code=code, summary=summary)
+        write_run(
+            self.metrics_file,
+            "watch",
+            self.profile,
+            self.state_dir,
+            self.clock.now(),
+            started=self.started,
+            exit_code=code,
+            summary=summary,
+        )
 
 
 def _once(watcher: "Watcher", output: str) -> "tuple[int, dict[str, Any]]":
@@ -123,8 +160,10 @@ def _once(watcher: "Watcher", output: str) -> "tuple[int, dict[str, Any]]":
         return code, summary
     from mci.units import format_money
 
-    emit(f"profile {watcher.profile.name}: {level.upper()} — day P&L {format_money(account.day_pnl)}, "
-         f"equity {format_money(account.equity)}, {len(account.open_positions)} open position(s)")
+    emit(
+        f"profile {watcher.profile.name}: {level.upper()} — day P&L {format_money(account.day_pnl)}, "
+        f"equity {format_money(account.equity)}, {len(account.open_positions)} open position(s)"
+    )
     for u in usages:
         emit(f"  {u.level:<6} {u.rule:<15} {int(u.used * 100):>4}%  {u.text}")
     if code:

@@ -20,13 +20,24 @@ def register(app: "typer.Typer") -> None:
 
     @app.command()
     def watch(
-        interval: Optional[str] = typer.Option(None, "--interval", metavar="DURATION",
-                                               help="Time between polls, e.g. 1s, 500ms (default: the profile's watch.interval)."),
-        poll: bool = typer.Option(False, "--poll", help="Poll every interval, not the broker's live feed "
-                                                        "(watch.stream: false)."),
-        once: bool = typer.Option(False, "--once", help="Read and judge the account once, print the usages and exit; "
-                                                        "acts on nothing (no emergency, no square-off)."),
-        profile: Optional[Path] = profile_opt, at: Optional[str] = at_opt, output: str = output_opt,
+        interval: Optional[str] = typer.Option(
+            None,
+            "--interval",
+            metavar="DURATION",
+            help="Time between polls, e.g. 1s, 500ms (default: the profile's watch.interval).",
+        ),
+        poll: bool = typer.Option(
+            False, "--poll", help="Poll every interval, not the broker's live feed (watch.stream: false)."
+        ),
+        once: bool = typer.Option(
+            False,
+            "--once",
+            help="Read and judge the account once, print the usages and exit; "
+            "acts on nothing (no emergency, no square-off).",
+        ),
+        profile: Optional[Path] = profile_opt,
+        at: Optional[str] = at_opt,
+        output: str = output_opt,
         metrics_file: Optional[Path] = metrics_opt,
     ) -> None:
         """The intraday risk guard: poll the account, trip the kill switch on a hard-limit breach.
@@ -56,5 +67,8 @@ def register(app: "typer.Typer") -> None:
         clock, directory = setup(output, at)
         from mci.commands import watch as command
 
-        raise typer.Exit(command.run(profile, clock, directory, output, interval=interval, once=once,
-                                     metrics_file=metrics_file, poll=poll))
+        raise typer.Exit(
+            command.run(
+                profile, clock, directory, output, interval=interval, once=once, metrics_file=metrics_file, poll=poll
+            )
+        )

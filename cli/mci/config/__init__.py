@@ -80,7 +80,9 @@ def load_profile(
     return profile
 
 
-def _load_profile(path: Path, env: Mapping[str, str] | None, cache_dir: Path | None) -> tuple[Profile, list[tuple[Path, str]]]:
+def _load_profile(
+    path: Path, env: Mapping[str, str] | None, cache_dir: Path | None
+) -> tuple[Profile, list[tuple[Path, str]]]:
     from mci.config.loader import read_document
     from mci.config.resolve import resolve_profile
     from mci.errors import ConfigErrors
@@ -111,7 +113,9 @@ def load_sequence(path: Path, *, env: Mapping[str, str] | None = None, cache_dir
     return build_sequence(*_load_standalone(path, "sequence", env, cache_dir))
 
 
-def _load_standalone(path: Path, kind: str, env: Mapping[str, str] | None, cache_dir: Path | None) -> tuple[Document, dict[str, Any]]:
+def _load_standalone(
+    path: Path, kind: str, env: Mapping[str, str] | None, cache_dir: Path | None
+) -> tuple[Document, dict[str, Any]]:
     from mci.config.loader import read_document
     from mci.config.validate import check_document
     from mci.errors import ConfigErrors

@@ -36,12 +36,12 @@ from mci.errors import ConfigError
 
 def parse_hhmm(value: object) -> time:
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a time of day; write it like \"09:15\"")
+        raise ValueError(f'{value!r} is not a time of day; write it like "09:15"')
     hours, _, minutes = value.partition(":")
     try:
         return time(int(hours), int(minutes))
     except ValueError:
-        raise ValueError(f"{value!r} is not a time of day; write it like \"09:15\"") from None
+        raise ValueError(f'{value!r} is not a time of day; write it like "09:15"') from None
 
 
 def _whole(value: object) -> int:
@@ -101,8 +101,10 @@ class _Reader:
 
     def params(self, path: JsonPath) -> dict[str, Any]:
         raw = self.get(path, {})
-        return {key: (self.unit(PARAM_UNITS[key], path + (key,)) if key in PARAM_UNITS else value)
-                for key, value in raw.items()}
+        return {
+            key: (self.unit(PARAM_UNITS[key], path + (key,)) if key in PARAM_UNITS else value)
+            for key, value in raw.items()
+        }
 
     def retry(self, path: JsonPath, default: RetryPolicy) -> RetryPolicy:
         if self.get(path) is None:
@@ -115,7 +117,9 @@ class _Reader:
         )
 
 
-def build_checklist(doc: Document, data: Mapping[str, Any], defaults_extra: Mapping[str, Any] | None = None) -> Checklist:
+def build_checklist(
+    doc: Document, data: Mapping[str, Any], defaults_extra: Mapping[str, Any] | None = None
+) -> Checklist:
     """`defaults_extra`: per-kind params filled in from the profile (e.g. account.positions max_open)."""
     read = _Reader(doc, data)
     default_timeout = read.unit(units.parse_duration, ("defaults", "timeout"), timedelta(seconds=10))
@@ -126,19 +130,21 @@ def build_checklist(doc: Document, data: Mapping[str, Any], defaults_extra: Mapp
         params = read.params(at + ("params",))
         for key, value in (defaults_extra or {}).get(raw["kind"], {}).items():
             params.setdefault(key, value)
-        checks.append(CheckSpec(
-            id=raw["id"],
-            kind=raw["kind"],
-            title=raw.get("title") or raw["id"],
-            params=params,
-            needs=tuple(raw.get("needs", ())),
-            timeout=read.unit(units.parse_duration, at + ("timeout",), default_timeout),
-            retry=read.retry(at + ("retry",), default_retry),
-            breaker=raw.get("breaker", read.get(("defaults", "breaker"))),
-            severity=raw.get("severity", read.get(("defaults", "severity"), "critical")),
-            how=raw.get("how"),
-            location=doc.at(at),
-        ))
+        checks.append(
+            CheckSpec(
+                id=raw["id"],
+                kind=raw["kind"],
+                title=raw.get("title") or raw["id"],
+                params=params,
+                needs=tuple(raw.get("needs", ())),
+                timeout=read.unit(units.parse_duration, at + ("timeout",), default_timeout),
+                retry=read.retry(at + ("retry",), default_retry),
+                breaker=raw.get("breaker", read.get(("defaults", "breaker"))),
+                severity=raw.get("severity", read.get(("defaults", "severity"), "critical")),
+                how=raw.get("how"),
+                location=doc.at(at),
+            )
+        )
     return Checklist(data["name"], data.get("description", ""), tuple(checks), doc.path)
 
 
@@ -149,17 +155,19 @@ def build_sequence(doc: Document, data: Mapping[str, Any]) -> Sequence:
     steps = []
     for index, raw in enumerate(data["steps"]):
         at = ("steps", index)
-        steps.append(StepSpec(
-            id=raw["id"],
-            kind=raw["kind"],
-            title=raw.get("title") or raw["id"],
-            params=read.params(at + ("params",)),
-            timeout=read.unit(units.parse_duration, at + ("timeout",), default_timeout),
-            retry=read.retry(at + ("retry",), default_retry),
-            breaker=raw.get("breaker", read.get(("defaults", "breaker"))),
-            on_error=raw.get("on_error", read.get(("defaults", "on_error"), "abort")),
-            location=doc.at(at),
-        ))
+        steps.append(
+            StepSpec(
+                id=raw["id"],
+                kind=raw["kind"],
+                title=raw.get("title") or raw["id"],
+                params=read.params(at + ("params",)),
+                timeout=read.unit(units.parse_duration, at + ("timeout",), default_timeout),
+                retry=read.retry(at + ("retry",), default_retry),
+                breaker=raw.get("breaker", read.get(("defaults", "breaker"))),
+                on_error=raw.get("on_error", read.get(("defaults", "on_error"), "abort")),
+                location=doc.at(at),
+            )
+        )
     return Sequence(data["name"], data.get("description", ""), tuple(steps), doc.path, data.get("scope"))
 
 
@@ -234,8 +242,9 @@ def build_risk(read: _Reader) -> RiskLimits:
 def build_market(read: _Reader) -> MarketConfig:
     m = ("market",)
     plain = {k: read.get(m + (k,)) for k in ("calendar", "segment", "timezone") if read.get(m + (k,)) is not None}
-    square_off = {seg: read.unit(parse_hhmm, m + ("broker_square_off", seg))
-                  for seg in read.get(m + ("broker_square_off",), {})}
+    square_off = {
+        seg: read.unit(parse_hhmm, m + ("broker_square_off", seg)) for seg in read.get(m + ("broker_square_off",), {})
+    }
     cutoff = read.get(m + ("entry_cutoff",))
     if isinstance(cutoff, dict):
         entry = {seg: read.unit(parse_hhmm, m + ("entry_cutoff", seg)) for seg in cutoff}
@@ -264,14 +273,24 @@ def build_notifications(read: _Reader) -> tuple[Notifier, ...]:
     out = []
     for i, item in enumerate(read.get(("notifications",), []) or []):
         at = ("notifications", i)
-        out.append(Notifier(
-            on=frozenset(item.get("on", ())), command=tuple(item["command"]) if item.get("command") else None,
-            webhook=item.get("webhook"), headers=dict(item.get("headers") or {}),
-            timeout=read.unit(units.parse_duration, at + ("timeout",), Notifier.timeout)))
+        out.append(
+            Notifier(
+                on=frozenset(item.get("on", ())),
+                command=tuple(item["command"]) if item.get("command") else None,
+                webhook=item.get("webhook"),
+                headers=dict(item.get("headers") or {}),
+                timeout=read.unit(units.parse_duration, at + ("timeout",), Notifier.timeout),
+            )
+        )
     legacy = read.get(("notify",), {}) or {}
     if legacy.get("command") or legacy.get("webhook"):
-        out.append(Notifier(on=frozenset(EVENTS), command=tuple(legacy["command"]) if legacy.get("command") else None,
-                            webhook=legacy.get("webhook")))
+        out.append(
+            Notifier(
+                on=frozenset(EVENTS),
+                command=tuple(legacy["command"]) if legacy.get("command") else None,
+                webhook=legacy.get("webhook"),
+            )
+        )
     return tuple(out)
 
 
@@ -279,8 +298,14 @@ def _engine(read: _Reader, path: JsonPath) -> Any:
     """The engine block with durations as timedelta; the rest as written."""
     value = read.get(path)
     if isinstance(value, dict):
-        return {k: (read.unit(units.parse_duration, path + (k,)) if k in ("within", "grace", "interval") else _engine(read, path + (k,)))
-                for k in value}
+        return {
+            k: (
+                read.unit(units.parse_duration, path + (k,))
+                if k in ("within", "grace", "interval")
+                else _engine(read, path + (k,))
+            )
+            for k in value
+        }
     return value
 
 
@@ -295,7 +320,9 @@ def build_profile(
     breakers = {
         name: BreakerConfig(
             fail_max=read.get(("breakers", name, "fail_max"), BreakerConfig.fail_max),
-            reset_timeout=read.unit(units.parse_duration, ("breakers", name, "reset_timeout"), BreakerConfig.reset_timeout),
+            reset_timeout=read.unit(
+                units.parse_duration, ("breakers", name, "reset_timeout"), BreakerConfig.reset_timeout
+            ),
         )
         for name in read.get(("breakers",), {})
     }

@@ -44,9 +44,11 @@ def desk_path(given: Path | None, state_dir: Path, env: Mapping[str, str] | None
     for candidate in (state_dir / "desk", state_dir / "desk.yaml"):
         if candidate.exists():
             return candidate
-    raise UsageError("no desk to act on", f"neither --desk nor ${DESK_ENV} is set, and {state_dir}/desk(.yaml) "
-                     "does not exist", "pass --desk DIR|FILE (a directory of profiles, or a desk file listing them), "
-                     f"or set {DESK_ENV}")
+    raise UsageError(
+        "no desk to act on",
+        f"neither --desk nor ${DESK_ENV} is set, and {state_dir}/desk(.yaml) does not exist",
+        f"pass --desk DIR|FILE (a directory of profiles, or a desk file listing them), or set {DESK_ENV}",
+    )
 
 
 def load_desk(path: Path) -> Desk:
@@ -60,26 +62,41 @@ def load_desk(path: Path) -> Desk:
         doc = load_document(path)
         data = doc.data
         if data.get("kind") != "desk" or not isinstance(data.get("profiles"), list):
-            raise ConfigError(f"{doc.name} is not a desk file", "a desk file has `kind: desk` and a `profiles:` list",
-                              "see README, `mci kill --all`", doc.at(("kind",)))
+            raise ConfigError(
+                f"{doc.name} is not a desk file",
+                "a desk file has `kind: desk` and a `profiles:` list",
+                "see README, `mci kill --all`",
+                doc.at(("kind",)),
+            )
         paths = []
         for i, item in enumerate(data["profiles"]):
             if not isinstance(item, str) or not item.strip():
-                raise ConfigError(f"{doc.name}: profiles[{i}] is not a path", "each entry is a profile file's path",
-                                  "write it like `- profiles/paper.yaml` (relative to the desk file)",
-                                  doc.at(("profiles", i)))
+                raise ConfigError(
+                    f"{doc.name}: profiles[{i}] is not a path",
+                    "each entry is a profile file's path",
+                    "write it like `- profiles/paper.yaml` (relative to the desk file)",
+                    doc.at(("profiles", i)),
+                )
             p = Path(item).expanduser()
             paths.append(p if p.is_absolute() else path.parent / p)
         desk = Desk(str(data.get("name") or path.stem), path, tuple(paths))
     else:
-        raise UsageError(f"the desk {path} does not exist", "a desk is a directory of profiles or a desk file",
-                         "pass --desk DIR|FILE, or set MCI_DESK")
+        raise UsageError(
+            f"the desk {path} does not exist",
+            "a desk is a directory of profiles or a desk file",
+            "pass --desk DIR|FILE, or set MCI_DESK",
+        )
     if not desk.profiles:
-        raise ConfigError(f"the desk {path} names no profile", "a desk kill with nothing to kill would pass silently",
-                          "put the profiles in the directory, or list them under `profiles:`")
+        raise ConfigError(
+            f"the desk {path} names no profile",
+            "a desk kill with nothing to kill would pass silently",
+            "put the profiles in the directory, or list them under `profiles:`",
+        )
     missing = [str(p) for p in desk.profiles if not p.is_file()]
     if missing:
-        raise ConfigError(f"the desk {path} names missing profile(s): {', '.join(missing)}",
-                          "every profile of a desk must be readable before any account is touched",
-                          "fix the paths (relative to the desk file)")
+        raise ConfigError(
+            f"the desk {path} names missing profile(s): {', '.join(missing)}",
+            "every profile of a desk must be readable before any account is touched",
+            "fix the paths (relative to the desk file)",
+        )
     return desk

@@ -163,11 +163,17 @@ def _read_text(path: Path, name: str) -> str:
         with path.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)  # the file may grow between stat and read
     except FileNotFoundError:
-        raise fail(f"{name} does not exist", "there is no file at that path", "check the path and the current folder") from None
+        raise fail(
+            f"{name} does not exist", "there is no file at that path", "check the path and the current folder"
+        ) from None
     except OSError as exc:
         raise fail(f"cannot read {name}", exc.strerror or str(exc), "check the file's permissions") from None
     if len(raw) > MAX_BYTES:
-        raise fail(f"{name} is larger than {MAX_BYTES:,} bytes", "a profile is never this large", "point mci at the YAML file itself")
+        raise fail(
+            f"{name} is larger than {MAX_BYTES:,} bytes",
+            "a profile is never this large",
+            "point mci at the YAML file itself",
+        )
     nul = raw.find(b"\0")
     if nul >= 0:
         line, column = _line_col(raw, nul)
@@ -342,12 +348,22 @@ class _Builder:
             self._count(key_node)
             where = self.loc(key_node)
             if key_node.id != "scalar":
-                self.fail(path, f"a key in {self.name} is not plain text", "keys are names such as max_daily_loss; "
-                          "this one is a list or a mapping", "write the key as a plain name", where)
+                self.fail(
+                    path,
+                    f"a key in {self.name} is not plain text",
+                    "keys are names such as max_daily_loss; this one is a list or a mapping",
+                    "write the key as a plain name",
+                    where,
+                )
                 continue
             if key_node.tag == _MERGE:
-                self.fail(path, "merge keys (<<) are not supported", "a merge key decides silently which of two "
-                          "values wins, the same trap as a duplicate key", "write the keys out in full", where)
+                self.fail(
+                    path,
+                    "merge keys (<<) are not supported",
+                    "a merge key decides silently which of two values wins, the same trap as a duplicate key",
+                    "write the keys out in full",
+                    where,
+                )
                 continue
             key = key_node.value  # the text as written: `on:` stays "on", `1:` stays "1"
             key_path = path + (key,)
@@ -416,17 +432,26 @@ class _Builder:
             if number is not None:
                 return number
             if text.lstrip("+-").replace("_", "").isdigit():
-                self.fail(path, f"{text} has a leading zero", "YAML 1.1 reads a number with a leading zero as "
-                          "octal (010 is 8)", "write the number without leading zeros, or quote it as text",
-                          self.loc(node))
+                self.fail(
+                    path,
+                    f"{text} has a leading zero",
+                    "YAML 1.1 reads a number with a leading zero as octal (010 is 8)",
+                    "write the number without leading zeros, or quote it as text",
+                    self.loc(node),
+                )
                 return None
         if tag == _FLOAT:
             number = self.decimal(text)
             if number is not None:
                 return number
         if tag in (_BOOL, _INT, _FLOAT):
-            self.fail(path, f"cannot read {text!r} as {tag.rsplit(':', 1)[-1]}", "the value does not have that type's "
-                      "form", "write the value plainly (remove the tag) or fix it", self.loc(node))
+            self.fail(
+                path,
+                f"cannot read {text!r} as {tag.rsplit(':', 1)[-1]}",
+                "the value does not have that type's form",
+                "write the value plainly (remove the tag) or fix it",
+                self.loc(node),
+            )
             return None
         self.bad_tag(node, path)
         return None
@@ -468,9 +493,13 @@ class _Builder:
             name, default = match.group(1), match.group(2)
             if name is None:
                 failed = True
-                self.fail(path, f"malformed reference {text[match.start():match.start() + 30]!r}",
-                          "`${` starts an environment reference and must read ${env:NAME} or ${env:NAME:-default}",
-                          "fix the reference, or write $${ for a literal ${", self.loc(node))
+                self.fail(
+                    path,
+                    f"malformed reference {text[match.start() : match.start() + 30]!r}",
+                    "`${` starts an environment reference and must read ${env:NAME} or ${env:NAME:-default}",
+                    "fix the reference, or write $${ for a literal ${",
+                    self.loc(node),
+                )
                 return token
             value = self.env.get(name) if default is None else self.env.get(name, default)
             if value:

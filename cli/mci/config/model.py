@@ -87,7 +87,9 @@ class BrokerConfig:
     seed: int = 1
     slippage: Decimal = Decimal("0")  # fraction of price, paper/sim market fills
     api_key: str | None = None
-    api_secret: str | None = field(default=None, repr=False)  # interpolated from ${env:...}; never literal, never logged
+    api_secret: str | None = field(
+        default=None, repr=False
+    )  # interpolated from ${env:...}; never literal, never logged
     root: str | None = None  # Kite API root; None = the real API
     login_url: str | None = None
     timeout: timedelta = timedelta(seconds=7)
@@ -160,8 +162,12 @@ class Notifier:
 
     def as_job(self) -> dict[str, Any]:
         """What the detached sender needs (python -m mci.observability.notify)."""
-        return {"command": list(self.command) if self.command else None, "webhook": self.webhook,
-                "headers": dict(self.headers), "timeout": self.timeout.total_seconds()}
+        return {
+            "command": list(self.command) if self.command else None,
+            "webhook": self.webhook,
+            "headers": dict(self.headers),
+            "timeout": self.timeout.total_seconds(),
+        }
 
 
 @dataclass(frozen=True)
@@ -191,4 +197,6 @@ class Profile:
     gates: Mapping[str, Checklist] = field(default_factory=dict)
     watch: WatchConfig = field(default_factory=WatchConfig)
     notifications: tuple[Notifier, ...] = ()
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the interpolated document, secrets included: never print it
+    raw: Mapping[str, Any] = field(
+        default_factory=dict, repr=False
+    )  # the interpolated document, secrets included: never print it

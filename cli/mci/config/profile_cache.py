@@ -40,9 +40,22 @@ KIND = "profile"
 # Every class a profile entry may contain (the cache constructs no other).
 CLASSES: dict[str, type] = {
     cls.__qualname__: cls
-    for cls in (model.RetryPolicy, model.CheckSpec, model.Checklist, model.StepSpec, model.Sequence,
-                model.TokenStoreConfig, model.BrokerConfig, model.MarketConfig, model.RiskLimits, model.WatchConfig,
-                model.BreakerConfig, model.ScanConfig, model.Profile, Location)
+    for cls in (
+        model.RetryPolicy,
+        model.CheckSpec,
+        model.Checklist,
+        model.StepSpec,
+        model.Sequence,
+        model.TokenStoreConfig,
+        model.BrokerConfig,
+        model.MarketConfig,
+        model.RiskLimits,
+        model.WatchConfig,
+        model.BreakerConfig,
+        model.ScanConfig,
+        model.Profile,
+        Location,
+    )
 }
 
 Documents = list[tuple[Path, str]]
@@ -51,9 +64,9 @@ Documents = list[tuple[Path, str]]
 class Slot:
     """The cache entry for loading the profile at `path` with `env` (None: os.environ).
 
-        slot = Slot(path, env, cache_dir)
-        hit = slot.get()                      # (profile, documents) or None
-        ... on a miss, load with slot.env (it notes every lookup), then slot.put(profile, documents)
+    slot = Slot(path, env, cache_dir)
+    hit = slot.get()                      # (profile, documents) or None
+    ... on a miss, load with slot.env (it notes every lookup), then slot.put(profile, documents)
     """
 
     def __init__(self, path: Path, env: Mapping[str, str] | None, cache_dir: Path):
@@ -91,14 +104,18 @@ class Slot:
             return False
         if _key(self.path) != self.key:  # the profile changed while it was being loaded
             return False
-        return cache.write(self.file, {
-            "key": self.key,
-            "uses": uses,
-            "env": queries,
-            "check": check,
-            "documents": [[str(p), kind] for p, kind in documents],
-            "profile": profile,
-        }, CLASSES)
+        return cache.write(
+            self.file,
+            {
+                "key": self.key,
+                "uses": uses,
+                "env": queries,
+                "check": check,
+                "documents": [[str(p), kind] for p, kind in documents],
+                "profile": profile,
+            },
+            CLASSES,
+        )
 
 
 def _key(path: Path) -> str | None:
@@ -124,8 +141,12 @@ def _code() -> str:
 
     package = Path(__file__).resolve().parent
     files = sorted(package.glob("*.py"))
-    files += [package.parent / "errors.py", package.parent / "resources.py", package.parent / "cache.py",
-              package.parent / "units.py"]
+    files += [
+        package.parent / "errors.py",
+        package.parent / "resources.py",
+        package.parent / "cache.py",
+        package.parent / "units.py",
+    ]
     files += sorted(schemas_dir().glob("*.json"))
     return cache.files_digest(files)
 

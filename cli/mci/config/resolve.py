@@ -38,7 +38,9 @@ def _get(data: Any, path: JsonPath) -> Any:
 # ---- checks within one checklist or sequence -------------------------------------------------
 
 
-def document_semantics(doc: Document, data: Mapping[str, Any], kind: str, breakers: set[str] | None) -> list[ConfigError]:
+def document_semantics(
+    doc: Document, data: Mapping[str, Any], kind: str, breakers: set[str] | None
+) -> list[ConfigError]:
     """Unique ids, `needs` naming real ids without cycles, `breaker:` naming a profile breaker.
 
     `breakers` is None when the document is checked on its own (no profile to ask).
@@ -55,12 +57,14 @@ def document_semantics(doc: Document, data: Mapping[str, Any], kind: str, breake
         item_id = item["id"]
         if item_id in ids:
             first = doc.at((items_key, ids[item_id], "id"))
-            errors.append(ConfigError(
-                f"duplicate {items_key[:-1]} id {item_id!r} (first at line {first.line}, column {first.column})",
-                "ids name results, overrides and `needs`; two equal ids make all three ambiguous",
-                f"rename one of the two {item_id!r}",
-                doc.at((items_key, index, "id")),
-            ))
+            errors.append(
+                ConfigError(
+                    f"duplicate {items_key[:-1]} id {item_id!r} (first at line {first.line}, column {first.column})",
+                    "ids name results, overrides and `needs`; two equal ids make all three ambiguous",
+                    f"rename one of the two {item_id!r}",
+                    doc.at((items_key, index, "id")),
+                )
+            )
         else:
             ids[item_id] = index
 
@@ -72,12 +76,14 @@ def document_semantics(doc: Document, data: Mapping[str, Any], kind: str, breake
             if not isinstance(needed, str):
                 continue
             if needed not in ids:
-                errors.append(ConfigError(
-                    f"{item['id']!r} needs {needed!r}, which is not a check in {data.get('name', doc.name)}",
-                    f"`needs` names ids of the same checklist: {', '.join(ids) or 'none'}",
-                    "fix the id or remove it from needs",
-                    doc.at((items_key, index, "needs", n)),
-                ))
+                errors.append(
+                    ConfigError(
+                        f"{item['id']!r} needs {needed!r}, which is not a check in {data.get('name', doc.name)}",
+                        f"`needs` names ids of the same checklist: {', '.join(ids) or 'none'}",
+                        "fix the id or remove it from needs",
+                        doc.at((items_key, index, "needs", n)),
+                    )
+                )
             else:
                 graph.setdefault(item["id"], []).append(needed)
     errors.extend(_cycles(doc, items, graph, items_key))
@@ -88,18 +94,24 @@ def document_semantics(doc: Document, data: Mapping[str, Any], kind: str, breake
         for path in candidates:
             name = _get(data, path)
             if isinstance(name, str) and name not in breakers:
-                errors.append(ConfigError(
-                    f"breaker {name!r} is not declared in the profile",
-                    f"the profile declares breakers: {', '.join(sorted(breakers)) or 'none'}; "
-                    "a check cannot be guarded by a breaker that does not exist",
-                    f"add `breakers: {{{name}: {{fail_max: 5, reset_timeout: 60s}}}}` to the profile, or fix the name",
-                    doc.at(path),
-                ))
+                errors.append(
+                    ConfigError(
+                        f"breaker {name!r} is not declared in the profile",
+                        f"the profile declares breakers: {', '.join(sorted(breakers)) or 'none'}; "
+                        "a check cannot be guarded by a breaker that does not exist",
+                        f"add `breakers: {{{name}: {{fail_max: 5, reset_timeout: 60s}}}}` to the profile, or fix the name",
+                        doc.at(path),
+                    )
+                )
     return errors
 
 
 def _cycles(doc: Document, items: list[Any], graph: dict[str, list[str]], items_key: str) -> list[ConfigError]:
-    index_of = {item["id"]: i for i, item in reversed(list(enumerate(items))) if isinstance(item, dict) and isinstance(item.get("id"), str)}
+    index_of = {
+        item["id"]: i
+        for i, item in reversed(list(enumerate(items)))
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    }
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     errors: list[ConfigError] = []
 
@@ -107,14 +119,16 @@ def _cycles(doc: Document, items: list[Any], graph: dict[str, list[str]], items_
         state[node] = 1
         for needed in graph.get(node, []):
             if state.get(needed) == 1:
-                cycle = trail[trail.index(needed):] + [node, needed] if needed in trail else [node, needed]
+                cycle = trail[trail.index(needed) :] + [node, needed] if needed in trail else [node, needed]
                 where = items[index_of[node]]["needs"].index(needed)
-                errors.append(ConfigError(
-                    f"needs cycle: {' -> '.join(cycle)}",
-                    "each check in the cycle waits for another in it, so none could ever run",
-                    f"remove {needed!r} from the needs of {node!r} (or another link of the cycle)",
-                    doc.at((items_key, index_of[node], "needs", where)),
-                ))
+                errors.append(
+                    ConfigError(
+                        f"needs cycle: {' -> '.join(cycle)}",
+                        "each check in the cycle waits for another in it, so none could ever run",
+                        f"remove {needed!r} from the needs of {node!r} (or another link of the cycle)",
+                        doc.at((items_key, index_of[node], "needs", where)),
+                    )
+                )
             elif state.get(needed) is None:
                 visit(needed, trail + [node])
         state[node] = 2
@@ -134,26 +148,41 @@ class Resolution:
     documents: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def _merge_overrides(rule: Document, profile: Document, ref_path: JsonPath, kind: str) -> tuple[Document, list[ConfigError]]:
+def _merge_overrides(
+    rule: Document, profile: Document, ref_path: JsonPath, kind: str
+) -> tuple[Document, list[ConfigError]]:
     """The rule with the profile's overrides merged in, positions kept per value."""
     items_key = ITEMS[kind]
     override_path = ref_path + ("override",)
     overrides = _get(profile.data, override_path)
-    merged = Document(rule.path, rule.name, _deep_copy(rule.data), dict(rule.values),
-                      dict(rule.keys), dict(rule.secrets), set(rule.broken))
+    merged = Document(
+        rule.path,
+        rule.name,
+        _deep_copy(rule.data),
+        dict(rule.values),
+        dict(rule.keys),
+        dict(rule.secrets),
+        set(rule.broken),
+    )
     if not isinstance(overrides, dict):
         return merged, []
     items: Any = merged.data.get(items_key)
-    index = {item["id"]: i for i, item in enumerate(items) if isinstance(item, dict) and isinstance(item.get("id"), str)} if isinstance(items, list) else {}
+    index = (
+        {item["id"]: i for i, item in enumerate(items) if isinstance(item, dict) and isinstance(item.get("id"), str)}
+        if isinstance(items, list)
+        else {}
+    )
     errors = []
     for item_id, patch in overrides.items():
         if item_id not in index:
-            errors.append(ConfigError(
-                f"override names {item_id!r}, which is not a {items_key[:-1]} in {_get(profile.data, ref_path + ('use',))}",
-                f"ids there: {', '.join(index) or 'none'}; an override of nothing would silently change nothing",
-                "fix the id to one of those",
-                profile.key_at(override_path + (item_id,)),
-            ))
+            errors.append(
+                ConfigError(
+                    f"override names {item_id!r}, which is not a {items_key[:-1]} in {_get(profile.data, ref_path + ('use',))}",
+                    f"ids there: {', '.join(index) or 'none'}; an override of nothing would silently change nothing",
+                    "fix the id to one of those",
+                    profile.key_at(override_path + (item_id,)),
+                )
+            )
             continue
         if not isinstance(patch, dict):
             continue  # the profile schema reports it
@@ -168,14 +197,17 @@ def _merge_overrides(rule: Document, profile: Document, ref_path: JsonPath, kind
         source = override_path + (item_id,)
         # Positions (Location) and secrets' references (str): one loop for both kinds of table.
         tables: tuple[tuple[dict[JsonPath, Any], dict[JsonPath, Any]], ...] = (
-            (profile.values, merged.values), (profile.keys, merged.keys), (profile.secrets, merged.secrets))
+            (profile.values, merged.values),
+            (profile.keys, merged.keys),
+            (profile.secrets, merged.secrets),
+        )
         for table, target_table in tables:
             for path, where in table.items():
                 if path[: len(source)] == source and len(path) > len(source):
-                    target_table[target_path + path[len(source):]] = where
+                    target_table[target_path + path[len(source) :]] = where
         for path in profile.broken:
             if path[: len(source)] == source:
-                merged.broken.add(target_path + path[len(source):])
+                merged.broken.add(target_path + path[len(source) :])
     return merged, errors
 
 
@@ -195,14 +227,17 @@ def _append_added(merged: Document, profile: Document, ref_path: JsonPath, kind:
         items.append(_deep_copy(item))
         # Positions (Location) and secrets' references (str): one loop for both kinds of table.
         tables: tuple[tuple[dict[JsonPath, Any], dict[JsonPath, Any]], ...] = (
-            (profile.values, merged.values), (profile.keys, merged.keys), (profile.secrets, merged.secrets))
+            (profile.values, merged.values),
+            (profile.keys, merged.keys),
+            (profile.secrets, merged.secrets),
+        )
         for table, target_table in tables:
             for path, where in table.items():
                 if path[: len(source)] == source:
-                    target_table[target + path[len(source):]] = where
+                    target_table[target + path[len(source) :]] = where
         for path in profile.broken:
             if path[: len(source)] == source:
-                merged.broken.add(target + path[len(source):])
+                merged.broken.add(target + path[len(source) :])
 
 
 def _deep_copy(value: Any) -> Any:
@@ -238,12 +273,14 @@ def resolve_reference(
     path = find_rule(use, dirs)
     if path is None:
         choices = available_rules(use, dirs)
-        resolution.errors.append(ConfigError(
-            f"{dotted(ref_path)}.use names {use!r}, which does not exist",
-            f"no {use}.yaml in {' or '.join(str(d) for d in dirs)}; available: {', '.join(choices) or 'none'}",
-            "fix the name to one of those, or add the rule file",
-            profile.at(ref_path + ("use",)),
-        ))
+        resolution.errors.append(
+            ConfigError(
+                f"{dotted(ref_path)}.use names {use!r}, which does not exist",
+                f"no {use}.yaml in {' or '.join(str(d) for d in dirs)}; available: {', '.join(choices) or 'none'}",
+                "fix the name to one of those, or add the rule file",
+                profile.at(ref_path + ("use",)),
+            )
+        )
         return None
     rule, errors = read_document(path, env)
     resolution.errors.extend(errors)
@@ -251,12 +288,14 @@ def resolve_reference(
         return None
     resolution.documents.append((path, rule.kind))
     if rule.kind != kind:
-        resolution.errors.append(ConfigError(
-            f"{dotted(ref_path)}.use names {use!r}, a {rule.kind}, where a {kind} is needed",
-            f"{rule.name} declares kind: {rule.kind}",
-            f"name a {kind} here",
-            profile.at(ref_path + ("use",)),
-        ))
+        resolution.errors.append(
+            ConfigError(
+                f"{dotted(ref_path)}.use names {use!r}, a {rule.kind}, where a {kind} is needed",
+                f"{rule.name} declares kind: {rule.kind}",
+                f"name a {kind} here",
+                profile.at(ref_path + ("use",)),
+            )
+        )
         return None
     merged, errors = _merge_overrides(rule, profile, ref_path, kind)
     _append_added(merged, profile, ref_path, kind)
@@ -314,4 +353,3 @@ def resolve_profile(
     except ConfigError as error:
         resolution.errors.append(error)
         return None, resolution
-

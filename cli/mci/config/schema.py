@@ -79,7 +79,9 @@ def cache_key(schema_bytes: bytes, instance: Any) -> str:
     return digest.hexdigest()
 
 
-def validate_document(doc: Document, kind: str, *, cache_dir: Path | None = None, data: Any = None) -> list[ConfigError]:
+def validate_document(
+    doc: Document, kind: str, *, cache_dir: Path | None = None, data: Any = None
+) -> list[ConfigError]:
     """Schema errors of `doc` (or of `data` positioned by `doc`) against the `kind` schema, sorted by position.
 
     A schema that is not installed (calendar, before it exists) validates nothing.
@@ -162,8 +164,15 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
-               "number": "a number", "boolean": "true or false", "null": "null"}
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
 def _type_of(value: Any) -> str:
@@ -245,24 +254,32 @@ def _translate(error: Any, doc: Document, owner: dict[str, Any]) -> list[ConfigE
             hint = f"did you mean {close[0]!r}? " if close else ""
             if key.isdigit():
                 # `{min_available: ₹50,000}`: in a {...} mapping the comma ends the value.
-                hint = "inside {...} a comma separates entries: quote the amount ('₹50,000') or write it on its own line; "
+                hint = (
+                    "inside {...} a comma separates entries: quote the amount ('₹50,000') or write it on its own line; "
+                )
             known = f"allowed here: {', '.join(allowed)}" if allowed else f"keys here must match {', '.join(patterns)}"
-            out.append(ConfigError(
-                f"unknown key {key!r} in {where}",
-                f"{known}; an unknown key is refused rather than ignored, a misspelt limit would silently not apply",
-                f"{hint}fix or remove {key!r}",
-                doc.key_at(path + (key,)),
-            ))
+            out.append(
+                ConfigError(
+                    f"unknown key {key!r} in {where}",
+                    f"{known}; an unknown key is refused rather than ignored, a misspelt limit would silently not apply",
+                    f"{hint}fix or remove {key!r}",
+                    doc.key_at(path + (key,)),
+                )
+            )
         return out
     if keyword == "required":
         missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
         described = schema.get("properties", {})
-        return [ConfigError(
-            f"{where} is missing {k!r}",
-            f"{k!r} is required here" + (f": {described[k]['description']}" if described.get(k, {}).get("description") else ""),
-            f"add {k}: under {where}" if path else f"add {k}: at the top level",
-            location,
-        ) for k in missing]
+        return [
+            ConfigError(
+                f"{where} is missing {k!r}",
+                f"{k!r} is required here"
+                + (f": {described[k]['description']}" if described.get(k, {}).get("description") else ""),
+                f"add {k}: under {where}" if path else f"add {k}: at the top level",
+                location,
+            )
+            for k in missing
+        ]
     if keyword == "type":
         expected = error.validator_value
         types: list[str] = expected if isinstance(expected, list) else [expected]  # the schema's type names
@@ -285,17 +302,21 @@ def _translate(error: Any, doc: Document, owner: dict[str, Any]) -> list[ConfigE
         what = f"{where} lists the same value twice"
     else:
         what = f"{where}: {error.message}"
-    return [ConfigError(
-        what,
-        about or "the schema does not allow this value",
-        _how(keyword, schema),
-        location,
-    )]
+    return [
+        ConfigError(
+            what,
+            about or "the schema does not allow this value",
+            _how(keyword, schema),
+            location,
+        )
+    ]
 
 
 def _how(keyword: str, schema: dict[str, Any]) -> str:
     if keyword in ("x-ceiling", "maximum", "exclusiveMaximum"):
-        return "lower the value to within the limit; the ceilings are hard safety limits and cannot be raised by a profile"
+        return (
+            "lower the value to within the limit; the ceilings are hard safety limits and cannot be raised by a profile"
+        )
     if keyword in ("x-floor", "minimum", "exclusiveMinimum"):
         return "raise the value to within the limit"
     if keyword in ("anyOf", "oneOf", "pattern") and schema.get("examples"):

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 
     from mci.config.model import Profile
 
-ZERODHA_URL = ("https://support.zerodha.com/category/trading-and-markets/margin-leverage-and-product-and-order-types/"
-               "articles/intraday-auto-square-off-timings")
+ZERODHA_URL = (
+    "https://support.zerodha.com/category/trading-and-markets/margin-leverage-and-product-and-order-types/"
+    "articles/intraday-auto-square-off-timings"
+)
 # Zerodha's published square-off times; MCX has none fixed: "Commodities: 25 minutes before the close" (same page),
 # the close of that day's MCX session (23:30 or 23:55 with US summer time, 17:00 on a day without an evening).
 ZERODHA_SQUARE_OFF = {"CM": time(15, 20), "FO": time(15, 25), "CD": time(16, 45)}
@@ -65,7 +67,9 @@ def entry_cutoff(profile: "Profile", segment: str) -> tuple[time | None, str]:
     return square_off, source
 
 
-def square_off_findings(profile: "Profile", location_of: "Callable[[tuple[Any, ...]], Any]") -> tuple[list[ConfigError], list[ConfigError]]:
+def square_off_findings(
+    profile: "Profile", location_of: "Callable[[tuple[Any, ...]], Any]"
+) -> tuple[list[ConfigError], list[ConfigError]]:
     """(errors, warnings): watch.square_off and the entry cut-off against the broker's square-off.
 
     `location_of(path)` positions a finding in the profile file.
@@ -81,26 +85,35 @@ def square_off_findings(profile: "Profile", location_of: "Callable[[tuple[Any, .
         if mine is not None:
             gap = _minutes(broker) - _minutes(mine)
             if gap <= timedelta(0):
-                errors.append(ConfigError(
-                    f"watch.square_off {mine:%H:%M} is not before the broker's {segment} square-off {broker:%H:%M}",
-                    f"the broker squares off intraday positions at {broker:%H:%M} ({source}): mci's end-of-day "
-                    "sequence would find them already closed at market prices, or race the broker's own orders",
-                    f"set watch.square_off before {broker:%H:%M}, e.g. \"{_clock(_minutes(broker) - timedelta(minutes=5)):%H:%M}\"",
-                    location_of(("watch", "square_off"))))
+                errors.append(
+                    ConfigError(
+                        f"watch.square_off {mine:%H:%M} is not before the broker's {segment} square-off {broker:%H:%M}",
+                        f"the broker squares off intraday positions at {broker:%H:%M} ({source}): mci's end-of-day "
+                        "sequence would find them already closed at market prices, or race the broker's own orders",
+                        f'set watch.square_off before {broker:%H:%M}, e.g. "{_clock(_minutes(broker) - timedelta(minutes=5)):%H:%M}"',
+                        location_of(("watch", "square_off")),
+                    )
+                )
             elif gap <= WARN_WITHIN:
-                warnings.append(ConfigError(
-                    f"watch.square_off {mine:%H:%M} is only {int(gap.total_seconds() // 60)} minute(s) before the broker's "
-                    f"{segment} square-off {broker:%H:%M}",
-                    f"closing a book takes time (orders, fills, retries at 10 orders/s); the broker squares off at "
-                    f"{broker:%H:%M} ({source})",
-                    f"leave at least {int(WARN_WITHIN.total_seconds() // 60) + 1} minutes, e.g. "
-                    f"\"{_clock(_minutes(broker) - timedelta(minutes=5)):%H:%M}\"",
-                    location_of(("watch", "square_off"))))
+                warnings.append(
+                    ConfigError(
+                        f"watch.square_off {mine:%H:%M} is only {int(gap.total_seconds() // 60)} minute(s) before the broker's "
+                        f"{segment} square-off {broker:%H:%M}",
+                        f"closing a book takes time (orders, fills, retries at 10 orders/s); the broker squares off at "
+                        f"{broker:%H:%M} ({source})",
+                        f"leave at least {int(WARN_WITHIN.total_seconds() // 60) + 1} minutes, e.g. "
+                        f'"{_clock(_minutes(broker) - timedelta(minutes=5)):%H:%M}"',
+                        location_of(("watch", "square_off")),
+                    )
+                )
         cutoff, cut_source = entry_cutoff(profile, segment)
         if cutoff is not None and cut_source.startswith("market.entry_cutoff") and cutoff > broker:
-            errors.append(ConfigError(
-                f"{cut_source} {cutoff:%H:%M} is after the broker's {segment} square-off {broker:%H:%M}",
-                f"the broker refuses fresh intraday orders after its square-off ({source})",
-                f"set {cut_source} at or before {broker:%H:%M}",
-                location_of(("market", "entry_cutoff"))))
+            errors.append(
+                ConfigError(
+                    f"{cut_source} {cutoff:%H:%M} is after the broker's {segment} square-off {broker:%H:%M}",
+                    f"the broker refuses fresh intraday orders after its square-off ({source})",
+                    f"set {cut_source} at or before {broker:%H:%M}",
+                    location_of(("market", "entry_cutoff")),
+                )
+            )
     return errors, warnings

@@ -49,9 +49,18 @@ def _tick(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
     return (price / tick).to_integral_value(rounding) * tick
 
 
-def plan_breach(*, capital: Decimal, max_daily_loss: Decimal, max_position_loss: Decimal, max_open_positions: int,
-                open_instruments: Iterable[str], day_pnl: Decimal, prices: Mapping[str, Decimal],
-                tick: Decimal = Decimal("0.05"), prefer: Iterable[str] = ()) -> BreachPlan:
+def plan_breach(
+    *,
+    capital: Decimal,
+    max_daily_loss: Decimal,
+    max_position_loss: Decimal,
+    max_open_positions: int,
+    open_instruments: Iterable[str],
+    day_pnl: Decimal,
+    prices: Mapping[str, Decimal],
+    tick: Decimal = Decimal("0.05"),
+    prefer: Iterable[str] = (),
+) -> BreachPlan:
     """`prices`: last price by "NSE:SYMBOL" for the candidates; limits as fractions of capital. `prefer`: instruments
     taken first (a drill's circuit= locks them: they must be legs of the breach)."""
     limit = capital * max_daily_loss

@@ -31,8 +31,10 @@ def shutdown(day: Day) -> Outcome:
         raise PhaseFailed(f"the shutdown said stopped, but {day.health_url()} still answers")
     steps = ((doc.get("run") or {}).get("steps") or []) if isinstance(doc, dict) else []
     passed = sum(1 for s in steps if s.get("status") == "passed")
-    return (f"{passed}/{len(steps)} end-of-day steps passed in {seconds(done.seconds)}; stopped, "
-            f"engine pid {pid} gone", {"steps": [s.get("id") for s in steps]})
+    return (
+        f"{passed}/{len(steps)} end-of-day steps passed in {seconds(done.seconds)}; stopped, engine pid {pid} gone",
+        {"steps": [s.get("id") for s in steps]},
+    )
 
 
 def final_book(day: Day) -> Outcome:
@@ -44,7 +46,9 @@ def final_book(day: Day) -> Outcome:
     facts = {"positions": len(positions), "open_orders": len(orders), "running": running, "faults_met": faults}
     problems = []
     if positions:
-        problems.append("NOT FLAT: " + ", ".join(f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}" for p in positions))
+        problems.append(
+            "NOT FLAT: " + ", ".join(f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}" for p in positions)
+        )
     if orders:
         problems.append(f"{len(orders)} open order(s): " + ", ".join(f"{o.order_id} {o.status}" for o in orders))
     if running:
@@ -52,8 +56,11 @@ def final_book(day: Day) -> Outcome:
     if problems:
         raise PhaseFailed("; ".join(problems), **facts)
     met = ", ".join(f"{kind} ×{n}" for kind, n in sorted(faults.items())) if faults else ""
-    return ("flat: no open position, no open order; no engine or watcher left running"
-            + (f"; faults met: {met}" if met else ""), facts)
+    return (
+        "flat: no open position, no open order; no engine or watcher left running"
+        + (f"; faults met: {met}" if met else ""),
+        facts,
+    )
 
 
 def _faults(day: Day) -> dict[str, int]:

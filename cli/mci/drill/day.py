@@ -65,8 +65,9 @@ class Day:
         return 2.0 if self.faults else 1.0
 
     def mci(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> proc.Done:
-        return proc.run((*args, "-p", str(self.profile_path)), self.sandbox.env, self.clock,
-                        timeout=timeout * self.bound_scale)
+        return proc.run(
+            (*args, "-p", str(self.profile_path)), self.sandbox.env, self.clock, timeout=timeout * self.bound_scale
+        )
 
     def lifecycle(self) -> str:
         from mci.store.state import StateStore

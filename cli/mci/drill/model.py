@@ -69,8 +69,7 @@ class DrillReport:
     @property
     def passed(self) -> bool:
         names = [p.name for p in self.phases]
-        return (not self.interrupted and names == [n for n, _ in PHASES]
-                and all(p.ok for p in self.phases) and self.flat)
+        return not self.interrupted and names == [n for n, _ in PHASES] and all(p.ok for p in self.phases) and self.flat
 
     @property
     def first_failure(self) -> PhaseResult | None:

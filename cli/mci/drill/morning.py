@@ -23,8 +23,10 @@ def token(day: Day) -> Outcome:
         session = day.venue.session()  # type: ignore[attr-defined]
         if not session.valid:
             raise PhaseFailed(f"the paper broker issued no valid session: {session.reason or 'no reason given'}")
-        return (f"paper session for {session.user_id}, valid until {day.local(session.expires_at)}",
-                {"user_id": session.user_id})
+        return (
+            f"paper session for {session.user_id}, valid until {day.local(session.expires_at)}",
+            {"user_id": session.user_id},
+        )
     return _kite_login(day)
 
 
@@ -72,8 +74,11 @@ def _kite_login(day: Day) -> Outcome:
     doc = day.expect(status, 0, "`mci token status` after the login") or {}
     expires = doc.get("expires_at") if isinstance(doc, dict) else None
     tries = f" ({attempt} attempts)" if attempt > 1 else ""
-    return (f"logged in through the simulator's redirect flow{tries}; token {doc.get('state', 'valid')}, "
-            f"expires {_shown(day, expires)}", {"attempts": attempt})
+    return (
+        f"logged in through the simulator's redirect flow{tries}; token {doc.get('state', 'valid')}, "
+        f"expires {_shown(day, expires)}",
+        {"attempts": attempt},
+    )
 
 
 def _shown(day: Day, iso: Any) -> str:
@@ -90,16 +95,23 @@ def scan(day: Day, doing: str = "`mci scan`") -> Outcome:
     doc = done.json() if isinstance(done.json(), dict) else {}
     checks = doc.get("checks") or []
     if done.code != 0:
-        failed = [f"{c['id']} ({(c.get('error') or {}).get('what', c.get('summary', ''))})"
-                  for c in checks if c.get("status") == "failed"]
-        raise PhaseFailed(f"{doing} exited {done.code if not done.timed_out else 'on its timeout'}: "
-                          + ("; ".join(failed) if failed else done.error()))
+        failed = [
+            f"{c['id']} ({(c.get('error') or {}).get('what', c.get('summary', ''))})"
+            for c in checks
+            if c.get("status") == "failed"
+        ]
+        raise PhaseFailed(
+            f"{doing} exited {done.code if not done.timed_out else 'on its timeout'}: "
+            + ("; ".join(failed) if failed else done.error())
+        )
     day.expect_state("armed", doing)
     counts = doc.get("counts") or {}
     warned = [c["id"] for c in checks if c.get("status") == "warned"]
     note = f", {len(warned)} warned ({', '.join(warned)})" if warned else ""
-    return (f"{doc.get('status', 'passed')}: {counts.get('passed', '?')} passed{note} in "
-            f"{seconds(done.seconds)}; armed", {"counts": counts, "warned": warned})
+    return (
+        f"{doc.get('status', 'passed')}: {counts.get('passed', '?')} passed{note} in {seconds(done.seconds)}; armed",
+        {"counts": counts, "warned": warned},
+    )
 
 
 def ignite(day: Day, doing: str = "`mci ignite`") -> Outcome:
@@ -112,8 +124,11 @@ def ignite(day: Day, doing: str = "`mci ignite`") -> Outcome:
     if not day.healthy():
         raise PhaseFailed(f"{doing} said running, but {day.health_url()} does not answer 200")
     day.engine_pid = pids[0]
-    return (f"running; engine pid {pids[0]} healthy on {day.health_url() or 'its start command'} after "
-            f"{seconds(done.seconds)}", {"engine_pid": pids[0]})
+    return (
+        f"running; engine pid {pids[0]} healthy on {day.health_url() or 'its start command'} after "
+        f"{seconds(done.seconds)}",
+        {"engine_pid": pids[0]},
+    )
 
 
 def trading(day: Day) -> Outcome:
@@ -123,13 +138,18 @@ def trading(day: Day) -> Outcome:
     waited = time.monotonic() - started
     if not pair:
         orders = day.venue.orders()
-        raise PhaseFailed(f"no entry with a resting protective stop within {bound:g}s of ignition "
-                          f"({len(orders)} order(s) in the book; see the engine log in the sandbox, --keep keeps it)")
+        raise PhaseFailed(
+            f"no entry with a resting protective stop within {bound:g}s of ignition "
+            f"({len(orders)} order(s) in the book; see the engine log in the sandbox, --keep keeps it)"
+        )
     entry, stop = pair
     when = "both in the book when ignition returned" if waited < 0.05 else f"seen {seconds(waited)} after ignition"
-    return (f"{entry.side} {entry.quantity} {entry.exchange}:{entry.symbol} {entry.product} filled at "
-            f"{entry.average_price}; stop {stop.order_type} {stop.side} trigger {stop.trigger_price} resting; "
-            f"{when}", {"entry": entry.order_id, "stop": stop.order_id, "waited_s": round(waited, 3)})
+    return (
+        f"{entry.side} {entry.quantity} {entry.exchange}:{entry.symbol} {entry.product} filled at "
+        f"{entry.average_price}; stop {stop.order_type} {stop.side} trigger {stop.trigger_price} resting; "
+        f"{when}",
+        {"entry": entry.order_id, "stop": stop.order_id, "waited_s": round(waited, 3)},
+    )
 
 
 def protected_entry(orders: list["OrderRecord"]) -> tuple["OrderRecord", "OrderRecord"] | None:
@@ -139,7 +159,10 @@ def protected_entry(orders: list["OrderRecord"]) -> tuple["OrderRecord", "OrderR
         if entry.status != "COMPLETE" or entry.order_type not in ("MARKET", "LIMIT"):
             continue
         for stop in stops:
-            if (stop.exchange, stop.symbol, stop.product) == (entry.exchange, entry.symbol, entry.product) \
-                    and stop.side != entry.side:
+            if (stop.exchange, stop.symbol, stop.product) == (
+                entry.exchange,
+                entry.symbol,
+                entry.product,
+            ) and stop.side != entry.side:
                 return entry, stop
     return None

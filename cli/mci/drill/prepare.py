@@ -35,7 +35,8 @@ def refuse_circuits_off_the_breach(spec: Any) -> None:
         raise UsageError(
             f"circuit={'+'.join(off)} names no instrument of the drill's forced breach",
             "in a drill the circuit locks one of the positions the breach opens, when the price falls",
-            f"name one or more of {', '.join(CANDIDATES)}, e.g. --faults circuit=RELIANCE")
+            f"name one or more of {', '.join(CANDIDATES)}, e.g. --faults circuit=RELIANCE",
+        )
 
 
 def refuse_faults_on_paper(kind: str, faults: str | None, name: str) -> None:
@@ -44,29 +45,37 @@ def refuse_faults_on_paper(kind: str, faults: str | None, name: str) -> None:
             f"--faults applies to the Kite simulator; profile {name} uses the {kind} broker",
             "the paper exchange runs inside mci's own processes (one SQLite file): there is no network between "
             "them to delay, fail or lose answers",
-            "drop --faults for this profile, or drill a kite profile: mci drill -p profiles/kite-sim.yaml --faults 5xx=0.2")
+            "drop --faults for this profile, or drill a kite profile: mci drill -p profiles/kite-sim.yaml --faults 5xx=0.2",
+        )
 
 
 def refuse_unsafe(profile: "Profile", sim_url: str | None) -> None:
     start = profile.engine.get("start") or {}
     if not start.get("command"):
         how = "systemd unit" if start.get("systemd") else "HTTP call" if start.get("http") else "nothing"
-        raise UsageError(f"profile {profile.name} starts its engine with a {how}, not a command",
-                         "the drill starts the engine itself inside its sandbox; a unit or an HTTP call would start "
-                         "a real engine outside it", COPY_HOW)
+        raise UsageError(
+            f"profile {profile.name} starts its engine with a {how}, not a command",
+            "the drill starts the engine itself inside its sandbox; a unit or an HTTP call would start "
+            "a real engine outside it",
+            COPY_HOW,
+        )
     store = profile.broker.token_store
     if store is not None and (store.path is not None or store.key_file is not None):
-        raise UsageError(f"profile {profile.name} keeps its token store at a path of its own",
-                         "the drill's login would overwrite the operator's stored token there",
-                         COPY_HOW + ", without broker.token_store.path / key_file")
+        raise UsageError(
+            f"profile {profile.name} keeps its token store at a path of its own",
+            "the drill's login would overwrite the operator's stored token there",
+            COPY_HOW + ", without broker.token_store.path / key_file",
+        )
     if profile.broker.kind == "kite":
         root = (profile.broker.root or "https://api.kite.trade").rstrip("/")
         if sim_url is None or root != sim_url.rstrip("/"):
-            raise UsageError(f"profile {profile.name}'s Kite root {root} is not the drill's simulator",
-                             "the drill never logs in to nor trades a real account; it rehearses against the Kite "
-                             "simulator it starts itself, named in MCI_SIM_URL",
-                             "point broker.root, login_url and redirect_url at ${env:MCI_SIM_URL:-...} as "
-                             "profiles/kite-sim.yaml does, in a copy of the profile")
+            raise UsageError(
+                f"profile {profile.name}'s Kite root {root} is not the drill's simulator",
+                "the drill never logs in to nor trades a real account; it rehearses against the Kite "
+                "simulator it starts itself, named in MCI_SIM_URL",
+                "point broker.root, login_url and redirect_url at ${env:MCI_SIM_URL:-...} as "
+                "profiles/kite-sim.yaml does, in a copy of the profile",
+            )
 
 
 def rehearsal_instant(profile: "Profile", at: str | None, now: datetime) -> datetime:
@@ -74,7 +83,9 @@ def rehearsal_instant(profile: "Profile", at: str | None, now: datetime) -> date
     from mci.clock import parse_instant
     from mci.market.calendar import CalendarCoverageError, calendar_for
 
-    calendar = calendar_for(profile, None)  # the shipped calendar or the profile's own file (the sandbox has no local one)
+    calendar = calendar_for(
+        profile, None
+    )  # the shipped calendar or the profile's own file (the sandbox has no local one)
     try:
         if at:
             instant = parse_instant(at, profile.market.timezone)
@@ -109,5 +120,5 @@ def _check_instant(profile: "Profile", calendar: Any, instant: datetime) -> None
             "before the close and the square-off time",
             f"pick a trading day between {calendar.normal.start:%H:%M} and {latest} "
             f"({profile.market.timezone}), or leave --at out for the next trading day at "
-            f"{(datetime.combine(local.date(), calendar.normal.start) + SESSION_OFFSET):%H:%M}")
-
+            f"{(datetime.combine(local.date(), calendar.normal.start) + SESSION_OFFSET):%H:%M}",
+        )

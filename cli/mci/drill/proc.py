@@ -66,14 +66,22 @@ def stop(proc: subprocess.Popen[Any], grace: float = GRACE) -> None:
         proc.wait(timeout=grace)
 
 
-def run(args: tuple[str, ...] | list[str], env: Mapping[str, str], clock: Clock, *, timeout: float,
-        cwd: str | None = None) -> Done:
+def run(
+    args: tuple[str, ...] | list[str], env: Mapping[str, str], clock: Clock, *, timeout: float, cwd: str | None = None
+) -> Done:
     """One `mci ...` with the rehearsal clock handed over as MCI_AT (it ticks on from there)."""
     args = tuple(args)
     full = {**env, "MCI_AT": clock.now().isoformat(), "MCI_NOTIFY": "off"}  # a rehearsal pages nobody
     started = time.monotonic()
-    proc = subprocess.Popen(argv(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=full, cwd=cwd)
+    proc = subprocess.Popen(
+        argv(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full,
+        cwd=cwd,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
         code: int | None = proc.returncode
@@ -104,8 +112,15 @@ class Live:
     @classmethod
     def start(cls, args: tuple[str, ...], env: Mapping[str, str], clock: Clock, cwd: str | None = None) -> "Live":
         full = {**env, "MCI_AT": clock.now().isoformat(), "MCI_NOTIFY": "off"}  # a rehearsal pages nobody
-        proc = subprocess.Popen(argv(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=full, cwd=cwd)
+        proc = subprocess.Popen(
+            argv(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full,
+            cwd=cwd,
+        )
         return cls(proc)
 
     def _read(self) -> None:
@@ -133,7 +148,9 @@ class Live:
                     continue
         return found
 
-    def wait_event(self, match: Callable[[dict[str, Any]], bool], timeout: float) -> tuple[float, dict[str, Any]] | None:
+    def wait_event(
+        self, match: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> tuple[float, dict[str, Any]] | None:
         """The first JSON event that matches (arrival time, event), waiting up to `timeout`; None if it never came."""
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -31,7 +31,10 @@ def record(report: DrillReport, state_dir: Path) -> dict[str, Any]:
             store.close()
     except (MciError, SQLiteError, OSError) as exc:
         why = exc.what if isinstance(exc, MciError) else str(exc)
-        raise UnavailableError(f"the drill could not be recorded in {state_dir}", why,
-                               "fix the state directory (MCI_HOME), then run the drill again: "
-                               "the `drill` gate only counts recorded drills") from None
+        raise UnavailableError(
+            f"the drill could not be recorded in {state_dir}",
+            why,
+            "fix the state directory (MCI_HOME), then run the drill again: "
+            "the `drill` gate only counts recorded drills",
+        ) from None
     return {"state_dir": str(state_dir), "seq": written.seq}

@@ -21,17 +21,31 @@ from mci.config.raw import raw_document
 from mci.drill import closing, incident, morning
 from mci.drill.day import Day, PhaseFailed
 from mci.drill.model import PHASES, DrillReport, PhaseResult
-from mci.drill.prepare import (broker_kind, refuse_circuits_off_the_breach, refuse_faults_on_paper, refuse_unsafe,
-                               rehearsal_instant)
+from mci.drill.prepare import (
+    broker_kind,
+    refuse_circuits_off_the_breach,
+    refuse_faults_on_paper,
+    refuse_unsafe,
+    rehearsal_instant,
+)
 from mci.drill.sandbox import Sandbox, port_free
 from mci.errors import MciError, UnavailableError
 
 if TYPE_CHECKING:
     from mci.drill.venue import Venue
 
-RUN = {"token": morning.token, "scan": morning.scan, "ignite": morning.ignite, "trading": morning.trading,
-       "breach": incident.breach, "emergency": incident.emergency, "reset": incident.reset,
-       "reignite": closing.reignite, "shutdown": closing.shutdown, "final_book": closing.final_book}
+RUN = {
+    "token": morning.token,
+    "scan": morning.scan,
+    "ignite": morning.ignite,
+    "trading": morning.trading,
+    "breach": incident.breach,
+    "emergency": incident.emergency,
+    "reset": incident.reset,
+    "reignite": closing.reignite,
+    "shutdown": closing.shutdown,
+    "final_book": closing.final_book,
+}
 ALWAYS = ("final_book",)  # read even after a failure: what did it leave behind?
 
 
@@ -43,8 +57,12 @@ class DrillOptions:
     keep: bool = False
 
 
-def run_drill(options: DrillOptions, *, on_start: Callable[[DrillReport], None] | None = None,
-              on_phase: Callable[[PhaseResult], None] | None = None) -> DrillReport:
+def run_drill(
+    options: DrillOptions,
+    *,
+    on_start: Callable[[DrillReport], None] | None = None,
+    on_phase: Callable[[PhaseResult], None] | None = None,
+) -> DrillReport:
     from mci.brokers.sim.faults import parse_faults
     from mci.config import load_profile
     from mci.resources import default_profile
@@ -83,8 +101,14 @@ def run_drill(options: DrillOptions, *, on_start: Callable[[DrillReport], None] 
             refuse_unsafe(profile, None)
             venue = PaperVenue(profile, sandbox.home, clock)
         _engine_port(profile, sandbox)
-        report = DrillReport(profile.name, kind, options.faults, clock.now(), started,
-                             sandbox=str(sandbox.home) if options.keep else None)
+        report = DrillReport(
+            profile.name,
+            kind,
+            options.faults,
+            clock.now(),
+            started,
+            sandbox=str(sandbox.home) if options.keep else None,
+        )
         if on_start is not None:
             on_start(report)
         day = Day(profile, path, sandbox, venue, clock, options.faults)
@@ -113,7 +137,8 @@ def _engine_port(profile: object, sandbox: Sandbox) -> None:
             f"the profile fixes the engine's health check at {url}, and another program listens there: the drill "
             "could mistake it for its own engine",
             "stop that program, or let the port follow MCI_ENGINE_PORT in the profile: "
-            "http://127.0.0.1:${env:MCI_ENGINE_PORT:-8787}/health, as profiles/paper.yaml does")
+            "http://127.0.0.1:${env:MCI_ENGINE_PORT:-8787}/health, as profiles/paper.yaml does",
+        )
     sandbox.set_engine_port(port)
 
 

@@ -66,15 +66,22 @@ class Sandbox:
         try:
             home = Path(tempfile.mkdtemp(prefix="mci-drill-")).resolve()  # the engine sees it resolved
         except OSError as exc:
-            raise UnavailableError("the drill cannot create its temporary state directory",
-                                   f"the system said: {exc.strerror or exc}",
-                                   "free space in the temp directory, or point TMPDIR at a writable one") from None
+            raise UnavailableError(
+                "the drill cannot create its temporary state directory",
+                f"the system said: {exc.strerror or exc}",
+                "free space in the temp directory, or point TMPDIR at a writable one",
+            ) from None
         env = {k: v for k, v in os.environ.items() if not k.startswith(STRIPPED_PREFIXES)}
-        env.update({"MCI_HOME": str(home), "NO_COLOR": "1",
-                    # A throwaway key: the drill's token is encrypted with it and dies with the sandbox.
-                    "MCI_TOKEN_KEY": secrets.token_hex(32),
-                    # The drill's simulator is an account of its own (a fresh api_key): so is its rate budget.
-                    "MCI_RATE_DIR": str(home / "rate")})
+        env.update(
+            {
+                "MCI_HOME": str(home),
+                "NO_COLOR": "1",
+                # A throwaway key: the drill's token is encrypted with it and dies with the sandbox.
+                "MCI_TOKEN_KEY": secrets.token_hex(32),
+                # The drill's simulator is an account of its own (a fresh api_key): so is its rate budget.
+                "MCI_RATE_DIR": str(home / "rate"),
+            }
+        )
         port = free_port()
         env["MCI_ENGINE_PORT"] = str(port)
         return cls(home, port, env, keep)

@@ -135,8 +135,11 @@ class SimVenue(Venue):
             server = serve("127.0.0.1", 0, exchange, api_key=api_key, api_secret=api_secret)
         except OSError as exc:
             exchange.close()
-            raise UnavailableError("the drill cannot start its Kite simulator on 127.0.0.1",
-                                   f"the system said: {exc}", "check the loopback interface, then run the drill again") from None
+            raise UnavailableError(
+                "the drill cannot start its Kite simulator on 127.0.0.1",
+                f"the system said: {exc}",
+                "check the loopback interface, then run the drill again",
+            ) from None
         server.app.redirect_url = server.url + "/redirect"
         market = faults if faults is not None and faults.market else None
         venue = cls(exchange, server, market)

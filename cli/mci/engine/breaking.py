@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from mci.store.state import StateStore
 
 
-def declared_breaker(name: str, profile: Any, store: "StateStore", *,
-                     clock: "Clock | None" = None) -> "MciCircuitBreaker":
+def declared_breaker(
+    name: str, profile: Any, store: "StateStore", *, clock: "Clock | None" = None
+) -> "MciCircuitBreaker":
     """The profile's breaker `name` (the defaults when it declares none of that name). A new instance per call:
     pybreaker serialises the calls of one instance, and concurrent checks share the state through the DB."""
     from mci.brokers.errors import counts_against_broker

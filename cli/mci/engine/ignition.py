@@ -54,9 +54,16 @@ def describe_plan(profile: "Profile", sequence: "Sequence", purpose: str) -> dic
             "token_via": engine.get("token_via", "env"),
         },
         "steps": [
-            {"id": s.id, "kind": s.kind, "title": s.title, "timeout": format_duration(s.timeout),
-             "attempts": s.retry.attempts, "breaker": s.breaker, "on_error": s.on_error,
-             "params": shown(s.params)}
+            {
+                "id": s.id,
+                "kind": s.kind,
+                "title": s.title,
+                "timeout": format_duration(s.timeout),
+                "attempts": s.retry.attempts,
+                "breaker": s.breaker,
+                "on_error": s.on_error,
+                "params": shown(s.params),
+            }
             for s in sequence.steps
         ],
     }
@@ -69,14 +76,18 @@ def require_fresh_scan(ctx: "StepContext", state: str) -> None:
     profile = ctx.profile
     scan = ctx.store.last_scan(profile.name)
     if scan is None:
-        raise RefusedError("ignition refused: the profile has never been scanned",
-                           "mci ignites only after a passed pre-ignition scan",
-                           "run `mci scan` (or `mci ignite --scan`)")
+        raise RefusedError(
+            "ignition refused: the profile has never been scanned",
+            "mci ignites only after a passed pre-ignition scan",
+            "run `mci scan` (or `mci ignite --scan`)",
+        )
     age = ctx.clock.now() - scan.finished_at
     if scan.status not in (Status.PASSED.value, Status.WARNED.value):
-        raise RefusedError(f"ignition refused: the last scan (#{scan.id}) {scan.status}",
-                           "the engine must not start while a pre-ignition check fails",
-                           "fix what `mci scan` reports, then scan again")
+        raise RefusedError(
+            f"ignition refused: the last scan (#{scan.id}) {scan.status}",
+            "the engine must not start while a pre-ignition check fails",
+            "fix what `mci scan` reports, then scan again",
+        )
     if age > profile.scan.max_age or age.total_seconds() < -5:
         raise RefusedError(
             f"ignition refused: the last scan (#{scan.id}) is {format_duration(abs(age))} "
@@ -96,9 +107,12 @@ def require_fresh_scan(ctx: "StepContext", state: str) -> None:
     if state != "armed":
         from mci.engine.lifecycle import _HINTS
 
-        raise RefusedError(f"ignition refused: profile {profile.name!r} is {state}, not armed",
-                           "only an armed profile (a passed scan, nothing running) may ignite",
-                           _HINTS.get(state, "see `mci status`"), state=state)
+        raise RefusedError(
+            f"ignition refused: profile {profile.name!r} is {state}, not armed",
+            "only an armed profile (a passed scan, nothing running) may ignite",
+            _HINTS.get(state, "see `mci status`"),
+            state=state,
+        )
 
 
 def ignite(
@@ -132,9 +146,11 @@ def ignite(
         try:
             state = ctx.lifecycle.current().state
             if state == "halted":
-                raise RefusedError("ignition refused: the kill switch is latched (halted)",
-                                   f"profile {profile.name!r} was halted: {ctx.lifecycle.current().reason or 'see the audit log'}",
-                                   "inspect the account, then `mci reset --confirm`, `mci scan` and `mci ignite`")
+                raise RefusedError(
+                    "ignition refused: the kill switch is latched (halted)",
+                    f"profile {profile.name!r} was halted: {ctx.lifecycle.current().reason or 'see the audit log'}",
+                    "inspect the account, then `mci reset --confirm`, `mci scan` and `mci ignite`",
+                )
             unfinished = ctx.journal.unfinished("ignite")
             scan_outcome = None
             if unfinished is not None and state == "igniting":
@@ -191,7 +207,9 @@ def _abort(ctx: "StepContext", result: "SequenceResult") -> None:
         ctx.lifecycle.fire("abort", now, f"ignition failed: {error.what}", run_id=ctx.run_id)
         state = "stopping"
     if state == "stopping":
-        ctx.lifecycle.fire("ignition_aborted", ctx.clock.now(), "engine stopped after a failed ignition", run_id=ctx.run_id)
+        ctx.lifecycle.fire(
+            "ignition_aborted", ctx.clock.now(), "engine stopped after a failed ignition", run_id=ctx.run_id
+        )
     failed = result.failed_step
     code = error.code if error.code in (ExitCode.UNAVAILABLE, ExitCode.REFUSED, ExitCode.INVALID) else ExitCode.FAILED
     raise MciError(

@@ -53,8 +53,12 @@ class KillStore:
     latch_error: str | None = None
 
     def report(self) -> dict[str, Any]:
-        return {"audited": self.audit_to, "latched": self.latched, "latch_error": self.latch_error,
-                "state_db": self.notes}
+        return {
+            "audited": self.audit_to,
+            "latched": self.latched,
+            "latch_error": self.latch_error,
+            "state_db": self.notes,
+        }
 
 
 def _probe(store: "StateStore", profile: str) -> None:
@@ -109,8 +113,9 @@ def open_for_kill(profile: "Profile", clock: Clock, state_dir: Path) -> KillStor
             notes.append(f"could not move it aside: {exc.strerror or exc}")
         if moved is not None:
             notes.append(f"moved aside to {moved} (kept as evidence, not deleted)")
-            fallback.append("state_db_moved_aside", {"from": str(db), "to": str(moved)}, clock.now(),
-                            profile=profile.name)
+            fallback.append(
+                "state_db_moved_aside", {"from": str(db), "to": str(moved)}, clock.now(), profile=profile.name
+            )
             try:
                 fresh = StateStore.open(state_dir)
                 _probe(fresh, profile.name)
@@ -138,12 +143,18 @@ def degrade(kill: KillStore, state_dir: Path, clock: Clock, profile: "Profile", 
     kill.store = FallbackStore(state_dir)
     kill.persistent = False
     kill.audit_to = f"{kill.audit_to} then {kill.store.fallback.path}"
-    kill.store.append_audit("state_db_unusable", {"why": why, "during": "emergency"}, clock.now(),
-                            profile=profile.name)
+    kill.store.append_audit("state_db_unusable", {"why": why, "during": "emergency"}, clock.now(), profile=profile.name)
 
 
-def latch(kill: KillStore, profile: "Profile", clock: Clock, *, command: str, run_id: str | None = None,
-          selection: "Selection | None" = None) -> str:
+def latch(
+    kill: KillStore,
+    profile: "Profile",
+    clock: Clock,
+    *,
+    command: str,
+    run_id: str | None = None,
+    selection: "Selection | None" = None,
+) -> str:
     """halted + an `emergency started` record, in one transaction: the first thing an emergency does.
 
     A scoped emergency (`selection`) latches only its scope (mci.store.latches), not the profile: the
@@ -165,9 +176,19 @@ def latch(kill: KillStore, profile: "Profile", clock: Clock, *, command: str, ru
                 latches.latch(store, profile.name, scope, now, reason, run_id)
             elif before != "halted":
                 life.fire("halt", now, reason, run_id=run_id, emergency=True)
-            store.append_audit("emergency", {"event": "started", "pid": os.getpid(), "command": command,
-                                             "from": before, "run_id": run_id, "scope": scope}, now,
-                               profile=profile.name)
+            store.append_audit(
+                "emergency",
+                {
+                    "event": "started",
+                    "pid": os.getpid(),
+                    "command": command,
+                    "from": before,
+                    "run_id": run_id,
+                    "scope": scope,
+                },
+                now,
+                profile=profile.name,
+            )
     except (MciError, DatabaseError) as exc:
         kill.latch_error = exc.what if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
         return "unknown"
@@ -214,10 +235,22 @@ def _remaining(broker: "Broker", selection: "Selection | None" = None) -> list[d
         return inside + [{**x, "outside": True} for x in outside]
     positions = [p for p in broker.positions() if p.quantity != 0]
     orders = [o for o in broker.orders() if o.is_open]
-    out = [{"type": "position", "instrument": f"{p.exchange}:{p.symbol}", "product": p.product,
-            "quantity": p.quantity} for p in positions]
-    out += [{"type": "order", "order_id": o.order_id, "instrument": f"{o.exchange}:{o.symbol}", "side": o.side,
-             "quantity": o.quantity, "order_type": o.order_type, "status": o.status} for o in orders]
+    out = [
+        {"type": "position", "instrument": f"{p.exchange}:{p.symbol}", "product": p.product, "quantity": p.quantity}
+        for p in positions
+    ]
+    out += [
+        {
+            "type": "order",
+            "order_id": o.order_id,
+            "instrument": f"{o.exchange}:{o.symbol}",
+            "side": o.side,
+            "quantity": o.quantity,
+            "order_type": o.order_type,
+            "status": o.status,
+        }
+        for o in orders
+    ]
     return out
 
 
@@ -227,8 +260,14 @@ def _retryable(exc: MciError) -> bool:
     return isinstance(exc, BreakerOpenError) or exc.code is ExitCode.UNAVAILABLE
 
 
-def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta,
-              breaker: Any = None, selection: "Selection | None" = None) -> BookRead:
+def read_book(
+    broker: Callable[[], "Broker"],
+    clock: Clock,
+    *,
+    within: timedelta,
+    breaker: Any = None,
+    selection: "Selection | None" = None,
+) -> BookRead:
     """Positions and open orders, re-read until one read succeeds or `within` has passed.
 
     Throttling (429) and outages are waited out with exponential backoff; through `breaker` (the
@@ -280,8 +319,9 @@ def read_book(broker: Callable[[], "Broker"], clock: Clock, *, within: timedelta
             if not _retryable(exc):
                 break
         except Exception as exc:  # noqa: BLE001 — a verdict is never a traceback
-            last = UnavailableError("reading the book failed", f"{type(exc).__name__}: {exc}",
-                                    "check the broker and the network")
+            last = UnavailableError(
+                "reading the book failed", f"{type(exc).__name__}: {exc}", "check the broker and the network"
+            )
         left = deadline - clock.monotonic()
         if left <= 0:
             break

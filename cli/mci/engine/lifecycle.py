@@ -80,13 +80,21 @@ class _Model:
 
 def _build(initial: str) -> _Model:
     model = _Model()
-    _machine_class()(model=model, states=STATES, transitions=TRANSITIONS, initial=initial,
-                     auto_transitions=False, ignore_invalid_triggers=False)
+    _machine_class()(
+        model=model,
+        states=STATES,
+        transitions=TRANSITIONS,
+        initial=initial,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+    )
     return model
 
 
 def allowed_triggers(state: str) -> list[str]:
-    return [t["trigger"] for t in TRANSITIONS if state in (t["source"] if isinstance(t["source"], list) else [t["source"]])]
+    return [
+        t["trigger"] for t in TRANSITIONS if state in (t["source"] if isinstance(t["source"], list) else [t["source"]])
+    ]
 
 
 def destination(state: str, trigger: str) -> str | None:
@@ -155,7 +163,7 @@ def mermaid() -> str:
     for t in TRANSITIONS:
         sources = t["source"] if isinstance(t["source"], list) else [t["source"]]
         if t["trigger"] == "halt":
-            lines.append("    state \"any state\" as any")
+            lines.append('    state "any state" as any')
             lines.append("    any --> halted: halt")
             continue
         for s in sources:

@@ -47,30 +47,70 @@ class ReduceOutcome:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile, "action": self.action, "from": self.source, "lifecycle": self.state,
-                "changed": self.changed, "engine": self.engine, "usages": self.usages, "note": self.note}
+        return {
+            "profile": self.profile,
+            "action": self.action,
+            "from": self.source,
+            "lifecycle": self.state,
+            "changed": self.changed,
+            "engine": self.engine,
+            "usages": self.usages,
+            "note": self.note,
+        }
 
 
-def pause(profile: "Profile", clock: Clock, state_dir: Path, *, reason: str = "", by: str = "mci pause",
-          control: "EngineControl | None" = None) -> ReduceOutcome:
+def pause(
+    profile: "Profile",
+    clock: Clock,
+    state_dir: Path,
+    *,
+    reason: str = "",
+    by: str = "mci pause",
+    control: "EngineControl | None" = None,
+) -> ReduceOutcome:
     """running → reducing after the engine's pause adapter accepted; a rerun while reducing pauses the engine again."""
     with _between(profile, clock, state_dir, "pause", reason, by) as (store, life, source):
         engine = control if control is not None else _control(profile, state_dir)
         info = _deliver(engine, "pause", profile)
         if source == "reducing":
-            store.append_audit("reducing", {"event": "pause_again", "by": by, "reason": reason,
-                                            "engine": info.as_dict()}, clock.now(), profile=profile.name)
-            return ReduceOutcome(profile.name, "pause", source, source, False, info.as_dict(),
-                                 note="already reducing; the pause was delivered to the engine again")
+            store.append_audit(
+                "reducing",
+                {"event": "pause_again", "by": by, "reason": reason, "engine": info.as_dict()},
+                clock.now(),
+                profile=profile.name,
+            )
+            return ReduceOutcome(
+                profile.name,
+                "pause",
+                source,
+                source,
+                False,
+                info.as_dict(),
+                note="already reducing; the pause was delivered to the engine again",
+            )
         life.fire("pause", clock.now(), reason or by, by=by, engine=info.as_dict())
-    _notify(profile, clock, "reducing", f"{profile.name} is reducing (exits only): {reason or by}",
-            {"by": by, "reason": reason, "engine": info.as_dict()})
-    return ReduceOutcome(profile.name, "pause", source, "reducing", True, info.as_dict(),
-                         note="entries stopped; exits only")
+    _notify(
+        profile,
+        clock,
+        "reducing",
+        f"{profile.name} is reducing (exits only): {reason or by}",
+        {"by": by, "reason": reason, "engine": info.as_dict()},
+    )
+    return ReduceOutcome(
+        profile.name, "pause", source, "reducing", True, info.as_dict(), note="entries stopped; exits only"
+    )
 
 
-def resume(profile: "Profile", clock: Clock, state_dir: Path, read: "Callable[[StateStore], list[Usage]]", *,
-           reason: str = "", by: str = "mci resume", control: "EngineControl | None" = None) -> ReduceOutcome:
+def resume(
+    profile: "Profile",
+    clock: Clock,
+    state_dir: Path,
+    read: "Callable[[StateStore], list[Usage]]",
+    *,
+    reason: str = "",
+    by: str = "mci resume",
+    control: "EngineControl | None" = None,
+) -> ReduceOutcome:
     """reducing → running after a fresh risk read shows no hard limit breached and the engine resumed.
 
     `read` is that risk read (mci.watch.reading.risk_read: the watcher's reader and peak), passed in so that
@@ -82,16 +122,31 @@ def resume(profile: "Profile", clock: Clock, state_dir: Path, read: "Callable[[S
         info = _deliver(engine, "resume", profile)
         read_out = [u.as_dict() for u in usages]
         if source == "running":
-            store.append_audit("reducing", {"event": "resume_again", "by": by, "reason": reason,
-                                            "engine": info.as_dict()}, clock.now(), profile=profile.name)
-            return ReduceOutcome(profile.name, "resume", source, source, False, info.as_dict(), read_out,
-                                 "already running; the resume was delivered to the engine again")
+            store.append_audit(
+                "reducing",
+                {"event": "resume_again", "by": by, "reason": reason, "engine": info.as_dict()},
+                clock.now(),
+                profile=profile.name,
+            )
+            return ReduceOutcome(
+                profile.name,
+                "resume",
+                source,
+                source,
+                False,
+                info.as_dict(),
+                read_out,
+                "already running; the resume was delivered to the engine again",
+            )
         life.fire("resume", clock.now(), reason or by, by=by, engine=info.as_dict(), usages=read_out)
     near = soft_hits(profile, usages)
     note = "entries allowed again"
     if near:
-        note += ("; WARNING: " + "; ".join(u.text for u in near)
-                 + " is at or over watch.reduce_at: a running watcher pauses again at its next poll")
+        note += (
+            "; WARNING: "
+            + "; ".join(u.text for u in near)
+            + " is at or over watch.reduce_at: a running watcher pauses again at its next poll"
+        )
     _notify(profile, clock, "resumed", f"{profile.name} resumed: {reason or by}", {"by": by, "reason": reason})
     return ReduceOutcome(profile.name, "resume", source, "running", True, info.as_dict(), read_out, note)
 
@@ -105,8 +160,9 @@ def soft_hits(profile: "Profile", usages: "list[Usage]") -> "list[Usage]":
 
 
 @contextmanager
-def _between(profile: "Profile", clock: Clock, state_dir: Path, action: str, reason: str,
-             by: str) -> "Iterator[tuple[StateStore, Lifecycle, str]]":
+def _between(
+    profile: "Profile", clock: Clock, state_dir: Path, action: str, reason: str, by: str
+) -> "Iterator[tuple[StateStore, Lifecycle, str]]":
     """Under the profile lock, the store, the lifecycle and its state now; anything but running or reducing is
     refused here with the state's own hint (exit 4)."""
     from mci.engine.lifecycle import Lifecycle
@@ -130,10 +186,12 @@ def _refuse_on_breach(profile: "Profile", usages: "list[Usage]") -> None:
 
     hit = breaches(usages)
     if hit:
-        raise RefusedError(f"resume refused: profile {profile.name!r} is over a hard limit",
-                           "; ".join(f"{u.rule}: {u.text}" for u in hit),
-                           "stay reducing and close positions, or stop the day (`mci shutdown`, `mci kill`)",
-                           breaches=[u.as_dict() for u in hit])
+        raise RefusedError(
+            f"resume refused: profile {profile.name!r} is over a hard limit",
+            "; ".join(f"{u.rule}: {u.text}" for u in hit),
+            "stay reducing and close positions, or stop the day (`mci shutdown`, `mci kill`)",
+            breaches=[u.as_dict() for u in hit],
+        )
 
 
 def _control(profile: "Profile", state_dir: Path) -> "EngineControl":
@@ -145,16 +203,21 @@ def _control(profile: "Profile", state_dir: Path) -> "EngineControl":
 def _deliver(engine: "EngineControl", action: str, profile: "Profile") -> "PauseInfo":
     """The engine's pause or resume adapter; an engine that cannot be reached by one is refused, never guessed."""
     if engine.running() is not None and not engine.has_adapter(action):
-        raise ConfigError(f"cannot {action} the engine of {profile.name!r}: it declares no {action} adapter",
-                          f"engine.{action} is not declared and its health check is not HTTP, so mci has no way "
-                          f"to tell the engine to {'stop' if action == 'pause' else 'restart'} new entries",
-                          f"declare engine.{action} (http, command or signal) in {profile.path}; to stop trading "
-                          "now, run `mci shutdown` or `mci kill`")
+        raise ConfigError(
+            f"cannot {action} the engine of {profile.name!r}: it declares no {action} adapter",
+            f"engine.{action} is not declared and its health check is not HTTP, so mci has no way "
+            f"to tell the engine to {'stop' if action == 'pause' else 'restart'} new entries",
+            f"declare engine.{action} (http, command or signal) in {profile.path}; to stop trading "
+            "now, run `mci shutdown` or `mci kill`",
+        )
     info = engine.pause() if action == "pause" else engine.resume()
     if engine.running() is not None and not info.paused:
-        raise UnavailableError(f"the engine of {profile.name!r} did not accept the {action}", info.detail,
-                               f"declare engine.{action} in {profile.path}, or stop the day with `mci shutdown` "
-                               "(`mci kill` to flatten now); the lifecycle was not changed")
+        raise UnavailableError(
+            f"the engine of {profile.name!r} did not accept the {action}",
+            info.detail,
+            f"declare engine.{action} in {profile.path}, or stop the day with `mci shutdown` "
+            "(`mci kill` to flatten now); the lifecycle was not changed",
+        )
     return info
 
 
@@ -205,10 +268,13 @@ class EntryGate:
             raise self._unreadable(exc) from None
 
     def _unreadable(self, exc: Exception) -> UnavailableError:
-        return UnavailableError(f"cannot read the lifecycle of {self.profile!r} from {self.path}",
-                                f"{type(exc).__name__}: {exc}", "an order cannot be judged without knowing whether "
-                                "the profile is reducing; check the state directory (`mci doctor`), or pass "
-                                "another MCI_HOME for an offline check")
+        return UnavailableError(
+            f"cannot read the lifecycle of {self.profile!r} from {self.path}",
+            f"{type(exc).__name__}: {exc}",
+            "an order cannot be judged without knowing whether "
+            "the profile is reducing; check the state directory (`mci doctor`), or pass "
+            "another MCI_HOME for an offline check",
+        )
 
     def close(self) -> None:
         if self._store is not None:

@@ -58,8 +58,9 @@ def build_retrying(policy: "RetryPolicy", *, sleep: Callable[[float], None] = ti
     )
 
 
-def retry_after_first(attempt: Callable[[], T], policy: "RetryPolicy", *,
-                      sleep: Callable[[float], None] = time.sleep) -> T:
+def retry_after_first(
+    attempt: Callable[[], T], policy: "RetryPolicy", *, sleep: Callable[[float], None] = time.sleep
+) -> T:
     """`attempt()` under `policy`: the first try plainly (tenacity is not even imported when it succeeds), the
     rest, after a retryable failure, under tenacity. The first failure is replayed to tenacity so that it counts
     as attempt one and the declared wait comes before attempt two."""

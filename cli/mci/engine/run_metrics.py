@@ -24,8 +24,9 @@ def add_state(metrics: Metrics, profile: Any, state_dir: Path, now: Any) -> None
             metrics.add("mci_kill_switch", 1 if state == "halted" else 0, profile=profile.name)
             metrics.add("mci_reducing", 1 if state == "reducing" else 0, profile=profile.name)
             for view in breaker_views(profile.breakers, store, now):
-                metrics.add("mci_breaker_state", BREAKER_VALUES.get(view.state, 2), profile=profile.name,
-                            name=view.name)
+                metrics.add(
+                    "mci_breaker_state", BREAKER_VALUES.get(view.state, 2), profile=profile.name, name=view.name
+                )
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001
@@ -42,9 +43,19 @@ def add_state(metrics: Metrics, profile: Any, state_dir: Path, now: Any) -> None
         event("WARNING", "metrics: the token store could not be read", error=str(exc))
 
 
-def write_run(path: Path | None, command: str, profile: Any, state_dir: Path, now: Any, *, started: float,
-              exit_code: int, checklist: str | None = None, checks: Iterable[Mapping[str, Any]] = (),
-              summary: Mapping[str, Any] | None = None) -> None:
+def write_run(
+    path: Path | None,
+    command: str,
+    profile: Any,
+    state_dir: Path,
+    now: Any,
+    *,
+    started: float,
+    exit_code: int,
+    checklist: str | None = None,
+    checks: Iterable[Mapping[str, Any]] = (),
+    summary: Mapping[str, Any] | None = None,
+) -> None:
     """Write the run's metrics to `path` (nothing when None); never raises."""
     if path is None:
         return

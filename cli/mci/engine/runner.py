@@ -59,8 +59,9 @@ def run_checklist(
     return _Run(checklist, ctx, on_update, max_workers).execute()
 
 
-def call_with_timeout(fn: Callable[[], Any], timeout: timedelta, on_timeout: Callable[[], MciError],
-                      name: str = "mci-attempt") -> Any:
+def call_with_timeout(
+    fn: Callable[[], Any], timeout: timedelta, on_timeout: Callable[[], MciError], name: str = "mci-attempt"
+) -> Any:
     """Run fn in a daemon thread; raise on_timeout() if it has not finished in time (the thread is abandoned)."""
     box: dict[str, Any] = {}
     finished = threading.Event()
@@ -82,8 +83,9 @@ def call_with_timeout(fn: Callable[[], Any], timeout: timedelta, on_timeout: Cal
 
 
 class _Run:
-    def __init__(self, checklist: Checklist, ctx: CheckContext,
-                 on_update: Callable[[CheckResult], None] | None, max_workers: int):
+    def __init__(
+        self, checklist: Checklist, ctx: CheckContext, on_update: Callable[[CheckResult], None] | None, max_workers: int
+    ):
         self.checklist = checklist
         self.ctx = ctx
         self.on_update = on_update
@@ -113,14 +115,29 @@ class _Run:
     def _base(self, spec: CheckSpec) -> CheckResult:
         return CheckResult(spec.id, spec.kind, spec.title or spec.id, spec.severity or "critical", Status.PENDING)
 
-    def _final(self, spec: CheckSpec, status: Status, summary: str, error: MciError | None,
-               facts: Mapping[str, Any] | None, started: datetime, t0: float, attempts: int) -> CheckResult:
+    def _final(
+        self,
+        spec: CheckSpec,
+        status: Status,
+        summary: str,
+        error: MciError | None,
+        facts: Mapping[str, Any] | None,
+        started: datetime,
+        t0: float,
+        attempts: int,
+    ) -> CheckResult:
         if status is Status.FAILED:
             self.raw_failed.add(spec.id)
         return replace(
-            self._base(spec), status=status, summary=summary, error=error, facts=dict(facts or {}),
-            started_at=started, finished_at=self.ctx.clock.now(),
-            duration=timedelta(seconds=time.monotonic() - t0), attempts=attempts,
+            self._base(spec),
+            status=status,
+            summary=summary,
+            error=error,
+            facts=dict(facts or {}),
+            started_at=started,
+            finished_at=self.ctx.clock.now(),
+            duration=timedelta(seconds=time.monotonic() - t0),
+            attempts=attempts,
         )
 
     def _fail_now(self, spec: CheckSpec, error: MciError) -> None:
@@ -151,17 +168,25 @@ class _Run:
         for spec in self.checklist.checks:
             unknown = [n for n in deps[spec.id] if n not in self.specs]
             if spec.kind not in REGISTRY:
-                self._fail_now(spec, ConfigError(
-                    f"check {spec.id} has kind {spec.kind!r}, which mci does not implement",
-                    "no check implementation is registered under that kind",
-                    "fix the kind in the checklist (`mci validate` lists the known kinds), or upgrade mci",
-                    spec.location))
+                self._fail_now(
+                    spec,
+                    ConfigError(
+                        f"check {spec.id} has kind {spec.kind!r}, which mci does not implement",
+                        "no check implementation is registered under that kind",
+                        "fix the kind in the checklist (`mci validate` lists the known kinds), or upgrade mci",
+                        spec.location,
+                    ),
+                )
             elif unknown:
-                self._fail_now(spec, ConfigError(
-                    f"check {spec.id} needs {', '.join(unknown)}, which is not in checklist {self.checklist.name}",
-                    "a `needs` entry must name the id of another check in the same checklist",
-                    "correct or remove the `needs` entry",
-                    spec.location))
+                self._fail_now(
+                    spec,
+                    ConfigError(
+                        f"check {spec.id} needs {', '.join(unknown)}, which is not in checklist {self.checklist.name}",
+                        "a `needs` entry must name the id of another check in the same checklist",
+                        "correct or remove the `needs` entry",
+                        spec.location,
+                    ),
+                )
             else:
                 pending.append(spec.id)
 
@@ -178,16 +203,18 @@ class _Run:
                         continue
                     pending.remove(cid)
                     progressed = True
-                    blocker = next((d for d in deps[cid] if d in self.raw_failed
-                                    or self.results[d].status is Status.SKIPPED), None)
+                    blocker = next(
+                        (d for d in deps[cid] if d in self.raw_failed or self.results[d].status is Status.SKIPPED), None
+                    )
                     if blocker is None:
                         ready.append(cid)
                     else:
                         self._skip(self.specs[cid], blocker)
             while ready and running < self.max_workers:
                 cid = ready.pop(0)
-                threading.Thread(target=self._drive_into, args=(self.specs[cid], finished),
-                                 name=f"mci-check-{cid}", daemon=True).start()
+                threading.Thread(
+                    target=self._drive_into, args=(self.specs[cid], finished), name=f"mci-check-{cid}", daemon=True
+                ).start()
                 running += 1
             if not running:
                 break
@@ -204,11 +231,15 @@ class _Run:
         if pending:
             cycle = ", ".join(pending)
             for cid in pending:
-                self._fail_now(self.specs[cid], ConfigError(
-                    f"check {cid} cannot run: its `needs` form a cycle",
-                    f"these checks wait on each other: {cycle} (broker checks also wait for token checks)",
-                    "remove one `needs` edge so the checks form a tree",
-                    self.specs[cid].location))
+                self._fail_now(
+                    self.specs[cid],
+                    ConfigError(
+                        f"check {cid} cannot run: its `needs` form a cycle",
+                        f"these checks wait on each other: {cycle} (broker checks also wait for token checks)",
+                        "remove one `needs` edge so the checks form a tree",
+                        self.specs[cid].location,
+                    ),
+                )
 
         ordered = tuple(self.results[s.id] for s in self.checklist.checks)
         # A skipped critical check proved nothing, so it counts as failed; overall() also fails an all-skipped list.
@@ -266,8 +297,9 @@ class _Run:
     def _from_outcome(self, spec: CheckSpec, outcome: Any, started: datetime, t0: float, attempts: int) -> CheckResult:
         if not isinstance(outcome, CheckOutcome) or outcome.status not in (Status.PASSED, Status.WARNED, Status.FAILED):
             got = outcome.status.value if isinstance(outcome, CheckOutcome) else type(outcome).__name__
-            return self._crashed(spec, TypeError(f"check returned {got}, not a passed/warned/failed outcome"),
-                                 started, t0, attempts)
+            return self._crashed(
+                spec, TypeError(f"check returned {got}, not a passed/warned/failed outcome"), started, t0, attempts
+            )
         if outcome.status is Status.PASSED:
             return self._final(spec, Status.PASSED, outcome.summary, None, outcome.facts, started, t0, attempts)
         error = outcome.error or MciError(
@@ -276,13 +308,29 @@ class _Run:
             "see the check's facts in `mci scan -o json`",
         )
         if outcome.status is Status.WARNED:
-            return self._final(spec, Status.WARNED, outcome.summary or error.what, error, outcome.facts,
-                               started, t0, attempts)
-        return self._failure(spec, self._with_how(spec, error), outcome.facts, started, t0, attempts,
-                             summary=outcome.summary or error.what)
+            return self._final(
+                spec, Status.WARNED, outcome.summary or error.what, error, outcome.facts, started, t0, attempts
+            )
+        return self._failure(
+            spec,
+            self._with_how(spec, error),
+            outcome.facts,
+            started,
+            t0,
+            attempts,
+            summary=outcome.summary or error.what,
+        )
 
-    def _failure(self, spec: CheckSpec, error: MciError, facts: Mapping[str, Any] | None, started: datetime,
-                 t0: float, attempts: int, summary: str | None = None) -> CheckResult:
+    def _failure(
+        self,
+        spec: CheckSpec,
+        error: MciError,
+        facts: Mapping[str, Any] | None,
+        started: datetime,
+        t0: float,
+        attempts: int,
+        summary: str | None = None,
+    ) -> CheckResult:
         # Severity is the operator's declaration: an advisory check's failure warns. The dependents of
         # the check still see it as failed (raw_failed), because their precondition is not established.
         self.raw_failed.add(spec.id)
@@ -306,8 +354,9 @@ class _Run:
         if not spec.how or error.code is ExitCode.INTERNAL:
             return error
         # A fresh MciError: the subclasses' constructors do not take every field, so replace() would not do.
-        return MciError(error.what, error.why, spec.how, error.code, error.location,
-                        {**error.details, "default_how": error.how})
+        return MciError(
+            error.what, error.why, spec.how, error.code, error.location, {**error.details, "default_how": error.how}
+        )
 
     def store(self) -> Any:
         with self._store_lock:

@@ -98,10 +98,20 @@ def run_scan(
         # a warm scan was doing that three times): the scan, its audit record and the lifecycle moves it makes land
         # together, and the state they move from is read inside it (issue 19).
         with store.transaction():
-            scan_id = store.record_scan(profile.name, result.checklist, result.status.value,
-                                        result.started_at, result.finished_at, result.as_dict())
-            store.append_audit("scan", {"scan_id": scan_id, "checklist": result.checklist,
-                                        "status": result.status.value, "failed": failed}, now, profile=profile.name)
+            scan_id = store.record_scan(
+                profile.name,
+                result.checklist,
+                result.status.value,
+                result.started_at,
+                result.finished_at,
+                result.as_dict(),
+            )
+            store.append_audit(
+                "scan",
+                {"scan_id": scan_id, "checklist": result.checklist, "status": result.status.value, "failed": failed},
+                now,
+                profile=profile.name,
+            )
 
             lifecycle = Lifecycle(store, profile.name)
             state = lifecycle.current().state
@@ -113,12 +123,16 @@ def run_scan(
                 if token_ok:
                     moves.append(lifecycle.fire("token_ok", now, f"scan {scan_id}: token valid", scan_id=scan_id))
                 if token_ok and result.status.ok:
-                    moves.append(lifecycle.fire("scan_passed", now, f"scan {scan_id} {result.status.value}",
-                                                scan_id=scan_id))
+                    moves.append(
+                        lifecycle.fire("scan_passed", now, f"scan {scan_id} {result.status.value}", scan_id=scan_id)
+                    )
                     note = "armed: the engine may be started while this scan is fresh (profile scan.max_age)"
                 else:
-                    moves.append(lifecycle.fire("scan_failed", now, f"scan {scan_id} failed: {', '.join(failed)}",
-                                                scan_id=scan_id))
+                    moves.append(
+                        lifecycle.fire(
+                            "scan_failed", now, f"scan {scan_id} failed: {', '.join(failed)}", scan_id=scan_id
+                        )
+                    )
                     note = "blocked: fix what failed and scan again"
         final = lifecycle.current().state
     finally:

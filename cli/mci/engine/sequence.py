@@ -52,8 +52,15 @@ class SequenceResult:
         return next((s for s in self.steps if s.status is Status.FAILED), None)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "purpose": self.purpose, "sequence": self.sequence, "status": self.status,
-                "resumed": self.resumed, "error": error_dict(self.error), "steps": [s.as_dict() for s in self.steps]}
+        return {
+            "run_id": self.run_id,
+            "purpose": self.purpose,
+            "sequence": self.sequence,
+            "status": self.status,
+            "resumed": self.resumed,
+            "error": error_dict(self.error),
+            "steps": [s.as_dict() for s in self.steps],
+        }
 
 
 def new_run_id(purpose: str) -> str:
@@ -72,10 +79,12 @@ def sequence_for(profile: "Profile", purpose: str, *, cache_dir: Path | None = N
     use = DEFAULT_RULES[purpose]
     path = find_rule(use, rule_dirs(profile.path))
     if path is None:
-        raise MciError(f"no {purpose} sequence for profile {profile.name!r}",
-                       f"the profile names none and the default rule {use} is not installed",
-                       f"declare one in the profile (e.g. shutdown: {{{purpose}: {{use: {use}}}}}) or reinstall mci",
-                       ExitCode.INVALID)
+        raise MciError(
+            f"no {purpose} sequence for profile {profile.name!r}",
+            f"the profile names none and the default rule {use} is not installed",
+            f"declare one in the profile (e.g. shutdown: {{{purpose}: {{use: {use}}}}}) or reinstall mci",
+            ExitCode.INVALID,
+        )
     return load_sequence(path, cache_dir=cache_dir)
 
 
@@ -85,16 +94,25 @@ def _step_error(spec: "StepSpec", exc: BaseException) -> MciError:
     from mci.observability.redact import redact_message
 
     # Anything else is a bug in a step: a failed step with the reason, never a traceback or a pass.
-    return MciError(f"step {spec.id} failed: {type(exc).__name__}", redact_message(str(exc) or type(exc).__name__),
-                    "rerun the command (it resumes at this step); if it fails again, report it with this message",
-                    ExitCode.INTERNAL)
+    return MciError(
+        f"step {spec.id} failed: {type(exc).__name__}",
+        redact_message(str(exc) or type(exc).__name__),
+        "rerun the command (it resumes at this step); if it fails again, report it with this message",
+        ExitCode.INTERNAL,
+    )
 
 
 class SequenceRun:
     """One run of one sequence; `execute()` resumes a journaled run when given its run_id."""
 
-    def __init__(self, sequence: "Sequence", ctx: "StepContext", *, on_step: Callable[[StepResult], None] | None = None,
-                 on_done: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        sequence: "Sequence",
+        ctx: "StepContext",
+        *,
+        on_step: Callable[[StepResult], None] | None = None,
+        on_done: Callable[[str], None] | None = None,
+    ):
         self.sequence = sequence
         self.ctx = ctx
         self.on_step = on_step or (lambda result: None)
@@ -120,8 +138,19 @@ class SequenceRun:
         for position, spec in enumerate(self.sequence.steps):
             if spec.id in done:
                 record = done[spec.id]
-                result = StepResult(spec.id, spec.kind, spec.title, Status.PASSED, record.summary, record.attempt,
-                                    None, record.facts or {}, record.started_at, record.finished_at, resumed=True)
+                result = StepResult(
+                    spec.id,
+                    spec.kind,
+                    spec.title,
+                    Status.PASSED,
+                    record.summary,
+                    record.attempt,
+                    None,
+                    record.facts or {},
+                    record.started_at,
+                    record.finished_at,
+                    resumed=True,
+                )
                 results.append(result)
                 self.on_step(result)
                 continue
@@ -136,7 +165,7 @@ class SequenceRun:
                 continue
             stopped_by = result.error
             status = jr.ESCALATED if spec.on_error == "escalate" else jr.FAILED
-            for rest in self.sequence.steps[position + 1:]:
+            for rest in self.sequence.steps[position + 1 :]:
                 skipped = StepResult(rest.id, rest.kind, rest.title, Status.SKIPPED, f"not run: {spec.id} failed")
                 results.append(skipped)
                 self.on_step(skipped)
@@ -157,10 +186,12 @@ class SequenceRun:
         started = self.ctx.clock.now()
         attempts = 0
         if impl is None:
-            error = MciError(f"step {spec.id} has the unknown kind {spec.kind!r}",
-                             "this version of mci has no step of that kind",
-                             "fix the sequence's `kind:` (mci validate lists the kinds) or upgrade mci",
-                             ExitCode.INVALID)
+            error = MciError(
+                f"step {spec.id} has the unknown kind {spec.kind!r}",
+                "this version of mci has no step of that kind",
+                "fix the sequence's `kind:` (mci validate lists the kinds) or upgrade mci",
+                ExitCode.INVALID,
+            )
             return StepResult(spec.id, spec.kind, spec.title, Status.FAILED, error.what, 0, error, {}, started, started)
 
         def attempt() -> "StepOutcome":
@@ -171,21 +202,55 @@ class SequenceRun:
                 outcome = self._guarded(spec, impl)
             except BaseException as exc:
                 error = _step_error(spec, exc)
-                self.ctx.journal.end_step(self.ctx.run_id, spec.id, number, jr.FAILED, self.ctx.clock.now(),
-                                          summary=error.what, error=error.as_dict())
+                self.ctx.journal.end_step(
+                    self.ctx.run_id,
+                    spec.id,
+                    number,
+                    jr.FAILED,
+                    self.ctx.clock.now(),
+                    summary=error.what,
+                    error=error.as_dict(),
+                )
                 raise error from None
-            self.ctx.journal.end_step(self.ctx.run_id, spec.id, number, jr.DONE, self.ctx.clock.now(),
-                                      summary=outcome.summary, facts=dict(outcome.facts))
+            self.ctx.journal.end_step(
+                self.ctx.run_id,
+                spec.id,
+                number,
+                jr.DONE,
+                self.ctx.clock.now(),
+                summary=outcome.summary,
+                facts=dict(outcome.facts),
+            )
             return outcome
 
         self.ctx.progress(f"{spec.title}…")
         try:
             outcome = self._with_retry(spec, attempt)
         except MciError as error:
-            return StepResult(spec.id, spec.kind, spec.title, Status.FAILED, error.what, attempts, error, {},
-                              started, self.ctx.clock.now())
-        return StepResult(spec.id, spec.kind, spec.title, Status.PASSED, outcome.summary, attempts, None,
-                          dict(outcome.facts), started, self.ctx.clock.now())
+            return StepResult(
+                spec.id,
+                spec.kind,
+                spec.title,
+                Status.FAILED,
+                error.what,
+                attempts,
+                error,
+                {},
+                started,
+                self.ctx.clock.now(),
+            )
+        return StepResult(
+            spec.id,
+            spec.kind,
+            spec.title,
+            Status.PASSED,
+            outcome.summary,
+            attempts,
+            None,
+            dict(outcome.facts),
+            started,
+            self.ctx.clock.now(),
+        )
 
     def _with_retry(self, spec: "StepSpec", attempt: Callable[[], "StepOutcome"]) -> "StepOutcome":
         from mci.engine.retrying import retry_after_first
@@ -222,18 +287,31 @@ class SequenceRun:
         return outcome
 
 
-def context_for(profile: "Profile", clock: Any, state_dir: Path, purpose: str, *,
-                progress: Callable[[str], None] | None = None, store: Any = None) -> "StepContext":
+def context_for(
+    profile: "Profile",
+    clock: Any,
+    state_dir: Path,
+    purpose: str,
+    *,
+    progress: Callable[[str], None] | None = None,
+    store: Any = None,
+) -> "StepContext":
     from mci.engine.lifecycle import Lifecycle
     from mci.steps.base import StepContext
     from mci.store.journal import Journal
     from mci.store.state import StateStore
 
     store = store if store is not None else StateStore.open(state_dir)
-    return StepContext(profile=profile, clock=clock, state_dir=state_dir, store=store,
-                       journal=Journal(store, profile.name), purpose=purpose,
-                       progress=progress or (lambda message: None),
-                       lifecycle_factory=lambda: Lifecycle(store, profile.name))
+    return StepContext(
+        profile=profile,
+        clock=clock,
+        state_dir=state_dir,
+        store=store,
+        journal=Journal(store, profile.name),
+        purpose=purpose,
+        progress=progress or (lambda message: None),
+        lifecycle_factory=lambda: Lifecycle(store, profile.name),
+    )
 
 
 def sequence_named(target: str, profile: "Profile | None", *, cache_dir: Path | None = None) -> "Sequence":
@@ -251,9 +329,11 @@ def sequence_named(target: str, profile: "Profile | None", *, cache_dir: Path | 
 
     found = find_rule(target, rule_dirs(profile.path if profile else default_profile()))
     if found is None:
-        raise UsageError(f"no sequence named {target!r}",
-                         "it is not a purpose, a rule under rules/ or a YAML file",
-                         "name one of: lifecycle, " + ", ".join(DEFAULT_RULES) + ", " + ", ".join(DEFAULT_RULES.values()))
+        raise UsageError(
+            f"no sequence named {target!r}",
+            "it is not a purpose, a rule under rules/ or a YAML file",
+            "name one of: lifecycle, " + ", ".join(DEFAULT_RULES) + ", " + ", ".join(DEFAULT_RULES.values()),
+        )
     return load_sequence(found, cache_dir=cache_dir)
 
 

@@ -54,10 +54,18 @@ class ShutdownOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "mode": self.mode, "lifecycle": self.lifecycle_state, "exit_code": int(self.exit_code), "note": self.note,
-            "flat": self.flat, "remaining": self.remaining, "preempted": self.preempted,
-            "read_at": self.read_at.isoformat() if self.read_at else None, "report": self.report,
-            "unprotected": self.unprotected, "scope": self.scope, "outside": self.outside,
+            "mode": self.mode,
+            "lifecycle": self.lifecycle_state,
+            "exit_code": int(self.exit_code),
+            "note": self.note,
+            "flat": self.flat,
+            "remaining": self.remaining,
+            "preempted": self.preempted,
+            "read_at": self.read_at.isoformat() if self.read_at else None,
+            "report": self.report,
+            "unprotected": self.unprotected,
+            "scope": self.scope,
+            "outside": self.outside,
             "run": self.result.as_dict() if self.result else None,
             "escalation": self.escalation.as_dict() if self.escalation else None,
         }
@@ -76,8 +84,11 @@ def shutdown(
     from mci.store.lock import ProfileLock
 
     if mode not in MODES:
-        raise UsageError(f"unknown shutdown mode {mode!r}", f"the modes are {', '.join(MODES)} and emergency",
-                         "use `mci shutdown`, `mci shutdown --end-of-day` or `mci shutdown --emergency`")
+        raise UsageError(
+            f"unknown shutdown mode {mode!r}",
+            f"the modes are {', '.join(MODES)} and emergency",
+            "use `mci shutdown`, `mci shutdown --end-of-day` or `mci shutdown --emergency`",
+        )
     sequence = sequence_for(profile, mode, cache_dir=state_dir / "cache")
     with ProfileLock(state_dir, profile.name, "shutdown"):
         try:
@@ -117,11 +128,16 @@ def shutdown(
                     reason = f"mci shutdown ({mode})"
                     if engine is not None:
                         reason += f": engine pid {engine.pid} is running although the lifecycle says {state}"
-                        ctx.store.append_audit("engine_adopted", {"pid": engine.pid, "lifecycle": state,
-                                                                  "run_id": run_id}, clock.now(), profile=profile.name)
+                        ctx.store.append_audit(
+                            "engine_adopted",
+                            {"pid": engine.pid, "lifecycle": state, "run_id": run_id},
+                            clock.now(),
+                            profile=profile.name,
+                        )
                     if state != "stopping":  # a failed earlier run left it stopping: start the sequence afresh
-                        ctx.lifecycle.fire("engine_found" if engine is not None else "shutdown", clock.now(), reason,
-                                           run_id=run_id)
+                        ctx.lifecycle.fire(
+                            "engine_found" if engine is not None else "shutdown", clock.now(), reason, run_id=run_id
+                        )
                     ctx.journal.start(run_id, mode, sequence.name, clock.now())
 
             def stopped(done_run: str) -> None:
@@ -131,23 +147,42 @@ def shutdown(
             result = SequenceRun(sequence, ctx, on_step=on_step, on_done=stopped).execute(run_id=run_id)
             if result.status == "escalated":
                 ctx.close_broker()
-                escalation = _emergency_run(profile, clock, state_dir, on_step=on_step, progress=progress,
-                                            parent=result.run_id, command="shutdown (escalated)")
-                return replace(escalation, mode=mode, result=result, escalation=escalation.result,
-                               note=f"step {_failed_step(result)} failed and escalated to the emergency sequence; "
-                                    f"{escalation.note}")
+                escalation = _emergency_run(
+                    profile,
+                    clock,
+                    state_dir,
+                    on_step=on_step,
+                    progress=progress,
+                    parent=result.run_id,
+                    command="shutdown (escalated)",
+                )
+                return replace(
+                    escalation,
+                    mode=mode,
+                    result=result,
+                    escalation=escalation.result,
+                    note=f"step {_failed_step(result)} failed and escalated to the emergency sequence; "
+                    f"{escalation.note}",
+                )
             state = ctx.lifecycle.current().state
             unprotected = _unprotected(result)
             if result.ok:
                 note = "stopped cleanly"
                 if unprotected:
-                    note += (f"; {len(unprotected)} kept position(s) WITHOUT a protective stop: "
-                             + ", ".join(unprotected))
+                    note += f"; {len(unprotected)} kept position(s) WITHOUT a protective stop: " + ", ".join(
+                        unprotected
+                    )
                 return ShutdownOutcome(mode, result, None, state, ExitCode.OK, note, unprotected=unprotected)
             return ShutdownOutcome(
-                mode, result, None, state, ExitCode.INCOMPLETE,
+                mode,
+                result,
+                None,
+                state,
+                ExitCode.INCOMPLETE,
                 f"shutdown incomplete: step {_failed_step(result)} failed; rerun `mci shutdown` to resume "
-                "or `mci shutdown --emergency`", unprotected=unprotected)
+                "or `mci shutdown --emergency`",
+                unprotected=unprotected,
+            )
         finally:
             ctx.close_broker()
             ctx.store.close()
@@ -163,14 +198,19 @@ def _without_db(profile: "Profile", state_dir: Path, exc: BaseException) -> MciE
     except MciError:
         engine = None
     if engine is None:
-        return UnavailableError("shutdown cannot run: the state database is unusable", why,
-                                "no engine is running for this profile; move the damaged state.db aside (keep it: "
-                                "the audit log is in it) or restore it, then run `mci status`")
+        return UnavailableError(
+            "shutdown cannot run: the state database is unusable",
+            why,
+            "no engine is running for this profile; move the damaged state.db aside (keep it: "
+            "the audit log is in it) or restore it, then run `mci status`",
+        )
     return UnavailableError(
-        f"shutdown cannot run: the state database is unusable, and engine pid {engine.pid} is STILL RUNNING", why,
+        f"shutdown cannot run: the state database is unusable, and engine pid {engine.pid} is STILL RUNNING",
+        why,
         "run `mci kill` now: it stops the engine from its pidfile and flattens the account without the database "
         "(auditing to audit.fallback.jsonl); a graceful shutdown needs its journal to resume safely after a crash",
-        pid=engine.pid)
+        pid=engine.pid,
+    )
 
 
 def _unprotected(result: "SequenceResult") -> list[str]:
@@ -209,8 +249,16 @@ def emergency(
         with ProfileLock(state_dir, profile.name, "emergency", preempt=EMERGENCY_PREEMPTS) as lock:
             if lock.preempted is not None:
                 _record(kill, "lock_preempted", lock.preempted.as_dict(), profile, clock)
-            outcome = _emergency_run(profile, clock, state_dir, on_step=on_step, progress=progress, kill=kill,
-                                     command=command, selection=selection)
+            outcome = _emergency_run(
+                profile,
+                clock,
+                state_dir,
+                on_step=on_step,
+                progress=progress,
+                kill=kill,
+                command=command,
+                selection=selection,
+            )
     finally:
         kill.store.close()
     if lock.preempted is not None:
@@ -220,8 +268,9 @@ def emergency(
     return outcome
 
 
-def _latch_siblings(profile: "Profile", clock: Clock, state_dir: Path, kill: Any, command: str,
-                    selection: "Selection | None") -> list[str]:
+def _latch_siblings(
+    profile: "Profile", clock: Clock, state_dir: Path, kill: Any, command: str, selection: "Selection | None"
+) -> list[str]:
     """Latch the desk's other profiles on this profile's Kite account too: one account, one latch.
 
     The desk (mci.config.desk: $MCI_DESK or <state dir>/desk) is the registry of profiles; without one
@@ -245,8 +294,13 @@ def _latch_siblings(profile: "Profile", clock: Clock, state_dir: Path, kill: Any
         try:
             other = open_for_kill(m.profile, clock, state_dir)
             try:
-                latch(other, m.profile, clock, command=f"{command} of {profile.name} (same Kite account)",
-                      selection=selection)
+                latch(
+                    other,
+                    m.profile,
+                    clock,
+                    command=f"{command} of {profile.name} (same Kite account)",
+                    selection=selection,
+                )
             finally:
                 other.store.close()
             if other.latched:
@@ -276,10 +330,18 @@ def _record(kill: Any, kind: str, data: dict[str, Any], profile: "Profile", cloc
         pass  # the report says where the audit went and what failed; bookkeeping never stops a kill
 
 
-def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
-                   on_step: Callable[["StepResult"], None] | None, progress: Callable[[str], None] | None,
-                   parent: str | None = None, kill: Any = None, command: str = "kill",
-                   selection: Any = "declared") -> ShutdownOutcome:
+def _emergency_run(
+    profile: "Profile",
+    clock: Clock,
+    state_dir: Path,
+    *,
+    on_step: Callable[["StepResult"], None] | None,
+    progress: Callable[[str], None] | None,
+    parent: str | None = None,
+    kill: Any = None,
+    command: str = "kill",
+    selection: Any = "declared",
+) -> ShutdownOutcome:
     from mci.engine import killswitch
     from mci.engine.sequence import SequenceRun, context_for, new_run_id, sequence_for
     from mci.store import journal as jr
@@ -322,13 +384,25 @@ def _emergency_run(profile: "Profile", clock: Clock, state_dir: Path, *,
             # The first latch failed (a busy DB); one more try now the work is done.
             killswitch.latch(kill, profile, clock, command=command, run_id=result.run_id, selection=selection)
         breaker = killswitch.broker_breaker(profile, kill.store, clock) if kill.persistent else None
-        book = killswitch.read_book(lambda: ectx.broker, clock, within=killswitch.verify_within(), breaker=breaker,
-                                    selection=selection)
-        _record(kill, "emergency", {"event": "verdict", "run_id": result.run_id, "flat": book.flat,
-                                    "remaining": book.remaining, "outside": book.outside,
-                                    "scope": selection.as_dict() if selection is not None else None,
-                                    "read_at": book.read_at.isoformat() if book.read_at else None,
-                                    "error": book.error.as_dict() if book.error else None}, profile, clock)
+        book = killswitch.read_book(
+            lambda: ectx.broker, clock, within=killswitch.verify_within(), breaker=breaker, selection=selection
+        )
+        _record(
+            kill,
+            "emergency",
+            {
+                "event": "verdict",
+                "run_id": result.run_id,
+                "flat": book.flat,
+                "remaining": book.remaining,
+                "outside": book.outside,
+                "scope": selection.as_dict() if selection is not None else None,
+                "read_at": book.read_at.isoformat() if book.read_at else None,
+                "error": book.error.as_dict() if book.error else None,
+            },
+            profile,
+            clock,
+        )
         try:
             state = ectx.lifecycle.current().state
         except (MciError, DatabaseError) as exc:
@@ -367,34 +441,70 @@ def _engine_report(result: "SequenceResult") -> str:
     return step.summary
 
 
-def _verdict(result: "SequenceResult", state: str, book: Any, report: dict[str, Any],
-             selection: "Selection | None" = None) -> ShutdownOutcome:
+def _verdict(
+    result: "SequenceResult", state: str, book: Any, report: dict[str, Any], selection: "Selection | None" = None
+) -> ShutdownOutcome:
     latched = "halted until `mci reset --confirm`" if report["latched"] else "NOT latched (see the report)"
     if selection is not None and report["latched"]:
-        latched = (f"scope {selection.label()} latched (`mci risk check` refuses entries in it) until "
-                   "`mci reset --confirm`")
+        latched = (
+            f"scope {selection.label()} latched (`mci risk check` refuses entries in it) until `mci reset --confirm`"
+        )
     read_at = book.read_at_text()
     if book.flat:
         where = "" if selection is None else f" in scope {selection.label()}"
         left = f"; {len(book.outside)} item(s) left open outside the scope" if book.outside else ""
-        return ShutdownOutcome("emergency", result, None, state, ExitCode.OK,
-                               f"flat{where}: no open position, no open order (as read at {read_at}){left}; {latched}",
-                               True, [], read_at=book.read_at, report=report)
+        return ShutdownOutcome(
+            "emergency",
+            result,
+            None,
+            state,
+            ExitCode.OK,
+            f"flat{where}: no open position, no open order (as read at {read_at}){left}; {latched}",
+            True,
+            [],
+            read_at=book.read_at,
+            report=report,
+        )
     if book.flat is False:
-        return ShutdownOutcome("emergency", result, None, state, ExitCode.INCOMPLETE,
-                               f"NOT FLAT: {len(book.remaining)} item(s) remain (as read at {read_at}); close them at "
-                               f"the broker now; {latched}", False, book.remaining, read_at=book.read_at, report=report)
+        return ShutdownOutcome(
+            "emergency",
+            result,
+            None,
+            state,
+            ExitCode.INCOMPLETE,
+            f"NOT FLAT: {len(book.remaining)} item(s) remain (as read at {read_at}); close them at "
+            f"the broker now; {latched}",
+            False,
+            book.remaining,
+            read_at=book.read_at,
+            report=report,
+        )
     why = f"{book.error.what}: {book.error.why}" if book.error else "no read succeeded"
-    how = book.error.how if book.error is not None and book.error.code is not ExitCode.UNAVAILABLE else (
-        "check the account at the broker (the Kite console) now; `mci kill` again retries the flatten and the read")
-    return ShutdownOutcome("emergency", result, None, state, ExitCode.UNVERIFIED,
-                           f"COULD NOT VERIFY: the account could not be read back after {book.attempts} attempt(s) "
-                           f"({why}); the orders above were sent, but whether it is flat is unknown; HOW: {how}; "
-                           f"{latched}", None, [], report=report)
+    how = (
+        book.error.how
+        if book.error is not None and book.error.code is not ExitCode.UNAVAILABLE
+        else (
+            "check the account at the broker (the Kite console) now; `mci kill` again retries the flatten and the read"
+        )
+    )
+    return ShutdownOutcome(
+        "emergency",
+        result,
+        None,
+        state,
+        ExitCode.UNVERIFIED,
+        f"COULD NOT VERIFY: the account could not be read back after {book.attempts} attempt(s) "
+        f"({why}); the orders above were sent, but whether it is flat is unknown; HOW: {how}; "
+        f"{latched}",
+        None,
+        [],
+        report=report,
+    )
 
 
-def reread(profile: "Profile", clock: Clock, state_dir: Path, *, within: float = 10.0,
-           selection: "Selection | None" = None) -> Any:
+def reread(
+    profile: "Profile", clock: Clock, state_dir: Path, *, within: float = 10.0, selection: "Selection | None" = None
+) -> Any:
     """The book again, right before a NOT FLAT list is shown: the operator acts on what is open now."""
     from datetime import timedelta
 
@@ -426,9 +536,11 @@ def reset(profile: "Profile", clock: Clock, state_dir: Path, *, confirm: bool, r
     from mci.store.state import StateStore
 
     if not confirm:
-        raise UsageError("reset needs --confirm",
-                         "unlatching the kill switch lets the profile trade again after an emergency",
-                         "inspect the account first (`mci status`), then run `mci reset --confirm`")
+        raise UsageError(
+            "reset needs --confirm",
+            "unlatching the kill switch lets the profile trade again after an emergency",
+            "inspect the account first (`mci status`), then run `mci reset --confirm`",
+        )
     from mci.store.journal import ABANDONED, Journal
 
     from mci.store import latches
@@ -441,17 +553,25 @@ def reset(profile: "Profile", clock: Clock, state_dir: Path, *, confirm: bool, r
                 # One reset clears every latch of the profile: the scoped ones (mci.store.latches) and `halted`.
                 cleared = latches.clear(store, profile.name)
                 if cleared:
-                    store.append_audit("scope_latch", {"event": "cleared", "scopes": [c["scope"] for c in cleared],
-                                                       "reason": reason or "operator reset (mci reset --confirm)"},
-                                       clock.now(), profile=profile.name)
+                    store.append_audit(
+                        "scope_latch",
+                        {
+                            "event": "cleared",
+                            "scopes": [c["scope"] for c in cleared],
+                            "reason": reason or "operator reset (mci reset --confirm)",
+                        },
+                        clock.now(),
+                        profile=profile.name,
+                    )
                     if life.current().state != "halted":
                         return life.current().state
                 move = life.fire("reset", clock.now(), reason or "operator reset (mci reset --confirm)")
                 # A kill cut short must not be resumed by the next one: that one starts afresh on today's book.
                 stale = Journal(store, profile.name).unfinished("emergency")
                 if stale is not None:
-                    Journal(store, profile.name).finish(stale.run_id, ABANDONED, clock.now(),
-                                                        {"superseded_by": "reset"})
+                    Journal(store, profile.name).finish(
+                        stale.run_id, ABANDONED, clock.now(), {"superseded_by": "reset"}
+                    )
         finally:
             store.close()
     return move.dest

@@ -103,9 +103,11 @@ class EngineControl:
         folder = Path(self.profile.path).resolve().parent
         cwd: Path = folder / (self.spec.get("start") or {}).get("cwd", ".")
         if not cwd.is_dir():
-            raise ConfigError(f"the engine's working folder {cwd} does not exist",
-                              "engine.start.cwd (relative to the profile's folder) must name a folder",
-                              f"create it or correct engine.start.cwd in {self.profile.path}")
+            raise ConfigError(
+                f"the engine's working folder {cwd} does not exist",
+                "engine.start.cwd (relative to the profile's folder) must name a folder",
+                f"create it or correct engine.start.cwd in {self.profile.path}",
+            )
         return cwd
 
     def _argv(self, argv: list[str], cwd: Path, role: str) -> list[str]:
@@ -120,13 +122,17 @@ class EngineControl:
         else:
             found = shutil.which(program, path=self.env.get("PATH", os.defpath))
         if not found:
-            raise ConfigError(f"the engine {role} command {program!r} was not found",
-                              f"no such program {'at that path' if '/' in program else 'on PATH'} "
-                              f"(PATH={self.env.get('PATH', '')})",
-                              f"install it, or write its full path in the {self._where()}")
+            raise ConfigError(
+                f"the engine {role} command {program!r} was not found",
+                f"no such program {'at that path' if '/' in program else 'on PATH'} (PATH={self.env.get('PATH', '')})",
+                f"install it, or write its full path in the {self._where()}",
+            )
         if not os.access(found, os.X_OK):
-            raise ConfigError(f"the engine {role} command {found} is not executable",
-                              "the file exists but this user may not run it", f"chmod +x {found}, or run it through its interpreter")
+            raise ConfigError(
+                f"the engine {role} command {found} is not executable",
+                "the file exists but this user may not run it",
+                f"chmod +x {found}, or run it through its interpreter",
+            )
         return [found, *argv[1:]]
 
     def _base_env(self) -> dict[str, str]:
@@ -153,18 +159,33 @@ class EngineControl:
         try:
             return procs.read_json(self.pidfile)
         except (ValueError, OSError) as exc:
-            raise UnavailableError(f"cannot read the engine pidfile {self.pidfile}",
-                                   f"{exc}; mci cannot tell whether the engine it started still runs",
-                                   f"check for the engine by hand (ps -ef), stop it if it runs, then delete {self.pidfile}") from None
+            raise UnavailableError(
+                f"cannot read the engine pidfile {self.pidfile}",
+                f"{exc}; mci cannot tell whether the engine it started still runs",
+                f"check for the engine by hand (ps -ef), stop it if it runs, then delete {self.pidfile}",
+            ) from None
 
     def _info(self, record: Mapping[str, Any], pid: int | None = None) -> EngineInfo:
-        return EngineInfo(pid if pid is not None else record.get("pid"),
-                          datetime.fromisoformat(record["started_at"]), tuple(record.get("argv") or ()),
-                          self.log_path, record["how"])
+        return EngineInfo(
+            pid if pid is not None else record.get("pid"),
+            datetime.fromisoformat(record["started_at"]),
+            tuple(record.get("argv") or ()),
+            self.log_path,
+            record["how"],
+        )
 
-    def _write_record(self, how: str, pid: int | None, argv: list[str], log_offset: int, **extra: Any) -> dict[str, Any]:
-        record = {"pid": pid, "start_time": procs.start_time(pid) if pid else None, "argv": argv,
-                  "started_at": self.now().isoformat(), "how": how, "log_offset": log_offset, **extra}
+    def _write_record(
+        self, how: str, pid: int | None, argv: list[str], log_offset: int, **extra: Any
+    ) -> dict[str, Any]:
+        record = {
+            "pid": pid,
+            "start_time": procs.start_time(pid) if pid else None,
+            "argv": argv,
+            "started_at": self.now().isoformat(),
+            "how": how,
+            "log_offset": log_offset,
+            **extra,
+        }
         procs.write_private(self.pidfile, json.dumps(record, indent=1).encode())
         return record
 
@@ -203,8 +224,10 @@ class EngineControl:
             cwd = self._cwd()
             argv = self._argv(list(health["command"]), cwd, "health")
             status, last = run_command(argv, env=self._base_env(), cwd=cwd, timeout=COMMAND_TIMEOUT)
-            detail = self._redact(f"{shlex.join(health['command'])}: "
-                                  f"{'timed out' if status is None else procs.exit_text(status)} {last}".rstrip())
+            detail = self._redact(
+                f"{shlex.join(health['command'])}: "
+                f"{'timed out' if status is None else procs.exit_text(status)} {last}".rstrip()
+            )
             return status == 0, detail
         record = self._record()
         alive = record is not None and record.get("how") == "command" and self._alive(record)
@@ -252,10 +275,14 @@ class EngineControl:
             why += f"\n  log {self.log_path} ends with:\n    " + "\n    ".join(tail)
         else:
             why += f"; the log {self.log_path} has nothing from this start"
-        return UnavailableError(f"the engine of profile {self.profile.name!r} {what}", why,
-                                f"fix the cause shown in {self.log_path}, then start the engine again; "
-                                "the health check is engine.health in " + str(self.profile.path),
-                                log=str(self.log_path), probe=self._redact(detail))
+        return UnavailableError(
+            f"the engine of profile {self.profile.name!r} {what}",
+            why,
+            f"fix the cause shown in {self.log_path}, then start the engine again; "
+            "the health check is engine.health in " + str(self.profile.path),
+            log=str(self.log_path),
+            probe=self._redact(detail),
+        )
 
     def log_tail(self, offset: int = 0, lines: int = LOG_TAIL_LINES) -> list[str]:
         """The last lines written since `offset` (this start's output), secrets masked."""
@@ -273,8 +300,11 @@ class EngineControl:
     def start(self, token: str | None) -> EngineInfo:
         start = self.spec.get("start")
         if not start:
-            raise ConfigError(f"profile {self.profile.name!r} declares no engine to start",
-                              "engine.start is missing", f"add engine.start (command, systemd or http) to {self.profile.path}")
+            raise ConfigError(
+                f"profile {self.profile.name!r} declares no engine to start",
+                "engine.start is missing",
+                f"add engine.start (command, systemd or http) to {self.profile.path}",
+            )
         current = self.running()
         if current is not None:
             return current
@@ -284,15 +314,19 @@ class EngineControl:
             # The declared unit already runs (started by systemd itself, or by hand): it is the engine.
             # A `token_via: file` engine can re-read the fresh token from the file.
             self._write_env_file()
-            record = self._write_record("systemd", None, ["systemctl", "start", start["systemd"]], 0, unit=start["systemd"])
+            record = self._write_record(
+                "systemd", None, ["systemctl", "start", start["systemd"]], 0, unit=start["systemd"]
+            )
             return self._info(record, systemd.main_pid(start["systemd"], self._base_env()))
         if "command" in start and url and port_answers(url):
             # Our pidfile says no engine runs; whatever answers would pass the health check in its place.
-            raise UnavailableError(f"cannot start the engine: something already answers at {origin(url)}",
-                                   "mci has no record of starting it (another engine, a copy started by hand, or "
-                                   "another program on that port); its health would be mistaken for the new engine's",
-                                   f"stop that program (find it with: ss -ltnp 'sport = :{host_port(url)[1]}'), "
-                                   f"or give this engine another port in the {self._where()}")
+            raise UnavailableError(
+                f"cannot start the engine: something already answers at {origin(url)}",
+                "mci has no record of starting it (another engine, a copy started by hand, or "
+                "another program on that port); its health would be mistaken for the new engine's",
+                f"stop that program (find it with: ss -ltnp 'sport = :{host_port(url)[1]}'), "
+                f"or give this engine another port in the {self._where()}",
+            )
         for leftover in (self.token_file, self.env_file):  # from a start that crashed before its pidfile
             procs.remove(leftover)
         try:
@@ -308,8 +342,11 @@ class EngineControl:
             raise
 
     def _disk_error(self, exc: OSError, path: Path) -> UnavailableError:
-        return UnavailableError(f"cannot write {path}", exc.strerror or str(exc),
-                                "check that the state directory (MCI_HOME) is writable and not full")
+        return UnavailableError(
+            f"cannot write {path}",
+            exc.strerror or str(exc),
+            "check that the state directory (MCI_HOME) is writable and not full",
+        )
 
     def _token_env(self) -> dict[str, str]:
         if not self._token:
@@ -330,13 +367,27 @@ class EngineControl:
             raise self._disk_error(exc, self.log_path) from None
         try:
             offset = os.fstat(log).st_size
-            os.write(log, f"---- {self.now().isoformat()} mci starts the engine of profile {self.profile.name}: "
-                          f"{shlex.join(argv)} (in {cwd})\n".encode())
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-                                    env=env, start_new_session=True, close_fds=True)
+            os.write(
+                log,
+                f"---- {self.now().isoformat()} mci starts the engine of profile {self.profile.name}: "
+                f"{shlex.join(argv)} (in {cwd})\n".encode(),
+            )
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
         except OSError as exc:
-            raise ConfigError(f"cannot run the engine command {argv[0]}", exc.strerror or str(exc),
-                              f"check the program and its permissions, or correct the {self._where()}") from None
+            raise ConfigError(
+                f"cannot run the engine command {argv[0]}",
+                exc.strerror or str(exc),
+                f"check the program and its permissions, or correct the {self._where()}",
+            ) from None
         finally:
             os.close(log)
         procs.children[proc.pid] = proc
@@ -352,8 +403,9 @@ class EngineControl:
     def _write_env_file(self) -> None:
         """systemd and HTTP engines are not our children: they read MCI_* and the token from this file."""
         lines = {**{k: v for k, v in self._base_env().items() if k in ("MCI_HOME", "MCI_PROFILE")}, **self._token_env()}
-        text = "".join(f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"\n'
-                       for k, v in lines.items())
+        text = "".join(
+            f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"\n' for k, v in lines.items()
+        )
         try:
             procs.write_private(self.env_file, text.encode())
         except OSError as exc:
@@ -378,13 +430,18 @@ class EngineControl:
         try:
             status, body = http_call(url, method, CALL_TIMEOUT)
         except CallFailed as exc:
-            raise UnavailableError(f"cannot {action} the engine: {method} {url} got no answer", str(exc),
-                                   "check that the engine runs and listens there, or correct the "
-                                   f"{self._where()}") from None
+            raise UnavailableError(
+                f"cannot {action} the engine: {method} {url} got no answer",
+                str(exc),
+                f"check that the engine runs and listens there, or correct the {self._where()}",
+            ) from None
         if not 200 <= status < 300:
-            raise UnavailableError(f"cannot {action} the engine: {method} {url} answered HTTP {status}",
-                                   self._redact(body) or "no body", f"read {self.log_path} or the engine's own log",
-                                   status=status)
+            raise UnavailableError(
+                f"cannot {action} the engine: {method} {url} answered HTTP {status}",
+                self._redact(body) or "no body",
+                f"read {self.log_path} or the engine's own log",
+                status=status,
+            )
         return f"{method} {url}: HTTP {status}"
 
     def _command(self, declared: list[str], action: str) -> str:
@@ -393,13 +450,18 @@ class EngineControl:
         try:
             status, last = run_command(argv, env=self._base_env(), cwd=cwd, timeout=COMMAND_TIMEOUT)
         except OSError as exc:
-            raise ConfigError(f"cannot run the engine {action} command {argv[0]}", exc.strerror or str(exc),
-                              f"correct the {self._where()}") from None
+            raise ConfigError(
+                f"cannot run the engine {action} command {argv[0]}",
+                exc.strerror or str(exc),
+                f"correct the {self._where()}",
+            ) from None
         if status != 0:
             result = "timed out" if status is None else procs.exit_text(status)
-            raise UnavailableError(f"the engine {action} command failed: {shlex.join(declared)}",
-                                   self._redact(f"{result}; it said: {last or 'nothing'}"),
-                                   f"run it by hand to see why, or correct the {self._where()}")
+            raise UnavailableError(
+                f"the engine {action} command failed: {shlex.join(declared)}",
+                self._redact(f"{result}; it said: {last or 'nothing'}"),
+                f"run it by hand to see why, or correct the {self._where()}",
+            )
         return f"{shlex.join(declared)}: exit status 0"
 
     # ------------------------------------------------------------ pause
@@ -427,9 +489,11 @@ class EngineControl:
             return PauseInfo(True, "command", self._command(list(declared["command"]), action))
         if declared.get("signal"):
             if info.pid is None:
-                raise ConfigError(f"cannot {action} the engine by signal: mci knows no pid for it",
-                                  f"it was started by {info.how}",
-                                  f"declare engine.{action} as http or command in {self.profile.path}")
+                raise ConfigError(
+                    f"cannot {action} the engine by signal: mci knows no pid for it",
+                    f"it was started by {info.how}",
+                    f"declare engine.{action} as http or command in {self.profile.path}",
+                )
             # The leader only: helpers in its group may not handle e.g. USR1, whose default action kills.
             os.kill(info.pid, procs.signal_number(declared["signal"]))
             return PauseInfo(True, "signal", f"sent SIG{declared['signal']} to pid {info.pid}")
@@ -441,9 +505,15 @@ class EngineControl:
                 if exc.details.get("status") not in (404, 405, 501):
                     raise
                 # Not declared, and this engine has no such route: say so rather than fail a shutdown on a guess.
-                return PauseInfo(False, "none", f"engine.{action} is not declared and POST {url} answered HTTP "
-                                                f"{exc.details['status']}: {otherwise}")
-        return PauseInfo(False, "none", f"engine.{action} is not declared and the health check is not HTTP: {otherwise}")
+                return PauseInfo(
+                    False,
+                    "none",
+                    f"engine.{action} is not declared and POST {url} answered HTTP "
+                    f"{exc.details['status']}: {otherwise}",
+                )
+        return PauseInfo(
+            False, "none", f"engine.{action} is not declared and the health check is not HTTP: {otherwise}"
+        )
 
     # ------------------------------------------------------------ stop
 
@@ -457,19 +527,24 @@ class EngineControl:
         url = self.health_url
         if info is None:
             if url and port_answers(url):
-                raise UnavailableError(f"an engine still answers at {origin(url)}, and mci has no record of starting it",
-                                       "it was started outside mci (or its pidfile was lost), so mci cannot stop it safely",
-                                       f"stop it by hand (find it with: ss -ltnp 'sport = :{host_port(url)[1]}')")
+                raise UnavailableError(
+                    f"an engine still answers at {origin(url)}, and mci has no record of starting it",
+                    "it was started outside mci (or its pidfile was lost), so mci cannot stop it safely",
+                    f"stop it by hand (find it with: ss -ltnp 'sport = :{host_port(url)[1]}')",
+                )
             self._forget()
-            return StopInfo(False, "none", None, False, timedelta(seconds=self.monotonic() - t0),
-                            "the engine was not running")
+            return StopInfo(
+                False, "none", None, False, timedelta(seconds=self.monotonic() - t0), "the engine was not running"
+            )
         assert record is not None
         how, detail, forced = self._stop_how(declared, info), "", False
         if signal is not None and info.how == "command":
             how, declared = "signal", {**declared, "signal": signal}
         if how == "signal":
             forced = self._signal_stop(record, declared.get("signal", "TERM"), grace_s)
-            detail = f"SIG{declared.get('signal', 'TERM')} to process group {info.pid}" + ("; SIGKILL after the grace" if forced else "")
+            detail = f"SIG{declared.get('signal', 'TERM')} to process group {info.pid}" + (
+                "; SIGKILL after the grace" if forced else ""
+            )
         elif how == "systemd":
             unit = declared.get("systemd") or record["unit"]  # a systemd start always records its unit
             systemd.run("stop", unit, env=self._base_env(), redact=self._redact, where=self._where())
@@ -500,9 +575,11 @@ class EngineControl:
             return "systemd"
         if self.health_url:
             return "http"
-        raise ConfigError("mci does not know how to stop this engine",
-                          f"it was started by {info.how}, engine.stop is not declared and the health check is not HTTP",
-                          f"declare engine.stop (http, command or systemd) in {self.profile.path}")
+        raise ConfigError(
+            "mci does not know how to stop this engine",
+            f"it was started by {info.how}, engine.stop is not declared and the health check is not HTTP",
+            f"declare engine.stop (http, command or systemd) in {self.profile.path}",
+        )
 
     def _wait_gone(self, record: Mapping[str, Any], seconds: float) -> bool:
         deadline = self.monotonic() + seconds
@@ -521,22 +598,28 @@ class EngineControl:
             return False
         procs.signal_group(pid, procs.signal_number("KILL"))
         if not self._wait_gone(record, KILL_WAIT):
-            raise UnavailableError(f"the engine (process group {pid}) survived SIGKILL",
-                                   "a process stuck in the kernel (state D: disk or network file system) cannot die yet",
-                                   f"look at it: ps -o pid,stat,wchan,cmd -g {pid}; it ends when the kernel call returns")
+            raise UnavailableError(
+                f"the engine (process group {pid}) survived SIGKILL",
+                "a process stuck in the kernel (state D: disk or network file system) cannot die yet",
+                f"look at it: ps -o pid,stat,wchan,cmd -g {pid}; it ends when the kernel call returns",
+            )
         return True
 
     def _confirm_stopped(self, record: Mapping[str, Any], port_wait: float) -> None:
         if record.get("how") == "command" and not self._wait_gone(record, KILL_WAIT):
-            raise UnavailableError(f"the engine (pid {record['pid']}) still runs after the stop",
-                                   "the stop was delivered but the process did not exit",
-                                   "stop it by hand, or declare engine.stop as signal (TERM, then KILL after the grace)")
+            raise UnavailableError(
+                f"the engine (pid {record['pid']}) still runs after the stop",
+                "the stop was delivered but the process did not exit",
+                "stop it by hand, or declare engine.stop as signal (TERM, then KILL after the grace)",
+            )
         url = self.health_url
         if url:
             deadline = self.monotonic() + port_wait
             while port_answers(url):
                 if self.monotonic() >= deadline:
-                    raise UnavailableError(f"something still answers at {origin(url)} after the engine stopped",
-                                           "another process listens on the engine's port (a second engine, or a copy "
-                                           "started by hand)", f"find and stop it: ss -ltnp 'sport = :{host_port(url)[1]}'")
+                    raise UnavailableError(
+                        f"something still answers at {origin(url)} after the engine stopped",
+                        "another process listens on the engine's port (a second engine, or a copy started by hand)",
+                        f"find and stop it: ss -ltnp 'sport = :{host_port(url)[1]}'",
+                    )
                 self.sleep(POLL)

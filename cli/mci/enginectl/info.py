@@ -17,8 +17,13 @@ class EngineInfo:
     how: str  # command | systemd | http
 
     def as_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "started_at": self.started_at.isoformat(), "argv": list(self.argv),
-                "log_path": str(self.log_path), "how": self.how}
+        return {
+            "pid": self.pid,
+            "started_at": self.started_at.isoformat(),
+            "argv": list(self.argv),
+            "log_path": str(self.log_path),
+            "how": self.how,
+        }
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,14 @@ class StopInfo:
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"was_running": self.was_running, "how": self.how, "pid": self.pid, "forced": self.forced,
-                "elapsed_s": round(self.elapsed.total_seconds(), 3), "detail": self.detail}
+        return {
+            "was_running": self.was_running,
+            "how": self.how,
+            "pid": self.pid,
+            "forced": self.forced,
+            "elapsed_s": round(self.elapsed.total_seconds(), 3),
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)

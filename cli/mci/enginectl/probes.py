@@ -75,8 +75,9 @@ def port_answers(url: str, timeout: float = 0.5) -> bool:
 def run_command(argv: list[str], *, env: Mapping[str, str], cwd: Path, timeout: float) -> tuple[int | None, str]:
     """(exit status or None on timeout, the output's last line). Raises OSError when it cannot start."""
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=dict(env), cwd=cwd,
-                              timeout=timeout)
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, env=dict(env), cwd=cwd, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return None, f"no answer within {timeout:g}s"
     out = (done.stdout + done.stderr).decode("utf-8", errors="replace").strip().splitlines()

@@ -20,28 +20,41 @@ TIMEOUT = 120.0  # `systemctl start/stop` waits for the unit's own start or stop
 def _program(env: Mapping[str, str], where: str = "engine block") -> str:
     program = shutil.which("systemctl", path=env.get("PATH", os.defpath))
     if program is None:
-        raise UnavailableError("systemctl is not available on this host",
-                               f"the {where} names a systemd unit, and systemctl is not on PATH",
-                               "run mci on the host that runs the unit, or start the engine with engine.start.command")
+        raise UnavailableError(
+            "systemctl is not available on this host",
+            f"the {where} names a systemd unit, and systemctl is not on PATH",
+            "run mci on the host that runs the unit, or start the engine with engine.start.command",
+        )
     return program
 
 
 def _systemctl(args: list[str], env: Mapping[str, str], where: str) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run([_program(env, where), *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=TIMEOUT, env=dict(env))
+        return subprocess.run(
+            [_program(env, where), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env=dict(env),
+        )
     except subprocess.TimeoutExpired:
-        raise UnavailableError(f"`systemctl {' '.join(args)}` did not finish within {TIMEOUT:g}s",
-                               "the unit's start or stop hangs", f"look at: journalctl -u {args[-1]}") from None
+        raise UnavailableError(
+            f"`systemctl {' '.join(args)}` did not finish within {TIMEOUT:g}s",
+            "the unit's start or stop hangs",
+            f"look at: journalctl -u {args[-1]}",
+        ) from None
 
 
 def run(verb: str, unit: str, *, env: Mapping[str, str], redact: Callable[[str], str], where: str) -> None:
     done = _systemctl([verb, unit], env, where)
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
-        raise UnavailableError(f"`systemctl {verb} {unit}` failed", redact(said),
-                               f"look at: systemctl status {unit}; journalctl -u {unit} "
-                               "(a system unit needs root or a polkit rule)")
+        raise UnavailableError(
+            f"`systemctl {verb} {unit}` failed",
+            redact(said),
+            f"look at: systemctl status {unit}; journalctl -u {unit} (a system unit needs root or a polkit rule)",
+        )
 
 
 def is_active(unit: str, env: Mapping[str, str]) -> bool:

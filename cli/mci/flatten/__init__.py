@@ -10,5 +10,13 @@ from mci.flatten.core import EventSink, cancel_open_orders, flatten
 from mci.flatten.report import FlattenReport
 from mci.flatten.tags import Key, parse_own_tag, run_prefix, square_off_tag
 
-__all__ = ["EventSink", "FlattenReport", "Key", "cancel_open_orders", "flatten", "parse_own_tag",
-           "run_prefix", "square_off_tag"]
+__all__ = [
+    "EventSink",
+    "FlattenReport",
+    "Key",
+    "cancel_open_orders",
+    "flatten",
+    "parse_own_tag",
+    "run_prefix",
+    "square_off_tag",
+]

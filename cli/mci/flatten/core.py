@@ -130,8 +130,11 @@ def _as_mci(exc: BaseException, action: str) -> MciError:
     if isinstance(exc, MciError):
         return exc
     # Not a broker error: a bug or an unexpected library error. Its outcome is unknown, like a timeout.
-    return UnavailableError(f"{action} failed unexpectedly", f"{type(exc).__name__}: {exc}",
-                            "report this with the message; the flatten looked the order up before sending it again")
+    return UnavailableError(
+        f"{action} failed unexpectedly",
+        f"{type(exc).__name__}: {exc}",
+        "report this with the message; the flatten looked the order up before sending it again",
+    )
 
 
 def _throttled(err: MciError) -> bool:
@@ -170,10 +173,24 @@ class _Expect:
 
 
 class _Flatten:
-    def __init__(self, broker: Any, *, run_id: str, rate: float, end: float, monotonic: Callable[[], float],
-                 sleep: Callable[[float], None], on_event: EventSink | None, products: Iterable[str] | None,
-                 workers: int | None, freeze_quantity: int | None, settle: float, scope: str,
-                 keep: Iterable[str] = (), select: Selection | None = None):
+    def __init__(
+        self,
+        broker: Any,
+        *,
+        run_id: str,
+        rate: float,
+        end: float,
+        monotonic: Callable[[], float],
+        sleep: Callable[[float], None],
+        on_event: EventSink | None,
+        products: Iterable[str] | None,
+        workers: int | None,
+        freeze_quantity: int | None,
+        settle: float,
+        scope: str,
+        keep: Iterable[str] = (),
+        select: Selection | None = None,
+    ):
         if not run_id:
             raise ValueError("a flatten needs a run_id: the same one on a rerun, so it finds its own orders")
         if freeze_quantity is not None and freeze_quantity < 1:
@@ -260,9 +277,28 @@ class _Flatten:
         if kind.endswith(".after"):  # every order action, in the JSON log too (mci.observability.logs scrubs it)
             from mci.observability.logs import event
 
-            event("INFO", f"{kind[:-6]}: {data.get('result', '')}", run_id=self.run_id, **{
-                k: v for k, v in data.items() if k in ("order_id", "tag", "symbol", "tradingsymbol", "quantity",
-                                                       "side", "transaction_type", "attempt", "result", "error")})
+            event(
+                "INFO",
+                f"{kind[:-6]}: {data.get('result', '')}",
+                run_id=self.run_id,
+                **{
+                    k: v
+                    for k, v in data.items()
+                    if k
+                    in (
+                        "order_id",
+                        "tag",
+                        "symbol",
+                        "tradingsymbol",
+                        "quantity",
+                        "side",
+                        "transaction_type",
+                        "attempt",
+                        "result",
+                        "error",
+                    )
+                },
+            )
         if self.on_event is None:
             return
         payload = {"run_id": self.run_id, **data}
@@ -279,8 +315,14 @@ class _Flatten:
         return parse_own_tag(o.tag, self.run_id, _key(o)) is not None
 
     def open_orders(self, book: _Book) -> list[Order]:
-        return [o for o in book.orders if o.is_open and self.in_scope(o.product) and o.order_id not in self.keep
-                and (self.select is None or self.select.order_in(o) or self.own(o))]
+        return [
+            o
+            for o in book.orders
+            if o.is_open
+            and self.in_scope(o.product)
+            and o.order_id not in self.keep
+            and (self.select is None or self.select.order_in(o) or self.own(o))
+        ]
 
     def live_positions(self, book: _Book) -> list[Position]:
         live = [p for p in book.positions if p.quantity != 0 and self.in_scope(p.product)]
@@ -363,8 +405,13 @@ class _Flatten:
         """This run's square-offs of `key` with nothing filled that ended (rejected, cancelled, re-priced) or rest
         stale: at the GIVE_UP_AFTER-th the run stops, and that last one, if resting, stays in the queue."""
         mine, now = self._mine.get(key, set()), self.monotonic()
-        return [o for o in book.orders if o.order_id in mine and not o.filled_quantity
-                and (o.status in FINAL_STATUSES or (o.is_open and self.stale(o, now)))]
+        return [
+            o
+            for o in book.orders
+            if o.order_id in mine
+            and not o.filled_quantity
+            and (o.status in FINAL_STATUSES or (o.is_open and self.stale(o, now)))
+        ]
 
     def hopeless(self, key: Key, book: _Book) -> bool:
         return len(self.unproductive(key, book)) >= GIVE_UP_AFTER
@@ -372,11 +419,16 @@ class _Flatten:
     def stuck(self, book: _Book) -> bool:
         """Nothing left this run can do: every open position is hopeless, every open order is our resting exit."""
         keys = {_key(p) for p in self.live_positions(book)}
-        return (self.scope == "flatten" and bool(keys) and all(self.hopeless(k, book) for k in keys)
-                and all(self.own(o) and _key(o) in keys for o in self.open_orders(book)))
+        return (
+            self.scope == "flatten"
+            and bool(keys)
+            and all(self.hopeless(k, book) for k in keys)
+            and all(self.own(o) and _key(o) in keys for o in self.open_orders(book))
+        )
 
-    def plan_places(self, book: _Book, round_no: int, *, only: set[Key] | None = None,
-                    skip: AbstractSet[Key] = frozenset()) -> list[OrderRequest]:
+    def plan_places(
+        self, book: _Book, round_no: int, *, only: set[Key] | None = None, skip: AbstractSet[Key] = frozenset()
+    ) -> list[OrderRequest]:
         self.read_specs(book)
         positions: dict[Key, int] = defaultdict(int)
         for p in self.live_positions(book):
@@ -392,8 +444,12 @@ class _Flatten:
             if self.own(o):
                 if o.status not in FINAL_STATUSES:
                     ours[key] += _signed_pending(o)
-            elif (o.is_open and positions.get(key) and _sign(_signed_pending(o)) == -_sign(positions[key])
-                  and (self.select is None or self.select.order_in(o))):  # one outside the scope is not cancelled
+            elif (
+                o.is_open
+                and positions.get(key)
+                and _sign(_signed_pending(o)) == -_sign(positions[key])
+                and (self.select is None or self.select.order_in(o))
+            ):  # one outside the scope is not cancelled
                 foreign_closing.add(key)
         by_tag: dict[str, list[Order]] = defaultdict(list)
         for o in book.orders:
@@ -408,15 +464,23 @@ class _Flatten:
             if self.hopeless(key, book):
                 continue  # it cannot fill now (report.unclosed says why); a rerun tries it again
             if key in foreign_closing:
-                self.emit("flatten.wait", {"round": round_no, "instrument": str(key),
-                                           "reason": "an order on the closing side is still open"})
+                self.emit(
+                    "flatten.wait",
+                    {"round": round_no, "instrument": str(key), "reason": "an order on the closing side is still open"},
+                )
                 continue
             projected = q + ours.get(key, 0)
             if projected == 0 or _sign(projected) != _sign(q):
                 continue  # our open square-offs already close it (or are being taken back)
             if self.lagging(key, q, book, now):
-                self.emit("flatten.wait", {"round": round_no, "instrument": str(key),
-                                           "reason": "our square-off filled but the position has not moved yet"})
+                self.emit(
+                    "flatten.wait",
+                    {
+                        "round": round_no,
+                        "instrument": str(key),
+                        "reason": "our square-off filled but the position has not moved yet",
+                    },
+                )
                 continue
             if key not in limits and kite_rules.is_stock_option(key.exchange, key.symbol):
                 continue  # no price to place its LIMIT at this round (recorded in limit_prices)
@@ -429,8 +493,9 @@ class _Flatten:
                 tags.append(tag)
                 if key in limits:  # a stock option: Kite blocks MARKET orders, a marketable LIMIT closes it
                     price = limits[key][0 if side == "SELL" else 1]
-                    requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "LIMIT", key.product,
-                                                 price=price, tag=tag))
+                    requests.append(
+                        OrderRequest(key.exchange, key.symbol, side, qty, "LIMIT", key.product, price=price, tag=tag)
+                    )
                 else:
                     requests.append(OrderRequest(key.exchange, key.symbol, side, qty, "MARKET", key.product, tag=tag))
             if tags:
@@ -523,7 +588,7 @@ class _Flatten:
         full, rest = divmod(quantity, cap)
         out = [cap] * full + ([rest] if rest else [])
         # Kite: at most 10 slices (kite_rules.MAX_SLICES; the tag has room for 36); the rest is closed next round.
-        return out[:min(MAX_SLICES, kite_rules.MAX_SLICES)]
+        return out[: min(MAX_SLICES, kite_rules.MAX_SLICES)]
 
     def lagging(self, key: Key, q: int, book: _Book, now: float) -> bool:
         """Our last square-off for `key` shows fills but the position has not moved: the positions lag."""
@@ -535,9 +600,19 @@ class _Flatten:
     # ------------------------------------------------------------ actions (worker threads)
 
     def cancel(self, order: Order, round_no: int) -> None:
-        base = {"round": round_no, "order_id": order.order_id, "exchange": order.exchange, "symbol": order.symbol,
-                "product": order.product, "side": order.side, "quantity": order.quantity,
-                "order_type": order.order_type, "status": order.status, "tag": order.tag, "own": self.own(order)}
+        base = {
+            "round": round_no,
+            "order_id": order.order_id,
+            "exchange": order.exchange,
+            "symbol": order.symbol,
+            "product": order.product,
+            "side": order.side,
+            "quantity": order.quantity,
+            "order_type": order.order_type,
+            "status": order.status,
+            "tag": order.tag,
+            "own": self.own(order),
+        }
         failures, attempt, backoff = 0, 0, RETRY_INITIAL
         while True:
             with self.slot(placement=False) as ok:
@@ -564,8 +639,10 @@ class _Flatten:
             elif not _transient(err):
                 # OrderException: it is no longer open (filled or cancelled meanwhile); the re-read confirms.
                 gone = err.details.get("error_type") == "OrderException"
-                self.emit("order.cancel.after", {**base, "attempt": attempt, "result": "not_open" if gone else "failed",
-                                                 "error": err.what})
+                self.emit(
+                    "order.cancel.after",
+                    {**base, "attempt": attempt, "result": "not_open" if gone else "failed", "error": err.what},
+                )
                 if not gone:
                     self.error(err.what)
                 return
@@ -592,9 +669,16 @@ class _Flatten:
 
     def place(self, request: OrderRequest, round_no: int) -> None:
         tag = request.tag or ""
-        base = {"round": round_no, "tag": tag, "exchange": request.exchange, "symbol": request.symbol,
-                "product": request.product, "side": request.side, "quantity": request.quantity,
-                "order_type": request.order_type}
+        base = {
+            "round": round_no,
+            "tag": tag,
+            "exchange": request.exchange,
+            "symbol": request.symbol,
+            "product": request.product,
+            "side": request.side,
+            "quantity": request.quantity,
+            "order_type": request.order_type,
+        }
         what = f"square-off {request.side} {request.quantity} {request.exchange}:{request.symbol} {request.product}"
         ambiguous, attempt, backoff = 0, 0, RETRY_INITIAL
         while True:
@@ -640,8 +724,17 @@ class _Flatten:
                     with self._lock:
                         self._mine[key].add(str(err.details["order_id"]))
                 # The broker's reason (Kite's status_message for an RMS rejection) goes into the report as given.
-                self.emit("order.place.after", {**base, "attempt": attempt, "result": result, "error": err.what,
-                                                "reason": err.why, "order_id": err.details.get("order_id")})
+                self.emit(
+                    "order.place.after",
+                    {
+                        **base,
+                        "attempt": attempt,
+                        "result": result,
+                        "error": err.what,
+                        "reason": err.why,
+                        "order_id": err.details.get("order_id"),
+                    },
+                )
                 self.error(f"{what} (tag {tag}) was {result}: {err.why}")
                 return
             # Ambiguous: the order may exist. Look the tag up before anything is sent again.
@@ -689,9 +782,15 @@ class _Flatten:
             self.error(f"{len(book)} orders carry the square-off tag {tag}: {', '.join(o.order_id for o in book)}")
         live = [o for o in book if o.status != "REJECTED" and o.status != "CANCELLED"]
         found: Order | None = (live or book or [None])[0]
-        self.emit("order.place.lookup", {**base, "result": "found" if found else "absent",
-                                         "order_id": found.order_id if found else None,
-                                         "status": found.status if found else None})
+        self.emit(
+            "order.place.lookup",
+            {
+                **base,
+                "result": "found" if found else "absent",
+                "order_id": found.order_id if found else None,
+                "status": found.status if found else None,
+            },
+        )
         return found
 
     def _placed(self, order_id: str, key: Key) -> None:
@@ -776,9 +875,15 @@ class _Flatten:
                     break  # every exit left cannot fill now: say so at once rather than at the deadline
                 rounds += 1
                 self.progress = self.unknown = False
-                self.emit("flatten.round", {"round": round_no, "scope": self.scope,
-                                            "open_orders": len(self.open_orders(book)),
-                                            "positions": len(self.live_positions(book))})
+                self.emit(
+                    "flatten.round",
+                    {
+                        "round": round_no,
+                        "scope": self.scope,
+                        "open_orders": len(self.open_orders(book)),
+                        "positions": len(self.live_positions(book)),
+                    },
+                )
                 acted, fresh = self.one_round(pool, book, round_no)
                 if fresh is None:
                     final_read = False
@@ -837,37 +942,84 @@ class _Flatten:
             if lower_upper is not None:
                 lower, upper = lower_upper
                 if p.quantity > 0 and lower and p.last_price <= lower:
-                    reasons.append({"kind": "lower_circuit", "price": _rupees(lower),
-                                    "text": f"at lower circuit ₹{_rupees(lower)}: no buyers"})
+                    reasons.append(
+                        {
+                            "kind": "lower_circuit",
+                            "price": _rupees(lower),
+                            "text": f"at lower circuit ₹{_rupees(lower)}: no buyers",
+                        }
+                    )
                 elif p.quantity < 0 and upper and p.last_price >= upper:
-                    reasons.append({"kind": "upper_circuit", "price": _rupees(upper),
-                                    "text": f"at upper circuit ₹{_rupees(upper)}: no sellers"})
+                    reasons.append(
+                        {
+                            "kind": "upper_circuit",
+                            "price": _rupees(upper),
+                            "text": f"at upper circuit ₹{_rupees(upper)}: no sellers",
+                        }
+                    )
             mine = [o for o in book.orders if o.order_id in self._mine.get(key, set())]
             last = mine[-1] if mine else None
             if last is not None and last.status == "REJECTED":
-                reasons.append({"kind": "rejected", "order_id": last.order_id, "message": last.status_message,
-                                "text": f"rejected by RMS: {last.status_message or 'no reason given'}"})
+                reasons.append(
+                    {
+                        "kind": "rejected",
+                        "order_id": last.order_id,
+                        "message": last.status_message,
+                        "text": f"rejected by RMS: {last.status_message or 'no reason given'}",
+                    }
+                )
             elif last is not None and last.status == "CANCELLED" and last.status_message:
-                reasons.append({"kind": "cancelled_by_exchange", "order_id": last.order_id,
-                                "message": last.status_message, "text": f"cancelled: {last.status_message}"})
+                reasons.append(
+                    {
+                        "kind": "cancelled_by_exchange",
+                        "order_id": last.order_id,
+                        "message": last.status_message,
+                        "text": f"cancelled: {last.status_message}",
+                    }
+                )
             elif last is not None and last.is_open:
-                reasons.append({"kind": "resting", "order_id": last.order_id, "price": _rupees(last.price),
-                                "text": f"exit order {last.order_id} rests unfilled"
-                                        + (f" at ₹{_rupees(last.price)}" if last.price else "")})
+                reasons.append(
+                    {
+                        "kind": "resting",
+                        "order_id": last.order_id,
+                        "price": _rupees(last.price),
+                        "text": f"exit order {last.order_id} rests unfilled"
+                        + (f" at ₹{_rupees(last.price)}" if last.price else ""),
+                    }
+                )
             if closed > 0:
-                reasons.append({"kind": "partial", "filled": closed, "of": abs(start),
-                                "text": f"partially filled {closed} of {abs(start)}"})
+                reasons.append(
+                    {
+                        "kind": "partial",
+                        "filled": closed,
+                        "of": abs(start),
+                        "text": f"partially filled {closed} of {abs(start)}",
+                    }
+                )
             if not reasons:
-                reasons.append({"kind": "deadline", "text": "not closed before the deadline"
-                                if self.time_left() <= 0 else "not closed"})
-            out.append({"instrument": f"{p.exchange}:{p.symbol}", "product": p.product, "quantity": p.quantity,
-                        "start_quantity": start, "closed": max(closed, 0), "last_price": str(p.last_price),
-                        "reasons": reasons})
+                reasons.append(
+                    {
+                        "kind": "deadline",
+                        "text": "not closed before the deadline" if self.time_left() <= 0 else "not closed",
+                    }
+                )
+            out.append(
+                {
+                    "instrument": f"{p.exchange}:{p.symbol}",
+                    "product": p.product,
+                    "quantity": p.quantity,
+                    "start_quantity": start,
+                    "closed": max(closed, 0),
+                    "last_price": str(p.last_price),
+                    "reasons": reasons,
+                }
+            )
         return tuple(out)
 
 
-def _timing(clock: Clock | None,
-            monotonic: Callable[[], float] | None) -> tuple[Callable[[], float], Callable[[float], None]]:
+def _timing(
+    clock: Clock | None, monotonic: Callable[[], float] | None
+) -> tuple[Callable[[], float], Callable[[float], None]]:
     mono = monotonic or (clock.monotonic if clock is not None and hasattr(clock, "monotonic") else time.monotonic)
     sleep = clock.sleep if clock is not None else time.sleep
     return mono, sleep
@@ -914,9 +1066,21 @@ def flatten(
     """
     mono, sleep = _timing(clock, monotonic)
     end = mono() + _seconds(deadline)
-    return _Flatten(broker, run_id=run_id, rate=rate, end=end, monotonic=mono, sleep=sleep, on_event=on_event,
-                    products=products, workers=workers, freeze_quantity=freeze_quantity, settle=settle,
-                    scope="flatten", select=select).run()
+    return _Flatten(
+        broker,
+        run_id=run_id,
+        rate=rate,
+        end=end,
+        monotonic=mono,
+        sleep=sleep,
+        on_event=on_event,
+        products=products,
+        workers=workers,
+        freeze_quantity=freeze_quantity,
+        settle=settle,
+        scope="flatten",
+        select=select,
+    ).run()
 
 
 def cancel_open_orders(
@@ -943,6 +1107,19 @@ def cancel_open_orders(
     """
     mono, sleep = _timing(clock, monotonic)
     end = mono() + deadline.total_seconds() if isinstance(deadline, timedelta) else float(deadline)
-    return _Flatten(broker, run_id=run_id, rate=rate, end=end, monotonic=mono, sleep=sleep, on_event=on_event,
-                    products=products, workers=workers, freeze_quantity=None, settle=SETTLE, scope="cancel",
-                    keep=keep, select=select).run()
+    return _Flatten(
+        broker,
+        run_id=run_id,
+        rate=rate,
+        end=end,
+        monotonic=mono,
+        sleep=sleep,
+        on_event=on_event,
+        products=products,
+        workers=workers,
+        freeze_quantity=None,
+        settle=SETTLE,
+        scope="cancel",
+        keep=keep,
+        select=select,
+    ).run()

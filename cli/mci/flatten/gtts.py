@@ -25,12 +25,16 @@ class GttReport:
     remaining: list[int] = field(default_factory=list)  # still active when listed again afterwards
 
     def as_dict(self) -> dict[str, Any]:
-        return {"deleted": self.deleted, "failed": {str(k): v for k, v in self.failed.items()},
-                "remaining": self.remaining}
+        return {
+            "deleted": self.deleted,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "remaining": self.remaining,
+        }
 
 
 def delete_active_gtts(broker: Any, *, run_id: str, on_event: EventSink | None = None) -> GttReport:
     """List the GTTs, delete every active one, list again to confirm; MciError from the first list propagates."""
+
     def emit(kind: str, data: dict[str, Any]) -> None:
         if on_event is not None:
             on_event(kind, {"run_id": run_id, **data})

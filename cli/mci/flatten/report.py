@@ -16,16 +16,34 @@ def _money(d: Decimal) -> str:
 
 
 def position_dict(p: Position) -> dict[str, Any]:
-    return {"exchange": p.exchange, "symbol": p.symbol, "product": p.product, "quantity": p.quantity,
-            "average_price": _money(p.average_price), "last_price": _money(p.last_price),
-            "realised": _money(p.realised), "unrealised": _money(p.unrealised)}
+    return {
+        "exchange": p.exchange,
+        "symbol": p.symbol,
+        "product": p.product,
+        "quantity": p.quantity,
+        "average_price": _money(p.average_price),
+        "last_price": _money(p.last_price),
+        "realised": _money(p.realised),
+        "unrealised": _money(p.unrealised),
+    }
 
 
 def order_dict(o: Order) -> dict[str, Any]:
-    return {"order_id": o.order_id, "exchange": o.exchange, "symbol": o.symbol, "side": o.side,
-            "quantity": o.quantity, "filled_quantity": o.filled_quantity, "order_type": o.order_type,
-            "product": o.product, "price": _money(o.price), "trigger_price": _money(o.trigger_price),
-            "status": o.status, "tag": o.tag, "placed_at": o.placed_at.isoformat()}
+    return {
+        "order_id": o.order_id,
+        "exchange": o.exchange,
+        "symbol": o.symbol,
+        "side": o.side,
+        "quantity": o.quantity,
+        "filled_quantity": o.filled_quantity,
+        "order_type": o.order_type,
+        "product": o.product,
+        "price": _money(o.price),
+        "trigger_price": _money(o.trigger_price),
+        "status": o.status,
+        "tag": o.tag,
+        "placed_at": o.placed_at.isoformat(),
+    }
 
 
 def unclosed_line(u: dict[str, Any]) -> str:
@@ -82,16 +100,25 @@ class FlattenReport:
             return None
         what_left = []
         if self.unclosed:
-            what_left.append(f"{len(self.unclosed)} position(s) not closed: "
-                             + "; ".join(unclosed_line(u) for u in self.unclosed[:10]))
+            what_left.append(
+                f"{len(self.unclosed)} position(s) not closed: "
+                + "; ".join(unclosed_line(u) for u in self.unclosed[:10])
+            )
         elif self.remaining_positions:
-            what_left.append(f"{len(self.remaining_positions)} position(s): "
-                             + ", ".join(f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}"
-                                         for p in self.remaining_positions[:10]))
+            what_left.append(
+                f"{len(self.remaining_positions)} position(s): "
+                + ", ".join(
+                    f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}" for p in self.remaining_positions[:10]
+                )
+            )
         if self.remaining_orders:
-            what_left.append(f"{len(self.remaining_orders)} open order(s): "
-                             + ", ".join(f"{o.order_id} {o.side} {o.quantity} {o.exchange}:{o.symbol} {o.status}"
-                                         for o in self.remaining_orders[:10]))
+            what_left.append(
+                f"{len(self.remaining_orders)} open order(s): "
+                + ", ".join(
+                    f"{o.order_id} {o.side} {o.quantity} {o.exchange}:{o.symbol} {o.status}"
+                    for o in self.remaining_orders[:10]
+                )
+            )
         if not self.final_read:
             what_left.append("the broker could not be read at the end, so the account's state is unknown")
         noun = "cancel" if self.scope == "cancel" else "flatten"

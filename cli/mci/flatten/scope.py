@@ -42,12 +42,18 @@ class Selection:
         prods = frozenset(p.strip().upper() for p in products if p.strip())
         unknown = sorted(prods - set(PRODUCTS))
         if unknown:
-            raise UsageError(f"unknown product {', '.join(unknown)}", f"Kite's products are {', '.join(PRODUCTS)}",
-                             "pass --product MIS (repeat it for more than one)")
+            raise UsageError(
+                f"unknown product {', '.join(unknown)}",
+                f"Kite's products are {', '.join(PRODUCTS)}",
+                "pass --product MIS (repeat it for more than one)",
+            )
         syms = frozenset(s.strip().upper() for s in symbols if s.strip())
         if tag is not None and not tag.strip():
-            raise UsageError("--tag needs a prefix", "an empty prefix would match every order",
-                             "pass the strategy's tag prefix, e.g. --tag demo; `mci kill` alone is account-wide")
+            raise UsageError(
+                "--tag needs a prefix",
+                "an empty prefix would match every order",
+                "pass the strategy's tag prefix, e.g. --tag demo; `mci kill` alone is account-wide",
+            )
         return cls(prods, syms, tag.strip().lower() if tag else None)
 
     @classmethod
@@ -73,7 +79,9 @@ class Selection:
         """Both scopes at once (a sequence's declared scope and the command's flags)."""
         if other is None:
             return self
-        products = self.products & other.products if self.products and other.products else self.products or other.products
+        products = (
+            self.products & other.products if self.products and other.products else self.products or other.products
+        )
         symbols = self.symbols & other.symbols if self.symbols and other.symbols else self.symbols or other.symbols
         tag = self.tag or other.tag
         if self.tag and other.tag:
@@ -81,12 +89,17 @@ class Selection:
                 tag = None
             else:
                 tag = max(self.tag, other.tag, key=len)
-        disjoint = ((self.products and other.products and not products) or (self.symbols and other.symbols and not symbols)
-                    or (self.tag and other.tag and tag is None))
+        disjoint = (
+            (self.products and other.products and not products)
+            or (self.symbols and other.symbols and not symbols)
+            or (self.tag and other.tag and tag is None)
+        )
         if disjoint:
-            raise UsageError(f"the scope {other.label()} lies outside the declared scope {self.label()}",
-                             "the emergency sequence declares its scope; a kill can only narrow it",
-                             "run the kill without the flags, or with flags inside the declared scope")
+            raise UsageError(
+                f"the scope {other.label()} lies outside the declared scope {self.label()}",
+                "the emergency sequence declares its scope; a kill can only narrow it",
+                "run the kill without the flags, or with flags inside the declared scope",
+            )
         return replace(self, products=products, symbols=symbols, tag=tag)
 
     # ------------------------------------------------------------ membership
@@ -134,8 +147,9 @@ class Selection:
                 out.append(p if q == p.quantity else replace(p, quantity=q))
         return out
 
-    def split(self, positions: Iterable[Position], orders: Iterable[Order]) -> tuple[list[dict[str, Any]],
-                                                                                    list[dict[str, Any]]]:
+    def split(
+        self, positions: Iterable[Position], orders: Iterable[Order]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(what is open in scope, what is open outside it), as the kill's verdict lists them."""
         orders = list(orders)
         inside: list[dict[str, Any]] = []
@@ -152,11 +166,22 @@ class Selection:
         for o in orders:
             if not o.is_open:
                 continue
-            item: dict[str, Any] = {"type": "order", "order_id": o.order_id, "instrument": f"{o.exchange}:{o.symbol}",
-                    "product": o.product, "side": o.side, "quantity": o.quantity, "order_type": o.order_type,
-                    "status": o.status, "tag": o.tag}
-            (inside if self.order_in(o) or _mci_square_off(o.tag) and self.instrument_in(
-                o.exchange, o.symbol, o.product) else outside).append(item)
+            item: dict[str, Any] = {
+                "type": "order",
+                "order_id": o.order_id,
+                "instrument": f"{o.exchange}:{o.symbol}",
+                "product": o.product,
+                "side": o.side,
+                "quantity": o.quantity,
+                "order_type": o.order_type,
+                "status": o.status,
+                "tag": o.tag,
+            }
+            (
+                inside
+                if self.order_in(o) or _mci_square_off(o.tag) and self.instrument_in(o.exchange, o.symbol, o.product)
+                else outside
+            ).append(item)
         return inside, outside
 
 
@@ -167,6 +192,8 @@ def describe(items: Iterable[Mapping[str, Any]]) -> list[str]:
         if x.get("type") == "position":
             out.append(f"{x['instrument']} {x.get('product', '')} {int(x['quantity']):+d}")
         else:
-            out.append(f"order {x.get('order_id')} {x.get('side')} {x.get('quantity')} {x['instrument']} "
-                       f"{x.get('product', '')} {x.get('order_type', '')} {x.get('status', '')}".rstrip())
+            out.append(
+                f"order {x.get('order_id')} {x.get('side')} {x.get('quantity')} {x['instrument']} "
+                f"{x.get('product', '')} {x.get('order_type', '')} {x.get('status', '')}".rstrip()
+            )
     return out

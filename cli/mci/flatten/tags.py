@@ -91,10 +91,10 @@ def parse_own_tag(tag: str | None, run_id: str, key: Key) -> OwnTag | None:
     prefix = run_prefix(run_id)
     if not tag.startswith(prefix):
         return None
-    rest = tag[len(prefix):]
+    rest = tag[len(prefix) :]
     try:
         round_no = int(rest[:ROUND_WIDTH], 36)
-        slice_no = int(rest[ROUND_WIDTH:ROUND_WIDTH + SLICE_WIDTH], 36)
+        slice_no = int(rest[ROUND_WIDTH : ROUND_WIDTH + SLICE_WIDTH], 36)
     except ValueError:
         return None
     if square_off_tag(run_id, round_no, key, slice_no) != tag:

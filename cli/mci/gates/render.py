@@ -19,8 +19,11 @@ def render_gate(outcome: "GateOutcome", *, color: bool) -> str:
 
     result, gate = outcome.result, outcome.gate
     started = result.started_at.astimezone(zone(result.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
-    lines = [_paint(f"gate {gate.name} · profile {result.profile} · {started}", _BOLD, color),
-             _paint(f"from {gate.source}", _DIM, color), ""]
+    lines = [
+        _paint(f"gate {gate.name} · profile {result.profile} · {started}", _BOLD, color),
+        _paint(f"from {gate.source}", _DIM, color),
+        "",
+    ]
     width = max((len(r.title) for r in result.results), default=0)
     for r in result.results:
         mark = _paint(MARKS[r.status], _ANSI[r.status], color)
@@ -37,8 +40,11 @@ def render_gate(outcome: "GateOutcome", *, color: bool) -> str:
     word = {Status.PASSED: "GATE PASSED", Status.WARNED: "GATE PASSED WITH WARNINGS"}.get(result.status, "GATE FAILED")
     tone = result.status if result.status in (Status.PASSED, Status.WARNED) else Status.FAILED
     verdict = f"{len(result.results)} checks: {', '.join(parts)} — {word}"
-    lines += ["", _paint(verdict, _BOLD + _ANSI[tone], color)
-              + _paint(f" ({format_duration(result.duration)}, audit #{outcome.audit_seq})", _DIM, color)]
+    lines += [
+        "",
+        _paint(verdict, _BOLD + _ANSI[tone], color)
+        + _paint(f" ({format_duration(result.duration)}, audit #{outcome.audit_seq})", _DIM, color),
+    ]
     return "\n".join(lines)
 
 
@@ -53,7 +59,9 @@ def render_list(profile_name: str, gates: list["GateInfo"]) -> str:
             continue
         lines += ([""] if lines else []) + [title]
         for g in group:
-            count = f"{g.checks:>3} {'check' if g.checks == 1 else 'checks':<6}" if g.checks is not None else "  invalid"
+            count = (
+                f"{g.checks:>3} {'check' if g.checks == 1 else 'checks':<6}" if g.checks is not None else "  invalid"
+            )
             detail = f"— {g.error}" if g.error else (f"— {g.description}" if g.description else "")
             lines.append(f"  {g.name.ljust(width)}  {count}  {detail}".rstrip())
     return "\n".join(lines)
@@ -62,6 +70,8 @@ def render_list(profile_name: str, gates: list["GateInfo"]) -> str:
 def render_approval(approval: "Approval", gate: str, check: str) -> str:
     verb = "revoked" if approval.revoked else "approved"
     until = f", until {approval.expires_at.isoformat(timespec='minutes')}" if approval.expires_at else ""
-    return (f"{verb}: {approval.subject} by {approval.by} at {approval.at.isoformat(timespec='seconds')}{until}\n"
-            f"  note: {approval.note}\n  recorded in {approval.source}; `mci gate run {gate}` now sees it "
-            f"for check {check}")
+    return (
+        f"{verb}: {approval.subject} by {approval.by} at {approval.at.isoformat(timespec='seconds')}{until}\n"
+        f"  note: {approval.note}\n  recorded in {approval.source}; `mci gate run {gate}` now sees it "
+        f"for check {check}"
+    )

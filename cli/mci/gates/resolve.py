@@ -60,17 +60,22 @@ def resolve_gate(name: str, profile: "Profile", *, cache_dir: Path | None = None
     if name.endswith((".yaml", ".yml")):
         file = Path(name)
         if not file.is_file():
-            raise UsageError(f"gate file {name} does not exist", "a NAME ending in .yaml is read as a checklist file",
-                             "fix the path, or name a gate (mci gate list)")
+            raise UsageError(
+                f"gate file {name} does not exist",
+                "a NAME ending in .yaml is read as a checklist file",
+                "fix the path, or name a gate (mci gate list)",
+            )
         checklist = load_checklist(file, cache_dir=cache_dir)
         return Gate(checklist.name, prepare(checklist, checklist.name), str(file))
     path = find_rule(f"{GATES}/{name}", _rule_dirs(profile)) if USE_RE.match(f"{GATES}/{name}") else None
     if path is None:
         known = sorted({*profile.gates, *(i.name for i in rule_gates(profile, cache_dir, load=False))})
-        raise UsageError(f"no gate named {name!r}",
-                         f"it is not in the gates: of profile {profile.name} nor a file rules/{GATES}/{name}.yaml; "
-                         f"gates: {', '.join(known) or 'none'}",
-                         "run `mci gate list`, or add the gate to the profile's gates: block")
+        raise UsageError(
+            f"no gate named {name!r}",
+            f"it is not in the gates: of profile {profile.name} nor a file rules/{GATES}/{name}.yaml; "
+            f"gates: {', '.join(known) or 'none'}",
+            "run `mci gate list`, or add the gate to the profile's gates: block",
+        )
     return Gate(name, prepare(load_checklist(path, cache_dir=cache_dir), name), str(path))
 
 
@@ -143,8 +148,9 @@ def rule_gates(profile: "Profile", cache_dir: Path | None, *, load: bool = True)
             except MciError as exc:
                 found[path.stem] = GateInfo(path.stem, "rules", str(path), None, error=exc.what)
             else:
-                found[path.stem] = GateInfo(path.stem, "rules", str(path), len(checklist.checks),
-                                            _first_line(checklist.description))
+                found[path.stem] = GateInfo(
+                    path.stem, "rules", str(path), len(checklist.checks), _first_line(checklist.description)
+                )
     return list(found.values())
 
 
@@ -152,8 +158,15 @@ def profile_gates(profile: "Profile") -> list[GateInfo]:
     out = []
     for name, checklist in profile.gates.items():
         use = (profile.raw.get("gates") or {}).get(name, {}).get("use", "?")
-        out.append(GateInfo(name, "profile", f"{profile.path} gates.{name}: {use}", len(checklist.checks),
-                            _first_line(checklist.description)))
+        out.append(
+            GateInfo(
+                name,
+                "profile",
+                f"{profile.path} gates.{name}: {use}",
+                len(checklist.checks),
+                _first_line(checklist.description),
+            )
+        )
     return out
 
 

@@ -68,16 +68,21 @@ def run_gate(
         finally:
             if ctx._broker is not None:
                 ctx._broker.close()
-        record = store.append_audit("gate", {
-            "gate": gate.name,
-            "checklist": result.checklist,
-            "source": gate.source,
-            "status": result.status.value,
-            "counts": result.counts(),
-            "failed": [r.id for r in result.results if r.status is Status.FAILED],
-            "warned": [r.id for r in result.results if r.status is Status.WARNED],
-            "skipped": [r.id for r in result.results if r.status is Status.SKIPPED],
-        }, clock.now(), profile=profile.name)
+        record = store.append_audit(
+            "gate",
+            {
+                "gate": gate.name,
+                "checklist": result.checklist,
+                "source": gate.source,
+                "status": result.status.value,
+                "counts": result.counts(),
+                "failed": [r.id for r in result.results if r.status is Status.FAILED],
+                "warned": [r.id for r in result.results if r.status is Status.WARNED],
+                "skipped": [r.id for r in result.results if r.status is Status.SKIPPED],
+            },
+            clock.now(),
+            profile=profile.name,
+        )
     finally:
         store.close()
     return GateOutcome(gate, result, record.seq)

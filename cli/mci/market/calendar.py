@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mci.clock import zone
+
 # The segments a calendar may serve and the exchanges in each, profile_segments: the vocabulary a profile is
 # built with, below this package; re-exported for the readers of calendars.
 from mci.config.segments import SEGMENT_EXCHANGES as SEGMENT_EXCHANGES
@@ -69,20 +70,28 @@ class CalendarCoverageError(MciError):
             update_how(calendar),
             ExitCode.FAILED,
             None,
-            {"date": day.isoformat(), "covers_from": calendar.covers_from.isoformat(), "covers_until": calendar.covers_until.isoformat()},
+            {
+                "date": day.isoformat(),
+                "covers_from": calendar.covers_from.isoformat(),
+                "covers_until": calendar.covers_until.isoformat(),
+            },
         )
 
 
 def update_how(calendar: "ExchangeCalendar") -> str:
     """The one remedy for a calendar running out, everywhere it is reported (scan, doctor, risk check)."""
     if "MCX" in calendar.segments:
-        return (f"save MCX's published holiday table as CSV and run `mci calendar update --segment MCX --from-file "
-                f"FILE --install` to extend the calendar beyond {calendar.covers_until}; "
-                f"source: {calendar.source_url or calendar.source}")
+        return (
+            f"save MCX's published holiday table as CSV and run `mci calendar update --segment MCX --from-file "
+            f"FILE --install` to extend the calendar beyond {calendar.covers_until}; "
+            f"source: {calendar.source_url or calendar.source}"
+        )
     flag = "" if set(calendar.segments) <= {"CM", "FO"} else f" --segment {','.join(calendar.segments)}"
-    return (f"run `mci calendar update{flag} --install` to fetch {calendar.label}'s published holiday list (or "
-            f"`--from-file` with a saved copy of it) and extend the calendar beyond {calendar.covers_until}; "
-            f"source: {calendar.source_url or calendar.source}")
+    return (
+        f"run `mci calendar update{flag} --install` to fetch {calendar.label}'s published holiday list (or "
+        f"`--from-file` with a saved copy of it) and extend the calendar beyond {calendar.covers_until}; "
+        f"source: {calendar.source_url or calendar.source}"
+    )
 
 
 @dataclass(frozen=True)
@@ -306,8 +315,9 @@ def calendar_file(ref: str = "nse", *, base: Path | None = None, state_dir: Path
     return path
 
 
-def load_calendar(name: str = "nse", cache_dir: Path | None = None, *, base: Path | None = None,
-                  state_dir: Path | None = None) -> ExchangeCalendar:
+def load_calendar(
+    name: str = "nse", cache_dir: Path | None = None, *, base: Path | None = None, state_dir: Path | None = None
+) -> ExchangeCalendar:
     """The calendar `name` means (a name or a path, see calendar_file), parsed and checked once per process
     and file version.
 
@@ -324,8 +334,12 @@ def load_calendar(name: str = "nse", cache_dir: Path | None = None, *, base: Pat
 
 
 def _own_calendar(profile: Any, state_dir: Path | None) -> ExchangeCalendar:
-    return load_calendar(profile.market.calendar, cache_dir=state_dir / "cache" if state_dir else None,
-                         base=Path(profile.path).parent, state_dir=state_dir)
+    return load_calendar(
+        profile.market.calendar,
+        cache_dir=state_dir / "cache" if state_dir else None,
+        base=Path(profile.path).parent,
+        state_dir=state_dir,
+    )
 
 
 def segment_calendar(profile: Any, state_dir: Path | None, segment: str) -> ExchangeCalendar:
@@ -333,8 +347,9 @@ def segment_calendar(profile: Any, state_dir: Path | None, segment: str) -> Exch
     own = _own_calendar(profile, state_dir)
     if segment in own.segments or segment not in SEGMENT_CALENDARS:
         return own
-    return load_calendar(SEGMENT_CALENDARS[segment], cache_dir=state_dir / "cache" if state_dir else None,
-                         state_dir=state_dir)
+    return load_calendar(
+        SEGMENT_CALENDARS[segment], cache_dir=state_dir / "cache" if state_dir else None, state_dir=state_dir
+    )
 
 
 def calendars_for(profile: Any, state_dir: Path | None) -> list[tuple[tuple[str, ...], ExchangeCalendar]]:
@@ -372,8 +387,15 @@ def _cached_calendar(path: Path, cache_dir: Path) -> ExchangeCalendar:
     classes = {"ExchangeCalendar": ExchangeCalendar, "Session": Session, "SpecialSession": SpecialSession}
     package = Path(__file__).resolve().parent.parent
     try:
-        code = cache.files_digest([Path(__file__).resolve(), package / "config" / "loader.py", package / "errors.py",
-                                   package / "clock.py", package / "cache.py"])
+        code = cache.files_digest(
+            [
+                Path(__file__).resolve(),
+                package / "config" / "loader.py",
+                package / "errors.py",
+                package / "clock.py",
+                package / "cache.py",
+            ]
+        )
         key = cache.digest(cache.FORMAT, "calendar", __version__, sys.version, code, str(path), path.read_bytes())
     except OSError:
         return parse_calendar(_read(path), path)
@@ -421,8 +443,20 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
 
     if not isinstance(data, dict):
         raise bad((), "a calendar is a mapping")
-    allowed = {"version", "kind", "name", "timezone", "source", "source_url", "segments", "sessions", "weekend",
-               "covers", "holidays", "special_sessions"}
+    allowed = {
+        "version",
+        "kind",
+        "name",
+        "timezone",
+        "source",
+        "source_url",
+        "segments",
+        "sessions",
+        "weekend",
+        "covers",
+        "holidays",
+        "special_sessions",
+    }
     extra = set(data) - allowed
     if extra:
         raise bad((sorted(extra)[0],), "this key is not part of a calendar")
@@ -448,8 +482,12 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
         raise bad(("source_url",), "must be a URL string")
 
     sessions = data.get("sessions")
-    if not isinstance(sessions, dict) or not {"pre_open", "normal"} <= set(sessions) <= {"pre_open", "normal",
-                                                                                         "evening_start", "dst_close"}:
+    if not isinstance(sessions, dict) or not {"pre_open", "normal"} <= set(sessions) <= {
+        "pre_open",
+        "normal",
+        "evening_start",
+        "dst_close",
+    }:
         raise bad(("sessions",), "needs `pre_open` and `normal`, and may have `evening_start` and `dst_close`")
     pre_open = _session(sessions["pre_open"], ("sessions", "pre_open"), bad)
     normal = _session(sessions["normal"], ("sessions", "normal"), bad)
@@ -500,11 +538,15 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
             raise bad(("holidays", i), "each holiday is {date, name} with an optional `closed` (morning | evening)")
         if item.get("closed") is not None:
             if item["closed"] not in PARTS:
-                raise bad(("holidays", i, "closed"), "the part of the day closed: `morning` or `evening` (leave it "
-                          "out for the whole day)")
+                raise bad(
+                    ("holidays", i, "closed"),
+                    "the part of the day closed: `morning` or `evening` (leave it out for the whole day)",
+                )
             if evening_start is None:
-                raise bad(("holidays", i, "closed"), "a calendar without `sessions.evening_start` has no morning or "
-                          "evening session to close alone")
+                raise bad(
+                    ("holidays", i, "closed"),
+                    "a calendar without `sessions.evening_start` has no morning or evening session to close alone",
+                )
         d = _date(item["date"], ("holidays", i, "date"), bad)
         label = item["name"]
         if not isinstance(label, str) or not label.strip():
@@ -514,9 +556,13 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
         if not covers_from <= d <= covers_until:
             raise bad(("holidays", i, "date"), f"{d} is outside `covers` ({covers_from} to {covers_until})")
         if d.weekday() in weekend:
-            warn(("holidays", i, "date"), f"holiday {d} ({label.strip()}) falls on a {d:%A}",
-                 "the exchange is closed on weekends anyway, so the entry changes nothing; a wrong date would leave "
-                 "the real holiday a trading day", "check the date against the exchange's circular, or remove the entry")
+            warn(
+                ("holidays", i, "date"),
+                f"holiday {d} ({label.strip()}) falls on a {d:%A}",
+                "the exchange is closed on weekends anyway, so the entry changes nothing; a wrong date would leave "
+                "the real holiday a trading day",
+                "check the date against the exchange's circular, or remove the entry",
+            )
         holidays[d] = label.strip()
         if item.get("closed") is not None:
             partial[d] = item["closed"]
@@ -527,7 +573,12 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
         raise bad(("special_sessions",), "a list of {date, name, normal, pre_open}")
     for i, item in enumerate(raw_special):
         at = ("special_sessions", i)
-        if not isinstance(item, dict) or not {"date", "name", "normal"} <= set(item) <= {"date", "name", "normal", "pre_open"}:
+        if not isinstance(item, dict) or not {"date", "name", "normal"} <= set(item) <= {
+            "date",
+            "name",
+            "normal",
+            "pre_open",
+        }:
             raise bad(at, "each special session is {date, name, normal} with an optional pre_open")
         d = _date(item["date"], (*at, "date"), bad)
         label = item["name"]
@@ -544,8 +595,12 @@ def parse_calendar(doc: Any, path: Path | None = None, warnings: list[ConfigErro
         special[d] = SpecialSession(label.strip(), pre_s, normal_s)
 
     segments_raw = data.get("segments", ["CM"])
-    if (not isinstance(segments_raw, list) or not segments_raw or any(x not in SEGMENT_EXCHANGES for x in segments_raw)
-            or len(set(segments_raw)) != len(segments_raw)):
+    if (
+        not isinstance(segments_raw, list)
+        or not segments_raw
+        or any(x not in SEGMENT_EXCHANGES for x in segments_raw)
+        or len(set(segments_raw)) != len(segments_raw)
+    ):
         raise bad(("segments",), f"a list of distinct segments ({', '.join(SEGMENT_EXCHANGES)})")
 
     return ExchangeCalendar(
@@ -577,7 +632,7 @@ def _session(raw: Any, at: tuple[Any, ...], bad: Any) -> Session:
 def parse_hhmm(raw: Any, at: tuple[Any, ...], bad: Any) -> time:
     match = _HHMM_RE.match(raw) if isinstance(raw, str) else None
     if not match:
-        raise bad(at, f"{raw!r} is not an \"HH:MM\" time")
+        raise bad(at, f'{raw!r} is not an "HH:MM" time')
     return time(int(match.group(1)), int(match.group(2)))
 
 

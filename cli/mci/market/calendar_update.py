@@ -70,16 +70,20 @@ def plan(base: ExchangeCalendar, listing: HolidayList, segments: tuple[str, ...]
     foreign = [s for s in segments if s not in base.segments]
     if foreign:
         # Holidays are per segment, and so are hours: CD and MCX do not trade NSE cash's 09:15-15:30.
-        raise _refuse(f"the {base.label} calendar ({base.path}) does not serve {', '.join(foreign)}",
-                      f"it holds the sessions of {', '.join(base.segments)}; another segment's holidays under those "
-                      "hours would be a calendar of a market that does not exist",
-                      f"use a calendar of {', '.join(foreign)}: copy {base.path}, set its `segments` and `sessions` "
-                      "from the exchange, point market.calendar at it, and update that one")
+        raise _refuse(
+            f"the {base.label} calendar ({base.path}) does not serve {', '.join(foreign)}",
+            f"it holds the sessions of {', '.join(base.segments)}; another segment's holidays under those "
+            "hours would be a calendar of a market that does not exist",
+            f"use a calendar of {', '.join(foreign)}: copy {base.path}, set its `segments` and `sessions` "
+            "from the exchange, point market.calendar at it, and update that one",
+        )
     missing = [s for s in segments if s not in listing.segments]
     if missing:
-        raise _refuse(f"{listing.origin} has no holidays for {', '.join(missing)}",
-                      f"it lists the segments {', '.join(listing.segments)}",
-                      f"pass --segment with some of {', '.join(listing.segments)}")
+        raise _refuse(
+            f"{listing.origin} has no holidays for {', '.join(missing)}",
+            f"it lists the segments {', '.join(listing.segments)}",
+            f"pass --segment with some of {', '.join(listing.segments)}",
+        )
     listed: dict[date, str] = {}
     parts: dict[date, str] = {}
     whole: set[date] = set()
@@ -88,9 +92,11 @@ def plan(base: ExchangeCalendar, listing: HolidayList, segments: tuple[str, ...]
         segment_parts = listing.partial.get(segment, {})
         for day, name in listing.segments[segment].items():
             if day in segment_parts and base.evening_start is None:
-                raise _refuse(f"{listing.origin} closes only the {segment_parts[day]} of {day} in {segment}",
-                              f"the {base.label} calendar has no evening session (`sessions.evening_start`) to keep open",
-                              f"update a calendar with morning and evening sessions (mcx) with --segment {segment}")
+                raise _refuse(
+                    f"{listing.origin} closes only the {segment_parts[day]} of {day} in {segment}",
+                    f"the {base.label} calendar has no evening session (`sessions.evening_start`) to keep open",
+                    f"update a calendar with morning and evening sessions (mcx) with --segment {segment}",
+                )
             # A day closed whole in any segment is closed whole (the safe side); a part only if every segment says so.
             if day in segment_parts and day not in whole and parts.get(day, segment_parts[day]) == segment_parts[day]:
                 parts[day] = segment_parts[day]
@@ -101,12 +107,17 @@ def plan(base: ExchangeCalendar, listing: HolidayList, segments: tuple[str, ...]
                 continue
             if day not in listed and segment != segments[0]:
                 # One file serves every segment it names: a day closed in any of them is closed (the safe side).
-                notes.append(f"{day} is a holiday in {segment} only ({name}); the calendar closes it for all of "
-                             f"{', '.join(segments)}")
+                notes.append(
+                    f"{day} is a holiday in {segment} only ({name}); the calendar closes it for all of "
+                    f"{', '.join(segments)}"
+                )
             listed[day] = name
     if not listed:
-        raise _refuse(f"{listing.origin} lists no holiday for {', '.join(segments)}",
-                      "an empty list would open every weekday of the year", "check the file or the segment")
+        raise _refuse(
+            f"{listing.origin} lists no holiday for {', '.join(segments)}",
+            "an empty list would open every weekday of the year",
+            "check the file or the segment",
+        )
     years = tuple(sorted({d.year for d in listed}))
     first_year, last_year = base.covers_from.year, base.covers_until.year
     covers_from = base.covers_from
@@ -116,13 +127,17 @@ def plan(base: ExchangeCalendar, listing: HolidayList, segments: tuple[str, ...]
         # with the last list that could be verified, e.g. the currency segment's).
         covers_from = date(years[0], 1, 1)
         first_year, last_year = years[0], years[0] - 1
-        notes.append(f"the {base.label} calendar ended {base.covers_until}; it now covers from {covers_from} "
-                     f"(the days before are unknown, as they were)")
+        notes.append(
+            f"the {base.label} calendar ended {base.covers_until}; it now covers from {covers_from} "
+            f"(the days before are unknown, as they were)"
+        )
     for year in years:
         if year < first_year or year > last_year + 1:
-            raise _refuse(f"the list is for {year}, and the calendar covers {base.covers_from} to {base.covers_until}",
-                          "coverage grows one year at a time and without gaps: a year in between would be unknown",
-                          f"update with the lists of the years in between first (up to {last_year + 1})")
+            raise _refuse(
+                f"the list is for {year}, and the calendar covers {base.covers_from} to {base.covers_until}",
+                "coverage grows one year at a time and without gaps: a year in between would be unknown",
+                f"update with the lists of the years in between first (up to {last_year + 1})",
+            )
     weekend = [(d, n) for d, n in sorted(listed.items()) if d.weekday() in base.weekend]
     new = {d: _label(n, parts.get(d)) for d, n in listed.items() if (d, n) not in weekend}
     old = {d: _label(n, base.closed_part(d)) for d, n in base.holidays.items() if d.year in years}
@@ -143,10 +158,19 @@ def plan(base: ExchangeCalendar, listing: HolidayList, segments: tuple[str, ...]
     covers_until = max(base.covers_until, date(years[-1], 12, 31))
     stamp = listing.read_at.isoformat(timespec="seconds")
     previous = base.source.split(" | earlier: ")[-1]
-    source = (f"{listing.publisher} trading holidays {', '.join(map(str, years))} ({', '.join(segments)}) from "
-              f"{listing.origin}, read {stamp} by mci calendar update | earlier: {previous}")
-    text = render(base, segments=segments, source=source, covers_from=covers_from, covers_until=covers_until,
-                  holidays=holidays, closed=closed)
+    source = (
+        f"{listing.publisher} trading holidays {', '.join(map(str, years))} ({', '.join(segments)}) from "
+        f"{listing.origin}, read {stamp} by mci calendar update | earlier: {previous}"
+    )
+    text = render(
+        base,
+        segments=segments,
+        source=source,
+        covers_from=covers_from,
+        covers_until=covers_until,
+        holidays=holidays,
+        closed=closed,
+    )
     return Plan(base, segments, years, changes, text, covers_until, weekend, notes)
 
 
@@ -158,8 +182,16 @@ def _session(s: Any) -> str:
     return f'{{start: "{s.start:%H:%M}", end: "{s.end:%H:%M}"}}'
 
 
-def render(base: ExchangeCalendar, *, segments: tuple[str, ...], source: str, covers_from: date, covers_until: date,
-           holidays: dict[date, str], closed: dict[date, str]) -> str:
+def render(
+    base: ExchangeCalendar,
+    *,
+    segments: tuple[str, ...],
+    source: str,
+    covers_from: date,
+    covers_until: date,
+    holidays: dict[date, str],
+    closed: dict[date, str],
+) -> str:
     lines = [
         "# yaml-language-server: $schema=https://mci.dev/schemas/calendar.schema.json",
         "# Written by `mci calendar update`. Check it with `mci validate FILE`; compare it with",
@@ -199,7 +231,9 @@ def render(base: ExchangeCalendar, *, segments: tuple[str, ...], source: str, co
         lines.append("special_sessions:")
         for day, special in special_days.items():
             pre = f", pre_open: {_session(special.pre_open)}" if special.pre_open else ""
-            lines.append(f"  - {{date: {day.isoformat()}, name: {_q(special.name)}{pre}, normal: {_session(special.normal)}}}")
+            lines.append(
+                f"  - {{date: {day.isoformat()}, name: {_q(special.name)}{pre}, normal: {_session(special.normal)}}}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -219,16 +253,27 @@ def check_text(text: str, path: Path) -> tuple[ExchangeCalendar, list[ConfigErro
             copy.write_text(text, encoding="utf-8")
             doc, errors = read_document(copy)
             if doc is None or errors:
-                raise errors[0] if errors else _refuse("the new calendar cannot be read", "the loader refused it",
-                                                        "report this: mci wrote a calendar it cannot read")
+                raise (
+                    errors[0]
+                    if errors
+                    else _refuse(
+                        "the new calendar cannot be read",
+                        "the loader refused it",
+                        "report this: mci wrote a calendar it cannot read",
+                    )
+                )
             schema_errors = validate_document(doc, "calendar")
             if schema_errors:
                 raise schema_errors[0]
             warnings: list[ConfigError] = []
             return parse_calendar(doc, path, warnings), warnings
     except OSError as exc:
-        raise MciError("cannot check the new calendar", f"the temporary directory: {exc.strerror or type(exc).__name__}",
-                       "set TMPDIR to a writable directory", ExitCode.UNAVAILABLE) from None
+        raise MciError(
+            "cannot check the new calendar",
+            f"the temporary directory: {exc.strerror or type(exc).__name__}",
+            "set TMPDIR to a writable directory",
+            ExitCode.UNAVAILABLE,
+        ) from None
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -245,5 +290,9 @@ def write_atomic(path: Path, text: str) -> None:
             tmp.unlink()
         except OSError:
             pass
-        raise MciError(f"cannot write {path}", exc.strerror or type(exc).__name__, "choose a writable --write PATH",
-                       ExitCode.UNAVAILABLE) from None
+        raise MciError(
+            f"cannot write {path}",
+            exc.strerror or type(exc).__name__,
+            "choose a writable --write PATH",
+            ExitCode.UNAVAILABLE,
+        ) from None

@@ -91,8 +91,9 @@ def next_session_text(calendar: ExchangeCalendar, local: datetime) -> str:
     return f"the next session opens {day_text(opens.date())} {opens:%H:%M} {opens.tzname()}"
 
 
-def intraday_entry_refusal(profile: "Profile", calendar: ExchangeCalendar, exchange: str, product: str,
-                           now: datetime) -> MciError | None:
+def intraday_entry_refusal(
+    profile: "Profile", calendar: ExchangeCalendar, exchange: str, product: str, now: datetime
+) -> MciError | None:
     """Why an intraday entry on `exchange` may not be placed at `now`, or None when it may (or is not intraday)."""
     if product not in INTRADAY_PRODUCTS:
         return None
@@ -105,19 +106,23 @@ def intraday_entry_refusal(profile: "Profile", calendar: ExchangeCalendar, excha
             f"{calendar.path or calendar.name} serves the segments {', '.join(calendar.segments)} ({served}); "
             "without its segment's holidays and hours mci cannot tell whether it trades now",
             f"trade {served}, or point market.calendar at a calendar whose `segments` include "
-            f"{segment or 'that exchange'}")
+            f"{segment or 'that exchange'}",
+        )
     local = calendar.local(now)
     d = local.date()
     try:
         sessions = calendar.sessions_on(d)
     except CalendarCoverageError as exc:
-        return MciError(f"{label} refused: cannot know if {day_text(d)} is a trading day", exc.why, update_how(calendar))
+        return MciError(
+            f"{label} refused: cannot know if {day_text(d)} is a trading day", exc.why, update_how(calendar)
+        )
     if sessions is None:
         reason = calendar.holiday_name(d) or "a weekend day"
         return MciError(
             f"{label} refused: {calendar.label} is closed on {day_text(d)} ({reason})",
             "an intraday position can only be opened and closed inside a session",
-            f"{next_session_text(calendar, local)}")
+            f"{next_session_text(calendar, local)}",
+        )
     opens = datetime.combine(d, (sessions[0] or sessions[1]).start, tzinfo=calendar.tz)
     holiday = calendar.holiday_name(d)
     if holiday is not None and local < opens:
@@ -125,16 +130,21 @@ def intraday_entry_refusal(profile: "Profile", calendar: ExchangeCalendar, excha
         return MciError(
             f"{label} refused: {calendar.label} is closed at {local:%H:%M} {local.tzname()} on {day_text(d)} ({holiday})",
             f"the exchange trades only {sessions[1].start:%H:%M}-{sessions[1].end:%H:%M} that day",
-            f"wait: {next_session_text(calendar, local)}")
+            f"wait: {next_session_text(calendar, local)}",
+        )
     cut = cutoff_on(profile, calendar, segment, d)
     if local >= cut.at:
-        broker = (f"; the broker squares off intraday positions at {cut.broker_at:%H:%M} ({cut.broker_source})"
-                  if cut.broker_at is not None else "")
+        broker = (
+            f"; the broker squares off intraday positions at {cut.broker_at:%H:%M} ({cut.broker_source})"
+            if cut.broker_at is not None
+            else ""
+        )
         return MciError(
             f"{label} refused at {local:%H:%M:%S} {local.tzname()}: after the intraday entry cut-off "
             f"{cut.at:%H:%M} ({cut.source})",
             f"a position opened now would be squared off within minutes{broker}",
-            f"place it as CNC/NRML, or wait: {next_session_text(calendar, local)}")
+            f"place it as CNC/NRML, or wait: {next_session_text(calendar, local)}",
+        )
     return None
 
 
@@ -161,18 +171,25 @@ def ignition_refusal(profile: "Profile", calendar: ExchangeCalendar, now: dateti
     local = calendar.local(now)
     phase = calendar.phase(local)
     if phase is MarketPhase.UNKNOWN:
-        return MciError(f"ignition refused: cannot know if {day_text(local.date())} is a trading day",
-                        f"the {calendar.label} calendar ends {calendar.covers_until}", update_how(calendar))
+        return MciError(
+            f"ignition refused: cannot know if {day_text(local.date())} is a trading day",
+            f"the {calendar.label} calendar ends {calendar.covers_until}",
+            update_how(calendar),
+        )
     if phase not in (MarketPhase.PRE_OPEN, MarketPhase.OPEN):
-        return MciError(f"ignition refused: {calendar.label} has no session now ({local:%H:%M:%S} {local.tzname()} "
-                        f"on {day_text(local.date())}: {phase.value.replace('_', ' ')})",
-                        "an engine started outside the session trades into a closed market",
-                        f"{next_session_text(calendar, local)}; scan and ignite then")
+        return MciError(
+            f"ignition refused: {calendar.label} has no session now ({local:%H:%M:%S} {local.tzname()} "
+            f"on {day_text(local.date())}: {phase.value.replace('_', ' ')})",
+            "an engine started outside the session trades into a closed market",
+            f"{next_session_text(calendar, local)}; scan and ignite then",
+        )
     cut = scan_cutoff(profile, calendar, local)
     if cut is not None and local >= cut.at:
-        return MciError(f"ignition refused: {local:%H:%M:%S} {local.tzname()} is after the intraday entry cut-off "
-                        f"{cut.at:%H:%M} ({cut.source})",
-                        f"profile {profile.name} may trade intraday products, and none may be entered from {cut.at:%H:%M}",
-                        f"{next_session_text(calendar, local)}; a delivery-only profile sets risk.allowed_products "
-                        "without MIS/CO/BO")
+        return MciError(
+            f"ignition refused: {local:%H:%M:%S} {local.tzname()} is after the intraday entry cut-off "
+            f"{cut.at:%H:%M} ({cut.source})",
+            f"profile {profile.name} may trade intraday products, and none may be entered from {cut.at:%H:%M}",
+            f"{next_session_text(calendar, local)}; a delivery-only profile sets risk.allowed_products "
+            "without MIS/CO/BO",
+        )
     return None

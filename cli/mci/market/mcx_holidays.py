@@ -24,8 +24,10 @@ _DATE_FORMATS = ("%d-%b-%Y", "%d/%m/%Y", "%Y-%m-%d", "%B %d, %Y", "%d %B %Y", "%
 
 
 def _how() -> str:
-    return (f"save the table of {MCX_HOLIDAY_PAGE} as CSV with the columns Date, Holiday, Morning Session and "
-            "Evening Session, and pass it with `mci calendar update --segment MCX --from-file FILE`")
+    return (
+        f"save the table of {MCX_HOLIDAY_PAGE} as CSV with the columns Date, Holiday, Morning Session and "
+        "Evening Session, and pass it with `mci calendar update --segment MCX --from-file FILE`"
+    )
 
 
 def _date(raw: str) -> date | None:
@@ -67,8 +69,16 @@ def parse(body: bytes, origin: str, *, now: datetime) -> HolidayList:
 
     at_date, at_name = column("date"), column("holiday", "description", "particular")
     at_morning, at_evening = column("morning"), column("evening")
-    missing = [n for n, i in (("Date", at_date), ("Holiday", at_name), ("Morning Session", at_morning),
-                              ("Evening Session", at_evening)) if i is None]
+    missing = [
+        n
+        for n, i in (
+            ("Date", at_date),
+            ("Holiday", at_name),
+            ("Morning Session", at_morning),
+            ("Evening Session", at_evening),
+        )
+        if i is None
+    ]
     if missing:
         raise bad(f"its first row names no column {', '.join(missing)} (found: {', '.join(header) or 'nothing'})")
     assert at_date is not None and at_name is not None and at_morning is not None and at_evening is not None

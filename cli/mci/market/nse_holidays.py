@@ -60,8 +60,10 @@ def closed_part(morning: str, evening: str) -> str | None | bool:
 
 
 def _saved_copy_how(url: str) -> str:
-    return (f"open {url} in a browser (after visiting {NSE_HOLIDAY_PAGE}), save the JSON, and run "
-            "`mci calendar update --from-file FILE`")
+    return (
+        f"open {url} in a browser (after visiting {NSE_HOLIDAY_PAGE}), save the JSON, and run "
+        "`mci calendar update --from-file FILE`"
+    )
 
 
 def fetch(url: str = NSE_HOLIDAY_URL, *, timeout: float = 15.0, now: datetime) -> HolidayList:
@@ -77,8 +79,12 @@ def fetch(url: str = NSE_HOLIDAY_URL, *, timeout: float = 15.0, now: datetime) -
 
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise MciError(f"cannot fetch {url}", "only http(s) URLs are fetched", "pass an https:// URL, or --from-file",
-                       ExitCode.INVALID)
+        raise MciError(
+            f"cannot fetch {url}",
+            "only http(s) URLs are fetched",
+            "pass an https:// URL, or --from-file",
+            ExitCode.INVALID,
+        )
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     try:
         front = urllib.request.Request(f"{parts.scheme}://{parts.netloc}/", headers={**HEADERS, "Accept": "text/html"})
@@ -94,18 +100,27 @@ def fetch(url: str = NSE_HOLIDAY_URL, *, timeout: float = 15.0, now: datetime) -
         blocked = exc.code in (401, 403, 429)
         raise MciError(
             f"cannot fetch NSE's holiday list: HTTP {exc.code} from {url}",
-            "nseindia.com refuses clients it takes for bots (it wants a browser's cookies)" if blocked
+            "nseindia.com refuses clients it takes for bots (it wants a browser's cookies)"
+            if blocked
             else f"the server answered {exc.code} {exc.reason}",
-            _saved_copy_how(url), ExitCode.UNAVAILABLE) from None
+            _saved_copy_how(url),
+            ExitCode.UNAVAILABLE,
+        ) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise MciError(
             f"cannot fetch NSE's holiday list from {url}",
             f"{type(exc).__name__}: {reason} (no network, a proxy, or a timeout after {timeout:g}s)",
-            _saved_copy_how(url), ExitCode.UNAVAILABLE) from None
+            _saved_copy_how(url),
+            ExitCode.UNAVAILABLE,
+        ) from None
     if len(body) > MAX_BYTES:
-        raise MciError(f"NSE's holiday list from {url} is over {MAX_BYTES} bytes", "the real list is a few KB: this is "
-                       "not it", _saved_copy_how(url), ExitCode.UNAVAILABLE)
+        raise MciError(
+            f"NSE's holiday list from {url} is over {MAX_BYTES} bytes",
+            "the real list is a few KB: this is not it",
+            _saved_copy_how(url),
+            ExitCode.UNAVAILABLE,
+        )
     return parse(body, url, now=now, code=ExitCode.UNAVAILABLE)
 
 
@@ -113,8 +128,12 @@ def read_file(path: Path, *, now: datetime) -> HolidayList:
     try:
         body = Path(path).read_bytes()[: MAX_BYTES + 1]
     except OSError as exc:
-        raise MciError(f"cannot read {path}", exc.strerror or type(exc).__name__,
-                       f"save NSE's list from {NSE_HOLIDAY_URL} there, or fix the path", ExitCode.INVALID) from None
+        raise MciError(
+            f"cannot read {path}",
+            exc.strerror or type(exc).__name__,
+            f"save NSE's list from {NSE_HOLIDAY_URL} there, or fix the path",
+            ExitCode.INVALID,
+        ) from None
     return parse(body, str(path), now=now, code=ExitCode.INVALID)
 
 
@@ -122,16 +141,19 @@ def parse(body: bytes, origin: str, *, now: datetime, code: ExitCode = ExitCode.
     """The segments' holidays; a shape other than NSE's is an MciError naming what was found."""
 
     def bad(why: str) -> MciError:
-        return MciError(f"{origin} is not NSE's trading-holiday list", why,
-                        f"save the JSON that {NSE_HOLIDAY_URL} serves (an object keyed by segment: CM, FO, ...), "
-                        "not the web page", code)
+        return MciError(
+            f"{origin} is not NSE's trading-holiday list",
+            why,
+            f"save the JSON that {NSE_HOLIDAY_URL} serves (an object keyed by segment: CM, FO, ...), not the web page",
+            code,
+        )
 
     try:
         data: Any = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad(f"it is not JSON ({exc})") from None
     if not isinstance(data, dict) or not any(isinstance(v, list) for v in data.values()):
-        raise bad("expected a JSON object of segment lists, e.g. {\"CM\": [{\"tradingDate\": \"26-Jan-2027\", ...}]}")
+        raise bad('expected a JSON object of segment lists, e.g. {"CM": [{"tradingDate": "26-Jan-2027", ...}]}')
     segments: dict[str, dict[date, str]] = {}
     partial: dict[str, dict[date, str]] = {}
     for ours, theirs in NSE_KEYS.items():
@@ -139,16 +161,16 @@ def parse(body: bytes, origin: str, *, now: datetime, code: ExitCode = ExitCode.
         if entries is None:
             continue
         if not isinstance(entries, list):
-            raise bad(f"\"{theirs}\" is not a list")
+            raise bad(f'"{theirs}" is not a list')
         days: dict[date, str] = {}
         parts: dict[date, str] = {}
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("tradingDate"), str):
-                raise bad(f"\"{theirs}\"[{i}] has no \"tradingDate\" text")
+                raise bad(f'"{theirs}"[{i}] has no "tradingDate" text')
             try:
                 day = datetime.strptime(entry["tradingDate"].strip(), "%d-%b-%Y").date()
             except ValueError:
-                raise bad(f"\"{theirs}\"[{i}].tradingDate {entry['tradingDate']!r} is not like 26-Jan-2027") from None
+                raise bad(f'"{theirs}"[{i}].tradingDate {entry["tradingDate"]!r} is not like 26-Jan-2027') from None
             name = " ".join(str(entry.get("description") or "").split()) or "Trading holiday"
             part = closed_part(str(entry.get("morning_session") or ""), str(entry.get("evening_session") or ""))
             if part is False:
@@ -164,5 +186,7 @@ def parse(body: bytes, origin: str, *, now: datetime, code: ExitCode = ExitCode.
         if parts:
             partial[ours] = parts
     if not segments:
-        raise bad(f"it has none of the segments {', '.join(NSE_KEYS.values())} (keys: {', '.join(sorted(data)) or 'none'})")
+        raise bad(
+            f"it has none of the segments {', '.join(NSE_KEYS.values())} (keys: {', '.join(sorted(data)) or 'none'})"
+        )
     return HolidayList(segments, origin, now, partial)

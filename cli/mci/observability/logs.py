@@ -68,17 +68,42 @@ def _patch(record: dict[str, Any]) -> None:
         record["exception"] = None  # loguru must not format the unscrubbed original
     extra["_exc"] = ("\n" + exc_text.rstrip()) if exc_text else ""
     fields = {k: v for k, v in extra.items() if not k.startswith("_")}
-    extra["_json"] = _json_line(record["time"], record["level"].name, record["message"], record["name"],
-                                record["function"], record["line"], record["process"].id, fields, exc_text)
+    extra["_json"] = _json_line(
+        record["time"],
+        record["level"].name,
+        record["message"],
+        record["name"],
+        record["function"],
+        record["line"],
+        record["process"].id,
+        fields,
+        exc_text,
+    )
 
 
-def _json_line(at: Any, level: str, message: str, logger: str | None, function: str, line: int, pid: int,
-               fields: dict[str, Any], exc_text: str) -> str:
+def _json_line(
+    at: Any,
+    level: str,
+    message: str,
+    logger: str | None,
+    function: str,
+    line: int,
+    pid: int,
+    fields: dict[str, Any],
+    exc_text: str,
+) -> str:
     """The record as the JSON log's line (its fields already scrubbed; the whole line is scrubbed again)."""
     from mci.observability.redact import scrub
 
-    entry: dict[str, Any] = {"at": at.isoformat(), "level": level, "message": message, "logger": logger,
-                             "function": function, "line": line, "pid": pid}
+    entry: dict[str, Any] = {
+        "at": at.isoformat(),
+        "level": level,
+        "message": message,
+        "logger": logger,
+        "function": function,
+        "line": line,
+        "pid": pid,
+    }
     if fields:
         entry["extra"] = fields
     if exc_text:
@@ -109,8 +134,20 @@ def _append_direct(level: str, message: str, fields: dict[str, Any], depth: int)
 
     frame = sys._getframe(depth + 1)  # the caller, as loguru's opt(depth=...) names it
     clean = {k: scrub_value(v) for k, v in fields.items() if not k.startswith("_")}
-    data = (_json_line(datetime.now().astimezone(), level, scrub(message), frame.f_globals.get("__name__"),
-                       frame.f_code.co_name, frame.f_lineno, os.getpid(), clean, "") + "\n").encode("utf-8")
+    data = (
+        _json_line(
+            datetime.now().astimezone(),
+            level,
+            scrub(message),
+            frame.f_globals.get("__name__"),
+            frame.f_code.co_name,
+            frame.f_lineno,
+            os.getpid(),
+            clean,
+            "",
+        )
+        + "\n"
+    ).encode("utf-8")
     try:
         path = log_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +160,7 @@ def _append_direct(level: str, message: str, fields: dict[str, Any], depth: int)
             return False
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
     os.chmod(path, 0o600)
@@ -212,8 +249,14 @@ def _with_stderr(logger: Any) -> Any:
     global _stderr_handler
     with _LOCK:
         if _stderr_handler is None:
-            _stderr_handler = logger.add(_stderr_sink, level=LEVELS[_verbosity], format=_stderr_format,
-                                         colorize=False, backtrace=False, diagnose=False)
+            _stderr_handler = logger.add(
+                _stderr_sink,
+                level=LEVELS[_verbosity],
+                format=_stderr_format,
+                colorize=False,
+                backtrace=False,
+                diagnose=False,
+            )
     return logger
 
 
@@ -230,8 +273,18 @@ def _configure(path: Path | None) -> Any:
         if path is None:
             raise RuntimeError("no state directory")
         path.parent.mkdir(parents=True, exist_ok=True)
-        logger.add(str(path), level="DEBUG", format=_file_format, rotation=_rotation(), retention=RETENTION,
-                   encoding="utf-8", backtrace=False, diagnose=False, opener=_opener, enqueue=False)
+        logger.add(
+            str(path),
+            level="DEBUG",
+            format=_file_format,
+            rotation=_rotation(),
+            retention=RETENTION,
+            encoding="utf-8",
+            backtrace=False,
+            diagnose=False,
+            opener=_opener,
+            enqueue=False,
+        )
         if path.exists():
             os.chmod(path, 0o600)
     except Exception as exc:  # noqa: BLE001 — logging must never stop a command

@@ -93,8 +93,13 @@ def add_checks(metrics: Metrics, checklist: str, checks: Iterable[Mapping[str, A
     for check in checks:
         status = str(check.get("status", ""))
         for candidate in STATUSES:
-            metrics.add("mci_check_result", 1 if candidate == status else 0, checklist=checklist,
-                        check=check.get("id", "?"), status=candidate)
+            metrics.add(
+                "mci_check_result",
+                1 if candidate == status else 0,
+                checklist=checklist,
+                check=check.get("id", "?"),
+                status=candidate,
+            )
     for check in checks:
         seconds = check.get("duration_s", check.get("duration"))
         if isinstance(seconds, (int, float, Decimal)) and not isinstance(seconds, bool):

@@ -43,18 +43,27 @@ def _reap() -> None:
             _children.remove(child)
 
 
-def body(event: str, profile: str, text: str, data: Mapping[str, Any] | None = None,
-         at: datetime | None = None) -> dict[str, Any]:
+def body(
+    event: str, profile: str, text: str, data: Mapping[str, Any] | None = None, at: datetime | None = None
+) -> dict[str, Any]:
     from mci.observability.redact import scrub_value
 
     moment = at or datetime.now(timezone.utc)
-    clean: dict[str, Any] = scrub_value({"event": event, "profile": profile, "at": moment.isoformat(), "text": text,
-                                         "data": json.loads(json.dumps(dict(data or {}), default=str))})
+    clean: dict[str, Any] = scrub_value(
+        {
+            "event": event,
+            "profile": profile,
+            "at": moment.isoformat(),
+            "text": text,
+            "data": json.loads(json.dumps(dict(data or {}), default=str)),
+        }
+    )
     return clean
 
 
-def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = None,
-         at: datetime | None = None) -> bool:
+def fire(
+    profile: Any, event: str, text: str, data: Mapping[str, Any] | None = None, at: datetime | None = None
+) -> bool:
     """Hand the event to every notifier of `profile` that listens for it; never blocks, never raises.
 
     True when a sender was started (the delivery itself is the sender's business).
@@ -69,14 +78,19 @@ def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = N
         if os.environ.get("MCI_NOTIFY", "").lower() == "off":  # mci drill: a rehearsal pages nobody
             log("INFO", f"notify {event}: not sent (MCI_NOTIFY=off)", notify=event)
             return False
-        job = {"body": body(event, profile.name, text, data, at),
-               "notifiers": [n.as_job() for n in notifiers]}
+        job = {"body": body(event, profile.name, text, data, at), "notifiers": [n.as_job() for n in notifiers]}
         _reap()
         import subprocess  # only when there is someone to notify: every scan imports this module
 
-        child = subprocess.Popen([sys.executable, "-m", "mci.observability.notify"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
-                                 start_new_session=True, env=os.environ.copy())
+        child = subprocess.Popen(
+            [sys.executable, "-m", "mci.observability.notify"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+            env=os.environ.copy(),
+        )
         assert child.stdin is not None  # stdin=PIPE
         try:
             child.stdin.write(json.dumps(job).encode("utf-8"))  # small: fits in the pipe buffer
@@ -96,8 +110,9 @@ def fire(profile: Any, event: str, text: str, data: Mapping[str, Any] | None = N
 def _send_command(notifier: Mapping[str, Any], payload: bytes) -> None:
     import subprocess
 
-    done = subprocess.run(notifier["command"], input=payload, capture_output=True, timeout=notifier["timeout"],
-                          close_fds=True)
+    done = subprocess.run(
+        notifier["command"], input=payload, capture_output=True, timeout=notifier["timeout"], close_fds=True
+    )
     if done.returncode != 0:
         raise RuntimeError(f"exit {done.returncode}: {done.stderr.decode('utf-8', 'replace')[-300:].strip()}")
 
@@ -125,8 +140,11 @@ def send(job: Mapping[str, Any]) -> int:
             log("INFO", f"notified {job['body']['event']} by {target}", notify=job["body"]["event"])
         except Exception as exc:  # noqa: BLE001 — whatever went wrong, say so in the log
             failed += 1
-            log("ERROR", f"notification {job['body']['event']} by {target} failed: {type(exc).__name__}: {exc}",
-                notify=job["body"]["event"])
+            log(
+                "ERROR",
+                f"notification {job['body']['event']} by {target} failed: {type(exc).__name__}: {exc}",
+                notify=job["body"]["event"],
+            )
     return 1 if failed else 0
 
 

@@ -54,8 +54,13 @@ _ENV_NAME = _re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|AUTH", _re.IGNORECASE
 _MIN_LEN = 6  # shorter values ("1", "yes") would mask ordinary words
 _SHAPES = (
     # access_token=..., "api_secret": "...", request_token: ...
-    (_re.compile(r"""(?i)\b((?:access|request|refresh|public|enc)_?token|api_?secret|secret|password|checksum)"""
-                 r"""(["']?\s*[:=]\s*["']?)([^\s"'&,;}\]]+)"""), r"\1\2" + MASK),
+    (
+        _re.compile(
+            r"""(?i)\b((?:access|request|refresh|public|enc)_?token|api_?secret|secret|password|checksum)"""
+            r"""(["']?\s*[:=]\s*["']?)([^\s"'&,;}\]]+)"""
+        ),
+        r"\1\2" + MASK,
+    ),
     # Authorization: token api_key:access_token / Bearer ... (header or repr of a headers dict)
     (_re.compile(r"""(?i)\b(authorization)(["']?\s*[:=]\s*["']?)([^"'\r\n}]+)"""), r"\1\2" + MASK),
     (_re.compile(r"""(?i)\btoken\s+[\w.\-]+:[\w.\-]+"""), "token " + MASK),

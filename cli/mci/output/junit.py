@@ -24,13 +24,22 @@ def _secs(delta: timedelta) -> str:
 def _testcase(suite: ET.Element, checklist: str, r: "CheckResult", label: str = "scan") -> None:
     case = ET.SubElement(suite, "testcase", name=r.id, classname=f"mci.{label}.{checklist}", time=_secs(r.duration))
     props = ET.SubElement(case, "properties")
-    for name, value in (("title", r.title), ("kind", r.kind), ("severity", r.severity),
-                        ("status", r.status.value), ("attempts", str(r.attempts))):
+    for name, value in (
+        ("title", r.title),
+        ("kind", r.kind),
+        ("severity", r.severity),
+        ("status", r.status.value),
+        ("attempts", str(r.attempts)),
+    ):
         ET.SubElement(props, "property", name=name, value=value)
     text = r.error.render() if r.error is not None else r.summary
     if r.status is Status.FAILED:
-        failure = ET.SubElement(case, "failure", message=r.error.what if r.error else r.summary,
-                                type=r.error.code.name.lower() if r.error else "failed")
+        failure = ET.SubElement(
+            case,
+            "failure",
+            message=r.error.what if r.error else r.summary,
+            type=r.error.code.name.lower() if r.error else "failed",
+        )
         failure.text = text
     elif r.status is Status.SKIPPED:
         ET.SubElement(case, "skipped", message=r.summary)
@@ -44,12 +53,26 @@ def scan_to_junit(result: "ScanResult", *, label: str = "scan", name: str | None
     """`label` and `name` let a gate report as `mci gate NAME` (classname mci.gate.NAME) rather than as a scan."""
     counts = result.counts()
     suite_name = name or result.checklist
-    root = ET.Element("testsuites", name=f"mci {label} {suite_name}", tests=str(len(result.results)),
-                      failures=str(counts["failed"]), errors="0", skipped=str(counts["skipped"]),
-                      time=_secs(result.duration))
-    suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(result.results)),
-                          failures=str(counts["failed"]), errors="0", skipped=str(counts["skipped"]),
-                          time=_secs(result.duration), timestamp=result.started_at.isoformat(timespec="seconds"))
+    root = ET.Element(
+        "testsuites",
+        name=f"mci {label} {suite_name}",
+        tests=str(len(result.results)),
+        failures=str(counts["failed"]),
+        errors="0",
+        skipped=str(counts["skipped"]),
+        time=_secs(result.duration),
+    )
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=suite_name,
+        tests=str(len(result.results)),
+        failures=str(counts["failed"]),
+        errors="0",
+        skipped=str(counts["skipped"]),
+        time=_secs(result.duration),
+        timestamp=result.started_at.isoformat(timespec="seconds"),
+    )
     props = ET.SubElement(suite, "properties")
     for name, value in (("profile", result.profile), ("status", result.status.value)):
         ET.SubElement(props, "property", name=name, value=value)

@@ -24,15 +24,21 @@ def step_line(step: "StepResult", *, color: bool) -> str:
 
 
 def plan_text(plan: dict[str, Any]) -> str:
-    lines = [f"plan: {plan['purpose']} of profile {plan['profile']} — sequence {plan['sequence']}"
-             + (f" ({plan['source']})" if plan.get("source") else "")]
+    lines = [
+        f"plan: {plan['purpose']} of profile {plan['profile']} — sequence {plan['sequence']}"
+        + (f" ({plan['source']})" if plan.get("source") else "")
+    ]
     start = plan.get("engine", {}).get("start")
     if start:
-        lines.append(f"engine: start {start}; health {plan['engine'].get('health')}; token via {plan['engine'].get('token_via')}")
+        lines.append(
+            f"engine: start {start}; health {plan['engine'].get('health')}; token via {plan['engine'].get('token_via')}"
+        )
     for n, s in enumerate(plan["steps"], 1):
         extra = f", retry ×{s['attempts']}" if s["attempts"] > 1 else ""
         extra += f", breaker {s['breaker']}" if s["breaker"] else ""
         params = f" {s['params']}" if s["params"] else ""
-        lines.append(f"  {n}. {s['title']} [{s['kind']}{params}] timeout {s['timeout']}{extra}, on error {s['on_error']}")
+        lines.append(
+            f"  {n}. {s['title']} [{s['kind']}{params}] timeout {s['timeout']}{extra}, on error {s['on_error']}"
+        )
     lines.append("dry run: nothing was done")
     return "\n".join(lines)

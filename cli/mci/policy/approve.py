@@ -16,8 +16,9 @@ from mci.errors import UsageError
 
 def default_file(cwd: Path) -> Path:
     try:
-        done = subprocess.run(["git", "-C", str(cwd), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                              timeout=30)
+        done = subprocess.run(
+            ["git", "-C", str(cwd), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30
+        )
         root = Path(done.stdout.strip()) if done.returncode == 0 else cwd
     except (OSError, subprocess.TimeoutExpired):
         root = cwd
@@ -31,36 +32,51 @@ def matching(subject: str, base: str, *, cwd: Path, state_dir: Path, now: dateti
     from mci.policy.diff import diff
     from mci.policy.findings import LOOSENING
 
-    rel = subject[len("policy:"):].split(":", 1)[0]
+    rel = subject[len("policy:") :].split(":", 1)[0]
     base_path = Path(base) if Path(base).is_absolute() else cwd / base
     root = cwd if base_path.is_file() else _root(cwd)
     target = root / rel
     if not target.exists():
-        raise UsageError(f"{subject} matches nothing: there is no file {rel}",
-                         f"a subject names a file relative to the repository root ({root})",
-                         "copy the subject from `mci policy diff`, run from the repository")
+        raise UsageError(
+            f"{subject} matches nothing: there is no file {rel}",
+            f"a subject names a file relative to the repository root ({root})",
+            "copy the subject from `mci policy diff`, run from the repository",
+        )
     report = diff([target], base, cwd=cwd, state_dir=state_dir, cache_dir=state_dir / "cache", now=now)
     loosenings = [f.subject for f in report.findings if f.kind == LOOSENING]
     if subject not in loosenings:
         listed = "; ".join(loosenings[:5]) + (" …" if len(loosenings) > 5 else "") if loosenings else "none"
-        raise UsageError(f"{subject} matches no loosening of {rel} since {report.base}",
-                         f"the loosenings of {rel} since {report.base} are: {listed}",
-                         "copy the subject from `mci policy diff --base REF` and pass the same --base REF here "
-                         "(default HEAD)")
+        raise UsageError(
+            f"{subject} matches no loosening of {rel} since {report.base}",
+            f"the loosenings of {rel} since {report.base} are: {listed}",
+            "copy the subject from `mci policy diff --base REF` and pass the same --base REF here (default HEAD)",
+        )
 
 
 def _root(cwd: Path) -> Path:
     return default_file(cwd).parent.parent
 
 
-def approve(subject: str, *, by: str, note: str, expires: str | None, file: Path | None, cwd: Path,
-            state_dir: Path, now: datetime, base: str = "HEAD") -> tuple[Approval, Path]:
+def approve(
+    subject: str,
+    *,
+    by: str,
+    note: str,
+    expires: str | None,
+    file: Path | None,
+    cwd: Path,
+    state_dir: Path,
+    now: datetime,
+    base: str = "HEAD",
+) -> tuple[Approval, Path]:
     from mci.units import parse_duration
 
     if not subject.startswith("policy:"):
-        raise UsageError(f"{subject!r} is not a policy subject", "mci policy approve records policy:<file>:<key>=<value> "
-                         "subjects, as `mci policy diff` prints them", "copy the subject from mci policy diff; "
-                         "a gate check is approved with mci gate approve NAME CHECK")
+        raise UsageError(
+            f"{subject!r} is not a policy subject",
+            "mci policy approve records policy:<file>:<key>=<value> subjects, as `mci policy diff` prints them",
+            "copy the subject from mci policy diff; a gate check is approved with mci gate approve NAME CHECK",
+        )
     check_subject(subject)
     matching(subject, base, cwd=cwd, state_dir=state_dir, now=now)
     expires_in = None
@@ -70,8 +86,11 @@ def approve(subject: str, *, by: str, note: str, expires: str | None, file: Path
         except ValueError as exc:
             raise UsageError(f"--expires {expires!r} is not a duration", str(exc), "write it like 24h or 7d") from None
         if not expires_in:
-            raise UsageError("--expires 0 would expire at once", "an approval must be valid for some time",
-                             "pass a duration such as 7d, or leave --expires out")
+            raise UsageError(
+                "--expires 0 would expire at once",
+                "an approval must be valid for some time",
+                "pass a duration such as 7d, or leave --expires out",
+            )
     target = file if file is not None else default_file(cwd)
     target = target if target.is_absolute() else cwd / target
     try:

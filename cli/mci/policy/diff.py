@@ -33,8 +33,16 @@ class Pair:
     siblings: dict[str, bytes] | None = None
 
 
-def diff(paths: list[Path], base: str, *, cwd: Path, state_dir: Path, extra_approvals: Iterable[Path] = (),
-         cache_dir: Path | None, now: datetime) -> Report:
+def diff(
+    paths: list[Path],
+    base: str,
+    *,
+    cwd: Path,
+    state_dir: Path,
+    extra_approvals: Iterable[Path] = (),
+    cache_dir: Path | None,
+    now: datetime,
+) -> Report:
     from mci.approvals import ApprovalBook
 
     candidate = Path(base) if Path(base).is_absolute() else cwd / base
@@ -79,8 +87,11 @@ def _rel(path: Path, root: Path, cwd: Path) -> str:
     try:
         return absolute.relative_to(root.resolve()).as_posix()
     except ValueError:
-        raise UsageError(f"{path} is outside the repository {root}", "--base REF compares files of one repository",
-                         "name files inside it, or compare two files: mci policy diff NEW.yaml --base OLD.yaml") from None
+        raise UsageError(
+            f"{path} is outside the repository {root}",
+            "--base REF compares files of one repository",
+            "name files inside it, or compare two files: mci policy diff NEW.yaml --base OLD.yaml",
+        ) from None
 
 
 def _rules_rel(rel: str) -> str:
@@ -103,8 +114,11 @@ def _git_pairs(git: GitBase, paths: list[Path], cwd: Path) -> list[Pair]:
             else:
                 rel = _rel(absolute, git.root, cwd)
                 if not absolute.exists() and git.read(rel) is None:
-                    raise UsageError(f"{given} does not exist", f"there is no such file, now or at {git.ref}",
-                                     "check the path and the current folder")
+                    raise UsageError(
+                        f"{given} does not exist",
+                        f"there is no such file, now or at {git.ref}",
+                        "check the path and the current folder",
+                    )
                 wanted[rel] = changed[rel] if rel in changed else rel
     else:
         wanted = changed
@@ -114,20 +128,24 @@ def _git_pairs(git: GitBase, paths: list[Path], cwd: Path) -> list[Pair]:
         rules_rel = _rules_rel(rel)
         pairs.append(Pair(rel, git.root / rel, text, rules_rel))
     folders = {p.rules_rel for p in pairs}
-    base_rules = {folder: {k[len(folder) + 1:]: v for k, v in git.files(folder).items()} for folder in folders}
+    base_rules = {folder: {k[len(folder) + 1 :]: v for k, v in git.files(folder).items()} for folder in folders}
     for pair in pairs:
         pair.base_rules = base_rules.get(pair.rules_rel, {})
         if pair.base is None:
             folder = PurePosixPath(pair.rel).parent
-            pair.siblings = {k: v for k, v in git.files(folder.as_posix()).items()
-                             if PurePosixPath(k).parent == folder and k != pair.rel}
+            pair.siblings = {
+                k: v
+                for k, v in git.files(folder.as_posix()).items()
+                if PurePosixPath(k).parent == folder and k != pair.rel
+            }
     return pairs
 
 
 def _repo_root(start: Path) -> Path | None:
     try:
-        done = subprocess.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"], capture_output=True,
-                              text=True, timeout=30)
+        done = subprocess.run(
+            ["git", "-C", str(start), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return Path(done.stdout.strip()) if done.returncode == 0 else None
@@ -135,12 +153,18 @@ def _repo_root(start: Path) -> Path | None:
 
 def _file_pairs(paths: list[Path], old: Path, cwd: Path) -> tuple[Path, list[Pair]]:
     if len(paths) != 1:
-        raise UsageError(f"--base {old.name} is a file, so name exactly one new file to compare it with",
-                         f"{len(paths)} path(s) were given", "run mci policy diff NEW.yaml --base OLD.yaml")
+        raise UsageError(
+            f"--base {old.name} is a file, so name exactly one new file to compare it with",
+            f"{len(paths)} path(s) were given",
+            "run mci policy diff NEW.yaml --base OLD.yaml",
+        )
     new = paths[0] if paths[0].is_absolute() else cwd / paths[0]
     if not new.is_file():
-        raise UsageError(f"{paths[0]} is not a file", "--base FILE compares one file with another",
-                         "name the new version of the file: mci policy diff NEW.yaml --base OLD.yaml")
+        raise UsageError(
+            f"{paths[0]} is not a file",
+            "--base FILE compares one file with another",
+            "name the new version of the file: mci policy diff NEW.yaml --base OLD.yaml",
+        )
     root = _repo_root(new.resolve().parent) or cwd
     try:
         rel = new.resolve().relative_to(root.resolve()).as_posix()
@@ -155,10 +179,18 @@ def _compare(pair: Pair, work: Path, cache_dir: Path | None, errors: list[MciErr
     notes: list[Finding] = []
     if not pair.new.exists():
         shipped = _shipped_fallback(pair.rel)
-        why = ("profiles that use it now use mci's shipped rule of that name, compared below" if shipped else
-               "profiles that still use it fail `mci validate`")
-        notes.append(finding(Change(NEUTRAL, "file", "deleted", f"{pair.rel} deleted", why, "", ()), pair.rel,
-                             Location(pair.rel, 1, 1)))
+        why = (
+            "profiles that use it now use mci's shipped rule of that name, compared below"
+            if shipped
+            else "profiles that still use it fail `mci validate`"
+        )
+        notes.append(
+            finding(
+                Change(NEUTRAL, "file", "deleted", f"{pair.rel} deleted", why, "", ()),
+                pair.rel,
+                Location(pair.rel, 1, 1),
+            )
+        )
         if shipped is None or pair.base is None:
             return notes
         pair = Pair(pair.rel, shipped, pair.base, pair.rules_rel, pair.base_rules)
@@ -170,9 +202,21 @@ def _compare(pair: Pair, work: Path, cache_dir: Path | None, errors: list[MciErr
         noun = f"profile {new.doc.data.get('name', pair.rel)}" if new.kind == "profile" else new.kind
         if new.kind == "profile":
             return _new_profile(pair, new, noun, work, cache_dir)
-        return [finding(Change(NEUTRAL, "file", "new", f"new {noun}: {pair.rel}",
-                               "a new file has no base to compare with; review it as a whole", "", ()),
-                        pair.rel, locate.path(new.doc, ("name",)))]
+        return [
+            finding(
+                Change(
+                    NEUTRAL,
+                    "file",
+                    "new",
+                    f"new {noun}: {pair.rel}",
+                    "a new file has no base to compare with; review it as a whole",
+                    "",
+                    (),
+                ),
+                pair.rel,
+                locate.path(new.doc, ("name",)),
+            )
+        ]
     name = PurePosixPath(pair.rel).name
     if new.kind == "profile":
         new_rules = pair.new.resolve().parent.parent / "rules"
@@ -181,11 +225,26 @@ def _compare(pair: Pair, work: Path, cache_dir: Path | None, errors: list[MciErr
         old, old_errors = sides.base_file(work, name, pair.base, cache_dir)
     if old is None or old.kind != new.kind:
         digest = hashlib.sha256(pair.new.read_bytes()).hexdigest()[:12]
-        why = (f"the base is a {old.kind}, the new version a {new.kind}" if old is not None
-               else f"the base version does not validate with this mci ({sides.first_problem(old_errors)})")
-        return [finding(Change(LOOSENING, "unverifiable", digest, f"{pair.rel} cannot be compared with its base", why,
-                               "make the base valid, or review the whole file", ()),
-                        pair.rel, new.doc.at(()))]
+        why = (
+            f"the base is a {old.kind}, the new version a {new.kind}"
+            if old is not None
+            else f"the base version does not validate with this mci ({sides.first_problem(old_errors)})"
+        )
+        return [
+            finding(
+                Change(
+                    LOOSENING,
+                    "unverifiable",
+                    digest,
+                    f"{pair.rel} cannot be compared with its base",
+                    why,
+                    "make the base valid, or review the whole file",
+                    (),
+                ),
+                pair.rel,
+                new.doc.at(()),
+            )
+        ]
     return notes + [finding(change, pair.rel, _where(new, change)) for change in _changes(old, new, cache_dir)]
 
 
@@ -198,16 +257,25 @@ def _new_profile(pair: Pair, new: sides.Side, noun: str, work: Path, cache_dir: 
     new_rules = pair.new.resolve().parent.parent / "rules"
     bases = []
     for number, (rel, text) in enumerate(sorted((pair.siblings or {}).items())):
-        old, _ = sides.base_profile(work / f"sibling{number}", PurePosixPath(rel).name, text, pair.base_rules or {},
-                                    new_rules, cache_dir)
+        old, _ = sides.base_profile(
+            work / f"sibling{number}", PurePosixPath(rel).name, text, pair.base_rules or {}, new_rules, cache_dir
+        )
         if old is not None and old.kind == "profile":  # a base file that no longer validates judges nothing
             bases.append((rel, old.model))
-    against = (f"judged against the loosest of the {len(bases)} profile(s) beside it at the base "
-               f"({', '.join(rel for rel, _ in bases)}): any limit looser than all of them is reported"
-               if bases else "there is no profile beside it at the base to judge it against; the schema's "
-               "ceilings bind it; review it as a whole")
-    notes = [finding(Change(NEUTRAL, "file", "new", f"new {noun}: {pair.rel}", against, "", ()),
-                     pair.rel, locate.path(new.doc, ("name",)))]
+    against = (
+        f"judged against the loosest of the {len(bases)} profile(s) beside it at the base "
+        f"({', '.join(rel for rel, _ in bases)}): any limit looser than all of them is reported"
+        if bases
+        else "there is no profile beside it at the base to judge it against; the schema's "
+        "ceilings bind it; review it as a whole"
+    )
+    notes = [
+        finding(
+            Change(NEUTRAL, "file", "new", f"new {noun}: {pair.rel}", against, "", ()),
+            pair.rel,
+            locate.path(new.doc, ("name",)),
+        )
+    ]
     changes = compare_new_profile([model for _, model in bases], new.model) if bases else []
     return notes + [finding(change, pair.rel, _where(new, change)) for change in changes]
 
@@ -221,7 +289,7 @@ def _shipped_fallback(rel: str) -> Path | None:
     if "rules" not in parts[:-1]:
         return None
     index = len(parts) - 1 - parts[::-1].index("rules")
-    use = str(PurePosixPath(*parts[index + 1:]).with_suffix(""))
+    use = str(PurePosixPath(*parts[index + 1 :]).with_suffix(""))
     return find_rule(use, [rules_dir()])
 
 
@@ -238,8 +306,11 @@ def _changes(old: sides.Side, new: sides.Side, cache_dir: Path | None) -> list[C
     if new.kind == "sequence":
         from mci.policy.compare_steps import compare_sequences
 
-        emergency = any("emergency" in (s.model.name, s.doc.path.stem) or
-                        any(step.kind == "lifecycle.halt" for step in s.model.steps) for s in (old, new))
+        emergency = any(
+            "emergency" in (s.model.name, s.doc.path.stem)
+            or any(step.kind == "lifecycle.halt" for step in s.model.steps)
+            for s in (old, new)
+        )
         return compare_sequences(old.model, new.model, f"sequence {new.model.name}", "steps", emergency=emergency)
     from mci.policy.compare_calendar import compare_calendars
 
@@ -253,9 +324,13 @@ def _inherited_max_open(change: Change, old: Profile, new: Profile) -> bool:
         return False
     check = new.scan.checklist.by_id().get(parts[2])
     before = old.scan.checklist.by_id().get(parts[2])
-    return (check is not None and before is not None and check.kind == "account.positions"
-            and check.params.get("max_open") == new.risk.max_open_positions
-            and before.params.get("max_open") == old.risk.max_open_positions)
+    return (
+        check is not None
+        and before is not None
+        and check.kind == "account.positions"
+        and check.params.get("max_open") == new.risk.max_open_positions
+        and before.params.get("max_open") == old.risk.max_open_positions
+    )
 
 
 def _where(side: sides.Side, change: Change) -> Location:

@@ -57,8 +57,7 @@ class Finding:
     @property
     def approve_command(self) -> str:
         base = "" if self.base == "HEAD" else f" --base {shlex.quote(self.base)}"
-        return (f"mci policy approve {shlex.quote(self.subject)} --by NAME --note WHY "
-                f"--file {APPROVALS_FILE}{base}")
+        return f"mci policy approve {shlex.quote(self.subject)} --by NAME --note WHY --file {APPROVALS_FILE}{base}"
 
     @property
     def how(self) -> str:
@@ -66,14 +65,23 @@ class Finding:
             return "nothing to do: this change does not loosen the policy"
         if self.approval is not None:
             return f"nothing to do: {self.approval.describe()}"
-        return (f"{self.revert}; or, if it is intended, record an approval and commit "
-                f"{APPROVALS_FILE} with the change: {self.approve_command}")
+        return (
+            f"{self.revert}; or, if it is intended, record an approval and commit "
+            f"{APPROVALS_FILE} with the change: {self.approve_command}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "file": self.file, "line": self.location.line, "column": self.location.column,
-            "location": self.location.as_dict(), "what": self.what, "why": self.why, "how": self.how,
-            "subject": self.subject, "approved": self.approval is not None,
+            "kind": self.kind,
+            "file": self.file,
+            "line": self.location.line,
+            "column": self.location.column,
+            "location": self.location.as_dict(),
+            "what": self.what,
+            "why": self.why,
+            "how": self.how,
+            "subject": self.subject,
+            "approved": self.approval is not None,
             "approval": self.approval.as_dict() if self.approval is not None else None,
             "approve_command": self.approve_command if self.blocking else None,
         }
@@ -90,8 +98,9 @@ def subject(file: str, key: str, value: str) -> str:
 
 
 def finding(change: Change, file: str, location: Location) -> Finding:
-    return Finding(change.kind, file, location, change.what, change.why, change.revert,
-                   subject(file, change.key, change.value))
+    return Finding(
+        change.kind, file, location, change.what, change.why, change.revert, subject(file, change.key, change.value)
+    )
 
 
 @dataclass

@@ -22,32 +22,46 @@ YAML = (".yaml", ".yml")
 def is_policy_file(rel: str) -> bool:
     """A YAML file in a profiles/ or rules/ folder (at any depth), outside hidden folders."""
     parts = PurePosixPath(rel).parts
-    return (rel.endswith(YAML) and any(p in POLICY_DIRS for p in parts[:-1])
-            and not any(p.startswith(".") for p in parts))
+    return (
+        rel.endswith(YAML) and any(p in POLICY_DIRS for p in parts[:-1]) and not any(p.startswith(".") for p in parts)
+    )
 
 
-def _git(root: Path | None, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def _git(
+    root: Path | None, *args: str, check: bool = True, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
     command = ["git", *(["-C", str(root)] if root else []), *args]
     try:
         done = subprocess.run(command, input=stdin, capture_output=True, env=env, timeout=60)
     except FileNotFoundError:
-        raise UsageError("git is not installed", "--base REF reads the base version from git",
-                         "install git, or compare two files: mci policy diff NEW.yaml --base OLD.yaml") from None
+        raise UsageError(
+            "git is not installed",
+            "--base REF reads the base version from git",
+            "install git, or compare two files: mci policy diff NEW.yaml --base OLD.yaml",
+        ) from None
     except subprocess.TimeoutExpired:
-        raise UsageError(f"git {args[0]} did not answer within 60s", "the repository may be locked or huge",
-                         "retry; or compare two files with --base OLD.yaml") from None
+        raise UsageError(
+            f"git {args[0]} did not answer within 60s",
+            "the repository may be locked or huge",
+            "retry; or compare two files with --base OLD.yaml",
+        ) from None
     if check and done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise UsageError(f"git {args[0]} failed", message[-1] if message else f"exit {done.returncode}",
-                         "check the repository and the ref")
+        raise UsageError(
+            f"git {args[0]} failed",
+            message[-1] if message else f"exit {done.returncode}",
+            "check the repository and the ref",
+        )
     return done
 
 
 def _unborn(root: Path) -> bool:
     """No commit at all yet: HEAD names a branch that does not exist."""
     branch = _git(root, "symbolic-ref", "-q", "HEAD", check=False)
-    return branch.returncode == 0 and _git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode != 0
+    return (
+        branch.returncode == 0 and _git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode != 0
+    )
 
 
 class GitBase:
@@ -58,10 +72,13 @@ class GitBase:
     def open(cls, start: Path, ref: str) -> "GitBase":
         found = _git(start, "rev-parse", "--show-toplevel", check=False)
         if found.returncode != 0:
-            raise UsageError(f"{start} is not in a git repository", f"--base {ref} names a git ref, and git answers: "
-                             f"{found.stderr.decode('utf-8', 'replace').strip() or 'not a repository'}",
-                             "run mci policy diff inside the repository that holds profiles/ and rules/, "
-                             "or compare two files: mci policy diff NEW.yaml --base OLD.yaml")
+            raise UsageError(
+                f"{start} is not in a git repository",
+                f"--base {ref} names a git ref, and git answers: "
+                f"{found.stderr.decode('utf-8', 'replace').strip() or 'not a repository'}",
+                "run mci policy diff inside the repository that holds profiles/ and rules/, "
+                "or compare two files: mci policy diff NEW.yaml --base OLD.yaml",
+            )
         root = Path(found.stdout.decode().strip())
         if ref.startswith("-"):
             raise UsageError(f"{ref!r} is not a git ref", "a ref cannot start with -", "pass a branch, tag or commit")
@@ -71,9 +88,13 @@ class GitBase:
             empty = _git(root, "hash-object", "-t", "tree", "/dev/null").stdout.decode().strip()
             return cls(root, ref, empty)
         if resolved.returncode != 0:
-            raise UsageError(f"unknown git ref {ref!r}", f"{root} has no commit, branch or tag named {ref}, and no file "
-                             "of that name exists", "check the spelling; in CI fetch the base first "
-                             "(git fetch origin main, or actions/checkout with fetch-depth: 0)", ref=ref)
+            raise UsageError(
+                f"unknown git ref {ref!r}",
+                f"{root} has no commit, branch or tag named {ref}, and no file of that name exists",
+                "check the spelling; in CI fetch the base first "
+                "(git fetch origin main, or actions/checkout with fetch-depth: 0)",
+                ref=ref,
+            )
         commit = resolved.stdout.decode().strip()
         # A branch is judged on its own changes: against where it left REF, not against what REF gained since
         # (a limit tightened on main after the branch point would otherwise read as loosened by the branch).
@@ -132,6 +153,6 @@ class GitBase:
                 continue
             size = int(header[2])
             # Any object found comes with its content (a gitlink's commit, when it is in this repository, too).
-            blobs.append(out[end + 1:end + 1 + size] if header[1] == b"blob" else None)
+            blobs.append(out[end + 1 : end + 1 + size] if header[1] == b"blob" else None)
             at = end + 1 + size + 1
         return blobs

@@ -82,8 +82,9 @@ def yaml_under(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder).as_posix()): p.read_bytes() for p in yaml_files(folder)}
 
 
-def base_profile(work: Path, name: str, text: bytes, base_rules: Mapping[str, bytes], new_rules: Path | None,
-                 cache_dir: Path | None) -> tuple[Side | None, list[MciError]]:
+def base_profile(
+    work: Path, name: str, text: bytes, base_rules: Mapping[str, bytes], new_rules: Path | None, cache_dir: Path | None
+) -> tuple[Side | None, list[MciError]]:
     """The base profile in a tree of its own: profiles/NAME beside rules/ = the new rules over the base's."""
     (work / "profiles").mkdir(parents=True)
     rules = work / "rules"

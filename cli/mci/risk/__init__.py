@@ -1,9 +1,9 @@
 """Risk limits as a library: the pre-trade validator, the day's exposure, the limits' consistency.
 
-    from mci.risk import Account, RiskModel, validate
-    model = RiskModel.of(profile.risk, account.capital)
-    verdict = validate({"exchange": "NSE", "symbol": "INFY", ...}, model, account, now)
-    verdict.accepted, [f.render() for f in verdict.failures]
+from mci.risk import Account, RiskModel, validate
+model = RiskModel.of(profile.risk, account.capital)
+verdict = validate({"exchange": "NSE", "symbol": "INFY", ...}, model, account, now)
+verdict.accepted, [f.render() for f in verdict.failures]
 """
 
 from typing import TYPE_CHECKING, Any
@@ -19,11 +19,19 @@ if TYPE_CHECKING:  # the names __getattr__ hands out, for the type checker (whic
 # Exports load on first use (PEP 562): scan check 10 imports mci.risk.model alone, and a scan must not pay
 # for the validator and the exposure modules it never calls.
 _EXPORTS = {
-    "Account": "account", "Holding": "account", "InstrumentSpec": "account",
-    "Usage": "exposure", "assess": "exposure", "breaches": "exposure",
-    "Failure": "intent", "Intent": "intent", "parse": "intent",
+    "Account": "account",
+    "Holding": "account",
+    "InstrumentSpec": "account",
+    "Usage": "exposure",
+    "assess": "exposure",
+    "breaches": "exposure",
+    "Failure": "intent",
+    "Intent": "intent",
+    "parse": "intent",
     "RiskModel": "model",
-    "Verdict": "validator", "check": "validator", "validate": "validator",
+    "Verdict": "validator",
+    "check": "validator",
+    "validate": "validator",
 }
 __all__ = sorted(_EXPORTS)
 

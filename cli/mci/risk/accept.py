@@ -46,11 +46,37 @@ _protection = kite_rules.market_protection_value
 class _Route:
     """What an order's exchange, symbol, product, side and order type (as sent) decide once."""
 
-    __slots__ = ("key", "product", "exchange", "tick", "lot", "ltp", "band", "held", "colons", "side", "direction",
-                 "kind", "at", "refused")
+    __slots__ = (
+        "key",
+        "product",
+        "exchange",
+        "tick",
+        "lot",
+        "ltp",
+        "band",
+        "held",
+        "colons",
+        "side",
+        "direction",
+        "kind",
+        "at",
+        "refused",
+    )
 
-    def __init__(self, key: str, product: str, exchange: str, tick: Decimal, lot: int, ltp: Decimal, band: Decimal,
-                 held: Holding | None, colons: int, side: str, kind: str | None):
+    def __init__(
+        self,
+        key: str,
+        product: str,
+        exchange: str,
+        tick: Decimal,
+        lot: int,
+        ltp: Decimal,
+        band: Decimal,
+        held: Holding | None,
+        colons: int,
+        side: str,
+        kind: str | None,
+    ):
         self.key, self.product, self.exchange = key, product, exchange  # "NSE:INFY", "MIS", "NSE"
         self.tick, self.lot, self.ltp, self.band = tick, lot, ltp, band  # the band in rupees either side of ltp
         self.held = held  # the position in (key, product), if any
@@ -84,7 +110,7 @@ def _rupees(amount: Decimal) -> str:
     if 3 < size <= 9 and text[size - 3] == ".":
         if size <= 6:
             return "₹" + text
-        return "₹" + text[:size - 6] + "," + text[size - 6:]
+        return "₹" + text[: size - 6] + "," + text[size - 6 :]
     return f"₹{amount:,.2f}"
 
 
@@ -100,8 +126,10 @@ class AcceptPath:
         # The rules that read only the account: failing, no entry is accepted here and validate() words why.
         self._open = standing.open_count + 1 <= r.max_open_positions  # for an instrument not yet held
         otr = r.max_order_to_trade_ratio
-        self._able = (standing.money is not None  # None: the day's money overflowed; each entry is out of range
-                      and (otr is None or standing.orders < OTR_MIN_ORDERS or not standing.ratio > otr))
+        self._able = (
+            standing.money is not None  # None: the day's money overflowed; each entry is out of range
+            and (otr is None or standing.orders < OTR_MIN_ORDERS or not standing.ratio > otr)
+        )
         self._loss, _, self._drawdown, self._drawdown_limit = standing.money or (ZERO, ZERO, ZERO, ZERO)
         self._symbols = standing.symbols
         self._exchanges = r.allowed_exchanges
@@ -134,8 +162,13 @@ class AcceptPath:
         # parse(): a text field is a string, stripped and upper-cased, a blank one fails; no product is MIS, no
         # order type is LIMIT or MARKET by the price. A str never equals a value of another type: the cache
         # cannot mix them up.
-        if type(exchange) is not str or type(symbol) is not str or type(side) is not str \
-                or (product is not None and type(product) is not str) or (kind is not None and type(kind) is not str):
+        if (
+            type(exchange) is not str
+            or type(symbol) is not str
+            or type(side) is not str
+            or (product is not None and type(product) is not str)
+            or (kind is not None and type(kind) is not str)
+        ):
             return None
         colons = exchange.count(":") + symbol.count(":") + (product or "").count(":")  # side and type: none
         exchange, symbol, side = exchange.strip().upper(), symbol.strip().upper(), side.strip().upper()
@@ -256,9 +289,13 @@ class AcceptPath:
 
             # -- check(): the order's own numbers
             tick, ltp, band = route.tick, route.ltp, route.band
-            if (price is not None and (price % tick != ZERO or abs(price - ltp) > band)) \
-                    or (trigger is not None and (trigger % tick != ZERO or abs(trigger - ltp) > band)) \
-                    or stop % tick != ZERO or target % tick != ZERO or quantity % route.lot != 0:
+            if (
+                (price is not None and (price % tick != ZERO or abs(price - ltp) > band))
+                or (trigger is not None and (trigger % tick != ZERO or abs(trigger - ltp) > band))
+                or stop % tick != ZERO
+                or target % tick != ZERO
+                or quantity % route.lot != 0
+            ):
                 return None
             entry = price if kind == "LIMIT" or kind == "SL" else trigger if kind == "SL-M" else ltp
             assert entry is not None  # LIMIT and SL have a price, SL-M a trigger (parsed above), MARKET the ltp
@@ -270,14 +307,21 @@ class AcceptPath:
 
             # -- the entry rules: (stop - entry) * direction >= 0 without the product by ±1, which changes nothing
             to_stop, to_target = stop - entry, target - entry
-            if (to_stop >= ZERO or to_target <= ZERO) if route.direction == 1 else (to_stop <= ZERO or to_target >= ZERO):
+            if (
+                (to_stop >= ZERO or to_target <= ZERO)
+                if route.direction == 1
+                else (to_stop <= ZERO or to_target >= ZERO)
+            ):
                 return None
             risk = abs(to_stop) * quantity  # abs(entry - stop): rounding to 28 digits is the same either way round
             if risk > self._max_risk:
                 return None
             reward = abs(to_target) * quantity
-            if reward < self._min_rr * risk or self._loss + risk > self._max_loss \
-                    or self._drawdown + risk > self._drawdown_limit:
+            if (
+                reward < self._min_rr * risk
+                or self._loss + risk > self._max_loss
+                or self._drawdown + risk > self._drawdown_limit
+            ):
                 return None
             if self.refusal is not None:
                 if route.at is not now:  # a pure function of (exchange, product, instant)
@@ -287,8 +331,12 @@ class AcceptPath:
 
             # -- what is shown: Intent.label() and Verdict.facts_text(), without quantize (below _PLAIN)
             ratio = reward / risk  # risk is above 0: the stop is on the entry's far side (else this raised)
-            if not (ZERO < ratio < _PLAIN and reward < _PLAIN and (self._risk_plain or risk < _PLAIN)
-                    and (self._notional_plain or notional < _PLAIN)):
+            if not (
+                ZERO < ratio < _PLAIN
+                and reward < _PLAIN
+                and (self._risk_plain or risk < _PLAIN)
+                and (self._notional_plain or notional < _PLAIN)
+            ):
                 return None  # notional and risk are above 0: entry, quantity and the distance to the stop are
             if price is not None:
                 label = f"{route.side} {quantity} {route.key} {kind} @ {price}"

@@ -72,7 +72,7 @@ class Account:
 
     def peak_rate(self, window: timedelta = SECOND, since: datetime | None = None) -> int:
         """The most orders in any window of this length among orders placed after `since` (two pointers)."""
-        times = self.order_times if since is None else self.order_times[bisect_right(self.order_times, since):]
+        times = self.order_times if since is None else self.order_times[bisect_right(self.order_times, since) :]
         best, lo = 0, 0
         for hi, t in enumerate(times):
             while times[lo] <= t - window:
@@ -81,18 +81,43 @@ class Account:
         return best
 
     @classmethod
-    def from_broker(cls, broker: "Broker", *, instruments: Iterable[str] = (),
-                    specs: Mapping[str, InstrumentSpec] | None = None, peak_equity: Decimal | None = None,
-                    at: datetime | None = None, quote_held: bool = True) -> "Account":
+    def from_broker(
+        cls,
+        broker: "Broker",
+        *,
+        instruments: Iterable[str] = (),
+        specs: Mapping[str, InstrumentSpec] | None = None,
+        peak_equity: Decimal | None = None,
+        at: datetime | None = None,
+        quote_held: bool = True,
+    ) -> "Account":
         """One consistent read: funds, positions, orders, and last prices for the positions plus `instruments`."""
-        return cls.from_answers(broker, broker.funds(), broker.positions(), broker.orders(), instruments=instruments,
-                                specs=specs, peak_equity=peak_equity, at=at, quote_held=quote_held)
+        return cls.from_answers(
+            broker,
+            broker.funds(),
+            broker.positions(),
+            broker.orders(),
+            instruments=instruments,
+            specs=specs,
+            peak_equity=peak_equity,
+            at=at,
+            quote_held=quote_held,
+        )
 
     @classmethod
-    def from_answers(cls, broker: "Broker", funds: "Funds", positions: "list[Position]", orders: "list[Order]", *,
-                     instruments: Iterable[str] = (), specs: Mapping[str, InstrumentSpec] | None = None,
-                     peak_equity: Decimal | None = None, at: datetime | None = None,
-                     quote_held: bool = True) -> "Account":
+    def from_answers(
+        cls,
+        broker: "Broker",
+        funds: "Funds",
+        positions: "list[Position]",
+        orders: "list[Order]",
+        *,
+        instruments: Iterable[str] = (),
+        specs: Mapping[str, InstrumentSpec] | None = None,
+        peak_equity: Decimal | None = None,
+        at: datetime | None = None,
+        quote_held: bool = True,
+    ) -> "Account":
         """The account from answers already read (a caller that also shows them reads them once); only the last
         prices are asked of the broker.
 
@@ -126,12 +151,20 @@ class Account:
         known = {"capital", "day_pnl", "peak_equity", "positions", "last_prices", "instruments", "orders", "at"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise UsageError(f"{source} has unknown field(s): {', '.join(map(str, unknown))}",
-                             f"the fields are {', '.join(sorted(known))}", "remove or rename them")
+            raise UsageError(
+                f"{source} has unknown field(s): {', '.join(map(str, unknown))}",
+                f"the fields are {', '.join(sorted(known))}",
+                "remove or rename them",
+            )
         if "capital" not in data:
-            raise UsageError(f"{source} has no capital", "every risk limit is a share of capital",
-                             'add "capital": "1000000" (rupees)')
-        positions = tuple(_holding(p, f"{source} positions[{i}]") for i, p in enumerate(_list(data, "positions", source)))
+            raise UsageError(
+                f"{source} has no capital",
+                "every risk limit is a share of capital",
+                'add "capital": "1000000" (rupees)',
+            )
+        positions = tuple(
+            _holding(p, f"{source} positions[{i}]") for i, p in enumerate(_list(data, "positions", source))
+        )
         orders = _list(data, "orders", source)
         times, trades = [], 0
         for i, o in enumerate(orders):
@@ -145,13 +178,18 @@ class Account:
             capital=_money(data["capital"], f"{source} capital", positive=True),
             day_pnl=_money(data.get("day_pnl", "0"), f"{source} day_pnl"),
             positions=positions,
-            last_prices={str(k): _money(v, f"{source} last_prices[{k}]", positive=True)
-                         for k, v in _map(data, "last_prices", source).items()},
-            instruments=None if specs is None else {
-                str(k): _spec(v, f"{source} instruments[{k}]") for k, v in _map(data, "instruments", source).items()},
+            last_prices={
+                str(k): _money(v, f"{source} last_prices[{k}]", positive=True)
+                for k, v in _map(data, "last_prices", source).items()
+            },
+            instruments=None
+            if specs is None
+            else {str(k): _spec(v, f"{source} instruments[{k}]") for k, v in _map(data, "instruments", source).items()},
             order_times=tuple(sorted(times)),
             trades=trades,
-            peak_equity=None if data.get("peak_equity") is None else _money(data["peak_equity"], f"{source} peak_equity", positive=True),
+            peak_equity=None
+            if data.get("peak_equity") is None
+            else _money(data["peak_equity"], f"{source} peak_equity", positive=True),
             at=None if data.get("at") is None else _instant(data["at"], f"{source} at"),
         )
 
@@ -159,8 +197,11 @@ class Account:
 def _bad(where: str, field_name: str, expected: str, got: Any) -> UsageError:
     shown = repr(got)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return UsageError(f"{where}{field_name} is not {expected}", f"it is {shown}",
-                      "fix the account JSON (see `mci risk check --help` for its fields)")
+    return UsageError(
+        f"{where}{field_name} is not {expected}",
+        f"it is {shown}",
+        "fix the account JSON (see `mci risk check --help` for its fields)",
+    )
 
 
 def _list(data: Mapping[str, Any], key: str, source: str) -> list[Any]:
@@ -231,8 +272,9 @@ def _holding(value: Any, where: str) -> Holding:
     quantity = value.get("quantity")
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise _bad(where, ".quantity", "a whole number", quantity)
-    return Holding(value["instrument"], str(value.get("product", "MIS")), quantity,
-                   _money(value.get("pnl", "0"), where + ".pnl"))
+    return Holding(
+        value["instrument"], str(value.get("product", "MIS")), quantity, _money(value.get("pnl", "0"), where + ".pnl")
+    )
 
 
 def _spec(value: Any, where: str) -> InstrumentSpec:

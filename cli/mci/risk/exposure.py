@@ -38,8 +38,15 @@ class Usage:
         return self.value / self.limit if self.limit > 0 else Decimal(1 if self.value > 0 else 0)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "value": str(self.value), "limit": str(self.limit), "level": self.level,
-                "used": str(self.used.quantize(Decimal("0.0001"))), "text": self.text, "subject": self.subject}
+        return {
+            "rule": self.rule,
+            "value": str(self.value),
+            "limit": str(self.limit),
+            "level": self.level,
+            "used": str(self.used.quantize(Decimal("0.0001"))),
+            "text": self.text,
+            "subject": self.subject,
+        }
 
 
 def _level(value: Decimal, limit: Decimal, warn_at: Decimal) -> str:
@@ -59,46 +66,80 @@ def assess(model: RiskModel, account: Account, *, rate_since: datetime | None = 
     out: list[Usage] = []
 
     loss = max(ZERO, -account.day_pnl)
-    out.append(Usage("daily_loss", loss, model.max_daily_loss, _level(loss, model.max_daily_loss, warn_at),
-                     f"day loss {format_money(loss)} of {format_money(model.max_daily_loss)} "
-                     f"({format_percent(r.max_daily_loss)} of capital)"))
+    out.append(
+        Usage(
+            "daily_loss",
+            loss,
+            model.max_daily_loss,
+            _level(loss, model.max_daily_loss, warn_at),
+            f"day loss {format_money(loss)} of {format_money(model.max_daily_loss)} "
+            f"({format_percent(r.max_daily_loss)} of capital)",
+        )
+    )
 
     # The day opens at the capital, so the peak is never below it.
     peak = max(account.peak_equity or account.capital, account.capital, account.equity)
     drawdown = peak - account.equity
     dd_limit = model.max_drawdown(peak)
-    out.append(Usage("drawdown", drawdown, dd_limit, _level(drawdown, dd_limit, warn_at),
-                     f"drawdown {format_money(drawdown)} from the peak {format_money(peak)}, limit "
-                     f"{format_money(dd_limit)} ({format_percent(r.max_drawdown)})"))
+    out.append(
+        Usage(
+            "drawdown",
+            drawdown,
+            dd_limit,
+            _level(drawdown, dd_limit, warn_at),
+            f"drawdown {format_money(drawdown)} from the peak {format_money(peak)}, limit "
+            f"{format_money(dd_limit)} ({format_percent(r.max_drawdown)})",
+        )
+    )
 
     losses = sorted(((max(ZERO, -p.pnl), p) for p in account.open_positions), key=lambda lp: lp[0], reverse=True)
     worst, subject = (losses[0][0], losses[0][1].instrument) if losses else (ZERO, "")
-    out.append(Usage("position_loss", worst, model.max_position_loss,
-                     _level(worst, model.max_position_loss, warn_at),
-                     f"worst position loss {format_money(worst)}{f' ({subject})' if subject else ''} of "
-                     f"{format_money(model.max_position_loss)} ({format_percent(r.max_position_loss)} of capital)",
-                     subject))
+    out.append(
+        Usage(
+            "position_loss",
+            worst,
+            model.max_position_loss,
+            _level(worst, model.max_position_loss, warn_at),
+            f"worst position loss {format_money(worst)}{f' ({subject})' if subject else ''} of "
+            f"{format_money(model.max_position_loss)} ({format_percent(r.max_position_loss)} of capital)",
+            subject,
+        )
+    )
 
     count = Decimal(len(account.open_positions))
     cap = Decimal(r.max_open_positions)
     # A full book is the plan, not a warning: only more than the limit counts.
-    out.append(Usage("open_positions", count, cap, "breach" if count > cap else "ok",
-                     f"{count} open position(s) of {cap}"))
+    out.append(
+        Usage("open_positions", count, cap, "breach" if count > cap else "ok", f"{count} open position(s) of {cap}")
+    )
 
     if r.max_orders_per_second is not None:
         since = rate_since if rate_since is not None else account.at - RATE_LOOKBACK if account.at else None
         rate = Decimal(account.peak_rate(since=since))
-        out.append(Usage("order_rate", rate, r.max_orders_per_second,
-                         _level(rate, r.max_orders_per_second, warn_at),
-                         f"peak order rate {rate}/s of {r.max_orders_per_second}/s"))
+        out.append(
+            Usage(
+                "order_rate",
+                rate,
+                r.max_orders_per_second,
+                _level(rate, r.max_orders_per_second, warn_at),
+                f"peak order rate {rate}/s of {r.max_orders_per_second}/s",
+            )
+        )
 
     if r.max_order_to_trade_ratio is not None:
         orders = len(account.order_times)
         ratio = (Decimal(orders) / Decimal(max(account.trades, 1))).quantize(Decimal("0.01"))
         level = _level(ratio, r.max_order_to_trade_ratio, warn_at) if orders >= OTR_MIN_ORDERS else "ok"
-        out.append(Usage("order_to_trade", ratio, r.max_order_to_trade_ratio, level,
-                         f"order-to-trade ratio {ratio} ({orders} orders, {account.trades} traded) of "
-                         f"{r.max_order_to_trade_ratio}"))
+        out.append(
+            Usage(
+                "order_to_trade",
+                ratio,
+                r.max_order_to_trade_ratio,
+                level,
+                f"order-to-trade ratio {ratio} ({orders} orders, {account.trades} traded) of "
+                f"{r.max_order_to_trade_ratio}",
+            )
+        )
     return out
 
 

@@ -39,16 +39,22 @@ class Latches:
             return verdict
         failure = None
         if self.halted:
-            failure = Failure("latch", f"{intent.label()} refused: the kill switch is latched (halted)",
-                              "an emergency flattened this profile's account; nothing may trade it until it is reset",
-                              RESET_HOW)
+            failure = Failure(
+                "latch",
+                f"{intent.label()} refused: the kill switch is latched (halted)",
+                "an emergency flattened this profile's account; nothing may trade it until it is reset",
+                RESET_HOW,
+            )
         elif not verdict.exit:
             for scope in self.scopes:
                 if scope.instrument_in(intent.exchange, intent.symbol, intent.product) and scope.tag_in(intent.tag):
-                    failure = Failure("latch", f"{intent.label()} {intent.product} refused: scope {scope.label()} "
-                                               "is latched by a scoped kill",
-                                      "a scoped emergency closed it; new entries in it stay refused (exits are "
-                                      "accepted) until it is reset", RESET_HOW)
+                    failure = Failure(
+                        "latch",
+                        f"{intent.label()} {intent.product} refused: scope {scope.label()} is latched by a scoped kill",
+                        "a scoped emergency closed it; new entries in it stay refused (exits are "
+                        "accepted) until it is reset",
+                        RESET_HOW,
+                    )
                     break
         if failure is None:
             return verdict

@@ -51,8 +51,9 @@ class StepContext:
             if self.broker_factory is None:
                 from mci.brokers.factory import broker_for
 
-                self._broker = broker_for(self.profile, self.state_dir, self.clock,
-                                          emergency=self.purpose == "emergency")
+                self._broker = broker_for(
+                    self.profile, self.state_dir, self.clock, emergency=self.purpose == "emergency"
+                )
             else:
                 self._broker = self.broker_factory()
         return self._broker

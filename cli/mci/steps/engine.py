@@ -36,8 +36,10 @@ class EngineStart(Step):
             # A rerun after a crash finds the engine it started: never a second one.
             return StepOutcome(f"engine already running (pid {before.pid})", {"pid": before.pid, "started": False})
         info = ctx.engine.start(access_token(ctx))
-        return StepOutcome(f"engine started (pid {info.pid}, log {info.log_path})",
-                           {"pid": info.pid, "started": True, "log": str(info.log_path)})
+        return StepOutcome(
+            f"engine started (pid {info.pid}, log {info.log_path})",
+            {"pid": info.pid, "started": True, "log": str(info.log_path)},
+        )
 
 
 @register
@@ -49,7 +51,9 @@ class EngineHealth(Step):
         within = duration_param(params, "within", declared or timedelta(seconds=30))
         started = ctx.clock.monotonic()
         ctx.engine.wait_healthy(within=within)
-        return StepOutcome(f"engine healthy after {ctx.clock.monotonic() - started:.1f}s", {"within_s": within.total_seconds()})
+        return StepOutcome(
+            f"engine healthy after {ctx.clock.monotonic() - started:.1f}s", {"within_s": within.total_seconds()}
+        )
 
 
 @register
@@ -72,11 +76,13 @@ class EngineStop(Step):
         if ctx.selection is not None:
             # A scoped kill closes one product, strategy or instrument; the engine trades the rest of the account.
             # Its latched scope is refused by `mci risk check`; `mci kill` without a scope stops the engine.
-            return StepOutcome(f"engine left running: a scoped kill ({ctx.selection.label()}) does not stop it",
-                               {"scoped": True})
+            return StepOutcome(
+                f"engine left running: a scoped kill ({ctx.selection.label()}) does not stop it", {"scoped": True}
+            )
         grace = duration_param(params, "grace", timedelta(0)) if params.get("grace") is not None else None
         info = ctx.engine.stop(grace=grace, signal=params.get("signal"))
         if not info.was_running:
             return StepOutcome(info.detail, info.as_dict())
-        return StepOutcome(f"engine stopped (pid {info.pid}, {info.detail}, {info.elapsed.total_seconds():.1f}s)",
-                           info.as_dict())
+        return StepOutcome(
+            f"engine stopped (pid {info.pid}, {info.detail}, {info.elapsed.total_seconds():.1f}s)", info.as_dict()
+        )

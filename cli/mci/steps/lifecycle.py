@@ -23,10 +23,12 @@ class LifecycleConfirm(Step):
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
         state = _move(ctx, "engine_healthy", "igniting", "engine healthy")
         if state != "running":
-            raise MciError(f"cannot confirm ignition: the lifecycle is {state}",
-                           "another command moved the profile while the engine was starting",
-                           "see `mci status`; stop the engine with `mci shutdown` if it should not run",
-                           ExitCode.REFUSED)
+            raise MciError(
+                f"cannot confirm ignition: the lifecycle is {state}",
+                "another command moved the profile while the engine was starting",
+                "see `mci status`; stop the engine with `mci shutdown` if it should not run",
+                ExitCode.REFUSED,
+            )
         return StepOutcome("lifecycle running")
 
 
@@ -37,10 +39,12 @@ class ExitClean(Step):
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> StepOutcome:
         engine = ctx.engine.running()
         if engine is not None:
-            raise MciError(f"the engine is still running (pid {engine.pid})",
-                           "a shutdown must not finish while the engine could still trade",
-                           "rerun `mci shutdown` (it resumes at the stop step) or `mci shutdown --emergency`",
-                           ExitCode.INCOMPLETE)
+            raise MciError(
+                f"the engine is still running (pid {engine.pid})",
+                "a shutdown must not finish while the engine could still trade",
+                "rerun `mci shutdown` (it resumes at the stop step) or `mci shutdown --emergency`",
+                ExitCode.INCOMPLETE,
+            )
         ctx.close_broker()
         # The move to `stopped` is committed with the run's `done` (mci.engine.shutdown passes it as on_done):
         # a kill between two transactions would otherwise leave a stopped profile with an unfinished run.
@@ -57,8 +61,7 @@ class LifecycleHalt(Step):
             from mci.store import latches
 
             with ctx.store.transaction():
-                latches.latch(ctx.store, ctx.profile.name, ctx.selection.as_dict(), ctx.clock.now(), reason,
-                              ctx.run_id)
+                latches.latch(ctx.store, ctx.profile.name, ctx.selection.as_dict(), ctx.clock.now(), reason, ctx.run_id)
             return StepOutcome(f"scope {ctx.selection.label()} latched: {reason}")
         state = ctx.lifecycle.current().state
         if state != "halted":

@@ -44,23 +44,37 @@ def _closes(order: Any, quantity: int) -> bool:
 def protective_stops(orders: list[Any], positions: list[Any]) -> set[str]:
     """Resting SL / SL-M orders on the closing side of an open position of the same instrument and product."""
     held = {(p.exchange, p.symbol, p.product): p.quantity for p in positions if p.quantity}
-    return {o.order_id for o in orders if o.is_open and o.order_type in STOP_TYPES
-            and _closes(o, held.get((o.exchange, o.symbol, o.product), 0))}
+    return {
+        o.order_id
+        for o in orders
+        if o.is_open and o.order_type in STOP_TYPES and _closes(o, held.get((o.exchange, o.symbol, o.product), 0))
+    }
 
 
 def unprotected_positions(orders: list[Any], positions: list[Any]) -> list[str]:
     """Open positions with no resting stop to limit their loss, as `NSE:INFY CNC +10`."""
     stops = protective_stops(orders, positions)
     covered = {(o.exchange, o.symbol, o.product) for o in orders if o.order_id in stops}
-    return [f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}" for p in positions
-            if p.quantity and (p.exchange, p.symbol, p.product) not in covered]
+    return [
+        f"{p.exchange}:{p.symbol} {p.product} {p.quantity:+d}"
+        for p in positions
+        if p.quantity and (p.exchange, p.symbol, p.product) not in covered
+    ]
 
 
 def _cancel_all(ctx: StepContext, within: timedelta, keep: set[str] | frozenset[str] = frozenset()) -> Any:
     from mci import flatten
 
-    report = flatten.cancel_open_orders(ctx.broker, rate=order_rate(ctx), deadline=within, run_id=ctx.run_id,
-                                        clock=ctx.clock, on_event=_on_event(ctx), keep=keep, select=ctx.selection)
+    report = flatten.cancel_open_orders(
+        ctx.broker,
+        rate=order_rate(ctx),
+        deadline=within,
+        run_id=ctx.run_id,
+        clock=ctx.clock,
+        on_event=_on_event(ctx),
+        keep=keep,
+        select=ctx.selection,
+    )
     _raise_unless_flat(report)
     return report
 
@@ -102,8 +116,12 @@ class OrdersComplete(Step):
             report = _cancel_all(ctx, within=max(within, timedelta(seconds=10)), keep=stops)
             cancelled = len(report.cancelled)
         unprotected = unprotected_positions(list(ctx.broker.orders()), list(ctx.broker.positions()))
-        facts = {"completed": initially - len(pending), "cancelled": cancelled, "stops_kept": sorted(stops),
-                 "unprotected": unprotected}
+        facts = {
+            "completed": initially - len(pending),
+            "cancelled": cancelled,
+            "stops_kept": sorted(stops),
+            "unprotected": unprotected,
+        }
         if not initially:
             summary = "no pending orders"
         elif not pending:
@@ -126,8 +144,10 @@ class OrdersCancelAll(Step):
         report = _cancel_all(ctx, within)
         cancelled = report.cancelled
         where = f" in scope {ctx.selection.label()}" if ctx.selection is not None else ""
-        return StepOutcome(f"{len(cancelled)} order(s) cancelled{where}" if cancelled else f"no open orders{where}",
-                           {"cancelled": list(cancelled)})
+        return StepOutcome(
+            f"{len(cancelled)} order(s) cancelled{where}" if cancelled else f"no open orders{where}",
+            {"cancelled": list(cancelled)},
+        )
 
 
 @register
@@ -141,12 +161,22 @@ class PositionsSquareOff(Step):
 
         within = duration_param(params, "within", timedelta(seconds=60))
         products = params.get("products")
-        report = flatten.flatten(ctx.broker, deadline=within, rate=order_rate(ctx),
-                                 products=tuple(products) if products else None, run_id=ctx.run_id,
-                                 clock=ctx.clock, on_event=_on_event(ctx), select=ctx.selection)
+        report = flatten.flatten(
+            ctx.broker,
+            deadline=within,
+            rate=order_rate(ctx),
+            products=tuple(products) if products else None,
+            run_id=ctx.run_id,
+            clock=ctx.clock,
+            on_event=_on_event(ctx),
+            select=ctx.selection,
+        )
         _raise_unless_flat(report)
-        return StepOutcome(f"flat: {len(report.placed)} square-off order(s), {len(report.cancelled)} cancelled, "
-                           f"{report.rounds} round(s)", report.as_dict())
+        return StepOutcome(
+            f"flat: {len(report.placed)} square-off order(s), {len(report.cancelled)} cancelled, "
+            f"{report.rounds} round(s)",
+            report.as_dict(),
+        )
 
 
 @register
@@ -166,9 +196,13 @@ class GttDeleteAll(Step):
             return StepOutcome(f"the {ctx.broker.name} broker has no GTTs", {"deleted": []})
         report = delete_active_gtts(ctx.broker, run_id=ctx.run_id, on_event=_on_event(ctx))
         if report.remaining:
-            raise MciError(f"{len(report.remaining)} GTT(s) still active: {', '.join(map(str, report.remaining))}",
-                           "; ".join(sorted(set(report.failed.values()))) or "the broker kept them active",
-                           "delete them in Kite (GTT tab) or run the kill again: a GTT fires a new order when its "
-                           "price is crossed", ExitCode.INCOMPLETE, details=report.as_dict())
+            raise MciError(
+                f"{len(report.remaining)} GTT(s) still active: {', '.join(map(str, report.remaining))}",
+                "; ".join(sorted(set(report.failed.values()))) or "the broker kept them active",
+                "delete them in Kite (GTT tab) or run the kill again: a GTT fires a new order when its "
+                "price is crossed",
+                ExitCode.INCOMPLETE,
+                details=report.as_dict(),
+            )
         n = len(report.deleted)
         return StepOutcome(f"{n} GTT(s) deleted" if n else "no active GTTs", report.as_dict())

@@ -20,15 +20,30 @@ def snapshot(broker: "Broker") -> dict[str, Any]:
     held = broker.positions()
     book = broker.orders()
     positions = [
-        {"instrument": f"{p.exchange}:{p.symbol}", "product": p.product, "quantity": p.quantity,
-         "average_price": str(p.average_price), "last_price": str(p.last_price),
-         "realised": str(p.realised), "unrealised": str(p.unrealised)}
+        {
+            "instrument": f"{p.exchange}:{p.symbol}",
+            "product": p.product,
+            "quantity": p.quantity,
+            "average_price": str(p.average_price),
+            "last_price": str(p.last_price),
+            "realised": str(p.realised),
+            "unrealised": str(p.unrealised),
+        }
         for p in held
     ]
     orders = [
-        {"order_id": o.order_id, "instrument": f"{o.exchange}:{o.symbol}", "side": o.side, "quantity": o.quantity,
-         "order_type": o.order_type, "product": o.product, "status": o.status, "tag": o.tag}
-        for o in book if o.is_open
+        {
+            "order_id": o.order_id,
+            "instrument": f"{o.exchange}:{o.symbol}",
+            "side": o.side,
+            "quantity": o.quantity,
+            "order_type": o.order_type,
+            "product": o.product,
+            "status": o.status,
+            "tag": o.tag,
+        }
+        for o in book
+        if o.is_open
     ]
     funds = broker.funds()
     pnl = sum((p.realised + p.unrealised for p in held), start=Decimal(0))
@@ -68,9 +83,21 @@ class StateLog(Step):
         reports.mkdir(parents=True, exist_ok=True)
         path = reports / f"{ctx.profile.name}-{ctx.run_id}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"profile": ctx.profile.name, "run_id": ctx.run_id, "purpose": ctx.purpose,
-                                   "at": ctx.clock.now().isoformat(), "source": source, **state}, indent=2) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "profile": ctx.profile.name,
+                    "run_id": ctx.run_id,
+                    "purpose": ctx.purpose,
+                    "at": ctx.clock.now().isoformat(),
+                    "source": source,
+                    **state,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         os.replace(tmp, path)
         open_positions = state.get("open_positions", 0)
         unprotected = list(state.get("unprotected") or [])
@@ -78,6 +105,10 @@ class StateLog(Step):
         return StepOutcome(
             f"final state logged: {open_positions} open position(s) kept{without}, "
             f"{len(state.get('open_orders', []))} open order(s), P&L ₹{state.get('pnl')} ({path})",
-            {"report": str(path), "open_positions": open_positions, "pnl": state.get("pnl"),
-             "unprotected": unprotected},
+            {
+                "report": str(path),
+                "open_positions": open_positions,
+                "pnl": state.get("pnl"),
+                "unprotected": unprotected,
+            },
         )

@@ -94,8 +94,12 @@ def parse_anchor(raw: bytes, path: Path) -> Anchor:
     try:
         data = json.loads(raw.decode("utf-8"))
         pending = data.get("pending")
-        return Anchor(int(data["seq"]), str(data["hash"]), str(data.get("ts", "")),
-                      Head(int(pending["seq"]), str(pending["hash"]), str(pending.get("ts", ""))) if pending else None)
+        return Anchor(
+            int(data["seq"]),
+            str(data["hash"]),
+            str(data.get("ts", "")),
+            Head(int(pending["seq"]), str(pending["hash"]), str(pending.get("ts", ""))) if pending else None,
+        )
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ValueError(f"{path} is not an audit anchor") from None
 
@@ -229,16 +233,22 @@ def describe(m: Mismatch, head: Head, name: str | None = None) -> tuple[str, str
     if m.category == "truncated":
         missing = f"{head.seq + 1}" if head.seq + 1 == m.anchored.seq else f"{head.seq + 1}..{m.anchored.seq}"
         last = f"the last record ({head.seq})" if head.seq else "the start (the DB holds no records)"
-        return (f"records {missing} are missing after {last}",
-                f"the anchor says the trail reached seq {m.anchored.seq} at {m.anchored.ts or 'an unknown time'}: "
-                "its tail was cut off (records deleted, or an older or a new state.db put in its place)")
+        return (
+            f"records {missing} are missing after {last}",
+            f"the anchor says the trail reached seq {m.anchored.seq} at {m.anchored.ts or 'an unknown time'}: "
+            "its tail was cut off (records deleted, or an older or a new state.db put in its place)",
+        )
     if m.category == "rewritten":
         found = m.found[:12] + "…" if m.found else "nothing"
-        return (f"{name or f'record {m.anchored.seq}'} is not the record that was anchored",
-                f"its hash {found} differs from the anchored {m.anchored.hash[:12]}…: the chain was recomputed "
-                "(records edited, inserted or removed with every later hash forged), or the DB was replaced")
-    return (f"records {m.seq}..{head.seq} follow the anchored record {m.anchored.seq} without an anchor",
-            "they were appended outside mci, or mci could not write the anchor file (disk full, permissions)")
+        return (
+            f"{name or f'record {m.anchored.seq}'} is not the record that was anchored",
+            f"its hash {found} differs from the anchored {m.anchored.hash[:12]}…: the chain was recomputed "
+            "(records edited, inserted or removed with every later hash forged), or the DB was replaced",
+        )
+    return (
+        f"records {m.seq}..{head.seq} follow the anchored record {m.anchored.seq} without an anchor",
+        "they were appended outside mci, or mci could not write the anchor file (disk full, permissions)",
+    )
 
 
 def evidence(raw: bytes | None, anchor: Anchor | None, head: Head, m: Mismatch | None) -> dict[str, Any]:

@@ -62,7 +62,9 @@ def verify_chain(records: Iterable[AuditRecord]) -> ChainBreak | None:
     expected_seq = 1
     for rec in records:
         if rec.seq != expected_seq:
-            return ChainBreak(rec.seq, f"sequence jumps from {expected_seq - 1} to {rec.seq} (a record was deleted or inserted)")
+            return ChainBreak(
+                rec.seq, f"sequence jumps from {expected_seq - 1} to {rec.seq} (a record was deleted or inserted)"
+            )
         if rec.prev_hash != prev:
             return ChainBreak(rec.seq, "its prev_hash does not match the hash of the record before it")
         if record_hash(prev, rec.body()) != rec.hash:

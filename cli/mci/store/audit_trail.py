@@ -28,8 +28,10 @@ from mci.store.state import DB_NAME
 
 SQLITE_MAX_INT = 2**63 - 1
 _COLUMNS = "seq, ts, profile, kind, data, prev_hash, hash"
-RESTORE = ("keep this state directory as evidence; compare `mci audit export` with a backup or an off-host copy "
-           "you trust, and find who could write to the state directory")
+RESTORE = (
+    "keep this state directory as evidence; compare `mci audit export` with a backup or an off-host copy "
+    "you trust, and find who could write to the state directory"
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,15 @@ class Row:
             return self.data_text
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "profile": self.profile, "kind": self.kind, "data": self.data(),
-                "prev_hash": self.prev_hash, "hash": self.hash}
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "profile": self.profile,
+            "kind": self.kind,
+            "data": self.data(),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
     def name(self) -> str:
         return f"record {self.seq} ({self.kind}, {self.ts})"
@@ -67,7 +76,8 @@ def unreadable(db: Path, exc: Exception) -> UnavailableError:
         f"cannot read the audit trail in {db}",
         f"SQLite says: {exc} (the file is damaged, truncated or not a state DB)",
         "keep the file as evidence (do not run mci commands that write to this state directory); "
-        "compare an `mci audit export` of a backup, or an off-host copy of audit.anchor, with what you can recover")
+        "compare an `mci audit export` of a backup, or an off-host copy of audit.anchor, with what you can recover",
+    )
 
 
 def _connect(db: Path) -> sqlite3.Connection:
@@ -76,8 +86,15 @@ def _connect(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def iter_rows(state_dir: Path, *, kinds: list[str] | None = None, profile: str | None = None,
-              after_seq: int = 0, seq: int | None = None, last: int | None = None) -> Iterator[Row]:
+def iter_rows(
+    state_dir: Path,
+    *,
+    kinds: list[str] | None = None,
+    profile: str | None = None,
+    after_seq: int = 0,
+    seq: int | None = None,
+    last: int | None = None,
+) -> Iterator[Row]:
     """Rows in seq order, streamed; `last`: only the last n that match. No DB yet means no rows (none is created)."""
     db = state_dir / DB_NAME
     if not db.exists():
@@ -126,8 +143,15 @@ class Problem:
     how: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "kind": self.kind, "category": self.category,
-                "what": self.what, "why": self.why, "how": self.how}
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "kind": self.kind,
+            "category": self.category,
+            "what": self.what,
+            "why": self.why,
+            "how": self.how,
+        }
 
 
 @dataclass
@@ -160,10 +184,17 @@ class Verdict:
         return "intact" if self.records else "empty"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "records": self.records, "first_seq": self.first_seq,
-                "last_seq": self.last_seq, "anchor": self.anchor,
-                "problem": self.problem.as_dict() if self.problem else None,
-                "breaks": [b.as_dict() for b in self.breaks], "notes": self.notes, "fallback": self.fallback}
+        return {
+            "status": self.status,
+            "records": self.records,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "anchor": self.anchor,
+            "problem": self.problem.as_dict() if self.problem else None,
+            "breaks": [b.as_dict() for b in self.breaks],
+            "notes": self.notes,
+            "fallback": self.fallback,
+        }
 
 
 def _body_hash(prev: str, row: Row) -> str | None:
@@ -197,24 +228,49 @@ class ChainCheck:
         expected = self.expected
         if row.seq != expected:
             missing = f"{expected}" if row.seq == expected + 1 else f"{expected}..{row.seq - 1}"
-            self.problem = Problem(row.seq, row.ts, row.kind, "deleted",
-                                   f"{row.name()}: record(s) {missing} are missing before it",
-                                   f"the sequence jumps from {expected - 1} to {row.seq}: records were deleted", RESTORE)
+            self.problem = Problem(
+                row.seq,
+                row.ts,
+                row.kind,
+                "deleted",
+                f"{row.name()}: record(s) {missing} are missing before it",
+                f"the sequence jumps from {expected - 1} to {row.seq}: records were deleted",
+                RESTORE,
+            )
         elif row.prev_hash != self.prev:
             after = f"record {self.before.seq}" if self.before else "the start of the trail"
             linked = self.owner_of(row.prev_hash)
-            detail = (f"it links to record {linked} instead" if linked is not None
-                      else "it links to no record in the trail (its predecessor is gone)")
-            self.problem = Problem(row.seq, row.ts, row.kind, "inserted-deleted-reordered",
-                                   f"{row.name()}: its prev_hash does not match the hash of {after}",
-                                   f"{detail}: a record was inserted, deleted or reordered here", RESTORE)
+            detail = (
+                f"it links to record {linked} instead"
+                if linked is not None
+                else "it links to no record in the trail (its predecessor is gone)"
+            )
+            self.problem = Problem(
+                row.seq,
+                row.ts,
+                row.kind,
+                "inserted-deleted-reordered",
+                f"{row.name()}: its prev_hash does not match the hash of {after}",
+                f"{detail}: a record was inserted, deleted or reordered here",
+                RESTORE,
+            )
         else:
             digest = _body_hash(self.prev, row)
             if digest != row.hash:
-                why = ("its data is not valid JSON" if digest is None
-                       else "its content (ts, profile, kind or data) or its stored hash was changed after it was written")
-                self.problem = Problem(row.seq, row.ts, row.kind, "edited", f"{row.name()}: its content does not match its hash",
-                                       f"{why}: the record was edited (or forged in)", RESTORE)
+                why = (
+                    "its data is not valid JSON"
+                    if digest is None
+                    else "its content (ts, profile, kind or data) or its stored hash was changed after it was written"
+                )
+                self.problem = Problem(
+                    row.seq,
+                    row.ts,
+                    row.kind,
+                    "edited",
+                    f"{row.name()}: its content does not match its hash",
+                    f"{why}: the record was edited (or forged in)",
+                    RESTORE,
+                )
         self.prev, self.expected, self.before = row.hash, expected + 1, row
 
 
@@ -246,9 +302,11 @@ def _snapshot(conn: sqlite3.Connection, path: Path) -> tuple[bytes | None, tuple
             return after, totals
         conn.execute("ROLLBACK")
         time.sleep(min(0.001 * attempt, 0.02))
-    raise UnavailableError("cannot take a steady look at the audit trail",
-                           "other mci processes appended audit records throughout 100 attempts",
-                           "run `mci audit verify` again when the writers are quieter")
+    raise UnavailableError(
+        "cannot take a steady look at the audit trail",
+        "other mci processes appended audit records throughout 100 attempts",
+        "run `mci audit verify` again when the writers are quieter",
+    )
 
 
 def verify(state_dir: Path) -> Verdict:
@@ -280,11 +338,13 @@ def _verify(conn: sqlite3.Connection | None, path: Path) -> Verdict:
     try:
         anchor = parse_anchor(raw, path) if raw is not None else None
     except ValueError as exc:
-        verdict.problem = Problem(None, None, None, "anchor", f"the audit anchor {path} cannot be read", str(exc),
-                                  RESTORE)
+        verdict.problem = Problem(
+            None, None, None, "anchor", f"the audit anchor {path} cannot be read", str(exc), RESTORE
+        )
         anchor = None
     head = EMPTY
     if conn is not None:
+
         def owner_of(digest: str) -> int | None:
             found = conn.execute("SELECT seq FROM audit WHERE hash = ? LIMIT 1", (digest,)).fetchone()
             return found[0] if found else None
@@ -304,18 +364,24 @@ def _verify(conn: sqlite3.Connection | None, path: Path) -> Verdict:
     if anchor is not None:
         verdict.anchor = {**_effective(anchor, head).as_dict(), "file": anchor.as_dict()}
     elif head.seq and raw is None:
-        verdict.notes.append(f"no anchor file ({path}): the chain holds, but a cut-off tail would not show; "
-                             "the next audited action writes one")
+        verdict.notes.append(
+            f"no anchor file ({path}): the chain holds, but a cut-off tail would not show; "
+            "the next audited action writes one"
+        )
     if verdict.problem is None and verdict.breaks:
         first = verdict.breaks[0]
         more = f" (and {len(verdict.breaks) - 1} later one(s))" if len(verdict.breaks) > 1 else ""
         verdict.problem = Problem(
-            first.seq, first.ts, "chain_break", "chain_break",
+            first.seq,
+            first.ts,
+            "chain_break",
+            "chain_break",
             f"record {first.seq} records a break in the chain{more}: {first.data.get('what', 'see its data')}",
             f"{first.data.get('why', 'its data says why')}; found by {_detected(first)} at {first.ts}, which "
             "re-anchored the chain after recording it: the records since are intact, but the trail before the "
             "break is not the one that was anchored",
-            RESTORE)
+            RESTORE,
+        )
     return verdict
 
 
@@ -325,17 +391,27 @@ def _verify_fallback(verdict: Verdict, path: Path) -> None:
         return
     count = sum(1 for _ in read_fallback(path))
     broken = verify_fallback(path)
-    verdict.fallback = {"file": str(path), "records": count, "status": "tampered" if broken else "intact",
-                        "first_bad_seq": broken.seq if broken else None}
+    verdict.fallback = {
+        "file": str(path),
+        "records": count,
+        "status": "tampered" if broken else "intact",
+        "first_bad_seq": broken.seq if broken else None,
+    }
     if broken is not None:
         verdict.problem = verdict.problem or Problem(
-            broken.seq, None, None, "fallback",
+            broken.seq,
+            None,
+            None,
+            "fallback",
             f"record {broken.seq} of the kill switch's fallback trail {path.name} does not check",
             f"{broken.reason}; this file holds what kills did while the state DB could not be used",
-            RESTORE)
+            RESTORE,
+        )
     else:
-        verdict.notes.append(f"{count} record(s) of kills run without the state DB are in {path}; "
-                             "their own hash chain holds (`mci audit export` does not include them)")
+        verdict.notes.append(
+            f"{count} record(s) of kills run without the state DB are in {path}; "
+            "their own hash chain holds (`mci audit export` does not include them)"
+        )
 
 
 def _detected(b: Break) -> str:
@@ -369,6 +445,9 @@ def _against_anchor(conn: sqlite3.Connection | None, anchor: Anchor, head: Head)
         return Problem(m.seq, None, None, "truncated", what, why, RESTORE)
     row = row_at(m.seq)
     what, why = describe(m, head, row.name() if row else None)
-    how = RESTORE if m.category == "rewritten" else (
-        f"check the state directory is writable; if mci did not write them, {RESTORE}")
+    how = (
+        RESTORE
+        if m.category == "rewritten"
+        else (f"check the state directory is writable; if mci did not write them, {RESTORE}")
+    )
     return Problem(m.seq, row.ts if row else None, row.kind if row else None, m.category, what, why, how)

@@ -75,7 +75,9 @@ class DbCircuitBreakerStorage(pybreaker.CircuitBreakerStorage):
         if state not in STATES:
             raise ValueError(f"unknown breaker state {state!r}")
         # A closed breaker has no opening instant: keeps breaker_views and pybreaker agreeing.
-        self._modify(lambda r: replace(r, state=state, opened_at=None if state == pybreaker.STATE_CLOSED else r.opened_at))
+        self._modify(
+            lambda r: replace(r, state=state, opened_at=None if state == pybreaker.STATE_CLOSED else r.opened_at)
+        )
 
     def increment_counter(self) -> None:
         self._modify(lambda r: replace(r, fail_counter=r.fail_counter + 1))
@@ -129,8 +131,9 @@ class MciCircuitBreaker(pybreaker.CircuitBreaker):
         self.timezone = timezone
         super().__init__(**kwargs)
 
-    def _create_new_state(self, new_state: str, prev_state: pybreaker.CircuitBreakerState | None = None,
-                          notify: bool = False) -> pybreaker.CBStateType:
+    def _create_new_state(
+        self, new_state: str, prev_state: pybreaker.CircuitBreakerState | None = None, notify: bool = False
+    ) -> pybreaker.CBStateType:
         if new_state == pybreaker.STATE_OPEN:
             return _OpenState(self, prev_state=prev_state, notify=notify)
         return super()._create_new_state(new_state, prev_state, notify)
@@ -198,8 +201,15 @@ def breaker_now() -> datetime:
     return Clock().now()
 
 
-def breaker_for(name: str, cfg: Any, store: StateStore, *, counts: Callable[[BaseException], bool],
-                clock: Clock | None = None, timezone: str = "Asia/Kolkata") -> MciCircuitBreaker:
+def breaker_for(
+    name: str,
+    cfg: Any,
+    store: StateStore,
+    *,
+    counts: Callable[[BaseException], bool],
+    clock: Clock | None = None,
+    timezone: str = "Asia/Kolkata",
+) -> MciCircuitBreaker:
     """The named breaker, configured by `cfg` (a BreakerConfig), its state shared through `store`; `counts`
     says which failures count against it. One instance per thread: pybreaker serialises the calls of one."""
     clock = clock or Clock()  # real time unless a test injects its own
@@ -229,11 +239,16 @@ class BreakerView:
     trial_in: timedelta | None  # open and cooling down: time until a trial call is let through
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state, "stored_state": self.stored_state,
-                "failures": self.fail_counter, "fail_max": self.fail_max,
-                "reset_timeout_s": self.reset_timeout.total_seconds(),
-                "opened_at": self.opened_at.isoformat() if self.opened_at else None,
-                "trial_in_s": round(self.trial_in.total_seconds(), 3) if self.trial_in is not None else None}
+        return {
+            "name": self.name,
+            "state": self.state,
+            "stored_state": self.stored_state,
+            "failures": self.fail_counter,
+            "fail_max": self.fail_max,
+            "reset_timeout_s": self.reset_timeout.total_seconds(),
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "trial_in_s": round(self.trial_in.total_seconds(), 3) if self.trial_in is not None else None,
+        }
 
 
 def breaker_views(configs: Mapping[str, Any], store: StateStore, now: datetime) -> list[BreakerView]:
@@ -248,13 +263,24 @@ def breaker_views(configs: Mapping[str, Any], store: StateStore, now: datetime) 
                 trial_in = left
             else:
                 state = pybreaker.STATE_HALF_OPEN
-        views.append(BreakerView(name, state, record.state, record.fail_counter, cfg.fail_max, cfg.reset_timeout,
-                                 record.opened_at, trial_in))
+        views.append(
+            BreakerView(
+                name,
+                state,
+                record.state,
+                record.fail_counter,
+                cfg.fail_max,
+                cfg.reset_timeout,
+                record.opened_at,
+                trial_in,
+            )
+        )
     return views
 
 
-def reset_breaker(name: str, configs: Mapping[str, Any], store: StateStore, now: datetime,
-                  *, by: str = "operator") -> tuple[BreakerRecord, BreakerRecord]:
+def reset_breaker(
+    name: str, configs: Mapping[str, Any], store: StateStore, now: datetime, *, by: str = "operator"
+) -> tuple[BreakerRecord, BreakerRecord]:
     """Close `name` and zero its failures, audited as an operator's reset even if it was closed."""
     if name not in configs:
         known = ", ".join(sorted(configs)) or "none"
@@ -264,7 +290,10 @@ def reset_breaker(name: str, configs: Mapping[str, Any], store: StateStore, now:
             "name one of them (see `mci breaker status`), or declare it under `breakers:` in the profile",
         )
     return store.modify_breaker(
-        name, lambda r: BreakerRecord(name, pybreaker.STATE_CLOSED, 0, None), now, audit={"event": "reset", "by": by},
+        name,
+        lambda r: BreakerRecord(name, pybreaker.STATE_CLOSED, 0, None),
+        now,
+        audit={"event": "reset", "by": by},
     )
 
 

@@ -51,5 +51,6 @@ def read_day(state_dir: Path, profile: str, breakers: Iterable[str], real_now: d
             store.close()
     except (MciError, sqlite3.DatabaseError) as exc:
         error = exc.what + ": " + exc.why if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
-        return DayRecord(LifecycleRecord(profile, "unknown", None, ""), None, {}, [], liveness(None, real_now), None,
-                         [], error)
+        return DayRecord(
+            LifecycleRecord(profile, "unknown", None, ""), None, {}, [], liveness(None, real_now), None, [], error
+        )

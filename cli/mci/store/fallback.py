@@ -40,8 +40,9 @@ def read_fallback(path: Path) -> Iterator[AuditRecord]:
             continue
         try:
             raw = json.loads(line)
-            yield AuditRecord(int(raw["seq"]), raw["ts"], raw.get("profile"), raw["kind"], raw["data"],
-                              raw["prev_hash"], raw["hash"])
+            yield AuditRecord(
+                int(raw["seq"]), raw["ts"], raw.get("profile"), raw["kind"], raw["data"], raw["prev_hash"], raw["hash"]
+            )
         except (ValueError, KeyError, TypeError):
             yield AuditRecord(-1, "", None, "unreadable line", {"line": line[:200]}, "", "")
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from mci.store.audit import canonical_json
-from mci.store.state import StateStore, _iso, _parse, stored_json
+from mci.store.state import StateStore, _instant, _iso, _parse, stored_json
 
 # Run statuses. `running` is also what a crashed run is left as: it is resumable.
 RUNNING, DONE, FAILED, ESCALATED, ABANDONED = "running", "done", "failed", "escalated", "abandoned"
@@ -69,7 +69,8 @@ class Journal:
     def unfinished(self, purpose: str) -> RunRecord | None:
         rows = self.store.execute(
             "SELECT * FROM runs WHERE profile = ? AND purpose = ? AND status = ? ORDER BY started_at DESC, rowid DESC LIMIT 1",
-            (self.profile, purpose, RUNNING))
+            (self.profile, purpose, RUNNING),
+        )
         return _run(rows[0]) if rows else None
 
     def run(self, run_id: str) -> RunRecord | None:
@@ -84,17 +85,25 @@ class Journal:
         with self.store.transaction():
             self.store.execute(
                 "INSERT INTO runs(run_id, profile, purpose, sequence, status, started_at, parent) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, self.profile, purpose, sequence, RUNNING, _iso(now), parent))
-            self.store.append_audit("run", {"run_id": run_id, "purpose": purpose, "sequence": sequence,
-                                            "status": RUNNING, "parent": parent}, now, profile=self.profile)
+                (run_id, self.profile, purpose, sequence, RUNNING, _iso(now), parent),
+            )
+            self.store.append_audit(
+                "run",
+                {"run_id": run_id, "purpose": purpose, "sequence": sequence, "status": RUNNING, "parent": parent},
+                now,
+                profile=self.profile,
+            )
         return self.run(run_id)  # type: ignore[return-value]
 
     def finish(self, run_id: str, status: str, now: datetime, error: Mapping[str, Any] | None = None) -> None:
         with self.store.transaction():
-            self.store.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
-                               (status, _iso(now), _json(error), run_id))
-            self.store.append_audit("run", {"run_id": run_id, "status": status, "error": error}, now,
-                                    profile=self.profile)
+            self.store.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
+                (status, _iso(now), _json(error), run_id),
+            )
+            self.store.append_audit(
+                "run", {"run_id": run_id, "status": status, "error": error}, now, profile=self.profile
+            )
 
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self.store.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY position, attempt", (run_id,))
@@ -106,34 +115,81 @@ class Journal:
     def begin_step(self, run_id: str, step_id: str, position: int, now: datetime) -> int:
         """Record the next attempt of a step as running; returns its attempt number."""
         with self.store.transaction():
-            row = self.store.execute("SELECT COALESCE(MAX(attempt), 0) FROM steps WHERE run_id = ? AND step_id = ?",
-                                     (run_id, step_id))
+            row = self.store.execute(
+                "SELECT COALESCE(MAX(attempt), 0) FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
+            )
             attempt = int(row[0][0]) + 1
             self.store.execute(
                 "INSERT INTO steps(run_id, step_id, position, attempt, status, started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, step_id, position, attempt, RUNNING, _iso(now)))
-            self.store.append_audit("step", {"run_id": run_id, "step": step_id, "attempt": attempt, "status": RUNNING},
-                                    now, profile=self.profile)
+                (run_id, step_id, position, attempt, RUNNING, _iso(now)),
+            )
+            self.store.append_audit(
+                "step",
+                {"run_id": run_id, "step": step_id, "attempt": attempt, "status": RUNNING},
+                now,
+                profile=self.profile,
+            )
         return attempt
 
-    def end_step(self, run_id: str, step_id: str, attempt: int, status: str, now: datetime, *, summary: str = "",
-                 error: Mapping[str, Any] | None = None, facts: Mapping[str, Any] | None = None) -> None:
+    def end_step(
+        self,
+        run_id: str,
+        step_id: str,
+        attempt: int,
+        status: str,
+        now: datetime,
+        *,
+        summary: str = "",
+        error: Mapping[str, Any] | None = None,
+        facts: Mapping[str, Any] | None = None,
+    ) -> None:
         with self.store.transaction():
             self.store.execute(
                 "UPDATE steps SET status = ?, finished_at = ?, summary = ?, error = ?, facts = ? "
                 "WHERE run_id = ? AND step_id = ? AND attempt = ?",
-                (status, _iso(now), summary, _json(error), _json(facts), run_id, step_id, attempt))
-            self.store.append_audit("step", {"run_id": run_id, "step": step_id, "attempt": attempt, "status": status,
-                                             "summary": summary, "error": error}, now, profile=self.profile)
+                (status, _iso(now), summary, _json(error), _json(facts), run_id, step_id, attempt),
+            )
+            self.store.append_audit(
+                "step",
+                {
+                    "run_id": run_id,
+                    "step": step_id,
+                    "attempt": attempt,
+                    "status": status,
+                    "summary": summary,
+                    "error": error,
+                },
+                now,
+                profile=self.profile,
+            )
 
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
     run_id, profile, purpose, sequence, status, started, finished, parent, error = row
-    return RunRecord(run_id, profile, purpose, sequence, status, _parse(started), _parse(finished), parent,  # type: ignore[arg-type]
-                     _load(error))
+    return RunRecord(
+        run_id,
+        profile,
+        purpose,
+        sequence,
+        status,
+        _instant(started),
+        _parse(finished),
+        parent,
+        _load(error),
+    )
 
 
 def _step(row: tuple[Any, ...]) -> StepRecord:
     run_id, step_id, position, attempt, status, started, finished, summary, error, facts = row
-    return StepRecord(run_id, step_id, position, attempt, status, _parse(started), _parse(finished), summary,  # type: ignore[arg-type]
-                      _load(error), _load(facts))
+    return StepRecord(
+        run_id,
+        step_id,
+        position,
+        attempt,
+        status,
+        _instant(started),
+        _parse(finished),
+        summary,
+        _load(error),
+        _load(facts),
+    )

@@ -29,22 +29,28 @@ _TABLE = """CREATE TABLE IF NOT EXISTS scope_latches (
 )"""
 
 
-def latch(store: "StateStore", profile: str, scope: dict[str, Any], now: datetime, reason: str,
-          run_id: str | None = None) -> None:
+def latch(
+    store: "StateStore", profile: str, scope: dict[str, Any], now: datetime, reason: str, run_id: str | None = None
+) -> None:
     """Latch `scope` for `profile` (idempotent). Call inside the caller's transaction, beside its audit record."""
     store.execute(_TABLE)
-    store.execute("INSERT OR IGNORE INTO scope_latches(profile, scope, since, reason, run_id) VALUES (?, ?, ?, ?, ?)",
-                  (profile, json.dumps(scope, sort_keys=True), now.isoformat(), reason, run_id))
+    store.execute(
+        "INSERT OR IGNORE INTO scope_latches(profile, scope, since, reason, run_id) VALUES (?, ?, ?, ?, ?)",
+        (profile, json.dumps(scope, sort_keys=True), now.isoformat(), reason, run_id),
+    )
 
 
 def latched(store: "StateStore", profile: str) -> list[dict[str, Any]]:
     """The profile's scoped latches: [{scope, since, reason, run_id}], oldest first."""
     try:
-        rows = store.execute("SELECT scope, since, reason, run_id FROM scope_latches WHERE profile = ? "
-                             "ORDER BY since", (profile,))
+        rows = store.execute(
+            "SELECT scope, since, reason, run_id FROM scope_latches WHERE profile = ? ORDER BY since", (profile,)
+        )
     except sqlite3.OperationalError:  # no scoped kill ever ran here
         return []
-    return [{"scope": stored_json(s), "since": since, "reason": reason, "run_id": run} for s, since, reason, run in rows]
+    return [
+        {"scope": stored_json(s), "since": since, "reason": reason, "run_id": run} for s, since, reason, run in rows
+    ]
 
 
 def clear(store: "StateStore", profile: str) -> list[dict[str, Any]]:
@@ -72,8 +78,9 @@ def read_only(state_dir: Any, profile: str) -> tuple[str | None, list[dict[str, 
         try:
             row = conn.execute("SELECT state FROM lifecycle WHERE profile = ?", (profile,)).fetchone()
             try:
-                rows = conn.execute("SELECT scope, since, reason, run_id FROM scope_latches WHERE profile = ?",
-                                    (profile,)).fetchall()
+                rows = conn.execute(
+                    "SELECT scope, since, reason, run_id FROM scope_latches WHERE profile = ?", (profile,)
+                ).fetchall()
             except sqlite3.OperationalError as exc:
                 if "no such table" not in str(exc):
                     raise
@@ -82,7 +89,11 @@ def read_only(state_dir: Any, profile: str) -> tuple[str | None, list[dict[str, 
             conn.close()
     except sqlite3.DatabaseError as exc:
         # Whether the kill switch is latched cannot be told: an order is never accepted on a guess.
-        raise UnavailableError("cannot read the kill switch's latches", f"the state DB {db}: SQLite says: {exc}",
-                               "fix the state directory (MCI_HOME); `mci status` shows what is wrong") from None
-    return (row[0] if row else "idle"), [{"scope": stored_json(s), "since": since, "reason": reason, "run_id": run}
-                                          for s, since, reason, run in rows]
+        raise UnavailableError(
+            "cannot read the kill switch's latches",
+            f"the state DB {db}: SQLite says: {exc}",
+            "fix the state directory (MCI_HOME); `mci status` shows what is wrong",
+        ) from None
+    return (row[0] if row else "idle"), [
+        {"scope": stored_json(s), "since": since, "reason": reason, "run_id": run} for s, since, reason, run in rows
+    ]

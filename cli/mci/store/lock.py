@@ -60,8 +60,11 @@ class Preemption:
     waited: timedelta
 
     def as_dict(self) -> dict[str, Any]:
-        return {"holder": self.holder.as_dict(), "signals": list(self.signals),
-                "waited_s": round(self.waited.total_seconds(), 3)}
+        return {
+            "holder": self.holder.as_dict(),
+            "signals": list(self.signals),
+            "waited_s": round(self.waited.total_seconds(), 3),
+        }
 
 
 def _start_time(pid: int) -> int | None:
@@ -87,8 +90,9 @@ def _read_holder(fd: int) -> LockHolder | None:
         if not isinstance(data, dict):
             return None
         pid, recorded = int(data["pid"]), data.get("start_time")
-        return LockHolder(pid, str(data["command"]), datetime.fromisoformat(data["since"]),
-                          _same_process(pid, recorded), recorded)
+        return LockHolder(
+            pid, str(data["command"]), datetime.fromisoformat(data["since"]), _same_process(pid, recorded), recorded
+        )
     except (ValueError, KeyError, TypeError, OSError):
         return None  # written by a holder that died mid-write, or a stranger: it holds no information
 
@@ -135,8 +139,12 @@ class ProfileLock:
         try:
             self._acquire(fd)
             self.since = self.now()
-            record = {"pid": os.getpid(), "start_time": _start_time(os.getpid()), "command": self.command,
-                      "since": self.since.isoformat()}
+            record = {
+                "pid": os.getpid(),
+                "start_time": _start_time(os.getpid()),
+                "command": self.command,
+                "since": self.since.isoformat(),
+            }
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
         except BaseException:
@@ -159,8 +167,11 @@ class ProfileLock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise UnavailableError(f"cannot open the lock file {self.path}", exc.strerror or str(exc),
-                                   "check that the state directory (MCI_HOME) is writable") from None
+            raise UnavailableError(
+                f"cannot open the lock file {self.path}",
+                exc.strerror or str(exc),
+                "check that the state directory (MCI_HOME) is writable",
+            ) from None
 
     def _try(self, fd: int) -> bool:
         try:
@@ -210,10 +221,12 @@ class ProfileLock:
     def _locked(self, current: LockHolder | None) -> LockedError:
         if current is None:
             # Acquired by someone who has not written its record yet (a few microseconds), or by a foreign tool.
-            return LockedError(f"profile {self.profile!r} is locked by another command",
-                               f"one mutating command per profile runs at a time; {self.path} is held",
-                               f"wait for it to finish and run `mci {self.command}` again",
-                               lock=str(self.path))
+            return LockedError(
+                f"profile {self.profile!r} is locked by another command",
+                f"one mutating command per profile runs at a time; {self.path} is held",
+                f"wait for it to finish and run `mci {self.command}` again",
+                lock=str(self.path),
+            )
         since = current.since.isoformat(timespec="seconds")
         return LockedError(
             f"profile {self.profile!r} is locked by pid {current.pid} (`mci {current.command}`) since {since}",
@@ -221,5 +234,8 @@ class ProfileLock:
             f"at {since} and still holds {self.path}",
             f"wait for it to finish and run `mci {self.command}` again; if it is stuck, stop it (kill {current.pid}): "
             "the OS releases the lock of a process that ends",
-            pid=current.pid, command=current.command, since=current.since.isoformat(), lock=str(self.path),
+            pid=current.pid,
+            command=current.command,
+            since=current.since.isoformat(),
+            lock=str(self.path),
         )

@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, cast
 
 from mci.errors import UnavailableError
-from mci.store.anchor import (EMPTY, AnchorWriter, Head, anchor_path, compare, describe, evidence, file_id,
-                              parse_anchor, read_raw)
+from mci.store.anchor import (
+    EMPTY,
+    AnchorWriter,
+    Head,
+    anchor_path,
+    compare,
+    describe,
+    evidence,
+    file_id,
+    parse_anchor,
+    read_raw,
+)
 from mci.store.audit import AuditRecord, canonical_json, record_hash
 from mci.store.wal import connect_wal
 
@@ -135,6 +145,14 @@ def _parse(text: str | None) -> datetime | None:
         raise _damaged("an instant", text, exc) from None
 
 
+def _instant(text: str | None) -> datetime:
+    """An instant of a NOT NULL column: one that is missing is a damaged DB, like one that no longer parses."""
+    moment = _parse(text)
+    if moment is None:
+        raise _damaged("an instant", text, ValueError("empty"))
+    return moment
+
+
 def stored_json(text: str) -> Any:
     """A JSON value mci wrote to the DB; one that no longer parses is a damaged DB, not a bug (a truncated file
     can still answer queries with a half-written page), so it is raised as the DatabaseError every reader handles."""
@@ -145,8 +163,10 @@ def stored_json(text: str) -> Any:
 
 
 def _damaged(what: str, text: object, exc: Exception) -> sqlite3.DatabaseError:
-    return sqlite3.DatabaseError(f"database disk image is malformed: {what} stored in it no longer parses "
-                                 f"({type(exc).__name__}: {exc}; {len(str(text))} characters)")
+    return sqlite3.DatabaseError(
+        f"database disk image is malformed: {what} stored in it no longer parses "
+        f"({type(exc).__name__}: {exc}; {len(str(text))} characters)"
+    )
 
 
 @dataclass(frozen=True)
@@ -298,16 +318,20 @@ class StateStore:
             after: Head | AuditRecord = head
             if self._txn_base is None:  # the transaction's first append: is the chain where its anchor says?
                 self._txn_base = head
-                if self._anchored is None or self._anchored[0] != head or self._anchored[1] != file_id(
-                        self._anchor.path):
+                if (
+                    self._anchored is None
+                    or self._anchored[0] != head
+                    or self._anchored[1] != file_id(self._anchor.path)
+                ):
                     found = self._check_anchor(head, now)
                     if found is not None:
                         after = self._insert_audit(head, "chain_break", found, now, profile)
             record = self._insert_audit(after, kind, data, now, profile)
         return record
 
-    def _insert_audit(self, head: Head | AuditRecord, kind: str, data: dict[str, Any], now: datetime,
-                      profile: str | None) -> AuditRecord:
+    def _insert_audit(
+        self, head: Head | AuditRecord, kind: str, data: dict[str, Any], now: datetime, profile: str | None
+    ) -> AuditRecord:
         seq, prev = head.seq + 1, head.hash
         # Round-trip through canonical JSON so what is hashed is exactly what is stored.
         stored = json.loads(canonical_json(data))
@@ -340,8 +364,10 @@ class StateStore:
         if missing and head.seq == 0:
             return None  # a fresh state directory: nothing to anchor against yet
         if missing:
-            unreadable = (f"it is missing while the trail holds records 1..{head.seq}: deleted or moved (a cut-off "
-                          "tail since its last write would not show), or the trail predates the anchor file")
+            unreadable = (
+                f"it is missing while the trail holds records 1..{head.seq}: deleted or moved (a cut-off "
+                "tail since its last write would not show), or the trail predates the anchor file"
+            )
         anchor = mismatch = None
         if unreadable is None:
             try:
@@ -367,9 +393,18 @@ class StateStore:
         else:
             category, why = "anchor", unreadable
             what = f"the audit anchor {path} is missing" if missing else f"the audit anchor {path} cannot be read"
-        return {"category": category, "what": what, "why": why, **evidence(raw, anchor, head, mismatch),
-                "detected": {"at": _iso(now), "wall": _iso(datetime.now(timezone.utc)), "pid": os.getpid(),
-                             "command": _command_words()}}
+        return {
+            "category": category,
+            "what": what,
+            "why": why,
+            **evidence(raw, anchor, head, mismatch),
+            "detected": {
+                "at": _iso(now),
+                "wall": _iso(datetime.now(timezone.utc)),
+                "pid": os.getpid(),
+                "command": _command_words(),
+            },
+        }
 
     def _sync_wal(self) -> None:
         """Put the committed WAL on disk before the anchor file confirms what it holds (see mci.store.anchor)."""
@@ -397,8 +432,15 @@ class StateStore:
 
     # -- scans ------------------------------------------------------------------------
 
-    def record_scan(self, profile: str, checklist: str, status: str, started_at: datetime,
-                    finished_at: datetime, result: dict[str, Any]) -> int:
+    def record_scan(
+        self,
+        profile: str,
+        checklist: str,
+        status: str,
+        started_at: datetime,
+        finished_at: datetime,
+        result: dict[str, Any],
+    ) -> int:
         with self.transaction():
             cur = self._conn.execute(
                 "INSERT INTO scans(profile, checklist, status, started_at, finished_at, result) VALUES (?, ?, ?, ?, ?, ?)",
@@ -415,8 +457,15 @@ class StateStore:
             ).fetchone()
         if row is None:
             return None
-        return ScanRecord(row[0], row[1], row[2], row[3], cast(datetime, _parse(row[4])), cast(datetime, _parse(row[5])),
-                          stored_json(row[6]))
+        return ScanRecord(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            cast(datetime, _parse(row[4])),
+            cast(datetime, _parse(row[5])),
+            stored_json(row[6]),
+        )
 
     # -- breakers ---------------------------------------------------------------------
 
@@ -440,11 +489,18 @@ class StateStore:
     def breakers(self) -> list[BreakerRecord]:
         """Every breaker the database has seen, by name."""
         with self._lock:
-            rows = self._conn.execute("SELECT name, state, fail_counter, opened_at FROM breakers ORDER BY name").fetchall()
+            rows = self._conn.execute(
+                "SELECT name, state, fail_counter, opened_at FROM breakers ORDER BY name"
+            ).fetchall()
         return [BreakerRecord(r[0], r[1], r[2], _parse(r[3])) for r in rows]
 
-    def modify_breaker(self, name: str, change: Callable[[BreakerRecord], BreakerRecord], now: datetime,
-                       audit: dict[str, Any] | None = None) -> tuple[BreakerRecord, BreakerRecord]:
+    def modify_breaker(
+        self,
+        name: str,
+        change: Callable[[BreakerRecord], BreakerRecord],
+        now: datetime,
+        audit: dict[str, Any] | None = None,
+    ) -> tuple[BreakerRecord, BreakerRecord]:
         """Read-modify-write one breaker atomically: (before, after).
 
         A state change appends a ("breaker", {name, from, to, ...audit}) record in the same
@@ -456,8 +512,17 @@ class StateStore:
             if after != before:
                 self._put_breaker(after)
             if after.state != before.state or audit is not None:
-                self.append_audit("breaker", {"name": name, "from": before.state, "to": after.state,
-                                              "failures": after.fail_counter, **(audit or {})}, now)
+                self.append_audit(
+                    "breaker",
+                    {
+                        "name": name,
+                        "from": before.state,
+                        "to": after.state,
+                        "failures": after.fail_counter,
+                        **(audit or {}),
+                    },
+                    now,
+                )
         return before, after
 
     # -- raw access for the modules that own a table (store.journal) ------------------

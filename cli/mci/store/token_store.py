@@ -72,8 +72,10 @@ class TokenRecord:
     source: str = "file"  # file | env
 
     def __repr__(self) -> str:
-        return (f"TokenRecord(access_token='***', user_id={self.user_id!r}, api_key_hint={self.api_key_hint!r}, "
-                f"issued_at={self.issued_at!r}, expires_at={self.expires_at!r}, source={self.source!r})")
+        return (
+            f"TokenRecord(access_token='***', user_id={self.user_id!r}, api_key_hint={self.api_key_hint!r}, "
+            f"issued_at={self.issued_at!r}, expires_at={self.expires_at!r}, source={self.source!r})"
+        )
 
     __str__ = __repr__
 
@@ -88,21 +90,35 @@ class TokenRecord:
 
     def public_dict(self) -> dict[str, Any]:
         """Everything but the token."""
-        return {"user_id": self.user_id, "api_key_hint": self.api_key_hint, "issued_at": self.issued_at,
-                "expires_at": self.expires_at, "source": self.source}
+        return {
+            "user_id": self.user_id,
+            "api_key_hint": self.api_key_hint,
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "source": self.source,
+        }
 
     def _to_bytes(self) -> bytes:
-        body = {"access_token": self.access_token, "user_id": self.user_id, "api_key_hint": self.api_key_hint,
-                "issued_at": self.issued_at.isoformat() if self.issued_at else None,
-                "expires_at": self.expires_at.isoformat()}
+        body = {
+            "access_token": self.access_token,
+            "user_id": self.user_id,
+            "api_key_hint": self.api_key_hint,
+            "issued_at": self.issued_at.isoformat() if self.issued_at else None,
+            "expires_at": self.expires_at.isoformat(),
+        }
         return json.dumps(body, sort_keys=True).encode("utf-8")
 
     @classmethod
     def _from_bytes(cls, data: bytes) -> "TokenRecord":
         body = json.loads(data.decode("utf-8"))
         issued = body.get("issued_at")
-        return cls(body["access_token"], body.get("user_id"), body.get("api_key_hint", ""),
-                   datetime.fromisoformat(issued) if issued else None, datetime.fromisoformat(body["expires_at"]))
+        return cls(
+            body["access_token"],
+            body.get("user_id"),
+            body.get("api_key_hint", ""),
+            datetime.fromisoformat(issued) if issued else None,
+            datetime.fromisoformat(body["expires_at"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -121,11 +137,17 @@ class TokenStatus:
         return self.state in ("valid", "expiring")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "usable": self.usable, "user_id": self.user_id,
-                "issued_at": self.issued_at.isoformat() if self.issued_at else None,
-                "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-                "remaining_s": int(self.remaining.total_seconds()) if self.remaining is not None else None,
-                "source": self.source, "path": str(self.path) if self.path else None, "note": self.note}
+        return {
+            "state": self.state,
+            "usable": self.usable,
+            "user_id": self.user_id,
+            "issued_at": self.issued_at.isoformat() if self.issued_at else None,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "remaining_s": int(self.remaining.total_seconds()) if self.remaining is not None else None,
+            "source": self.source,
+            "path": str(self.path) if self.path else None,
+            "note": self.note,
+        }
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -182,8 +204,9 @@ def _read_private(path: Path, what: str) -> bytes:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise UnavailableError(f"cannot read the {what} {path}", exc.strerror or str(exc),
-                               "check the file's owner and permissions") from None
+        raise UnavailableError(
+            f"cannot read the {what} {path}", exc.strerror or str(exc), "check the file's owner and permissions"
+        ) from None
     try:
         _refuse_if_shared(path, os.fstat(fd).st_mode, what)
         with os.fdopen(fd, "rb", closefd=False) as fh:
@@ -215,7 +238,7 @@ def _write_private(path: Path, data: bytes, *, replace: bool = True) -> bool:
                 os.fchmod(fd, 0o600)  # exact, whatever the umask
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -229,8 +252,11 @@ def _write_private(path: Path, data: bytes, *, replace: bool = True) -> bool:
         _fsync_dir(directory)
         return True
     except OSError as exc:
-        raise UnavailableError(f"cannot write {path}", exc.strerror or str(exc),
-                               "check the directory exists, is writable and the disk is not full") from None
+        raise UnavailableError(
+            f"cannot write {path}",
+            exc.strerror or str(exc),
+            "check the directory exists, is writable and the disk is not full",
+        ) from None
     finally:
         try:
             tmp.unlink()  # gone already after os.replace; a leftover after link or a failed write
@@ -277,11 +303,15 @@ class KeySource:
         try:
             data = _read_private(path, "token key file")
         except FileNotFoundError:
-            how = (f"create it: {GENERATE_KEY} > {path} && chmod 600 {path}" if configured
-                   else f"set {KEY_ENV}, or restore {path}; without the key the stored token is lost — "
-                        "`mci token clear` then `mci token login`")
-            raise UsageError(f"the token key file {path} does not exist",
-                             "the token store is encrypted with the key it holds", how) from None
+            how = (
+                f"create it: {GENERATE_KEY} > {path} && chmod 600 {path}"
+                if configured
+                else f"set {KEY_ENV}, or restore {path}; without the key the stored token is lost — "
+                "`mci token clear` then `mci token login`"
+            )
+            raise UsageError(
+                f"the token key file {path} does not exist", "the token store is encrypted with the key it holds", how
+            ) from None
         try:
             text = data.decode("ascii")
         except UnicodeDecodeError:
@@ -295,8 +325,16 @@ class KeySource:
 class TokenStore:
     """save / load / clear / status of one profile's access token."""
 
-    def __init__(self, path: Path, key: bytes | KeySource | None, *, env: Mapping[str, str] | None = None,
-                 clock: Clock | None = None, audit: "StateStore | None" = None, profile: str | None = None):
+    def __init__(
+        self,
+        path: Path,
+        key: bytes | KeySource | None,
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        audit: "StateStore | None" = None,
+        profile: str | None = None,
+    ):
         if isinstance(key, bytes) and len(key) != KEY_LEN:
             raise ValueError(f"an AES-256 key is {KEY_LEN} bytes")
         self.path = Path(path)
@@ -377,8 +415,11 @@ class TokenStore:
             os.replace(self.path, self.emergency_path)
             _fsync_dir(self.path.parent)
         except OSError as exc:
-            raise UnavailableError(f"cannot move the token store {self.path} to its emergency slot",
-                                   exc.strerror or str(exc), f"check the permissions of {self.path.parent}") from None
+            raise UnavailableError(
+                f"cannot move the token store {self.path} to its emergency slot",
+                exc.strerror or str(exc),
+                f"check the permissions of {self.path.parent}",
+            ) from None
         self._audit_event("stashed_for_emergency", None)
         return True
 
@@ -446,8 +487,11 @@ class TokenStore:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise UnavailableError(f"cannot clear the token store {self.path}", exc.strerror or str(exc),
-                                   f"delete it by hand: shred -u {self.path} (or rm)") from None
+            raise UnavailableError(
+                f"cannot clear the token store {self.path}",
+                exc.strerror or str(exc),
+                f"delete it by hand: shred -u {self.path} (or rm)",
+            ) from None
         self._audit_event("cleared", record)
         return True
 
@@ -457,11 +501,20 @@ class TokenStore:
             return TokenStatus("missing", None, None, path=self.path)
         note = ""
         if record.source == "env" and record.issued_at is None:
-            note = (f"issue time unknown (set {ISSUED_AT_ENV}); assumed issued since the last 06:00 IST — "
-                    "a token from before then is already dead")
-        return TokenStatus(token_state(record.expires_at, now, warn_within), record.expires_at,
-                           record.expires_at - now, record.user_id, record.issued_at, record.source,
-                           None if record.source == "env" else self.path, note)
+            note = (
+                f"issue time unknown (set {ISSUED_AT_ENV}); assumed issued since the last 06:00 IST — "
+                "a token from before then is already dead"
+            )
+        return TokenStatus(
+            token_state(record.expires_at, now, warn_within),
+            record.expires_at,
+            record.expires_at - now,
+            record.user_id,
+            record.issued_at,
+            record.source,
+            None if record.source == "env" else self.path,
+            note,
+        )
 
     # -- internals ----------------------------------------------------------
 
@@ -490,7 +543,7 @@ class TokenStore:
 
         key = self._key_bytes(create=False)
         try:
-            plain = AESGCM(key).decrypt(blob[len(MAGIC):header], blob[header:], MAGIC)
+            plain = AESGCM(key).decrypt(blob[len(MAGIC) : header], blob[header:], MAGIC)
             return TokenRecord._from_bytes(plain)
         except (InvalidTag, ValueError, KeyError, TypeError):
             raise MciError(
@@ -507,11 +560,15 @@ class TokenStore:
             try:
                 issued = parse_instant(issued_text)
             except MciError:
-                raise UsageError(f"{ISSUED_AT_ENV} is not a date-time", "it must be ISO-8601, like the token's login time",
-                                 f"export {ISSUED_AT_ENV}=2026-11-23T09:00:00+05:30 (no offset means IST), or unset it") from None
+                raise UsageError(
+                    f"{ISSUED_AT_ENV} is not a date-time",
+                    "it must be ISO-8601, like the token's login time",
+                    f"export {ISSUED_AT_ENV}=2026-11-23T09:00:00+05:30 (no offset means IST), or unset it",
+                ) from None
         expires = session_expiry(issued or self._clock.now())
-        return TokenRecord(self._env[ACCESS_TOKEN_ENV], self._env.get(USER_ID_ENV) or None, "", issued, expires,
-                           source="env")
+        return TokenRecord(
+            self._env[ACCESS_TOKEN_ENV], self._env.get(USER_ID_ENV) or None, "", issued, expires, source="env"
+        )
 
     def _audit_event(self, event: str, record: TokenRecord | None, how: str | None = None) -> None:
         """A token event in the audit trail: who and until when, never the token itself."""
@@ -552,8 +609,14 @@ def default_token_path(state_dir: Path, profile_name: str) -> Path:
     return state_dir / "tokens" / f"{profile_name}.token"
 
 
-def open_token_store(profile: "Profile", state_dir: Path, *, env: Mapping[str, str] | None = None,
-                     clock: Clock | None = None, audit: "StateStore | None" = None) -> TokenStore:
+def open_token_store(
+    profile: "Profile",
+    state_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    audit: "StateStore | None" = None,
+) -> TokenStore:
     """The profile's token store: its own path and key if it sets them, else the state directory's."""
     env = os.environ if env is None else env
     path, key_file, key_text = token_store_settings(profile)
@@ -565,8 +628,14 @@ def open_token_store(profile: "Profile", state_dir: Path, *, env: Mapping[str, s
         source = KeySource(value=env[KEY_ENV], value_origin=KEY_ENV)
     else:
         source = KeySource(default_file=state_dir / "tokens" / "token.key")
-    return TokenStore(path or default_token_path(state_dir, profile.name), source, env=env, clock=clock,
-                      audit=audit, profile=profile.name)
+    return TokenStore(
+        path or default_token_path(state_dir, profile.name),
+        source,
+        env=env,
+        clock=clock,
+        audit=audit,
+        profile=profile.name,
+    )
 
 
 def audit_expired_once(state_dir: Path, profile: str, now: datetime, status: TokenStatus) -> None:
@@ -581,12 +650,17 @@ def audit_expired_once(state_dir: Path, profile: str, now: datetime, status: Tok
         return
     try:
         with state.transaction():  # the look-up and the append in one transaction: two status calls audit once
-            last = state.execute("SELECT data FROM audit WHERE kind = 'token' AND profile IS ? "
-                                 "ORDER BY seq DESC LIMIT 1", (profile,))
+            last = state.execute(
+                "SELECT data FROM audit WHERE kind = 'token' AND profile IS ? ORDER BY seq DESC LIMIT 1", (profile,)
+            )
             previous = json.loads(last[0][0]) if last else {}
             if previous.get("event") != "expired" or previous.get("expires_at") != expires:
-                state.append_audit("token", {"event": "expired", "user_id": status.user_id, "expires_at": expires},
-                                   now, profile=profile)
+                state.append_audit(
+                    "token",
+                    {"event": "expired", "user_id": status.user_id, "expires_at": expires},
+                    now,
+                    profile=profile,
+                )
     except MciError:
         pass
     finally:

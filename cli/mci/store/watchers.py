@@ -16,9 +16,16 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from mci.store.audit import canonical_json
-from mci.store.state import StateStore, _iso, _parse, stored_json
+from mci.store.state import StateStore, _instant, _iso, stored_json
 
-RUNNING, STOPPED, TRIPPED, SQUARED_OFF, FAILED, HALTED = "running", "stopped", "tripped", "squared_off", "failed", "halted"
+RUNNING, STOPPED, TRIPPED, SQUARED_OFF, FAILED, HALTED = (
+    "running",
+    "stopped",
+    "tripped",
+    "squared_off",
+    "failed",
+    "halted",
+)
 # A watcher that said it ended: nothing to guard with, whatever its process does now.
 ENDED = frozenset({STOPPED, FAILED, HALTED})
 
@@ -51,12 +58,20 @@ class Liveness:
 
     def as_dict(self) -> dict[str, Any]:
         r = self.record
-        out: dict[str, Any] = {"state": self.state, "process_alive": self.process_alive,
-                               "beat_age_s": round(self.beat_age.total_seconds(), 3) if self.beat_age is not None else None}
+        out: dict[str, Any] = {
+            "state": self.state,
+            "process_alive": self.process_alive,
+            "beat_age_s": round(self.beat_age.total_seconds(), 3) if self.beat_age is not None else None,
+        }
         if r is not None:
-            out.update(pid=r.pid, status=r.status, started_at=r.started_at.isoformat(),
-                       last_beat=r.last_beat.isoformat(), interval_s=r.interval.total_seconds(),
-                       summary=dict(r.summary))
+            out.update(
+                pid=r.pid,
+                status=r.status,
+                started_at=r.started_at.isoformat(),
+                last_beat=r.last_beat.isoformat(),
+                interval_s=r.interval.total_seconds(),
+                summary=dict(r.summary),
+            )
         return out
 
 
@@ -68,12 +83,25 @@ class Watchers:
     def get(self) -> WatcherRecord | None:
         rows = self.store.execute(
             "SELECT profile, pid, proc_start, started_at, last_beat, interval_s, status, summary, peak_day, "
-            "peak_equity, squared_off_day FROM watchers WHERE profile = ?", (self.profile,))
+            "peak_equity, squared_off_day FROM watchers WHERE profile = ?",
+            (self.profile,),
+        )
         if not rows:
             return None
         p, pid, start, started, beat, interval, status, summary, peak_day, peak, sq_day = rows[0]
-        return WatcherRecord(p, pid, start, _parse(started), _parse(beat), timedelta(seconds=interval),  # type: ignore[arg-type]
-                             status, stored_json(summary or "{}"), peak_day, Decimal(peak) if peak else None, sq_day)
+        return WatcherRecord(
+            p,
+            pid,
+            start,
+            _instant(started),
+            _instant(beat),
+            timedelta(seconds=interval),
+            status,
+            stored_json(summary or "{}"),
+            peak_day,
+            Decimal(peak) if peak else None,
+            sq_day,
+        )
 
     def start(self, pid: int, proc_start: int | None, now: datetime, interval: timedelta, at: datetime) -> None:
         """Claim the row (the caller holds the watch lock); keeps the day's peak and square-off mark."""
@@ -83,9 +111,14 @@ class Watchers:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, '{}') ON CONFLICT(profile) DO UPDATE SET pid = excluded.pid, "
                 "proc_start = excluded.proc_start, started_at = excluded.started_at, last_beat = excluded.last_beat, "
                 "interval_s = excluded.interval_s, status = excluded.status, summary = excluded.summary",
-                (self.profile, pid, proc_start, _iso(now), _iso(now), interval.total_seconds(), RUNNING))
-            self.store.append_audit("watch", {"event": "started", "pid": pid,
-                                              "interval_s": interval.total_seconds()}, at, profile=self.profile)
+                (self.profile, pid, proc_start, _iso(now), _iso(now), interval.total_seconds(), RUNNING),
+            )
+            self.store.append_audit(
+                "watch",
+                {"event": "started", "pid": pid, "interval_s": interval.total_seconds()},
+                at,
+                profile=self.profile,
+            )
 
     def beat(self, now: datetime, summary: Mapping[str, Any] | None = None, status: str | None = None) -> None:
         sets, args = ["last_beat = ?"], [_iso(now)]
@@ -100,8 +133,9 @@ class Watchers:
     def finish(self, status: str, now: datetime, at: datetime, note: str) -> None:
         with self.store.transaction():
             self.beat(now, status=status)
-            self.store.append_audit("watch", {"event": "stopped", "status": status, "note": note}, at,
-                                    profile=self.profile)
+            self.store.append_audit(
+                "watch", {"event": "stopped", "status": status, "note": note}, at, profile=self.profile
+            )
 
     def peak(self, day: date) -> Decimal | None:
         record = self.get()
@@ -110,8 +144,10 @@ class Watchers:
         return record.peak_equity
 
     def set_peak(self, day: date, equity: Decimal) -> None:
-        self.store.execute("UPDATE watchers SET peak_day = ?, peak_equity = ? WHERE profile = ?",
-                           (day.isoformat(), str(equity), self.profile))
+        self.store.execute(
+            "UPDATE watchers SET peak_day = ?, peak_equity = ? WHERE profile = ?",
+            (day.isoformat(), str(equity), self.profile),
+        )
 
     def squared_off(self, day: date) -> bool:
         record = self.get()
@@ -129,8 +165,11 @@ def liveness(record: WatcherRecord | None, now: datetime) -> Liveness:
         return Liveness("absent", None, None, False)
     stat = proc_stat(record.pid)
     # pid + start time name the process; a pid reused by something else is not our watcher.
-    process = (stat is not None and stat.state not in ("Z", "X")
-               and (not record.proc_start or not stat.start_time or stat.start_time == record.proc_start))
+    process = (
+        stat is not None
+        and stat.state not in ("Z", "X")
+        and (not record.proc_start or not stat.start_time or stat.start_time == record.proc_start)
+    )
     age = now - record.last_beat
     limit = max(record.interval * STALE_AFTER_INTERVALS, STALE_FLOOR)
     if record.status in ENDED or (not process and record.status != RUNNING):

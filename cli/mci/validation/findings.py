@@ -55,11 +55,17 @@ def square_off_warnings(profile: "Profile", doc: "Document | None") -> list[Conf
 
 
 # Where each limit the risk model judges is declared, to point an error at its line.
-_RISK_PATHS = {"max_risk_per_trade": ("risk", "max_risk_per_trade"), "max_daily_loss": ("risk", "max_daily_loss"),
-               "max_drawdown": ("risk", "max_drawdown"), "max_position_loss": ("risk", "max_position_loss"),
-               "price_band": ("risk", "price_band"), "max_open_positions": ("risk", "max_open_positions"),
-               "min_risk_reward": ("risk", "min_risk_reward"), "warn_at": ("risk", "warn_at"),
-               "reduce_at": ("watch", "reduce_at")}
+_RISK_PATHS = {
+    "max_risk_per_trade": ("risk", "max_risk_per_trade"),
+    "max_daily_loss": ("risk", "max_daily_loss"),
+    "max_drawdown": ("risk", "max_drawdown"),
+    "max_position_loss": ("risk", "max_position_loss"),
+    "price_band": ("risk", "price_band"),
+    "max_open_positions": ("risk", "max_open_positions"),
+    "min_risk_reward": ("risk", "min_risk_reward"),
+    "warn_at": ("risk", "warn_at"),
+    "reduce_at": ("watch", "reduce_at"),
+}
 
 
 def risk_findings(profile: "Profile", doc: "Document | None") -> list[ConfigError]:
@@ -74,10 +80,14 @@ def risk_findings(profile: "Profile", doc: "Document | None") -> list[ConfigErro
     found = [(p.what, p.why, p.how) for p in RiskModel.of(profile.risk, Decimal(1)).problems() if p.level == "error"]
     reduce_at, warn_at = profile.watch.reduce_at, profile.risk.warn_at
     if reduce_at is not None and not (warn_at <= reduce_at < 1):
-        found.append((f"watch.reduce_at is {format_percent(reduce_at)}",
-                      f"it must lie at or above risk.warn_at ({format_percent(warn_at)}: warn first, then stop entries) "
-                      "and below 100% (the hard limit itself runs the emergency)",
-                      "set watch.reduce_at between risk.warn_at and 100%, e.g. 80% or 90%"))
+        found.append(
+            (
+                f"watch.reduce_at is {format_percent(reduce_at)}",
+                f"it must lie at or above risk.warn_at ({format_percent(warn_at)}: warn first, then stop entries) "
+                "and below 100% (the hard limit itself runs the emergency)",
+                "set watch.reduce_at between risk.warn_at and 100%, e.g. 80% or 90%",
+            )
+        )
     if not found:
         return []
     if doc is None:  # from the profile cache: positioned by reading the file again

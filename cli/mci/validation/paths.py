@@ -39,23 +39,27 @@ def validate_paths(
         if given.is_dir():
             files = yaml_files(given)
             if not files:
-                report.errors.append(ConfigError(
-                    f"{name} holds no YAML files",
-                    "validate checks *.yaml and *.yml files; this folder (and its subfolders) has none",
-                    "name the folder with the profiles or rules, or the files themselves",
-                    Location(name, 1, 1),
-                ))
+                report.errors.append(
+                    ConfigError(
+                        f"{name} holds no YAML files",
+                        "validate checks *.yaml and *.yml files; this folder (and its subfolders) has none",
+                        "name the folder with the profiles or rules, or the files themselves",
+                        Location(name, 1, 1),
+                    )
+                )
             for file in files:
                 _validate_file(file, report, env, cache_dir)
         elif given.exists():
             _validate_file(given, report, env, cache_dir)
         else:
-            report.errors.append(ConfigError(
-                f"{name} does not exist",
-                "there is no file or folder at that path",
-                "check the path and the current folder",
-                Location(name, 1, 1),
-            ))
+            report.errors.append(
+                ConfigError(
+                    f"{name} does not exist",
+                    "there is no file or folder at that path",
+                    "check the path and the current folder",
+                    Location(name, 1, 1),
+                )
+            )
     seen: set[tuple[Path, str]] = set()
     documents = []
     for path, kind in report.documents:

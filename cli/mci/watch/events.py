@@ -15,8 +15,20 @@ if TYPE_CHECKING:
     from mci.risk import Account, Usage
 
 # Events worth a person's attention: these go to the notify hook as well as to on_event.
-NOTIFY = frozenset({"risk_warning", "reducing", "reduce_failed", "risk_breach", "blind", "token_expiring", "square_off", "emergency_failed",
-                    "lock_busy", "db_failed"})
+NOTIFY = frozenset(
+    {
+        "risk_warning",
+        "reducing",
+        "reduce_failed",
+        "risk_breach",
+        "blind",
+        "token_expiring",
+        "square_off",
+        "emergency_failed",
+        "lock_busy",
+        "db_failed",
+    }
+)
 
 Notify = Callable[[str, Mapping[str, Any]], None]
 
@@ -40,8 +52,13 @@ class WatchEvent:
     data: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"event": self.kind, "at": self.at.isoformat(), "level": self.level, "text": self.text,
-                **{k: v for k, v in self.data.items() if k not in ("event", "at", "level", "text")}}
+        return {
+            "event": self.kind,
+            "at": self.at.isoformat(),
+            "level": self.level,
+            "text": self.text,
+            **{k: v for k, v in self.data.items() if k not in ("event", "at", "level", "text")},
+        }
 
 
 @dataclass(frozen=True)
@@ -56,9 +73,16 @@ class WatchReport:
     ticks: int = 0  # judgements made on the stream's ticks
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "exit_code": int(self.exit_code), "note": self.note, "polls": self.polls,
-                "failed_polls": self.failed_polls, "ticks": self.ticks, "summary": dict(self.summary),
-                "outcome": self.outcome}
+        return {
+            "status": self.status,
+            "exit_code": int(self.exit_code),
+            "note": self.note,
+            "polls": self.polls,
+            "failed_polls": self.failed_polls,
+            "ticks": self.ticks,
+            "summary": dict(self.summary),
+            "outcome": self.outcome,
+        }
 
 
 LEVELS = ("ok", "warn", "breach")
@@ -70,14 +94,23 @@ def worst(usages: "list[Usage]") -> str:
 
 def summary_of(account: "Account", usages: "list[Usage]", peak: Decimal) -> dict[str, Any]:
     """The heartbeat's last summary and the JSON of a poll: money as exact text."""
-    return {"at": account.at.isoformat() if account.at else None, "level": worst(usages),
-            "capital": str(account.capital), "day_pnl": str(account.day_pnl), "equity": str(account.equity),
-            "peak_equity": str(peak), "open_positions": len(account.open_positions),
-            "orders_today": len(account.order_times), "usages": [u.as_dict() for u in usages]}
+    return {
+        "at": account.at.isoformat() if account.at else None,
+        "level": worst(usages),
+        "capital": str(account.capital),
+        "day_pnl": str(account.day_pnl),
+        "equity": str(account.equity),
+        "peak_equity": str(peak),
+        "open_positions": len(account.open_positions),
+        "orders_today": len(account.order_times),
+        "usages": [u.as_dict() for u in usages],
+    }
 
 
 def poll_line(account: "Account", usages: "list[Usage]") -> str:
     """One line for people: the day's P&L and every limit's share used."""
     used = " · ".join(f"{u.rule} {int(u.used * 100)}%{'!' if u.level != 'ok' else ''}" for u in usages)
-    return (f"{worst(usages).upper():<6} day P&L {format_money(account.day_pnl)}, "
-            f"{len(account.open_positions)} open · {used}")
+    return (
+        f"{worst(usages).upper():<6} day P&L {format_money(account.day_pnl)}, "
+        f"{len(account.open_positions)} open · {used}"
+    )

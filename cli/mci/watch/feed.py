@@ -103,8 +103,14 @@ class Feed:
                 marked.append(p)
                 continue
             delta = p.quantity * (tick.last_price - p.last_price)
-            marked.append(replace(p, last_price=tick.last_price, unrealised=p.unrealised + delta,
-                                  m2m=p.m2m + delta if p.m2m is not None else None))
+            marked.append(
+                replace(
+                    p,
+                    last_price=tick.last_price,
+                    unrealised=p.unrealised + delta,
+                    m2m=p.m2m + delta if p.m2m is not None else None,
+                )
+            )
         return Account.from_answers(reader.broker(), funds, marked, orders, peak_equity=peak, at=at, quote_held=False)
 
     def close(self) -> None:

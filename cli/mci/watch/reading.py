@@ -31,14 +31,24 @@ def _as_error(exc: BaseException, action: str) -> MciError:
     from mci.observability.redact import redact
 
     # A malformed broker answer (a KeyError deep in an adapter) must blind the watcher, not kill it.
-    return MciError(f"{action} failed: {type(exc).__name__}", redact(str(exc), []) or type(exc).__name__,
-                    "if it repeats, report it with this message; the watcher keeps polling meanwhile",
-                    ExitCode.FAILED)
+    return MciError(
+        f"{action} failed: {type(exc).__name__}",
+        redact(str(exc), []) or type(exc).__name__,
+        "if it repeats, report it with this message; the watcher keeps polling meanwhile",
+        ExitCode.FAILED,
+    )
 
 
 class Reader:
-    def __init__(self, profile: "Profile", state_dir: Path, clock: Clock, store: "StateStore", interval: timedelta,
-                 broker_factory: Callable[[], "Broker"] | None = None):
+    def __init__(
+        self,
+        profile: "Profile",
+        state_dir: Path,
+        clock: Clock,
+        store: "StateStore",
+        interval: timedelta,
+        broker_factory: Callable[[], "Broker"] | None = None,
+    ):
         from mci.config.model import RetryPolicy
         from mci.engine.breaking import declared_breaker
 
@@ -50,8 +60,12 @@ class Reader:
         self.answers: "tuple[Funds, list[Position], list[Order]] | None" = None  # the last good read's, for the feed
         self.breaker = declared_breaker(BREAKER, profile, store)
         # One quick retry, well inside the interval: the broker adapters retry their own calls too.
-        self.policy = RetryPolicy(attempts=2, initial=min(interval / 4, timedelta(milliseconds=250)),
-                                  max_wait=max(interval / 2, timedelta(milliseconds=100)), jitter=False)
+        self.policy = RetryPolicy(
+            attempts=2,
+            initial=min(interval / 4, timedelta(milliseconds=250)),
+            max_wait=max(interval / 2, timedelta(milliseconds=100)),
+            jitter=False,
+        )
 
     def broker(self) -> "Broker":
         if self._broker is None:
@@ -97,10 +111,12 @@ class Reader:
             account = Account.from_answers(broker, *answers, peak_equity=peak_equity, at=at, quote_held=False)
             if account.capital <= 0:
                 # Every limit is a share of capital: a zero read would turn any loss into a breach.
-                raise MciError(f"the broker reported an opening balance of {account.capital}",
-                               "every risk limit is a share of the opening balance; this read cannot be judged",
-                               "check the account at the broker; the watcher treats this read as failed",
-                               ExitCode.FAILED)
+                raise MciError(
+                    f"the broker reported an opening balance of {account.capital}",
+                    "every risk limit is a share of the opening balance; this read cannot be judged",
+                    "check the account at the broker; the watcher treats this read as failed",
+                    ExitCode.FAILED,
+                )
             self.answers = answers
             return account
 
@@ -113,8 +129,11 @@ class Reader:
         from mci.errors import UnavailableError
 
         if self.breaker.current_state == "open":
-            raise UnavailableError("the broker breaker is open", "the session is not read while it cools down",
-                                   "wait for the breaker's trial call")
+            raise UnavailableError(
+                "the broker breaker is open",
+                "the session is not read while it cools down",
+                "wait for the breaker's trial call",
+            )
         try:
             return self.broker().session()
         except Exception as exc:  # noqa: BLE001 — see _as_error

@@ -27,6 +27,10 @@ def notify_if_stale(profile: "Profile", state_dir: Path, live: "Liveness") -> No
     from mci.observability import notify
 
     why = "its process is gone" if not live.process_alive else "it has stopped beating"
-    notify.fire(profile, "watcher_died", f"the watcher of profile {profile.name} (pid {r.pid}) is STALE: {why}; "
-                "the risk limits are not being enforced; restart `mci watch`",
-                {"pid": r.pid, "started_at": r.started_at.isoformat(), "last_beat": r.last_beat.isoformat()})
+    notify.fire(
+        profile,
+        "watcher_died",
+        f"the watcher of profile {profile.name} (pid {r.pid}) is STALE: {why}; "
+        "the risk limits are not being enforced; restart `mci watch`",
+        {"pid": r.pid, "started_at": r.started_at.isoformat(), "last_beat": r.last_beat.isoformat()},
+    )

@@ -57,9 +57,11 @@ def lock_name(profile: str) -> str:
 
 def check_interval(interval: timedelta) -> timedelta:
     if interval < MIN_INTERVAL:
-        raise UsageError(f"the watch interval {format_duration(interval)} is too short",
-                         f"polls closer than {format_duration(MIN_INTERVAL)} only load the broker "
-                         "(Kite limits requests per second)", "use an interval of 1s (the default) or more")
+        raise UsageError(
+            f"the watch interval {format_duration(interval)} is too short",
+            f"polls closer than {format_duration(MIN_INTERVAL)} only load the broker (Kite limits requests per second)",
+            "use an interval of 1s (the default) or more",
+        )
     return interval
 
 
@@ -87,7 +89,9 @@ class Watcher:
         self._notify = log_notify if notify is None else notify
         self._on_event = (lambda event: None) if on_event is None else on_event
         self._on_step = on_step
-        self._beat_clock = Clock() if beat_clock is None else beat_clock  # liveness is real elapsed time, whatever --at says
+        self._beat_clock = (
+            Clock() if beat_clock is None else beat_clock
+        )  # liveness is real elapsed time, whatever --at says
         self._stop = StopRequest()  # set by mci watch's signal handlers: a threading.Event could deadlock (mci.signals)
         self._wait = self._stop.wait if wait is None else wait  # an event wait: a stop request cuts the sleep short
         self._warned: set[str] = set()
@@ -210,26 +214,39 @@ class Watcher:
                 self._refuse_if_halted(store)  # an emergency may have latched while we waited for nothing
                 beats = self._beats = Watchers(store, name)
                 self._store = store
-                beats.start(os.getpid(), start_time(os.getpid()), self._beat_clock.now(), self.interval, self.clock.now())
+                beats.start(
+                    os.getpid(), start_time(os.getpid()), self._beat_clock.now(), self.interval, self.clock.now()
+                )
                 self.peak = beats.peak(self._day())
                 reader = Reader(self.profile, self.state_dir, self.clock, store, self.interval, self._broker_factory)
                 square_off = self.square_off_today()
                 until = f"; square-off at {self._clock_text(square_off)}" if square_off is not None else ""
-                self._emit("start", f"watching profile {name} every {format_duration(self.interval)} "
-                                    f"(pid {os.getpid()}){until}", pid=os.getpid(),
-                           interval_s=self.interval.total_seconds(),
-                           square_off=square_off.isoformat() if square_off is not None else None)
+                self._emit(
+                    "start",
+                    f"watching profile {name} every {format_duration(self.interval)} (pid {os.getpid()}){until}",
+                    pid=os.getpid(),
+                    interval_s=self.interval.total_seconds(),
+                    square_off=square_off.isoformat() if square_off is not None else None,
+                )
                 try:
                     report = self._loop(store, beats, reader, max_polls)
                 except BaseException as exc:
                     failure = type(exc).__name__  # bound here: the name `exc` ends with the except block
-                    self._db("heartbeat", lambda: beats.finish(FAILED, self._beat_clock.now(), self.clock.now(),
-                                                               failure))
+                    self._db(
+                        "heartbeat", lambda: beats.finish(FAILED, self._beat_clock.now(), self.clock.now(), failure)
+                    )
                     raise
-                self._db("heartbeat", lambda: beats.finish(report.status, self._beat_clock.now(), self.clock.now(),
-                                                           report.note))
-                self._emit("stop", report.note, "info" if report.exit_code == ExitCode.OK else "error",
-                           status=report.status, exit_code=int(report.exit_code))
+                self._db(
+                    "heartbeat",
+                    lambda: beats.finish(report.status, self._beat_clock.now(), self.clock.now(), report.note),
+                )
+                self._emit(
+                    "stop",
+                    report.note,
+                    "info" if report.exit_code == ExitCode.OK else "error",
+                    status=report.status,
+                    exit_code=int(report.exit_code),
+                )
                 return report
             finally:
                 lock.__exit__(None, None, None)
@@ -270,16 +287,20 @@ class Watcher:
                 f"watch refused: profile {self.profile.name!r} is halted (the kill switch is latched)",
                 f"an emergency latched it{f' ({life.reason})' if life.reason else ''}; there is nothing left to guard",
                 "inspect the account (`mci status`), then `mci reset --confirm` and a new day's `mci scan`",
-                state="halted")
+                state="halted",
+            )
 
     def _already_watched(self, exc: LockedError) -> LockedError:
         pid = exc.details.get("pid")
         since = exc.details.get("since", "")
         who = f"pid {pid} since {since}" if pid else "another process"
-        return LockedError(f"profile {self.profile.name!r} is already watched by {who}",
-                           "one watcher per profile: two would both act on one breach",
-                           f"leave that one running (`mci status` shows it), or stop it ({f'kill {pid}' if pid else 'kill it'}) "
-                           "and start this one", **exc.details)
+        return LockedError(
+            f"profile {self.profile.name!r} is already watched by {who}",
+            "one watcher per profile: two would both act on one breach",
+            f"leave that one running (`mci status` shows it), or stop it ({f'kill {pid}' if pid else 'kill it'}) "
+            "and start this one",
+            **exc.details,
+        )
 
     def _loop(self, store: "StateStore", beats: "Watchers", reader: "Reader", max_polls: int | None) -> WatchReport:
         self._last_good = self.clock.monotonic()
@@ -339,15 +360,19 @@ class Watcher:
         except Exception as exc:  # noqa: BLE001 — no session yet, no feed: polling still guards the account
             why = exc.what if isinstance(exc, MciError) else f"{type(exc).__name__}: {exc}"
             self._feed_text = f"polling (no stream: {why})"
-            self._emit("stream_down", f"watching by polling every {format_duration(self.interval)}: the stream cannot "
-                                      f"be opened ({why})", "warn")
+            self._emit(
+                "stream_down",
+                f"watching by polling every {format_duration(self.interval)}: the stream cannot be opened ({why})",
+                "warn",
+            )
             self.stream = False
             return None
         self._feed = feed
         return feed
 
-    def _follow(self, feed: "Feed", store: "StateStore", beats: "Watchers", reader: "Reader",
-                started: float) -> WatchReport | None:
+    def _follow(
+        self, feed: "Feed", store: "StateStore", beats: "Watchers", reader: "Reader", started: float
+    ) -> WatchReport | None:
         """Until the next REST read: judge every tick; an order update asks for the read at once. The read comes
         every watch.reconcile while the stream is live, every interval while it is not."""
         from mci.watch.feed import STALE_AFTER
@@ -356,8 +381,9 @@ class Watcher:
         duty_at = started + interval
         while not self._stop.is_set():
             live, why = feed.check()
-            if live != feed.live or (feed.said is None and not live and
-                                     self.clock.monotonic() - feed.opened > STALE_AFTER):
+            if live != feed.live or (
+                feed.said is None and not live and self.clock.monotonic() - feed.opened > STALE_AFTER
+            ):
                 self._feed_changed(feed, live, why)
             period = self.reconcile.total_seconds() if feed.live else interval
             now = self.clock.monotonic()
@@ -387,19 +413,34 @@ class Watcher:
         feed.live = feed.said = live
         if live:
             self._feed_text = "stream"
-            self._emit("stream_up", f"on the {feed.stream.name}: every tick is judged, the account is re-read every "
-                                    f"{format_duration(self.reconcile)}")
+            self._emit(
+                "stream_up",
+                f"on the {feed.stream.name}: every tick is judged, the account is re-read every "
+                f"{format_duration(self.reconcile)}",
+            )
         else:
             self._feed_text = f"polling (stream down: {why})"
-            self._emit("stream_down", f"the {feed.stream.name} is down ({why}): polling every "
-                                      f"{format_duration(self.interval)} until it is back", "warn", reason=why)
+            self._emit(
+                "stream_down",
+                f"the {feed.stream.name} is down ({why}): polling every "
+                f"{format_duration(self.interval)} until it is back",
+                "warn",
+                reason=why,
+            )
         self._summary["feed"] = self._feed_text
         self._beat_status(self._status)
 
-    def _report(self, status: str, code: ExitCode, note: str,
-                outcome: "ShutdownOutcome | None" = None) -> WatchReport:
-        return WatchReport(status, code, note, self.polls, self.failed, dict(self._summary),
-                           outcome.as_dict() if outcome is not None else None, self.ticks)
+    def _report(self, status: str, code: ExitCode, note: str, outcome: "ShutdownOutcome | None" = None) -> WatchReport:
+        return WatchReport(
+            status,
+            code,
+            note,
+            self.polls,
+            self.failed,
+            dict(self._summary),
+            outcome.as_dict() if outcome is not None else None,
+            self.ticks,
+        )
 
     # ------------------------------------------------------------------ a poll
 
@@ -439,8 +480,10 @@ class Watcher:
         blind_for = self.clock.monotonic() - self._last_good
         if not self._blind_said and blind_for >= self.profile.watch.blind_warning.total_seconds():
             self._blind_said = True
-            text = (f"BLIND: no good read of the account for {format_duration(timedelta(seconds=blind_for))} "
-                    f"({self.failed} failed poll(s)); limits are not being enforced; last error: {exc.what}")
+            text = (
+                f"BLIND: no good read of the account for {format_duration(timedelta(seconds=blind_for))} "
+                f"({self.failed} failed poll(s)); limits are not being enforced; last error: {exc.what}"
+            )
             self._audit("watch", {"event": "blind", "seconds": round(blind_for, 3), "error": exc.as_dict()})
             self._emit("blind", text, "warn", error=exc.as_dict())
 
@@ -458,8 +501,12 @@ class Watcher:
             if u.level == "warn" and u.rule not in self._warned:
                 self._warned.add(u.rule)
                 self._audit("risk_warning", u.as_dict())
-                self._emit("risk_warning", f"WARNING {u.rule}: {u.text} ({int(u.used * 100)}% of the limit)", "warn",
-                           usage=u.as_dict())
+                self._emit(
+                    "risk_warning",
+                    f"WARNING {u.rule}: {u.text} ({int(u.used * 100)}% of the limit)",
+                    "warn",
+                    usage=u.as_dict(),
+                )
             elif u.level == "ok" and u.rule in self._warned:
                 self._warned.discard(u.rule)
                 self._emit("risk_clear", f"{u.rule} back under the warning threshold: {u.text}", usage=u.as_dict())
@@ -484,12 +531,21 @@ class Watcher:
         except MciError as exc:
             if self._reduce_said != exc.what:  # once per cause, not once per poll
                 self._reduce_said = exc.what
-                self._emit("reduce_failed", f"cannot move to reduce-only at watch.reduce_at {share} ({text}): "
-                           f"{exc.what}; HOW: {exc.how}", "error", error=exc.as_dict())
+                self._emit(
+                    "reduce_failed",
+                    f"cannot move to reduce-only at watch.reduce_at {share} ({text}): {exc.what}; HOW: {exc.how}",
+                    "error",
+                    error=exc.as_dict(),
+                )
             return
         self._reduce_said = None
-        self._emit("reducing", f"REDUCING {text} (at or over watch.reduce_at {share}): engine paused, exits only; "
-                               "the hard limit still runs the emergency", "warn", usages=[u.as_dict() for u in hits])
+        self._emit(
+            "reducing",
+            f"REDUCING {text} (at or over watch.reduce_at {share}): engine paused, exits only; "
+            "the hard limit still runs the emergency",
+            "warn",
+            usages=[u.as_dict() for u in hits],
+        )
 
     def _db(self, what: str, write: Callable[[], Any]) -> None:
         """A state-DB write that must never stop the guard (a busy or full disk): said once, then polling goes on."""
@@ -504,8 +560,10 @@ class Watcher:
     def _audit(self, kind: str, data: Mapping[str, Any]) -> None:
         store = self._store
         if store is not None:
-            self._db("audit record", lambda: store.append_audit(kind, dict(data), self.clock.now(),
-                                                                profile=self.profile.name))
+            self._db(
+                "audit record",
+                lambda: store.append_audit(kind, dict(data), self.clock.now(), profile=self.profile.name),
+            )
 
     # ------------------------------------------------------------------ acting
 
@@ -522,15 +580,22 @@ class Watcher:
         hit = breaches(usages)
         if not hit:
             self._audit("risk_breach_unconfirmed", {"first": [u.as_dict() for u in breaches(first)]})
-            self._emit("unconfirmed", "a breach was read once and not confirmed by an immediate re-read: "
-                       + "; ".join(u.text for u in breaches(first)), "warn")
+            self._emit(
+                "unconfirmed",
+                "a breach was read once and not confirmed by an immediate re-read: "
+                + "; ".join(u.text for u in breaches(first)),
+                "warn",
+            )
             self._soft(usages)
             return None
         text = "BREACH " + "; ".join(f"{u.rule}: {u.text}" for u in hit)
-        self._audit("risk_breach", {"breaches": [u.as_dict() for u in hit], "usages": [u.as_dict() for u in usages],
-                                    "summary": self._summary})
-        self._emit("risk_breach", f"{text} — running the emergency sequence", "error",
-                   breaches=[u.as_dict() for u in hit])
+        self._audit(
+            "risk_breach",
+            {"breaches": [u.as_dict() for u in hit], "usages": [u.as_dict() for u in usages], "summary": self._summary},
+        )
+        self._emit(
+            "risk_breach", f"{text} — running the emergency sequence", "error", breaches=[u.as_dict() for u in hit]
+        )
         self._beat_status("tripped")
         try:
             outcome = emergency(self.profile, self.clock, self.state_dir, on_step=self._step, command="watch")
@@ -540,10 +605,14 @@ class Watcher:
             self._beat_status("running")
             return None
         except MciError as exc:
-            self._emit("emergency_failed", f"the emergency sequence failed to run: {exc.what}", "error",
-                       error=exc.as_dict())
-            return self._report("tripped", ExitCode.INCOMPLETE,
-                                f"{text}; the emergency failed to run ({exc.what}): check the account at the broker now")
+            self._emit(
+                "emergency_failed", f"the emergency sequence failed to run: {exc.what}", "error", error=exc.as_dict()
+            )
+            return self._report(
+                "tripped",
+                ExitCode.INCOMPLETE,
+                f"{text}; the emergency failed to run ({exc.what}): check the account at the broker now",
+            )
         code = {True: ExitCode.FAILED, False: ExitCode.INCOMPLETE, None: ExitCode.UNVERIFIED}[outcome.flat]
         return self._report("tripped", code, f"{text}; emergency: {outcome.note}", outcome)
 
@@ -585,8 +654,10 @@ class Watcher:
             d = local.date()
             special = self._calendar.special_session(d)
             close = self._calendar.session_bounds(d)[2].astimezone(local.tzinfo)
-            text += (f" ({special.name + ': ' if special else ''}the session closes {close:%H:%M}; "
-                     f"watch.square_off {regular:%H:%M} is for a regular day)")
+            text += (
+                f" ({special.name + ': ' if special else ''}the session closes {close:%H:%M}; "
+                f"watch.square_off {regular:%H:%M} is for a regular day)"
+            )
         return text
 
     def _square_off_due(self, beats: "Watchers") -> bool:
@@ -600,9 +671,15 @@ class Watcher:
         from mci.engine.shutdown import shutdown
 
         at = cast(datetime, self.square_off_today())  # not None: called only when _square_off_due
-        self._emit("square_off", f"square-off time {self._clock_text(at)}: running the end-of-day sequence", "warn",
-                   square_off=at.isoformat())
-        self._audit("watch", {"event": "square_off", "at": f"{at.astimezone(zone(self.profile.market.timezone)):%H:%M}"})
+        self._emit(
+            "square_off",
+            f"square-off time {self._clock_text(at)}: running the end-of-day sequence",
+            "warn",
+            square_off=at.isoformat(),
+        )
+        self._audit(
+            "watch", {"event": "square_off", "at": f"{at.astimezone(zone(self.profile.market.timezone)):%H:%M}"}
+        )
         self._beat_status("squared_off")
         outcome: "ShutdownOutcome | None" = None
         refused: MciError | None = None
@@ -620,16 +697,28 @@ class Watcher:
         try:
             left = [h for h in reader.account(self.peak, self.clock.now()).open_positions if h.product == "MIS"]
         except MciError as exc:
-            return self._report("squared_off", ExitCode.INCOMPLETE,
-                                f"end-of-day ran but the account could not be re-read ({exc.what}): check it", outcome)
+            return self._report(
+                "squared_off",
+                ExitCode.INCOMPLETE,
+                f"end-of-day ran but the account could not be re-read ({exc.what}): check it",
+                outcome,
+            )
         if left:
             listing = ", ".join(f"{h.instrument} {h.quantity:+d}" for h in left)
             why = refused.what if refused else outcome.note if outcome else ""
-            return self._report("squared_off", ExitCode.INCOMPLETE, f"MIS positions remain after the square-off: "
-                                f"{listing} ({why})", outcome)
+            return self._report(
+                "squared_off",
+                ExitCode.INCOMPLETE,
+                f"MIS positions remain after the square-off: {listing} ({why})",
+                outcome,
+            )
         if refused is not None or outcome is None:
-            return self._report("squared_off", ExitCode.OK, "no MIS position is open; the end-of-day sequence "
-                                f"did not run: {refused.what if refused else 'nothing to do'}")
+            return self._report(
+                "squared_off",
+                ExitCode.OK,
+                "no MIS position is open; the end-of-day sequence "
+                f"did not run: {refused.what if refused else 'nothing to do'}",
+            )
         return self._report("squared_off", outcome.exit_code, f"end of day: {outcome.note}", outcome)
 
     def _token(self, reader: "Reader") -> None:
@@ -652,8 +741,15 @@ class Watcher:
             when = self._expires_at.astimezone(zone(self.profile.market.timezone))
             # Whole minutes, rounded up: "19m59s" reads as noise in a warning.
             minutes = timedelta(minutes=-(-left.total_seconds() // 60))
-            text = (f"the broker token expired at {when:%Y-%m-%d %H:%M %Z}" if left.total_seconds() <= 0 else
-                    f"the broker token expires in {format_duration(minutes)} (at {when:%H:%M %Z})")
+            text = (
+                f"the broker token expired at {when:%Y-%m-%d %H:%M %Z}"
+                if left.total_seconds() <= 0
+                else f"the broker token expires in {format_duration(minutes)} (at {when:%H:%M %Z})"
+            )
             self._audit("watch", {"event": "token_expiring", "expires_at": self._expires_at.isoformat()})
-            self._emit("token_expiring", f"{text}: the watcher goes blind then; run `mci token login`", "warn",
-                       expires_at=self._expires_at.isoformat())
+            self._emit(
+                "token_expiring",
+                f"{text}: the watcher goes blind then; run `mci token login`",
+                "warn",
+                expires_at=self._expires_at.isoformat(),
+            )

@@ -153,14 +153,15 @@ def _body(request: Request) -> dict[str, Any]:
 
 def _decimal(value: Any, name: str) -> Decimal:
     if isinstance(value, bool) or value is None:
-        raise _bad(f"{name} is missing or not a number", f"got {value!r}", f"send {name} as a decimal, e.g. \"2500.50\"")
+        raise _bad(f"{name} is missing or not a number", f"got {value!r}", f'send {name} as a decimal, e.g. "2500.50"')
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
-        raise _bad(f"{name} {value!r} is not a number", "amounts are exact decimals",
-                   f"send {name} like \"2500.50\"") from None
+        raise _bad(
+            f"{name} {value!r} is not a number", "amounts are exact decimals", f'send {name} like "2500.50"'
+        ) from None
     if not number.is_finite():
-        raise _bad(f"{name} {value!r} is not finite", "amounts are exact decimals", f"send {name} like \"2500.50\"")
+        raise _bad(f"{name} {value!r} is not finite", "amounts are exact decimals", f'send {name} like "2500.50"')
     return number
 
 
@@ -170,8 +171,9 @@ def _int(value: Any, name: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise _bad(f"{name} {value!r} is not a whole number", "quantities are whole shares",
-                   f"send {name} like 10") from None
+        raise _bad(
+            f"{name} {value!r} is not a whole number", "quantities are whole shares", f"send {name} like 10"
+        ) from None
 
 
 def _instrument(body: dict[str, Any]) -> tuple[str, str]:
@@ -190,8 +192,11 @@ def parse_move(text: str) -> Decimal:
     except InvalidOperation:
         raise _bad(f"cannot read the move {text!r}", "a move is a percentage", "write it like +2% or -1.5%") from None
     if not pct.is_finite() or pct <= -100:
-        raise _bad(f"the move {text!r} is out of range", "a price cannot fall by 100% or more",
-                   "write a move above -100%, like -5%")
+        raise _bad(
+            f"the move {text!r} is out of range",
+            "a price cannot fall by 100% or more",
+            "write a move above -100%, like -5%",
+        )
     return pct
 
 
@@ -238,18 +243,26 @@ class AdminApi:
 
     def __call__(self, request: Request) -> Response:
         if not self.remote and not _loopback(request.remote_addr):
-            return _error(403, UsageError(
-                "the simulator's admin interface answers loopback clients only",
-                f"this request came from {request.remote_addr}; /_sim/ can move prices and the clock",
-                "run `mci sim ...` on the simulator's machine",
-            ))
-        name = request.path[len(PREFIX):].strip("/")
+            return _error(
+                403,
+                UsageError(
+                    "the simulator's admin interface answers loopback clients only",
+                    f"this request came from {request.remote_addr}; /_sim/ can move prices and the clock",
+                    "run `mci sim ...` on the simulator's machine",
+                ),
+            )
+        name = request.path[len(PREFIX) :].strip("/")
         handler = self._routes.get((request.method, name))
         if handler is None:
             known = sorted({f"{m} {PREFIX}{n}" for m, n in self._routes})
-            return _error(404, UsageError(f"no admin call {request.method} {request.path}",
-                                          "the admin interface has: " + ", ".join(known),
-                                          "use `mci sim --help` for the commands that call it"))
+            return _error(
+                404,
+                UsageError(
+                    f"no admin call {request.method} {request.path}",
+                    "the admin interface has: " + ", ".join(known),
+                    "use `mci sim --help` for the commands that call it",
+                ),
+            )
         try:
             return _ok(handler(request))
         except MciError as exc:
@@ -259,22 +272,35 @@ class AdminApi:
         except ValueError as exc:
             return _error(400, _bad("the admin call was refused", str(exc), "correct the value and send it again"))
         except Exception as exc:  # a bug in the simulator: a JSON answer, never a traceback on the wire
-            return _error(500, MciError(f"the simulator failed on {request.method} {request.path}",
-                                        type(exc).__name__, "report it with the admin call that caused it",
-                                        ExitCode.INTERNAL))
+            return _error(
+                500,
+                MciError(
+                    f"the simulator failed on {request.method} {request.path}",
+                    type(exc).__name__,
+                    "report it with the admin call that caused it",
+                    ExitCode.INTERNAL,
+                ),
+            )
 
     # ------------------------------------------------------------ calls
 
     def _clock_dict(self) -> dict[str, Any]:
         clock = self.app.exchange.clock
-        return {"now": clock.now().isoformat(), "settable": isinstance(clock, SimClock),
-                "frozen": bool(getattr(clock, "_frozen", False))}
+        return {
+            "now": clock.now().isoformat(),
+            "settable": isinstance(clock, SimClock),
+            "frozen": bool(getattr(clock, "_frozen", False)),
+        }
 
     def health(self, request: Request) -> dict[str, Any]:
         funds = self.app.exchange.funds()
-        return {"clock": self._clock_dict(), "faults": str(self.app.faults.spec), "seed": self.app.exchange.seed,
-                "rate_limits": str(self.app.rate_limiter.limits),
-                "account": {"opening": funds.opening, "available": funds.available}}
+        return {
+            "clock": self._clock_dict(),
+            "faults": str(self.app.faults.spec),
+            "seed": self.app.exchange.seed,
+            "rate_limits": str(self.app.rate_limiter.limits),
+            "account": {"opening": funds.opening, "available": funds.available},
+        }
 
     def reset_counters(self, request: Request) -> dict[str, Any]:
         self.app.counters.reset()
@@ -286,16 +312,22 @@ class AdminApi:
         try:
             since = int(request.args.get("since") or 0)
         except ValueError:
-            raise _bad("since must be a sequence number", f"got {request.args.get('since')!r}",
-                       "pass the last seq you read, or nothing") from None
+            raise _bad(
+                "since must be a sequence number",
+                f"got {request.args.get('since')!r}",
+                "pass the last seq you read, or nothing",
+            ) from None
         return {"limits": str(self.app.rate_limiter.limits), "entries": self.app.requests.snapshot(bucket, since)}
 
     def ticks(self, request: Request) -> dict[str, Any]:
         try:
             since = int(request.args.get("since") or 0)
         except ValueError:
-            raise _bad("since must be a sequence number", f"got {request.args.get('since')!r}",
-                       "pass the last seq you read, or nothing") from None
+            raise _bad(
+                "since must be a sequence number",
+                f"got {request.args.get('since')!r}",
+                "pass the last seq you read, or nothing",
+            ) from None
         stream = self.app.stream
         return {"connections": stream.connections, "ticks": [t.as_dict() for t in stream.ticks(since)]}
 
@@ -305,16 +337,21 @@ class AdminApi:
 
     def _limits_dict(self) -> dict[str, Any]:
         limits = self.app.rate_limiter.limits
-        return {"spec": str(limits), "rules": [{"bucket": r.bucket, "limit": r.limit, "per": r.unit}
-                                               for r in limits.rules]}
+        return {
+            "spec": str(limits),
+            "rules": [{"bucket": r.bucket, "limit": r.limit, "per": r.unit} for r in limits.rules],
+        }
 
     def set_limits(self, request: Request) -> dict[str, Any]:
         from mci.brokers.sim.limits import parse_rate_limits
 
         spec = _body(request).get("spec", "")
         if not isinstance(spec, str):
-            raise _bad("the rate-limit spec must be text", f"got {type(spec).__name__}",
-                       'send {"spec": "order=10/s,quote=1/s"} (or "off", or "kite")')
+            raise _bad(
+                "the rate-limit spec must be text",
+                f"got {type(spec).__name__}",
+                'send {"spec": "order=10/s,quote=1/s"} (or "off", or "kite")',
+            )
         self.app.set_rate_limits(parse_rate_limits(spec))
         return self._limits_dict()
 
@@ -334,13 +371,20 @@ class AdminApi:
     def set_clock(self, request: Request) -> dict[str, Any]:
         clock = self.app.exchange.clock
         if not isinstance(clock, SimClock):
-            raise MciError("this simulator's clock cannot be set", "it was started with a fixed clock",
-                           "start it with `mci sim kite` (its clock can be set)", ExitCode.FAILED)
+            raise MciError(
+                "this simulator's clock cannot be set",
+                "it was started with a fixed clock",
+                "start it with `mci sim kite` (its clock can be set)",
+                ExitCode.FAILED,
+            )
         body = _body(request)
         at = body.get("at")
         if not isinstance(at, str) or not at.strip():
-            raise _bad("no instant given", "the clock is set to an ISO-8601 instant",
-                       'send {"at": "2026-11-23T09:20"} (no offset means IST)')
+            raise _bad(
+                "no instant given",
+                "the clock is set to an ISO-8601 instant",
+                'send {"at": "2026-11-23T09:20"} (no offset means IST)',
+            )
         clock.set(parse_instant(at), frozen=bool(body.get("frozen", False)))
         return self._clock_dict()
 
@@ -348,8 +392,11 @@ class AdminApi:
         key = f"{exchange}:{symbol}"
         price = self.app.exchange.ltp([key]).get(key)
         if price is None:
-            raise _bad(f"unknown instrument {key}", "the simulated exchange lists only its universe",
-                       "use a listed symbol such as NSE:INFY or NSE:RELIANCE")
+            raise _bad(
+                f"unknown instrument {key}",
+                "the simulated exchange lists only its universe",
+                "use a listed symbol such as NSE:INFY or NSE:RELIANCE",
+            )
         return {"instrument": key, "last_price": price}
 
     def get_price(self, request: Request) -> dict[str, Any]:
@@ -360,8 +407,11 @@ class AdminApi:
         exchange, symbol = _instrument(body)
         given = [k for k in ("price", "move", "clear") if body.get(k) not in (None, False, "")]
         if len(given) != 1:
-            raise _bad("say one of price, move or clear", f"got {', '.join(given) or 'none of them'}",
-                       'send {"instrument": "NSE:INFY", "price": "1500"} or {"move": "+2%"} or {"clear": true}')
+            raise _bad(
+                "say one of price, move or clear",
+                f"got {', '.join(given) or 'none of them'}",
+                'send {"instrument": "NSE:INFY", "price": "1500"} or {"move": "+2%"} or {"clear": true}',
+            )
         if given == ["price"]:
             price = _decimal(body["price"], "price")
             if price <= 0:
@@ -381,11 +431,19 @@ class AdminApi:
         ltp = self._ltp(exchange, symbol)["last_price"]
         price = ltp if body.get("price") in (None, "") else _decimal(body["price"], "price")
         if price <= 0:
-            raise _bad(f"price {price} is not above zero", "a position's average price is positive",
-                       "send a positive price (or none for the last price)")
+            raise _bad(
+                f"price {price} is not above zero",
+                "a position's average price is positive",
+                "send a positive price (or none for the last price)",
+            )
         self.app.exchange.seed_position(exchange, symbol, product, quantity, price)
-        return {"instrument": f"{exchange}:{symbol}", "product": product, "quantity": quantity,
-                "average_price": price, "last_price": ltp}
+        return {
+            "instrument": f"{exchange}:{symbol}",
+            "product": product,
+            "quantity": quantity,
+            "average_price": price,
+            "last_price": ltp,
+        }
 
     def place_order(self, request: Request) -> dict[str, Any]:
         body = _body(request)
@@ -408,8 +466,11 @@ class AdminApi:
     def set_order_ips(self, request: Request) -> dict[str, Any]:
         ips = _body(request).get("ips")
         if not isinstance(ips, (str, list)):
-            raise _bad("no IPs given", "the allow-list is the client IPs Kite accepts order writes from",
-                       'send {"ips": "203.0.113.7,::1"} (an empty string refuses every order write)')
+            raise _bad(
+                "no IPs given",
+                "the allow-list is the client IPs Kite accepts order writes from",
+                'send {"ips": "203.0.113.7,::1"} (an empty string refuses every order write)',
+            )
         return {"ips": list(self.app.set_order_ips(ips))}
 
     def set_mis_blocked(self, request: Request) -> dict[str, Any]:
@@ -417,7 +478,9 @@ class AdminApi:
         exchange, symbol = _instrument(body)
         blocked = body.get("blocked", True)
         if not isinstance(blocked, bool):
-            raise _bad("blocked must be true or false", f"got {blocked!r}", 'send {"instrument": "NSE:INFY", "blocked": true}')
+            raise _bad(
+                "blocked must be true or false", f"got {blocked!r}", 'send {"instrument": "NSE:INFY", "blocked": true}'
+            )
         self.app.exchange.set_mis_blocked(exchange, symbol, blocked)
         return {"instruments": self.app.exchange.mis_blocked()}
 
@@ -428,8 +491,11 @@ class AdminApi:
         if quantity is not None:
             quantity = _int(quantity, "quantity")
         now = self.app.exchange.set_freeze_quantity(exchange, symbol, quantity)
-        return {"instrument": f"{exchange}:{symbol}", "freeze_quantity": now,
-                "instruments": self.app.exchange.freeze_overrides()}
+        return {
+            "instrument": f"{exchange}:{symbol}",
+            "freeze_quantity": now,
+            "instruments": self.app.exchange.freeze_overrides(),
+        }
 
     def _circuits(self) -> dict[str, Any]:
         partial = self.app.exchange.partial()
@@ -441,16 +507,24 @@ class AdminApi:
         exchange, symbol = _instrument(body)
         given = [k for k in ("lock", "lift", "band") if k in body and body[k] not in (False, "")]
         if len(given) != 1:
-            raise _bad("say one of lock, lift or band", f"got {', '.join(given) or 'none of them'}",
-                       'send {"instrument": "NSE:INFY", "lock": "lower"} or {"lift": true} or {"band": "5%"}')
+            raise _bad(
+                "say one of lock, lift or band",
+                f"got {', '.join(given) or 'none of them'}",
+                'send {"instrument": "NSE:INFY", "lock": "lower"} or {"lift": true} or {"band": "5%"}',
+            )
         if given == ["lock"]:
-            self.app.exchange.lock_circuit(exchange, symbol, str(body["lock"]).lower(),
-                                           on_lock=str(body.get("on_lock") or "rest").lower())
+            self.app.exchange.lock_circuit(
+                exchange, symbol, str(body["lock"]).lower(), on_lock=str(body.get("on_lock") or "rest").lower()
+            )
         elif given == ["lift"]:
             self.app.exchange.lift_circuit(exchange, symbol)
         else:
             band = None if body["band"] is None else _decimal(str(body["band"]).strip().removesuffix("%"), "band") / 100
             self.app.exchange.set_circuit_band(exchange, symbol, band)
         lower, upper = self.app.exchange.circuit_limits(exchange, symbol)
-        return {**self._ltp(exchange, symbol), "lower_circuit_limit": lower, "upper_circuit_limit": upper,
-                **self._circuits()}
+        return {
+            **self._ltp(exchange, symbol),
+            "lower_circuit_limit": lower,
+            "upper_circuit_limit": upper,
+            **self._circuits(),
+        }

@@ -626,8 +626,9 @@ class Exchange:
         """Last price and the day's OHLC along the deterministic path (close = the previous session's)."""
         return self._per_instrument(instruments, self._quote)
 
-    def _per_instrument(self, instruments: Iterable[str],
-                        read: Callable[[sqlite3.Connection, Instrument, datetime], T]) -> dict[str, T]:
+    def _per_instrument(
+        self, instruments: Iterable[str], read: Callable[[sqlite3.Connection, Instrument, datetime], T]
+    ) -> dict[str, T]:
         """One matched snapshot of the book, read per known instrument; unknown keys are left out."""
         now = self.clock.now()
         with self._tx() as c:
@@ -709,13 +710,23 @@ class Exchange:
             self._match(c, now)
             ltp = self._price(c, inst, now)
             self._check_freeze(c, inst, request.quantity)
-            amo = rules.amo_blocked(inst.exchange, now.astimezone(zone(IST)).time()) if request.variety == "amo" else None
+            amo = (
+                rules.amo_blocked(inst.exchange, now.astimezone(zone(IST)).time()) if request.variety == "amo" else None
+            )
             if amo:  # Kite refuses an AMO in its blocked window before the book (kite_rules.AMO_BLOCKED)
-                raise OrderRejectedError(amo, "after-market orders are taken outside the session only",
-                                         "place a regular order, or the AMO after 15:45", kite_message=amo)
+                raise OrderRejectedError(
+                    amo,
+                    "after-market orders are taken outside the session only",
+                    "place a regular order, or the AMO after 15:45",
+                    kite_message=amo,
+                )
             if request.order_type in ("MARKET", "SL-M") and rules.is_stock_option(inst.exchange, inst.symbol):
-                raise OrderRejectedError(rules.STOCK_OPTION_MARKET_BLOCKED, f"{inst.key} is a stock option",
-                                         "place a LIMIT order", kite_message=rules.STOCK_OPTION_MARKET_BLOCKED)
+                raise OrderRejectedError(
+                    rules.STOCK_OPTION_MARKET_BLOCKED,
+                    f"{inst.key} is a stock option",
+                    "place a LIMIT order",
+                    kite_message=rules.STOCK_OPTION_MARKET_BLOCKED,
+                )
             stop = self._cover_stop(request, ltp)
             seq = self._next(c, "order")
             order_id = f"{now.astimezone(zone(IST)):%y%m%d}{seq:09d}"
@@ -769,7 +780,8 @@ class Exchange:
                 message,
                 f"{quantity} {inst.key} is above its freeze quantity of {limit} ({limit // inst.lot_size} lots of {inst.lot_size})",
                 f"slice the order: at most {limit} per order, at most {rules.MAX_SLICES} slices a second",
-                kite_message=message, freeze_quantity=limit,
+                kite_message=message,
+                freeze_quantity=limit,
             )
 
     def freeze_quantity(self, exchange: str, symbol: str) -> int | None:
@@ -793,8 +805,10 @@ class Exchange:
                 if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
                     raise ValueError("a freeze quantity is a positive whole number of units")
                 effective = rules.effective_freeze(quantity, inst.lot_size)
-                c.execute("INSERT OR REPLACE INTO freeze_overrides (instrument, quantity, set_at) VALUES (?, ?, ?)",
-                          (inst.key, effective, _iso(self.clock.now())))
+                c.execute(
+                    "INSERT OR REPLACE INTO freeze_overrides (instrument, quantity, set_at) VALUES (?, ?, ?)",
+                    (inst.key, effective, _iso(self.clock.now())),
+                )
             return self._freeze(c, inst)
 
     @staticmethod
@@ -805,18 +819,24 @@ class Exchange:
         if r.order_type != "MARKET":
             # Kite takes MARKET and LIMIT entries (https://kite.trade/forum/discussion/comment/14954/); the simulator
             # places the stop-loss leg when the entry fills on arrival, so it takes MARKET entries only.
-            raise OrderInputError("the simulator's cover orders enter at MARKET",
-                                  "a LIMIT entry would rest without its stop-loss leg",
-                                  "place the cover order with order_type MARKET")
+            raise OrderInputError(
+                "the simulator's cover orders enter at MARKET",
+                "a LIMIT entry would rest without its stop-loss leg",
+                "place the cover order with order_type MARKET",
+            )
         stop = r.trigger_price
         if stop is None or isinstance(stop, bool) or not isinstance(stop, (Decimal, int)) or stop <= 0:
-            raise OrderInputError("a cover order needs its stop-loss trigger_price",
-                                  "Kite places a cover order's stop-loss leg at the trigger price sent with the entry",
-                                  "send trigger_price below the LTP for a BUY, above it for a SELL")
+            raise OrderInputError(
+                "a cover order needs its stop-loss trigger_price",
+                "Kite places a cover order's stop-loss leg at the trigger price sent with the entry",
+                "send trigger_price below the LTP for a BUY, above it for a SELL",
+            )
         if (r.side == "BUY" and stop >= ltp) or (r.side == "SELL" and stop <= ltp):
-            raise OrderInputError(f"the cover order's stop-loss {stop} is on the wrong side of the LTP {ltp}",
-                                  "a BUY's stop-loss sells below the market, a SELL's buys above it",
-                                  "move the trigger price to the protective side of the LTP")
+            raise OrderInputError(
+                f"the cover order's stop-loss {stop} is on the wrong side of the LTP {ltp}",
+                "a BUY's stop-loss sells below the market, a SELL's buys above it",
+                "move the trigger price to the protective side of the LTP",
+            )
         return Decimal(stop)
 
     def _cover_leg(self, c: sqlite3.Connection, parent: str, stop: Decimal, now: datetime) -> None:
@@ -844,13 +864,27 @@ class Exchange:
         if r.side not in SIDES:
             raise bad(f"invalid order side {r.side!r}", "a side is BUY or SELL", "use BUY or SELL")
         if isinstance(r.quantity, bool) or not isinstance(r.quantity, int) or r.quantity <= 0:
-            raise bad(f"invalid quantity {r.quantity!r}", "quantity must be a whole number above zero", "send a positive integer")
+            raise bad(
+                f"invalid quantity {r.quantity!r}",
+                "quantity must be a whole number above zero",
+                "send a positive integer",
+            )
         if r.quantity % inst.lot_size:
-            raise bad(f"quantity {r.quantity} is not a multiple of the lot size {inst.lot_size}", "orders trade whole lots", "round the quantity to a lot")
+            raise bad(
+                f"quantity {r.quantity} is not a multiple of the lot size {inst.lot_size}",
+                "orders trade whole lots",
+                "round the quantity to a lot",
+            )
         if r.order_type not in ORDER_TYPES:
-            raise bad(f"invalid order type {r.order_type!r}", f"order types are {', '.join(ORDER_TYPES)}", "use one of them")
+            raise bad(
+                f"invalid order type {r.order_type!r}", f"order types are {', '.join(ORDER_TYPES)}", "use one of them"
+            )
         if r.variety not in rules.VARIETIES:
-            raise bad(f"invalid variety {r.variety!r}", f"Kite's varieties are {', '.join(rules.VARIETIES)}", "use one of them")
+            raise bad(
+                f"invalid variety {r.variety!r}",
+                f"Kite's varieties are {', '.join(rules.VARIETIES)}",
+                "use one of them",
+            )
         allowed = ("CO", "MIS") if r.variety == "co" else EXCHANGE_PRODUCTS.get(inst.exchange, ("MIS", "CNC"))
         if r.product not in allowed:
             if r.variety == "co":
@@ -862,11 +896,18 @@ class Exchange:
                 how = "use MIS (intraday) or CNC (delivery)"
             raise bad(f"invalid product {r.product!r} for {inst.key}", why, how)
         if inst.expiry is not None and self.clock.now().astimezone(zone(IST)).date() > inst.expiry:
-            raise bad(f"{inst.key} expired on {inst.expiry:%Y-%m-%d}", "an expired contract no longer trades",
-                      "trade a current series (the instrument list shows what is live)")
+            raise bad(
+                f"{inst.key} expired on {inst.expiry:%Y-%m-%d}",
+                "an expired contract no longer trades",
+                "trade a current series (the instrument list shows what is live)",
+            )
         if r.tag is not None and not rules.TAG_RE.match(r.tag):
             # Kite: "alphanumeric, max 20 chars" (see mci.brokers.kite_rules).
-            raise bad(f"invalid tag {r.tag!r}", "Kite accepts a tag of 1-20 letters and digits only", "use letters and digits, at most 20")
+            raise bad(
+                f"invalid tag {r.tag!r}",
+                "Kite accepts a tag of 1-20 letters and digits only",
+                "use letters and digits, at most 20",
+            )
         if r.order_type in rules.NEEDS_MARKET_PROTECTION and rules.market_protection_value(r.market_protection) is None:
             # Kite since 2026-04-01 (see mci.brokers.kite_rules): refused before anything is recorded.
             raise OrderInputError(
@@ -884,9 +925,17 @@ class Exchange:
             trigger = Decimal(0)
         if r.order_type == "SL":
             if r.side == "BUY" and trigger > price:
-                raise bad("trigger price above the limit price", "a stop-loss BUY triggers at or below its limit price", "set trigger ≤ price")
+                raise bad(
+                    "trigger price above the limit price",
+                    "a stop-loss BUY triggers at or below its limit price",
+                    "set trigger ≤ price",
+                )
             if r.side == "SELL" and trigger < price:
-                raise bad("trigger price below the limit price", "a stop-loss SELL triggers at or above its limit price", "set trigger ≥ price")
+                raise bad(
+                    "trigger price below the limit price",
+                    "a stop-loss SELL triggers at or above its limit price",
+                    "set trigger ≥ price",
+                )
         return inst, price, trigger
 
     @staticmethod
@@ -901,7 +950,9 @@ class Exchange:
             )
         amount = Decimal(value)
         if amount <= 0 or not amount.is_finite():
-            raise OrderInputError(f"invalid {what} {value}", f"the {what} must be above zero", f"send a positive {what}")
+            raise OrderInputError(
+                f"invalid {what} {value}", f"the {what} must be above zero", f"send a positive {what}"
+            )
         if amount % inst.tick_size:
             raise OrderInputError(
                 f"the {what} {amount} is not a multiple of the tick size {inst.tick_size}",
@@ -958,9 +1009,11 @@ class Exchange:
             raise ValueError("a circuit band is a Decimal fraction in (0, 1), e.g. 0.05 for ±5%")
         now = self.clock.now()
         with self._tx() as c:
-            c.execute("INSERT INTO circuits (instrument, band, set_at) VALUES (?, ?, ?) ON CONFLICT (instrument)"
-                      " DO UPDATE SET band = excluded.band, set_at = excluded.set_at",
-                      (inst.key, None if band is None else str(Decimal(band)), _iso(now)))
+            c.execute(
+                "INSERT INTO circuits (instrument, band, set_at) VALUES (?, ?, ?) ON CONFLICT (instrument)"
+                " DO UPDATE SET band = excluded.band, set_at = excluded.set_at",
+                (inst.key, None if band is None else str(Decimal(band)), _iso(now)),
+            )
             return self._circuit(c, inst, now)
 
     def lock_circuit(self, exchange: str, symbol: str, side: str = "lower", *, on_lock: str = "rest") -> Decimal:
@@ -976,16 +1029,22 @@ class Exchange:
             raise ValueError(f"on_lock is one of {', '.join(ON_LOCK)}")
         now = self.clock.now()
         with self._tx() as c:
-            c.execute("UPDATE circuits SET locked = NULL WHERE instrument = ?", (inst.key,))  # the band of today's close
+            c.execute(
+                "UPDATE circuits SET locked = NULL WHERE instrument = ?", (inst.key,)
+            )  # the band of today's close
             lower, upper = self._circuit(c, inst, now)
             at = lower if side == "lower" else upper
-            c.execute("INSERT INTO circuits (instrument, locked, lower, upper, on_lock, set_at) VALUES (?, ?, ?, ?, ?, ?)"
-                      " ON CONFLICT (instrument) DO UPDATE SET locked = excluded.locked, lower = excluded.lower,"
-                      " upper = excluded.upper, on_lock = excluded.on_lock, set_at = excluded.set_at",
-                      (inst.key, side, str(lower), str(upper), on_lock, _iso(now)))
-            c.execute("INSERT INTO price_overrides (instrument, pinned, factor, set_at) VALUES (?, ?, '1', ?) "
-                      "ON CONFLICT (instrument) DO UPDATE SET pinned = excluded.pinned, factor = '1', set_at = excluded.set_at",
-                      (inst.key, str(at), _iso(now)))
+            c.execute(
+                "INSERT INTO circuits (instrument, locked, lower, upper, on_lock, set_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (instrument) DO UPDATE SET locked = excluded.locked, lower = excluded.lower,"
+                " upper = excluded.upper, on_lock = excluded.on_lock, set_at = excluded.set_at",
+                (inst.key, side, str(lower), str(upper), on_lock, _iso(now)),
+            )
+            c.execute(
+                "INSERT INTO price_overrides (instrument, pinned, factor, set_at) VALUES (?, ?, '1', ?) "
+                "ON CONFLICT (instrument) DO UPDATE SET pinned = excluded.pinned, factor = '1', set_at = excluded.set_at",
+                (inst.key, str(at), _iso(now)),
+            )
             self._rematch(c, inst)
             return at
 
@@ -994,19 +1053,31 @@ class Exchange:
         False when the instrument was not locked."""
         inst = self._instrument(exchange, symbol)
         with self._tx() as c:
-            changed = c.execute("UPDATE circuits SET locked = NULL, set_at = ? WHERE instrument = ? AND locked IS NOT NULL",
-                                (_iso(self.clock.now()), inst.key)).rowcount
+            changed = c.execute(
+                "UPDATE circuits SET locked = NULL, set_at = ? WHERE instrument = ? AND locked IS NOT NULL",
+                (_iso(self.clock.now()), inst.key),
+            ).rowcount
             self._rematch(c, inst)
             return changed > 0
 
     def circuits(self) -> list[dict[str, Any]]:
         """Every instrument with a band of its own or a lock: {instrument, band, locked, lower, upper, on_lock}."""
         with self._tx() as c:
-            rows = c.execute("SELECT instrument, band, locked, lower, upper, on_lock FROM circuits"
-                             " WHERE band IS NOT NULL OR locked IS NOT NULL ORDER BY instrument").fetchall()
-        return [{"instrument": k, "band": Decimal(b) if b else None, "locked": lk,
-                 "lower": Decimal(lo) if lk else None, "upper": Decimal(up) if lk else None, "on_lock": on}
-                for k, b, lk, lo, up, on in rows]
+            rows = c.execute(
+                "SELECT instrument, band, locked, lower, upper, on_lock FROM circuits"
+                " WHERE band IS NOT NULL OR locked IS NOT NULL ORDER BY instrument"
+            ).fetchall()
+        return [
+            {
+                "instrument": k,
+                "band": Decimal(b) if b else None,
+                "locked": lk,
+                "lower": Decimal(lo) if lk else None,
+                "upper": Decimal(up) if lk else None,
+                "on_lock": on,
+            }
+            for k, b, lk, lo, up, on in rows
+        ]
 
     def set_partial(self, fraction: Decimal | None) -> None:
         """Admin: every fill takes at most `fraction` of what is left of its order (at least one lot); None: in full."""
@@ -1016,7 +1087,9 @@ class Exchange:
             if fraction is None or fraction == 1:
                 c.execute("DELETE FROM fill_rules WHERE name = 'partial'")
             else:
-                c.execute("INSERT OR REPLACE INTO fill_rules (name, value) VALUES ('partial', ?)", (str(Decimal(fraction)),))
+                c.execute(
+                    "INSERT OR REPLACE INTO fill_rules (name, value) VALUES ('partial', ?)", (str(Decimal(fraction)),)
+                )
             self._rematch(c, None)
 
     def partial(self) -> Decimal | None:
@@ -1027,8 +1100,10 @@ class Exchange:
     @staticmethod
     def _locked(c: sqlite3.Connection, inst: Instrument) -> tuple[str, Decimal, str] | None:
         """(side, circuit price, on_lock) while the instrument is locked at a circuit, else None."""
-        row = c.execute("SELECT locked, lower, upper, on_lock FROM circuits WHERE instrument = ? AND locked IS NOT NULL",
-                        (inst.key,)).fetchone()
+        row = c.execute(
+            "SELECT locked, lower, upper, on_lock FROM circuits WHERE instrument = ? AND locked IS NOT NULL",
+            (inst.key,),
+        ).fetchone()
         if row is None:
             return None
         return row[0], Decimal(row[1] if row[0] == "lower" else row[2]), row[3]
@@ -1059,7 +1134,11 @@ class Exchange:
         key = (inst.exchange, inst.symbol, r.product)
         adds = self._increasing(self._projected(c, key), signed)
         # A blocked stock takes no new intraday exposure; closing what is held stays possible.
-        if r.product == "MIS" and adds > 0 and c.execute("SELECT 1 FROM mis_blocked WHERE instrument = ?", (inst.key,)).fetchone():
+        if (
+            r.product == "MIS"
+            and adds > 0
+            and c.execute("SELECT 1 FROM mis_blocked WHERE instrument = ?", (inst.key,)).fetchone()
+        ):
             return rules.MIS_BLOCKED.format(symbol=inst.symbol)
         if price:
             lower, upper = self._circuit(c, inst, self.clock.now())
@@ -1100,7 +1179,8 @@ class Exchange:
 
     def _position_qty(self, c: sqlite3.Connection, exchange: str, symbol: str, product: str) -> int:
         row = c.execute(
-            "SELECT quantity FROM positions WHERE exchange = ? AND symbol = ? AND product = ?", (exchange, symbol, product)
+            "SELECT quantity FROM positions WHERE exchange = ? AND symbol = ? AND product = ?",
+            (exchange, symbol, product),
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -1128,14 +1208,18 @@ class Exchange:
             )
         return row
 
-    def _set_status(self, c: sqlite3.Connection, order_id: str, status: str, now: datetime, message: str | None = None) -> None:
+    def _set_status(
+        self, c: sqlite3.Connection, order_id: str, status: str, now: datetime, message: str | None = None
+    ) -> None:
         c.execute(
             "UPDATE orders SET status = ?, status_message = COALESCE(?, status_message), updated_at = ? WHERE order_id = ?",
             (status, message, _iso(now), order_id),
         )
         self._event(c, order_id, status, now, message)
 
-    def _event(self, c: sqlite3.Connection, order_id: str, status: str, now: datetime, message: str | None = None) -> None:
+    def _event(
+        self, c: sqlite3.Connection, order_id: str, status: str, now: datetime, message: str | None = None
+    ) -> None:
         n = c.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM order_history WHERE order_id = ?", (order_id,)).fetchone()[0]
         c.execute(
             "INSERT INTO order_history (order_id, n, status, at, quantity, price, trigger_price, filled_quantity,"
@@ -1165,14 +1249,16 @@ class Exchange:
         now = self.clock.now()
         with self._tx() as c:
             self._match(c, now)
-            row = self._resting_order(c, order_id, "cancelled",
-                                      "check the order's status; a completed order is closed with an opposite order")
+            row = self._resting_order(
+                c, order_id, "cancelled", "check the order's status; a completed order is closed with an opposite order"
+            )
             if variety is not None and variety != row["variety"]:
                 # Kite routes a cancel by variety (/orders/:variety/:order_id): https://kite.trade/forum/discussion/comment/6649
                 raise OrderInputError(
                     f"order {order_id} is a {row['variety']} order, not {variety}",
                     "an order is cancelled on the route of its own variety",
-                    f"cancel it with variety {row['variety']!r}", order_id=order_id,
+                    f"cancel it with variety {row['variety']!r}",
+                    order_id=order_id,
                 )
             if row["parent_order_id"]:
                 if parent_order_id != row["parent_order_id"]:
@@ -1180,10 +1266,15 @@ class Exchange:
                         rules.CO_EXIT_NEEDS_PARENT,
                         f"order {order_id} is the stop-loss leg of cover order {row['parent_order_id']}",
                         f"exit it: cancel with variety co and parent_order_id {row['parent_order_id']} (kiteconnect exit_order)",
-                        order_id=order_id, kite_message=rules.CO_EXIT_NEEDS_PARENT,
+                        order_id=order_id,
+                        kite_message=rules.CO_EXIT_NEEDS_PARENT,
                     )
-                c.execute("UPDATE orders SET order_type = 'MARKET', trigger_price = '0' WHERE order_id = ?", (order_id,))
-                self._set_status(c, order_id, "OPEN", now, "exited: the cover order's stop-loss leg is squared off at market")
+                c.execute(
+                    "UPDATE orders SET order_type = 'MARKET', trigger_price = '0' WHERE order_id = ?", (order_id,)
+                )
+                self._set_status(
+                    c, order_id, "OPEN", now, "exited: the cover order's stop-loss leg is squared off at market"
+                )
                 self._match_order(c, self._order_row(c, order_id), now, on_arrival=True)
                 return
             c.execute(
@@ -1204,8 +1295,9 @@ class Exchange:
         with self._tx() as c:
             self._match(c, now)
             row = self._resting_order(c, order_id, "modified", "place a new order instead")
-            done = c.execute("SELECT COUNT(*) FROM order_history WHERE order_id = ? AND status = 'MODIFY PENDING'",
-                             (order_id,)).fetchone()[0]
+            done = c.execute(
+                "SELECT COUNT(*) FROM order_history WHERE order_id = ? AND status = 'MODIFY PENDING'", (order_id,)
+            ).fetchone()[0]
             if done >= rules.MAX_MODIFICATIONS:
                 # Kite: at most 25 modifications per order (see mci.brokers.kite_rules).
                 raise OrderStateError(
@@ -1258,7 +1350,10 @@ class Exchange:
         are matched together in time priority, as one scan of the whole book would. Within one market
         minute and unchanged overrides no price can have moved, and nothing is read but one row.
         """
-        overrides = {k: (pinned, factor) for k, pinned, factor in c.execute("SELECT instrument, pinned, factor FROM price_overrides")}
+        overrides = {
+            k: (pinned, factor)
+            for k, pinned, factor in c.execute("SELECT instrument, pinned, factor FROM price_overrides")
+        }
         minute = market_minute(now)
         # Every price is a function of these: when the last match of the book (by any process) saw the same,
         # every instrument still stands at the price its resting orders were matched at.
@@ -1293,7 +1388,12 @@ class Exchange:
     @staticmethod
     def _reach(inst: Instrument, price: Decimal) -> dict[str, object]:
         # Binary floats only narrow the candidates, with a margin far above their error; _match_order decides exactly.
-        return {"exchange": inst.exchange, "symbol": inst.symbol, "lo": float(price) * (1 - 1e-9), "hi": float(price) * (1 + 1e-9)}
+        return {
+            "exchange": inst.exchange,
+            "symbol": inst.symbol,
+            "lo": float(price) * (1 - 1e-9),
+            "hi": float(price) * (1 + 1e-9),
+        }
 
     @staticmethod
     def _mark_matched(c: sqlite3.Connection, inst: Instrument, price: Decimal) -> None:
@@ -1332,15 +1432,25 @@ class Exchange:
             return
         self._fill(c, row, inst, fill, now)
 
-    def _no_counter_side(self, c: sqlite3.Connection, row: sqlite3.Row, locked: tuple[str, Decimal, str], now: datetime,
-                         *, on_arrival: bool) -> None:
+    def _no_counter_side(
+        self,
+        c: sqlite3.Connection,
+        row: sqlite3.Row,
+        locked: tuple[str, Decimal, str],
+        now: datetime,
+        *,
+        on_arrival: bool,
+    ) -> None:
         """A market order arriving at a locked circuit becomes a limit at the circuit price (Kite's market
         protection), or, with on_lock='cancel', the exchange cancels it with the LPP message."""
         if not on_arrival or row["order_type"] not in ("MARKET", "SL-M"):
             return
         side, at, on_lock = locked
         if on_lock == "cancel":
-            c.execute("UPDATE orders SET cancelled_quantity = quantity - filled_quantity WHERE order_id = ?", (row["order_id"],))
+            c.execute(
+                "UPDATE orders SET cancelled_quantity = quantity - filled_quantity WHERE order_id = ?",
+                (row["order_id"],),
+            )
             self._set_status(c, row["order_id"], "CANCELLED", now, rules.LPP_CANCELLED)
         elif not Decimal(row["price"]):
             c.execute("UPDATE orders SET price = ? WHERE order_id = ?", (str(at), row["order_id"]))
@@ -1359,11 +1469,26 @@ class Exchange:
         c.execute(
             "INSERT INTO trades (trade_id, seq, order_id, exchange, symbol, side, product, quantity, price, filled_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (str(10_000_000 + seq), seq, row["order_id"], inst.exchange, inst.symbol, row["side"], row["product"], qty, str(price), _iso(now)),
+            (
+                str(10_000_000 + seq),
+                seq,
+                row["order_id"],
+                inst.exchange,
+                inst.symbol,
+                row["side"],
+                row["product"],
+                qty,
+                str(price),
+                _iso(now),
+            ),
         )
         self._apply_fill(c, inst.exchange, inst.symbol, row["product"], qty if row["side"] == "BUY" else -qty, price)
         filled = row["filled_quantity"] + qty
-        average = (Decimal(row["average_price"]) * row["filled_quantity"] + price * qty) / filled if row["filled_quantity"] else price
+        average = (
+            (Decimal(row["average_price"]) * row["filled_quantity"] + price * qty) / filled
+            if row["filled_quantity"]
+            else price
+        )
         c.execute(
             "UPDATE orders SET filled_quantity = ?, average_price = ? WHERE order_id = ?",
             (filled, str(average.quantize(_SUBPAISE) if row["filled_quantity"] else price), row["order_id"]),
@@ -1380,7 +1505,9 @@ class Exchange:
         lots = int(left * Decimal(row[0]) / inst.lot_size)
         return min(left, max(lots, 1) * inst.lot_size)
 
-    def _apply_fill(self, c: sqlite3.Connection, exchange: str, symbol: str, product: str, signed: int, price: Decimal) -> None:
+    def _apply_fill(
+        self, c: sqlite3.Connection, exchange: str, symbol: str, product: str, signed: int, price: Decimal
+    ) -> None:
         """Net-position accounting at average cost; when flat, realised is exactly sells - buys."""
         row = c.execute(
             "SELECT quantity, open_cost, realised, buy_quantity, buy_value, sell_quantity, sell_value FROM positions"
@@ -1388,7 +1515,9 @@ class Exchange:
             (exchange, symbol, product),
         ).fetchone()
         q0, cost, realised = (int(row[0]), Decimal(row[1]), Decimal(row[2])) if row else (0, Decimal(0), Decimal(0))
-        bq, bv, sq, sv = (int(row[3]), Decimal(row[4]), int(row[5]), Decimal(row[6])) if row else (0, Decimal(0), 0, Decimal(0))
+        bq, bv, sq, sv = (
+            (int(row[3]), Decimal(row[4]), int(row[5]), Decimal(row[6])) if row else (0, Decimal(0), 0, Decimal(0))
+        )
         if signed > 0:
             bq, bv = bq + signed, bv + signed * price
         else:
@@ -1482,8 +1611,10 @@ class Exchange:
 
     def modified_order_ids(self) -> set[str]:
         """The orders ever modified, in one read: the order book lists hundreds of orders, one query each is slow."""
-        return {r["order_id"] for r in self._select("SELECT DISTINCT order_id FROM order_history WHERE status = ?",
-                                                    ("MODIFY PENDING",))}
+        return {
+            r["order_id"]
+            for r in self._select("SELECT DISTINCT order_id FROM order_history WHERE status = ?", ("MODIFY PENDING",))
+        }
 
     def _trade_records(self, rows: list[sqlite3.Row]) -> list[TradeRecord]:
         out = []
@@ -1556,16 +1687,23 @@ class Exchange:
         A key's amount is kept in margin_marks until one of its orders or its position changes (the
         sums are exact, so adding them key by key gives the amount one pass over the book would).
         """
-        kept = {(e, s, p): blocked for e, s, p, blocked in c.execute("SELECT exchange, symbol, product, blocked FROM margin_marks")}
+        kept = {
+            (e, s, p): blocked
+            for e, s, p, blocked in c.execute("SELECT exchange, symbol, product, blocked FROM margin_marks")
+        }
         blocked = Decimal(0)
-        for key in c.execute("SELECT exchange, symbol, product FROM resting_keys ORDER BY exchange, symbol, product").fetchall():
+        for key in c.execute(
+            "SELECT exchange, symbol, product FROM resting_keys ORDER BY exchange, symbol, product"
+        ).fetchall():
             if key in kept:
                 blocked += Decimal(kept[key])
                 continue
             amount, priced = self._key_margin(c, key, now)
             if not priced:  # an amount that leans on the market price changes with it: never kept
-                c.execute("INSERT OR REPLACE INTO margin_marks (exchange, symbol, product, blocked) VALUES (?, ?, ?, ?)",
-                          (*key, str(amount)))
+                c.execute(
+                    "INSERT OR REPLACE INTO margin_marks (exchange, symbol, product, blocked) VALUES (?, ?, ?, ?)",
+                    (*key, str(amount)),
+                )
             blocked += amount
         return blocked
 
@@ -1598,13 +1736,16 @@ class Exchange:
             (
                 abs(Decimal(cost)) * self._margin_rate(exchange, symbol, product)
                 for exchange, symbol, product, cost in c.execute(
-                    "SELECT exchange, symbol, product, open_cost FROM positions WHERE quantity != 0")
+                    "SELECT exchange, symbol, product, open_cost FROM positions WHERE quantity != 0"
+                )
             ),
             Decimal(0),
         )
         order_margin = self._order_margin(c, now)
         used = position_margin + order_margin + loss
-        return FundsRecord(opening, realised, unrealised, position_margin, order_margin, used, opening + realised - used)
+        return FundsRecord(
+            opening, realised, unrealised, position_margin, order_margin, used, opening + realised - used
+        )
 
     def funds(self) -> FundsRecord:
         now = self.clock.now()
@@ -1637,7 +1778,10 @@ class Exchange:
         inst = self._instrument(exchange, symbol)
         with self._tx() as c:
             if blocked:
-                c.execute("INSERT OR REPLACE INTO mis_blocked (instrument, set_at) VALUES (?, ?)", (inst.key, _iso(self.clock.now())))
+                c.execute(
+                    "INSERT OR REPLACE INTO mis_blocked (instrument, set_at) VALUES (?, ?)",
+                    (inst.key, _iso(self.clock.now())),
+                )
             else:
                 c.execute("DELETE FROM mis_blocked WHERE instrument = ?", (inst.key,))
 
@@ -1682,8 +1826,10 @@ class Exchange:
 
         now = _iso(self.clock.now())
         with self._tx() as c:
-            cur = c.execute("INSERT INTO gtts (body, status, created_at, updated_at) VALUES (?, 'active', ?, ?)",
-                            (json.dumps(body, default=str), now, now))
+            cur = c.execute(
+                "INSERT INTO gtts (body, status, created_at, updated_at) VALUES (?, 'active', ?, ?)",
+                (json.dumps(body, default=str), now, now),
+            )
             return int(cur.lastrowid or 0)
 
     def gtts(self) -> list[dict[str, Any]]:
@@ -1692,35 +1838,55 @@ class Exchange:
 
         with self._tx() as c:
             rows = c.execute("SELECT id, body, status, created_at, updated_at FROM gtts ORDER BY id DESC").fetchall()
-        return [{"id": i, "status": st, "created_at": _dt(ca), "updated_at": _dt(ua),
-                 "body": json.loads(b, parse_float=Decimal)} for i, b, st, ca, ua in rows]
+        return [
+            {
+                "id": i,
+                "status": st,
+                "created_at": _dt(ca),
+                "updated_at": _dt(ua),
+                "body": json.loads(b, parse_float=Decimal),
+            }
+            for i, b, st, ca, ua in rows
+        ]
 
     def gtt(self, trigger_id: int) -> dict[str, Any]:
         for g in self.gtts():
             if g["id"] == trigger_id:
                 return g
-        raise UnknownOrderError(f"unknown GTT {trigger_id}", "the account has no GTT with that id",
-                                "list the GTTs (GET /gtt/triggers) and use one of their ids", trigger_id=trigger_id)
+        raise UnknownOrderError(
+            f"unknown GTT {trigger_id}",
+            "the account has no GTT with that id",
+            "list the GTTs (GET /gtt/triggers) and use one of their ids",
+            trigger_id=trigger_id,
+        )
 
     def modify_gtt(self, trigger_id: int, body: dict[str, Any]) -> None:
         import json
 
         self._gtt_active(trigger_id, "modified")
         with self._tx() as c:
-            c.execute("UPDATE gtts SET body = ?, updated_at = ? WHERE id = ?",
-                      (json.dumps(body, default=str), _iso(self.clock.now()), trigger_id))
+            c.execute(
+                "UPDATE gtts SET body = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(body, default=str), _iso(self.clock.now()), trigger_id),
+            )
 
     def delete_gtt(self, trigger_id: int) -> None:
         """Delete an active GTT (its status becomes `deleted`, as Kite lists it)."""
         self._gtt_active(trigger_id, "deleted")
         with self._tx() as c:
-            c.execute("UPDATE gtts SET status = 'deleted', updated_at = ? WHERE id = ?", (_iso(self.clock.now()), trigger_id))
+            c.execute(
+                "UPDATE gtts SET status = 'deleted', updated_at = ? WHERE id = ?", (_iso(self.clock.now()), trigger_id)
+            )
 
     def _gtt_active(self, trigger_id: int, verb: str) -> None:
         status = self.gtt(trigger_id)["status"]
         if status != "active":
-            raise OrderStateError(f"GTT {trigger_id} cannot be {verb}: it is {status}", "only an active GTT changes",
-                                  "list the GTTs and act on the active ones", trigger_id=trigger_id)
+            raise OrderStateError(
+                f"GTT {trigger_id} cannot be {verb}: it is {status}",
+                "only an active GTT changes",
+                "list the GTTs and act on the active ones",
+                trigger_id=trigger_id,
+            )
 
     # ------------------------------------------------------------ sessions
 

@@ -220,15 +220,19 @@ def parse_faults(text: str | None) -> FaultSpec:
             values["circuit"] = _circuits(raw, value)
         elif key == "oncircuit":
             if value not in ON_CIRCUIT:
-                raise _bad(raw, f"oncircuit={value!r}: it is rest (Kite's market protection) or cancel (the exchange's LPP)")
+                raise _bad(
+                    raw, f"oncircuit={value!r}: it is rest (Kite's market protection) or cancel (the exchange's LPP)"
+                )
             values["on_circuit"] = value
         elif key == "partial":
             values["partial"] = _rate(raw, key, value)
             if not values["partial"]:
                 raise _bad(raw, "partial=0 would fill nothing: give a fraction above 0, or leave partial= out")
         else:
-            known = ("latency, jitter, 5xx, 429, burst, reset, lost, seed, stream, stream_drop, stream_delay, "
-                     "circuit, oncircuit, partial")
+            known = (
+                "latency, jitter, 5xx, 429, burst, reset, lost, seed, stream, stream_drop, stream_delay, "
+                "circuit, oncircuit, partial"
+            )
             raise _bad(raw, f"unknown key {key!r}; the keys are {known}")
     if values.get("latency", timedelta(0)) + values.get("jitter", timedelta(0)) > MAX_DELAY:
         raise _bad(raw, f"latency + jitter is longer than {MAX_DELAY.seconds}s")
@@ -241,8 +245,10 @@ def _circuits(text: str, value: str) -> tuple[str, ...]:
         name, _, side = item.strip().upper().partition("/")
         exchange, _, symbol = name.rpartition(":")
         if not symbol or not symbol.replace("-", "").replace("&", "").isalnum() or side not in ("", "LOWER", "UPPER"):
-            raise _bad(text, f"circuit={value!r}: name instruments like INFY or NSE:INFY, joined with +, "
-                             "each optionally /upper")
+            raise _bad(
+                text,
+                f"circuit={value!r}: name instruments like INFY or NSE:INFY, joined with +, each optionally /upper",
+            )
         out.append(f"{exchange or 'NSE'}:{symbol}" + ("/upper" if side == "UPPER" else ""))
     return tuple(dict.fromkeys(out))
 

@@ -85,8 +85,11 @@ def fno_contracts(equity_prices: Mapping[str, Decimal]) -> "tuple[Instrument, ..
         strike_value = Decimal(atm)
         for code, expiry in series:
             stem = f"{name}{code}"
-            legs = ((f"{stem}FUT", "FUT", Decimal(0), spot), (f"{stem}{atm}CE", "CE", strike_value, premium),
-                    (f"{stem}{atm}PE", "PE", strike_value, premium))
+            legs = (
+                (f"{stem}FUT", "FUT", Decimal(0), spot),
+                (f"{stem}{atm}CE", "CE", strike_value, premium),
+                (f"{stem}{atm}PE", "PE", strike_value, premium),
+            )
             for symbol, kind, strike, price in legs:
                 exchange_token += 1
                 out.append(Instrument(

@@ -67,8 +67,15 @@ SEGMENTS = ("equity", "commodity")
 ORDER_WRITES = ("place", "modify", "cancel")  # the endpoints Kite checks against the registered static IP
 DEFAULT_ORDER_IPS = ("127.0.0.1", "::1")  # loopback: a local rehearsal's own address is registered
 
-_STATUS = {"InputException": 400, "OrderException": 400, "TokenException": 403, "PermissionException": 403,
-           "NetworkException": 503, "DataException": 502, "GeneralException": 500}
+_STATUS = {
+    "InputException": 400,
+    "OrderException": 400,
+    "TokenException": 403,
+    "PermissionException": 403,
+    "NetworkException": 503,
+    "DataException": 502,
+    "GeneralException": 500,
+}
 
 
 class KiteApiError(Exception):
@@ -109,7 +116,9 @@ def _ts(at: datetime | None) -> str | None:
 # ---------------------------------------------------------------- record -> Kite dict
 
 
-def _order_dict(o: OrderRecord, user_id: str, *, modified: bool = False, event: OrderEvent | None = None) -> dict[str, Any]:
+def _order_dict(
+    o: OrderRecord, user_id: str, *, modified: bool = False, event: OrderEvent | None = None
+) -> dict[str, Any]:
     status = event.status if event else o.status
     at = event.at if event else o.updated_at
     filled = event.filled_quantity if event else o.filled_quantity
@@ -211,16 +220,41 @@ def _position_dict(p: PositionRecord) -> dict[str, Any]:
     }
 
 
-def _segment(enabled: bool, net: Decimal, cash: Decimal, opening: Decimal, debits: Decimal, span: Decimal,
-             realised: Decimal, unrealised: Decimal) -> dict[str, Any]:
+def _segment(
+    enabled: bool,
+    net: Decimal,
+    cash: Decimal,
+    opening: Decimal,
+    debits: Decimal,
+    span: Decimal,
+    realised: Decimal,
+    unrealised: Decimal,
+) -> dict[str, Any]:
     return {
         "enabled": enabled,
         "net": net,
-        "available": {"adhoc_margin": 0, "cash": cash, "opening_balance": opening, "live_balance": net,
-                      "collateral": 0, "intraday_payin": 0},
-        "utilised": {"debits": debits, "exposure": 0, "m2m_realised": realised, "m2m_unrealised": unrealised,
-                     "option_premium": 0, "payout": 0, "span": span, "holding_sales": 0, "turnover": 0,
-                     "liquid_collateral": 0, "stock_collateral": 0, "delivery": 0},
+        "available": {
+            "adhoc_margin": 0,
+            "cash": cash,
+            "opening_balance": opening,
+            "live_balance": net,
+            "collateral": 0,
+            "intraday_payin": 0,
+        },
+        "utilised": {
+            "debits": debits,
+            "exposure": 0,
+            "m2m_realised": realised,
+            "m2m_unrealised": unrealised,
+            "option_premium": 0,
+            "payout": 0,
+            "span": span,
+            "holding_sales": 0,
+            "turnover": 0,
+            "liquid_collateral": 0,
+            "stock_collateral": 0,
+            "delivery": 0,
+        },
     }
 
 
@@ -296,8 +330,9 @@ class KiteSimApp:
 
     def set_rate_limits(self, limits: RateLimits) -> RateLimits:
         """Replace the limits; their windows start empty."""
-        self.rate_limiter = SimRateLimiter(limits, self._monotonic,
-                                           lambda: self.exchange.clock.now().astimezone(zone(IST)).date())
+        self.rate_limiter = SimRateLimiter(
+            limits, self._monotonic, lambda: self.exchange.clock.now().astimezone(zone(IST)).date()
+        )
         return limits
 
     def set_faults(self, spec: FaultSpec) -> FaultSpec:
@@ -378,13 +413,18 @@ class KiteSimApp:
         if fault.status in (502, 504):
             # A gateway in front of the API answers these, in HTML: kiteconnect raises DataException.
             reason = "Bad Gateway" if fault.status == 502 else "Gateway Time-out"
-            return Response(f"<html><body><h1>{fault.status} {reason}</h1>(simulated fault)</body></html>",
-                            status=fault.status, content_type="text/html")
+            return Response(
+                f"<html><body><h1>{fault.status} {reason}</h1>(simulated fault)</body></html>",
+                status=fault.status,
+                content_type="text/html",
+            )
         if fault.status == 503:
             return self._error(503, "NetworkException", "Service unavailable (simulated fault)")
         return self._error(500, "GeneralException", "Internal server error (simulated fault)")
 
-    def _dispatch(self, request: Request, endpoint: str, args: Mapping[str, Any], routing_error: HTTPException | None) -> Response:
+    def _dispatch(
+        self, request: Request, endpoint: str, args: Mapping[str, Any], routing_error: HTTPException | None
+    ) -> Response:
         try:
             if routing_error is not None:
                 raise routing_error
@@ -466,13 +506,19 @@ class KiteSimApp:
         # Where a browser lands after the simulated login (the default redirect_url of `mci sim kite`).
         if request.args.get("status") != "success" or not request.args.get("request_token"):
             raise KiteApiError(400, "InputException", "No request_token: open /connect/login?api_key=...&v=3 first.")
-        return Response("Logged in to the Kite simulator.\n"
-                        "Copy this page's address (it carries the request_token) into `mci token login`.\n",
-                        content_type="text/plain; charset=utf-8")
+        return Response(
+            "Logged in to the Kite simulator.\n"
+            "Copy this page's address (it carries the request_token) into `mci token login`.\n",
+            content_type="text/plain; charset=utf-8",
+        )
 
     def on_session_token(self, request: Request) -> Response:
         form = request.form
-        api_key, request_token, checksum = form.get("api_key", ""), form.get("request_token", ""), form.get("checksum", "")
+        api_key, request_token, checksum = (
+            form.get("api_key", ""),
+            form.get("request_token", ""),
+            form.get("checksum", ""),
+        )
         if not api_key or not request_token or not checksum:
             raise KiteApiError(400, "InputException", "Missing api_key, request_token or checksum.")
         expected = hashlib.sha256((self.api_key + request_token + self._api_secret).encode("utf-8")).hexdigest()
@@ -484,9 +530,19 @@ class KiteSimApp:
             self._request_tokens.discard(request_token)
         token, issued, _ = self.exchange.issue_session(self.user_id)
         data = self._profile()
-        data.update({"api_key": self.api_key, "access_token": token, "public_token": secrets.token_hex(16),
-                     "enctoken": "", "refresh_token": "", "silo": "", "login_time": _ts(issued),
-                     "avatar_url": "", "meta": {"demat_consent": "physical"}})
+        data.update(
+            {
+                "api_key": self.api_key,
+                "access_token": token,
+                "public_token": secrets.token_hex(16),
+                "enctoken": "",
+                "refresh_token": "",
+                "silo": "",
+                "login_time": _ts(issued),
+                "avatar_url": "",
+                "meta": {"demat_consent": "physical"},
+            }
+        )
         return self._ok(data)
 
     def on_session_logout(self, request: Request) -> Response:
@@ -498,11 +554,19 @@ class KiteSimApp:
         return self._ok(True)
 
     def _profile(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "user_type": "individual", "email": "sim@example.invalid",
-                "user_name": "Kite Simulator", "user_shortname": "Simulator", "broker": "ZERODHA",
-                "exchanges": ["NSE", "BSE"], "products": ["CNC", "MIS"],
-                "order_types": ["MARKET", "LIMIT", "SL", "SL-M"], "avatar_url": None,
-                "meta": {"demat_consent": "physical"}}
+        return {
+            "user_id": self.user_id,
+            "user_type": "individual",
+            "email": "sim@example.invalid",
+            "user_name": "Kite Simulator",
+            "user_shortname": "Simulator",
+            "broker": "ZERODHA",
+            "exchanges": ["NSE", "BSE"],
+            "products": ["CNC", "MIS"],
+            "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
+            "avatar_url": None,
+            "meta": {"demat_consent": "physical"},
+        }
 
     def on_profile(self, request: Request) -> Response:
         self._auth(request)
@@ -513,8 +577,9 @@ class KiteSimApp:
     def _margins(self) -> dict[str, Any]:
         f = self.exchange.funds()
         cash = f.opening + f.realised
-        equity = _segment(True, f.available, cash, f.opening, f.used, f.position_margin + f.order_margin,
-                          f.realised, f.unrealised)
+        equity = _segment(
+            True, f.available, cash, f.opening, f.used, f.position_margin + f.order_margin, f.realised, f.unrealised
+        )
         zero = Decimal(0)
         commodity = _segment(False, zero, zero, zero, zero, zero, zero, zero)
         return {"equity": equity, "commodity": commodity}
@@ -566,7 +631,9 @@ class KiteSimApp:
     @staticmethod
     def _variety(variety: str) -> None:
         if variety not in VARIETIES:
-            raise KiteApiError(400, "InputException", f"Invalid `variety` {variety!r}: Kite's are {', '.join(VARIETIES)}.")
+            raise KiteApiError(
+                400, "InputException", f"Invalid `variety` {variety!r}: Kite's are {', '.join(VARIETIES)}."
+            )
 
     @staticmethod
     def _decimal(form: Any, name: str) -> Decimal | None:
@@ -602,8 +669,11 @@ class KiteSimApp:
             return Decimal(text)
         except InvalidOperation:
             # Kite's words for a value it cannot read (see kite_rules' tradingqna source).
-            raise KiteApiError(400, "InputException",
-                               f"Invalid request (failed to decode market_protection, got: {text} (expected decimal))") from None
+            raise KiteApiError(
+                400,
+                "InputException",
+                f"Invalid request (failed to decode market_protection, got: {text} (expected decimal))",
+            ) from None
 
     def on_place(self, request: Request, variety: str) -> Response:
         self._auth(request)
@@ -628,7 +698,11 @@ class KiteSimApp:
         if form.get("autoslice") not in (None, "", "false"):
             # Not modelled: Kite slices above the freeze quantity (≤ 10 slices, kite_rules.MAX_SLICES); refused
             # here rather than placed as one order, so nothing rehearses a slicing that did not happen.
-            raise KiteApiError(400, "InputException", "autoslice is not supported by the Kite simulator: place the slices yourself (at most 10).")
+            raise KiteApiError(
+                400,
+                "InputException",
+                "autoslice is not supported by the Kite simulator: place the slices yourself (at most 10).",
+            )
         try:
             order_id = self.exchange.place_order(order)
         except OrderRejectedError as exc:
@@ -645,10 +719,16 @@ class KiteSimApp:
         form = request.form
         current = self.exchange.order(order_id)
         if variety != current.variety:  # routed by variety, as a cancel is (kite_rules.VARIETIES)
-            raise KiteApiError(400, "InputException", f"order {order_id} is a {current.variety} order, not {variety}: "
-                                                      f"modify it with variety {current.variety!r}")
+            raise KiteApiError(
+                400,
+                "InputException",
+                f"order {order_id} is a {current.variety} order, not {variety}: "
+                f"modify it with variety {current.variety!r}",
+            )
         if form.get("order_type") and form["order_type"] != current.order_type:
-            raise KiteApiError(400, "InputException", "The simulator cannot change an order's type: cancel and place again.")
+            raise KiteApiError(
+                400, "InputException", "The simulator cannot change an order's type: cancel and place again."
+            )
         self.exchange.modify_order(
             order_id,
             quantity=self._int(form, "quantity", required=False),
@@ -686,17 +766,29 @@ class KiteSimApp:
         values = condition.get("trigger_values")
         if not isinstance(values, list) or len(values) != (1 if kind == "single" else 2):
             raise KiteApiError(400, "InputException", "Invalid `trigger_values` for the GTT type.")
-        if self.exchange.universe.get(str(condition.get("exchange", "")), str(condition.get("tradingsymbol", ""))) is None:
+        if (
+            self.exchange.universe.get(str(condition.get("exchange", "")), str(condition.get("tradingsymbol", "")))
+            is None
+        ):
             raise KiteApiError(400, "InputException", "Invalid instrument in `condition`.")
         return {"type": kind, "condition": condition, "orders": orders}
 
     def _gtt_dict(self, g: dict[str, Any]) -> dict[str, Any]:
         body = g["body"]
         created: datetime = g["created_at"]
-        return {"id": g["id"], "user_id": self.user_id, "parent_trigger": None, "type": body["type"],
-                "created_at": _ts(created), "updated_at": _ts(g["updated_at"]),
-                "expires_at": _ts(created.replace(year=created.year + 1)), "status": g["status"],
-                "condition": body["condition"], "orders": [{**o, "result": None} for o in body["orders"]], "meta": {}}
+        return {
+            "id": g["id"],
+            "user_id": self.user_id,
+            "parent_trigger": None,
+            "type": body["type"],
+            "created_at": _ts(created),
+            "updated_at": _ts(g["updated_at"]),
+            "expires_at": _ts(created.replace(year=created.year + 1)),
+            "status": g["status"],
+            "condition": body["condition"],
+            "orders": [{**o, "result": None} for o in body["orders"]],
+            "meta": {},
+        }
 
     def on_gtts(self, request: Request) -> Response:
         self._auth(request)
@@ -732,21 +824,27 @@ class KiteSimApp:
     def on_ltp(self, request: Request) -> Response:
         self._auth(request)
         quotes = self.exchange.quote(self._instruments(request))
-        return self._ok({k: {"instrument_token": q.instrument_token, "last_price": q.last_price} for k, q in quotes.items()})
+        return self._ok(
+            {k: {"instrument_token": q.instrument_token, "last_price": q.last_price} for k, q in quotes.items()}
+        )
 
     def on_instruments(self, request: Request, exchange: str | None = None) -> Response:
         # Kite serves the dump as CSV (gzip on the wire), not in the JSON envelope.
         self._auth(request)
-        rows = ["instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"
-                "instrument_type,segment,exchange"]
+        rows = [
+            "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"
+            "instrument_type,segment,exchange"
+        ]
         today = self.exchange.clock.now().astimezone(zone(IST)).date()
         for inst in self.exchange.universe:
             if inst.expiry is not None and inst.expiry < today:
                 continue  # Kite's dump lists only live contracts
             if exchange is None or inst.exchange == exchange.upper():
                 expiry = f"{inst.expiry:%Y-%m-%d}" if inst.expiry else ""
-                rows.append(f"{inst.token},{inst.exchange_token},{inst.symbol},{inst.name},0.0,{expiry},{inst.strike:.1f},"
-                            f"{inst.tick_size},{inst.lot_size},{inst.instrument_type},{inst.segment},{inst.exchange}")
+                rows.append(
+                    f"{inst.token},{inst.exchange_token},{inst.symbol},{inst.name},0.0,{expiry},{inst.strike:.1f},"
+                    f"{inst.tick_size},{inst.lot_size},{inst.instrument_type},{inst.segment},{inst.exchange}"
+                )
         return Response("\n".join(rows) + "\n", status=200, content_type="text/csv")
 
     def on_ohlc(self, request: Request) -> Response:
@@ -901,7 +999,8 @@ def serve(
     thread = None
     if background:
         # A short poll interval: shutdown() waits for the loop's next poll.
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="kite-sim",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="kite-sim", daemon=True
+        )
         thread.start()
     return SimServer(server, app, thread)

@@ -41,9 +41,14 @@ TOO_MANY = "Too many requests"  # Kite's message with 429 (kite.trade/forum/disc
 
 # The Kite endpoint (kite_server's url_map) -> the buckets one request counts in.
 ENDPOINT_BUCKETS: dict[str, tuple[str, ...]] = {
-    "place": ("order", "place"), "modify": ("order",), "cancel": ("order",),
-    "quote": ("quote",), "ltp": ("quote",), "ohlc": ("quote",),
-    "login": (), "redirect": (),
+    "place": ("order", "place"),
+    "modify": ("order",),
+    "cancel": ("order",),
+    "quote": ("quote",),
+    "ltp": ("quote",),
+    "ohlc": ("quote",),
+    "login": (),
+    "redirect": (),
 }
 
 
@@ -57,8 +62,13 @@ class Rule:
         return f"{self.bucket}={self.limit}/{self.unit}"
 
 
-KITE_RULES = (Rule("order", 10, "s"), Rule("order", 400, "min"), Rule("place", 5000, "day"),
-              Rule("quote", 1, "s"), Rule("other", 10, "s"))
+KITE_RULES = (
+    Rule("order", 10, "s"),
+    Rule("order", 400, "min"),
+    Rule("place", 5000, "day"),
+    Rule("quote", 1, "s"),
+    Rule("other", 10, "s"),
+)
 
 
 @dataclass(frozen=True)
@@ -87,18 +97,22 @@ def parse_rate_limits(text: str | None) -> RateLimits:
     for item in raw.split(","):
         m = _ITEM.match(item)
         if m is None or m["bucket"] not in BUCKETS:
-            raise UsageError(f"cannot read the rate limit {item!r}",
-                             f"a limit is BUCKET=N/UNIT or BUCKET=off, BUCKET one of {', '.join(BUCKETS)}, "
-                             "UNIT s, min or day",
-                             "write e.g. order=10/s,order=400/min,place=5000/day,quote=1/s,other=10/s, or off")
+            raise UsageError(
+                f"cannot read the rate limit {item!r}",
+                f"a limit is BUCKET=N/UNIT or BUCKET=off, BUCKET one of {', '.join(BUCKETS)}, UNIT s, min or day",
+                "write e.g. order=10/s,order=400/min,place=5000/day,quote=1/s,other=10/s, or off",
+            )
         bucket = m["bucket"]
         if m["off"]:
             rules = [r for r in rules if r.bucket != bucket]
             continue
         limit = int(m["limit"])
         if limit < 1:
-            raise UsageError(f"the rate limit {item!r} is below 1", "a limit counts requests allowed",
-                             f"write {bucket}=off for no limit on {bucket}")
+            raise UsageError(
+                f"the rate limit {item!r} is below 1",
+                "a limit counts requests allowed",
+                f"write {bucket}=off for no limit on {bucket}",
+            )
         rules = [r for r in rules if (r.bucket, r.unit) != (bucket, m["unit"])] + [Rule(bucket, limit, m["unit"])]
     return RateLimits(tuple(rules))
 
@@ -151,8 +165,15 @@ class RequestLog:
         self._entries: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
 
     def add(self, *, at: float, bucket: str, route: str, counted: bool) -> dict[str, Any]:
-        entry = {"seq": next(self._seq), "at": at, "wall": time.time(), "bucket": bucket, "route": route,
-                 "counted": counted, "status": None}
+        entry = {
+            "seq": next(self._seq),
+            "at": at,
+            "wall": time.time(),
+            "bucket": bucket,
+            "route": route,
+            "counted": counted,
+            "status": None,
+        }
         with self._lock:
             self._entries.append(entry)
         return entry

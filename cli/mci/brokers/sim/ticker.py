@@ -65,8 +65,10 @@ class StreamEnded(ConnectionError):
 
 
 def is_upgrade(environ: dict[str, Any]) -> bool:
-    return (environ.get("HTTP_UPGRADE", "").lower() == "websocket"
-            and "upgrade" in environ.get("HTTP_CONNECTION", "").lower())
+    return (
+        environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+        and "upgrade" in environ.get("HTTP_CONNECTION", "").lower()
+    )
 
 
 # ---------------------------------------------------------------- packets
@@ -85,13 +87,16 @@ def quote_packet(token: int, q: "Quote") -> bytes:
         return _int(v, token)
 
     # last price, last traded quantity, average price, volume, total buy and sell quantity, then o/h/l/c
-    return struct.pack(">11I", token, p(q.last_price), 0, p(q.last_price), 0, 0, 0,
-                       p(q.open), p(q.high), p(q.low), p(q.close))
+    return struct.pack(
+        ">11I", token, p(q.last_price), 0, p(q.last_price), 0, 0, 0, p(q.open), p(q.high), p(q.low), p(q.close)
+    )
 
 
 def full_packet(token: int, q: "Quote") -> bytes:
     at = int(q.timestamp.timestamp())
-    head = quote_packet(token, q) + struct.pack(">5I", at, 0, 0, 0, at)  # last trade time, oi, oi high/low, exchange time
+    head = quote_packet(token, q) + struct.pack(
+        ">5I", at, 0, 0, 0, at
+    )  # last trade time, oi, oi high/low, exchange time
     level = struct.pack(">IIHH", 1, _int(q.last_price, token), 1, 0)  # the simulator's depth: the last price, 1 level
     empty = struct.pack(">IIHH", 0, 0, 0, 0)
     return head + level + empty * 4 + level + empty * 4
@@ -189,8 +194,15 @@ class TickRecord:
     last_price: Decimal
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at, "wall": self.wall, "token": self.token, "instrument": self.instrument,
-                "mode": self.mode, "last_price": str(self.last_price)}
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "wall": self.wall,
+            "token": self.token,
+            "instrument": self.instrument,
+            "mode": self.mode,
+            "last_price": str(self.last_price),
+        }
 
 
 class TickerHub:
@@ -229,12 +241,17 @@ class TickerHub:
         if refusal is not None:
             status, text = refusal
             body = text.encode()
-            sock.sendall(f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "
-                         f"{len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            sock.sendall(
+                f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "
+                f"{len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
             raise StreamEnded(status)
         accept = base64.b64encode(hashlib.sha1((environ["HTTP_SEC_WEBSOCKET_KEY"].strip() + GUID).encode()).digest())
-        sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
         session = Session(sock, str(environ.get("REMOTE_ADDR", "")), last_send=time.monotonic())
         with self._lock:
             self._sessions.add(session)
@@ -358,8 +375,13 @@ class TickerHub:
                     if q is None or s.sent.get(t) == (mode, q.last_price):
                         continue
                     s.sent[t] = (mode, q.last_price)
-                    packets.append(ltp_packet(t, q.last_price) if mode == "ltp" else
-                                   quote_packet(t, q) if mode == "quote" else full_packet(t, q))
+                    packets.append(
+                        ltp_packet(t, q.last_price)
+                        if mode == "ltp"
+                        else quote_packet(t, q)
+                        if mode == "quote"
+                        else full_packet(t, q)
+                    )
                     sent.append((t, wanted[t], mode, q.last_price))
             if packets and not (spec.stream_drop and self._rng.random() < spec.stream_drop):
                 if spec.stream_delay:
@@ -390,8 +412,10 @@ class TickerHub:
 
         app = self.app
         orders = app.exchange.orders()
-        now = {o.order_id: (o.status, o.filled_quantity, o.quantity, o.price, o.trigger_price, o.average_price)
-               for o in orders}
+        now = {
+            o.order_id: (o.status, o.filled_quantity, o.quantity, o.price, o.trigger_price, o.average_price)
+            for o in orders
+        }
         before, self._orders = self._orders, now
         if before is None:  # the first look: what was already there is no update
             return []
@@ -399,7 +423,8 @@ class TickerHub:
         for o in orders:
             if before.get(o.order_id) != now[o.order_id]:
                 data = _order_dict(o, app.user_id)
-                data.update({"user_id": app.user_id, "unfilled_quantity": data["pending_quantity"],
-                             "app_id": 0, "checksum": ""})
+                data.update(
+                    {"user_id": app.user_id, "unfilled_quantity": data["pending_quantity"], "app_id": 0, "checksum": ""}
+                )
                 out.append(dumps({"type": "order", "id": "", "data": data}).encode())
         return out

@@ -45,7 +45,7 @@ class Instrument:
 
     @property
     def key(self) -> str:
-        """"EXCHANGE:SYMBOL", the form Kite's quote APIs use."""
+        """ "EXCHANGE:SYMBOL", the form Kite's quote APIs use."""
         return f"{self.exchange}:{self.symbol}"
 
 
@@ -125,7 +125,9 @@ class Universe:
                 raise ValueError(f"instrument {inst.key} (token {inst.token}) is listed twice")
             if inst.base_price <= 0 or inst.tick_size <= 0 or inst.lot_size < 1:
                 raise ValueError(f"instrument {inst.key} has a non-positive price, tick or lot")
-            if inst.freeze_quantity is not None and (inst.freeze_quantity < inst.lot_size or inst.freeze_quantity % inst.lot_size):
+            if inst.freeze_quantity is not None and (
+                inst.freeze_quantity < inst.lot_size or inst.freeze_quantity % inst.lot_size
+            ):
                 raise ValueError(f"instrument {inst.key}: a freeze quantity is a whole number of lots")
             self._by_key[inst.key] = inst
             self._by_token[inst.token] = inst
