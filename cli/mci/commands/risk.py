@@ -329,6 +329,14 @@ def check(
         out.flush()
 
     stream, each = _flushing(stream, deliver)
+
+    def handed() -> None:
+        """After a verdict is written: delivered at once where the input may wait, else held up to _HELD."""
+        if each:
+            deliver()
+        elif len(pending) >= _HELD:
+            drain()
+
     gate = EntryGate(state_dir, profile.name)
     broker = None
     prices = None
@@ -369,10 +377,7 @@ def check(
             )
         else:
             write(f"ACCEPTED  {label} (notional {notional}, risk {risk}, reward {reward}, risk:reward {ratio})\n")
-        if each:
-            deliver()
-        elif len(pending) >= _HELD:
-            drain()
+        handed()
         seen += 1
         return True
 
@@ -403,10 +408,7 @@ def check(
             seen += 1
             rejected += not verdict.accepted
             _show(verdict, line, output, write)
-            if each:
-                deliver()
-            elif len(pending) >= _HELD:
-                drain()
+            handed()
     finally:
         deliver()
         gate.close()
